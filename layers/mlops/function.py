@@ -1,0 +1,85 @@
+"""Adapter from an fdk call to a ``Router``: decode -> dispatch -> encode, errors rendered once.
+
+``functions/<name>/func.py`` builds its service at import (once per container) and
+exposes ``handler = fdk_handler(router)``. The status reaches a client only through
+the gateway (``fn-http-status``), so every error body carries its own ``error.code``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+from mlops.errors import render
+from mlops.http import REQUEST_ID_HEADER, Request, Response, Router
+
+log = logging.getLogger("mlops.function")
+
+
+def _headers_of(ctx) -> dict[str, str]:
+    """Client headers as a flat lower-cased dict (fdk gives lists for repeated headers)."""
+    try:
+        raw = ctx.HTTPHeaders() or {}
+    except Exception:  # pragma: no cover - very old fdk
+        raw = {}
+    if not raw:
+        raw = ctx.Headers() or {}
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        out[k.lower()] = ",".join(v) if isinstance(v, list) else str(v)
+    return out
+
+
+def log_exception(request_id: str, exc: BaseException) -> None:
+    """One structured line with the traceback flattened; never the request body."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    print(json.dumps({"level": "ERROR", "request_id": request_id, "error": type(exc).__name__,
+                      "traceback": tb}), file=sys.stderr, flush=True)
+
+
+def dispatch(router: Router | Callable[[Request], Response], request: Request) -> Response:
+    """Run a router on a request; any exception becomes a rendered error response."""
+    try:
+        resp = router.dispatch(request) if isinstance(router, Router) else router(request)
+    except Exception as exc:  # noqa: BLE001 - the one place that renders everything
+        status, body = render(exc, request.request_id)
+        if status >= 500:
+            log_exception(request.request_id, exc)
+        resp = Response(body=body, status=status, headers={"content-type": "application/json"})
+    resp.headers.setdefault(REQUEST_ID_HEADER, request.request_id)
+    return resp
+
+
+def fdk_handler(router: Router | Callable[[Request], Response]):
+    """An fdk entrypoint ``handler(ctx, data)`` that serves ``router``."""
+    from fdk import response as fdk_response  # imported here: the library never needs fdk
+
+    def handler(ctx, data: io.BytesIO | None = None):
+        body = data.getvalue() if isinstance(data, io.BytesIO) else (data.read() if data else b"")
+        headers = _headers_of(ctx)
+        request = Request.from_url(ctx.Method() or "POST", ctx.RequestURL() or "/", headers, body,
+                                   request_id=headers.get(REQUEST_ID_HEADER) or ctx.CallID() or None)
+        resp = dispatch(router, request)
+        out_headers = dict(resp.headers)
+        out_headers["content-type"] = resp.content_type()
+        return fdk_response.Response(ctx, response_data=resp.encode(), headers=out_headers,
+                                     status_code=resp.status)
+
+    return handler
+
+
+class Timer:
+    """A monotonic stopwatch in milliseconds."""
+
+    __slots__ = ("t0",)
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000.0

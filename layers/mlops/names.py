@@ -1,0 +1,42 @@
+"""Validation of every name that becomes part of a path, key, URL or resource name."""
+
+from __future__ import annotations
+
+import re
+
+from mlops.errors import InvalidNameError
+
+# Model names, aliases, tags: letters, digits, '.', '_', '-'; no leading dot; no '..'.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Endpoint and function names end up in OCI display names and env var values.
+_ENDPOINT = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
+
+
+def validate_name(value: object, kind: str = "name") -> str:
+    """Return ``value`` if it is a safe name, else raise a 400 naming what is wrong."""
+    if not isinstance(value, str) or not value:
+        raise InvalidNameError(f"{kind} must be a non-empty string")
+    if not _NAME.match(value) or ".." in value:
+        raise InvalidNameError(
+            f"{kind} {value[:80]!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '/', no '..')")
+    return value
+
+
+def validate_endpoint_name(value: object, kind: str = "endpoint") -> str:
+    if not isinstance(value, str) or not _ENDPOINT.match(value):
+        raise InvalidNameError(
+            f"{kind} {str(value)[:80]!r} is not allowed: use 1-32 lower-case letters, digits or '-', "
+            "starting with a letter")
+    return value
+
+
+def validate_version(value: object) -> int:
+    """Versions are positive integers; accepts '3' from a URL."""
+    try:
+        v = int(str(value))
+    except (TypeError, ValueError):
+        raise InvalidNameError(f"version {str(value)[:40]!r} is not a positive integer") from None
+    if v < 1 or str(value).strip() != str(v):
+        raise InvalidNameError(f"version {str(value)[:40]!r} is not a positive integer")
+    return v
