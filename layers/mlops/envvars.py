@@ -1,0 +1,62 @@
+"""Every env var name the functions read, written down once (config keys are ``[A-Za-z0-9_]``)."""
+
+from __future__ import annotations
+
+STACK = "MLOPS_STACK"
+FUNCTION = "MLOPS_FUNCTION"
+ENVIRONMENT = "MLOPS_ENVIRONMENT"          # local | cloud
+REGION = "MLOPS_REGION"
+COMPARTMENT_ID = "MLOPS_COMPARTMENT_ID"
+METRICS_NAMESPACE = "MLOPS_METRICS_NAMESPACE"
+METRICS_DB = "MLOPS_METRICS_DB"            # local: SQLite metrics store path
+STORE_PREFIX = "MLOPS_STORE_"              # + BACKEND, PATH, BUCKET, ... (mlops.storage.config)
+
+# inference
+ENDPOINT = "MLOPS_ENDPOINT"
+MODEL = "MLOPS_MODEL"
+VARIANT = "MLOPS_VARIANT"                  # stable | canary
+ALIAS = "MLOPS_ALIAS"
+MAX_BATCH = "MLOPS_MAX_BATCH"
+FEATURE_SAMPLE_RATE = "MLOPS_FEATURE_SAMPLE_RATE"
+MODEL_REFRESH_S = "MLOPS_MODEL_REFRESH_S"
+SHADOW = "MLOPS_SHADOW"
+
+# authorizer
+SECRETS_BACKEND = "MLOPS_SECRETS_BACKEND"  # file | vault
+SECRETS_FILE = "MLOPS_SECRETS_FILE"        # local only: a JSON file outside git
+VAULT_ID = "MLOPS_VAULT_ID"
+API_KEYS_SECRET = "MLOPS_API_KEYS_SECRET"  # secret name (local) or OCID (cloud)
+AUTH_TTL_S = "MLOPS_AUTH_TTL_S"
+PIN_SCOPE = "MLOPS_PIN_SCOPE"
+PIN_HEADER = "MLOPS_PIN_HEADER"
+WEIGHT_CACHE_TTL_S = "MLOPS_WEIGHT_CACHE_TTL_S"
+ENDPOINTS = "MLOPS_ENDPOINTS"              # comma-separated endpoint names
+
+# drift
+DRIFT_ALPHA = "MLOPS_DRIFT_ALPHA"
+DRIFT_EFFECT_THRESHOLD = "MLOPS_DRIFT_EFFECT_THRESHOLD"
+DRIFT_SHARE_THRESHOLD = "MLOPS_DRIFT_SHARE_THRESHOLD"
+DRIFT_PERSISTENCE = "MLOPS_DRIFT_PERSISTENCE"   # "k/n"
+DRIFT_MIN_ROWS = "MLOPS_DRIFT_MIN_ROWS"
+
+# guardian
+NOTIFY_TOPIC_ID = "MLOPS_NOTIFY_TOPIC_ID"
+NOTIFY_FILE = "MLOPS_NOTIFY_FILE"
+AUTO_ROLLBACK = "MLOPS_AUTO_ROLLBACK"
+AUTO_RETRAIN = "MLOPS_AUTO_RETRAIN"
+AB_AUTO_PROMOTE = "MLOPS_AB_AUTO_PROMOTE"
+BUILD_PIPELINE_ID = "MLOPS_BUILD_PIPELINE_ID"
+PROJECT_DIR = "MLOPS_PROJECT_DIR"          # local only: where the pipeline runner finds the repo
+
+
+def get(environ, name: str, default: str | None = None) -> str | None:
+    v = environ.get(name)
+    return v if v not in (None, "") else default
+
+
+def require(environ, name: str) -> str:
+    from mlops.errors import ConfigError
+    v = environ.get(name)
+    if v in (None, ""):
+        raise ConfigError(f"function config {name} is not set; set it in the stack settings")
+    return v

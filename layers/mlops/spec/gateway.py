@@ -1,0 +1,135 @@
+"""The API Gateway deployment specification of a stack: one dict, deployed by Pulumi, served locally.
+
+The shape is what ``pulumi_oci.apigateway.Deployment(specification=...)`` takes
+(snake_case keys of the oci SDK ``apigateway.models.ApiSpecification``); the local
+gateway interprets the very same dict. OCI API Gateway has no weighted routing, so a
+canary is a ``DYNAMIC_ROUTING_BACKEND`` on ``request.auth[cohort_<endpoint>]``, a
+value the authorizer function computes from a hash of the caller (see ARCHITECTURE.md).
+
+Why one cohort key per endpoint rather than one ``cohort`` computed from the path:
+the authorizer then needs only the token (and an optional pin header) as arguments,
+so its cached answer (``cache_keys``) serves every endpoint, and nothing depends on
+passing path parameters into a spec-level authentication policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlops.http import COHORT_HEADER, PRINCIPAL_HEADER, SCOPES_HEADER
+from mlops.settings import StackSettings
+from mlops.spec.functions import cohort_key, inference_function_name
+
+PREDICT_SCOPE = "mlops:predict"
+READ_SCOPE = "mlops:read"
+WRITE_SCOPE = "mlops:write"
+APPROVE_SCOPE = "mlops:approve"
+DEPLOY_SCOPE = "mlops:deploy"
+ALL_SCOPES = (PREDICT_SCOPE, READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE)
+
+
+def _fn(function_id: Any) -> dict[str, Any]:
+    return {"type": "ORACLE_FUNCTIONS_BACKEND", "function_id": function_id}
+
+
+def _set_headers(items: Mapping[str, str]) -> dict[str, Any]:
+    return {"set_headers": {"items": [{"name": name, "values": [value], "if_exists": "OVERWRITE"}
+                                      for name, value in items.items()]}}
+
+
+def _identity_headers(extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Pass who the authorizer says the caller is; OVERWRITE so a client cannot forge it."""
+    items = {PRINCIPAL_HEADER.title(): "${request.auth[principal]}",
+             SCOPES_HEADER.title(): "${request.auth[scopes]}"}
+    items.update(extra or {})
+    return _set_headers(items)
+
+
+def _scoped(scopes: list[str], headers: dict[str, Any]) -> dict[str, Any]:
+    return {"authorization": {"type": "ANY_OF", "allowed_scope": scopes},
+            "header_transformations": headers}
+
+
+def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) -> dict[str, Any]:
+    """The deployment specification; ``function_ids`` maps function name -> OCID (or a local id)."""
+    gw = settings.gateway
+    request_policies: dict[str, Any] = {
+        "authentication": {
+            "type": "CUSTOM_AUTHENTICATION",
+            "function_id": function_ids["authorizer"],
+            "is_anonymous_access_allowed": True,   # only routes marked ANONYMOUS (health) use it
+            "parameters": {
+                "token": f"request.headers[{gw.auth_header}]",
+                "pin": f"request.headers[{settings.auth.pin_header}]",
+            },
+            "cache_keys": ["token", "pin"],
+            "validation_failure_policy": {
+                "type": "MODIFY_RESPONSE",
+                "response_code": "401",
+                "response_message": '{"error":{"code":"unauthorized","message":"a valid API key is '
+                                    'required in the ' + gw.auth_header + ' header"}}',
+                "response_header_transformations": _set_headers({"Content-Type": "application/json"}),
+            },
+        },
+    }
+    if gw.rate_limit:
+        request_policies["rate_limiting"] = {"rate_in_requests_per_second": gw.rate_limit.requests_per_second,
+                                             "rate_key": gw.rate_limit.key}
+    if gw.cors:
+        request_policies["cors"] = {"allowed_origins": list(gw.cors.allowed_origins),
+                                    "allowed_methods": list(gw.cors.allowed_methods),
+                                    "allowed_headers": list(gw.cors.allowed_headers),
+                                    "exposed_headers": ["X-Request-Id"],
+                                    "is_allow_credentials_enabled": False,
+                                    "max_age_in_seconds": gw.cors.max_age_s}
+
+    routes: list[dict[str, Any]] = [{
+        "path": "/v1/health",
+        "methods": ["GET"],
+        "backend": {"type": "STOCK_RESPONSE_BACKEND", "status": 200,
+                    "body": '{"status":"ok"}',
+                    "headers": [{"name": "Content-Type", "value": "application/json"}]},
+        "request_policies": {"authorization": {"type": "ANONYMOUS"}},
+    }]
+    for ep in settings.endpoints:
+        stable = function_ids[inference_function_name(ep.name, "stable")]
+        canary = function_ids[inference_function_name(ep.name, "canary")]
+        key = cohort_key(ep.name)
+        routes.append({
+            "path": f"/v1/endpoints/{ep.name}/predict",
+            "methods": ["POST"],
+            "backend": {
+                "type": "DYNAMIC_ROUTING_BACKEND",
+                "selection_source": {"type": "SINGLE", "selector": f"request.auth[{key}]"},
+                "routing_backends": [
+                    {"key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"}, "backend": _fn(canary)},
+                    {"key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
+                     "backend": _fn(stable)},
+                ],
+            },
+            "request_policies": _scoped([PREDICT_SCOPE], _identity_headers(
+                {COHORT_HEADER.title(): "${request.auth[" + key + "]}"})),
+        })
+        routes.append({
+            "path": f"/v1/endpoints/{ep.name}/feedback",
+            "methods": ["POST"],
+            "backend": _fn(stable),
+            "request_policies": _scoped([PREDICT_SCOPE], _identity_headers()),
+        })
+    registry = _fn(function_ids["registry"])
+    for path in ("/v1/models", "/v1/models/{rest*}", "/v1/audit/{rest*}",
+                 "/v1/endpoints/{endpoint}/deployment"):
+        routes.append({
+            "path": path,
+            "methods": ["GET", "POST", "PUT", "DELETE"],
+            "backend": registry,
+            "request_policies": _scoped([READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE],
+                                        _identity_headers()),
+        })
+    return {"request_policies": request_policies, "routes": routes}
+
+
+def local_function_ids(names) -> dict[str, str]:
+    """Function ids the local runtime understands: ``local:fn:<name>``."""
+    return {name: f"local:fn:{name}" for name in names}
