@@ -1,0 +1,47 @@
+"""Authorizer function: API key -> principal, scopes and a canary cohort per endpoint (OCI format)."""
+
+import io
+import json
+import os
+
+from fdk import response
+from mlops import envvars as ev
+from mlops.secrets import secrets_from_env
+from mlops.serving.apikeys import KeyRing
+from mlops.serving.authorizer import Authorizer, WeightCache
+from mlops.serving.deployment_state import canary_state_reader
+from mlops.storage import StoreConfig, open_store
+
+_env = os.environ
+_secrets = secrets_from_env(_env, ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")))
+_keys_name = ev.require(_env, ev.API_KEYS_SECRET)
+_ring_cache: dict = {}
+
+
+def _keys() -> KeyRing:
+    raw = _secrets.get(_keys_name)
+    ring = _ring_cache.get(raw)
+    if ring is None:                       # parse once per secret version
+        _ring_cache.clear()
+        ring = _ring_cache[raw] = KeyRing.from_json(raw)
+    return ring
+
+
+_store = open_store(StoreConfig.from_env(_env), _secrets)
+_authorizer = Authorizer(
+    _keys,
+    WeightCache(canary_state_reader(_store), ttl_s=float(ev.get(_env, ev.WEIGHT_CACHE_TTL_S, "2"))),
+    [e for e in (ev.get(_env, ev.ENDPOINTS, "") or "").split(",") if e],
+    ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")),
+    pin_scope=ev.get(_env, ev.PIN_SCOPE, "mlops:pin"),
+)
+
+
+def handler(ctx, data: io.BytesIO = None):
+    try:
+        doc = json.loads(data.getvalue()) if data is not None else {}
+    except ValueError:
+        doc = {}
+    answer = _authorizer.authorize(doc)
+    return response.Response(ctx, response_data=json.dumps(answer),
+                             headers={"Content-Type": "application/json"})

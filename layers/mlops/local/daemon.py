@@ -1,0 +1,44 @@
+"""Entry point of the ``mlops local up`` background process: run one stack until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from mlops.errors import MlopsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="mlops-local-daemon")
+    ap.add_argument("--stack", default="local")
+    ap.add_argument("--project-dir", default=".")
+    ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--state-file", required=True)
+    args = ap.parse_args(argv)
+    from mlops.local.assemble import build_runtime
+    from mlops.settings import load_stack
+
+    try:
+        settings = load_stack(args.stack, args.project_dir)
+        runtime = build_runtime(settings, port=args.port)
+        try:
+            import uvloop
+            runner = uvloop.run
+        except ImportError:  # pragma: no cover
+            runner = asyncio.run
+        runner(runtime.run_forever(Path(args.state_file)))
+    except MlopsError as exc:
+        print(f"mlops local: {exc.message} [{exc.code}]", file=sys.stderr, flush=True)
+        return 1
+    except OSError as exc:
+        print(f"mlops local: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,611 @@
+"""A local API Gateway that serves the same deployment specification Pulumi deploys.
+
+It implements, from the spec dict: route matching with ``{param}`` and ``{param*}``,
+the custom authorizer (invoked as a function with OCI's ``USER_DEFINED`` input, its
+answer cached by ``cache_keys`` until ``expiresAt``), route authorization (``ANY_OF``
+scopes, ``AUTHENTICATION_ONLY``, ``ANONYMOUS``), header transformations with
+``${request.auth[...]}`` substitution, ``DYNAMIC_ROUTING_BACKEND`` selectors over
+``request.auth|headers|query|path``, stock responses, rate limiting (429), CORS, the
+6 MB body limit (413), function deadlines (504) and dead functions (502), and the Fn
+wire format towards functions (``Fn-Intent: httprequest``, ``Fn-Http-H-*``,
+``fn-http-status``). Anything the spec says that it does not implement is refused at
+load time, so a local run never silently ignores a policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httptools
+
+from mlops.errors import (
+    BadRequestError,
+    ConfigError,
+    ForbiddenError,
+    MlopsError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    error_body,
+    new_request_id,
+)
+
+MAX_BODY_BYTES = 6 * 1024 * 1024          # OCI Functions invoke body limit
+Invoker = Callable[[str, list[tuple[str, str]], bytes], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
+InvocationHook = Callable[[str, int, float], None]     # (function id, status, duration ms)
+
+_SUPPORTED_SPEC_POLICIES = {"authentication", "rate_limiting", "cors"}
+_SUPPORTED_ROUTE_POLICIES = {"authorization", "header_transformations", "cors"}
+_VAR = re.compile(r"^request\.(auth|headers|query|path)\[([^\]]+)\]$|^request\.host$")
+_TEMPLATE = re.compile(r"\$\{(request\.(?:auth|headers|query|path)\[[^\]]+\]|request\.host)\}")
+
+
+# ----------------------------------------------------------------------------- request context
+
+@dataclass
+class GatewayRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    raw_url: str
+    headers: dict[str, str]              # lower-cased name -> value (first value wins)
+    body: bytes
+    client_ip: str
+    request_id: str
+    path_params: dict[str, str] = field(default_factory=dict)
+    auth: dict[str, str] = field(default_factory=dict)
+
+    def variable(self, expr: str) -> str | None:
+        """The value of a context variable such as ``request.auth[cohort]``."""
+        m = _VAR.match(expr.strip())
+        if not m:
+            raise ConfigError(f"unsupported context variable {expr!r}")
+        if m.group(1) is None:
+            return self.headers.get("host")
+        table, key = m.group(1), m.group(2)
+        if table == "headers":
+            return self.headers.get(key.lower())
+        if table == "query":
+            return self.query.get(key)
+        if table == "path":
+            return self.path_params.get(key)
+        value = self.auth.get(key)
+        return None if value is None else str(value)
+
+    def render(self, template: str) -> str:
+        return _TEMPLATE.sub(lambda m: self.variable(m.group(1)) or "", template)
+
+
+# ----------------------------------------------------------------------------- routes
+
+@dataclass
+class Route:
+    path: str
+    methods: frozenset[str]
+    regex: re.Pattern[str]
+    specificity: tuple[int, int, int]
+    backend: dict[str, Any]
+    policies: dict[str, Any]
+
+
+def _compile_route_path(path: str) -> tuple[re.Pattern[str], tuple[int, int, int]]:
+    """OCI route paths: literal segments, ``{name}`` (one segment), ``{name*}`` (the rest)."""
+    out, literal, params, wild = [], 0, 0, 0
+    for seg in path.strip("/").split("/") if path.strip("/") else []:
+        m = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)(\*?)\}", seg)
+        if m and m.group(2):
+            out.append(f"(?:/(?P<{m.group(1)}>.*))?")
+            wild += 1
+        elif m:
+            out.append(f"/(?P<{m.group(1)}>[^/]+)")
+            params += 1
+        else:
+            out.append("/" + re.escape(seg))
+            literal += 1
+    return re.compile("^" + "".join(out) + "/?$"), (-wild, -params, literal)
+
+
+def compile_routes(spec: Mapping[str, Any]) -> list[Route]:
+    routes = []
+    for i, r in enumerate(spec.get("routes") or []):
+        unknown = set(r.get("request_policies") or {}) - _SUPPORTED_ROUTE_POLICIES
+        if unknown:
+            raise ConfigError(f"routes[{i}].request_policies: {sorted(unknown)} not supported by the local gateway")
+        regex, spec_rank = _compile_route_path(r["path"])
+        methods = frozenset(m.upper() for m in (r.get("methods") or ["ANY"]))
+        routes.append(Route(r["path"], methods, regex, spec_rank, r["backend"], r.get("request_policies") or {}))
+    # Most specific first: fewer wildcards, fewer params, more literal segments.
+    routes.sort(key=lambda rt: rt.specificity, reverse=True)
+    return routes
+
+
+def select_backend(backend: Mapping[str, Any], req: GatewayRequest) -> Mapping[str, Any] | None:
+    """Resolve a DYNAMIC_ROUTING_BACKEND to one concrete backend (None: no match, no default)."""
+    if backend.get("type") != "DYNAMIC_ROUTING_BACKEND":
+        return backend
+    selector = backend["selection_source"]["selector"]
+    value = req.variable(selector)
+    default = None
+    for rb in backend.get("routing_backends") or []:
+        key = rb["key"]
+        if key.get("is_default"):
+            default = rb["backend"]
+        if value is None:
+            continue
+        if key.get("type", "ANY_OF") == "ANY_OF":
+            if value in (key.get("values") or []):
+                return rb["backend"]
+        elif key["type"] == "WILDCARD":
+            pattern = "^" + re.escape(key["expression"]).replace(r"\*", ".*") + "$"
+            if re.match(pattern, value):
+                return rb["backend"]
+    return default
+
+
+# ----------------------------------------------------------------------------- policies
+
+class RateLimiter:
+    """Token bucket per key (``CLIENT_IP``) or one for all (``TOTAL``), burst = one second's worth."""
+
+    def __init__(self, rate: float, key: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.key, self.clock = float(rate), key, clock
+        self._buckets: dict[str, list[float]] = {}
+
+    def allow(self, client_ip: str) -> bool:
+        k = client_ip if self.key == "CLIENT_IP" else "*"
+        now = self.clock()
+        b = self._buckets.get(k)
+        if b is None:
+            if len(self._buckets) > 10_000:
+                self._buckets.clear()
+            b = self._buckets[k] = [self.rate, now]
+        tokens = min(self.rate, b[0] + (now - b[1]) * self.rate)
+        b[1] = now
+        if tokens < 1.0:
+            b[0] = tokens
+            return False
+        b[0] = tokens - 1.0
+        return True
+
+
+@dataclass
+class AuthAnswer:
+    active: bool
+    principal: str | None
+    scopes: list[str]
+    context: dict[str, str]
+    expires_at: float | None
+    www_authenticate: str | None = None
+
+
+def _parse_expires(value: Any) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def parse_authorizer_answer(status: int, body: bytes) -> AuthAnswer:
+    """OCI's authorizer output: {active, principal, scope, expiresAt, context, wwwAuthenticate}."""
+    if status != 200:
+        return AuthAnswer(False, None, [], {}, None)
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return AuthAnswer(False, None, [], {}, None)
+    if not isinstance(doc, dict):
+        return AuthAnswer(False, None, [], {}, None)
+    scope = doc.get("scope") or []
+    if isinstance(scope, str):
+        scope = scope.split()
+    ctx = doc.get("context") or {}
+    return AuthAnswer(bool(doc.get("active")), doc.get("principal"), [str(s) for s in scope],
+                      {str(k): str(v) for k, v in ctx.items()} if isinstance(ctx, dict) else {},
+                      _parse_expires(doc.get("expiresAt")), doc.get("wwwAuthenticate"))
+
+
+class AuthCache:
+    """Authorizer answers by the values of ``cache_keys``, each until its ``expiresAt``."""
+
+    def __init__(self, max_entries: int = 50_000, clock: Callable[[], float] = time.time) -> None:
+        self._d: OrderedDict[tuple, AuthAnswer] = OrderedDict()
+        self.max_entries, self.clock = max_entries, clock
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> AuthAnswer | None:
+        ans = self._d.get(key)
+        if ans is None:
+            self.misses += 1
+            return None
+        if ans.expires_at is None or ans.expires_at <= self.clock():
+            del self._d[key]
+            self.misses += 1
+            return None
+        self.hits += 1
+        return ans
+
+    def put(self, key: tuple, ans: AuthAnswer) -> None:
+        if ans.expires_at is None or ans.expires_at <= self.clock():
+            return
+        self._d[key] = ans
+        if len(self._d) > self.max_entries:
+            self._d.popitem(last=False)
+
+
+# ----------------------------------------------------------------------------- the gateway
+
+@dataclass
+class GatewayResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _json_error(exc: MlopsError, request_id: str, extra_headers=()) -> GatewayResponse:
+    body = json.dumps(exc.to_body(request_id), separators=(",", ":")).encode()
+    return GatewayResponse(exc.status, [("Content-Type", "application/json"), *extra_headers], body)
+
+
+class Gateway:
+    """Serves one deployment spec; ``invoke`` reaches functions by their function id."""
+
+    def __init__(self, spec: Mapping[str, Any], invoke: Invoker, *, on_invocation: InvocationHook | None = None,
+                 clock: Callable[[], float] = time.time, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        unknown = set(spec.get("request_policies") or {}) - _SUPPORTED_SPEC_POLICIES
+        if unknown:
+            raise ConfigError(f"request_policies: {sorted(unknown)} not supported by the local gateway")
+        self.spec = spec
+        self.routes = compile_routes(spec)
+        self.invoke = invoke
+        self.on_invocation = on_invocation or (lambda fn, status, ms: None)
+        self.clock = clock
+        self.max_body_bytes = max_body_bytes
+        policies = spec.get("request_policies") or {}
+        self.authn = policies.get("authentication")
+        rl = policies.get("rate_limiting")
+        self.rate_limiter = RateLimiter(rl["rate_in_requests_per_second"], rl.get("rate_key", "CLIENT_IP")) \
+            if rl else None
+        self.cors = policies.get("cors")
+        self.auth_cache = AuthCache(clock=clock)
+        self._inflight_auth: dict[tuple, asyncio.Future] = {}
+
+    # -- entry point ------------------------------------------------------------------------
+    async def handle(self, method: str, url: str, headers: dict[str, str], body: bytes,
+                     client_ip: str = "127.0.0.1") -> GatewayResponse:
+        request_id = headers.get("x-request-id") or new_request_id()
+        try:
+            resp = await self._handle(method, url, headers, body, client_ip, request_id)
+        except MlopsError as exc:
+            extra = []
+            if exc.status == 401 and exc.details.get("www_authenticate"):
+                extra.append(("WWW-Authenticate", exc.details["www_authenticate"]))
+            resp = _json_error(exc, request_id, extra)
+        resp.headers.append(("opc-request-id", request_id))
+        return resp
+
+    async def _handle(self, method, url, headers, body, client_ip, request_id) -> GatewayResponse:
+        if len(body) > self.max_body_bytes:
+            raise PayloadTooLargeError(f"the request body is {len(body)} bytes; the limit is "
+                                       f"{self.max_body_bytes} bytes (6 MB)", code="body_too_large")
+        parts = urlsplit(url)
+        req = GatewayRequest(method.upper(), unquote(parts.path) or "/",
+                             dict(parse_qsl(parts.query, keep_blank_values=True)), url, headers, body,
+                             client_ip, request_id)
+        if method.upper() == "OPTIONS" and self.cors and "access-control-request-method" in headers:
+            return self._preflight(req)
+        route = self._match(req)
+        if self.rate_limiter and not self.rate_limiter.allow(client_ip):
+            raise RateLimitedError("too many requests; slow down and retry", code="rate_limited")
+        authz = route.policies.get("authorization") or {"type": "AUTHENTICATION_ONLY"}
+        if authz.get("type") != "ANONYMOUS" and self.authn:
+            await self._authenticate(req)
+            if authz.get("type") == "ANY_OF":
+                allowed = set(authz.get("allowed_scope") or [])
+                if not allowed & set(req.auth.get("__scopes__", "").split()):
+                    raise ForbiddenError(f"this API key may not call {req.method} {req.path} "
+                                         f"(needs one of the scopes: {', '.join(sorted(allowed))})",
+                                         code="insufficient_scope")
+        backend = select_backend(route.backend, req)
+        if backend is None:
+            raise NotFoundError(f"no backend matches this request on {route.path}", code="no_backend")
+        resp = await self._call_backend(backend, route, req)
+        if self.cors and "origin" in headers:
+            resp.headers.extend(self._cors_headers(headers["origin"]))
+        return resp
+
+    def _match(self, req: GatewayRequest) -> Route:
+        allowed: set[str] = set()
+        for route in self.routes:
+            m = route.regex.match(req.path)
+            if not m:
+                continue
+            if "ANY" not in route.methods and req.method not in route.methods:
+                allowed |= route.methods
+                continue
+            req.path_params = {k: v or "" for k, v in m.groupdict().items()}
+            return route
+        if allowed:
+            from mlops.errors import MethodNotAllowedError
+            raise MethodNotAllowedError(f"{req.method} is not allowed on {req.path}; use "
+                                        f"{', '.join(sorted(allowed))}")
+        raise NotFoundError(f"no route for {req.method} {req.path}", code="route_not_found")
+
+    # -- authentication ------------------------------------------------------------------------
+    async def _authenticate(self, req: GatewayRequest) -> None:
+        a = self.authn
+        if a.get("type") != "CUSTOM_AUTHENTICATION":
+            raise ConfigError(f"authentication type {a.get('type')!r} is not supported by the local gateway")
+        args = {}
+        for name, expr in (a.get("parameters") or {}).items():
+            value = req.variable(expr)
+            if value is not None:
+                args[name] = value
+        key = tuple(args.get(k) for k in (a.get("cache_keys") or sorted(args)))
+        ans = self.auth_cache.get(key)
+        if ans is None:
+            fut = self._inflight_auth.get(key)
+            if fut is None:       # coalesce concurrent misses for one caller into one call
+                fut = asyncio.get_running_loop().create_future()
+                self._inflight_auth[key] = fut
+                try:
+                    ans = await self._call_authorizer(a, args)
+                    self.auth_cache.put(key, ans)
+                    fut.set_result(ans)
+                except BaseException as exc:
+                    fut.set_exception(exc)
+                    fut.exception()   # mark retrieved
+                    raise
+                finally:
+                    del self._inflight_auth[key]
+            else:
+                ans = await asyncio.shield(fut)
+        if not ans.active:
+            self._deny(ans)
+        req.auth = dict(ans.context)
+        req.auth.setdefault("principal", ans.principal or "")
+        req.auth.setdefault("scopes", " ".join(ans.scopes))
+        req.auth["__scopes__"] = " ".join(ans.scopes)
+
+    async def _call_authorizer(self, a: Mapping[str, Any], args: dict[str, str]) -> AuthAnswer:
+        payload = json.dumps({"type": "USER_DEFINED", "data": args}).encode()
+        t0 = time.perf_counter()
+        fn_id = a["function_id"]
+        try:
+            status, _h, body = await self.invoke(fn_id, [("Content-Type", "application/json")], payload)
+        finally:
+            pass
+        self.on_invocation(fn_id, status, (time.perf_counter() - t0) * 1000)
+        if status != 200:
+            from mlops.errors import BadGatewayError
+            raise BadGatewayError("the authorizer function failed; see its log", code="authorizer_failed")
+        return parse_authorizer_answer(status, body)
+
+    def _deny(self, ans: AuthAnswer) -> None:
+        from mlops.errors import UnauthorizedError
+        policy = (self.authn or {}).get("validation_failure_policy") or {}
+        message = "a valid API key is required"
+        if policy.get("type") == "MODIFY_RESPONSE" and policy.get("response_message"):
+            try:
+                message = json.loads(policy["response_message"])["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = policy["response_message"]
+        raise UnauthorizedError(message, code="unauthorized",
+                                details={"www_authenticate": ans.www_authenticate} if ans.www_authenticate else None)
+
+    # -- backends ------------------------------------------------------------------------------
+    async def _call_backend(self, backend: Mapping[str, Any], route: Route, req: GatewayRequest) -> GatewayResponse:
+        btype = backend.get("type")
+        if btype == "STOCK_RESPONSE_BACKEND":
+            hdrs = [(h["name"], h["value"]) for h in backend.get("headers") or []]
+            return GatewayResponse(int(backend.get("status", 200)), hdrs, (backend.get("body") or "").encode())
+        if btype != "ORACLE_FUNCTIONS_BACKEND":
+            raise ConfigError(f"backend type {btype!r} is not supported by the local gateway")
+        fn_id = backend["function_id"]
+        headers = dict(req.headers)
+        for item in ((route.policies.get("header_transformations") or {}).get("set_headers") or {}).get("items", []):
+            name = item["name"].lower()
+            if item.get("if_exists", "OVERWRITE") == "SKIP" and name in headers:
+                continue
+            value = ",".join(req.render(v) for v in item.get("values") or [])
+            if item.get("if_exists") == "APPEND" and name in headers:
+                value = headers[name] + "," + value
+            headers[name] = value
+        wire = [("Fn-Intent", "httprequest"), ("Fn-Http-Method", req.method),
+                ("Fn-Http-Request-Url", req.raw_url), ("Content-Type", headers.get("content-type",
+                                                                                     "application/octet-stream"))]
+        for name, value in headers.items():
+            if name in ("host", "content-length", "connection", "transfer-encoding"):
+                continue
+            wire.append(("Fn-Http-H-" + name, value))
+        t0 = time.perf_counter()
+        status = 502
+        try:
+            status, raw_headers, body = await self.invoke(fn_id, wire, req.body)
+        except MlopsError as exc:
+            status = exc.status
+            raise
+        finally:
+            self.on_invocation(fn_id, status, (time.perf_counter() - t0) * 1000)
+        return unwrap_fn_response(status, raw_headers, body, req.request_id)
+
+    # -- CORS ----------------------------------------------------------------------------------
+    def _cors_headers(self, origin: str) -> list[tuple[str, str]]:
+        allowed = self.cors.get("allowed_origins") or []
+        if "*" not in allowed and origin not in allowed:
+            return []
+        out = [("Access-Control-Allow-Origin", "*" if "*" in allowed else origin)]
+        if self.cors.get("exposed_headers"):
+            out.append(("Access-Control-Expose-Headers", ",".join(self.cors["exposed_headers"])))
+        return out
+
+    def _preflight(self, req: GatewayRequest) -> GatewayResponse:
+        hdrs = self._cors_headers(req.headers.get("origin", ""))
+        if hdrs:
+            hdrs += [("Access-Control-Allow-Methods", ",".join(self.cors.get("allowed_methods") or [])),
+                     ("Access-Control-Allow-Headers", ",".join(self.cors.get("allowed_headers") or [])),
+                     ("Access-Control-Max-Age", str(self.cors.get("max_age_in_seconds", 0)))]
+        return GatewayResponse(204, hdrs, b"")
+
+
+def unwrap_fn_response(status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes,
+                       request_id: str) -> GatewayResponse:
+    """Fn's answer to a client response: ``fn-http-status`` and ``fn-http-h-*`` unwrapped."""
+    out: list[tuple[str, str]] = []
+    http_status = None
+    content_type = None
+    for k, v in raw_headers:
+        name = k.decode("latin-1").lower()
+        if name == "fn-http-status":
+            try:
+                http_status = int(v)
+            except ValueError:
+                http_status = None
+        elif name.startswith("fn-http-h-"):
+            out.append((name[10:], v.decode("latin-1")))
+        elif name == "content-type":
+            content_type = v.decode("latin-1")
+    if status == 200:
+        final = http_status or 200
+        if content_type and not any(n == "content-type" for n, _ in out):
+            out.append(("content-type", content_type))
+        return GatewayResponse(final, out, body)
+    # 502 (uncaught exception) or 504 (TimeoutError) from the fdk: never leak its message.
+    code = "function_timeout" if status == 504 else "function_error"
+    msg = ("the function did not finish in time" if status == 504
+           else "the function failed; see its log for this request id")
+    return GatewayResponse(504 if status == 504 else 502, [("Content-Type", "application/json")],
+                           json.dumps(error_body(code, msg, request_id)).encode())
+
+
+# ----------------------------------------------------------------------------- HTTP server
+
+_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+                401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+                409: "Conflict", 412: "Precondition Failed", 413: "Payload Too Large",
+                422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+                502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class _ServerProtocol(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive, one request at a time per connection."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self._reset()
+        self.queue: list = []
+        self.busy = False
+        self.client_ip = "127.0.0.1"
+
+    def _reset(self) -> None:
+        self.url = b""
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.too_large = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client_ip = peer[0]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._write_simple(400, BadRequestError("upgrades are not supported"))
+        except httptools.HttpParserError as exc:
+            self._write_simple(400, BadRequestError(f"malformed HTTP request: {exc}", code="malformed_request"))
+
+    def connection_lost(self, exc) -> None:
+        self.transport = None
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        k = name.decode("latin-1").lower()
+        if k not in self.headers:
+            self.headers[k] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        cl = self.headers.get("content-length")
+        if cl and cl.isdigit() and int(cl) > self.gateway.max_body_bytes:
+            self.too_large = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > self.gateway.max_body_bytes:
+            self.too_large = True
+            self.body = []
+        elif not self.too_large:
+            self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        item = (self.parser.get_method().decode(), self.url.decode("latin-1"), self.headers,
+                b"".join(self.body), self.too_large, self.parser.should_keep_alive())
+        self._reset()
+        self.queue.append(item)
+        if not self.busy:
+            self.busy = True
+            asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue and self.transport is not None:
+                method, url, headers, body, too_large, keep_alive = self.queue.pop(0)
+                if too_large:
+                    exc = PayloadTooLargeError(f"the request body is over the {self.gateway.max_body_bytes}-byte "
+                                               "(6 MB) limit", code="body_too_large")
+                    resp = _json_error(exc, new_request_id())
+                    keep_alive = False
+                else:
+                    resp = await self.gateway.handle(method, url, headers, body, self.client_ip)
+                self._write(resp, keep_alive)
+                if not keep_alive and self.transport is not None:
+                    self.transport.close()
+        finally:
+            self.busy = False
+
+    def _write(self, resp: GatewayResponse, keep_alive: bool) -> None:
+        if self.transport is None:
+            return
+        lines = [f"HTTP/1.1 {resp.status} {_STATUS_TEXT.get(resp.status, 'Status')}\r\n"]
+        has_ct = False
+        for k, v in resp.headers:
+            lk = k.lower()
+            if lk in ("content-length", "connection", "transfer-encoding"):
+                continue
+            has_ct = has_ct or lk == "content-type"
+            lines.append(f"{k}: {v}\r\n")
+        if not has_ct and resp.body:
+            lines.append("Content-Type: application/json\r\n")
+        lines.append(f"Content-Length: {len(resp.body)}\r\n")
+        lines.append("Connection: keep-alive\r\n\r\n" if keep_alive else "Connection: close\r\n\r\n")
+        self.transport.write("".join(lines).encode("latin-1") + resp.body)
+
+    def _write_simple(self, status: int, exc: MlopsError) -> None:
+        self._write(_json_error(exc, new_request_id()), keep_alive=False)
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> asyncio.base_events.Server:
+    """Start listening (loopback only); the server's socket tells the bound port."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError("the local gateway listens on loopback only")
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: _ServerProtocol(gateway), host, port, reuse_address=True)

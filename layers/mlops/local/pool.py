@@ -1,0 +1,242 @@
+"""A pool of real fdk processes for one function, like Fn's hot containers: one request at a time each.
+
+Every worker is ``fdk functions/<name>/func.py handler`` with ``FN_FORMAT=http-stream``
+and ``FN_LISTENER=unix:<sock>``, its config as environment variables (as OCI passes
+it), its stdout/stderr read line by line as the function's invoke log. A worker that
+dies is restarted; a call past the function's timeout kills the worker (504), as Fn does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from mlops.errors import BadGatewayError, DeadlineError, UnavailableError
+from mlops.local.httpwire import Connection, UpstreamClosed
+
+LogSink = Callable[[str, str, str], None]      # (function, stream, line)
+
+# Environment passed to functions: nothing of the parent's but what a container would have.
+_PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+             "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "TMPDIR",
+             "COVERAGE_PROCESS_START", "FDK_DEBUG")
+_KEEPALIVE_S = 4.0
+# fdk switches to uvloop when it is installed, and uvloop >= 0.22 has no implicit loop for
+# fdk's asyncio.get_event_loop(): give it one, exactly as `fdk func.py handler` would run.
+_LAUNCH = ("import sys, asyncio, fdk; asyncio.set_event_loop(asyncio.new_event_loop()); "
+           "from fdk.scripts.fdk import main; sys.exit(main())")   # fdk's server closes idle keep-alive connections after 5 s
+
+
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
+    """Linux: the worker gets SIGTERM if the runtime dies, so no process is ever left behind."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+@dataclass
+class Worker:
+    index: int
+    socket_path: str
+    process: asyncio.subprocess.Process | None = None
+    conn: Connection | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    calls: int = 0
+    readers: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+
+@dataclass
+class FunctionDef:
+    """What the pool needs to run one function."""
+
+    name: str
+    func_py: Path
+    config: Mapping[str, str]
+    timeout_s: float = 30.0
+    pool_size: int = 2
+    memory_mb: int = 256
+    app_name: str = "mlops-local"
+
+
+class FunctionPool:
+    """N fdk processes of one function; ``call`` waits for an idle one."""
+
+    def __init__(self, fn: FunctionDef, socket_dir: str, log_sink: LogSink | None = None,
+                 start_timeout_s: float = 60.0) -> None:
+        self.fn = fn
+        self.socket_dir = socket_dir
+        self.log_sink = log_sink or (lambda f, s, line: None)
+        self.start_timeout_s = start_timeout_s
+        self.workers = [Worker(i, os.path.join(socket_dir, f"{fn.name[:40]}-{i}.sock"))
+                        for i in range(fn.pool_size)]
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._closing = False
+        self.fn_id = f"local:fn:{fn.name}"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await asyncio.gather(*(self._spawn(w) for w in self.workers))
+        for w in self.workers:
+            self._idle.put_nowait(w)
+
+    def _env(self, w: Worker) -> dict[str, str]:
+        env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
+        env.update({k: str(v) for k, v in self.fn.config.items()})
+        env.update({
+            "FN_FORMAT": "http-stream",
+            "FN_LISTENER": f"unix:{w.socket_path}",
+            "FN_APP_NAME": self.fn.app_name, "FN_APP_ID": f"local:app:{self.fn.app_name}",
+            "FN_FN_NAME": self.fn.name, "FN_FN_ID": self.fn_id,
+            "FN_MEMORY": str(self.fn.memory_mb), "FN_TYPE": "sync",
+            "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        })
+        return env
+
+    async def _spawn(self, w: Worker) -> None:
+        for p in (w.socket_path, os.path.join(os.path.dirname(w.socket_path),
+                                              "phony" + os.path.basename(w.socket_path))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+        cmd = [sys.executable, "-c", _LAUNCH, str(self.fn.func_py), "handler"]
+        w.process = await asyncio.create_subprocess_exec(
+            *cmd, cwd=str(self.fn.func_py.parent), env=self._env(w),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_set_pdeathsig, limit=1 << 22)
+        w.started_at = time.monotonic()
+        w.readers = [asyncio.create_task(self._read(w.process.stdout, "stdout")),
+                     asyncio.create_task(self._read(w.process.stderr, "stderr"))]
+        deadline = time.monotonic() + self.start_timeout_s
+        while not os.path.exists(w.socket_path):
+            if w.process.returncode is not None or time.monotonic() > deadline:
+                code = w.process.returncode
+                await self._kill(w)
+                raise UnavailableError(
+                    f"function {self.fn.name} did not start (exit code {code}); see `mlops local logs {self.fn.name}`",
+                    code="function_start_failed")
+            await asyncio.sleep(0.01)
+        w.conn = Connection(w.socket_path)
+
+    async def _read(self, stream: asyncio.StreamReader | None, name: str) -> None:
+        if stream is None:
+            return
+        while True:
+            try:
+                line = await stream.readline()
+            except (ValueError, asyncio.LimitOverrunError):   # a line over the limit: skip it
+                continue
+            if not line:
+                return
+            self.log_sink(self.fn.name, name, line.decode("utf-8", "replace").rstrip("\n"))
+
+    async def _kill(self, w: Worker) -> None:
+        if w.conn:
+            w.conn.close()
+            w.conn = None
+        p = w.process
+        if p is not None and p.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(p.wait(), 5)
+        for t in w.readers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(t, 2)
+        w.readers = []
+
+    async def _restart(self, w: Worker) -> None:
+        await self._kill(w)
+        if self._closing:
+            return
+        w.restarts += 1
+        try:
+            await self._spawn(w)
+        except Exception as exc:  # keep the gateway up; the next call retries the start
+            self.log_sink(self.fn.name, "runtime", f"restart of worker {w.index} failed: {exc}")
+            await self._kill(w)
+        self._idle.put_nowait(w)
+
+    async def stop(self, grace_s: float = 3.0) -> None:
+        self._closing = True
+        procs = [w.process for w in self.workers if w.alive]
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGTERM)
+        if procs:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), grace_s)
+        for w in self.workers:
+            await self._kill(w)
+            for p in (w.socket_path, os.path.join(os.path.dirname(w.socket_path),
+                                                  "phony" + os.path.basename(w.socket_path))):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(p)
+
+    # ------------------------------------------------------------------ calls
+    async def call(self, headers: list[tuple[str, str]], body: bytes, *,
+                   timeout_s: float | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One invocation; (fdk status, raw headers, body). Raises 502/503/504 errors."""
+        if self._closing:
+            raise UnavailableError(f"function {self.fn.name} is shutting down", code="function_unavailable")
+        timeout = timeout_s or self.fn.timeout_s
+        t0 = time.monotonic()
+        try:
+            w = await asyncio.wait_for(self._idle.get(), timeout)
+        except TimeoutError:
+            raise DeadlineError(f"function {self.fn.name}: no free instance within {timeout:.0f}s",
+                                code="function_timeout") from None
+        remaining = max(0.001, timeout - (time.monotonic() - t0))
+        deadline = datetime.now(UTC) + timedelta(seconds=remaining)
+        hdrs = [("Fn-Call-Id", uuid.uuid4().hex), ("Fn-Deadline", deadline.isoformat().replace("+00:00", "Z")),
+                *headers]
+        try:
+            if not w.alive or w.conn is None:
+                raise UpstreamClosed("worker is not running", got_bytes=False)
+            result = await asyncio.wait_for(self._send(w, hdrs, body), remaining)
+        except TimeoutError:
+            asyncio.ensure_future(self._restart(w))   # Fn kills a container past its timeout
+            raise DeadlineError(f"function {self.fn.name} did not answer within {timeout:.0f}s",
+                                code="function_timeout") from None
+        except (UpstreamClosed, ConnectionError, OSError) as exc:
+            asyncio.ensure_future(self._restart(w))
+            raise BadGatewayError(f"function {self.fn.name} failed: {exc}; it is being restarted",
+                                  code="function_crashed") from None
+        w.calls += 1
+        self._idle.put_nowait(w)
+        return result
+
+    async def _send(self, w: Worker, headers, body):
+        conn = w.conn
+        assert conn is not None
+        reused = conn.is_open and conn.requests > 0
+        try:
+            return await conn.request("POST", "/call", headers, body, max_idle_s=_KEEPALIVE_S)
+        except UpstreamClosed as exc:
+            # A keep-alive connection closed by the server just before our write: retry once,
+            # fresh, but only if nothing came back and the process is still alive.
+            if reused and not exc.got_bytes and w.alive:
+                conn.close()
+                return await conn.request("POST", "/call", headers, body)
+            raise
+
+    def status(self) -> dict:
+        return {"function": self.fn.name, "pool_size": len(self.workers),
+                "idle": self._idle.qsize(),
+                "workers": [{"index": w.index, "pid": w.process.pid if w.process else None, "alive": w.alive,
+                             "restarts": w.restarts, "calls": w.calls} for w in self.workers]}

@@ -1,0 +1,39 @@
+"""First-run set-up of a local stack: the secrets file (outside git) with a key ring and a dev key."""
+
+from __future__ import annotations
+
+from mlops.secrets import FileSecrets
+from mlops.serving.apikeys import KeyRing, new_api_key
+from mlops.settings import StackSettings
+from mlops.spec.gateway import ALL_SCOPES
+
+LOCAL_KEY = "local_api_key"          # the plaintext dev key, for the CLI and the quickstart
+
+
+def ensure_local_secrets(settings: StackSettings) -> str:
+    """Create the secrets file and an all-scopes dev key once; returns the dev key."""
+    path = settings.path(settings.local.secrets_file)
+    store = FileSecrets(path)
+    doc = store._load() if path.exists() else {}
+    if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:
+        return doc[LOCAL_KEY]
+    token, rec = new_api_key("local-dev", list(ALL_SCOPES) + [settings.auth.pin_scope])
+    ring = KeyRing([rec])
+    store.put(settings.auth.api_keys_secret, ring.to_json())
+    store.put(LOCAL_KEY, token)
+    return token
+
+
+def add_api_key(settings: StackSettings, principal: str, scopes: list[str]) -> str:
+    """Add a key for ``principal`` to the local key ring; returns the token (shown once)."""
+    ensure_local_secrets(settings)
+    store = FileSecrets(settings.path(settings.local.secrets_file))
+    ring = KeyRing.from_json(store.get(settings.auth.api_keys_secret))
+    token, rec = new_api_key(principal, scopes)
+    ring.by_id[rec.id] = rec
+    store.put(settings.auth.api_keys_secret, ring.to_json())
+    return token
+
+
+def local_api_key(settings: StackSettings) -> str:
+    return ensure_local_secrets(settings)

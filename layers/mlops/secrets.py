@@ -1,0 +1,125 @@
+"""Secret readers: Vault in the cloud (resource principals, TTL cache), a file outside git locally.
+
+Functions get only secret names/OCIDs in their config and read values through a
+``SecretReader``. Values never reach a log line, a response or an error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlops import envvars as ev
+from mlops.errors import ConfigError, NotFoundError, UnavailableError
+
+
+class SecretReader(Protocol):
+    def get(self, name: str) -> str: ...
+
+
+class FileSecrets:
+    """A JSON object ``{name: value}`` in a file with mode 0600, outside the repository."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            raise NotFoundError(f"secrets file {self.path} does not exist; `mlops local up` creates it",
+                                code="secrets_file_missing") from None
+        if st.st_mode & 0o077:
+            raise ConfigError(f"secrets file {self.path} is readable by others; run chmod 600 on it")
+        try:
+            doc = json.loads(self.path.read_text())
+        except ValueError:
+            raise ConfigError(f"secrets file {self.path} is not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"secrets file {self.path} must hold a JSON object")
+        return doc
+
+    def get(self, name: str) -> str:
+        doc = self._load()
+        if name not in doc:
+            raise NotFoundError(f"secret {name!r} is not in {self.path}", code="secret_not_found")
+        value = doc[name]
+        return value if isinstance(value, str) else json.dumps(value)
+
+    def put(self, name: str, value: Any) -> None:
+        """Write one secret (local only), keeping the file private and the write atomic."""
+        doc = self._load() if self.path.exists() else {}
+        doc[name] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=2)
+        os.replace(tmp, self.path)
+
+
+class VaultSecrets:
+    """OCI Vault through the real SDK: ``get(secret_ocid)`` returns the CURRENT version's content."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    @classmethod
+    def from_resource_principal(cls) -> VaultSecrets:
+        import oci
+        signer = oci.auth.signers.get_resource_principals_signer()
+        return cls(oci.secrets.SecretsClient(config={}, signer=signer))
+
+    def get(self, name: str) -> str:
+        import oci
+        try:
+            bundle = self.client.get_secret_bundle(secret_id=name, stage="CURRENT").data
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                raise NotFoundError(f"secret {name} not found in Vault", code="secret_not_found") from None
+            raise UnavailableError(f"Vault did not return secret {name} (HTTP {exc.status})",
+                                   code="vault_unavailable") from None
+        content = bundle.secret_bundle_content
+        return base64.b64decode(content.content).decode()
+
+
+class CachedSecrets:
+    """A TTL cache in front of any reader; on a failed refresh the last value is served."""
+
+    def __init__(self, reader: SecretReader, ttl_s: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.reader, self.ttl_s, self.clock = reader, ttl_s, clock
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> str:
+        now = self.clock()
+        hit = self._cache.get(name)
+        if hit and now - hit[0] < self.ttl_s:
+            return hit[1]
+        try:
+            value = self.reader.get(name)
+        except UnavailableError:
+            if hit:
+                return hit[1]
+            raise
+        with self._lock:
+            self._cache[name] = (now, value)
+        return value
+
+
+def secrets_from_env(environ: Mapping[str, str] | None = None, ttl_s: float = 300.0) -> CachedSecrets:
+    """The reader a function should use, chosen by ``MLOPS_SECRETS_BACKEND``."""
+    environ = os.environ if environ is None else environ
+    backend = ev.get(environ, ev.SECRETS_BACKEND, "file")
+    if backend == "file":
+        return CachedSecrets(FileSecrets(ev.require(environ, ev.SECRETS_FILE)), ttl_s)
+    if backend == "vault":
+        return CachedSecrets(VaultSecrets.from_resource_principal(), ttl_s)
+    raise ConfigError(f"{ev.SECRETS_BACKEND} must be file or vault, got {backend!r}")

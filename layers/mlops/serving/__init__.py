@@ -1,0 +1,1 @@
+"""Serving: API keys and cohorts (authorizer), payloads and models (inference), prediction records."""

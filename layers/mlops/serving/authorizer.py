@@ -1,0 +1,106 @@
+"""The authorizer: API key -> principal and scopes, plus a sticky canary cohort per endpoint.
+
+OCI API Gateway has no weighted routing, so the weight is applied here. A caller is in
+an endpoint's canary cohort iff ``H(salt, endpoint, principal) mod 10000 < weight_bp``,
+where the salt names the canary version (a new canary re-draws its cohort; raising the
+weight of one canary only adds callers to it). The answer is OCI's authorizer output
+(``active``, ``principal``, ``scope``, ``expiresAt``, ``context``) - source: doc
+"Creating an Authorizer Function" (apigatewayusingauthorizerfunction), and Oracle's
+fn samples, e.g. ``{"active": true, "principal": ..., "scope": [...], "expiresAt": ...,
+"context": {...}}`` / ``{"active": false, "wwwAuthenticate": ...}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops.serving.apikeys import KeyRing
+from mlops.spec.functions import cohort_key
+
+CANARY, STABLE = "canary", "stable"
+
+
+def cohort_bucket(principal: str, endpoint: str, salt: str) -> int:
+    """0..9999, uniform and stable for one (salt, endpoint, principal)."""
+    h = hashlib.sha256(f"{salt}\x00{endpoint}\x00{principal}".encode()).digest()
+    return int.from_bytes(h[:8], "big") % 10_000
+
+
+def assign_cohort(principal: str, endpoint: str, weight_bp: int, salt: str) -> str:
+    return CANARY if weight_bp > 0 and cohort_bucket(principal, endpoint, salt) < weight_bp else STABLE
+
+
+@dataclass(frozen=True)
+class CanaryState:
+    weight_bp: int = 0          # 0..10000
+    salt: str = ""              # e.g. "<endpoint>:v<canary version>"
+
+
+class WeightCache:
+    """Per-endpoint canary weights read from the deployment state, cached for ``ttl_s``."""
+
+    def __init__(self, read: Callable[[str], CanaryState], ttl_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.read, self.ttl_s, self.clock = read, ttl_s, clock
+        self._d: dict[str, tuple[float, CanaryState]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, endpoint: str) -> CanaryState:
+        now = self.clock()
+        hit = self._d.get(endpoint)
+        if hit and now - hit[0] < self.ttl_s:
+            return hit[1]
+        try:
+            state = self.read(endpoint)
+        except Exception:
+            if hit:                      # store unreachable: keep the last known weight
+                return hit[1]
+            state = CanaryState(0, "")   # fail safe: nobody goes to an unknown canary
+        with self._lock:
+            self._d[endpoint] = (now, state)
+        return state
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Authorizer:
+    """Turns the gateway's ``USER_DEFINED`` input into OCI's authorizer answer."""
+
+    def __init__(self, keys: Callable[[], KeyRing], weights: WeightCache, endpoints: Sequence[str], *,
+                 ttl_s: float = 60.0, deny_ttl_s: float = 5.0, pin_scope: str = "mlops:pin",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.keys, self.weights, self.endpoints = keys, weights, list(endpoints)
+        self.ttl_s, self.deny_ttl_s, self.pin_scope, self.clock = ttl_s, deny_ttl_s, pin_scope, clock
+
+    def authorize(self, doc: Any) -> dict[str, Any]:
+        now = self.clock()
+        data: dict[str, Any] = {}
+        if isinstance(doc, dict):
+            if doc.get("type") == "USER_DEFINED" and isinstance(doc.get("data"), dict):
+                data = doc["data"]
+            elif doc.get("type") == "TOKEN":            # single-argument authorizers
+                data = {"token": doc.get("token")}
+        token = data.get("token")
+        rec = self.keys().verify(token if isinstance(token, str) else None)
+        if rec is None:
+            return {"active": False, "expiresAt": _iso(now + self.deny_ttl_s),
+                    "wwwAuthenticate": 'Bearer realm="mlops", error="invalid_token"'}
+        context: dict[str, str] = {"principal": rec.principal, "scopes": " ".join(rec.scopes), "key_id": rec.id}
+        pin = data.get("pin")
+        pinned = pin if pin in (CANARY, STABLE) and self.pin_scope in rec.scopes else None
+        for ep in self.endpoints:
+            if pinned:
+                context[cohort_key(ep)] = pinned
+                continue
+            state = self.weights.get(ep)
+            context[cohort_key(ep)] = assign_cohort(rec.principal, ep, state.weight_bp, state.salt)
+        return {"active": True, "principal": rec.principal, "scope": list(rec.scopes), "clientId": rec.id,
+                "expiresAt": _iso(now + self.ttl_s), "context": context}

@@ -1,0 +1,92 @@
+"""Test harnesses: a function through the real fdk request path, and a local runtime over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client as httpclient
+import io
+import json
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def fdk_call(handler, *, url: str = "/", method: str = "POST", body: bytes | str | dict | None = None,
+             headers: dict[str, str] | None = None, gateway: bool = True):
+    """Run ``handler`` through fdk's own request path (fdk.fixtures): (status, headers, body)."""
+    from fdk import fixtures
+
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+
+    async def run():
+        call = await fixtures.setup_fn_call(handler, request_url=url, method=method,
+                                            headers=headers or {}, content=io.BytesIO(body or b""),
+                                            gateway=gateway)
+        return await call
+
+    content, status, hdrs = asyncio.run(run())
+    status = int(hdrs.get("fn-http-status", status)) if gateway else status
+    if isinstance(content, str):
+        content = content.encode()
+    return status, hdrs, content
+
+
+class RuntimeThread:
+    """Run a LocalRuntime's event loop in a thread so tests can talk to it over HTTP."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> RuntimeThread:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.runtime.start(), self.loop).result(120)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.runtime.stop(), self.loop).result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def run(self, coro, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @property
+    def url(self) -> str:
+        return self.runtime.url
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+def http(method: str, url: str, body: bytes | str | dict | list | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 30.0,
+         conn: httpclient.HTTPConnection | None = None) -> Response:
+    """One HTTP request with the standard library (a real TCP connection)."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    parts = urlsplit(url)
+    own = conn is None
+    conn = conn or httpclient.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, path or "/", body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        if own:
+            conn.close()
