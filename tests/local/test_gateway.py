@@ -256,9 +256,14 @@ def test_16_concurrent_requests_spread_over_the_pool(env):
 def test_function_stdout_is_captured_as_its_invoke_log(env):
     marker = f"hello-{os.getpid()}-{time.time()}"
     http("POST", env["url"] + "/echo", {"print": marker}, auth(env))
-    env["rt"].logs.flush()
-    log = (env["rt"].state_dir / "logs" / "echo-stable.log").read_text()
-    assert marker in log
+    log_file = env["rt"].state_dir / "logs" / "echo-stable.log"
+    deadline = time.monotonic() + 10      # the line travels the pipe after the response
+    while time.monotonic() < deadline:
+        env["thread"].loop.call_soon_threadsafe(env["rt"].logs.flush)
+        if marker in log_file.read_text():
+            break
+        time.sleep(0.05)
+    assert marker in log_file.read_text()
 
 
 def test_cors_preflight_and_origin_headers(env):

@@ -197,10 +197,14 @@ class FunctionPool:
         timeout = timeout_s or self.fn.timeout_s
         t0 = time.monotonic()
         try:
-            w = await asyncio.wait_for(self._idle.get(), timeout)
-        except TimeoutError:
-            raise DeadlineError(f"function {self.fn.name}: no free instance within {timeout:.0f}s",
-                                code="function_timeout") from None
+            w = self._idle.get_nowait()              # fast path: an idle instance, no waiting task
+        except asyncio.QueueEmpty:
+            try:
+                async with asyncio.timeout(timeout):
+                    w = await self._idle.get()
+            except TimeoutError:
+                raise DeadlineError(f"function {self.fn.name}: no free instance within {timeout:.0f}s",
+                                    code="function_timeout") from None
         remaining = max(0.001, timeout - (time.monotonic() - t0))
         deadline = datetime.now(UTC) + timedelta(seconds=remaining)
         hdrs = [("Fn-Call-Id", uuid.uuid4().hex), ("Fn-Deadline", deadline.isoformat().replace("+00:00", "Z")),
@@ -208,7 +212,8 @@ class FunctionPool:
         try:
             if not w.alive or w.conn is None:
                 raise UpstreamClosed("worker is not running", got_bytes=False)
-            result = await asyncio.wait_for(self._send(w, hdrs, body), remaining)
+            async with asyncio.timeout(remaining):
+                result = await self._send(w, hdrs, body)
         except TimeoutError:
             asyncio.ensure_future(self._restart(w))   # Fn kills a container past its timeout
             raise DeadlineError(f"function {self.fn.name} did not answer within {timeout:.0f}s",

@@ -1,0 +1,255 @@
+"""Inference for one endpoint variant: hot-swapped model, validated payloads, prediction records.
+
+``InferenceService`` owns the model currently served. A background refresher
+re-resolves the version the deployment state (or the alias) names every
+``refresh_s`` and swaps the loaded model atomically, so promote and rollback need no
+redeploy; when the store is unreachable the cached model keeps serving and the log
+says so once. Every prediction prints one JSON record line (the input of drift and
+A/B analysis); feedback requests print feedback lines. Shadow scoring runs after the
+response on a bounded background queue, so it never adds latency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from mlops.errors import UnavailableError, UnprocessableError
+from mlops.http import COHORT_HEADER, Request, Response, Router
+from mlops.serving.payload import Signature, parse_payload
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any
+    version: int
+    signature: Signature
+    classes: list | None
+    has_proba: bool
+    loaded_at: float
+
+
+class ModelSource(Protocol):
+    """Where a variant's model comes from (the registry, in production)."""
+
+    def resolve(self) -> int | None: ...
+    def load(self, version: int) -> LoadedModel: ...
+    def resolve_shadow(self) -> tuple[int, float] | None: ...
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def principal_digest(principal: str | None) -> str | None:
+    if not principal:
+        return None
+    return hashlib.sha256(principal.encode()).hexdigest()[:16]
+
+
+def _write_line(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, separators=(",", ":"), default=_jsonable) + "\n")
+    sys.stdout.flush()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+_PRED_ID_CHARS = frozenset("0123456789abcdef")
+
+
+class InferenceService:
+    """Serves predict and feedback for one endpoint variant."""
+
+    def __init__(self, source: ModelSource, *, endpoint: str, model_name: str, variant: str,
+                 max_batch: int = 1000, sample_rate: float = 0.1, refresh_s: float = 10.0,
+                 emit: Callable[[dict[str, Any]], None] = _write_line, clock: Callable[[], float] = time.time,
+                 log: Callable[[str], None] | None = None, start_refresher: bool = True) -> None:
+        self.source, self.endpoint, self.model_name, self.variant = source, endpoint, model_name, variant
+        self.max_batch, self.sample_rate, self.refresh_s = max_batch, sample_rate, refresh_s
+        self.emit, self.clock = emit, clock
+        self.log = log or (lambda msg: print(json.dumps({"level": "INFO", "msg": msg}), file=sys.stderr, flush=True))
+        self.current: LoadedModel | None = None
+        self.shadow: tuple[LoadedModel, float] | None = None
+        self._store_down = False
+        self._rng = random.Random()
+        self._shadow_q: queue.Queue = queue.Queue(maxsize=1000)
+        self.refresh()
+        if start_refresher:
+            threading.Thread(target=self._refresh_loop, name="model-refresh", daemon=True).start()
+            threading.Thread(target=self._shadow_loop, name="shadow", daemon=True).start()
+
+    # ------------------------------------------------------------------ model lifecycle
+    def refresh(self) -> None:
+        """Re-resolve the served version; load and swap when it changed."""
+        try:
+            version = self.source.resolve()
+            if version is not None and (self.current is None or self.current.version != version):
+                loaded = self.source.load(version)
+                old = self.current
+                self.current = loaded      # one reference assignment: atomic for readers
+                self.log(f"serving {self.model_name} v{version} as {self.variant} of {self.endpoint}"
+                         + (f" (was v{old.version})" if old else ""))
+            elif version is None and self.current is not None:
+                self.log(f"no version is deployed for {self.variant} of {self.endpoint} any more; "
+                         f"keeping v{self.current.version} until one is")
+            shadow = self.source.resolve_shadow()
+            if shadow is None:
+                self.shadow = None
+            elif self.shadow is None or self.shadow[0].version != shadow[0]:
+                self.shadow = (self.source.load(shadow[0]), shadow[1])
+            elif self.shadow[1] != shadow[1]:
+                self.shadow = (self.shadow[0], shadow[1])
+            if self._store_down:
+                self.log("the registry store is reachable again")
+                self._store_down = False
+        except Exception as exc:  # keep serving what we have
+            if not self._store_down:
+                self._store_down = True
+                held = f"v{self.current.version}" if self.current else "nothing"
+                self.log(f"cannot refresh the model from the registry store ({type(exc).__name__}: {exc}); "
+                         f"keep serving {held}")
+
+    def _refresh_loop(self) -> None:
+        while True:
+            time.sleep(self.refresh_s)
+            self.refresh()
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        m = self.current
+        if m is None:
+            raise UnavailableError(f"no model version is deployed to endpoint {self.endpoint!r} "
+                                   f"({self.variant}); deploy one with `mlops deploy`", code="no_model_deployed")
+        X, _ = parse_payload(request.body, m.signature, self.max_batch)
+        proba = None
+        if m.has_proba:
+            proba = m.model.predict_proba(X)
+            idx = proba.argmax(axis=1)
+            preds = [m.classes[i] for i in idx] if m.classes is not None else idx.tolist()
+            confidence = proba.max(axis=1)
+        else:
+            preds = m.model.predict(X).tolist()
+            confidence = None
+        latency_ms = (time.perf_counter() - t0) * 1000
+        ids = [uuid.uuid4().hex for _ in range(len(X))]
+        preds = [p.item() if isinstance(p, np.generic) else p for p in preds]
+        body: dict[str, Any] = {"predictions": preds, "model": self.model_name, "version": m.version,
+                                "variant": self.variant, "prediction_ids": ids, "request_id": request.request_id}
+        if proba is not None:
+            body["probabilities"] = np.round(proba, 6).tolist()
+            body["classes"] = m.classes
+            body["confidence"] = np.round(confidence, 6).tolist()
+        if len(ids) == 1:
+            body["prediction_id"] = ids[0]
+        self._record(request, m, X, preds, confidence, ids, latency_ms, self.variant)
+        sh = self.shadow
+        if sh is not None and self._rng.random() < sh[1]:
+            try:
+                self._shadow_q.put_nowait((request, X, ids))
+            except queue.Full:
+                pass
+        return Response(body=body, headers={"x-model-version": str(m.version), "x-variant": self.variant})
+
+    def _record(self, request: Request, m: LoadedModel, X: np.ndarray, preds, confidence, ids, latency_ms,
+                variant: str) -> None:
+        ts = now_iso()
+        cohort = request.headers.get(COHORT_HEADER)
+        who = principal_digest(request.principal)
+        per_row = latency_ms / max(1, len(ids))
+        names = m.signature.names
+        for i, pid in enumerate(ids):
+            rec = {"kind": "prediction", "ts": ts, "prediction_id": pid, "request_id": request.request_id,
+                   "endpoint": self.endpoint, "model": self.model_name, "version": m.version, "variant": variant,
+                   "cohort": cohort, "principal": who, "latency_ms": round(per_row, 4), "prediction": preds[i],
+                   "confidence": None if confidence is None else round(float(confidence[i]), 6)}
+            if self.sample_rate >= 1.0 or (self.sample_rate > 0 and self._rng.random() < self.sample_rate):
+                rec["features"] = dict(zip(names, X[i].tolist(), strict=True))
+            self.emit(rec)
+
+    def _shadow_loop(self) -> None:
+        while True:
+            request, X, ids = self._shadow_q.get()
+            sh = self.shadow
+            if sh is None:
+                continue
+            try:
+                t0 = time.perf_counter()
+                m = sh[0]
+                if m.has_proba:
+                    proba = m.model.predict_proba(X)
+                    idx = proba.argmax(axis=1)
+                    preds = [m.classes[i] for i in idx] if m.classes is not None else idx.tolist()
+                    conf = proba.max(axis=1)
+                else:
+                    preds, conf = m.model.predict(X).tolist(), None
+                preds = [p.item() if isinstance(p, np.generic) else p for p in preds]
+                self._record(request, m, X, preds, conf, ids, (time.perf_counter() - t0) * 1000, "shadow")
+            except Exception as exc:
+                self.log(f"shadow scoring failed: {type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ feedback
+    def feedback(self, request: Request) -> Response:
+        doc = request.json()
+        items = doc.get("feedback") if isinstance(doc, dict) and "feedback" in doc else [doc]
+        if not isinstance(items, list) or not items:
+            raise UnprocessableError("send {\"prediction_id\": ..., \"actual\": ...} or {\"feedback\": [...]}",
+                                     code="invalid_shape")
+        if len(items) > self.max_batch:
+            raise UnprocessableError(f"at most {self.max_batch} feedback items per request", code="batch_too_large")
+        ts = now_iso()
+        lines = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise UnprocessableError(f"feedback[{i}]: expected an object", code="invalid_row")
+            pid = item.get("prediction_id")
+            if not isinstance(pid, str) or len(pid) != 32 or not set(pid) <= _PRED_ID_CHARS:
+                raise UnprocessableError(f"feedback[{i}].prediction_id: expected the 32-hex-digit id a prediction "
+                                         "returned", code="invalid_prediction_id", details={"row": i})
+            if "actual" not in item:
+                raise UnprocessableError(f"feedback[{i}].actual: the observed outcome is required",
+                                         code="missing_actual", details={"row": i})
+            actual = item["actual"]
+            if not isinstance(actual, (int, float, str, bool)) or isinstance(actual, float) and not np.isfinite(actual):
+                raise UnprocessableError(f"feedback[{i}].actual: expected a number, string or boolean",
+                                         code="invalid_actual", details={"row": i})
+            lines.append({"kind": "feedback", "ts": ts, "prediction_id": pid, "endpoint": self.endpoint,
+                          "actual": actual, "principal": principal_digest(request.principal)})
+        for rec in lines:
+            self.emit(rec)
+        return Response(body={"accepted": len(lines), "request_id": request.request_id}, status=202)
+
+    def info(self, request: Request) -> dict[str, Any]:
+        m = self.current
+        return {"endpoint": self.endpoint, "model": self.model_name, "variant": self.variant,
+                "version": m.version if m else None, "features": list(m.signature.names) if m else None,
+                "shadow_version": self.shadow[0].version if self.shadow else None}
+
+    def router(self) -> Router:
+        r = Router()
+        r.add("POST", f"/v1/endpoints/{self.endpoint}/predict", self.predict)
+        r.add("POST", f"/v1/endpoints/{self.endpoint}/feedback", self.feedback)
+        r.add("GET", f"/v1/endpoints/{self.endpoint}/info", self.info)
+        # a direct invoke (no gateway) arrives with URL "/": treat it as predict
+        r.add("POST", "/", self.predict)
+        r.add("POST", "/call", self.predict)
+        return r
+
