@@ -60,7 +60,10 @@ def _num(value: Any, row: int, name: str) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, (int, float)):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.inf
         if math.isfinite(v):
             return v
         raise UnprocessableError(f"row {row}, feature {name!r}: {value!r} is not a finite number",
@@ -158,10 +161,10 @@ def parse_payload(body: bytes, sig: Signature, max_batch: int) -> tuple[np.ndarr
             raise UnprocessableError("dataframe_split needs {\"columns\": [...], \"data\": [[...]]}",
                                      code="invalid_shape")
         cols = data.get("columns")
-        if cols is None or list(cols) == list(sig.names):
+        if cols is not None and (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)):
+            raise UnprocessableError("dataframe_split.columns must be a list of feature names", code="invalid_shape")
+        if cols is None or cols == list(sig.names):
             return _rows_from_lists(data["data"], sig, "dataframe_split.data"), None
-        if not isinstance(cols, list):
-            raise UnprocessableError("dataframe_split.columns must be a list", code="invalid_shape")
         _check_names(cols, sig, "dataframe_split.columns")
         if len(set(cols)) != len(cols):
             raise UnprocessableError("dataframe_split.columns has a duplicate", code="invalid_shape")

@@ -1,0 +1,52 @@
+"""Where an inference function's model comes from: the registry, via the endpoint's deployment state.
+
+The stable variant serves ``stable_version`` and the canary ``canary_version`` of the
+deployment record; an endpoint that was never deployed through ``mlops deploy`` falls
+back to the model's alias (``production`` / ``canary``). Artifacts are verified by
+sha256 inside ``Registry.load_model`` before joblib touches them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from mlops.errors import NotFoundError
+from mlops.serving.deployment_state import read_deployment
+from mlops.serving.inference import LoadedModel
+from mlops.serving.payload import Signature
+
+
+class RegistrySource:
+    def __init__(self, registry, store, *, endpoint: str, model: str, variant: str, alias: str,
+                 shadow_enabled: bool = False) -> None:
+        self.registry, self.store = registry, store
+        self.endpoint, self.model, self.variant, self.alias = endpoint, model, variant, alias
+        self.shadow_enabled = shadow_enabled
+        self._deployment = None
+
+    def resolve(self) -> int | None:
+        dep = read_deployment(self.store, self.endpoint)
+        self._deployment = dep
+        if dep is not None:
+            v = dep.get("stable_version") if self.variant == "stable" else dep.get("canary_version")
+            return int(v) if v else None
+        try:
+            rec = self.registry.resolve_alias(self.model, self.alias)
+        except NotFoundError:
+            return None
+        return int(rec["version"])
+
+    def resolve_shadow(self) -> tuple[int, float] | None:
+        dep = self._deployment
+        if not self.shadow_enabled or self.variant != "stable" or not dep:
+            return None
+        v, rate = dep.get("shadow_version"), float(dep.get("shadow_rate") or 0)
+        return (int(v), rate) if v and rate > 0 else None
+
+    def load(self, version: int) -> LoadedModel:
+        model, record = self.registry.load_model(self.model, version)
+        sig = Signature.from_dict(record.get("signature") or {})
+        classes = list(getattr(model, "classes_", [])) or (list(sig.classes) if sig.classes else None)
+        classes = [c.item() if hasattr(c, "item") else c for c in classes] if classes else None
+        return LoadedModel(model=model, version=int(version), signature=sig, classes=classes,
+                           has_proba=hasattr(model, "predict_proba"), loaded_at=time.time())
