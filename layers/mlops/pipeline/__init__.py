@@ -1,0 +1,19 @@
+"""Build and deploy pipelines: the OCI DevOps specs, validated, and a faithful local runner."""
+
+from mlops.pipeline.engine import EngineProbe, detect_container_engine, engine_command_in
+from mlops.pipeline.runner import BuildResult, BuildRunner, StepResult, format_report
+from mlops.pipeline.spec import (
+    BuildSpec,
+    SpecError,
+    apply_devops_settings,
+    load_build_spec,
+    load_deploy_pipeline,
+    parse_build_spec,
+    parse_deploy_pipeline,
+)
+
+__all__ = [
+    "BuildResult", "BuildRunner", "BuildSpec", "EngineProbe", "SpecError", "StepResult",
+    "apply_devops_settings", "detect_container_engine", "engine_command_in", "format_report",
+    "load_build_spec", "load_deploy_pipeline", "parse_build_spec", "parse_deploy_pipeline",
+]

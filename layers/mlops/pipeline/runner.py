@@ -1,0 +1,547 @@
+"""A local runner for OCI DevOps build specs that behaves like the managed build runner.
+
+Each step runs in its own ``bash`` (or ``sh``) process, in the primary source directory,
+in a new process group. At the end of a step an EXIT trap writes the step's environment
+(``env -0``) plus the current values of the ``exportedVariables`` names (set with or
+without ``export``, as Oracle's samples do) to a file; the next step starts from that
+environment. So a variable exported by one step is visible to the later ones, and the
+final values of ``exportedVariables`` are the build's exported variables.
+
+- ``failImmediatelyOnError: true`` runs the step under ``set -e`` (bash semantics);
+  otherwise the step's status is that of its last command, as in a shell script.
+- ``timeoutInSeconds`` of a step, and of the whole build, kill the step's process group
+  (SIGTERM, then SIGKILL after a grace period). A step that fails or times out runs its
+  ``onFailure`` commands, then the build stops; later steps are NOT_RUN.
+- Vault variables come from a local secrets file; their values are printed as ``***``.
+- A step that runs ``docker``/``podman``/``buildah``/``fn`` is SKIPPED with the reason when
+  no working container engine is present (``docker info`` must succeed), and so is the
+  check of ``DOCKER_IMAGE`` output artifacts.
+
+Local choices where Oracle's documentation is silent (written down so they can be
+checked against a real build run): default build timeout 8 h; the default shell is
+bash; onFailure commands get 300 s unless they say otherwise; ``runAs`` switches user
+only when the runner is root (otherwise the step runs as the current user, with a note);
+a step starts in ``OCI_PRIMARY_SOURCE_DIR`` whatever the previous step's ``cd``; processes
+a step leaves behind that still hold its output are killed when the step ends.
+"""
+
+from __future__ import annotations
+
+import collections
+import getpass
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from mlops.pipeline.engine import EngineProbe, detect_container_engine, engine_command_in
+from mlops.pipeline.spec import BuildSpec, Command, InputArtifact, SpecError
+from mlops.pipeline.variables import (
+    Masker,
+    builtin_variables,
+    expand,
+    expand_variables,
+    new_build_run_id,
+    resolve_vault_variables,
+)
+from mlops.secrets import SecretReader
+
+DEFAULT_BUILD_TIMEOUT_S = 8 * 3600
+DEFAULT_ON_FAILURE_TIMEOUT_S = 300
+KILL_GRACE_S = 3.0
+TAIL_LINES = 30
+_DROP_FROM_STEP_ENV = frozenset({"_", "SHLVL", "PWD", "OLDPWD"})
+
+SUCCEEDED, FAILED, TIMED_OUT, SKIPPED, NOT_RUN = "SUCCEEDED", "FAILED", "TIMED_OUT", "SKIPPED", "NOT_RUN"
+
+
+@dataclass
+class StepResult:
+    """What happened to one step (or onFailure command)."""
+
+    name: str
+    where: str
+    status: str
+    duration_s: float = 0.0
+    exit_code: int | None = None
+    reason: str = ""
+    tail: list[str] = field(default_factory=list)          # last output lines, masked
+    on_failure: list[StepResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "where": self.where, "status": self.status,
+                "duration_s": round(self.duration_s, 3), "exit_code": self.exit_code, "reason": self.reason,
+                "tail": list(self.tail), "on_failure": [r.to_dict() for r in self.on_failure]}
+
+
+@dataclass
+class ArtifactResult:
+    name: str
+    type: str
+    location: str
+    status: str                     # SUCCEEDED | FAILED | SKIPPED | NOT_RUN
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "location": self.location, "status": self.status,
+                "detail": self.detail}
+
+
+@dataclass
+class BuildResult:
+    """The outcome of a build run: per-step results, exported variables, output artifacts."""
+
+    build_run_id: str
+    status: str
+    steps: list[StepResult]
+    exported: dict[str, str]
+    artifacts: list[ArtifactResult]
+    failed_step: str | None = None
+    reason: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCEEDED
+
+    def to_dict(self, masker: Masker | None = None) -> dict[str, Any]:
+        m = masker.mask if masker else (lambda s: s)
+        return {"build_run_id": self.build_run_id, "status": self.status, "failed_step": self.failed_step,
+                "reason": m(self.reason), "duration_s": round(self.duration_s, 3),
+                "steps": [s.to_dict() for s in self.steps],
+                "exported_variables": {k: m(v) for k, v in self.exported.items()},
+                "output_artifacts": [a.to_dict() for a in self.artifacts]}
+
+
+def _parse_env0(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in data.split(b"\0"):
+        if not item or b"=" not in item:
+            continue
+        k, _, v = item.partition(b"=")
+        out[k.decode("utf-8", "surrogateescape")] = v.decode("utf-8", "surrogateescape")
+    return out
+
+
+def _shell_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def step_script(command: str, *, env_file: Path, vars_file: Path, names: Sequence[str],
+                fail_immediately: bool) -> str:
+    """The script a step runs: an EXIT trap that captures the environment, then the command."""
+    lines = [
+        f"__mlops_env_out={_shell_quote(str(env_file))}",
+        f"__mlops_vars_out={_shell_quote(str(vars_file))}",
+        "__mlops_capture() {",
+        "  __mlops_rc=$?",
+        "  set +e",
+        '  env -0 > "$__mlops_env_out" 2>/dev/null',
+        '  : > "$__mlops_vars_out"',
+        f"  for __mlops_n in {' '.join(names)}; do",
+        '    eval "__mlops_isset=\\${$__mlops_n+x}"',
+        '    if [ "$__mlops_isset" = x ]; then',
+        '      eval "__mlops_v=\\${$__mlops_n}"',
+        "      printf '%s=%s\\000' \"$__mlops_n\" \"$__mlops_v\" >> \"$__mlops_vars_out\"",
+        "    fi",
+        "  done",
+        '  exit "$__mlops_rc"',
+        "}",
+        "trap __mlops_capture EXIT",
+    ]
+    if fail_immediately:
+        lines.append("set -e")
+    lines.append("# ---- step command ----")
+    lines.append(command)
+    return "\n".join(lines) + "\n"
+
+
+class BuildRunner:
+    """Runs one ``BuildSpec`` locally; see the module notes for the semantics."""
+
+    def __init__(self, spec: BuildSpec, *, source_dir: str | os.PathLike,
+                 params: Mapping[str, str] | None = None,
+                 secrets: SecretReader | None = None, secrets_source: str = "the secrets file",
+                 out: TextIO | None = None, engine: EngineProbe | Callable[[], EngineProbe] | None = None,
+                 build_run_id: str | None = None, base_env: Mapping[str, str] | None = None,
+                 clock: Callable[[], float] = time.monotonic, kill_grace_s: float = KILL_GRACE_S,
+                 artifacts_dir: str | os.PathLike | None = None):
+        self.spec = spec
+        self.source_dir = Path(source_dir).resolve()
+        if not self.source_dir.is_dir():
+            raise SpecError(f"source directory {self.source_dir} does not exist")
+        self.params = dict(params or {})
+        self.secrets = secrets
+        self.secrets_source = secrets_source
+        self.out = out if out is not None else sys.stdout
+        self._engine_arg = engine
+        self._engine: EngineProbe | None = engine if isinstance(engine, EngineProbe) else None
+        self.build_run_id = build_run_id or new_build_run_id()
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.clock = clock
+        self.kill_grace_s = kill_grace_s
+        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else self.source_dir / ".mlops" / "pipeline" / "artifacts"
+        self.masker = Masker()
+        self._user_note_printed = False
+
+    # ------------------------------------------------------------------ helpers
+
+    def _print(self, text: str = "") -> None:
+        self.out.write(self.masker.mask(text) + "\n")
+        self.out.flush()
+
+    def engine(self) -> EngineProbe:
+        """The container engine probe, run once and only when something needs it."""
+        if self._engine is None:
+            arg = self._engine_arg
+            self._engine = arg() if callable(arg) else detect_container_engine(environ=self.base_env)
+        return self._engine
+
+    def initial_env(self) -> dict[str, str]:
+        """The environment of the first step: inherited, built-ins, parameters, vault, env.variables."""
+        env = dict(self.base_env)
+        env.update(builtin_variables(self.source_dir, build_run_id=self.build_run_id))
+        env.update(self.params)
+        vault = resolve_vault_variables(self.spec.vault_variables, self.secrets, self.secrets_source)
+        env.update(vault)
+        self.masker = Masker(vault.values())
+        env.update(expand_variables(self.spec.variables, env, keep=self.params))
+        return env
+
+    def _select(self, only: Iterable[str] | None) -> set[int] | None:
+        if not only:
+            return None
+        names = self.spec.step_names()
+        chosen: set[int] = set()
+        for item in only:
+            if item in names:
+                chosen.add(names.index(item))
+            elif item.isdigit() and 1 <= int(item) <= len(names):
+                chosen.add(int(item) - 1)
+            else:
+                raise SpecError(f"--only {item!r}: no such step; steps are: "
+                                + ", ".join(f"{i + 1}. {n}" for i, n in enumerate(names)))
+        return chosen
+
+    def _popen_user(self) -> dict[str, Any]:
+        run_as = self.spec.run_as
+        if not run_as:
+            return {}
+        try:
+            current = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no passwd entry for this uid
+            current = str(os.geteuid())
+        if run_as == current:
+            return {}
+        try:
+            pwd.getpwnam(run_as)
+        except KeyError:
+            raise SpecError(f"runAs: user {run_as!r} does not exist on this machine") from None
+        if os.geteuid() == 0:
+            return {"user": run_as}
+        if not self._user_note_printed:
+            self._print(f"note: runAs {run_as!r} asks for another user; running as {current!r} locally "
+                        "(no privilege switch without root)")
+            self._user_note_printed = True
+        return {}
+
+    # ------------------------------------------------------------------ input artifacts
+
+    def _fetch_input(self, art: InputArtifact, env: Mapping[str, str]) -> str | None:
+        """Materialise one input artifact; None on success, else the reason it failed."""
+        try:
+            target = Path(expand(art.location, env, f"{art.where}.location"))
+        except SpecError as exc:
+            return exc.message
+        if not target.is_absolute():
+            target = self.source_dir / target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if art.type == "URL":
+            url = expand(art.fields["url"], env, f"{art.where}.url")
+            parsed = urllib.parse.urlsplit(url)
+            if parsed.scheme == "file":
+                src = Path(urllib.parse.unquote(parsed.path))
+                if not src.is_file():
+                    return f"{url} does not exist"
+                shutil.copyfile(src, target)
+                return None
+            if parsed.scheme not in ("http", "https"):
+                return f"unsupported URL scheme in {url!r}"
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp, open(target, "wb") as fh:  # noqa: S310
+                    shutil.copyfileobj(resp, fh)
+            except OSError as exc:
+                return f"download of {url} failed: {exc}"
+            return None
+        local = self.artifacts_dir / art.name
+        if not local.exists():
+            return (f"{art.type} artifacts come from OCI; for a local run put the file at {local}")
+        if local.is_dir():
+            shutil.copytree(local, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(local, target)
+        return None
+
+    # ------------------------------------------------------------------ one command
+
+    def _run(self, cmd: Command, env: dict[str, str], deadline: float | None, label: str,
+             state: Path, default_timeout: int | None = None) -> tuple[StepResult, dict[str, str] | None]:
+        """Run one command; returns its result and the environment it left (None if not captured).
+
+        ``deadline`` is the build's (clock time); None for onFailure commands, which are
+        bounded by their own timeout only so that cleanup runs even after a build timeout.
+        """
+        hit = engine_command_in(cmd.command)
+        if hit:
+            probe = self.engine()
+            if not probe.available:
+                reason = (f"needs a container engine ('{hit[0]}' on line {hit[1]} of the command) "
+                          f"and none works here: {probe.reason}")
+                self._print(f"--- {label} {cmd.name}: SKIPPED: {reason}")
+                return StepResult(cmd.name, cmd.where, SKIPPED, reason=reason), None
+        shell_name = cmd.shell or self.spec.shell
+        shell = shutil.which(shell_name, path=env.get("PATH") or os.defpath)
+        if not shell:
+            reason = f"shell {shell_name!r} is not installed"
+            self._print(f"--- {label} {cmd.name}: FAILED: {reason}")
+            return StepResult(cmd.name, cmd.where, FAILED, reason=reason), None
+        fail_immediately = (cmd.fail_immediately if cmd.fail_immediately is not None
+                            else self.spec.fail_immediately)
+        remaining = float("inf") if deadline is None else deadline - self.clock()
+        if remaining <= 0:
+            reason = f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out before it started"
+            self._print(f"--- {label} {cmd.name}: TIMED_OUT: {reason}")
+            return StepResult(cmd.name, cmd.where, TIMED_OUT, reason=reason), None
+        own = cmd.timeout_s or default_timeout
+        if own is not None and own <= remaining:
+            limit, limit_reason = float(own), f"timed out after {own} s (timeoutInSeconds)"
+        else:
+            limit = remaining
+            limit_reason = f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out"
+
+        stem = cmd.where.replace("[", "_").replace("]", "").replace(".", "_")
+        script, env_file, vars_file = (state / f"{stem}.sh", state / f"{stem}.env", state / f"{stem}.vars")
+        script.write_text(step_script(cmd.command, env_file=env_file, vars_file=vars_file,
+                                      names=self.spec.exported_variables,
+                                      fail_immediately=fail_immediately), encoding="utf-8")
+        user = self._popen_user()
+        if user:
+            uid = pwd.getpwnam(user["user"]).pw_uid
+            os.chown(state, uid, -1)
+        timeout_txt = f"{own} s" if own is not None and own <= remaining else f"{remaining:.0f} s (build)"
+        self._print(f"--- {label} {cmd.name}  [{shell_name}, timeout {timeout_txt}"
+                    f"{', failImmediatelyOnError' if fail_immediately else ''}]")
+        child_env = {k: v for k, v in env.items() if k not in _DROP_FROM_STEP_ENV}
+        started = self.clock()
+        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        proc = subprocess.Popen([shell, str(script)], cwd=self.source_dir, env=child_env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, **user)
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for raw in iter(proc.stdout.readline, b""):
+                line = self.masker.mask(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                tail.append(line)
+                self.out.write(f"    {line}\n")
+                self.out.flush()
+
+        reader = threading.Thread(target=pump, name=f"step-output-{stem}", daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self._kill_group(proc)
+        except BaseException:
+            self._kill_group(proc)
+            raise
+        reader.join(timeout=2.0)
+        if reader.is_alive():  # leftovers of the step still hold its output open
+            self._kill_group(proc, grace=0.0)
+            reader.join(timeout=2.0)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        duration = self.clock() - started
+        code = proc.returncode
+        new_env: dict[str, str] | None = None
+        if env_file.exists():
+            new_env = {k: v for k, v in _parse_env0(env_file.read_bytes()).items()
+                       if k not in _DROP_FROM_STEP_ENV}
+            if vars_file.exists():
+                new_env.update(_parse_env0(vars_file.read_bytes()))
+        if timed_out:
+            status, reason = TIMED_OUT, limit_reason
+        elif code == 0:
+            status, reason = SUCCEEDED, ""
+        else:
+            status = FAILED
+            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+        self._print(f"--- {label} {cmd.name}: {status} in {duration:.1f} s" + (f" ({reason})" if reason else ""))
+        return StepResult(cmd.name, cmd.where, status, duration, code, reason, list(tail)), new_env
+
+    def _kill_group(self, proc: subprocess.Popen, grace: float | None = None) -> None:
+        grace = self.kill_grace_s if grace is None else grace
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                proc.wait(timeout=wait)
+                if sig == signal.SIGTERM and grace > 0:
+                    # the shell is gone; make sure nothing else of the group lingers
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _build_timeout(self) -> int:
+        return self.spec.timeout_s or DEFAULT_BUILD_TIMEOUT_S
+
+    # ------------------------------------------------------------------ output artifacts
+
+    def _check_outputs(self, env: Mapping[str, str]) -> list[ArtifactResult]:
+        results: list[ArtifactResult] = []
+        for art in self.spec.output_artifacts:
+            try:
+                location = expand(art.location, env, f"{art.where}.location")
+            except SpecError as exc:
+                results.append(ArtifactResult(art.name, art.type, art.location, FAILED, exc.message))
+                continue
+            if art.type == "BINARY":
+                path = Path(location)
+                path = path if path.is_absolute() else self.source_dir / path
+                if path.is_file():
+                    results.append(ArtifactResult(art.name, art.type, location, SUCCEEDED,
+                                                  f"{path.stat().st_size} bytes"))
+                else:
+                    results.append(ArtifactResult(art.name, art.type, location, FAILED,
+                                                  f"{art.where}: file {location!r} was not produced"))
+                continue
+            probe = self.engine()
+            if not probe.available:
+                results.append(ArtifactResult(art.name, art.type, location, SKIPPED,
+                                              f"no working container engine: {probe.reason}"))
+                continue
+            proc = subprocess.run([probe.engine or "docker", "image", "inspect", "--format", "{{.Id}}", location],
+                                  capture_output=True, text=True, timeout=60, check=False, env=dict(env))
+            if proc.returncode == 0:
+                results.append(ArtifactResult(art.name, art.type, location, SUCCEEDED, proc.stdout.strip()))
+            else:
+                results.append(ArtifactResult(art.name, art.type, location, FAILED,
+                                              f"{art.where}: image {location!r} was not built"))
+        return results
+
+    # ------------------------------------------------------------------ the build
+
+    def run(self, only: Iterable[str] | None = None) -> BuildResult:
+        """Run the build (or only the named steps); never raises for a failing step."""
+        selected = self._select(only)
+        started = self.clock()
+        deadline = started + self._build_timeout()
+        env = self.initial_env()
+        commit = env.get("OCI_TRIGGER_COMMIT_HASH", "")
+        self._print(f"build run {self.build_run_id}")
+        self._print(f"  spec   {self.spec.source}  ({len(self.spec.steps)} steps, timeout {self._build_timeout()} s)")
+        self._print(f"  source {self.source_dir}" + (f"  commit {commit[:12]}" if commit else "  (not a git checkout)"))
+        if self.spec.vault_variables:
+            self._print(f"  vault  {', '.join(n for n, _ in self.spec.vault_variables)} from {self.secrets_source}"
+                        " (values masked as ***)")
+        steps: list[StepResult] = []
+        failed: StepResult | None = None
+        reason = ""
+        with tempfile.TemporaryDirectory(prefix="mlops-build-") as tmp:
+            state = Path(tmp)
+            for art in self.spec.input_artifacts:
+                why = self._fetch_input(art, env)
+                if why:
+                    reason = f"{art.where} ({art.name}): {why}"
+                    self._print(f"input artifact {art.name}: FAILED: {why}")
+                    return self._finish(started, steps, env, [], FAILED, None, reason)
+                self._print(f"input artifact {art.name} ({art.type}) ready")
+            total = len(self.spec.steps)
+            for i, step in enumerate(self.spec.steps):
+                label = f"[{i + 1}/{total}]"
+                if failed is not None:
+                    steps.append(StepResult(step.name, step.where, NOT_RUN, reason="an earlier step failed"))
+                    continue
+                if selected is not None and i not in selected:
+                    steps.append(StepResult(step.name, step.where, NOT_RUN, reason="not selected (--only)"))
+                    continue
+                result, new_env = self._run(step, env, deadline, label, state)
+                if result.status in (SUCCEEDED, SKIPPED):
+                    if new_env is not None:
+                        env = new_env
+                    steps.append(result)
+                    continue
+                failed = result
+                steps.append(result)
+                fail_env = new_env if new_env is not None else env
+                for handler in step.on_failure:
+                    res, _ = self._run(handler, dict(fail_env), None, f"{label} {step.name} ->", state,
+                                       default_timeout=DEFAULT_ON_FAILURE_TIMEOUT_S)
+                    result.on_failure.append(res)
+                reason = f"step {step.name!r} ({step.where}) {result.status}: {result.reason}"
+        if failed is not None:
+            return self._finish(started, steps, env, [], FAILED, failed.name, reason)
+        if selected is not None:
+            arts = [ArtifactResult(a.name, a.type, a.location, NOT_RUN, "not checked with --only")
+                    for a in self.spec.output_artifacts]
+            return self._finish(started, steps, env, arts, SUCCEEDED, None, "")
+        arts = self._check_outputs(env)
+        bad = [a for a in arts if a.status == FAILED]
+        if bad:
+            return self._finish(started, steps, env, arts, FAILED, None,
+                                "; ".join(f"output artifact {a.name}: {a.detail}" for a in bad))
+        return self._finish(started, steps, env, arts, SUCCEEDED, None, "")
+
+    def _finish(self, started: float, steps: list[StepResult], env: Mapping[str, str],
+                artifacts: list[ArtifactResult], status: str, failed_step: str | None, reason: str) -> BuildResult:
+        exported = {n: env[n] for n in self.spec.exported_variables if n in env}
+        result = BuildResult(self.build_run_id, status, steps, exported, artifacts, failed_step, reason,
+                             self.clock() - started)
+        return result
+
+
+def format_report(result: BuildResult, masker: Masker | None = None) -> str:
+    """The step-by-step summary printed after a build: status, duration, reason per step."""
+    from mlops.cli.output import table
+
+    m = masker.mask if masker else (lambda s: s)
+    rows = []
+    for i, s in enumerate(result.steps, 1):
+        rows.append({"#": str(i), "step": s.name, "status": s.status, "duration": f"{s.duration_s:.1f}s",
+                     "detail": m(s.reason)})
+        for h in s.on_failure:
+            rows.append({"#": "", "step": f"  -> {h.name}", "status": h.status,
+                         "duration": f"{h.duration_s:.1f}s", "detail": m(h.reason)})
+    lines = ["", table(rows, ["#", "step", "status", "duration", "detail"])]
+    if result.exported:
+        lines += ["", "exported variables:"]
+        lines += [f"  {k}={m(v)}" for k, v in result.exported.items()]
+    if result.artifacts:
+        lines += ["", "output artifacts:"]
+        lines += [f"  {a.name} ({a.type}) {m(a.location)}: {a.status}" + (f" - {m(a.detail)}" if a.detail else "")
+                  for a in result.artifacts]
+    lines.append("")
+    if result.ok:
+        lines.append(f"build {result.build_run_id} SUCCEEDED in {result.duration_s:.1f} s")
+    else:
+        lines.append(f"build {result.build_run_id} FAILED in {result.duration_s:.1f} s: {m(result.reason)}")
+    return "\n".join(lines)
