@@ -1,0 +1,145 @@
+"""The guardian: acts on alarms (roll a bad canary back, ask for retraining) and on A/B verdicts.
+
+It is subscribed to the alarm topic (an ``ORACLE_FUNCTIONS`` subscription in the cloud,
+a function subscription locally), so it receives OCI's alarm message JSON; it also
+accepts the object-created events of new prediction logs, on which it re-runs the
+A/B analysis of endpoints with a live canary. Every action is audited by the registry
+and announced through the notifier, saying what happened, where, why, and what was done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mlops.errors import BadRequestError, MlopsError
+from mlops.monitoring.alarms import ACTION_RETRAIN, ACTION_ROLLBACK
+from mlops.monitoring.notify import Notifier, format_action_message, parse_alarm_message
+
+
+class Retrainer(Protocol):
+    def request(self, *, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class StoreRetrainer:
+    """Record a retraining request in the store (and, when given, start a runner for it)."""
+
+    store: Any
+    start: Callable[[dict[str, Any]], str | None] | None = None
+    clock: Callable[[], float] = time.time
+
+    def request(self, *, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]:
+        ts = self.clock()
+        doc = {"endpoint": endpoint, "model": model, "version": version, "reason": reason, "requested_at": ts,
+               "requested_by": "guardian", "status": "requested"}
+        if self.start is not None:
+            try:
+                doc["run"] = self.start(doc)
+                doc["status"] = "started"
+            except Exception as exc:  # the request stays recorded for a person to pick up
+                doc["status"] = f"start failed: {type(exc).__name__}: {exc}"
+        key = f"retrain-requests/{endpoint}/{int(ts * 1000):015d}.json"
+        self.store.put(key, json.dumps(doc).encode(), if_none_match=True, content_type="application/json")
+        doc["key"] = key
+        return doc
+
+
+@dataclass
+class DevOpsRetrainer:
+    """Cloud: start a DevOps build run of the training pipeline through the oci SDK."""
+
+    client: Any                      # oci.devops.DevopsClient
+    build_pipeline_id: str
+
+    def request(self, *, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]:
+        import oci
+        args = [oci.devops.models.BuildRunArgument(name="MLOPS_RETRAIN_ENDPOINT", value=endpoint),
+                oci.devops.models.BuildRunArgument(name="MLOPS_RETRAIN_REASON", value=reason[:250])]
+        details = oci.devops.models.CreateBuildRunDetails(
+            build_pipeline_id=self.build_pipeline_id, display_name=f"retrain-{endpoint}-{int(time.time())}",
+            build_run_arguments=oci.devops.models.BuildRunArgumentCollection(items=args))
+        run = self.client.create_build_run(details).data
+        return {"endpoint": endpoint, "status": "started", "run": run.id, "reason": reason}
+
+
+@dataclass
+class Guardian:
+    registry: Any                    # mlops.registry.Registry
+    notifier: Notifier
+    retrainer: Retrainer | None = None
+    auto_rollback: bool = True
+    auto_retrain: bool = True
+    ab_check: Callable[[str], dict[str, Any] | None] | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, payload: bytes | dict) -> dict[str, Any]:
+        """Route one message: an alarm (OCI's JSON) or an object-created event."""
+        doc = payload
+        if isinstance(payload, (bytes, bytearray)):
+            try:
+                doc = json.loads(payload)
+            except ValueError:
+                raise BadRequestError("the guardian takes an alarm message or an Events CloudEvent (JSON)",
+                                      code="invalid_message") from None
+        if isinstance(doc, dict) and str(doc.get("eventType", "")).startswith("com.oraclecloud.objectstorage."):
+            return self.on_object_created(doc)
+        return self.on_alarm(doc)
+
+    # ------------------------------------------------------------------ alarms
+    def on_alarm(self, doc: Any) -> dict[str, Any]:
+        notice = parse_alarm_message(doc)
+        done: list[dict[str, Any]] = []
+        if not notice.firing:
+            return {"alarm": notice.rule, "type": notice.type, "actions": done}
+        endpoint = notice.actions.get(ACTION_ROLLBACK)
+        if endpoint and self.auto_rollback:
+            done.append(self._rollback(endpoint, f"alarm {notice.rule} is firing ({notice.severity})", notice.rule))
+        target = notice.actions.get(ACTION_RETRAIN)
+        if target and self.auto_retrain and self.retrainer is not None:
+            dims = notice.dimensions()[0] if notice.dimensions() else {}
+            done.append(self._retrain(target, dims.get("model"), dims.get("version"),
+                                      f"alarm {notice.rule} is firing: the production model's inputs drifted"))
+        return {"alarm": notice.rule, "type": notice.type, "actions": done}
+
+    def _rollback(self, endpoint: str, reason: str, rule: str | None = None) -> dict[str, Any]:
+        dep = self.registry.get_deployment(endpoint)
+        canary = (dep or {}).get("canary_version")
+        if not canary:
+            return {"action": "rollback", "endpoint": endpoint, "result": "no canary to roll back"}
+        try:
+            self.registry.rollback(endpoint, reason=reason, actor="guardian")
+        except MlopsError as exc:
+            return {"action": "rollback", "endpoint": endpoint, "result": f"failed: {exc.message}"}
+        what = f"rolled back canary v{canary} of endpoint {endpoint}: weight 0, stable keeps serving"
+        self._announce(what, endpoint, rule, reason)
+        return {"action": "rollback", "endpoint": endpoint, "version": canary, "result": "done", "reason": reason}
+
+    def _retrain(self, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]:
+        req = self.retrainer.request(endpoint=endpoint, model=model, version=version, reason=reason)
+        self.registry.audit_event("guardian", "retrain.requested", f"endpoint:{endpoint}",
+                                  {"model": model, "version": version, "reason": reason,
+                                   "status": req.get("status")})
+        self._announce(f"requested retraining for endpoint {endpoint} ({req.get('status')})", endpoint, None, reason)
+        return {"action": "retrain", "endpoint": endpoint, "result": req.get("status"), "request": req.get("key")}
+
+    # ------------------------------------------------------------------ A/B verdicts
+    def on_object_created(self, event: dict[str, Any]) -> dict[str, Any]:
+        name = str((event.get("data") or {}).get("resourceName") or "")
+        parts = name.split("/")
+        if len(parts) < 3 or parts[0] != "prediction-logs" or self.ab_check is None:
+            return {"object": name, "actions": []}
+        verdict = self.ab_check(parts[1])
+        return {"object": name, "actions": [verdict] if verdict else []}
+
+    def _announce(self, what: str, endpoint: str, rule: str | None, reason: str) -> None:
+        title, body = format_action_message(what, endpoint=endpoint, rule=rule, details={"reason": reason})
+        self.actions.append({"what": what, "endpoint": endpoint, "rule": rule, "reason": reason})
+        try:
+            self.notifier.publish(title, body)
+        except MlopsError:
+            pass   # the action is done and audited; a failed page must not undo it
