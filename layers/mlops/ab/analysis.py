@@ -180,7 +180,9 @@ def _outcome_value(fn: Outcome, pred: Prediction) -> float | None:
 
 
 def _cluster_key(pred: Prediction) -> Any:
-    return pred.principal if pred.principal else ("prediction", pred.prediction_id)
+    if pred.principal:
+        return pred.principal
+    return ("request", pred.request_id) if pred.request_id else ("prediction", pred.prediction_id)
 
 
 def _two_sample(joined: Joined, challenger: str, fn: Outcome) -> tuple[_Arm, _Arm, float, float]:
@@ -223,19 +225,25 @@ def _paired(joined: Joined, fn: Outcome) -> tuple[_Arm, _Arm, _Arm, float, float
 def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_bp: int | None,
          srm_alpha: float, srm_unit: str, warnings: list[str]) -> SRMResult:
     if challenger == "shadow":
-        stable, shadow = joined.by_variant["stable"], joined.by_variant["shadow"]
-        with_twin = sum(1 for pid in stable if pid in shadow)
+        # The inference function shadows whole requests (every row of a batch or none), so the unit
+        # is the request: a stable request counts as shadowed when any of its rows has a shadow twin.
+        shadow = joined.by_variant["shadow"]
+        shadowed: dict[str, bool] = {}
+        for pid, p in joined.by_variant["stable"].items():
+            key = p.request_id or pid
+            shadowed[key] = shadowed.get(key, False) or pid in shadow
+        with_twin = sum(shadowed.values())
         share = None if shadow_bp is None else shadow_bp / 10000.0
-        res = check_srm(with_twin, len(stable) - with_twin, share, alpha=srm_alpha, unit="prediction")
+        res = check_srm(with_twin, len(shadowed) - with_twin, share, alpha=srm_alpha, unit="request")
         if shadow_bp is None:
-            return SRMResult(False, "prediction", res.n_challenger, res.n_control, None, res.observed_share,
+            return SRMResult(False, "request", res.n_challenger, res.n_control, None, res.observed_share,
                              None, srm_alpha, False, "shadow share unknown (pass shadow_bp): split not checked")
         return res
     preds = list(joined.by_variant["stable"].values()) + list(joined.by_variant["canary"].values())
     with_principal = sum(1 for p in preds if p.principal)
     unit = srm_unit
     if unit == "auto":
-        unit = "principal" if preds and with_principal >= 0.95 * len(preds) else "prediction"
+        unit = "principal" if preds and with_principal >= 0.95 * len(preds) else "request"
     mismatched = sum(1 for p in preds if p.cohort in ("stable", "canary") and p.cohort != p.variant)
     if mismatched:
         warnings.append(f"{mismatched} prediction(s) served by a variant other than their cohort "
@@ -251,9 +259,13 @@ def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_b
         if both:
             warnings.append(f"{both} caller(s) appear in both cohorts: the weight changed inside the window? "
                             "start the window after the last weight change")
-    else:
-        n_c = sum(1 for p in preds if (p.cohort or p.variant) == "canary")
-        n_s = len(preds) - n_c
+    else:   # no caller identity: a request (all rows of a batch share its cohort) is the unit
+        cohorts: dict[str, str] = {}
+        for p in preds:
+            cohorts.setdefault(p.request_id or p.prediction_id,
+                               p.cohort if p.cohort in ("stable", "canary") else p.variant)
+        n_c = sum(1 for c in cohorts.values() if c == "canary")
+        n_s = len(cohorts) - n_c
     share = None if weight_bp is None else weight_bp / 10000.0
     if challenger is None and not preds:
         return SRMResult(False, unit, 0, 0, share, None, None, srm_alpha, False, "no predictions")
@@ -290,14 +302,16 @@ def analyze(records: Any, *, weight_bp: int | None, alpha: float = 0.05, mde: fl
     outcome-rate units (0.02 = two accuracy points). ``min_samples``: labelled outcomes per arm
     before any decision. ``challenger``: "canary", "shadow" or None (canary if there are canary
     records, else shadow). ``shadow_bp``: the configured share of stable requests that are
-    shadowed, for the split check of a shadow comparison.
+    shadowed, for the split check of a shadow comparison. ``srm_unit``: what the split check
+    counts: "principal" (callers, the unit the authorizer randomises), "request", or "auto"
+    (principal when at least 95% of the records carry one).
     """
     weight_bp = check_bp(weight_bp, "weight_bp")
     shadow_bp = check_bp(shadow_bp, "shadow_bp")
     if challenger not in (None, "canary", "shadow"):
         raise BadRequestError(f"challenger must be 'canary' or 'shadow', got {challenger!r}")
-    if srm_unit not in ("auto", "principal", "prediction"):
-        raise BadRequestError(f"srm_unit must be auto, principal or prediction, got {srm_unit!r}")
+    if srm_unit not in ("auto", "principal", "request"):
+        raise BadRequestError(f"srm_unit must be auto, principal or request, got {srm_unit!r}")
     test = SequentialTest(alpha=alpha, mde=mde, min_samples=min_samples, tau=tau)
     outcome_name, fn = resolve_outcome(outcome)
     joined = records if isinstance(records, Joined) else join(records, endpoint=endpoint, since=since, until=until)

@@ -108,6 +108,7 @@ class Prediction:
     confidence: float | None
     latency_ms: float | None
     error: bool
+    request_id: str | None = None
     actual: Any = _MISSING
     feedback_ts: float | None = None
 
@@ -210,6 +211,7 @@ class Joiner:
         confidence = record.get("confidence")
         principal = record.get("principal")
         cohort = record.get("cohort")
+        request_id = record.get("request_id")
         bucket[pid] = Prediction(
             prediction_id=pid, variant=variant, ts=ts, version=record.get("version"),
             cohort=cohort if isinstance(cohort, str) else None,
@@ -217,7 +219,7 @@ class Joiner:
             prediction=record.get("prediction"),
             confidence=float(confidence) if _is_number(confidence) else None,
             latency_ms=float(latency) if _is_number(latency) else None,
-            error=is_error(record))
+            error=is_error(record), request_id=request_id if isinstance(request_id, str) and request_id else None)
 
     def feed(self, source: Any) -> Joiner:
         """``add`` every record in ``source`` (see :func:`iter_records`)."""

@@ -24,7 +24,9 @@ Optimizely's 10,000 take 1.1-2x as long at these sizes and miss 10% vs 20% at 50
 
 The unit must be the unit of randomisation. Cohorts are assigned per caller (a hash of the
 principal against the weight), so the analysis counts distinct principals per cohort; counting
-requests would alarm whenever one busy caller sits in one arm.
+requests would alarm whenever one busy caller sits in one arm. Shadowing is drawn per request
+(all rows of a batch or none), so a shadow split counts requests, as does a canary split whose
+records carry no principal.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class SRMResult:
     """The split check: counts per arm, expected and observed challenger share, p-value, alarm."""
 
     checked: bool            # False when there is no configured share to compare with
-    unit: str                # "principal" | "prediction"
+    unit: str                # "principal" | "request"
     n_challenger: int
     n_control: int
     expected_share: float | None

@@ -69,7 +69,7 @@ def test_shadow_is_compared_paired_on_the_requests_both_scored():
     r = analyze(recs, weight_bp=0, shadow_bp=5000, mde=0.02, min_samples=200)
     assert r.challenger == "shadow" and r.comparison.method == "paired"
     assert r.decision == "shadow_wins" and r.winner == "shadow"
-    assert not r.srm.alarm and r.srm.unit == "prediction"
+    assert not r.srm.alarm and r.srm.unit == "request"
     assert "requests scored by both" in r.reason
     skewed = analyze(recs, weight_bp=0, shadow_bp=2000, mde=0.02, min_samples=200)
     assert skewed.decision == "srm_alarm"
@@ -84,6 +84,24 @@ def test_pairing_is_more_sensitive_than_a_split_of_the_same_size():
     n = r.comparison.result.n_challenger
     unpaired_var = float(two_sample_variance(n, 0.84 * n, 0.84 * n, n, 0.8 * n, 0.8 * n))
     assert r.comparison.result.variance < unpaired_var / 3
+
+
+def test_split_units_are_requests_when_batches_are_shadowed_or_callers_unknown():
+    recs = []
+    for r in range(400):                       # 400 requests of 5 rows; every 4th request shadowed whole
+        for row in range(5):
+            pid = f"{r}-{row}"
+            base = {"kind": "prediction", "prediction_id": pid, "request_id": f"req{r}", "cohort": "stable",
+                    "principal": None, "prediction": 1}
+            recs.append({**base, "variant": "stable"})
+            if r % 4 == 0:
+                recs.append({**base, "variant": "shadow"})
+    r = analyze(recs, weight_bp=0, shadow_bp=2500)
+    assert (r.srm.unit, r.srm.n_challenger, r.srm.n_control) == ("request", 100, 300) and not r.srm.alarm
+    canary = [{"kind": "prediction", "prediction_id": f"{q}-{k}", "request_id": f"q{q}",
+               "variant": "canary" if q % 5 == 0 else "stable", "prediction": 1} for q in range(500) for k in range(3)]
+    c = analyze(canary, weight_bp=2000)
+    assert (c.srm.unit, c.srm.n_challenger, c.srm.n_control) == ("request", 100, 400) and not c.srm.alarm
 
 
 def test_canary_and_shadow_in_one_window_default_to_canary_and_either_can_be_asked_for():
