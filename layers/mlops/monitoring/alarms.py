@@ -428,9 +428,11 @@ def apply_overrides(rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[
     return out
 
 
-def rules_for_settings(settings: Any, *, destinations: Sequence[str] = (DEFAULT_DESTINATION,)) -> list[AlarmRule]:
+def rules_for_settings(settings: Any, *, namespace: str | None = None,
+                       destinations: Sequence[str] = (DEFAULT_DESTINATION,)) -> list[AlarmRule]:
     """``default_rules`` for a ``StackSettings``: its endpoints, every function, its namespace and overrides."""
     from mlops.spec.functions import function_specs
 
     return default_rules([e.name for e in settings.endpoints], [s.name for s in function_specs(settings)],
-                         settings.monitoring.alarms, settings.monitoring.namespace, destinations=destinations)
+                         settings.monitoring.alarms, namespace or settings.monitoring.namespace,
+                         destinations=destinations)
