@@ -1,0 +1,139 @@
+"""Model artifacts: content-addressed bytes, verified against their sha256 before anything unpickles them.
+
+An artifact is stored once at ``artifacts/sha256/<hex>`` (create-exclusive; uploading the same
+bytes twice is a no-op). ``fetch_verified`` recomputes the digest of what the store returned
+and refuses a mismatch; only then may ``load_joblib`` deserialize. Flavor ``sklearn`` means a
+scikit-learn compatible estimator serialized with joblib. ``read_mlflow_sklearn_dir`` imports
+an MLflow model directory of the sklearn flavor (``MLmodel`` + pickled model) without mlflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from mlops.errors import BadRequestError, IntegrityError, NotFoundError, PreconditionFailedError
+from mlops.registry.keys import artifact_key
+from mlops.storage.base import ObjectStore
+
+FLAVOR_SKLEARN = "sklearn"
+FORMAT_JOBLIB = "joblib"
+FLAVORS = (FLAVOR_SKLEARN,)
+
+# MLflow column types -> our dtypes (mlflow/types/schema.py DataType names).
+_MLFLOW_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
+                 "boolean": "bool", "string": "str"}
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def serialize_model(model: Any) -> bytes:
+    """joblib bytes of a fitted estimator."""
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    return buf.getvalue()
+
+
+def upload(store: ObjectStore, data: bytes, *, content_type: str = "application/octet-stream") -> dict[str, Any]:
+    """Store ``data`` under its sha256 (idempotent); returns ``{"sha256", "size", "key"}``."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BadRequestError("artifact data must be bytes", code="invalid_artifact")
+    data = bytes(data)
+    digest = sha256_hex(data)
+    key = artifact_key(digest)
+    if store.head(key) is None:
+        try:
+            store.put(key, data, if_none_match=True, content_type=content_type)
+        except PreconditionFailedError:
+            pass  # someone uploaded the same content a moment ago: content-addressed, same bytes
+    return {"sha256": digest, "size": len(data), "key": key}
+
+
+def fetch_verified(store: ObjectStore, sha256: str, *, size: int | None = None, what: str = "artifact") -> bytes:
+    """The bytes at ``artifacts/sha256/<sha256>``, only if they hash to ``sha256`` (and have ``size``)."""
+    key = artifact_key(sha256)
+    try:
+        data = store.get(key).data
+    except NotFoundError:
+        raise NotFoundError(f"{what} sha256:{sha256} is missing from {store.url} (key {key})",
+                            code="artifact_missing") from None
+    actual = sha256_hex(data)
+    if actual != sha256 or (size is not None and len(data) != size):
+        raise IntegrityError(
+            f"{what} {key} failed verification: expected sha256 {sha256} ({size} bytes), "
+            f"got sha256 {actual} ({len(data)} bytes); it was altered or corrupted and will not be loaded",
+            code="artifact_integrity", details={"key": key, "expected_sha256": sha256, "actual_sha256": actual})
+    return data
+
+
+def load_joblib(data: bytes) -> Any:
+    """Deserialize verified joblib bytes (never call this on unverified data)."""
+    import joblib
+
+    return joblib.load(io.BytesIO(data))
+
+
+def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Load an MLflow sklearn-flavor model directory: (model object, facts from ``MLmodel``).
+
+    Facts: ``signature`` (ours, from MLmodel's column-based input schema, when present),
+    ``source`` (``{"kind": "mlflow", "run_id", "model_uuid", "mlflow_version", "sklearn_version"}``).
+    The pickle is the user's own local file; it is loaded here only to re-serialize and inspect it.
+    """
+    import pickle
+
+    import yaml
+
+    root = Path(path)
+    mlmodel = root / "MLmodel"
+    if not mlmodel.is_file():
+        raise BadRequestError(f"{root} is not an MLflow model directory (no MLmodel file)", code="not_mlflow_model")
+    try:
+        meta = yaml.safe_load(mlmodel.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise BadRequestError(f"{mlmodel}: not valid YAML: {exc}", code="not_mlflow_model") from None
+    flavor = (meta.get("flavors") or {}).get("sklearn")
+    if not isinstance(flavor, dict):
+        raise BadRequestError(f"{mlmodel}: only the sklearn flavor can be imported "
+                              f"(found {', '.join(meta.get('flavors') or {}) or 'none'})", code="unsupported_flavor")
+    fmt = flavor.get("serialization_format", "cloudpickle")
+    if fmt not in ("cloudpickle", "pickle"):
+        raise BadRequestError(f"{mlmodel}: serialization_format {fmt!r} is not supported (pickle, cloudpickle)",
+                              code="unsupported_flavor")
+    pkl = root / str(flavor.get("pickled_model", "model.pkl"))
+    if not pkl.resolve().is_relative_to(root.resolve()) or not pkl.is_file():
+        raise BadRequestError(f"{mlmodel}: pickled_model {flavor.get('pickled_model')!r} is not a file "
+                              "inside the model directory", code="not_mlflow_model")
+    with open(pkl, "rb") as f:
+        try:
+            model = pickle.load(f)  # noqa: S301 - the user's own model file, imported on their machine
+        except ModuleNotFoundError as exc:
+            raise BadRequestError(f"{pkl}: cannot unpickle, module {exc.name!r} is not installed",
+                                  code="unsupported_flavor") from None
+    facts: dict[str, Any] = {"source": {"kind": "mlflow", "run_id": meta.get("run_id"),
+                                        "model_uuid": meta.get("model_uuid"),
+                                        "mlflow_version": meta.get("mlflow_version"),
+                                        "sklearn_version": flavor.get("sklearn_version")}}
+    sig = meta.get("signature") or {}
+    inputs = sig.get("inputs")
+    if isinstance(inputs, str):
+        try:
+            cols = json.loads(inputs)
+        except ValueError:
+            cols = None
+        if isinstance(cols, list) and cols and all(isinstance(c, dict) and c.get("name") for c in cols):
+            feats = []
+            for c in cols:
+                dtype = _MLFLOW_TYPES.get(str(c.get("type")), "str")
+                feats.append({"name": str(c["name"]), "dtype": dtype,
+                              "kind": "categorical" if dtype in ("str", "bool") else "numeric"})
+            facts["signature"] = {"inputs": feats, "target": None,
+                                  "classes": None}
+    return model, facts

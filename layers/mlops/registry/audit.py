@@ -1,0 +1,368 @@
+"""The append-only, hash-chained audit log: one entry per registry change, tamper-evident.
+
+Each entry is its own object ``audit/<seq:012d>.json``, created exclusively, so two writers can
+never both append entry N: the loser re-reads the head and tries N+1. An entry is::
+
+    {"seq": 7, "id": "<uuid hex>", "ts": "2026-11-22T17:00:00.123Z", "actor": "alice",
+     "action": "alias.set", "subject": "model:churn", "details": {...},
+     "prev_hash": "<hash of entry 6>", "hash": "<sha256 of this entry without 'hash'>"}
+
+``ts`` never decreases along the chain (an entry takes ``max(now, previous ts)``), so time
+queries can binary-search by seq. ``verify`` recomputes every hash and link and names the
+entry that was edited, removed or corrupted; ``audit-tip.json`` (the newest seq and hash)
+also exposes entries cut off the end. Time queries answer "which version did alias A of
+model M point to at T" and "what did endpoint E serve at T" from the log alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
+from mlops.registry import records
+from mlops.registry.keys import (
+    AUDIT_PREFIX,
+    AUDIT_TIP,
+    audit_key,
+    endpoint_subject,
+    model_subject,
+    seq_of_audit_key,
+)
+from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
+
+GENESIS = "0" * 64
+MAX_APPEND_ATTEMPTS = 10_000
+_FIELDS = ("seq", "id", "ts", "actor", "action", "subject", "details", "prev_hash")
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the entry's fields except ``hash``."""
+    return hashlib.sha256(records.dumps({k: entry.get(k) for k in _FIELDS})).hexdigest()
+
+
+class AuditLog:
+    """Append, read, verify and query the audit log in one store (thread-safe; shareable)."""
+
+    def __init__(self, store: ObjectStore, clock: Callable[[], float]):
+        self.store = store
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._head: tuple[int, str, str] | None = None   # (seq, hash, ts) of the newest entry we know
+        self._cache: dict[int, dict[str, Any]] = {}       # entries read for queries (immutable once written)
+        self._parallel = type(store).__name__ != "FileStore"
+
+    # ------------------------------------------------------------------ append
+
+    def _read_tip(self) -> tuple[int, str, str] | None:
+        doc = records.read(self.store, AUDIT_TIP)
+        if doc is None:
+            return None
+        d = doc.data
+        try:
+            return int(d["seq"]), str(d["hash"]), str(d["ts"])
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError(f"metadata object {AUDIT_TIP} is corrupt (needs seq, hash, ts)",
+                                 code="corrupt_metadata", details={"key": AUDIT_TIP}) from None
+
+    def _entry_at(self, seq: int) -> dict[str, Any] | None:
+        doc = records.read(self.store, audit_key(seq))
+        return doc.data if doc else None
+
+    def _head_from(self, seq: int) -> tuple[int, str, str]:
+        entry = self._entry_at(seq)
+        if entry is None:
+            raise IntegrityError(f"audit entry {audit_key(seq)} disappeared while appending",
+                                 code="audit_broken", details={"key": audit_key(seq)})
+        return seq, str(entry.get("hash")), str(entry.get("ts"))
+
+    def _discover_head(self) -> tuple[int, str, str]:
+        tip = self._read_tip()
+        if tip is not None:
+            return tip
+        last = None
+        for key in self.store.list(AUDIT_PREFIX):
+            s = seq_of_audit_key(key)
+            if s is not None:
+                last = s
+        if last is None:
+            return 0, GENESIS, ""
+        return self._head_from(last)
+
+    def append(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append one entry after the newest one; concurrent appenders are serialized by create-exclusive."""
+        with self._lock:
+            head = self._head or self._discover_head()
+        jumped_to_tip = False
+        for _attempt in range(MAX_APPEND_ATTEMPTS):
+            seq, prev_hash, prev_ts = head
+            now = records.iso(self.clock())
+            entry = {"seq": seq + 1, "id": uuid.uuid4().hex, "ts": max(now, prev_ts), "actor": actor,
+                     "action": action, "subject": subject, "details": details or {}, "prev_hash": prev_hash}
+            entry["hash"] = entry_hash(entry)
+            payload = records.dumps(entry)
+            try:
+                self.store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+            except PreconditionFailedError:
+                existing = self.store.get(audit_key(seq + 1))
+                if existing.data != payload:
+                    # Someone else appended seq+1. Jump to the tip once (cheap when we are far behind),
+                    # then walk forward entry by entry.
+                    tip = None if jumped_to_tip else self._read_tip()
+                    jumped_to_tip = True
+                    head = tip if tip is not None and tip[0] > seq + 1 else self._head_from(seq + 1)
+                    continue
+            with self._lock:
+                if self._head is None or self._head[0] < entry["seq"]:
+                    self._head = (entry["seq"], entry["hash"], entry["ts"])
+            self._cache[entry["seq"]] = entry
+            self._advance_tip(entry)
+            return entry
+        raise ConflictError("could not append to the audit log: too many concurrent writers",
+                            code="too_much_contention")
+
+    def _advance_tip(self, entry: dict[str, Any]) -> None:
+        """Best effort: move ``audit-tip.json`` forward to ``entry`` unless it is already further."""
+        tip = {"seq": entry["seq"], "hash": entry["hash"], "ts": entry["ts"]}
+
+        def change(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+            if cur is not None and int(cur.get("seq", 0)) >= entry["seq"]:
+                return None
+            return dict(tip)
+
+        try:
+            records.update(self.store, AUDIT_TIP, change, attempts=8, what="audit tip")
+        except (ConflictError, IntegrityError):
+            pass  # a later appender moves it further; verify() does not depend on the tip being current
+
+    # ------------------------------------------------------------------ reading
+
+    def last_seq(self) -> int:
+        """The newest entry's seq (0 when the log is empty)."""
+        keys = [s for s in (seq_of_audit_key(k) for k in self.store.list(AUDIT_PREFIX)) if s is not None]
+        return max(keys, default=0)
+
+    def _fetch(self, seqs: Iterable[int], *, use_cache: bool = True) -> dict[int, dict[str, Any] | None]:
+        seqs = list(seqs)
+        out: dict[int, dict[str, Any] | None] = {}
+        todo = []
+        for s in seqs:
+            if use_cache and s in self._cache:
+                out[s] = self._cache[s]
+            else:
+                todo.append(s)
+
+        def one(s: int) -> tuple[int, dict[str, Any] | None]:
+            return s, self._entry_at(s)
+
+        if self._parallel and len(todo) > 4:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = list(pool.map(one, todo))
+        else:
+            results = [one(s) for s in todo]
+        for s, e in results:
+            out[s] = e
+            if e is not None and use_cache:
+                self._cache[s] = e
+        return out
+
+    def entries(self, *, since_seq: int = 0, until_seq: int | None = None) -> Iterator[dict[str, Any]]:
+        """Entries with ``since_seq < seq <= until_seq`` in seq order (parsed, not verified)."""
+        last = self.last_seq() if until_seq is None else until_seq
+        batch = 64
+        s = since_seq + 1
+        while s <= last:
+            chunk = range(s, min(last, s + batch - 1) + 1)
+            got = self._fetch(chunk)
+            for q in chunk:
+                if got[q] is not None:
+                    yield got[q]
+            s += batch
+
+    def history(self, *, subject: str | None = None, action: str | None = None, since: Any = None,
+                until: Any = None, limit: int = 100, before_seq: int | None = None) -> list[dict[str, Any]]:
+        """Newest first: entries matching subject / action (exact, or a prefix ending in '.'), time range."""
+        since_ts = records.parse_time(since) if since is not None else None
+        until_ts = records.parse_time(until) if until is not None else None
+        top = (before_seq - 1) if before_seq else self.last_seq()
+        out: list[dict[str, Any]] = []
+        s = top
+        batch = 64
+        while s >= 1 and len(out) < limit:
+            chunk = list(range(s, max(0, s - batch), -1))
+            got = self._fetch(chunk)
+            for q in chunk:
+                e = got[q]
+                if e is None:
+                    continue
+                if since_ts and e.get("ts", "") < since_ts:
+                    return out
+                if until_ts and e.get("ts", "") > until_ts:
+                    continue
+                if subject and e.get("subject") != subject:
+                    continue
+                if action and not (e.get("action") == action or
+                                   (action.endswith(".") and str(e.get("action", "")).startswith(action))):
+                    continue
+                out.append(e)
+                if len(out) >= limit:
+                    break
+            s -= batch
+        return out
+
+    def _last_seq_at_or_before(self, ts: str) -> int:
+        """Binary search (ts is monotonic in seq): the newest seq whose ts <= ``ts`` (0 if none)."""
+        lo, hi = 1, self.last_seq()
+        found = 0
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            e = self._fetch([mid])[mid]
+            probe = mid
+            while e is None and probe > lo:  # a removed entry: look just below it
+                probe -= 1
+                e = self._fetch([probe])[probe]
+            if e is None or e.get("ts", "") <= ts:
+                found = max(found, probe if e is not None else found)
+                lo = mid + 1
+            else:
+                hi = probe - 1
+        return found
+
+    def _scan_back(self, start: int, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        s = start
+        batch = 64
+        while s >= 1:
+            chunk = list(range(s, max(0, s - batch), -1))
+            got = self._fetch(chunk)
+            for q in chunk:
+                e = got[q]
+                if e is not None and match(e):
+                    return e
+            s -= batch
+        return None
+
+    def alias_at(self, model: str, alias: str, at: Any) -> dict[str, Any]:
+        """Which version alias ``alias`` of ``model`` pointed to at time ``at``:
+        ``{"model", "alias", "at", "version" (None if unset), "since", "seq", "actor"}``."""
+        ts = records.parse_time(at)
+        subject = model_subject(model)
+
+        def match(e: dict[str, Any]) -> bool:
+            return (e.get("subject") == subject and e.get("action") in ("alias.set", "alias.delete")
+                    and (e.get("details") or {}).get("alias") == alias)
+
+        e = self._scan_back(self._last_seq_at_or_before(ts), match)
+        if e is None:
+            return {"model": model, "alias": alias, "at": ts, "version": None, "since": None, "seq": None,
+                    "actor": None}
+        version = e["details"].get("version") if e["action"] == "alias.set" else None
+        return {"model": model, "alias": alias, "at": ts, "version": version, "since": e["ts"],
+                "seq": e["seq"], "actor": e.get("actor")}
+
+    def deployment_at(self, endpoint: str, at: Any) -> dict[str, Any]:
+        """What endpoint ``endpoint`` served at time ``at``: the deployment state recorded by the newest
+        ``deployment.*`` entry at or before ``at`` (``state`` is None before the first deploy)."""
+        ts = records.parse_time(at)
+        subject = endpoint_subject(endpoint)
+
+        def match(e: dict[str, Any]) -> bool:
+            return e.get("subject") == subject and str(e.get("action", "")).startswith("deployment.")
+
+        e = self._scan_back(self._last_seq_at_or_before(ts), match)
+        if e is None:
+            return {"endpoint": endpoint, "at": ts, "state": None, "since": None, "seq": None, "action": None}
+        return {"endpoint": endpoint, "at": ts, "state": (e.get("details") or {}).get("state"),
+                "since": e["ts"], "seq": e["seq"], "action": e["action"], "actor": e.get("actor")}
+
+    # ------------------------------------------------------------------ verification
+
+    def verify(self) -> dict[str, Any]:
+        """Re-read every entry (no cache) and check hashes, links, seq numbers and the tip.
+
+        Returns ``{"ok", "entries", "last_seq", "problems": [{"seq", "kind", "key", "message"}]}`` where
+        kind is ``edited`` | ``missing`` | ``corrupt`` | ``misplaced`` | ``truncated`` | ``stray``.
+        """
+        problems: list[dict[str, Any]] = []
+
+        def problem(seq: int | None, kind: str, message: str, key: str | None = None) -> None:
+            problems.append({"seq": seq, "kind": kind, "key": key if key is not None else
+                             (audit_key(seq) if seq else None), "message": message})
+
+        seqs = []
+        for key in self.store.list(AUDIT_PREFIX):
+            s = seq_of_audit_key(key)
+            if s is None:
+                problem(None, "stray", f"object {key} under {AUDIT_PREFIX} is not an audit entry", key)
+            else:
+                seqs.append(s)
+        seqs.sort()
+        raw: dict[int, dict[str, Any] | None] = {}
+        corrupt: set[int] = set()
+        for chunk_start in range(0, len(seqs), 256):
+            chunk = seqs[chunk_start:chunk_start + 256]
+            try:
+                raw.update(self._fetch(chunk, use_cache=False))
+            except IntegrityError:
+                for s in chunk:  # find the corrupt ones one by one
+                    try:
+                        raw[s] = self._entry_at(s)
+                    except IntegrityError as exc:
+                        raw[s] = None
+                        corrupt.add(s)
+                        problem(s, "corrupt", f"entry {s} is corrupt: {exc.message}")
+        expected = 1
+        prev: dict[str, Any] | None = None
+        prev_seq = 0
+        for s in seqs:
+            if s > expected:
+                missing = f"{expected}" if s - 1 == expected else f"{expected}..{s - 1}"
+                for m in range(expected, s):
+                    problem(m, "missing", f"entry {m} is missing (removed); entries {missing} are gone "
+                                          f"from the chain before entry {s}")
+            entry = raw.get(s)
+            expected = s + 1
+            if entry is None:
+                if s not in corrupt:
+                    problem(s, "missing", f"entry {s} disappeared while verifying")
+                prev, prev_seq = None, s
+                continue
+            if entry.get("seq") != s:
+                problem(s, "misplaced", f"entry stored as {audit_key(s)} says it is seq {entry.get('seq')!r}")
+            if entry_hash(entry) != entry.get("hash"):
+                problem(s, "edited", f"entry {s} was edited: its content no longer matches its hash")
+            if prev is not None and prev_seq == s - 1 and entry.get("prev_hash") != prev.get("hash"):
+                problem(s - 1, "edited", f"entry {s - 1} was altered or replaced: entry {s}'s prev_hash "
+                                         f"does not match entry {s - 1}'s hash")
+            if prev is None and s == 1 and entry.get("prev_hash") != GENESIS:
+                problem(1, "edited", "entry 1 does not start the chain (prev_hash is not the genesis hash)")
+            if prev is not None and str(entry.get("ts", "")) < str(prev.get("ts", "")):
+                problem(s, "edited", f"entry {s}'s time {entry.get('ts')} is before entry {s - 1}'s")
+            prev, prev_seq = entry, s
+        last = seqs[-1] if seqs else 0
+        try:
+            tip = self._read_tip()
+        except IntegrityError as exc:
+            tip = None
+            problem(None, "corrupt", exc.message, AUDIT_TIP)
+        if tip is not None:
+            t_seq, t_hash, _ts = tip
+            if t_seq > last:
+                gone = f"{last + 1}" if t_seq == last + 1 else f"{last + 1}..{t_seq}"
+                for m in range(last + 1, t_seq + 1):
+                    problem(m, "truncated", f"entry {m} is missing: the log ends at {last} but {AUDIT_TIP} "
+                                            f"records entry {t_seq} (entries {gone} were removed)")
+            elif raw.get(t_seq) is not None and raw[t_seq].get("hash") != t_hash:
+                problem(t_seq, "edited", f"entry {t_seq} was altered: its hash differs from the one "
+                                         f"{AUDIT_TIP} recorded")
+        problems.sort(key=lambda p: (p["seq"] is None, p["seq"] or 0))
+        return {"ok": not problems, "entries": len(seqs), "last_seq": last, "problems": problems}
+
+    def require(self, seq: int) -> dict[str, Any]:
+        e = self._fetch([seq])[seq]
+        if e is None:
+            raise NotFoundError(f"audit entry {seq} does not exist", code="not_found")
+        return e

@@ -1,0 +1,264 @@
+"""Deployment state per endpoint: which version is stable, which is the canary and at what weight.
+
+The record ``deployments/<endpoint>.json`` is what serving reads (the authorizer for the canary
+weight, inference for the versions)::
+
+    {"endpoint": "churn", "model": "churn", "stable_version": 3, "canary_version": 4,
+     "canary_weight_bp": 1000, "shadow_version": null, "shadow_rate": 0.0,
+     "updated_at": "...", "updated_by": "alice", "generation": 7, "last_action": "start_canary",
+     "reason": null}
+
+``canary_weight_bp`` is in basis points (0..10000). Every change is a compare-and-swap (pass
+``expected_generation`` to make it conditional on what you last read) followed by an audit
+entry ``deployment.<action>`` whose details hold the new ``state`` and the ``previous`` one, so
+the audit log answers "what did endpoint E serve at time T". A stable version and a promoted
+canary must be approved when the model governs its stable alias (``production``); both moves
+also point that alias at the new stable version. ``rollback`` is idempotent: with no canary
+running it changes nothing and appends nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from mlops.errors import BadRequestError, ConflictError, NotFoundError
+from mlops.names import validate_endpoint_name, validate_name, validate_version
+from mlops.registry import governance, records
+from mlops.registry.keys import DEPLOYMENTS_PREFIX, deployment_key, endpoint_subject
+from mlops.storage.base import ObjectStore
+
+if TYPE_CHECKING:
+    from mlops.registry.service import Registry
+
+STABLE_ALIAS = "production"
+MAX_WEIGHT_BP = 10_000
+STATE_FIELDS = ("model", "stable_version", "canary_version", "canary_weight_bp", "shadow_version", "shadow_rate",
+                "generation")
+
+
+def read_deployment(store: ObjectStore, endpoint: str) -> dict[str, Any] | None:
+    """The deployment record of an endpoint, or None if it was never deployed (no Registry needed)."""
+    doc = records.read(store, deployment_key(endpoint))
+    return None if doc is None else {k: v for k, v in doc.data.items() if k != "write_id"}
+
+
+def state_of(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if doc is None else {k: doc.get(k) for k in STATE_FIELDS}
+
+
+def get_deployment(reg: Registry, endpoint: str) -> dict[str, Any]:
+    """The endpoint's deployment record; ``NotFoundError`` if nothing was ever deployed to it."""
+    doc = read_deployment(reg.store, endpoint)
+    if doc is None:
+        raise NotFoundError(f"endpoint {endpoint!r} has no deployment yet; deploy a stable version first",
+                            code="deployment_not_found")
+    return doc
+
+
+def list_deployments(reg: Registry) -> list[dict[str, Any]]:
+    out = []
+    for key in reg.store.list(DEPLOYMENTS_PREFIX):
+        name = key[len(DEPLOYMENTS_PREFIX):]
+        if name.endswith(".json") and "/" not in name:
+            doc = records.read(reg.store, key)
+            if doc is not None:
+                out.append({k: v for k, v in doc.data.items() if k != "write_id"})
+    return out
+
+
+def _weight(weight_bp: Any) -> int:
+    if isinstance(weight_bp, bool) or not isinstance(weight_bp, int) or not 0 <= weight_bp <= MAX_WEIGHT_BP:
+        raise BadRequestError(f"weight_bp must be an integer 0..{MAX_WEIGHT_BP} (basis points; 1000 = 10%), "
+                              f"got {weight_bp!r}", code="invalid_weight")
+    return weight_bp
+
+
+def _reason(reason: Any) -> str | None:
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise BadRequestError("reason must be a string of at most 1000 characters", code="invalid_reason")
+    return reason or None
+
+
+def _change(reg: Registry, endpoint: str, action: str,
+            mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None], *,
+            reason: str | None, expected_generation: int | None) -> dict[str, Any]:
+    validate_endpoint_name(endpoint)
+    if expected_generation is not None and (isinstance(expected_generation, bool)
+                                            or not isinstance(expected_generation, int)):
+        raise BadRequestError("expected_generation must be an integer", code="invalid_generation")
+    seen: dict[str, Any] = {}
+
+    def change(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+        if expected_generation is not None and int((cur or {}).get("generation", 0)) != int(expected_generation):
+            raise ConflictError(f"the deployment of {endpoint!r} changed (generation "
+                                f"{(cur or {}).get('generation', 0)}, expected {expected_generation}); "
+                                "re-read it and retry", code="deployment_changed")
+        previous = state_of(cur)
+        new = mutate(cur)
+        if new is None:
+            return None
+        new.update(endpoint=endpoint, updated_at=reg._now(), updated_by=reg.actor,
+                   generation=int((cur or {}).get("generation", 0)) + 1, last_action=action, reason=reason)
+        seen["previous"] = previous
+        return new
+
+    doc, changed = records.update(reg.store, deployment_key(endpoint), change, what="deployment")
+    if doc is None:
+        raise NotFoundError(f"endpoint {endpoint!r} has no deployment yet", code="deployment_not_found")
+    if changed:
+        reg._audit(f"deployment.{action}", endpoint_subject(endpoint),
+                   {"state": state_of(doc), "previous": seen.get("previous"), "reason": reason})
+    return {k: v for k, v in doc.items() if k != "write_id"}
+
+
+def _require(cur: dict[str, Any] | None, endpoint: str) -> dict[str, Any]:
+    if cur is None or not cur.get("stable_version"):
+        raise NotFoundError(f"endpoint {endpoint!r} has no stable version yet; deploy one first (set_stable)",
+                            code="deployment_not_found")
+    return cur
+
+
+def _approval_gate(reg: Registry, model: str, version: int, alias: str) -> None:
+    governance.check_governed_alias(reg.get_model(model), alias, version, reg.get_approval(model, version)["state"])
+
+
+def set_stable(reg: Registry, endpoint: str, model: str, version: int | str, *, reason: str | None = None,
+               expected_generation: int | None = None, alias: str = STABLE_ALIAS) -> dict[str, Any]:
+    """Serve ``model`` v``version`` as the stable version of ``endpoint`` (first deploy, or a direct switch
+    when no canary runs). Governed: the version must be approved if the model governs ``alias``."""
+    validate_name(model, "model")
+    validate_name(alias, "alias")
+    v = validate_version(version)
+    reg.get_version(model, v)
+    _approval_gate(reg, model, v, alias)
+    reason = _reason(reason)
+
+    def mutate(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+        if cur is not None and cur.get("model") not in (None, model):
+            raise ConflictError(f"endpoint {endpoint!r} serves model {cur.get('model')!r}, not {model!r}",
+                                code="endpoint_model_mismatch")
+        if cur is not None and cur.get("canary_version"):
+            raise ConflictError(f"a canary (v{cur['canary_version']}) is running on {endpoint!r}; "
+                                "promote it or roll it back first", code="canary_running")
+        if cur is not None and cur.get("stable_version") == v:
+            return None
+        new = dict(cur or {})
+        new.update(model=model, stable_version=v, canary_version=None, canary_weight_bp=0)
+        new.setdefault("shadow_version", None)
+        new.setdefault("shadow_rate", 0.0)
+        return new
+
+    doc = _change(reg, endpoint, "set_stable", mutate, reason=reason, expected_generation=expected_generation)
+    reg.set_alias(model, alias, v, reason=f"stable version of endpoint {endpoint}")
+    return doc
+
+
+def start_canary(reg: Registry, endpoint: str, version: int | str, weight_bp: int, *, reason: str | None = None,
+                 expected_generation: int | None = None) -> dict[str, Any]:
+    """Send ``weight_bp`` basis points of ``endpoint``'s callers to ``version`` (same model as stable)."""
+    v = validate_version(version)
+    w = _weight(weight_bp)
+    reason = _reason(reason)
+    cur0 = _require(read_deployment(reg.store, endpoint), endpoint)
+    reg.get_version(cur0["model"], v)
+
+    def mutate(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+        cur = _require(cur, endpoint)
+        if cur["model"] != cur0["model"]:
+            raise ConflictError(f"endpoint {endpoint!r} changed model meanwhile", code="deployment_changed")
+        if cur["stable_version"] == v:
+            raise ConflictError(f"v{v} is already the stable version of {endpoint!r}", code="already_stable")
+        if cur.get("canary_version") not in (None, v):
+            raise ConflictError(f"canary v{cur['canary_version']} is running on {endpoint!r}; promote it or roll "
+                                "it back before starting another", code="canary_running")
+        if cur.get("canary_version") == v and cur.get("canary_weight_bp") == w:
+            return None
+        cur.update(canary_version=v, canary_weight_bp=w)
+        return cur
+
+    return _change(reg, endpoint, "start_canary", mutate, reason=reason, expected_generation=expected_generation)
+
+
+def set_weight(reg: Registry, endpoint: str, weight_bp: int, *, reason: str | None = None,
+               expected_generation: int | None = None) -> dict[str, Any]:
+    """Change the running canary's share (basis points)."""
+    w = _weight(weight_bp)
+    reason = _reason(reason)
+
+    def mutate(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+        cur = _require(cur, endpoint)
+        if not cur.get("canary_version"):
+            raise ConflictError(f"no canary is running on {endpoint!r}; start one first", code="no_canary")
+        if cur.get("canary_weight_bp") == w:
+            return None
+        cur["canary_weight_bp"] = w
+        return cur
+
+    return _change(reg, endpoint, "set_weight", mutate, reason=reason, expected_generation=expected_generation)
+
+
+def set_shadow(reg: Registry, endpoint: str, version: int | str | None, rate: float = 0.0, *,
+               reason: str | None = None, expected_generation: int | None = None) -> dict[str, Any]:
+    """Score a share ``rate`` (0..1) of stable traffic with ``version`` as well (``None`` stops shadowing)."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or not 0 <= rate <= 1:
+        raise BadRequestError(f"shadow rate must be a number between 0 and 1, got {rate!r}", code="invalid_rate")
+    v = None if version is None else validate_version(version)
+    reason = _reason(reason)
+    cur0 = _require(read_deployment(reg.store, endpoint), endpoint)
+    if v is not None:
+        reg.get_version(cur0["model"], v)
+
+    def mutate(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+        cur = _require(cur, endpoint)
+        new_rate = float(rate) if v is not None else 0.0
+        if cur.get("shadow_version") == v and float(cur.get("shadow_rate") or 0.0) == new_rate:
+            return None
+        cur.update(shadow_version=v, shadow_rate=new_rate)
+        return cur
+
+    return _change(reg, endpoint, "set_shadow", mutate, reason=reason, expected_generation=expected_generation)
+
+
+def promote(reg: Registry, endpoint: str, *, reason: str | None = None, expected_generation: int | None = None,
+            alias: str = STABLE_ALIAS) -> dict[str, Any]:
+    """Make the canary the stable version (weight back to 0) and point ``alias`` at it. Governed."""
+    reason = _reason(reason)
+    cur0 = _require(read_deployment(reg.store, endpoint), endpoint)
+    v = cur0.get("canary_version")
+    if not v:
+        raise ConflictError(f"no canary is running on {endpoint!r}; nothing to promote", code="no_canary")
+    _approval_gate(reg, cur0["model"], v, alias)
+
+    def mutate(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+        cur = _require(cur, endpoint)
+        if cur.get("canary_version") != v:
+            raise ConflictError(f"the canary of {endpoint!r} changed meanwhile (now "
+                                f"{cur.get('canary_version')!r}); re-read and retry", code="deployment_changed")
+        cur.update(stable_version=v, canary_version=None, canary_weight_bp=0)
+        if cur.get("shadow_version") == v:
+            cur.update(shadow_version=None, shadow_rate=0.0)
+        return cur
+
+    doc = _change(reg, endpoint, "promote", mutate, reason=reason, expected_generation=expected_generation)
+    reg.set_alias(cur0["model"], alias, v, reason=f"promoted on endpoint {endpoint}")
+    return doc
+
+
+def rollback(reg: Registry, endpoint: str, *, reason: str, expected_generation: int | None = None) -> dict[str, Any]:
+    """Stop the canary: weight 0, canary cleared, audited with ``reason``. Idempotent."""
+    reason_ = _reason(reason)
+    if not reason_:
+        raise BadRequestError("a rollback needs a reason (it is kept in the audit log)", code="missing_reason")
+
+    def mutate(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+        cur = _require(cur, endpoint)
+        if not cur.get("canary_version") and not cur.get("canary_weight_bp"):
+            return None
+        cur.update(canary_version=None, canary_weight_bp=0)
+        return cur
+
+    return _change(reg, endpoint, "rollback", mutate, reason=reason_, expected_generation=expected_generation)

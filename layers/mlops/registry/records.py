@@ -1,0 +1,153 @@
+"""JSON metadata objects in the store: canonical bytes, corrupt-object errors, and compare-and-swap loops.
+
+Every mutable record is changed by ``update``: read (with its ETag) -> apply a pure change ->
+write with ``if_match`` (or ``if_none_match`` to create), and on a lost race read again and
+retry, a bounded number of times. So concurrent writers never overwrite each other's change.
+Each write carries a fresh ``write_id``: if a retried request finds "its" object already there
+(the first attempt landed but the answer was lost), the identical bytes prove it was ours.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
+from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
+
+SCHEMA = 1
+DEFAULT_ATTEMPTS = 64
+
+
+def dumps(doc: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, no NaN."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def loads(key: str, data: bytes, *, store: ObjectStore | None = None) -> dict[str, Any]:
+    """Parse a metadata object; anything but a JSON object raises ``IntegrityError`` naming the key."""
+    where = f" in {store.url}" if store is not None else ""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IntegrityError(f"metadata object {key}{where} is corrupt (not valid JSON: {exc})",
+                             code="corrupt_metadata", details={"key": key}) from None
+    if not isinstance(doc, dict):
+        raise IntegrityError(f"metadata object {key}{where} is corrupt (expected a JSON object)",
+                             code="corrupt_metadata", details={"key": key})
+    return doc
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds -> ``2026-11-22T17:00:00.123Z`` (fixed width, so strings sort by time)."""
+    ms = math.floor(ts * 1000)
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_time(value: Any) -> str:
+    """A time given as ISO 8601 (any offset, or a date) or epoch seconds -> the canonical ``iso`` string."""
+    from mlops.errors import BadRequestError
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return iso(float(value))
+    if isinstance(value, str) and value:
+        text = value.strip()
+        try:
+            return iso(float(text))
+        except ValueError:
+            pass
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise BadRequestError(f"time {value[:60]!r} is not ISO 8601 (e.g. 2026-11-22T17:00:00Z) "
+                                  "or epoch seconds", code="invalid_time") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return iso(dt.timestamp())
+    raise BadRequestError("a time is required (ISO 8601 or epoch seconds)", code="invalid_time")
+
+
+@dataclass
+class Doc:
+    """A metadata object as read: its key, parsed content and ETag."""
+
+    key: str
+    data: dict[str, Any]
+    etag: str
+    raw: bytes
+
+
+def read(store: ObjectStore, key: str) -> Doc | None:
+    """The parsed object, or None when absent; corrupt content raises ``IntegrityError``."""
+    try:
+        obj = store.get(key)
+    except NotFoundError:
+        return None
+    return Doc(key, loads(key, obj.data, store=store), obj.etag, obj.data)
+
+
+def read_required(store: ObjectStore, key: str, what: str) -> Doc:
+    doc = read(store, key)
+    if doc is None:
+        raise NotFoundError(f"{what} does not exist", code="not_found")
+    return doc
+
+
+def _own_write(store: ObjectStore, key: str, payload: bytes) -> str | None:
+    """After a lost conditional write: the ETag if the object now holds exactly our bytes."""
+    try:
+        obj = store.get(key)
+    except NotFoundError:
+        return None
+    return obj.etag if obj.data == payload else None
+
+
+def create(store: ObjectStore, key: str, doc: dict[str, Any]) -> tuple[str, bytes]:
+    """Create ``key`` exclusively; ``PreconditionFailedError`` if another writer got there first."""
+    doc.setdefault("write_id", uuid.uuid4().hex)
+    payload = dumps(doc)
+    try:
+        return store.put(key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE), payload
+    except PreconditionFailedError:
+        etag = _own_write(store, key, payload)
+        if etag is not None:
+            return etag, payload
+        raise
+
+
+def _backoff(attempt: int) -> None:
+    # Short, jittered: contention on one record is between a handful of writers.
+    time.sleep(min(0.2, 0.002 * (2 ** min(attempt, 7))) * random.random())
+
+
+def update(store: ObjectStore, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None], *,
+           attempts: int = DEFAULT_ATTEMPTS, what: str = "record") -> tuple[dict[str, Any] | None, bool]:
+    """Compare-and-swap loop. ``change(current_or_None)`` returns the new document, or None for "no change"
+    (it may raise to abort). Returns ``(document now stored, whether we wrote it)``."""
+    for attempt in range(attempts):
+        cur = read(store, key)
+        new = change(copy.deepcopy(cur.data) if cur else None)
+        if new is None:
+            return (cur.data if cur else None), False
+        new["write_id"] = uuid.uuid4().hex
+        payload = dumps(new)
+        try:
+            if cur is None:
+                store.put(key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+            else:
+                store.put(key, payload, if_match=cur.etag, content_type=JSON_CONTENT_TYPE)
+            return new, True
+        except PreconditionFailedError:
+            if _own_write(store, key, payload) is not None:
+                return new, True
+            _backoff(attempt)
+    raise ConflictError(f"{what} {key} is being changed by too many writers at once; "
+                        f"gave up after {attempts} attempts, try again", code="too_much_contention")
