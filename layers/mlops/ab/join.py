@@ -65,12 +65,16 @@ def iter_records(source: Any) -> Iterator[dict[str, Any]]:
         yield source
         return
     if isinstance(source, (bytes, bytearray, memoryview, str)):
-        text = bytes(source).decode("utf-8", "replace") if not isinstance(source, str) else source
-        for line in text.splitlines():
-            line = line.strip()
+        data = source.encode() if isinstance(source, str) else bytes(source)
+        start, end = 0, len(data)
+        while start < end:   # line by line, without a second copy of the whole object
+            nl = data.find(b"\n", start)
+            stop = end if nl < 0 else nl
+            line = data[start:stop].strip()
+            start = stop + 1
             if not line:
                 continue
-            if line[0] != "{":
+            if line[:1] != b"{":
                 yield {}
                 continue
             try:
