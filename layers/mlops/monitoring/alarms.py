@@ -181,6 +181,9 @@ class AlarmRule:
         object.__setattr__(self, "grouping", _bool(self.grouping, f"{where}.grouping"))
         object.__setattr__(self, "is_enabled", _bool(self.is_enabled, f"{where}.is_enabled"))
 
+    def __hash__(self) -> int:     # dict fields: hash what identifies the alarm
+        return hash((self.name, self.namespace, self.to_mql()))
+
     # -- derived
     @property
     def interval_s(self) -> int:

@@ -135,6 +135,10 @@ def validate_point(p: MetricPoint) -> MetricPoint:
     """Name, dimensions, a finite value, a count >= 1 and a finite timestamp, or a 422 naming the problem."""
     validate_metric_name(p.name)
     validate_dimensions(p.dimensions)
+    return _validate_numbers(p)
+
+
+def _validate_numbers(p: MetricPoint) -> MetricPoint:
     if isinstance(p.value, bool) or not isinstance(p.value, (int, float)) or not math.isfinite(p.value):
         raise UnprocessableError(f"metric {p.name}: value must be a finite number, got {p.value!r}",
                                  code="invalid_metric")
@@ -260,7 +264,7 @@ class BufferedSink(MetricsSink):
                 over = n - self.max_buffer
                 del self._buf[:over]
                 self.dropped += over
-        if n >= self.max_points:
+        if n >= self.max_points and not self._wake.is_set():
             self._wake.set()
 
     def add(self, point: MetricPoint) -> None:
@@ -361,16 +365,25 @@ def invocation_points(function: str, status: int, duration_ms: float, ts: float 
     fdk answered with 200 as a success too, and the local twin must agree with the cloud.
     """
     t = time.time() if ts is None else ts
-    dims = {DIM_FUNCTION: function}
-    if application_id:
-        dims[DIM_APPLICATION_ID] = application_id
-    if function_id:
-        dims[DIM_FUNCTION_ID] = function_id
-    rdims = dict(dims)
-    rdims[DIM_RESPONSE_TYPE] = response_type(status)
+    rtype = response_type(status)
+    key = (function, application_id, function_id, rtype)
+    cached = _INVOCATION_DIMS.get(key)
+    if cached is None:   # points share these dicts: treat a point's dimensions as read-only
+        dims = {DIM_FUNCTION: function}
+        if application_id:
+            dims[DIM_APPLICATION_ID] = application_id
+        if function_id:
+            dims[DIM_FUNCTION_ID] = function_id
+        cached = (dims, {**dims, DIM_RESPONSE_TYPE: rtype})
+        if len(_INVOCATION_DIMS) < 4096:
+            _INVOCATION_DIMS[key] = cached
+    dims, rdims = cached
     return [MetricPoint(FAAS_NAMESPACE, FAAS_INVOCATIONS, 1.0, dims, t),
             MetricPoint(FAAS_NAMESPACE, FAAS_DURATION, float(duration_ms), dims, t),
             MetricPoint(FAAS_NAMESPACE, FAAS_RESPONSES, 1.0, rdims, t)]
+
+
+_INVOCATION_DIMS: dict[tuple, tuple[dict[str, str], dict[str, str]]] = {}
 
 
 def _model_dims(endpoint: str, model: str, version: int | str, variant: str | None = None) -> dict[str, str]:
@@ -432,6 +445,31 @@ def canary_points(namespace: str, endpoint: str, stable: VariantWindow, canary: 
     if stable.confidence_mean is not None and canary.confidence_mean is not None:
         out.append(MetricPoint(namespace, CANARY_CONFIDENCE_DROP, stable.confidence_mean - canary.confidence_mean,
                                dims, ts))
+    return out
+
+
+def validated_rows(points: Sequence[MetricPoint]) -> dict[tuple[str, str, str], list[tuple[float, float, int]]]:
+    """Validate a batch and group it as ``(namespace, name, canonical dims JSON) -> [(ts, value, count)]``.
+
+    Names and dimension sets repeat across a batch (the same function, the same endpoint), so each
+    distinct dict and name is validated and serialized once per batch.
+    """
+    import json
+
+    dims_json: dict[int, str] = {}
+    names: set[str] = set()
+    out: dict[tuple[str, str, str], list[tuple[float, float, int]]] = {}
+    for p in points:
+        d = p.dimensions
+        dj = dims_json.get(id(d))
+        if dj is None:
+            validate_dimensions(d)
+            dj = dims_json[id(d)] = json.dumps(dict(d), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if p.name not in names:
+            validate_metric_name(p.name)
+            names.add(p.name)
+        _validate_numbers(p)
+        out.setdefault((p.namespace, p.name, dj), []).append((float(p.ts), float(p.value), int(p.count)))
     return out
 
 

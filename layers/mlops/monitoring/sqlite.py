@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlops.errors import UnavailableError
-from mlops.monitoring.metrics import MetricPoint, MetricsStore, Stream, matches, validate_point
+from mlops.monitoring.metrics import MetricPoint, MetricsStore, Stream, matches, validated_rows
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
@@ -37,10 +37,6 @@ CREATE TABLE IF NOT EXISTS points (
 CREATE INDEX IF NOT EXISTS points_stream_ts ON points (stream_id, ts);
 CREATE INDEX IF NOT EXISTS points_ts ON points (ts);
 """
-
-
-def _dims_json(dims: Mapping[str, str]) -> str:
-    return json.dumps(dict(dims), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class SqliteMetrics(MetricsStore):
@@ -89,12 +85,7 @@ class SqliteMetrics(MetricsStore):
     def put(self, points: Sequence[MetricPoint]) -> None:
         if not points:
             return
-        for p in points:
-            validate_point(p)
-        rows_by_key: dict[tuple[str, str, str], list[tuple[float, float, int]]] = {}
-        for p in points:
-            rows_by_key.setdefault((p.namespace, p.name, _dims_json(p.dimensions)), []).append(
-                (float(p.ts), float(p.value), int(p.count)))
+        rows_by_key = validated_rows(points)
         with self._lock:
             try:
                 with self._tx():
