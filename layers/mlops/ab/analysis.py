@@ -237,7 +237,7 @@ def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_b
         res = check_srm(with_twin, len(shadowed) - with_twin, share, alpha=srm_alpha, unit="request")
         if shadow_bp is None:
             return SRMResult(False, "request", res.n_challenger, res.n_control, None, res.observed_share,
-                             None, srm_alpha, False, "shadow share unknown (pass shadow_bp): split not checked")
+                             None, srm_alpha, False, "shadow share unknown (pass shadow_bp, --shadow-bp)")
         return res
     preds = list(joined.by_variant["stable"].values()) + list(joined.by_variant["canary"].values())
     with_principal = sum(1 for p in preds if p.principal)

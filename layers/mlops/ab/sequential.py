@@ -2,7 +2,7 @@
 
 Why: a guardian looks at an A/B experiment after every batch of feedback. A fixed-horizon
 z-test re-checked that way rejects a true null far more often than alpha (see the tests:
-about 30% at alpha = 0.05 over a few hundred looks). The mixture sequential probability
+37% at alpha = 0.05 over 500 looks). The mixture sequential probability
 ratio test keeps ``P(it ever rejects | no difference) <= alpha`` however often it is looked at.
 
 The statistic (Robbins 1970; Johari, Koomen, Pekelis & Walsh, "Always valid inference",

@@ -106,7 +106,7 @@ def check_srm(n_challenger: int, n_control: int, expected_share: float | None, *
     observed = n_challenger / total if total else None
     if expected_share is None:
         return SRMResult(False, unit, n_challenger, n_control, None, observed, None, alpha, False,
-                         "configured weight unknown: split not checked")
+                         "configured weight unknown (pass weight_bp, --weight-bp)")
     if not 0.0 <= expected_share <= 1.0:
         raise BadRequestError(f"expected share must be in [0, 1], got {expected_share}")
     if expected_share in (0.0, 1.0):
