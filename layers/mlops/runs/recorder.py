@@ -1,0 +1,123 @@
+"""``mlops train``: run a training project, record the run, register the model version with its lineage.
+
+One call loads the data, decides (with ``if_changed``) whether anything changed since the
+model's last registered run, trains, scores the holdout, registers the version (signature,
+training-data digest and drift reference profile inferred by the registry from ``X_train``),
+and writes the run record with its holdout. A run that fails is recorded too
+(``status: failed`` with the error), then the error is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlops.errors import MlopsError, NotFoundError
+from mlops.names import validate_name
+from mlops.pipeline.variables import git_output
+from mlops.registry import Registry
+from mlops.registry import signature as sigmod
+from mlops.registry.records import iso
+from mlops.runs import training as tr
+from mlops.runs.store import RunStore, new_run_id, pack_holdout
+
+
+def _display_path(path: Path) -> str:
+    top = git_output(path.parent, "rev-parse", "--show-toplevel")
+    try:
+        return os.path.relpath(path, top) if top else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _same_inputs(last: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What differs between the last run and this one (empty: nothing)."""
+    changed = []
+    for key, label in (("code_digest", "training code"), ("data_digest", "training data"),
+                       ("holdout_digest", "holdout data")):
+        if last.get(key) != current.get(key):
+            changed.append(label)
+    if json.dumps(last.get("params"), sort_keys=True, default=str) != \
+            json.dumps(current.get("params"), sort_keys=True, default=str):
+        changed.append("params")
+    return changed
+
+
+def train_and_register(entrypoint: str | Path, model: str, *, registry: Registry, runs: RunStore,
+                       params: Mapping[str, str] | None = None, if_changed: bool = False,
+                       register: bool = True, description: str | None = None,
+                       clock: Callable[[], float] = time.time,
+                       stopwatch: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+    """Train ``entrypoint`` as ``model``; returns the run record plus ``trained`` and ``reason``."""
+    validate_name(model, "model")
+    project = tr.load_project(entrypoint)
+    resolved = tr.resolve_params(project.defaults, params or {})
+    run_id = new_run_id(clock)
+    watch = tr.Stopwatch(stopwatch)
+    record: dict[str, Any] = {
+        "run_id": run_id, "model": model, "status": "failed", "entrypoint": _display_path(project.entrypoint),
+        "params": resolved, "metrics": {}, "started_at": iso(clock()), "finished_at": None, "duration_s": None,
+        "code_digest": tr.project_digest(project.directory), **tr.code_lineage(project.directory),
+        "data_digest": None, "holdout_digest": None, "packages": tr.package_versions(), "task": None,
+        "n_train": None, "n_holdout": None, "version": None, "created_by": registry.actor, "error": None}
+    holdout: bytes | None = None
+    why = ""
+    try:
+        data = tr.load_data(project, resolved)
+        names, columns = sigmod.to_columns(data.X_train, data.feature_names)
+        record["data_digest"] = sigmod.data_digest(names, columns, data.y_train)
+        h_names, h_columns = sigmod.to_columns(data.X_holdout, names)
+        record["holdout_digest"] = sigmod.data_digest(h_names, h_columns, data.y_holdout)
+        record.update(n_train=data.n_train, n_holdout=data.n_holdout, feature_names=names)
+
+        if if_changed:
+            last = runs.latest(model, status="registered")
+            if last is not None:
+                changed = _same_inputs(last, record)
+                if not changed and last.get("version") is not None:
+                    try:
+                        registry.get_version(model, last["version"])
+                    except NotFoundError:
+                        changed = [f"version {last['version']} is gone from the registry"]
+                why = f" ({', '.join(changed)} changed since run {last['run_id']})" if changed else ""
+                if not changed:
+                    reason = (f"training code, data and params unchanged since run {last['run_id']}; "
+                              f"reusing {model} v{last['version']}")
+                    record["status"] = "reused"  # nothing new happened: no run is recorded
+                    return {**last, "trained": False, "reason": reason}
+
+        fitted, extra = tr.fit(project, resolved, data)
+        metrics = tr.holdout_metrics(fitted, data, extra, project.entrypoint.name)
+        record.update(metrics=metrics, task=tr.task_of(fitted), packages=tr.package_versions(fitted))
+        holdout = pack_holdout(data.X_holdout, data.y_holdout)
+        if register:
+            version = registry.register_version(
+                model, fitted, data.X_train, data.y_train, feature_names=names, target_name=data.target_name,
+                params=resolved, metrics=metrics, training_data_digest=record["data_digest"],
+                code_commit=record["code_commit"],
+                description=description or data.description or f"trained by {record['entrypoint']}",
+                tags={"run_id": run_id},
+                source={"run_id": run_id, "entrypoint": record["entrypoint"], "code_digest": record["code_digest"],
+                        "code_dirty": record["code_dirty"]})
+            record.update(version=version["version"], status="registered")
+        else:
+            record["status"] = "trained"
+    except MlopsError as exc:
+        record["error"] = exc.message
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised unchanged
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record["finished_at"] = iso(clock())
+        record["duration_s"] = round(watch.elapsed(), 3)
+        if record.get("status") != "reused":
+            saved = runs.save(record, holdout)
+            record.update(saved)
+    reason = (f"registered {model} v{record['version']}" if record["status"] == "registered"
+              else "trained (not registered)") + why
+    return {**record, "trained": True, "reason": reason}
