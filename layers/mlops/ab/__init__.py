@@ -9,7 +9,7 @@ The public surface (see each module for the statistics and the rules it document
 
 from __future__ import annotations
 
-from mlops.ab.analysis import DECISIONS, ABReport, Comparison, analyze
+from mlops.ab.analysis import DECISIONS, ABReport, ArmStats, Comparison, analyze, two_arm_variance
 from mlops.ab.join import (
     OUTCOMES,
     VARIANTS,
@@ -36,6 +36,7 @@ __all__ = [
     "ABPolicy",
     "ABReport",
     "Action",
+    "ArmStats",
     "Comparison",
     "JoinStats",
     "Joined",
@@ -53,5 +54,6 @@ __all__ = [
     "join",
     "log_prefix",
     "metrics",
+    "two_arm_variance",
     "window_metrics",
 ]

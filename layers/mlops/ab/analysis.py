@@ -136,22 +136,31 @@ def _finite(obj: Any) -> Any:
 # --------------------------------------------------------------------------- arm statistics
 
 @dataclass
-class _Arm:
+class ArmStats:
+    """Running sums of one arm's outcomes, per cluster (caller) too, for the variance of its mean."""
+
     n: int = 0
     total: float = 0.0
     total_sq: float = 0.0
     clusters: dict[Any, list[float]] = field(default_factory=dict)   # key -> [count, sum]
 
     def add(self, y: float, cluster: Any) -> None:
-        self.n += 1
-        self.total += y
-        self.total_sq += y * y
+        """One outcome ``y`` of a unit in ``cluster`` (a caller)."""
+        self.add_counts(cluster, 1, y, y * y)
+
+    def add_counts(self, cluster: Any, n: int, total: float, total_sq: float) -> None:
+        """``n`` outcomes of one cluster at once, by their sum and sum of squares."""
+        if n <= 0:
+            return
+        self.n += n
+        self.total += total
+        self.total_sq += total_sq
         c = self.clusters.get(cluster)
         if c is None:
-            self.clusters[cluster] = [1.0, y]
+            self.clusters[cluster] = [float(n), float(total)]
         else:
-            c[0] += 1.0
-            c[1] += y
+            c[0] += n
+            c[1] += total
 
     @property
     def mean(self) -> float | None:
@@ -165,6 +174,20 @@ class _Arm:
         mean = self.total / self.n
         ss = sum((s - mean * m) ** 2 for m, s in self.clusters.values())
         return ss * k / (k - 1) / (self.n * self.n)
+
+
+def two_arm_variance(challenger: ArmStats, control: ArmStats) -> float:
+    """Variance of ``mean(challenger) - mean(control)`` for 0..1 outcomes: the larger of the
+    outcome-level one (:func:`~mlops.ab.sequential.two_sample_variance`) and the caller-clustered one.
+
+    Cohorts are drawn per caller, so even with identical models the two arms hold different
+    callers, whose accuracies differ; only the clustered variance sees that. Measured on 200
+    seeded A/A experiments with 80 heterogeneous, unevenly busy callers and 20 looks (see the
+    tests): outcome-level variance alone -> 60% false positives at alpha = 5%, clustered -> 0.5%.
+    """
+    iid = float(two_sample_variance(challenger.n, challenger.total, challenger.total_sq,
+                                    control.n, control.total, control.total_sq))
+    return max(iid, challenger.cluster_robust_variance() + control.cluster_robust_variance())
 
 
 def _outcome_value(fn: Outcome, pred: Prediction) -> float | None:
@@ -185,10 +208,10 @@ def _cluster_key(pred: Prediction) -> Any:
     return ("request", pred.request_id) if pred.request_id else ("prediction", pred.prediction_id)
 
 
-def _two_sample(joined: Joined, challenger: str, fn: Outcome) -> tuple[_Arm, _Arm, float, float]:
+def _two_sample(joined: Joined, challenger: str, fn: Outcome) -> tuple[ArmStats, ArmStats, float, float]:
     arms = {}
     for variant in (challenger, "stable"):
-        arm = _Arm()
+        arm = ArmStats()
         for p in joined.by_variant[variant].values():
             y = _outcome_value(fn, p)
             if y is not None:
@@ -196,14 +219,12 @@ def _two_sample(joined: Joined, challenger: str, fn: Outcome) -> tuple[_Arm, _Ar
         arms[variant] = arm
     c, s = arms[challenger], arms["stable"]
     est = (c.mean or 0.0) - (s.mean or 0.0)
-    var = max(float(two_sample_variance(c.n, c.total, c.total_sq, s.n, s.total, s.total_sq)),
-              c.cluster_robust_variance() + s.cluster_robust_variance())
-    return c, s, est, var
+    return c, s, est, two_arm_variance(c, s)
 
 
-def _paired(joined: Joined, fn: Outcome) -> tuple[_Arm, _Arm, _Arm, float, float]:
+def _paired(joined: Joined, fn: Outcome) -> tuple[ArmStats, ArmStats, ArmStats, float, float]:
     stable = joined.by_variant["stable"]
-    diff, c, s = _Arm(), _Arm(), _Arm()
+    diff, c, s = ArmStats(), ArmStats(), ArmStats()
     for pid, sh in joined.by_variant["shadow"].items():
         st = stable.get(pid)
         if st is None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
-from mlops.ab import analyze, join
+from mlops.ab import ArmStats, analyze, join, two_arm_variance
 from mlops.ab.sequential import SequentialTest, two_sample_variance
 from mlops.errors import BadRequestError
 
 from .factory import Experiment
+from .test_sequential import lower_bound, upper_bound
 
 
 def test_a_better_canary_wins_with_numbers_in_the_reason():
@@ -197,3 +199,37 @@ def test_bad_parameters_are_400s():
                    {"weight_bp": 10, "srm_unit": "session"}):
         with pytest.raises(BadRequestError):
             analyze([], **kwargs)
+
+
+def test_caller_randomisation_needs_the_clustered_variance_under_continuous_monitoring():
+    """A/A with heterogeneous, unevenly busy callers hashed into cohorts: the arms differ by chance in
+    which callers they hold. Outcome-level variance alone calls that a winner; the clustered one does not."""
+    rng = np.random.default_rng(17)
+    experiments, callers, looks, per_look = 200, 80, 20, 300
+    test = SequentialTest(mde=0.02, min_samples=100)
+    hits = {"clustered": 0, "outcome-level": 0}
+    for _ in range(experiments):
+        accuracy = rng.beta(4, 1, size=callers)                  # callers differ; both models equal
+        canary = rng.random(callers) < 0.3
+        busy = rng.pareto(1.5, size=callers) + 1
+        arms = {True: ArmStats(), False: ArmStats()}
+        seen = {k: False for k in hits}
+        for _look in range(looks):
+            counts = rng.multinomial(per_look, busy / busy.sum())
+            correct = rng.binomial(counts, accuracy)
+            for j in np.flatnonzero(counts):
+                arms[bool(canary[j])].add_counts(int(j), int(counts[j]), float(correct[j]), float(correct[j]))
+            c, s = arms[True], arms[False]
+            if not (c.n and s.n):
+                continue
+            est = c.mean - s.mean
+            iid = float(two_sample_variance(c.n, c.total, c.total_sq, s.n, s.total, s.total_sq))
+            for name, var in (("clustered", two_arm_variance(c, s)), ("outcome-level", iid)):
+                r = test.evaluate(est, var, c.n, s.n)
+                seen[name] |= r.ready and (r.ci_low > 0 or r.ci_high < 0)
+        for k in hits:
+            hits[k] += seen[k]
+    print(f"A/A, {callers} heterogeneous callers, {looks} looks: false positives "
+          + ", ".join(f"{k} {v / experiments:.3f}" for k, v in hits.items()))
+    assert upper_bound(hits["clustered"], experiments) <= 0.05
+    assert lower_bound(hits["outcome-level"], experiments) > 0.05
