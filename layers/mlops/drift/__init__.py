@@ -1,5 +1,6 @@
 """Drift detection: reference profiles made at registration, vectorized tests per window, reports."""
 
+from mlops.drift.detector import DriftDetector, DriftMonitor, DriftResult, FeatureDrift, persistent_alarm
 from mlops.drift.profile import (
     CategoricalReference,
     NumericReference,
@@ -10,8 +11,13 @@ from mlops.drift.profile import (
 
 __all__ = [
     "CategoricalReference",
+    "DriftDetector",
+    "DriftMonitor",
+    "DriftResult",
+    "FeatureDrift",
     "NumericReference",
     "ReferenceProfile",
     "build_reference_profile",
     "load_profile",
+    "persistent_alarm",
 ]

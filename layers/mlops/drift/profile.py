@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from mlops.drift import stats
 from mlops.errors import BadRequestError, UnprocessableError
 
 PROFILE_FORMAT = "mlops-drift-profile/1"
@@ -221,7 +222,9 @@ class NumericReference:
     n: int
     n_missing: int
     sample: np.ndarray            # sorted finite float64 values
-    cdf_at_sample: np.ndarray     # #(sample <= sample[i]) / len(sample), as scipy computes it
+    keys: np.ndarray              # stats.order_keys(sample): int64 merge keys
+    run_starts: np.ndarray        # stats.run_starts(sample): start of each run of equal values
+    quantiles: np.ndarray         # stats.quantile_grid(sample): for Wasserstein-1
     bin_edges: np.ndarray
     bin_fractions: np.ndarray
     mean: float | None
@@ -290,11 +293,13 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
                 sample = np.asarray(f["sample"], dtype=np.float64)
                 if sample.shape[0] > 1 and np.any(sample[1:] < sample[:-1]):
                     raise UnprocessableError(f"profile feature {name!r}: sample is not sorted")
-                m = sample.shape[0]
-                cdf = (np.searchsorted(sample, sample, side="right") / m) if m else sample.copy()
+                if not np.isfinite(sample).all():
+                    raise UnprocessableError(f"profile feature {name!r}: sample has non-finite values")
                 features[name] = NumericReference(
                     name=name, n=int(f["n"]), n_missing=int(f.get("n_missing", 0)), sample=sample,
-                    cdf_at_sample=cdf, bin_edges=np.asarray(f["bin_edges"], dtype=np.float64),
+                    keys=stats.order_keys(sample), run_starts=stats.run_starts(sample),
+                    quantiles=stats.quantile_grid(sample),
+                    bin_edges=np.asarray(f["bin_edges"], dtype=np.float64),
                     bin_fractions=np.asarray(f["bin_fractions"], dtype=np.float64),
                     mean=_opt_float(f.get("mean")), std=_opt_float(f.get("std")),
                     min=_opt_float(f.get("min")), max=_opt_float(f.get("max")),
