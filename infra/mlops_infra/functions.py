@@ -102,9 +102,16 @@ def deploy_config(spec: FunctionSpec, ids: DeployIds) -> dict[str, pulumi.Input[
     return cfg
 
 
-def _checked(name: str, cfg: dict[str, pulumi.Input[str]]) -> pulumi.Output[dict[str, str]]:
-    """The config as one Output, validated (keys, <= 4 KB) once the OCIDs are known."""
-    return pulumi.Output.all(**cfg).apply(lambda resolved: validate_config(name, resolved))
+OCID_MAX_BYTES = 255      # OCI: an OCID is at most 255 characters
+
+
+def checked_config(name: str, cfg: dict[str, pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
+    """``cfg`` unchanged once it is known to fit: keys ``[A-Za-z0-9_]`` and <= 4 KB even if every
+    value not known yet (an OCID) has the maximum OCID length. Checked before anything is created,
+    and ``pulumi preview`` still shows each key."""
+    worst = {k: v if isinstance(v, str) else "x" * OCID_MAX_BYTES for k, v in cfg.items()}
+    validate_config(name, worst)
+    return cfg
 
 
 @dataclass
@@ -145,7 +152,7 @@ class Functions(pulumi.ComponentResource):
             self.functions[spec.name] = oci.functions.Function(
                 f"{name}-{spec.name}", application_id=self.application.id, display_name=spec.name,
                 memory_in_mbs=str(spec.memory_mb), timeout_in_seconds=spec.timeout_s,
-                config=_checked(spec.name, deploy_config(spec, args.ids)),
+                config=checked_config(spec.name, deploy_config(spec, args.ids)),
                 source_details=source,
                 provisioned_concurrency_config=provisioned_concurrency(spec),
                 trace_config={"is_enabled": args.tracing}, opts=child(self))

@@ -249,7 +249,10 @@ def placeholder_secrets(settings: StackSettings) -> dict[str, str]:
 def run_program(program: Callable[[], Mapping[str, Any]], *, stack: str, region: str,
                 config: Mapping[str, str] | None = None, secret_keys: list[str] | None = None,
                 project: str = "mlops") -> Plan:
-    """Run ``program`` (returns the outputs to export) under mocks, in a fresh context; the Plan."""
+    """Run ``program`` under mocks, in a fresh context; the Plan.
+
+    The plan's outputs are what the program exported with ``pulumi.export`` plus what it returned.
+    """
     mocks = PlanMocks(region)
     monitor = PlanMonitor(mocks)
     outputs: dict[str, Any] = {}
@@ -259,7 +262,9 @@ def run_program(program: Callable[[], Mapping[str, Any]], *, stack: str, region:
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
 
         async def main() -> None:
-            exported = program()
+            returned = program() or {}
+            root = pulumi.runtime.settings.get_root_resource()
+            exported = {**dict(getattr(root, "outputs", None) or {}), **returned}   # pulumi.export(...) too
             resolved = await pulumi.Output.from_input(dict(exported)).future(with_unknowns=True)
             outputs.update(resolved or {})
 

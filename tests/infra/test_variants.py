@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import runpy
 
 import pulumi
 import pulumi_oci as oci
 import pytest
 from mlops.cli import main as cli_main
 from mlops.errors import ConfigError
-from mlops.settings import settings_from_config
+from mlops.settings import load_stack, settings_from_config
 from mlops.spec.functions import FunctionSpec
 from mlops_infra.devops import Delivery, DeliveryArgs
-from mlops_infra.functions import provisioned_concurrency
-from mlops_infra.preview import plan_stack, run_program
+from mlops_infra.functions import checked_config, provisioned_concurrency
+from mlops_infra.preview import placeholder_secrets, plan_stack, run_program
 from mlops_infra.stack import deploy, endpoint_pipelines, load_pipeline_files
 
 from .conftest import SECRET_VALUES, make_settings
@@ -173,3 +174,29 @@ def test_cli_plan_prints_a_table_and_json(root, capsys):
     assert data["outputs"]["gateway_url"].startswith("https://")
     assert cli_main(["--project-dir", str(root), "infra", "plan", "--stack", "local"]) == 1
     assert "mlops local up" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cwd", [".", "infra"])
+def test_main_runs_the_way_pulumi_runs_it(root, monkeypatch, cwd):
+    # Pulumi runs infra/__main__.py from the project root or from infra/: paths must not depend on it
+    monkeypatch.chdir(root / cwd)
+    secrets = placeholder_secrets(load_stack("dev", root))
+    plan = run_program(lambda: runpy.run_path(str(root / "infra"), run_name="__main__") and None, stack="dev",
+                       region="eu-frankfurt-1", config={f"mlops-secrets:{k}": v for k, v in secrets.items()},
+                       secret_keys=[f"mlops-secrets:{k}" for k in secrets])
+    assert plan.counts()["functions.Function"] == 8
+    assert plan.outputs["gateway_url"].startswith("https://")
+    assert set(plan.outputs["function_ids"]) >= {"authorizer", "registry", "drift", "guardian"}
+
+
+def test_function_config_is_checked_with_room_for_ocids_not_known_yet():
+    static = {"MLOPS_BIG": "v" * 3200}
+
+    def program():
+        checked_config("f", dict(static))                     # fits
+        ocids = {f"MLOPS_ID_{i}": pulumi.Output.from_input("short") for i in range(4)}
+        checked_config("f", {**static, **ocids})              # 3200 + 4 x 255 > 4096: refused up front
+        return {}
+
+    with pytest.raises(ConfigError, match=r"function f: config is \d+ bytes, over OCI's 4096-byte limit"):
+        run_program(program, stack="t", region="eu-frankfurt-1")
