@@ -100,7 +100,7 @@ def test_naive_z_test_with_peeking_exceeds_alpha_on_the_same_data():
     assert upper_bound(k_msprt, N_EXPERIMENTS) <= ALPHA
     # ... while the same z-test looked at once, at the end, rejects at about alpha: the simulation
     # is not rigged (4000 experiments, so that the binomial interval is narrow).
-    many = simulate(0.8, 0.8, 0.5, seed=12, experiments=4000)
+    many = simulate(0.8, 0.8, 0.5, seed=12, experiments=4000, batch=200, looks=50)   # same 10,000 outcomes
     k_final = int((np.abs(naive_z(many)[:, -1]) > critical).sum())
     print(f"the same z-test looked at once, at the end: {k_final / 4000:.3f}")
     assert lower_bound(k_final, 4000, 0.99) <= ALPHA <= upper_bound(k_final, 4000, 0.99)
