@@ -107,7 +107,10 @@ class Guardian:
         return {"alarm": notice.rule, "type": notice.type, "actions": done}
 
     def _rollback(self, endpoint: str, reason: str, rule: str | None = None) -> dict[str, Any]:
-        dep = self.registry.get_deployment(endpoint)
+        try:
+            dep = self.registry.get_deployment(endpoint)
+        except MlopsError:
+            dep = None
         canary = (dep or {}).get("canary_version")
         if not canary:
             return {"action": "rollback", "endpoint": endpoint, "result": "no canary to roll back"}

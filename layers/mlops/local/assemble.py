@@ -1,6 +1,24 @@
-"""Put a stack's local runtime together: pools and gateway plus the cloud's data path, as far as it exists."""
+"""Put a stack's local runtime together: pools and gateway plus the cloud's data path.
+
+What runs in the cloud as managed services runs here as small services in the runtime's
+loop, each the local twin of one OCI part:
+
+- ``MetricsService``: the ``oci_faas`` per-invocation metrics, into the SQLite store;
+- ``LogShippingService``: Logging + Service Connector Hub + Events: prediction lines roll
+  into ``prediction-logs/`` objects, whose object-created events invoke the drift function
+  (and the guardian, for A/B verdicts);
+- ``AlarmService``: Monitoring alarms (the same rules, rendered and parsed as MQL) evaluated
+  every few seconds, delivered as Notifications to the local NDJSON file, loopback webhooks
+  and the guardian function subscription.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import asdict
 
 from mlops.local.runtime import LocalRuntime
 from mlops.settings import StackSettings
@@ -30,8 +48,113 @@ class MetricsService:
         self.store.close()
 
 
+def open_stack_store(settings: StackSettings):
+    from mlops.secrets import FileSecrets
+    from mlops.storage import StoreConfig, open_store
+
+    d = asdict(settings.store)
+    if d.get("path"):
+        d["path"] = str(settings.path(d["path"]))
+    return open_store(StoreConfig.from_dict(d), FileSecrets(settings.path(settings.local.secrets_file)))
+
+
+class LogShippingService:
+    """Prediction lines -> log objects -> object-created events -> drift function (+ guardian)."""
+
+    def __init__(self, rt: LocalRuntime, settings: StackSettings) -> None:
+        from mlops.local.logship import LogShipper
+
+        self.rt = rt
+        self.shipper = LogShipper(open_stack_store(settings), max_bytes=settings.log_shipping.max_bytes,
+                                  max_age_s=settings.log_shipping.max_age_s)
+        rt.logs.hooks.append(self.shipper.on_line)
+        self.shipper.subscribers.append(self._to_functions)
+        self.results: list[dict] = []
+
+    async def _to_functions(self, event: dict) -> None:
+        body = json.dumps(event).encode()
+        for fn in ("drift", "guardian"):
+            if fn not in self.rt.pools:
+                continue
+            t0 = time.perf_counter()
+            status = 502
+            try:
+                status, _h, out = await self.rt.pools[fn].call([("Content-Type", "application/json")], body)
+                if fn == "drift" and status == 200:
+                    with contextlib.suppress(ValueError):
+                        self.results.append(json.loads(out))
+            finally:
+                self.rt._on_invocation(f"local:fn:{fn}", status, (time.perf_counter() - t0) * 1000)
+
+    async def start(self) -> None:
+        await self.shipper.start()
+
+    async def stop(self) -> None:
+        await self.shipper.stop()
+
+
+class AlarmService:
+    """Evaluate the stack's alarm rules on the local metrics; notify the sinks and the guardian."""
+
+    def __init__(self, rt: LocalRuntime, settings: StackSettings, metrics: MetricsService) -> None:
+        from mlops.monitoring.alarms import rules_for_settings
+        from mlops.monitoring.evaluator import AlarmEvaluator
+        from mlops.monitoring.notify import FanOut, FunctionNotifier, NdjsonNotifier, WebhookNotifier
+
+        self.rt, self.settings, self.metrics = rt, settings, metrics
+        self.interval = settings.monitoring.evaluation_interval_s
+        self.evaluator = AlarmEvaluator(metrics.store, rules_for_settings(settings),
+                                        state_path=rt.state_dir / "alarm-state.json")
+        notifiers = [NdjsonNotifier(rt.state_dir / settings.notifications.local_file)]
+        notifiers += [WebhookNotifier(url) for url in settings.notifications.https_endpoints]
+        if settings.notifications.guardian:
+            notifiers.append(FunctionNotifier(self._invoke_guardian, "guardian"))
+        self.notifier = FanOut(notifiers)
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.events = 0
+
+    def _invoke_guardian(self, payload: bytes) -> None:
+        """Called from the evaluator's thread: run the call on the runtime's loop and wait for it."""
+        assert self._loop is not None
+        pool = self.rt.pools.get("guardian")
+        if pool is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(pool.call([("Content-Type", "application/json")], payload),
+                                               self._loop)
+        fut.result(120)
+
+    def evaluate_once(self) -> int:
+        from mlops.monitoring.notify import publish_events
+
+        self.metrics.sink.flush()
+        events = self.evaluator.evaluate()
+        if events:
+            publish_events(self.notifier, events)
+        self.events += len(events)
+        return len(events)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.interval)
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(None, self.evaluate_once)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+
 def build_runtime(settings: StackSettings, *, port: int | None = None) -> LocalRuntime:
     """The runtime ``mlops local up`` runs for ``settings``."""
     rt = LocalRuntime(settings, port=port)
-    rt.services.append(MetricsService(rt))
+    metrics = MetricsService(rt)
+    rt.services.append(metrics)
+    rt.services.append(LogShippingService(rt, settings))
+    rt.services.append(AlarmService(rt, settings, metrics))
     return rt

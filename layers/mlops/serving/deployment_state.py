@@ -1,36 +1,16 @@
-"""Read an endpoint's deployment state (stable / canary version and weight) from the registry store.
+"""What serving reads of an endpoint's deployment state: the canary weight and its cohort salt.
 
-The registry owns the record (``deployments/<endpoint>.json``, written with CAS and
-audited); serving only reads it: the authorizer for the weight, inference for versions.
+The registry owns the record (``mlops.registry.deployments``: CAS-written and audited);
+the authorizer only needs the weight and a salt that names the canary version.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from mlops.errors import IntegrityError, NotFoundError
-from mlops.names import validate_endpoint_name
+from mlops.registry.deployments import read_deployment
 from mlops.serving.authorizer import CanaryState
-
-
-def deployment_key(endpoint: str) -> str:
-    return f"deployments/{validate_endpoint_name(endpoint)}.json"
-
-
-def read_deployment(store, endpoint: str) -> dict[str, Any] | None:
-    """The deployment record, or None when the endpoint was never deployed."""
-    key = deployment_key(endpoint)
-    try:
-        obj = store.get(key)
-    except NotFoundError:
-        return None
-    try:
-        doc = json.loads(obj.data)
-    except ValueError:
-        raise IntegrityError(f"deployment record {key} is not valid JSON", code="corrupt_metadata") from None
-    return doc if isinstance(doc, dict) else None
 
 
 def canary_state(doc: dict[str, Any] | None, endpoint: str) -> CanaryState:

@@ -1,0 +1,31 @@
+"""Drift function: an object-created event of a prediction log in, drift report and metrics out."""
+
+import os
+
+from mlops import envvars as ev
+from mlops.driftjob import DriftJob, DriftJobConfig
+from mlops.function import fdk_handler
+from mlops.http import Request, Response
+from mlops.monitoring.fromenv import metrics_sink_from_env
+from mlops.registry import Registry
+from mlops.secrets import secrets_from_env
+from mlops.storage import StoreConfig, open_store
+
+_env = os.environ
+_store = open_store(StoreConfig.from_env(_env), secrets_from_env(_env))
+_k, _, _n = (ev.get(_env, ev.DRIFT_PERSISTENCE, "2/3") or "2/3").partition("/")
+_job = DriftJob(_store, Registry(_store, actor="fn:drift"), metrics_sink_from_env(_env), DriftJobConfig(
+    alpha=float(ev.get(_env, ev.DRIFT_ALPHA, "0.05")),
+    effect_threshold=float(ev.get(_env, ev.DRIFT_EFFECT_THRESHOLD, "0.1")),
+    share_threshold=float(ev.get(_env, ev.DRIFT_SHARE_THRESHOLD, "0.3")),
+    persistence_k=int(_k), persistence_n=int(_n or _k),
+    min_rows=int(ev.get(_env, ev.DRIFT_MIN_ROWS, "100")),
+    namespace=ev.get(_env, ev.METRICS_NAMESPACE, "mlops"),
+))
+
+
+def _run(request: Request) -> Response:
+    return Response(body=_job.run(request.json()))
+
+
+handler = fdk_handler(_run)

@@ -1,0 +1,43 @@
+"""Guardian function: subscribed to the alarm topic; rolls back bad canaries, requests retraining, acts on A/B."""
+
+import os
+
+from mlops import envvars as ev
+from mlops.function import fdk_handler
+from mlops.guardian import DevOpsRetrainer, Guardian, StoreRetrainer
+from mlops.http import Request, Response
+from mlops.monitoring.fromenv import notifier_from_env
+from mlops.registry import Registry
+from mlops.secrets import secrets_from_env
+from mlops.storage import StoreConfig, open_store
+
+_env = os.environ
+_store = open_store(StoreConfig.from_env(_env), secrets_from_env(_env))
+_registry = Registry(_store, actor="guardian")
+_pipeline = ev.get(_env, ev.BUILD_PIPELINE_ID)
+if _pipeline:
+    import oci
+
+    from mlops.monitoring.oci import resource_principal_signer
+    _retrainer = DevOpsRetrainer(oci.devops.DevopsClient({}, signer=resource_principal_signer()), _pipeline)
+else:
+    _retrainer = StoreRetrainer(_store)
+
+
+def _ab_check(endpoint: str):
+    if ev.get(_env, ev.AB_AUTO_PROMOTE, "0") != "1":
+        return None
+    from mlops.ab.guardian_hook import ab_verdict
+    return ab_verdict(_registry, _store, endpoint, notifier=_guardian.notifier)
+
+
+_guardian = Guardian(_registry, notifier_from_env(_env), _retrainer,
+                     auto_rollback=ev.get(_env, ev.AUTO_ROLLBACK, "1") == "1",
+                     auto_retrain=ev.get(_env, ev.AUTO_RETRAIN, "1") == "1", ab_check=_ab_check)
+
+
+def _run(request: Request) -> Response:
+    return Response(body=_guardian.handle(request.body))
+
+
+handler = fdk_handler(_run)

@@ -1,0 +1,200 @@
+"""One prediction-log object in, drift reports and window metrics out: the body of the drift function.
+
+Triggered by an Events ``createobject`` CloudEvent for ``prediction-logs/<endpoint>/...``:
+read the window, group predictions by model version, compare each group's sampled
+features with that version's reference profile (made once at registration), decide
+with k-of-n persistence (state kept per endpoint and version in the store, CAS), write a
+JSON and a self-contained HTML report, and post metrics in one batch: ``drift_detected``
+/ ``drift_share`` per version, per-variant window metrics (count, mean confidence,
+latency), the canary-vs-stable derived metrics, and accuracy where feedback arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError
+from mlops.monitoring import metrics as mm
+
+LOG_PREFIX = "prediction-logs/"
+REPORT_PREFIX = "reports/drift/"
+STATE_PREFIX = "drift-state/"
+
+
+@dataclass(frozen=True)
+class DriftJobConfig:
+    alpha: float = 0.05
+    effect_threshold: float = 0.1
+    share_threshold: float = 0.3
+    persistence_k: int = 2
+    persistence_n: int = 3
+    min_rows: int = 100
+    namespace: str = "mlops"
+
+
+def object_key_of_event(event: Any) -> str:
+    """The object name of an OCI Events object-created CloudEvent; a 400 for anything else."""
+    if not isinstance(event, dict) or not str(event.get("eventType", "")).startswith(
+            "com.oraclecloud.objectstorage.createobject"):
+        raise BadRequestError("expected an Events com.oraclecloud.objectstorage.createobject CloudEvent",
+                              code="invalid_event")
+    name = (event.get("data") or {}).get("resourceName")
+    if not isinstance(name, str) or not name.startswith(LOG_PREFIX):
+        raise BadRequestError(f"object {str(name)[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
+                              code="not_a_prediction_log")
+    return name
+
+
+def read_records(data: bytes) -> tuple[list[dict], list[dict]]:
+    """(predictions, feedback) of an NDJSON log object; other lines are skipped."""
+    preds, fb = [], []
+    for line in data.splitlines():
+        if not line.startswith(b'{"kind":'):
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        kind = rec.get("kind")
+        if kind == "prediction":
+            preds.append(rec)
+        elif kind == "feedback":
+            fb.append(rec)
+    return preds, fb
+
+
+def _columns(records: list[dict], names: Iterable[str]) -> dict[str, np.ndarray]:
+    cols: dict[str, list] = {n: [] for n in names}
+    for r in records:
+        f = r.get("features") or {}
+        for n in cols:
+            cols[n].append(f.get(n))
+    out = {}
+    for n, vals in cols.items():
+        try:
+            out[n] = np.asarray([np.nan if v is None else v for v in vals], dtype=np.float64)
+        except (TypeError, ValueError):
+            out[n] = np.asarray(vals, dtype=object)
+    return out
+
+
+class DriftJob:
+    """Runs the drift analysis of one log object against the registry's reference profiles."""
+
+    def __init__(self, store, registry, sink: mm.MetricsSink, config: DriftJobConfig = DriftJobConfig(),
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store, self.registry, self.sink, self.config, self.clock = store, registry, sink, config, clock
+
+    def run(self, event: Any) -> dict[str, Any]:
+        key = object_key_of_event(event)
+        endpoint = key[len(LOG_PREFIX):].split("/", 1)[0]
+        preds, feedback = read_records(self.store.get(key).data)
+        ts = self.clock()
+        points: list[mm.MetricPoint] = []
+        summary: dict[str, Any] = {"object": key, "endpoint": endpoint, "predictions": len(preds),
+                                   "feedback": len(feedback), "versions": []}
+        by_version: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        for r in preds:
+            if r.get("variant") == "shadow" or r.get("endpoint") != endpoint:
+                continue
+            by_version[(str(r.get("model")), int(r.get("version") or 0))].append(r)
+        for (model, version), recs in sorted(by_version.items()):
+            summary["versions"].append(self._drift_for(endpoint, model, version, recs, ts, points))
+        points.extend(self._window_points(endpoint, preds, ts))
+        if points:
+            self.sink.put(points)
+            self.sink.flush()
+        summary["metrics_posted"] = len(points)
+        return summary
+
+    # ------------------------------------------------------------------ drift per version
+    def _drift_for(self, endpoint: str, model: str, version: int, recs: list[dict], ts: float,
+                   points: list) -> dict[str, Any]:
+        from mlops.drift import DriftDetector, load_profile, render_html
+
+        sampled = [r for r in recs if r.get("features")]
+        out: dict[str, Any] = {"model": model, "version": version, "rows": len(sampled)}
+        if len(sampled) < self.config.min_rows:
+            out["skipped"] = f"{len(sampled)} sampled rows < min_rows {self.config.min_rows}"
+            return out
+        try:
+            raw = self.registry.get_reference_profile(model, version)
+        except NotFoundError:
+            raw = None
+        if not raw:
+            out["skipped"] = "the version has no reference profile"
+            return out
+        profile = load_profile(raw)
+        current = _columns(sampled, profile.features if hasattr(profile, "features") else
+                           [f for f in (sampled[0].get("features") or {})])
+        detector = DriftDetector(profile, alpha=self.config.alpha, effect_threshold=self.config.effect_threshold,
+                                 dataset_rule="share", share_threshold=self.config.share_threshold,
+                                 min_rows=self.config.min_rows)
+        result = detector.compare(current).to_dict()
+        window_drifted = bool(result["dataset"]["drifted"])
+        history = self._remember(endpoint, model, version, window_drifted)
+        k, n = self.config.persistence_k, self.config.persistence_n
+        alarmed = sum(history[-n:]) >= k
+        result["persistence"] = {"k": k, "n": n, "history": history[-n:], "drifted": alarmed}
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        base = f"{REPORT_PREFIX}{endpoint}/{model}-v{version}/{stamp}"
+        title = f"Drift of {model} v{version} on endpoint {endpoint} ({len(sampled)} rows)"
+        self.store.put(base + ".json", json.dumps(result, default=float).encode(), content_type="application/json")
+        self.store.put(base + ".html", render_html(result, profile, current, title=title).encode(),
+                       content_type="text/html")
+        points.extend(mm.drift_points(self.config.namespace, endpoint, model, version, drifted=alarmed,
+                                      drift_share=float(result["dataset"].get("share") or 0.0), ts=ts))
+        out.update({"window_drifted": window_drifted, "drifted": alarmed,
+                    "share": result["dataset"].get("share"), "report": base + ".html",
+                    "drifted_features": [f for f, d in result["features"].items() if d.get("drifted")]})
+        return out
+
+    def _remember(self, endpoint: str, model: str, version: int, drifted: bool) -> list[bool]:
+        """Append this window's decision to the persisted history (CAS, bounded retries)."""
+        key = f"{STATE_PREFIX}{endpoint}/{model}-v{version}.json"
+        for _ in range(20):
+            try:
+                obj = self.store.get(key)
+                doc, etag = json.loads(obj.data), obj.etag
+            except NotFoundError:
+                doc, etag = {"history": []}, None
+            history = (list(doc.get("history") or []) + [drifted])[-max(10, self.config.persistence_n):]
+            data = json.dumps({"history": history, "updated_at": self.clock()}).encode()
+            try:
+                if etag is None:
+                    self.store.put(key, data, if_none_match=True, content_type="application/json")
+                else:
+                    self.store.put(key, data, if_match=etag, content_type="application/json")
+                return history
+            except PreconditionFailedError:
+                continue
+        return [drifted]
+
+    # ------------------------------------------------------------------ window metrics
+    def _window_points(self, endpoint: str, preds: list[dict], ts: float) -> list:
+        out: list = []
+        groups: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
+        for r in preds:
+            groups[(str(r.get("model")), int(r.get("version") or 0), str(r.get("variant")))].append(r)
+        windows: dict[str, mm.VariantWindow] = {}
+        for (model, version, variant), recs in groups.items():
+            conf = [r["confidence"] for r in recs if isinstance(r.get("confidence"), (int, float))]
+            lat = [r["latency_ms"] for r in recs if isinstance(r.get("latency_ms"), (int, float))]
+            out.extend(mm.window_points(self.config.namespace, endpoint, model, version, variant,
+                                        predictions=len(recs),
+                                        confidence_mean=float(np.mean(conf)) if conf else None, ts=ts))
+            if variant in ("stable", "canary"):
+                windows[variant] = mm.VariantWindow(predictions=len(recs),
+                                                    confidence_mean=float(np.mean(conf)) if conf else None,
+                                                    latency_p99_ms=float(np.percentile(lat, 99)) if lat else None)
+        if "stable" in windows and "canary" in windows:
+            out.extend(mm.canary_points(self.config.namespace, endpoint, windows["stable"], windows["canary"], ts=ts))
+        return out

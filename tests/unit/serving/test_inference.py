@@ -1,0 +1,128 @@
+"""Inference service: real registry (file store), real model; hot swap, records, feedback, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from mlops.errors import UnavailableError, UnprocessableError
+from mlops.http import Request
+from mlops.registry import Registry
+from mlops.serving.inference import InferenceService
+from mlops.serving.source import RegistrySource
+from mlops.storage import FileStore
+
+
+@pytest.fixture
+def world(tmp_path):
+    store = FileStore(str(tmp_path / "store"))
+    reg = Registry(store, actor="alice")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    names = ["a", "b", "c", "d"]
+    v1 = reg.register_version("m", LogisticRegression().fit(X, y), X, y, feature_names=names)["version"]
+    v2 = reg.register_version("m", LogisticRegression(C=0.01).fit(X, 1 - y), X, 1 - y, feature_names=names)["version"]
+    for v in (v1, v2):
+        reg.request_approval("m", v)
+        reg.with_actor("bob").decide_approval("m", v, "approve")
+    return store, reg, X, v1, v2
+
+
+def service(store, reg, variant="stable", records=None, **kw):
+    src = RegistrySource(reg, store, endpoint="ep", model="m", variant=variant, alias="production")
+    return InferenceService(src, endpoint="ep", model_name="m", variant=variant, emit=(records if records is not None else []).append,
+                            start_refresher=False, log=lambda m: None, **kw)
+
+
+def req(body, **headers):
+    return Request.from_url("POST", "/v1/endpoints/ep/predict", headers, json.dumps(body).encode())
+
+
+def test_no_deployment_is_a_clear_503(world):
+    store, reg, *_ = world
+    svc = service(store, reg)
+    with pytest.raises(UnavailableError, match="no model version is deployed"):
+        svc.predict(req({"instances": [[0, 0, 0, 0]]}))
+
+
+def test_predict_serves_the_deployed_version_and_hot_swaps_on_promote(world):
+    store, reg, X, v1, v2 = world
+    reg.set_stable("ep", "m", v1)
+    records: list = []
+    svc = service(store, reg, records=records, sample_rate=1.0)
+    out = svc.predict(req({"instances": [X[0].tolist()]}, **{"x-mlops-principal": "bob"})).body
+    assert out["version"] == v1 and out["variant"] == "stable"
+    assert len(out["probabilities"][0]) == 2 and 0.5 <= out["confidence"][0] <= 1
+    assert out["prediction_id"] == out["prediction_ids"][0]
+    rec = records[-1]
+    assert rec["kind"] == "prediction" and rec["version"] == v1 and rec["features"]["a"] == X[0, 0]
+    assert rec["principal"] and rec["principal"] != "bob"          # hashed, never the raw principal
+    reg.start_canary("ep", v2, 1000)
+    reg.promote("ep")
+    svc.refresh()                                                   # what the refresher thread does
+    assert svc.predict(req({"instances": [X[0].tolist()]})).body["version"] == v2
+
+
+def test_canary_variant_serves_the_canary_version(world):
+    store, reg, X, v1, v2 = world
+    reg.set_stable("ep", "m", v1)
+    reg.start_canary("ep", v2, 1000)
+    svc = service(store, reg, variant="canary")
+    assert svc.predict(req({"inputs": dict(zip("abcd", X[0].tolist(), strict=True))})).body["version"] == v2
+
+
+def test_store_unreachable_keeps_serving_the_cached_model(world):
+    store, reg, X, v1, _ = world
+    reg.set_stable("ep", "m", v1)
+    logs: list = []
+    src = RegistrySource(reg, store, endpoint="ep", model="m", variant="stable", alias="production")
+    svc = InferenceService(src, endpoint="ep", model_name="m", variant="stable", emit=lambda r: None,
+                           start_refresher=False, log=logs.append)
+    src.resolve = lambda: (_ for _ in ()).throw(OSError("store down"))
+    svc.refresh()
+    svc.refresh()
+    assert svc.predict(req({"instances": [X[0].tolist()]})).body["version"] == v1
+    assert sum("cannot refresh" in m for m in logs) == 1             # said once, not per refresh
+
+
+def test_sample_rate_zero_keeps_features_out_of_records(world):
+    store, reg, X, v1, _ = world
+    reg.set_stable("ep", "m", v1)
+    records: list = []
+    svc = service(store, reg, records=records, sample_rate=0.0)
+    svc.predict(req({"instances": X[:5].tolist()}))
+    assert len(records) == 5 and all("features" not in r for r in records)
+
+
+def test_feedback_records_and_validation(world):
+    store, reg, X, v1, _ = world
+    reg.set_stable("ep", "m", v1)
+    records: list = []
+    svc = service(store, reg, records=records)
+    pid = svc.predict(req({"instances": [X[0].tolist()]})).body["prediction_id"]
+    r = svc.feedback(req({"prediction_id": pid, "actual": 1}))
+    assert r.status == 202 and records[-1] == {**records[-1], "kind": "feedback", "prediction_id": pid, "actual": 1}
+    for bad, code in (({"prediction_id": "x", "actual": 1}, "invalid_prediction_id"),
+                      ({"prediction_id": pid}, "missing_actual"),
+                      ({"prediction_id": pid, "actual": [1]}, "invalid_actual"),
+                      ({"feedback": []}, "invalid_shape")):
+        with pytest.raises(UnprocessableError) as ei:
+            svc.feedback(req(bad))
+        assert ei.value.code == code
+
+
+def test_tampered_artifact_is_refused_before_deserialization(world, tmp_path):
+    store, reg, X, v1, _ = world
+    sha = reg.get_version("m", v1)["artifact"]["sha256"]
+    key = f"artifacts/sha256/{sha}"
+    store.put(key, store.get(key).data + b"tamper")
+    reg.set_stable("ep", "m", v1)
+    logs: list = []
+    src = RegistrySource(reg, store, endpoint="ep", model="m", variant="stable", alias="production")
+    svc = InferenceService(src, endpoint="ep", model_name="m", variant="stable", emit=lambda r: None,
+                           start_refresher=False, log=logs.append)
+    assert svc.current is None and any("sha256" in m.lower() or "integrity" in m.lower() for m in logs)
