@@ -6,8 +6,9 @@ stable with the mixture SPRT (:mod:`mlops.ab.sequential`) and returns an :class:
 whose ``decision`` is one of
 
 - ``srm_alarm``: the observed split does not match the configured weight; overrides everything;
-- ``canary_wins`` / ``shadow_wins``: the challenger is better by at least the MDE;
-- ``stable_wins``: stable is better by at least the MDE;
+- ``canary_wins`` / ``shadow_wins``: the challenger is significantly better (the confidence
+  sequence excludes 0) and the estimated effect reaches the MDE;
+- ``stable_wins``: the same for stable;
 - ``no_difference``: the confidence sequence lies within +-MDE (no meaningful difference);
 - ``continue``: not enough evidence yet (or fewer than ``min_samples`` outcomes per arm).
 
