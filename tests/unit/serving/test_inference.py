@@ -6,14 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
-
 from mlops.errors import UnavailableError, UnprocessableError
 from mlops.http import Request
 from mlops.registry import Registry
 from mlops.serving.inference import InferenceService
 from mlops.serving.source import RegistrySource
 from mlops.storage import FileStore
+from sklearn.linear_model import LogisticRegression
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from mlops.errors import BadRequestError, MlopsError, PayloadTooLargeError, UnprocessableError
 from mlops.serving.payload import Signature, parse_payload
 
