@@ -17,7 +17,6 @@ _registry = Registry(_store, actor="guardian")
 _pipeline = ev.get(_env, ev.BUILD_PIPELINE_ID)
 if _pipeline:
     import oci
-
     from mlops.monitoring.oci import resource_principal_signer
     _retrainer = DevOpsRetrainer(oci.devops.DevopsClient({}, signer=resource_principal_signer()), _pipeline)
 else:

@@ -128,7 +128,7 @@ async def run(args) -> dict:
 
     try:
         results: dict = {"direct": {"p50": [], "p99": [], "rps": {}}, "gateway": {"p50": [], "p99": [], "rps": {}}}
-        for name, make in (("direct", direct_call), ("gateway", gateway_call)):
+        for _name, make in (("direct", direct_call), ("gateway", gateway_call)):
             await _latency(make(), 300)                                      # warm up (and fill auth cache)
         for _ in range(args.rounds):                                          # interleave the two paths
             for name, make in (("direct", direct_call), ("gateway", gateway_call)):
