@@ -59,6 +59,10 @@ def check_cloud(settings: StackSettings) -> None:
         raise ConfigError("mlops:store: a cloud stack keeps its registry in a bucket (backend: oci, bucket: <name>)")
     if not settings.endpoints:
         raise ConfigError("mlops:endpoints: a cloud stack needs at least one endpoint")
+    provider_region = pulumi.Config("oci").get("region")
+    if provider_region and provider_region != settings.oci.region:
+        raise ConfigError(f"oci:region is {provider_region} but mlops:oci.region is {settings.oci.region}; "
+                          "the provider would deploy where the functions do not look")
 
 
 def load_pipeline_files(project_dir: Path) -> tuple[Any, dict]:
