@@ -194,6 +194,7 @@ class BuildRunner:
         self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else self.source_dir / ".mlops" / "pipeline" / "artifacts"
         self.masker = Masker()
         self._user_note_printed = False
+        self._user_kw: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -335,7 +336,7 @@ class BuildRunner:
         script.write_text(step_script(cmd.command, env_file=env_file, vars_file=vars_file,
                                       names=self.spec.exported_variables,
                                       fail_immediately=fail_immediately), encoding="utf-8")
-        user = self._popen_user()
+        user = self._user_kw
         if user:
             uid = pwd.getpwnam(user["user"]).pw_uid
             os.chown(state, uid, -1)
@@ -453,6 +454,7 @@ class BuildRunner:
     def run(self, only: Iterable[str] | None = None) -> BuildResult:
         """Run the build (or only the named steps); never raises for a failing step."""
         selected = self._select(only)
+        self._user_kw = self._popen_user()
         started = self.clock()
         deadline = started + self._build_timeout()
         env = self.initial_env()
@@ -497,7 +499,9 @@ class BuildRunner:
                     res, _ = self._run(handler, dict(fail_env), None, f"{label} {step.name} ->", state,
                                        default_timeout=DEFAULT_ON_FAILURE_TIMEOUT_S)
                     result.on_failure.append(res)
-                reason = f"step {step.name!r} ({step.where}) {result.status}: {result.reason}"
+                last = next((line.strip() for line in reversed(result.tail) if line.strip()), "")
+                reason = f"step {step.name!r} ({step.where}) {result.status}: {result.reason}" + \
+                    (f" - last output: {last[:300]}" if last else "")
         if failed is not None:
             return self._finish(started, steps, env, [], FAILED, failed.name, reason)
         if selected is not None:

@@ -36,7 +36,7 @@ def test_failing_build_exits_non_zero_naming_the_step(tmp_path, capsys):
     code = main(["pipeline", "run", str(spec), "--workdir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 1
-    assert "build failed: step 'Validation gate' (steps[1]) FAILED: exit status 4" in captured.err
+    assert "build failed: step 'Validation gate' (steps[1]) FAILED: exit status 4 - last output: worse" in captured.err
     assert "worse" in captured.out
 
 

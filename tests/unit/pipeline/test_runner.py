@@ -150,9 +150,9 @@ def test_step_level_fail_immediately_overrides_the_spec(tmp_path):
 
 
 def test_last_command_status_fails_a_step_even_without_fail_immediately(tmp_path):
-    result, _, _ = run(tmp_path, [step("true\nexit 7", "s")])
+    result, _, _ = run(tmp_path, [step("echo reason here\nexit 7", "s")])
     assert result.steps[0].status == FAILED and result.steps[0].exit_code == 7
-    assert result.reason == "step 's' (steps[0]) FAILED: exit status 7"
+    assert result.reason == "step 's' (steps[0]) FAILED: exit status 7 - last output: reason here"
 
 
 def test_on_failure_sees_the_failed_steps_environment_and_failures_stop_the_build(tmp_path):
@@ -256,3 +256,12 @@ def test_detection_requires_a_working_engine_not_just_the_client(tmp_path):
     assert not probe.available and "'docker info' failed (exit 1): Cannot connect" in probe.reason
     fake_engine(bin_dir, "podman", 0, "ok")
     assert detect_container_engine(environ=env) == EngineProbe(True, "podman", "")
+
+
+def test_run_as_an_unknown_user_is_an_error_and_the_current_user_runs_as_is(tmp_path):
+    import getpass
+
+    with pytest.raises(SpecError, match="runAs: user 'no-such-user-xyz' does not exist on this machine"):
+        run(tmp_path, [step("true")], runAs="no-such-user-xyz")
+    result, out, _ = run(tmp_path, [step('echo "user=$(id -un)"')], runAs=getpass.getuser())
+    assert result.ok and f"user={getpass.getuser()}" in out
