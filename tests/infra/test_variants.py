@@ -200,3 +200,12 @@ def test_function_config_is_checked_with_room_for_ocids_not_known_yet():
 
     with pytest.raises(ConfigError, match=r"function f: config is \d+ bytes, over OCI's 4096-byte limit"):
         run_program(program, stack="t", region="eu-frankfurt-1")
+
+
+def test_provider_region_must_match_the_settings(root):
+    settings = make_settings()
+    config = {f"mlops-secrets:{k}": v for k, v in SECRET_VALUES.items()}
+    config["oci:region"] = "us-ashburn-1"
+    with pytest.raises(ConfigError, match="oci:region is us-ashburn-1 but mlops:oci.region is eu-frankfurt-1"):
+        run_program(lambda: deploy(settings, root), stack="test", region="eu-frankfurt-1", config=config,
+                    secret_keys=[k for k in config if k.startswith("mlops-secrets:")])
