@@ -28,9 +28,11 @@ def register(sub) -> None:
     src.add_argument("--store", metavar="URL",
                      help="object store URL (path, s3://bucket/prefix?..., oci://...); default: the stack's store")
     st.add_argument("--weight-bp", type=int, default=None,
-                    help="configured canary weight in basis points (1000 = 10%%); without it the split is not checked")
+                    help="configured canary weight in basis points (1000 = 10%%); default: the endpoint's "
+                         "deployment record in the store; unknown = the split is not checked")
     st.add_argument("--shadow-bp", type=int, default=None,
-                    help="configured shadowed share of stable requests in basis points, for the shadow split check")
+                    help="configured shadowed share of stable requests in basis points, for the shadow split check "
+                         "(default: the deployment record)")
     st.add_argument("--challenger", choices=("canary", "shadow"), default=None,
                     help="what to compare with stable (default: canary if present, else shadow)")
     st.add_argument("--outcome", choices=("accuracy", "actual"), default="accuracy",
@@ -65,20 +67,43 @@ def parse_when(value: str | None, now: datetime | None = None) -> str | None:
 
 
 def _open_store(args):
-    from mlops.storage import StoreConfig, open_store
-
     if args.store:
+        from mlops.storage import StoreConfig, open_store
+
         return open_store(StoreConfig.from_url(args.store))
-    from mlops.settings import find_project_dir, load_stack
+    from mlops.cli.common import stack_settings, store_for
 
-    settings = load_stack(args.stack, find_project_dir(args.project_dir))
-    cfg = dict(settings.store.__dict__)
-    if cfg.get("backend") == "file" and cfg.get("path"):
-        cfg["path"] = str(settings.path(cfg["path"]))
-    return open_store(StoreConfig.from_dict(cfg))
+    return store_for(stack_settings(args))
 
 
-def _read_records(args, endpoint: str, since: str | None, until: str | None) -> Any:
+def configured_split(store, endpoint: str, weight_bp: int | None,
+                     shadow_bp: int | None) -> tuple[int | None, int | None, str | None]:
+    """Fill the canary weight and shadow share the user did not give from the endpoint's deployment record.
+
+    Returns ``(weight_bp, shadow_bp, note)``; the note says where the numbers came from.
+    """
+    if weight_bp is not None and shadow_bp is not None:
+        return weight_bp, shadow_bp, None
+    from mlops.registry.deployments import read_deployment
+
+    dep = read_deployment(store, endpoint)
+    if dep is None:
+        return weight_bp, shadow_bp, None
+    filled = []
+    if weight_bp is None:
+        weight_bp = int(dep.get("canary_weight_bp") or 0) if dep.get("canary_version") is not None else 0
+        filled.append("canary weight")
+    if shadow_bp is None and dep.get("shadow_version") is not None:
+        shadow_bp = round(float(dep.get("shadow_rate") or 0.0) * 10000)
+        filled.append("shadow share")
+    if not filled:
+        return weight_bp, shadow_bp, None
+    when = dep.get("updated_at") or "?"
+    return weight_bp, shadow_bp, (f"{' and '.join(filled)} from the deployment record (changed {when}); "
+                                  "start the window after that change with --since")
+
+
+def _read_records(args, store, endpoint: str, since: str | None, until: str | None) -> Any:
     if args.records == "-":
         return sys.stdin.buffer.read()
     if args.records:
@@ -89,14 +114,14 @@ def _read_records(args, endpoint: str, since: str | None, until: str | None) -> 
             raise NotFoundError(f"records file {args.records!r} does not exist") from None
     from mlops.ab.source import iter_log_objects
 
-    return iter_log_objects(_open_store(args), endpoint, since=since, until=until)
+    return iter_log_objects(store, endpoint, since=since, until=until)
 
 
 def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts is not None else None
 
 
-def render(report) -> str:
+def render(report, note: str | None = None) -> str:
     """The human-readable status: header, per-variant table, effect, split, decision, reason, warnings."""
     rows = []
     for v in report.variants:
@@ -131,6 +156,8 @@ def render(report) -> str:
                      f"{'MISMATCH' if s.alarm else 'ok'}")
     else:
         lines.append(f"split     not checked: {s.note}")
+    if note:
+        lines.append(f"          {note}")
     lines.append(f"decision  {report.decision}")
     lines.append(f"reason    {report.reason}")
     for w in report.warnings:
@@ -149,12 +176,18 @@ def cmd_status(args) -> int:
     check_bp(args.weight_bp, "--weight-bp")
     check_bp(args.shadow_bp, "--shadow-bp")
     since, until = parse_when(args.since), parse_when(args.until)
-    records = _read_records(args, endpoint, since, until)
-    report = analyze(records, weight_bp=args.weight_bp, shadow_bp=args.shadow_bp, alpha=args.alpha, mde=args.mde,
+    store = None if args.records else _open_store(args)
+    weight_bp, shadow_bp, note = args.weight_bp, args.shadow_bp, None
+    if store is not None:
+        weight_bp, shadow_bp, note = configured_split(store, endpoint, weight_bp, shadow_bp)
+    records = _read_records(args, store, endpoint, since, until)
+    report = analyze(records, weight_bp=weight_bp, shadow_bp=shadow_bp, alpha=args.alpha, mde=args.mde,
                      min_samples=args.min_samples, tau=args.tau, challenger=args.challenger, outcome=args.outcome,
                      higher_is_better=not args.lower_is_better, endpoint=endpoint, since=since, until=until)
     if args.json:
-        print_json(report.to_dict())
+        doc = report.to_dict()
+        doc["split_source"] = note
+        print_json(doc)
     else:
-        print(render(report))
+        print(render(report, note))
     return 0

@@ -109,3 +109,24 @@ def test_parse_when_accepts_durations_and_iso_times():
     assert parse_when("7d", now).startswith("2026-11-15T17:00")
     assert parse_when("2026-11-22T17:00:00Z") == "2026-11-22T17:00:00Z"
     assert parse_when(None) is None
+
+
+def test_the_configured_split_defaults_to_the_deployment_record(tmp_path, capsys, winning):
+    from mlops.registry import records
+    from mlops.registry.keys import deployment_key
+
+    store = FileStore(tmp_path / "store")
+    write_logs(store, winning)
+    records.create(store, deployment_key("churn"), {
+        "endpoint": "churn", "model": "churn", "stable_version": 3, "canary_version": 4, "canary_weight_bp": 1000,
+        "shadow_version": None, "shadow_rate": 0.0, "updated_at": "2026-11-22T16:59:00Z", "generation": 2})
+    args = ["ab", "status", "churn", "--store", str(tmp_path / "store")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # The record says 10% while 30% of the callers were hashed into the canary: that is an SRM.
+    assert "configured 10.00%" in out and "decision  srm_alarm" in out
+    assert "canary weight from the deployment record (changed 2026-11-22T16:59:00Z)" in out
+    assert main([*args, "--weight-bp", "3000", "--min-samples", "200", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["weight_bp"] == 3000 and doc["decision"] == "canary_wins" and doc["shadow_bp"] is None
+    assert doc["split_source"] is None
