@@ -4,7 +4,7 @@ import os
 
 from mlops import envvars as ev
 from mlops.function import fdk_handler
-from mlops.guardian import DevOpsRetrainer, Guardian, StoreRetrainer
+from mlops.guardian import DevOpsRetrainer, Guardian, StoreRetrainer, ab_verdict
 from mlops.http import Request, Response
 from mlops.monitoring.fromenv import notifier_from_env
 from mlops.registry import Registry
@@ -26,7 +26,6 @@ else:
 def _ab_check(endpoint: str):
     if ev.get(_env, ev.AB_AUTO_PROMOTE, "0") != "1":
         return None
-    from mlops.ab.guardian_hook import ab_verdict
     return ab_verdict(_registry, _store, endpoint, notifier=_guardian.notifier)
 
 

@@ -9,6 +9,7 @@ leaks from one run to the next: tests and ``mlops infra plan`` may run it many t
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 from collections import Counter
@@ -258,6 +259,10 @@ def run_program(program: Callable[[], Mapping[str, Any]], *, stack: str, region:
     outputs: dict[str, Any] = {}
 
     def run() -> None:
+        # Pulumi's runtime asks asyncio.get_event_loop(); after an asyncio.run() in this thread
+        # there is none, so give it a fresh one (and close it when the plan is done).
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
 
@@ -268,7 +273,11 @@ def run_program(program: Callable[[], Mapping[str, Any]], *, stack: str, region:
             resolved = await pulumi.Output.from_input(dict(exported)).future(with_unknowns=True)
             outputs.update(resolved or {})
 
-        _sync_await(run_pulumi_func(main))
+        try:
+            _sync_await(run_pulumi_func(main))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
     contextvars.Context().run(run)
     return Plan(stack, monitor.planned, outputs)

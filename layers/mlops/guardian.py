@@ -88,6 +88,9 @@ class Guardian:
                                       code="invalid_message") from None
         if isinstance(doc, dict) and str(doc.get("eventType", "")).startswith("com.oraclecloud.objectstorage."):
             return self.on_object_created(doc)
+        if isinstance(doc, dict) and doc.get("kind") == "action":
+            # our own announcements travel on the same topic the guardian is subscribed to
+            return {"ignored": "action notice", "actions": []}
         return self.on_alarm(doc)
 
     # ------------------------------------------------------------------ alarms
@@ -146,3 +149,43 @@ class Guardian:
             self.notifier.publish(title, body)
         except MlopsError:
             pass   # the action is done and audited; a failed page must not undo it
+
+
+def ab_verdict(registry: Any, store: Any, endpoint: str, notifier: Notifier | None = None, *,
+               policy: Any = None, alpha: float = 0.05, mde: float = 0.02, min_samples: int = 100
+               ) -> dict[str, Any] | None:
+    """Analyze the running canary of ``endpoint`` and act on the verdict under ``policy``.
+
+    The window starts when the deployment last changed (the split check compares against one
+    configured weight); promote and rollback go through the registry, so they are audited with
+    the analysis' own sentence as the reason.
+    """
+    from mlops.ab import ABPolicy, analyze, decide_action, iter_log_objects
+
+    try:
+        dep = registry.get_deployment(endpoint)
+    except MlopsError:
+        return None
+    if not dep or not dep.get("canary_version"):
+        return None
+    policy = policy or ABPolicy(auto_promote=True, auto_rollback=True)
+    report = analyze(iter_log_objects(store, endpoint, since=dep.get("updated_at")),
+                     weight_bp=int(dep.get("canary_weight_bp") or 0), endpoint=endpoint,
+                     since=dep.get("updated_at"), challenger="canary", alpha=alpha, mde=mde,
+                     min_samples=min_samples)
+    action = decide_action(report, policy)
+    out = {"action": action.kind, "endpoint": endpoint, "decision": report.decision, "reason": action.reason}
+    if action.kind == "promote":
+        registry.promote(endpoint, reason=action.reason, actor="guardian",
+                         expected_generation=dep.get("generation"))
+    elif action.kind == "rollback":
+        registry.rollback(endpoint, reason=action.reason, actor="guardian",
+                          expected_generation=dep.get("generation"))
+    if action.kind != "none" and notifier is not None:
+        title, body = format_action_message(action.reason, endpoint=endpoint, rule="ab",
+                                            details={"decision": report.decision, "action": action.kind})
+        try:
+            notifier.publish(title, body)
+        except MlopsError:
+            pass
+    return out

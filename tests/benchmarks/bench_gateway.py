@@ -55,7 +55,7 @@ spec = {"request_policies": {"authentication": {"type": "CUSTOM_AUTHENTICATION",
           "backend": {"type": "DYNAMIC_ROUTING_BACKEND", "selection_source": {"type": "SINGLE", "selector": "request.auth[cohort_bench]"},
             "routing_backends": [{"key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"}, "backend": fn("echo")},
                                  {"key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True}, "backend": fn("echo")}]},
-          "request_policies": {"authorization": {"type": "ANY_OF", "allowed_scope": ["mlops:predict"]}}}]}
+          "request_policies": {"authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:predict"]}}}]}
 echo = root / "tests/fixtures/functions/echo/func.py"
 rt = LocalRuntime(settings, port=0, spec=spec, functions=[FunctionDef("authorizer", root / "functions/authorizer/func.py", cfg, pool_size=1),
                                                           FunctionDef("echo", echo, {}, pool_size=int(sys.argv[3]))])

@@ -53,7 +53,7 @@ def _spec(auth_ttl: int = 60) -> dict:
                              {"key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
                               "backend": _fn("echo-stable")}]},
              "request_policies": {
-                 "authorization": {"type": "ANY_OF", "allowed_scope": ["mlops:predict"]},
+                 "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:predict"]},
                  "header_transformations": {"set_headers": {"items": [
                      {"name": "X-Mlops-Principal", "values": ["${request.auth[principal]}"], "if_exists": "OVERWRITE"}]}}}},
             {"path": "/items/{item}", "methods": ["GET", "PUT"], "backend": _fn("echo-stable")},

@@ -311,7 +311,7 @@ class Gateway:
         if authz.get("type") != "ANONYMOUS" and self.authn:
             await self._authenticate(req)
             if authz.get("type") == "ANY_OF":
-                allowed = set(authz.get("allowed_scope") or [])
+                allowed = set(authz.get("allowed_scopes") or [])
                 if not allowed & set(req.auth.get("__scopes__", "").split()):
                     raise ForbiddenError(f"this API key may not call {req.method} {req.path} "
                                          f"(needs one of the scopes: {', '.join(sorted(allowed))})",

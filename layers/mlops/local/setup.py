@@ -24,15 +24,23 @@ def ensure_local_secrets(settings: StackSettings) -> str:
     return token
 
 
-def add_api_key(settings: StackSettings, principal: str, scopes: list[str]) -> str:
-    """Add a key for ``principal`` to the local key ring; returns the token (shown once)."""
+def add_api_keys(settings: StackSettings, grants: list[tuple[str, list[str]]]) -> list[str]:
+    """Add one key per (principal, scopes) to the local key ring in one write; the tokens, shown once."""
     ensure_local_secrets(settings)
     store = FileSecrets(settings.path(settings.local.secrets_file))
     ring = KeyRing.from_json(store.get(settings.auth.api_keys_secret))
-    token, rec = new_api_key(principal, scopes)
-    ring.by_id[rec.id] = rec
+    tokens = []
+    for principal, scopes in grants:
+        token, rec = new_api_key(principal, scopes)
+        ring.by_id[rec.id] = rec
+        tokens.append(token)
     store.put(settings.auth.api_keys_secret, ring.to_json())
-    return token
+    return tokens
+
+
+def add_api_key(settings: StackSettings, principal: str, scopes: list[str]) -> str:
+    """Add a key for ``principal`` to the local key ring; returns the token (shown once)."""
+    return add_api_keys(settings, [(principal, scopes)])[0]
 
 
 def local_api_key(settings: StackSettings) -> str:

@@ -47,7 +47,7 @@ def _identity_headers(extra: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def _scoped(scopes: list[str], headers: dict[str, Any]) -> dict[str, Any]:
-    return {"authorization": {"type": "ANY_OF", "allowed_scope": scopes},
+    return {"authorization": {"type": "ANY_OF", "allowed_scopes": scopes},
             "header_transformations": headers}
 
 

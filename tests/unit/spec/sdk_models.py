@@ -14,7 +14,7 @@ class UnknownField(AssertionError):
 
 # Where pulumi-oci (the terraform schema) names a field differently from the SDK model.
 # The spec is written in the Pulumi shape; the SDK check translates these names only.
-PULUMI_TO_SDK = {"cache_keys": "cache_key"}
+PULUMI_TO_SDK = {"cache_keys": "cache_key", "allowed_scopes": "allowed_scope"}
 
 
 def _model_class(name: str):
