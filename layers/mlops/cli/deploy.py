@@ -7,7 +7,12 @@ from mlops.cli.output import add_json_flag, print_json, table
 from mlops.errors import BadRequestError
 
 
-def _weight_bp(percent: float) -> int:
+def _weight_bp(args) -> int:
+    if getattr(args, "weight_bp", None) is not None:
+        if not 0 <= args.weight_bp <= 10_000:
+            raise BadRequestError(f"--weight-bp is 0..10000, got {args.weight_bp}", code="invalid_weight")
+        return args.weight_bp
+    percent = 10.0 if args.weight is None else args.weight
     if not 0 <= percent <= 100:
         raise BadRequestError(f"--weight is a percentage from 0 to 100, got {percent}", code="invalid_weight")
     return int(round(percent * 100))
@@ -23,8 +28,10 @@ def register(sub) -> None:
         if version:
             a.add_argument("--version", required=True, help="model version number, or an alias")
         if weight:
-            a.add_argument("--weight", type=float, required=name == "weight", default=10.0,
+            w = a.add_mutually_exclusive_group()
+            w.add_argument("--weight", type=float, default=None,
                            help="percent of callers in the canary cohort (default 10)")
+            w.add_argument("--weight-bp", type=int, default=None, help="the same in basis points (1000 = 10%%)")
         a.add_argument("--reason", default=None, required=reason, help="why, for the audit log")
         add_actor_flag(a)
         add_json_flag(a)
@@ -34,7 +41,8 @@ def register(sub) -> None:
     st = action("stable", "serve a version as the endpoint's stable (first deploy or direct switch)", cmd_stable,
                 version=True)
     st.add_argument("--model", default=None, help="model name (default: the endpoint's model in the stack)")
-    action("canary", "route a share of callers to a candidate version", cmd_canary, version=True, weight=True)
+    ca = action("canary", "route a share of callers to a candidate version", cmd_canary, version=True, weight=True)
+    ca.add_argument("--model", default=None, help="refuse unless the endpoint serves this model")
     action("weight", "change the running canary's share of callers", cmd_weight, weight=True)
     action("promote", "make the canary the stable version (and move the production alias)", cmd_promote)
     action("rollback", "stop the canary now: weight 0, stable serves everyone", cmd_rollback)
@@ -78,12 +86,19 @@ def cmd_stable(args) -> int:
 
 
 def cmd_canary(args) -> int:
-    return _show(registry_for(args).start_canary(args.endpoint, args.version, _weight_bp(args.weight),
-                                                 reason=args.reason), args)
+    reg = registry_for(args)
+    if args.model:
+        current = reg.get_deployment(args.endpoint).get("model")
+        if current != args.model:
+            raise BadRequestError(f"endpoint {args.endpoint} serves model {current!r}, not {args.model!r}",
+                                  code="model_mismatch")
+    return _show(reg.start_canary(args.endpoint, args.version, _weight_bp(args), reason=args.reason), args)
 
 
 def cmd_weight(args) -> int:
-    return _show(registry_for(args).set_weight(args.endpoint, _weight_bp(args.weight), reason=args.reason), args)
+    if args.weight is None and args.weight_bp is None:
+        raise BadRequestError("give --weight PERCENT or --weight-bp BP", code="missing_weight")
+    return _show(registry_for(args).set_weight(args.endpoint, _weight_bp(args), reason=args.reason), args)
 
 
 def cmd_promote(args) -> int:

@@ -243,13 +243,38 @@ class InferenceService:
                 "version": m.version if m else None, "features": list(m.signature.names) if m else None,
                 "shadow_version": self.shadow[0].version if self.shadow else None}
 
+    def smoke(self, request: Request) -> Response:
+        """The deploy pipeline's INVOKE_FUNCTION check: the model is loaded and answers one row."""
+        m = self.current
+        if m is None:
+            raise UnavailableError(f"smoke test: no model loaded for {self.variant} of {self.endpoint}",
+                                   code="no_model_deployed")
+        doc = request.json(required=False) or {}
+        want = doc.get("version") if isinstance(doc, dict) else None
+        if want is not None and str(want) != str(m.version):
+            raise UnavailableError(f"smoke test: serving v{m.version}, expected v{want} (still loading?)",
+                                   code="wrong_version")
+        X = np.zeros((1, m.signature.width))
+        pred = m.model.predict(X)
+        return Response(body={"ok": True, "endpoint": self.endpoint, "model": self.model_name,
+                              "version": m.version, "variant": self.variant,
+                              "prediction": pred[0].item() if isinstance(pred[0], np.generic) else pred[0]})
+
+    def direct(self, request: Request) -> Response:
+        """A direct invoke (no gateway, URL "/"): a smoke check when asked for, else a prediction."""
+        if request.body[:200].find(b'"smoke"') >= 0:
+            doc = request.json(required=False)
+            if isinstance(doc, dict) and doc.get("smoke"):
+                return self.smoke(request)
+        return self.predict(request)
+
     def router(self) -> Router:
         r = Router()
         r.add("POST", f"/v1/endpoints/{self.endpoint}/predict", self.predict)
         r.add("POST", f"/v1/endpoints/{self.endpoint}/feedback", self.feedback)
         r.add("GET", f"/v1/endpoints/{self.endpoint}/info", self.info)
-        # a direct invoke (no gateway) arrives with URL "/": treat it as predict
-        r.add("POST", "/", self.predict)
-        r.add("POST", "/call", self.predict)
+        # a direct invoke (no gateway) arrives with URL "/"
+        r.add("POST", "/", self.direct)
+        r.add("POST", "/call", self.direct)
         return r
 

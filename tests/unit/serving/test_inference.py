@@ -125,3 +125,15 @@ def test_tampered_artifact_is_refused_before_deserialization(world, tmp_path):
     svc = InferenceService(src, endpoint="ep", model_name="m", variant="stable", emit=lambda r: None,
                            start_refresher=False, log=logs.append)
     assert svc.current is None and any("sha256" in m.lower() or "integrity" in m.lower() for m in logs)
+
+
+def test_direct_invoke_smoke_check(world):
+    store, reg, X, v1, _ = world
+    reg.set_stable("ep", "m", v1)
+    svc = service(store, reg)
+    r = svc.router().dispatch(Request.from_url("POST", "/", {}, json.dumps({"smoke": True, "version": v1}).encode()))
+    assert r.body["ok"] is True and r.body["version"] == v1
+    with pytest.raises(UnavailableError, match="expected v99"):
+        svc.router().dispatch(Request.from_url("POST", "/", {}, b'{"smoke": true, "version": 99}'))
+    r = svc.router().dispatch(Request.from_url("POST", "/", {}, json.dumps({"instances": [X[0].tolist()]}).encode()))
+    assert r.body["version"] == v1
