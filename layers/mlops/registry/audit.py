@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
@@ -36,8 +38,20 @@ from mlops.registry.keys import (
 from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
 
 GENESIS = "0" * 64
+SETTLE_S = 300.0  # how much later than its commit a writer may append a change's entry (see _scan_back)
 MAX_APPEND_ATTEMPTS = 10_000
 _FIELDS = ("seq", "id", "ts", "actor", "action", "subject", "details", "prev_hash")
+
+
+def _gen(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _epoch(ts: str) -> float:
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
@@ -98,23 +112,25 @@ class AuditLog:
         with self._lock:
             head = self._head or self._discover_head()
         jumped_to_tip = False
-        for _attempt in range(MAX_APPEND_ATTEMPTS):
+        for attempt in range(MAX_APPEND_ATTEMPTS):
             seq, prev_hash, prev_ts = head
             now = records.iso(self.clock())
             entry = {"seq": seq + 1, "id": uuid.uuid4().hex, "ts": max(now, prev_ts), "actor": actor,
                      "action": action, "subject": subject, "details": details or {}, "prev_hash": prev_hash}
             entry["hash"] = entry_hash(entry)
             payload = records.dumps(entry)
+            t0 = time.perf_counter()
             try:
                 self.store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
             except PreconditionFailedError:
-                existing = self.store.get(audit_key(seq + 1))
+                existing = self.store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:
                     # Someone else appended seq+1. Jump to the tip once (cheap when we are far behind),
                     # then walk forward entry by entry.
                     tip = None if jumped_to_tip else self._read_tip()
                     jumped_to_tip = True
                     head = tip if tip is not None and tip[0] > seq + 1 else self._head_from(seq + 1)
+                    records.backoff(attempt, time.perf_counter() - t0)
                     continue
             with self._lock:
                 if self._head is None or self._head[0] < entry["seq"]:
@@ -232,18 +248,33 @@ class AuditLog:
                 hi = probe - 1
         return found
 
-    def _scan_back(self, start: int, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    def _scan_back(self, start: int, match: Callable[[dict[str, Any]], bool],
+                   generation: Callable[[dict[str, Any]], Any]) -> dict[str, Any] | None:
+        """The matching entry at or before seq ``start`` that recorded the newest change of its record.
+
+        A change is committed to its record first and appended here right after, so two writers can
+        append in the opposite order of their commits. Each entry carries the record's generation; among
+        the matches up to ``SETTLE_S`` seconds older than the newest match, the highest generation wins.
+        """
         s = start
         batch = 64
+        best: dict[str, Any] | None = None
+        cutoff = ""
         while s >= 1:
             chunk = list(range(s, max(0, s - batch), -1))
             got = self._fetch(chunk)
             for q in chunk:
                 e = got[q]
-                if e is not None and match(e):
-                    return e
+                if e is None:
+                    continue
+                if best is not None and str(e.get("ts", "")) < cutoff:
+                    return best
+                if match(e) and (best is None or _gen(generation(e)) > _gen(generation(best))):
+                    if best is None:
+                        cutoff = records.iso(_epoch(str(e.get("ts", ""))) - SETTLE_S)
+                    best = e
             s -= batch
-        return None
+        return best
 
     def alias_at(self, model: str, alias: str, at: Any) -> dict[str, Any]:
         """Which version alias ``alias`` of ``model`` pointed to at time ``at``:
@@ -255,7 +286,8 @@ class AuditLog:
             return (e.get("subject") == subject and e.get("action") in ("alias.set", "alias.delete")
                     and (e.get("details") or {}).get("alias") == alias)
 
-        e = self._scan_back(self._last_seq_at_or_before(ts), match)
+        e = self._scan_back(self._last_seq_at_or_before(ts), match,
+                            lambda e: (e.get("details") or {}).get("generation"))
         if e is None:
             return {"model": model, "alias": alias, "at": ts, "version": None, "since": None, "seq": None,
                     "actor": None}
@@ -272,7 +304,8 @@ class AuditLog:
         def match(e: dict[str, Any]) -> bool:
             return e.get("subject") == subject and str(e.get("action", "")).startswith("deployment.")
 
-        e = self._scan_back(self._last_seq_at_or_before(ts), match)
+        e = self._scan_back(self._last_seq_at_or_before(ts), match,
+                            lambda e: ((e.get("details") or {}).get("state") or {}).get("generation"))
         if e is None:
             return {"endpoint": endpoint, "at": ts, "state": None, "since": None, "seq": None, "action": None}
         return {"endpoint": endpoint, "at": ts, "state": (e.get("details") or {}).get("state"),

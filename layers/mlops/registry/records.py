@@ -101,8 +101,11 @@ def read_required(store: ObjectStore, key: str, what: str) -> Doc:
     return doc
 
 
-def _own_write(store: ObjectStore, key: str, payload: bytes) -> str | None:
-    """After a lost conditional write: the ETag if the object now holds exactly our bytes."""
+def _own_write(store: ObjectStore, key: str, payload: bytes, exc: PreconditionFailedError) -> str | None:
+    """After a lost conditional write: the ETag if the object now holds exactly our bytes (possible only
+    when the client retried a request whose first attempt landed)."""
+    if exc.details.get("retried") is False:
+        return None
     try:
         obj = store.get(key)
     except NotFoundError:
@@ -116,16 +119,19 @@ def create(store: ObjectStore, key: str, doc: dict[str, Any]) -> tuple[str, byte
     payload = dumps(doc)
     try:
         return store.put(key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE), payload
-    except PreconditionFailedError:
-        etag = _own_write(store, key, payload)
+    except PreconditionFailedError as exc:
+        etag = _own_write(store, key, payload, exc)
         if etag is not None:
             return etag, payload
         raise
 
 
-def _backoff(attempt: int) -> None:
-    # Short, jittered: contention on one record is between a handful of writers.
-    time.sleep(min(0.2, 0.002 * (2 ** min(attempt, 7))) * random.random())
+def backoff(attempt: int, unit_s: float) -> None:
+    """Sleep a random time after losing a race: exponential in ``attempt``, with full jitter, in units of
+    ``unit_s`` (how long the lost request took), so a fast local disk barely waits and a herd of remote
+    writers spreads out over a few round trips."""
+    unit = min(max(unit_s, 0.0002), 0.05)
+    time.sleep(min(0.25, unit * (2 ** min(attempt, 6))) * random.random())
 
 
 def update(store: ObjectStore, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None], *,
@@ -139,15 +145,16 @@ def update(store: ObjectStore, key: str, change: Callable[[dict[str, Any] | None
             return (cur.data if cur else None), False
         new["write_id"] = uuid.uuid4().hex
         payload = dumps(new)
+        t0 = time.perf_counter()
         try:
             if cur is None:
                 store.put(key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
             else:
                 store.put(key, payload, if_match=cur.etag, content_type=JSON_CONTENT_TYPE)
             return new, True
-        except PreconditionFailedError:
-            if _own_write(store, key, payload) is not None:
+        except PreconditionFailedError as exc:
+            if _own_write(store, key, payload, exc) is not None:
                 return new, True
-            _backoff(attempt)
+            backoff(attempt, time.perf_counter() - t0)
     raise ConflictError(f"{what} {key} is being changed by too many writers at once; "
                         f"gave up after {attempts} attempts, try again", code="too_much_contention")

@@ -196,7 +196,7 @@ class Registry:
 
         doc, changed = records.update(self.store, model_key(name), change, what="model")
         if changed:
-            self._audit("model.update", model_subject(name), changes)
+            self._audit("model.update", model_subject(name), {**changes, "generation": doc["generation"]})
         return _public(doc)
 
     def get_model(self, name: str) -> dict[str, Any]:
@@ -406,15 +406,19 @@ class Registry:
     def _allocate_version(self, model: str, record: dict[str, Any]) -> int:
         """Create ``versions/<n>.json`` for the first free n from latest+1 (create-exclusive); returns n."""
         n = (self.latest_version(model) or 0) + 1
-        for _attempt in range(MAX_VERSION_ATTEMPTS):
+        for attempt in range(MAX_VERSION_ATTEMPTS):
             record["version"] = n
             record.pop("write_id", None)
+            t0 = time.perf_counter()
             try:
                 records.create(self.store, version_key(model, n), record)
                 record.pop("write_id", None)
                 return n
             except PreconditionFailedError:
-                n += 1  # someone else took n: it exists, so the next free number is above it
+                # Someone else took n, so the next free number is above it (back off: a crowd is
+                # registering, and the audit log they append to next is contended as well).
+                n += 1
+                records.backoff(attempt, time.perf_counter() - t0)
         raise ConflictError(f"could not allocate a version number for {model!r} after "
                             f"{MAX_VERSION_ATTEMPTS} attempts", code="too_much_contention")
 
@@ -521,7 +525,8 @@ class Registry:
         doc, changed = records.update(self.store, model_key(model), change, what="model")
         if changed:
             self._audit("alias.set", model_subject(model),
-                        {"alias": alias, "version": v, "previous": moved.get("previous"), "reason": reason})
+                        {"alias": alias, "version": v, "previous": moved.get("previous"), "reason": reason,
+                         "generation": doc["generation"]})
         return _public(doc)
 
     def delete_alias(self, model: str, alias: str, *, expected_version: Any = _UNSET,
@@ -549,7 +554,8 @@ class Registry:
 
         doc, _ = records.update(self.store, model_key(model), change, what="model")
         self._audit("alias.delete", model_subject(model),
-                    {"alias": alias, "version": None, "previous": removed.get("previous"), "reason": reason})
+                    {"alias": alias, "version": None, "previous": removed.get("previous"), "reason": reason,
+                     "generation": doc["generation"]})
         return _public(doc)
 
     # ================================================================== governance

@@ -5,6 +5,8 @@ Semantics shared by all backends (and pinned down by ``tests/contract``):
 - ``put(key, data)`` overwrites; ``put(..., if_none_match=True)`` creates only if the key is
   absent; ``put(..., if_match=etag)`` replaces only if the current ETag is ``etag``. A lost
   race (or a missing object under ``if_match``) raises ``PreconditionFailedError``.
+  Its ``details["retried"]`` is False when the backend knows the losing request was its only
+  attempt (so the object cannot hold our own bytes from an earlier, unanswered attempt).
 - ``get`` of a missing key raises ``NotFoundError``; ``head`` returns ``None``.
 - ``delete`` of a missing key raises ``NotFoundError``; with ``if_match`` a changed or missing
   object raises ``PreconditionFailedError``.

@@ -178,7 +178,8 @@ class FileStore(ObjectStore):
                         os.link(tmp, path)  # atomic create-exclusive, even against non-cooperating writers
                     except FileExistsError:
                         raise PreconditionFailedError(
-                            f"put {key!r}: the object already exists (if-none-match failed)") from None
+                            f"put {key!r}: the object already exists (if-none-match failed)",
+                            details={"retried": False}) from None
                     if self._fsync:
                         self._fsync_dir(path.parent)
                     return etag
@@ -186,7 +187,8 @@ class FileStore(ObjectStore):
                     current = self._current_etag(path)
                     if current != if_match:
                         what = "does not exist" if current is None else "has changed"
-                        raise PreconditionFailedError(f"put {key!r}: the object {what} (if-match failed)")
+                        raise PreconditionFailedError(f"put {key!r}: the object {what} (if-match failed)",
+                                                      details={"retried": False})
                 try:
                     os.replace(tmp, path)
                 except IsADirectoryError:

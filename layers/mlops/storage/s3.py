@@ -202,7 +202,11 @@ class S3Store(ObjectStore):
             conditional = if_none_match or if_match is not None
             if conditional and (code in _LOST_RACE or status in (409, 412)):
                 what = "already exists" if if_none_match else "has changed"
-                raise PreconditionFailedError(f"put {key!r}: the object {what} (conditional write lost)") from None
+                # Was this answer to a retry (so the first attempt may have written our bytes)?
+                retried = bool((getattr(exc, "response", None) or {}).get("ResponseMetadata", {})
+                               .get("RetryAttempts", 1))
+                raise PreconditionFailedError(f"put {key!r}: the object {what} (conditional write lost)",
+                                              details={"retried": retried}) from None
             if if_match is not None and (code in _MISSING or status == 404) and code != "NoSuchBucket":
                 raise PreconditionFailedError(f"put {key!r}: the object does not exist (if-match failed)") from None
             raise self._fail(exc, "put", key) from None
