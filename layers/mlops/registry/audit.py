@@ -352,10 +352,9 @@ class AuditLog:
         prev_seq = 0
         for s in seqs:
             if s > expected:
-                missing = f"{expected}" if s - 1 == expected else f"{expected}..{s - 1}"
+                gone = f"entry {expected} is" if s - 1 == expected else f"entries {expected}..{s - 1} are"
                 for m in range(expected, s):
-                    problem(m, "missing", f"entry {m} is missing (removed); entries {missing} are gone "
-                                          f"from the chain before entry {s}")
+                    problem(m, "missing", f"entry {m} is missing: {gone} gone from the chain before entry {s}")
             entry = raw.get(s)
             expected = s + 1
             if entry is None:
@@ -367,13 +366,14 @@ class AuditLog:
                 problem(s, "misplaced", f"entry stored as {audit_key(s)} says it is seq {entry.get('seq')!r}")
             if entry_hash(entry) != entry.get("hash"):
                 problem(s, "edited", f"entry {s} was edited: its content no longer matches its hash")
-            if prev is not None and prev_seq == s - 1 and entry.get("prev_hash") != prev.get("hash"):
-                problem(s - 1, "edited", f"entry {s - 1} was altered or replaced: entry {s}'s prev_hash "
-                                         f"does not match entry {s - 1}'s hash")
-            if prev is None and s == 1 and entry.get("prev_hash") != GENESIS:
-                problem(1, "edited", "entry 1 does not start the chain (prev_hash is not the genesis hash)")
-            if prev is not None and str(entry.get("ts", "")) < str(prev.get("ts", "")):
-                problem(s, "edited", f"entry {s}'s time {entry.get('ts')} is before entry {s - 1}'s")
+            else:  # an intact entry vouches for its predecessor (an edited one vouches for nothing)
+                if prev is not None and prev_seq == s - 1 and entry.get("prev_hash") != prev.get("hash"):
+                    problem(s - 1, "edited", f"entry {s - 1} was altered or replaced: entry {s}'s prev_hash "
+                                             f"does not match entry {s - 1}'s hash")
+                if s == 1 and entry.get("prev_hash") != GENESIS:
+                    problem(1, "edited", "entry 1 does not start the chain (prev_hash is not the genesis hash)")
+                if prev is not None and str(entry.get("ts", "")) < str(prev.get("ts", "")):
+                    problem(s, "edited", f"entry {s}'s time {entry.get('ts')} is before entry {prev_seq}'s")
             prev, prev_seq = entry, s
         last = seqs[-1] if seqs else 0
         try:
@@ -384,15 +384,21 @@ class AuditLog:
         if tip is not None:
             t_seq, t_hash, _ts = tip
             if t_seq > last:
-                gone = f"{last + 1}" if t_seq == last + 1 else f"{last + 1}..{t_seq}"
+                gone = f"entry {t_seq} was" if t_seq == last + 1 else f"entries {last + 1}..{t_seq} were"
                 for m in range(last + 1, t_seq + 1):
                     problem(m, "truncated", f"entry {m} is missing: the log ends at {last} but {AUDIT_TIP} "
-                                            f"records entry {t_seq} (entries {gone} were removed)")
+                                            f"records entry {t_seq} ({gone} removed from the end)")
             elif raw.get(t_seq) is not None and raw[t_seq].get("hash") != t_hash:
                 problem(t_seq, "edited", f"entry {t_seq} was altered: its hash differs from the one "
                                          f"{AUDIT_TIP} recorded")
-        problems.sort(key=lambda p: (p["seq"] is None, p["seq"] or 0))
-        return {"ok": not problems, "entries": len(seqs), "last_seq": last, "problems": problems}
+        seen: set[tuple[Any, str]] = set()
+        unique = []
+        for p in problems:  # one problem per entry and kind: the first (most specific) message
+            if (p["seq"] if p["seq"] is not None else p["key"], p["kind"]) not in seen:
+                seen.add((p["seq"] if p["seq"] is not None else p["key"], p["kind"]))
+                unique.append(p)
+        unique.sort(key=lambda p: (p["seq"] is None, p["seq"] or 0))
+        return {"ok": not unique, "entries": len(seqs), "last_seq": last, "problems": unique}
 
     def require(self, seq: int) -> dict[str, Any]:
         e = self._fetch([seq])[seq]

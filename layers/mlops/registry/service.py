@@ -258,14 +258,16 @@ class Registry:
                          params: Mapping[str, Any] | None = None, metrics: Mapping[str, float] | None = None,
                          training_data_digest: str | None = None, code_commit: str | None = None,
                          description: str = "", tags: Mapping[str, str] | None = None,
-                         flavor: str = artifacts.FLAVOR_SKLEARN, source: Mapping[str, Any] | None = None
-                         ) -> dict[str, Any]:
+                         flavor: str = artifacts.FLAVOR_SKLEARN, source: Mapping[str, Any] | None = None,
+                         estimator: Any = None) -> dict[str, Any]:
         """Register a new version of ``model`` (created with default governance if new).
 
         The artifact is a fitted estimator (serialized with joblib), its joblib bytes, or
         ``artifact_sha256`` of bytes already uploaded. The signature, training-data digest and
         reference profile are inferred from the training frame ``X`` (and ``y``); without ``X``,
         pass ``signature`` (and optionally ``reference_profile`` / ``training_data_digest``).
+        ``estimator`` is the deserialized artifact when the caller already has it (e.g. the CLI loaded
+        the user's own joblib file): it is only inspected (feature count, class labels), never stored.
         Returns the version record.
         """
         from mlops.registry import signature as sigmod
@@ -296,6 +298,8 @@ class Registry:
         elif artifact_sha256 is None:
             raise BadRequestError("an artifact is required: a fitted model, its joblib bytes, or artifact_sha256",
                                   code="missing_artifact")
+        if model_obj is None and estimator is not None:
+            model_obj = estimator
         if data is not None and artifact_sha256 is not None and artifacts.sha256_hex(data) != artifact_sha256:
             raise BadRequestError("artifact_sha256 does not match the artifact bytes", code="sha256_mismatch")
 

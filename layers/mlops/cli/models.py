@@ -1,0 +1,304 @@
+"""``mlops models``: register, list, show, versions, alias, approve (tables by default, ``--json``).
+
+The store is the stack's (``--stack``, ``Pulumi.<stack>.yaml``), unless ``--store`` gives a path or
+URL (``/dir``, ``s3://bucket/prefix?endpoint=http://...``, ``oci://bucket?namespace=...``) or the
+``MLOPS_STORE_*`` env vars name one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+from mlops.cli.common import actor as actor_of
+from mlops.cli.common import add_actor_flag
+from mlops.cli.output import add_json_flag, emit, print_json, table
+from mlops.errors import BadRequestError
+
+
+def add_store_flag(parser) -> None:
+    parser.add_argument("--store", default=None, metavar="PATH_OR_URL",
+                        help="object store to use instead of the stack's (a directory, s3://bucket?endpoint=..., "
+                             "oci://bucket?namespace=...)")
+
+
+def open_registry(args):
+    """The registry on ``--store``, else ``MLOPS_STORE_*``, else the stack's store; acting as ``--as``."""
+    from mlops.registry import Registry
+    from mlops.storage import StoreConfig, open_store
+
+    store_url = getattr(args, "store", None)
+    if store_url:
+        store = open_store(StoreConfig.from_url(store_url))
+    elif os.environ.get("MLOPS_STORE_BACKEND"):
+        store = open_store(StoreConfig.from_env(os.environ))
+    else:
+        from mlops.cli.common import stack_settings, store_for
+
+        store = store_for(stack_settings(args))
+    return Registry(store, actor=actor_of(args))
+
+
+def _pairs(items: list[str] | None, what: str, *, numbers: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadRequestError(f"--{what} takes KEY=VALUE, got {item!r}", code="invalid_argument")
+        if numbers:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise BadRequestError(f"--{what} {key}: {value!r} is not a number", code="invalid_argument") from None
+        else:
+            out[key] = _scalar(value)
+    return out
+
+
+def _scalar(text: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def _git_commit(cwd: str = ".") -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _version_row(rec: dict[str, Any], aliases: dict[str, int] | None = None) -> dict[str, Any]:
+    names = [a for a, v in sorted((aliases or {}).items()) if v == rec["version"]]
+    return {"version": rec["version"], "created_at": rec.get("created_at"), "created_by": rec.get("created_by"),
+            "sha256": (rec.get("artifact") or {}).get("sha256", "")[:12],
+            "size": (rec.get("artifact") or {}).get("size"),
+            "features": len((rec.get("signature") or {}).get("inputs") or []),
+            "metrics": rec.get("metrics") or None, "aliases": names or None,
+            "commit": (rec.get("code_commit") or "")[:10] or None}
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_register(args) -> int:
+    """Register a joblib file (or an MLflow sklearn directory) with its training data."""
+    from mlops.registry.datafiles import read_training_file
+
+    reg = open_registry(args)
+    X = y = None
+    names = None
+    if args.data:
+        feature_names = [n for n in (args.feature_names or "").split(",") if n] or None
+        X, y, names = read_training_file(args.data, target=args.target, feature_names=feature_names)
+    commit = args.code_commit
+    if commit == "auto":
+        commit = _git_commit()
+    elif commit == "none":
+        commit = None
+    common = dict(params=_pairs(args.param, "param"), metrics=_pairs(args.metric, "metric", numbers=True),
+                  tags=_pairs(args.tag, "tag"), description=args.description or "", code_commit=commit,
+                  profile=not args.no_profile, target_name=args.target)
+    if args.mlflow:
+        if args.artifact:
+            raise BadRequestError("give --artifact or --mlflow, not both", code="invalid_argument")
+        rec = reg.import_mlflow(args.model, args.mlflow, X, y, **common)
+    else:
+        if not args.artifact:
+            raise BadRequestError("--artifact FILE.joblib (or --mlflow DIR) is required", code="invalid_argument")
+        if X is None:
+            raise BadRequestError("--data FILE is required: the signature and drift profile come from it",
+                                  code="invalid_argument")
+        import joblib
+
+        with open(args.artifact, "rb") as f:
+            data = f.read()
+        estimator = joblib.load(args.artifact)  # the user's own file, inspected locally
+        rec = reg.register_version(args.model, data, X, y, feature_names=names, estimator=estimator, **common)
+    if args.json:
+        print_json(rec)
+    else:
+        print(table([_version_row(rec) | {"model": rec["model"],
+                                          "profile": "yes" if rec.get("reference_profile") else "no"}],
+                    ["model", "version", "sha256", "size", "features", "profile", "commit"]))
+    return 0
+
+
+def cmd_list(args) -> int:
+    models = open_registry(args).list_models()
+    rows = [{"name": m["name"], "aliases": ",".join(f"{a}=v{v}" for a, v in sorted(m.get("aliases", {}).items()))
+             or None, "governed": m.get("governed_aliases"), "updated_at": m.get("updated_at"),
+             "description": (m.get("description") or "")[:50] or None} for m in models]
+    emit({"models": models} if args.json else rows, args,
+         None if args.json else ["name", "aliases", "governed", "updated_at", "description"])
+    return 0
+
+
+def cmd_show(args) -> int:
+    reg = open_registry(args)
+    if args.version:
+        rec = reg.get_version(args.model, reg.resolve(args.model, args.version))
+        if args.json:
+            print_json({**rec, "approval": reg.get_approval(args.model, rec["version"])})
+            return 0
+        approval = reg.get_approval(args.model, rec["version"])
+        sig = rec.get("signature") or {}
+        print(table([_version_row(rec, reg.get_model(args.model).get("aliases"))],
+                    ["version", "created_at", "created_by", "sha256", "size", "commit", "aliases"]))
+        print(f"approval: {approval['state']}" + (f" (last: {approval['history'][-1]['event']} by "
+                                                 f"{approval['history'][-1]['by']})" if approval["history"] else ""))
+        print(f"training data: {(rec.get('training_data') or {}).get('digest')}")
+        print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
+        print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
+        if sig.get("classes") is not None:
+            print(f"classes: {sig['classes']}")
+        return 0
+    doc = reg.get_model(args.model)
+    if args.json:
+        print_json(doc)
+        return 0
+    print(table([{"name": doc["name"], "created_by": doc.get("created_by"), "created_at": doc.get("created_at"),
+                  "governed": doc.get("governed_aliases"), "requires": doc.get("required_metadata") or None}],
+                ["name", "created_by", "created_at", "governed", "requires"]))
+    if doc.get("description"):
+        print(doc["description"])
+    print(table([{"alias": a, "version": v} for a, v in sorted((doc.get("aliases") or {}).items())],
+                ["alias", "version"]))
+    return 0
+
+
+def cmd_versions(args) -> int:
+    reg = open_registry(args)
+    versions = reg.list_versions(args.model)
+    if args.json:
+        print_json({"model": args.model, "versions": versions})
+        return 0
+    aliases = reg.get_model(args.model).get("aliases") or {}
+    print(table([_version_row(r, aliases) for r in versions],
+                ["version", "created_at", "created_by", "sha256", "features", "metrics", "aliases", "commit"]))
+    return 0
+
+
+def cmd_create(args) -> int:
+    reg = open_registry(args)
+    governed = args.governed if args.governed is not None else None
+    if args.no_governed:
+        governed = []
+    doc = reg.create_model(args.model, description=args.description or "", required_metadata=args.require,
+                           governed_aliases=governed, tags=_pairs(args.tag, "tag"))
+    emit(doc, args, ["name", "governed_aliases", "required_metadata", "created_by"])
+    return 0
+
+
+def cmd_alias(args) -> int:
+    reg = open_registry(args)
+    kwargs: dict[str, Any] = {"reason": args.reason}
+    if args.expect is not None:
+        kwargs["expected_version"] = None if args.expect == "none" else args.expect
+    if args.delete:
+        doc = reg.delete_alias(args.model, args.alias, **kwargs)
+    else:
+        if args.version is None:
+            print(reg.alias_version(args.model, args.alias))
+            return 0
+        doc = reg.set_alias(args.model, args.alias, reg.resolve(args.model, args.version), **kwargs)
+    emit({"model": doc["name"], "aliases": doc.get("aliases") or {}} if args.json else
+         [{"alias": a, "version": v} for a, v in sorted((doc.get("aliases") or {}).items())],
+         args, None if args.json else ["alias", "version"])
+    return 0
+
+
+def cmd_request_approval(args) -> int:
+    reg = open_registry(args)
+    doc = reg.request_approval(args.model, reg.resolve(args.model, args.version), comment=args.comment or "")
+    emit(doc, args, ["model", "version", "state"])
+    return 0
+
+
+def cmd_approve(args) -> int:
+    reg = open_registry(args)
+    decision = "reject" if args.reject else "approve"
+    doc = reg.decide_approval(args.model, reg.resolve(args.model, args.version), decision,
+                              comment=args.comment or "")
+    emit(doc, args, ["model", "version", "state"])
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="register, inspect, alias and approve model versions")
+    m = p.add_subparsers(dest="models_command", metavar="ACTION")
+
+    def cmd(name: str, help_: str, fn, *, writes: bool = False):
+        a = m.add_parser(name, help=help_)
+        add_store_flag(a)
+        add_json_flag(a)
+        if writes:
+            add_actor_flag(a)
+        a.set_defaults(func=fn)
+        return a
+
+    r = cmd("register", "register a new version from a joblib file and its training data", cmd_register,
+            writes=True)
+    r.add_argument("model")
+    r.add_argument("--artifact", help="the fitted model as a joblib file")
+    r.add_argument("--mlflow", metavar="DIR", help="an MLflow model directory (sklearn flavor) instead")
+    r.add_argument("--data", help="training data (.csv, .npy, .parquet): signature, lineage digest, drift profile")
+    r.add_argument("--target", help="the label column in --data (excluded from the features)")
+    r.add_argument("--feature-names", help="comma-separated names, in model order (for .npy, or to reorder)")
+    r.add_argument("--param", action="append", metavar="K=V", help="a training parameter (repeatable)")
+    r.add_argument("--metric", action="append", metavar="K=V", help="an evaluation metric (repeatable)")
+    r.add_argument("--tag", action="append", metavar="K=V", help="a tag (repeatable)")
+    r.add_argument("--description", default="")
+    r.add_argument("--code-commit", default="auto", help="git commit of the training code (default: this "
+                                                         "repository's HEAD; 'none' to leave it out)")
+    r.add_argument("--no-profile", action="store_true", help="do not store a drift reference profile")
+
+    cmd("list", "list models", cmd_list)
+
+    s = cmd("show", "a model (its settings and aliases), or one version with --version", cmd_show)
+    s.add_argument("model")
+    s.add_argument("--version", help="a version number, alias or 'latest'")
+
+    v = cmd("versions", "the versions of a model", cmd_versions)
+    v.add_argument("model")
+
+    c = cmd("create", "create a model with its governance settings", cmd_create, writes=True)
+    c.add_argument("model")
+    c.add_argument("--description", default="")
+    c.add_argument("--require", action="append", metavar="FIELD",
+                   help="metadata every version must carry: code_commit, metrics.auc, tags.owner, ... (repeatable)")
+    c.add_argument("--governed", action="append", metavar="ALIAS",
+                   help="an alias that may only point at approved versions (default: production; repeatable)")
+    c.add_argument("--no-governed", action="store_true", help="no governed aliases at all")
+    c.add_argument("--tag", action="append", metavar="K=V")
+
+    a = cmd("alias", "show, set or delete an alias", cmd_alias, writes=True)
+    a.add_argument("model")
+    a.add_argument("alias")
+    a.add_argument("version", nargs="?", help="version number, 'latest' or another alias (omit to show)")
+    a.add_argument("--delete", action="store_true")
+    a.add_argument("--expect", metavar="VERSION", help="only if the alias points here now ('none' = unset)")
+    a.add_argument("--reason", default=None)
+
+    q = cmd("request-approval", "ask for a version to be approved", cmd_request_approval, writes=True)
+    q.add_argument("model")
+    q.add_argument("version")
+    q.add_argument("--comment", default="")
+
+    ap = cmd("approve", "approve (or --reject) a pending request; not your own registration", cmd_approve,
+             writes=True)
+    ap.add_argument("model")
+    ap.add_argument("version")
+    ap.add_argument("--reject", action="store_true")
+    ap.add_argument("--comment", default="")
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

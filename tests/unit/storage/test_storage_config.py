@@ -1,0 +1,127 @@
+"""StoreConfig: settings dicts, env vars written once, URLs, and opening each backend."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlops.errors import ConfigError
+from mlops.storage import FileStore, StoreConfig, open_store
+from mlops.storage import config as cfgmod
+
+
+def test_from_dict_names_the_unknown_key():
+    with pytest.raises(ConfigError) as e:
+        StoreConfig.from_dict({"backend": "file", "path": "/x", "buckt": "typo"}, where="Pulumi.dev.yaml: mlops:store")
+    assert "Pulumi.dev.yaml: mlops:store.buckt" in e.value.message
+
+
+@pytest.mark.parametrize("data, key", [({"backend": "ftp"}, "backend"), ({"backend": "file"}, "path"),
+                                       ({"backend": "s3"}, "bucket"), ({"backend": "oci"}, "bucket"),
+                                       ({"backend": "file", "path": ["x"]}, "path")])
+def test_from_dict_validates(data, key):
+    with pytest.raises(ConfigError) as e:
+        StoreConfig.from_dict(data)
+    assert f"store.{key}" in e.value.message
+
+
+def test_env_roundtrip_uses_the_documented_names():
+    cfg = StoreConfig(backend="s3", bucket="models", endpoint="http://127.0.0.1:9000", region="eu-frankfurt-1",
+                      prefix="team-a", credentials_secret="ocid1.vaultsecret.oc1..x")
+    env = cfg.to_env()
+    assert env == {"MLOPS_STORE_BACKEND": "s3", "MLOPS_STORE_BUCKET": "models",
+                   "MLOPS_STORE_ENDPOINT": "http://127.0.0.1:9000", "MLOPS_STORE_REGION": "eu-frankfurt-1",
+                   "MLOPS_STORE_PREFIX": "team-a", "MLOPS_STORE_CREDENTIALS_SECRET": "ocid1.vaultsecret.oc1..x"}
+    assert set(env) <= set(cfgmod.ENV_BY_FIELD.values())
+    assert StoreConfig.from_env(env) == cfg
+
+
+def test_from_env_fails_fast_naming_the_variable():
+    with pytest.raises(ConfigError) as e:
+        StoreConfig.from_env({})
+    assert "MLOPS_STORE_BACKEND" in e.value.message
+    with pytest.raises(ConfigError) as e:
+        StoreConfig.from_env({"MLOPS_STORE_BACKEND": "file"})
+    assert "MLOPS_STORE_PATH" in e.value.message
+    with pytest.raises(ConfigError) as e:
+        StoreConfig.from_env({"MLOPS_STORE_BACKEND": "oci"})
+    assert "MLOPS_STORE_BUCKET" in e.value.message
+
+
+def test_matches_the_stack_settings_and_the_spec_builder():
+    """The lead's settings class and spec builder speak the same names (one source of truth)."""
+    from dataclasses import asdict
+
+    from mlops.settings import StackSettings, Store
+    from mlops.spec.functions import store_env
+
+    s = StackSettings(store=Store(backend="s3", bucket="b", endpoint="http://e", region="r"))
+    assert StoreConfig.from_env(store_env(s)) == StoreConfig.from_dict(asdict(s.store))
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("/var/store", StoreConfig(backend="file", path="/var/store")),
+    ("file:/var/store", StoreConfig(backend="file", path="/var/store")),
+    ("relative/dir", StoreConfig(backend="file", path="relative/dir")),
+    ("s3://models/team?endpoint=http://127.0.0.1:9000&region=us-east-1",
+     StoreConfig(backend="s3", bucket="models", prefix="team", endpoint="http://127.0.0.1:9000", region="us-east-1")),
+    ("oci://models?namespace=axyz", StoreConfig(backend="oci", bucket="models", namespace="axyz")),
+])
+def test_from_url(url, expected):
+    assert StoreConfig.from_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["ftp://x/y", "s3://bucket?secret_key=oops", "s3:///nobucket", ""])
+def test_bad_urls(url):
+    with pytest.raises(ConfigError):
+        StoreConfig.from_url(url)
+
+
+def test_open_file_store(tmp_path):
+    store = open_store(StoreConfig(backend="file", path=str(tmp_path / "s")))
+    assert isinstance(store, FileStore)
+    store.put("a", b"1")
+    assert store.get("a").data == b"1"
+
+
+class DictSecrets:
+    def __init__(self, values):
+        self.values = values
+        self.asked = []
+
+    def get(self, name):
+        self.asked.append(name)
+        return self.values[name]
+
+
+def test_open_s3_store_reads_keys_from_the_named_secret(moto_server):
+    bucket = moto_server.create_bucket("cfg-test-bucket")
+    secrets = DictSecrets({"s3-keys": json.dumps({"access_key": "AKIDEXAMPLE", "secret_key": "wJalrEXAMPLE"})})
+    cfg = StoreConfig(backend="s3", bucket=bucket, endpoint=moto_server.endpoint, region="us-east-1",
+                      prefix="team-a", credentials_secret="s3-keys")
+    store = open_store(cfg, secrets)
+    store.put("models/x.json", b"{}")
+    assert secrets.asked == ["s3-keys"]
+    assert list(store.list("models/")) == ["models/x.json"]
+    raw = moto_server.client().list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in raw] == ["team-a/models/x.json"]  # the prefix isolates the store
+    assert store.client._request_signer._credentials.access_key == "AKIDEXAMPLE"
+
+
+def test_bad_secret_never_echoes_its_value():
+    secrets = DictSecrets({"s3-keys": "hunter2-not-json"})
+    cfg = StoreConfig(backend="s3", bucket="b", credentials_secret="s3-keys")
+    with pytest.raises(ConfigError) as e:
+        open_store(cfg, secrets)
+    assert "hunter2" not in e.value.message and "s3-keys" in e.value.message
+    with pytest.raises(ConfigError):
+        open_store(cfg, None)
+
+
+def test_unknown_s3_bucket_is_a_config_error(moto_server):
+    from mlops.storage.s3 import S3Store
+
+    store = S3Store("no-such-bucket-here", client=moto_server.client())
+    with pytest.raises(ConfigError) as e:
+        store.put("x", b"1")
+    assert "no-such-bucket-here" in e.value.message
