@@ -56,9 +56,12 @@ class Signature:
         return len(self.names)
 
 
-def _num(value: Any, row: int, name: str) -> float:
+def _num(value: Any, row: int, name: str, dtype: str = "float64") -> float:
     if isinstance(value, bool):
-        return 1.0 if value else 0.0
+        if dtype in ("bool", "boolean"):
+            return 1.0 if value else 0.0
+        raise UnprocessableError(f"row {row}, feature {name!r}: expected a number ({dtype}), got a boolean",
+                                 code="invalid_type", details={"row": row, "feature": name})
     if isinstance(value, (int, float)):
         try:
             v = float(value)
@@ -88,7 +91,7 @@ def _rows_from_lists(rows: list, sig: Signature, where: str) -> np.ndarray:
                                      f"{', '.join(names[:5])}{'...' if width > 5 else ''}, got {len(row)}",
                                      code="wrong_width", details={"row": i})
         for j, v in enumerate(row):
-            out[i, j] = v if type(v) is float and math.isfinite(v) else _num(v, i, names[j])
+            out[i, j] = v if type(v) is float and math.isfinite(v) else _num(v, i, names[j], sig.dtypes[j])
     return out
 
 
@@ -103,7 +106,7 @@ def _rows_from_records(records: list, sig: Signature, where: str) -> np.ndarray:
             _check_names(rec.keys(), sig, f"{where}[{i}]", row=i)
         for name, j in index.items():
             v = rec[name]
-            out[i, j] = v if type(v) is float and math.isfinite(v) else _num(v, i, name)
+            out[i, j] = v if type(v) is float and math.isfinite(v) else _num(v, i, name, sig.dtypes[j])
     return out
 
 

@@ -89,3 +89,11 @@ def test_fuzzed_bodies_never_escape_the_error_family():
             parse(doc)
         except MlopsError as exc:
             assert 400 <= exc.status < 500, (i, doc, exc)
+
+
+def test_booleans_only_where_the_signature_says_bool():
+    with pytest.raises(UnprocessableError, match="boolean"):
+        parse({"instances": [[1, True, 3]]})
+    sig = Signature(("a", "flag"), ("float64", "bool"))
+    X, _ = parse_payload(b'{"instances": [[1.5, true]]}', sig, 10)
+    np.testing.assert_array_equal(X, [[1.5, 1.0]])
