@@ -97,21 +97,25 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def load_dataclass(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    """Build dataclass ``cls`` from ``data``; unknown or ill-typed keys fail naming the key."""
+def load_dataclass(cls: type, data: Mapping[str, Any], where: str, sep: str = ".") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown or ill-typed keys fail naming the key.
+
+    ``sep`` joins ``where`` and a field name: ``:`` at the top of a stack file (``mlops:store``).
+    """
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown setting (known: {', '.join(sorted(names))})")
+        known = sorted(n for n in names if n not in ("stack", "project_dir"))
+        raise ConfigError(f"{where}{sep}{unknown[0]}: unknown setting (known: {', '.join(known)})")
     kwargs = {}
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
         if f.name in data:
-            kwargs[f.name] = _coerce(data[f.name], hints[f.name], f"{where}.{f.name}")
+            kwargs[f.name] = _coerce(data[f.name], hints[f.name], f"{where}{sep}{f.name}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}.{f.name}: required setting is missing")
+            raise ConfigError(f"{where}{sep}{f.name}: required setting is missing")
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if check:
@@ -351,16 +355,16 @@ class StackSettings:
 
     def validate(self, where: str) -> None:
         if self.environment not in ("local", "cloud"):
-            raise ConfigError(f"{where}.environment: must be local or cloud")
+            raise ConfigError(f"{where}:environment: must be local or cloud")
         seen: set[str] = set()
         for i, ep in enumerate(self.endpoints):
             if ep.name in seen:
-                raise ConfigError(f"{where}.endpoints[{i}].name: duplicate endpoint {ep.name!r}")
+                raise ConfigError(f"{where}:endpoints[{i}].name: duplicate endpoint {ep.name!r}")
             seen.add(ep.name)
         if self.environment == "cloud":
             for key in ("region", "compartment_id"):
                 if not getattr(self.oci, key):
-                    raise ConfigError(f"{where}.oci.{key}: required for a cloud stack")
+                    raise ConfigError(f"{where}:oci.{key}: required for a cloud stack")
 
     def endpoint(self, name: str) -> Endpoint:
         for ep in self.endpoints:
@@ -394,7 +398,7 @@ def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str =
         data[name] = value
     data.setdefault("stack", stack)
     data["project_dir"] = str(project_dir)
-    return load_dataclass(StackSettings, data, f"{source}: {PROJECT}")
+    return load_dataclass(StackSettings, data, f"{source}: {PROJECT}", sep=":")
 
 
 def load_stack(stack: str = "local", project_dir: str | os.PathLike = ".") -> StackSettings:

@@ -1,0 +1,7 @@
+"""python -m mlops.cli"""
+
+import sys
+
+from mlops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,92 @@
+"""`mlops local up|status|logs|down` and `mlops invoke` as a user runs them: real processes, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlops.local.assemble import open_stack_store
+from mlops.local.setup import local_api_key
+from mlops.registry import Registry
+from mlops.settings import load_stack
+
+from tests.e2e.conftest import make_project, register_approved, training_data
+from tests.harness import http
+
+pytestmark = pytest.mark.e2e
+
+
+def mlops(project: Path, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "mlops.cli", "--stack", "e2e", "--project-dir", str(project), *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=project)
+    if check:
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def _processes_in_group(pgid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(d.name))
+    return out
+
+
+def test_up_request_status_invoke_logs_down(tmp_path):
+    project = make_project(tmp_path / "project")
+    settings = load_stack("e2e", project)
+    reg = Registry(open_stack_store(settings), actor="e2e")
+    X, y = training_data()
+    v1 = register_approved(reg, X, y)
+    reg.set_stable("churn", "churn", v1)
+
+    up = mlops(project, "local", "up")
+    assert "is up at http://127.0.0.1:" in up.stdout
+    state = json.loads((settings.state_dir / "runtime.json").read_text())
+    try:
+        key = local_api_key(settings)
+        url = state["url"] + "/v1/endpoints/churn/predict"
+        body = {"instances": [X[0].tolist()]}
+        r = http("POST", url, body, {"Authorization": f"Bearer {key}"})
+        assert r.status == 200 and r.json()["variant"] == "stable" and r.json()["version"] == v1
+        # the authorizer's context picks the backend: a pinned caller reaches the canary function,
+        # which has no version to serve yet and says so
+        r = http("POST", url, body, {"Authorization": f"Bearer {key}", "X-Mlops-Cohort": "canary"})
+        assert r.status == 503 and "(canary)" in r.json()["error"]["message"]
+        assert http("POST", url, body, {}).status == 401
+
+        st = json.loads(mlops(project, "local", "status", "--json").stdout)
+        assert st["running"] and {p["function"] for p in st["pools"]} >= {
+            "inference-churn-stable", "inference-churn-canary", "authorizer", "registry", "drift", "guardian"}
+        inv = mlops(project, "invoke", "inference-churn-stable", "--data", json.dumps(body))
+        assert json.loads(inv.stdout)["version"] == v1
+        bad = mlops(project, "invoke", "nope", "--data", "{}", check=False)
+        assert bad.returncode != 0 and "no function 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+        time.sleep(0.6)
+        logs = mlops(project, "local", "logs", "inference-churn-stable", "-n", "200").stdout
+        assert '"kind":"prediction"' in logs
+    finally:
+        down = mlops(project, "local", "down")
+    assert "stopped" in down.stdout
+    assert _processes_in_group(state["pgid"]) == []
+    assert not os.path.exists(state["socket_dir"])
+    assert not (settings.state_dir / "runtime.json").exists()
+    assert "not running" in mlops(project, "local", "status", check=False).stdout
+
+
+def test_up_with_a_broken_stack_file_is_one_line_and_nonzero(tmp_path):
+    project = make_project(tmp_path / "project", extra="  mlops:gateway2: {}\n")
+    r = mlops(project, "local", "up", check=False)
+    assert r.returncode != 0
+    assert "mlops:gateway2: unknown setting" in r.stderr and "Traceback" not in r.stderr
