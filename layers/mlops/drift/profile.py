@@ -14,7 +14,7 @@ Profile shape (``format`` = ``mlops-drift-profile/1``)::
          "n_missing": 12,        # NaN / +-inf / None (all counted as missing)
          "sample": [...],        # sorted finite values; all of them, or a deterministic
                                  # subsample of max_sample (seeded, without replacement)
-         "bin_edges": [...],     # interior PSI edges: reference deciles, deduplicated;
+         "bin_edges": [...],     # interior PSI edges: reference deciles (data values, inverted-CDF), deduplicated;
                                  # bin i holds edges[i-1] < x <= edges[i]
          "bin_fractions": [...], # reference share per bin (len(bin_edges) + 1 values)
          "mean": 0.1, "std": 1.0, "min": -4.2, "max": 4.4, "q25": -0.6, "q75": 0.7},
@@ -135,10 +135,10 @@ def _float_or_none(x: float) -> float | None:
 
 
 def psi_bin_edges(values: np.ndarray, bins: int = DEFAULT_PSI_BINS) -> np.ndarray:
-    """Interior PSI bin edges: the reference quantiles at 1/bins..(bins-1)/bins, deduplicated."""
+    """Interior PSI bin edges: inverted-CDF quantiles (data values) at 1/bins..(bins-1)/bins, deduplicated."""
     if values.shape[0] == 0 or bins < 2:
         return np.empty(0, dtype=np.float64)
-    qs = np.quantile(values, np.arange(1, bins) / bins)
+    qs = np.quantile(values, np.arange(1, bins) / bins, method="inverted_cdf")
     return np.unique(qs)
 
 
