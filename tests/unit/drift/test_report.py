@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-
 from mlops.drift import DriftDetector, build_reference_profile
 from mlops.drift.report import render_html, render_json
 
