@@ -19,6 +19,9 @@ if _pipeline:
     import oci
     from mlops.monitoring.oci import resource_principal_signer
     _retrainer = DevOpsRetrainer(oci.devops.DevopsClient({}, signer=resource_principal_signer()), _pipeline)
+elif ev.get(_env, ev.PROJECT_DIR) and ev.get(_env, ev.RETRAIN_ENTRYPOINT):
+    from mlops.guardian import local_training_starter
+    _retrainer = StoreRetrainer(_store, start=local_training_starter(_env))
 else:
     _retrainer = StoreRetrainer(_store)
 
@@ -31,7 +34,8 @@ def _ab_check(endpoint: str):
 
 _guardian = Guardian(_registry, notifier_from_env(_env), _retrainer,
                      auto_rollback=ev.get(_env, ev.AUTO_ROLLBACK, "1") == "1",
-                     auto_retrain=ev.get(_env, ev.AUTO_RETRAIN, "1") == "1", ab_check=_ab_check)
+                     auto_retrain=ev.get(_env, ev.AUTO_RETRAIN, "1") == "1",
+                     rollback_on_drift=ev.get(_env, ev.ROLLBACK_ON_DRIFT, "1") == "1", ab_check=_ab_check)
 
 
 def _run(request: Request) -> Response:

@@ -118,7 +118,8 @@ class DriftJob:
     # ------------------------------------------------------------------ drift per version
     def _drift_for(self, endpoint: str, model: str, version: int, recs: list[dict], ts: float,
                    points: list) -> dict[str, Any]:
-        from mlops.drift import DriftDetector, load_profile, render_html
+        from mlops.drift import DriftDetector, load_profile
+        from mlops.drift.report import render_html
 
         sampled = [r for r in recs if r.get("features")]
         out: dict[str, Any] = {"model": model, "version": version, "rows": len(sampled)}
@@ -133,12 +134,13 @@ class DriftJob:
             out["skipped"] = "the version has no reference profile"
             return out
         profile = load_profile(raw)
-        current = _columns(sampled, profile.features if hasattr(profile, "features") else
-                           [f for f in (sampled[0].get("features") or {})])
+        current = _columns(sampled, list(profile.features))
         detector = DriftDetector(profile, alpha=self.config.alpha, effect_threshold=self.config.effect_threshold,
                                  dataset_rule="share", share_threshold=self.config.share_threshold,
                                  min_rows=self.config.min_rows)
-        result = detector.compare(current).to_dict()
+        result = detector.compare(current, window={"endpoint": endpoint, "model": model, "version": version,
+                                                   "start": sampled[0].get("ts"), "end": sampled[-1].get("ts")}
+                                  ).to_dict()
         window_drifted = bool(result["dataset"]["drifted"])
         history = self._remember(endpoint, model, version, window_drifted)
         k, n = self.config.persistence_k, self.config.persistence_n

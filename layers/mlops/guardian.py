@@ -73,6 +73,7 @@ class Guardian:
     retrainer: Retrainer | None = None
     auto_rollback: bool = True
     auto_retrain: bool = True
+    rollback_on_drift: bool = True
     ab_check: Callable[[str], dict[str, Any] | None] | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -103,6 +104,9 @@ class Guardian:
         if endpoint and self.auto_rollback:
             done.append(self._rollback(endpoint, f"alarm {notice.rule} is firing ({notice.severity})", notice.rule))
         target = notice.actions.get(ACTION_RETRAIN)
+        if target and self.rollback_on_drift and self.auto_rollback and target != endpoint:
+            done.append(self._rollback(target, f"alarm {notice.rule}: the endpoint's inputs drifted while a canary "
+                                               "ran, so its evidence no longer applies", notice.rule))
         if target and self.auto_retrain and self.retrainer is not None:
             dims = notice.dimensions()[0] if notice.dimensions() else {}
             done.append(self._retrain(target, dims.get("model"), dims.get("version"),
@@ -189,3 +193,35 @@ def ab_verdict(registry: Any, store: Any, endpoint: str, notifier: Notifier | No
         except MlopsError:
             pass
     return out
+
+
+def local_training_starter(environ) -> Callable[[dict[str, Any]], str]:
+    """Local only: a retraining request starts ``mlops train`` on the stack's training project.
+
+    The run goes on in the background (its output in ``<state>/retrain-<ts>.log``); the
+    request object in the store says it was started and where to look.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from mlops import envvars as ev
+
+    project = ev.require(environ, ev.PROJECT_DIR)
+    entrypoint = ev.require(environ, ev.RETRAIN_ENTRYPOINT)
+    stack = ev.get(environ, ev.STACK, "local")
+    log_dir = os.path.dirname(ev.get(environ, ev.NOTIFY_FILE) or os.path.join(project, ".mlops"))
+
+    def start(request: dict[str, Any]) -> str:
+        model = request.get("model")
+        if not model:
+            raise ValueError("the alarm named no model to retrain")
+        log_path = os.path.join(log_dir, f"retrain-{int(time.time() * 1000)}.log")
+        cmd = [sys.executable, "-m", "mlops.cli", "--stack", stack, "--project-dir", project,
+               "train", entrypoint, "--model", model]
+        with open(log_path, "ab") as log:
+            subprocess.Popen(cmd, cwd=project, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=False)
+        return f"mlops train {entrypoint} --model {model} (log: {log_path})"
+
+    return start

@@ -276,9 +276,11 @@ class Notifications:
 
 @dataclass
 class Guardian:
-    auto_rollback: bool = True
-    auto_retrain: bool = True
-    ab_auto_promote: bool = False
+    auto_rollback: bool = True            # a canary alarm sets the canary's weight to 0
+    auto_retrain: bool = True             # a drift alarm on production asks for retraining
+    rollback_canary_on_drift: bool = True  # inputs drifted mid-experiment: the canary's evidence is void
+    ab_auto_promote: bool = False         # act on A/B verdicts (promote a winner, roll back a loser)
+    retrain_entrypoint: str = "pipelines/train/train.py"   # local: what a retraining request runs
 
 
 @dataclass

@@ -127,10 +127,12 @@ def function_specs(settings: StackSettings) -> list[FunctionSpec]:
         "guardian": {ev.AUTO_ROLLBACK: "1" if settings.guardian.auto_rollback else "0",
                      ev.AUTO_RETRAIN: "1" if settings.guardian.auto_retrain else "0",
                      ev.AB_AUTO_PROMOTE: "1" if settings.guardian.ab_auto_promote else "0",
+                     ev.ROLLBACK_ON_DRIFT: "1" if settings.guardian.rollback_canary_on_drift else "0",
                      ev.ENDPOINTS: endpoints},
     }
     if settings.environment == "local":
         extra["guardian"][ev.NOTIFY_FILE] = str(settings.state_dir / settings.notifications.local_file)
+        extra["guardian"][ev.RETRAIN_ENTRYPOINT] = settings.guardian.retrain_entrypoint
     for name in CORE_FUNCTIONS:
         cfg = _common(settings, name)
         cfg.update(extra[name])
