@@ -20,8 +20,9 @@ Kolmogorov-Smirnov
     sum differs by ~1e-11, everything else by 0).
 Wasserstein-1
     ``wasserstein_grid``: the integral of |Q_ref(u) - Q_cur(u)| between the quantile functions of
-    the two samples; the outer 1% at each end exactly, the middle by the midpoint rule on 4096
-    cells (error <= 0.001 reference standard deviations in tests). The effect size of a numeric
+    the two samples by the midpoint rule: 4096 cells in the middle 98%, cells as fine as the
+    samples' own steps in the outer 1% at each end (error <= 0.001 reference standard deviations
+    in tests). The effect size of a numeric
     feature is W1 divided by the reference standard deviation: a mean shift of s standard
     deviations gives s; 0.1 means the mass moved on average a tenth of a standard deviation.
 PSI
@@ -258,8 +259,9 @@ def ks_many(refs: Sequence[np.ndarray], curs: Sequence[np.ndarray],
 # ----------------------------------------------------------------------------- Wasserstein
 
 W1_GRID = 4096
-W1_TAIL = 41                   # grid cells at each end (1%) integrated exactly
+W1_TAIL = 0.01                 # share of u at each end integrated at the samples' own resolution
 _U = (np.arange(W1_GRID) + 0.5) / W1_GRID
+_MID = slice(round(W1_TAIL * W1_GRID), W1_GRID - round(W1_TAIL * W1_GRID))
 
 
 def quantile_grid(sorted_values: np.ndarray) -> np.ndarray:
@@ -270,35 +272,35 @@ def quantile_grid(sorted_values: np.ndarray) -> np.ndarray:
     return sorted_values[(_U * n).astype(np.int64)]
 
 
-def _w1_exact(ref: np.ndarray, cur: np.ndarray, a: float, b: float) -> float:
-    """Exact integral of |Q_ref(u) - Q_cur(u)| over [a, b]: the quantile step functions merged."""
+def _w1_tail(ref: np.ndarray, cur: np.ndarray, a: float, b: float) -> float:
+    """Integral of |Q_ref(u) - Q_cur(u)| over [a, b] by the midpoint rule on cells no wider than
+    one step of either quantile function (1 / max(n1, n2))."""
     n1, n2 = ref.shape[0], cur.shape[0]
-    cuts = np.concatenate(([a, b], np.arange(math.ceil(a * n1), math.floor(b * n1) + 1) / n1,
-                           np.arange(math.ceil(a * n2), math.floor(b * n2) + 1) / n2))
-    cuts = np.unique(cuts[(cuts >= a) & (cuts <= b)])
-    mid = (cuts[:-1] + cuts[1:]) / 2
-    q1 = ref[np.minimum((mid * n1).astype(np.int64), n1 - 1)]
-    q2 = cur[np.minimum((mid * n2).astype(np.int64), n2 - 1)]
-    return float(np.dot(np.abs(q1 - q2), np.diff(cuts)))
+    cells = max(1, math.ceil((b - a) * max(n1, n2)))
+    u = a + (np.arange(cells) + 0.5) * ((b - a) / cells)
+    q1 = ref[np.minimum((u * n1).astype(np.int64), n1 - 1)]
+    q2 = cur[np.minimum((u * n2).astype(np.int64), n2 - 1)]
+    return float(np.abs(q1 - q2).sum()) * ((b - a) / cells)
 
 
 def wasserstein_grid(refs: Sequence[np.ndarray], curs: Sequence[np.ndarray],
                      ref_grids: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Wasserstein-1 distance per feature: the integral of |Q_ref(u) - Q_cur(u)| over u in [0, 1].
 
-    The outer 1% at each end (where heavy tails live) is integrated exactly; the middle by the
-    midpoint rule on a 4096-cell grid. Tests bound the error against the exact W1
-    (``scipy.stats.wasserstein_distance``) to 0.001 reference standard deviations on normal,
+    The middle 98% by the midpoint rule on a 4096-cell grid; the outer 1% at each end (where heavy
+    tails live) on cells as fine as the samples' own steps. Tests bound the error against the exact
+    W1 (``scipy.stats.wasserstein_distance``) to 0.001 reference standard deviations on normal,
     lognormal, Student-t(2) and Poisson data. Empty pairs give 0.
     """
     out = np.zeros(len(refs))
-    lo, hi = W1_TAIL, W1_GRID - W1_TAIL
+    lo, hi = _MID.start / W1_GRID, _MID.stop / W1_GRID
+    umid = _U[_MID]
     for i, (r, c) in enumerate(zip(refs, curs, strict=True)):
         if r.shape[0] == 0 or c.shape[0] == 0:
             continue
         qr = ref_grids[i] if ref_grids is not None else quantile_grid(r)
-        middle = float(np.abs(qr[lo:hi] - c[(_U[lo:hi] * c.shape[0]).astype(np.int64)]).sum()) / W1_GRID
-        out[i] = middle + _w1_exact(r, c, 0.0, lo / W1_GRID) + _w1_exact(r, c, hi / W1_GRID, 1.0)
+        middle = float(np.abs(qr[_MID] - c[(umid * c.shape[0]).astype(np.int64)]).sum()) / W1_GRID
+        out[i] = middle + _w1_tail(r, c, 0.0, lo) + _w1_tail(r, c, hi, 1.0)
     return out
 
 
