@@ -40,6 +40,7 @@ from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
 GENESIS = "0" * 64
 SETTLE_S = 300.0  # how much later than its commit a writer may append a change's entry (see _scan_back)
 MAX_APPEND_ATTEMPTS = 10_000
+MAX_CACHED_ENTRIES = 20_000
 _FIELDS = ("seq", "id", "ts", "actor", "action", "subject", "details", "prev_hash")
 
 
@@ -135,7 +136,8 @@ class AuditLog:
             with self._lock:
                 if self._head is None or self._head[0] < entry["seq"]:
                     self._head = (entry["seq"], entry["hash"], entry["ts"])
-            self._cache[entry["seq"]] = entry
+            if len(self._cache) < MAX_CACHED_ENTRIES:
+                self._cache[entry["seq"]] = entry
             self._advance_tip(entry)
             return entry
         raise ConflictError("could not append to the audit log: too many concurrent writers",
@@ -180,6 +182,8 @@ class AuditLog:
                 results = list(pool.map(one, todo))
         else:
             results = [one(s) for s in todo]
+        if use_cache and len(self._cache) + len(results) > MAX_CACHED_ENTRIES:
+            self._cache.clear()  # bounded memory in a long-lived function container
         for s, e in results:
             out[s] = e
             if e is not None and use_cache:

@@ -91,6 +91,26 @@ def _check_tags(tags: Any) -> dict[str, str]:
     return out
 
 
+def _alias_list(value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise BadRequestError("governed_aliases must be a list of alias names", code="invalid_governed_aliases")
+    out: list[str] = []
+    for a in value:
+        if validate_name(a, "alias") not in out:
+            out.append(a)
+    return out
+
+
+def _check_version_doc(key: str, doc: Mapping[str, Any]) -> None:
+    """A version record must at least name its artifact and signature (else it is corrupt, not a 500)."""
+    art = doc.get("artifact")
+    sig = doc.get("signature")
+    if not isinstance(art, Mapping) or not isinstance(art.get("sha256"), str) or \
+            not isinstance(sig, Mapping) or not isinstance(sig.get("inputs"), list):
+        raise IntegrityError(f"metadata object {key} is corrupt (no artifact sha256 or signature)",
+                             code="corrupt_metadata", details={"key": key})
+
+
 def _check_text(name: str, value: Any, limit: int) -> str:
     if value is None:
         return ""
@@ -149,9 +169,7 @@ class Registry:
                      exist_ok: bool = False) -> dict[str, Any]:
         """Create a model; ``ConflictError`` if it exists (unless ``exist_ok``)."""
         validate_name(name, "model")
-        governed = list(governance.DEFAULT_GOVERNED_ALIASES if governed_aliases is None else governed_aliases)
-        for a in governed:
-            validate_name(a, "alias")
+        governed = _alias_list(governance.DEFAULT_GOVERNED_ALIASES if governed_aliases is None else governed_aliases)
         now = self._now()
         doc = {"schema": records.SCHEMA, "name": name, "description": _check_text("description", description, 10_000),
                "tags": _check_tags(tags), "required_metadata": governance.validate_required_metadata(required_metadata),
@@ -180,7 +198,7 @@ class Registry:
         if required_metadata is not None:
             changes["required_metadata"] = governance.validate_required_metadata(required_metadata)
         if governed_aliases is not None:
-            changes["governed_aliases"] = [validate_name(a, "alias") for a in governed_aliases]
+            changes["governed_aliases"] = _alias_list(governed_aliases)
         if not changes:
             raise BadRequestError("nothing to change", code="empty_update")
 
@@ -238,6 +256,7 @@ class Registry:
             raise IntegrityError(f"metadata object {key} is corrupt (it describes "
                                  f"{doc.data.get('model')!r} v{doc.data.get('version')!r})",
                                  code="corrupt_metadata", details={"key": key})
+        _check_version_doc(key, doc.data)
         return _public(doc.data)
 
     def list_versions(self, model: str) -> list[dict[str, Any]]:
@@ -371,8 +390,10 @@ class Registry:
                 raise UnprocessableError(f"{path}: MLmodel has no column signature; pass the training frame X",
                                          code="missing_signature")
             kwargs["signature"] = facts["signature"]
-            if "classes_" in dir(obj):
-                kwargs["signature"]["classes"] = [c.item() if hasattr(c, "item") else c for c in obj.classes_]
+            classes = getattr(obj, "classes_", None)
+            if classes is not None:
+                kwargs["signature"] = {**kwargs["signature"],
+                                       "classes": [c.item() if hasattr(c, "item") else c for c in classes]}
         return self.register_version(model, obj, X, y, source=facts["source"], **kwargs)
 
     def _store_profile(self, sig: dict[str, Any], columns: Mapping[str, Any] | None,

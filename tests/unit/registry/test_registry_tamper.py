@@ -182,6 +182,11 @@ def test_corrupt_or_misplaced_version_record_names_the_object(reg, store, traini
     store.put(version_key("churn", 2), store.get(version_key("churn", 1)).data)  # a copy of v1 posing as v2
     with pytest.raises(IntegrityError):
         reg.get_version("churn", 2)
+    store.put(version_key("churn", 2), json.dumps({"model": "churn", "version": 2}).encode())  # fields gone
+    for call in (lambda: reg.get_version("churn", 2), lambda: reg.load_model("churn", 2)):
+        with pytest.raises(IntegrityError) as e:
+            call()
+        assert version_key("churn", 2) in e.value.message
 
 
 def test_corrupt_deployment_record_names_the_object(reg, store):

@@ -196,6 +196,8 @@ def test_models_are_listed_and_created_once(reg, training):
         reg.create_model("b-model")
     assert e.value.status == 409
     assert reg.get_model("a-model")["governed_aliases"] == ["production"]
+    with pytest.raises(BadRequestError):
+        reg.create_model("c-model", governed_aliases="production")  # a string, not a list
 
 
 def test_import_mlflow_sklearn_directory(reg, tmp_path, training):
