@@ -231,7 +231,7 @@ def cmd_quickstart(args) -> int:
         with prog.step(f"deploy v{v1} as stable of endpoint {ENDPOINT}") as s:
             ops.set_stable(ENDPOINT, MODEL, v1, reason="quickstart first deploy")
             summary["cards"] = [write_card(ops, MODEL, v1, endpoint=ENDPOINT)]
-            s.note(f"model card {summary['cards'][-1]['html']}")
+            s.note(f"model card written: {_file_of(store, summary['cards'][-1]['html'])}")
         tokens = add_api_keys(settings, [(f"app-{i:04d}", ["mlops:predict"]) for i in range(args.callers)])
         traffic = Traffic(state["url"], tokens)
         with prog.step("send traffic through the gateway") as s:
