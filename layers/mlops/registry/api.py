@@ -41,11 +41,9 @@ from mlops.names import validate_endpoint_name, validate_name
 from mlops.registry import governance
 from mlops.registry.keys import endpoint_subject, model_subject
 from mlops.registry.service import Registry
+from mlops.spec.gateway import APPROVE_SCOPE, DEPLOY_SCOPE, WRITE_SCOPE  # the scopes the routes allow
 
-# The scopes the gateway passes through (mlops.spec.gateway defines the same names for the routes).
-WRITE_SCOPE = "mlops:write"
-APPROVE_SCOPE = "mlops:approve"
-DEPLOY_SCOPE = "mlops:deploy"
+__all__ = ["APPROVE_SCOPE", "DEPLOY_SCOPE", "WRITE_SCOPE", "build_router"]
 
 _REGISTER_FIELDS = {"artifact_sha256", "signature", "reference_profile", "reference_profile_sha256", "params",
                     "metrics", "training_data_digest", "code_commit", "description", "tags", "flavor", "source"}
