@@ -18,8 +18,8 @@ _keys_name = ev.require(_env, ev.API_KEYS_SECRET)
 _ring_cache: dict = {}
 
 
-def _keys() -> KeyRing:
-    raw = _secrets.get(_keys_name)
+def _keys(max_age_s: float | None = None) -> KeyRing:
+    raw = _secrets.get(_keys_name, max_age_s=max_age_s)
     ring = _ring_cache.get(raw)
     if ring is None:                       # parse once per secret version
         _ring_cache.clear()
@@ -34,6 +34,7 @@ _authorizer = Authorizer(
     [e for e in (ev.get(_env, ev.ENDPOINTS, "") or "").split(",") if e],
     ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")),
     pin_scope=ev.get(_env, ev.PIN_SCOPE, "mlops:pin"),
+    fresh_keys=lambda: _keys(max_age_s=0),
 )
 
 

@@ -98,10 +98,12 @@ class CachedSecrets:
         self._cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> str:
+    def get(self, name: str, *, max_age_s: float | None = None) -> str:
+        """The cached value if younger than ``max_age_s`` (default: the TTL), else a fresh read."""
         now = self.clock()
         hit = self._cache.get(name)
-        if hit and now - hit[0] < self.ttl_s:
+        limit = self.ttl_s if max_age_s is None else min(self.ttl_s, max_age_s)
+        if hit and now - hit[0] < limit:
             return hit[1]
         try:
             value = self.reader.get(name)

@@ -67,14 +67,26 @@ class KeyRing:
     def to_json(self) -> str:
         return json.dumps({"keys": [r.to_dict() for r in self.by_id.values()]})
 
-    def verify(self, token: str | None) -> KeyRecord | None:
-        """The record of a valid, enabled token; None otherwise (never raises on junk)."""
-        if not token:
-            return None
+    @staticmethod
+    def _bare(token: str) -> str | None:
         token = token.strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
         if not token.startswith(PREFIX) or len(token) > 200:
+            return None
+        return token
+
+    def key_id(self, token: str) -> str | None:
+        """The key id a well-formed token names (whether or not it is valid)."""
+        bare = self._bare(token) if token else None
+        return bare[len(PREFIX):].split("_", 1)[0] if bare else None
+
+    def verify(self, token: str | None) -> KeyRecord | None:
+        """The record of a valid, enabled token; None otherwise (never raises on junk)."""
+        if not token:
+            return None
+        token = self._bare(token)
+        if token is None:
             return None
         kid = token[len(PREFIX):].split("_", 1)[0]
         rec = self.by_id.get(kid)

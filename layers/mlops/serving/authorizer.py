@@ -76,9 +76,29 @@ class Authorizer:
 
     def __init__(self, keys: Callable[[], KeyRing], weights: WeightCache, endpoints: Sequence[str], *,
                  ttl_s: float = 60.0, deny_ttl_s: float = 5.0, pin_scope: str = "mlops:pin",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fresh_keys: Callable[[], KeyRing] | None = None,
+                 refresh_every_s: float = 1.0) -> None:
         self.keys, self.weights, self.endpoints = keys, weights, list(endpoints)
         self.ttl_s, self.deny_ttl_s, self.pin_scope, self.clock = ttl_s, deny_ttl_s, pin_scope, clock
+        self.fresh_keys, self.refresh_every_s = fresh_keys, refresh_every_s
+        self._last_refresh = float("-inf")
+
+    def _verify(self, token: str | None):
+        """Verify against the cached key ring; a key id it does not know triggers one fresh read
+        (at most every ``refresh_every_s``), so a key issued a moment ago works at once while
+        random tokens cannot turn into a stream of Vault reads."""
+        ring = self.keys()
+        rec = ring.verify(token)
+        if rec is not None or self.fresh_keys is None or not token:
+            return rec
+        kid = ring.key_id(token)
+        if kid is None or kid in ring.by_id:
+            return None
+        now = time.monotonic()
+        if now - self._last_refresh < self.refresh_every_s:
+            return None
+        self._last_refresh = now
+        return self.fresh_keys().verify(token)
 
     def authorize(self, doc: Any) -> dict[str, Any]:
         now = self.clock()
@@ -89,7 +109,7 @@ class Authorizer:
             elif doc.get("type") == "TOKEN":            # single-argument authorizers
                 data = {"token": doc.get("token")}
         token = data.get("token")
-        rec = self.keys().verify(token if isinstance(token, str) else None)
+        rec = self._verify(token if isinstance(token, str) else None)
         if rec is None:
             return {"active": False, "expiresAt": _iso(now + self.deny_ttl_s),
                     "wwwAuthenticate": 'Bearer realm="mlops", error="invalid_token"'}

@@ -1,0 +1,75 @@
+"""The drift function's job on real log objects: reports, k-of-n persistence, metrics in one batch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from mlops.driftjob import DriftJob, DriftJobConfig
+from mlops.errors import BadRequestError
+from mlops.local.logship import object_created_event
+from mlops.monitoring.metrics import MemoryMetrics
+from mlops.registry import Registry
+from mlops.storage import FileStore
+from sklearn.linear_model import LogisticRegression
+
+NAMES = ["a", "b", "c", "d"]
+
+
+@pytest.fixture
+def world(tmp_path):
+    store = FileStore(str(tmp_path / "store"))
+    reg = Registry(store, actor="alice")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 4))
+    y = (X[:, 0] > 0).astype(int)
+    v = reg.register_version("m", LogisticRegression().fit(X, y), X, y, feature_names=NAMES)["version"]
+    sink = MemoryMetrics()
+    job = DriftJob(store, reg, sink, DriftJobConfig(persistence_k=2, persistence_n=3, min_rows=100))
+    return store, job, sink, v
+
+
+def log_object(store, key, X, version, variant="stable", conf=0.9):
+    lines = [json.dumps({"kind": "prediction", "ts": "2026-11-22T00:00:00Z", "prediction_id": f"{i:032x}",
+                         "endpoint": "ep", "model": "m", "version": version, "variant": variant,
+                         "latency_ms": 0.4, "prediction": 1, "confidence": conf,
+                         "features": dict(zip(NAMES, row.tolist(), strict=True))}, separators=(",", ":"))
+             for i, row in enumerate(X)]
+    lines.append('{"kind":"feedback","prediction_id":"' + "0" * 32 + '","endpoint":"ep","actual":1}')
+    lines.append("a function log line that is not a record")
+    store.put(key, ("\n".join(lines) + "\n").encode())
+    return object_created_event(key, bucket="b", namespace="n", size=1)
+
+
+def test_null_windows_stay_quiet_and_shifted_windows_alarm_after_k_of_n(world):
+    store, job, sink, v = world
+    rng = np.random.default_rng(1)
+    null = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000001.ndjson", rng.normal(size=(800, 4)), v))
+    (res,) = null["versions"]
+    assert res["window_drifted"] is False and res["drifted"] is False
+    shifted = rng.normal(size=(800, 4)) + np.array([1.0, 1.0, 0, 0])
+    first = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000002.ndjson", shifted, v))["versions"][0]
+    assert first["window_drifted"] is True and first["drifted"] is False       # 1 of the last 3: not yet
+    assert set(first["drifted_features"]) == {"a", "b"}
+    second = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000003.ndjson", shifted, v))["versions"][0]
+    assert second["drifted"] is True                                           # 2 of the last 3
+    html = store.get(second["report"]).data.decode()
+    assert "<svg" in html and "https://" not in html
+    values = [val for _, val in sink.query("mlops", "drift_detected", {"endpoint": "ep"})]
+    assert values == [0.0, 0.0, 1.0]
+    assert sink.query("mlops", "confidence_mean", {"endpoint": "ep", "variant": "stable"})
+
+
+def test_thin_windows_are_skipped_not_judged(world):
+    store, job, _, v = world
+    out = job.run(log_object(store, "prediction-logs/ep/x/1.ndjson", np.zeros((10, 4)), v))
+    assert "min_rows" in out["versions"][0]["skipped"]
+
+
+def test_events_that_are_not_prediction_logs_are_refused(world):
+    _, job, _, _ = world
+    with pytest.raises(BadRequestError):
+        job.run({"eventType": "com.oraclecloud.objectstorage.deleteobject", "data": {}})
+    with pytest.raises(BadRequestError):
+        job.run(object_created_event("reports/x.json", bucket="b", namespace="n", size=1))
