@@ -16,6 +16,7 @@ from mlops.errors import MlopsError
 
 COMMAND_MODULES = (
     "mlops.cli.local",
+    "mlops.cli.keys",
     "mlops.cli.models",
     "mlops.cli.audit",
     "mlops.cli.deploy",
