@@ -73,3 +73,21 @@ def test_events_that_are_not_prediction_logs_are_refused(world):
         job.run({"eventType": "com.oraclecloud.objectstorage.deleteobject", "data": {}})
     with pytest.raises(BadRequestError):
         job.run(object_created_event("reports/x.json", bucket="b", namespace="n", size=1))
+
+
+def test_mlops_drift_reports_and_show(world, tmp_path, capsys):
+    from mlops.cli import main
+
+    store, job, _, v = world
+    shifted = np.random.default_rng(2).normal(size=(500, 4)) + 2
+    job.run(log_object(store, "prediction-logs/ep/2026/11/22/000009.ndjson", shifted, v))
+    (tmp_path / "Pulumi.yaml").write_text("name: mlops\nruntime: python\n")
+    (tmp_path / "Pulumi.t.yaml").write_text(f"config:\n  mlops:store:\n    backend: file\n    path: {store.root}\n")
+    base = ["--project-dir", str(tmp_path), "--stack", "t", "drift"]
+    assert main([*base, "reports", "ep"]) == 0
+    out = capsys.readouterr().out
+    assert "reports/drift/ep/m-v1/" in out and "True" in out
+    assert main([*base, "show", "latest:ep", "--html"]) == 0
+    assert capsys.readouterr().out.lower().startswith("<!doctype html>")
+    assert main([*base, "show", "latest:nobody"]) == 1
+    assert "no drift reports" in capsys.readouterr().err
