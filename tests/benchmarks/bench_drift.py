@@ -6,7 +6,7 @@ lognormal, 20% integer-valued so that ties are exercised; 10% of the features sh
 - ours: ``DriftDetector.compare`` on the window. The reference is profiled and loaded once before
   timing (that happens at model registration), so a window costs sorting and merging its own data,
   p-values, PSI, W1, BH and decisions.
-- scipy: ``[scipy.stats.ks_2samp(ref[:, j], cur[:, j]) for j in features]`` (statistic and
+- scipy: ``[scipy.stats.ks_2samp(ref[j], cur[j]) for j in features]`` (statistic and
   p-value only; it sorts the reference again every time).
 - Evidently: ``Report([DataDriftPreset()]).run(current, reference)`` in its own venv
   (``.mlops/bench-venvs/evidently``, made on the first run with this interpreter and pip; skipped
@@ -74,21 +74,23 @@ EVIDENTLY_RUNNER = textwrap.dedent('''
 
 
 def make_data(n_features: int, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(reference, window, names); arrays are (features, rows): each column contiguous, as a window
+    decoded from prediction records is."""
     rng = np.random.default_rng(seed)
-    ref = np.empty((rows, n_features))
-    cur = np.empty((rows, n_features))
+    ref = np.empty((n_features, rows))
+    cur = np.empty((n_features, rows))
     for j in range(n_features):
         kind = j % 5
         shift = 0.2 if j % 10 == 3 else 0.0
         if kind in (0, 1, 2):
-            ref[:, j] = rng.normal(size=rows)
-            cur[:, j] = rng.normal(shift, 1.0, size=rows)
+            ref[j] = rng.normal(size=rows)
+            cur[j] = rng.normal(shift, 1.0, size=rows)
         elif kind == 3:
-            ref[:, j] = rng.lognormal(size=rows)
-            cur[:, j] = rng.lognormal(size=rows) + shift * 2.16   # ~0.1 sd of a lognormal(0, 1)
+            ref[j] = rng.lognormal(size=rows)
+            cur[j] = rng.lognormal(size=rows) + shift * 2.16   # ~0.1 sd of a lognormal(0, 1)
         else:
-            ref[:, j] = rng.poisson(4.0, size=rows)
-            cur[:, j] = rng.poisson(4.0 + shift * 2.0, size=rows)
+            ref[j] = rng.poisson(4.0, size=rows)
+            cur[j] = rng.poisson(4.0 + shift * 2.0, size=rows)
     return ref, cur, [f"f{i}" for i in range(n_features)]
 
 
@@ -125,8 +127,8 @@ def ensure_evidently() -> Path | None:
 def run_evidently(python: Path, ref: np.ndarray, cur: np.ndarray, rounds: int) -> tuple[float, str] | None:
     with tempfile.TemporaryDirectory() as tmp:
         rp, cp, script = Path(tmp, "ref.npy"), Path(tmp, "cur.npy"), Path(tmp, "run_evidently.py")
-        np.save(rp, ref)
-        np.save(cp, cur)
+        np.save(rp, np.ascontiguousarray(ref.T))   # rows x features for the DataFrame
+        np.save(cp, np.ascontiguousarray(cur.T))
         script.write_text(EVIDENTLY_RUNNER)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         try:
@@ -160,12 +162,12 @@ def main() -> int:
         ref, cur, names = make_data(nf, args.rows, args.seed)
         kinds = dict.fromkeys(names, "numeric")
         profile = load_profile(json.loads(json.dumps(
-            build_reference_profile({n: ref[:, j] for j, n in enumerate(names)}, kinds, max_sample=args.rows))))
+            build_reference_profile({n: ref[j] for j, n in enumerate(names)}, kinds, max_sample=args.rows))))
         detector = DriftDetector(profile)
-        window = {n: cur[:, j] for j, n in enumerate(names)}
+        window = {n: cur[j] for j, n in enumerate(names)}
         ours_s, result = time_rounds(lambda d=detector, w=window: d.compare(w), args.rounds)
         scipy_s, scipy_res = time_rounds(
-            lambda r=ref, c=cur: [ks_2samp(r[:, j], c[:, j]) for j in range(r.shape[1])], args.scipy_rounds)
+            lambda r=ref, c=cur: [ks_2samp(r[j], c[j]) for j in range(r.shape[0])], args.scipy_rounds)
         ours_stat = np.array([result.features[n].statistic for n in names])
         ours_p = np.array([result.features[n].p_value for n in names])
         sp_stat = np.array([r.statistic for r in scipy_res])

@@ -238,14 +238,13 @@ class DriftDetector:
             else:
                 matrix[j] = np.nan
                 absent.add(name)
-        finite = np.isfinite(matrix)
-        n_cur = finite.sum(axis=1)
-        if not finite.all():
-            matrix[~finite] = np.nan              # +-inf count as missing, NaN sorts last
         matrix.sort(axis=1)                       # the only sort of the window, all features at once
-        refs, curs, starts, keys, grids, tested = [], [], [], [], [], []
+        # sorted rows read [-inf..., finite..., +inf..., NaN...]: the finite part is found by bisection
+        lo = [int(np.searchsorted(row, -np.inf, side="right")) for row in matrix]
+        hi = [int(np.searchsorted(row, np.inf, side="left")) for row in matrix]
+        refs, samples, curs, grids, tested = [], [], [], [], []
         for j, (name, ref) in enumerate(num):
-            n2 = int(n_cur[j])
+            n2 = hi[j] - lo[j]
             missing_cur = n_rows - n2
             p = _Pending(kind="numeric", test="ks", effect="wasserstein/std", n_ref=int(ref.sample.shape[0]),
                          n_cur=n2, note="absent" if name in absent else None)
@@ -261,19 +260,18 @@ class DriftDetector:
                 p.note = p.note or ("all_missing" if n2 == 0 and n_rows > 0 else "too_few_rows")
             else:
                 p.tested = True
-                cur = matrix[j, :n2]
-                refs.append(ref.sample)
+                cur = matrix[j, lo[j]:hi[j]]
+                refs.append(ref.ks)
+                samples.append(ref.sample)
                 curs.append(cur)
-                starts.append(ref.run_starts)
-                keys.append(ref.keys)
                 grids.append(ref.quantiles)
                 tested.append(name)
                 p.psi = stats.psi(ref.bin_fractions, stats.sorted_bin_fractions(cur, ref.bin_edges))
             pending[name] = p
         if not tested:
             return
-        stat, pval = stats.ks_many(refs, curs, starts, keys)
-        w1 = stats.wasserstein_grid(refs, curs, grids)
+        stat, pval = stats.ks_many(refs, curs)
+        w1 = stats.wasserstein_grid(samples, curs, grids)
         for i, name in enumerate(tested):
             ref = self.profile.features[name]
             p = pending[name]

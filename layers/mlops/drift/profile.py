@@ -222,8 +222,7 @@ class NumericReference:
     n: int
     n_missing: int
     sample: np.ndarray            # sorted finite float64 values
-    keys: np.ndarray              # stats.order_keys(sample): int64 merge keys
-    run_starts: np.ndarray        # stats.run_starts(sample): start of each run of equal values
+    ks: stats.SortedReference     # the sample prepared for KS windows
     quantiles: np.ndarray         # stats.quantile_grid(sample): for Wasserstein-1
     bin_edges: np.ndarray
     bin_fractions: np.ndarray
@@ -297,7 +296,7 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
                     raise UnprocessableError(f"profile feature {name!r}: sample has non-finite values")
                 features[name] = NumericReference(
                     name=name, n=int(f["n"]), n_missing=int(f.get("n_missing", 0)), sample=sample,
-                    keys=stats.order_keys(sample), run_starts=stats.run_starts(sample),
+                    ks=stats.SortedReference.prepare(sample),
                     quantiles=stats.quantile_grid(sample),
                     bin_edges=np.asarray(f["bin_edges"], dtype=np.float64),
                     bin_fractions=np.asarray(f["bin_fractions"], dtype=np.float64),
@@ -316,8 +315,11 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
                 raise UnprocessableError(f"profile feature {name!r}: unknown kind {f['kind']!r}")
     except (KeyError, TypeError, ValueError) as exc:
         raise UnprocessableError(f"malformed drift profile: {exc!r}") from None
-    for arr in (x for f in features.values() for x in vars(f).values() if isinstance(x, np.ndarray)):
-        arr.setflags(write=False)
+    for f in features.values():
+        for part in (f, f.ks) if isinstance(f, NumericReference) else (f,):
+            for arr in vars(part).values():
+                if isinstance(arr, np.ndarray):
+                    arr.setflags(write=False)
     return ReferenceProfile(features=features, max_sample=int(d.get("max_sample", 0)),
                             seed=int(d.get("seed", 0)), psi_bins=int(d.get("psi_bins", DEFAULT_PSI_BINS)),
                             document=d)

@@ -15,7 +15,9 @@ Kolmogorov-Smirnov
     ``_kolmogn`` ported to arrays (Ruben-Gambino, Pelz-Good - bit-equal in tests), scipy's
     ``2*smirnov`` evaluated by the same Birnbaum-Tingey sum as one vectorized log-space expression
     (scipy sums it term by term: 27 ms per value at n = 25,000, 1.6 s at n = 1,000,000), and
-    ``scipy.stats.kstwo.sf`` itself for n <= 140 and for the Durbin matrix branch (p > 1 - 1e-9).
+    ``scipy.stats.kstwo.sf`` itself for n <= 140 and for its Durbin matrix branch while n < 5000
+    (from n = 5000 on that branch only covers p > 0.99998, where Pelz-Good agrees with it to
+    < 1e-10 relative and costs no O(n) Python loop).
     Documented bound: relative difference to scipy <= ``KS_PVALUE_RTOL`` = 1e-9 (tested; the
     sum differs by ~1e-11, everything else by 0).
 Wasserstein-1
@@ -65,131 +67,84 @@ class KSResult:
 
 # ----------------------------------------------------------------------------- KS statistic
 
-
-def run_starts(sorted_values: np.ndarray) -> np.ndarray:
-    """For each position of a sorted array, the index where its run of equal values starts."""
-    n = sorted_values.shape[0]
-    idx = np.arange(n)
-    if n == 0:
-        return idx
-    start = np.empty(n, dtype=bool)
-    start[0] = True
-    np.not_equal(sorted_values[1:], sorted_values[:-1], out=start[1:])
-    if start.all():
-        return idx
-    idx *= start                                 # branch-free where(start, idx, 0)
-    return np.maximum.accumulate(idx, out=idx)
+KS_GRID = 2048                 # grid points on the reference for the bounded KS search
+_MARGIN = 1e-12                # float slack when pruning intervals (values are multiples of >1e-10)
 
 
-class _Workspace:
-    """Buffers reused across the features of one window.
+@dataclass(frozen=True)
+class SortedReference:
+    """A reference sample prepared once for many KS windows.
 
-    Fresh arrays of this size are mmapped and page-faulted by the allocator on every call;
-    reusing them halves the cost of a feature.
+    ``grid`` holds up to ``KS_GRID`` distinct sample values, evenly spaced by rank; the intervals
+    between consecutive grid values are what a window's KS search prunes.
     """
 
-    def __init__(self) -> None:
-        self._arrays: dict[tuple[str, str], np.ndarray] = {}
-        self._steps: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    values: np.ndarray      # sorted finite float64
+    right: np.ndarray       # #values <= values[j]
+    grid: np.ndarray        # distinct ascending grid values
+    grid_le: np.ndarray     # #values <= grid[k]
+    grid_lt: np.ndarray     # #values < grid[k]
 
-    def get(self, name: str, size: int, dtype: str) -> np.ndarray:
-        arr = self._arrays.get((name, dtype))
-        if arr is None or arr.shape[0] < size:
-            arr = np.empty(max(size, 1), dtype=dtype)
-            self._arrays[(name, dtype)] = arr
-        return arr[:size]
-
-    def arange(self, size: int) -> np.ndarray:
-        arr = self._arrays.get(("arange", "i8"))
-        if arr is None or arr.shape[0] < size:
-            arr = np.arange(max(size, 1))
-            self._arrays[("arange", "i8")] = arr
-        return arr[:size]
-
-    def steps_for(self, n2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(0..n2-1, i/n2, (i+1)/n2) for a current sample of n2 values, cached per window."""
-        got = self._steps.get(n2)
-        if got is None:
-            idx = np.arange(n2)
-            got = (idx, idx / n2, (idx + 1) / n2)
-            self._steps[n2] = got
-        return got
+    @classmethod
+    def prepare(cls, sorted_values: np.ndarray, grid_size: int = KS_GRID) -> SortedReference:
+        v = np.asarray(sorted_values, dtype=np.float64)
+        n = v.shape[0]
+        if n == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return cls(v, empty, np.empty(0), empty, empty)
+        right = np.searchsorted(v, v, side="right")
+        grid = np.unique(v[np.linspace(0, n - 1, min(grid_size, n)).astype(np.int64)])
+        return cls(v, right, grid, np.searchsorted(v, grid, side="right"), np.searchsorted(v, grid, side="left"))
 
 
-_SIGN_MASK = np.int64(0x7FFFFFFFFFFFFFFF)
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(starts[i], ends[i]) for all i (ends >= starts), vectorized."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(total)
 
 
-def order_keys(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """int64 keys ordered like the finite float64 ``values`` (-0.0 and 0.0 share a key).
+def _ks_sides(ref: SortedReference, cur: np.ndarray) -> tuple[float, float]:
+    """(max(F_ref - F_cur), max(F_cur - F_ref)) exactly as scipy evaluates them, bit-equal.
 
-    A stable argsort on these keys is about a third cheaper than on the floats themselves.
+    scipy evaluates ``k1/n1 - k2/n2`` (counts with ``<=``) at every value of either sample. The
+    maximum of F_ref - F_cur is attained at a reference value (or is the 0 at the top), the
+    minimum at a current value. Exact values at the grid points (reference values) give a lower
+    bound of the maximum and an upper bound of the minimum; monotonicity bounds every interval
+    between grid points (e.g. for [a, b): F_ref < F_ref(b-) and F_cur >= F_cur(a)). Only the
+    intervals whose bound can reach the best value are evaluated point by point, with scipy's
+    counts and float expression; everything pruned provably cannot hold the extreme.
     """
-    bits = np.add(values, 0.0, out=None if out is None else out.view(np.float64)).view(np.int64)
-    sign = np.right_shift(bits, 63)
-    sign &= _SIGN_MASK
-    return np.bitwise_xor(bits, sign, out=bits)
-
-
-def _ks_sides(ref: np.ndarray, ref_keys: np.ndarray, ref_starts: np.ndarray, cur: np.ndarray,
-              ws: _Workspace) -> tuple[float, float]:
-    """(max(F_ref - F_cur), max(F_cur - F_ref)) over the points scipy evaluates, bit-equal.
-
-    One stable argsort merges the two sorted runs (reference first, so among equal values the
-    reference comes first); the positions of the current values give, for each current value s_i,
-    #ref <= s_i. max(F_cur - F_ref) is attained at a current value (counts with <=);
-    max(F_ref - F_cur) just before one (counts with <, i.e. at the preceding union point) or at
-    the top where both are 1. These are (k1, k2) pairs that scipy's
-    ``searchsorted(..., side="right")`` evaluation also visits, and it visits none that exceed
-    them, in the same float expression ``k1/n1 - k2/n2``.
-    """
-    n1, n2 = ref.shape[0], cur.shape[0]
-    total = n1 + n2
-    buf = ws.get("merge", total, "i8")
-    buf[:n1] = ref_keys
-    order_keys(cur, out=buf[n1:])
-    order = np.argsort(buf, kind="stable")       # two sorted runs: one timsort merge
-    idx, left_frac, right_frac = ws.steps_for(n2)
-    is_cur = ws.get("is_cur", total, "?")
-    np.greater_equal(order, n1, out=is_cur)
-    le = np.compress(is_cur, ws.arange(total), out=ws.get("le", n2, "i8"))
-    le -= idx                                    # #ref <= s_i
-    prev = ws.get("prev", n2, "i8")
-    np.subtract(le, 1, out=prev)
-    np.maximum(prev, 0, out=prev)
-    ref_prev = ws.get("ref_prev", n2, "f8")
-    np.take(ref, prev, out=ref_prev)
-    cross = ws.get("cross", n2, "?")
-    np.equal(ref_prev, cur, out=cross)
-    if le[0] == 0:                               # no reference value at or below s_0 (.. s_j)
-        cross[: int(np.searchsorted(le, 0, side="right"))] = False
-    lt = le                                      # #ref < s_i, unless s_i equals a reference value
-    if cross.any():                              # lt = where(cross, ref_starts[prev], le)
-        lt = ws.get("lt", n2, "i8")
-        np.take(ref_starts, prev, out=lt)
-        lt -= le
-        lt *= cross
-        lt += le
-    if n2 > 1:
-        same = ws.get("same", n2 - 1, "?")
-        np.equal(cur[1:], cur[:-1], out=same)
-        if same.any():                           # ties inside the current sample
-            starts = ws.get("starts", n2, "i8")
-            np.copyto(starts, idx)
-            starts[1:] *= ~same                  # where(run start, i, 0), then carry forward
-            np.maximum.accumulate(starts, out=starts)
-            right = ws.get("right", n2, "i8")    # where(run end, i + 1, n2 + 1), carry backward
-            np.subtract(idx, n2, out=right)
-            right[:-1] *= ~same
-            right += n2 + 1
-            np.minimum.accumulate(right[::-1], out=right[::-1])
-            right_frac = np.divide(right, n2, out=ws.get("right_frac", n2, "f8"))  # #cur <= s_i
-            left_frac = np.divide(starts, n2, out=ws.get("left_frac", n2, "f8"))   # #cur < s_i
-    f_le = np.divide(le, n1, out=ws.get("f_le", n2, "f8"))
-    f_lt = f_le if lt is le else np.divide(lt, n1, out=ws.get("f_lt", n2, "f8"))
-    tmp = ws.get("tmp", n2, "f8")
-    d_minus = float(np.clip(-np.subtract(f_le, right_frac, out=tmp).min(), 0, 1))
-    d_plus = max(float(np.subtract(f_lt, left_frac, out=tmp).max()), 0.0)
-    return d_plus, d_minus
+    r, n1, n2 = ref.values, ref.values.shape[0], cur.shape[0]
+    c_le = np.searchsorted(cur, ref.grid, side="right")
+    c_lt = np.searchsorted(cur, ref.grid, side="left")
+    at_grid = ref.grid_le / n1 - c_le / n2
+    best_plus = max(0.0, float(at_grid.max()))
+    best_minus = min(0.0, float(at_grid.min()))
+    # max over reference points; interval k = [grid[k], grid[k+1]) holds r[grid_lt[k]:lt_next[k]]
+    lt_next = np.append(ref.grid_lt[1:], n1)
+    upper = lt_next / n1 - c_le / n2
+    keep = upper >= best_plus - _MARGIN
+    if keep.any():
+        idx = _ranges(ref.grid_lt[keep], lt_next[keep])
+        if idx.shape[0]:
+            vals = ref.right[idx] / n1 - np.searchsorted(cur, r[idx], side="right") / n2
+            best_plus = max(best_plus, float(vals.max()))
+    # min over current points; intervals (-inf, grid[0]) and [grid[k], grid[k+1])
+    c_starts = np.concatenate(([0], c_lt))
+    c_ends = np.append(c_lt, n2)
+    lower = np.concatenate(([0.0], ref.grid_le / n1)) - c_ends / n2
+    keep = lower <= best_minus + _MARGIN
+    if keep.any():
+        idx = _ranges(c_starts[keep], c_ends[keep])
+        if idx.shape[0]:
+            pts = cur[idx]
+            vals = np.searchsorted(r, pts, side="right") / n1 - np.searchsorted(cur, pts, side="right") / n2
+            best_minus = min(best_minus, float(vals.min()))
+    return best_plus, float(np.clip(-best_minus, 0, 1))
 
 
 def _scipy_statistic(dplus: float, dminus: float, n1: int, n2: int) -> float:
@@ -211,36 +166,33 @@ def _asymp_n(n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
 
 def ks_2samp_sorted(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> KSResult:
     """KS test of one feature; both inputs sorted and finite (scipy's ``method="auto"`` p-value)."""
-    ref_sorted = np.asarray(ref_sorted, dtype=np.float64)
+    ref = SortedReference.prepare(ref_sorted)
     cur_sorted = np.asarray(cur_sorted, dtype=np.float64)
-    stat, p = ks_many([ref_sorted], [cur_sorted])
-    w1 = wasserstein_grid([ref_sorted], [cur_sorted])
-    return KSResult(float(stat[0]), float(p[0]), float(w1[0]), int(ref_sorted.shape[0]),
+    stat, p = ks_many([ref], [cur_sorted])
+    w1 = wasserstein_grid([ref.values], [cur_sorted])
+    return KSResult(float(stat[0]), float(p[0]), float(w1[0]), int(ref.values.shape[0]),
                     int(cur_sorted.shape[0]))
 
 
-def ks_many(refs: Sequence[np.ndarray], curs: Sequence[np.ndarray],
-            ref_starts: Sequence[np.ndarray] | None = None,
-            ref_keys: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def ks_many(refs: Sequence[SortedReference | np.ndarray],
+            curs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """KS statistics and p-values for many features: ``refs[i]`` vs ``curs[i]``, all sorted, finite.
 
-    ``ref_starts[i]`` is ``run_starts(refs[i])`` and ``ref_keys[i]`` is ``order_keys(refs[i])``
-    (both precomputed with the profile). Empty pairs get statistic 0 and p-value 1 (callers skip
-    them before deciding).
+    A reference is best a ``SortedReference`` prepared once (the loaded profile holds one per
+    feature); a plain sorted array is prepared on the fly. Empty pairs get statistic 0 and
+    p-value 1 (callers skip them before deciding).
     """
-    k = len(refs)
+    prepared = [r if isinstance(r, SortedReference) else SortedReference.prepare(r) for r in refs]
+    k = len(prepared)
     stat = np.zeros(k)
     pval = np.ones(k)
-    n1 = np.array([r.shape[0] for r in refs], dtype=np.int64)
+    n1 = np.array([r.values.shape[0] for r in prepared], dtype=np.int64)
     n2 = np.array([c.shape[0] for c in curs], dtype=np.int64)
-    ws = _Workspace()
     exact: list[int] = []
     for i in range(k):
         if n1[i] == 0 or n2[i] == 0:
             continue
-        starts = ref_starts[i] if ref_starts is not None else run_starts(refs[i])
-        keys = ref_keys[i] if ref_keys is not None else order_keys(refs[i])
-        dplus, dminus = _ks_sides(refs[i], keys, starts, curs[i], ws)
+        dplus, dminus = _ks_sides(prepared[i], curs[i])
         stat[i] = _scipy_statistic(dplus, dminus, int(n1[i]), int(n2[i]))
         if max(n1[i], n2[i]) <= EXACT_MAX_N:
             exact.append(i)
@@ -252,7 +204,7 @@ def ks_many(refs: Sequence[np.ndarray], curs: Sequence[np.ndarray],
         from scipy.stats import ks_2samp  # exact path: scipy's own recursion, small samples only
 
         for i in exact:
-            pval[i] = float(ks_2samp(refs[i], curs[i]).pvalue)
+            pval[i] = float(ks_2samp(prepared[i].values, curs[i]).pvalue)
     return stat, pval
 
 
@@ -373,6 +325,7 @@ def _pelz_good_cdf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(tiny, 0.0, cdf)
 
 
+_DMTW_SCIPY_BELOW = 5_000      # Durbin matrix branch: scipy below this n, Pelz-Good from it
 _SMIRNOV_SCIPY_MAX_N = 500     # up to here scipy.special.smirnov itself (O(n) in C, cheap)
 _log_factorials = np.zeros(1)
 
@@ -447,7 +400,9 @@ def kstwo_sf(d: np.ndarray, n: np.ndarray) -> np.ndarray:
     m = take(nx2 >= 2.2)
     out[m] = [2 * _smirnov(int(nn), xx) for nn, xx in zip(n[m], x[m], strict=True)]
     out[take(nx2 >= 18.0)] = 0.0  # unreachable after the 2.2 branch; kept to mirror scipy
-    fallback |= take((n <= 100000) & (n * x ** 1.5 <= 1.4))
+    # scipy's Durbin matrix branch (p > 1 - 1e-9 for large n) costs an O(n) Python loop per value;
+    # from n >= 5000 Pelz-Good agrees with it to < 1e-10 relative (tested), so only smaller n go to scipy.
+    fallback |= take((n < _DMTW_SCIPY_BELOW) & (n <= 100000) & (n * x ** 1.5 <= 1.4))
     m = take(np.ones(x.shape, dtype=bool))
     if m.any():
         out[m] = 1.0 - _pelz_good_cdf(n[m], x[m])

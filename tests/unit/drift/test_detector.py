@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from mlops.drift import DriftDetector, DriftMonitor, build_reference_profile, persistent_alarm
 from mlops.errors import BadRequestError
+from scipy import stats as sps
 
 N_FEATURES = 20
 
@@ -165,8 +166,12 @@ def test_a_few_missing_values_do_not_drift():
     profile = _reference(numeric=3)
     cur = _window(np.random.default_rng(8), 5_000, numeric=3)
     cur["x2"][:10] = np.nan
+    cur["x2"][10:15] = np.inf
+    cur["x2"][15:20] = -np.inf
     f = DriftDetector(profile, dataset_rule="any").compare(cur).features["x2"]
-    assert not f.drifted and f.missing["p_value"] is not None and f.n_cur == 4_990
+    assert not f.drifted and f.missing["p_value"] is not None and f.n_cur == 4_980
+    finite = np.sort(cur["x2"][20:])
+    assert f.statistic == sps.ks_2samp(np.asarray(profile["features"]["x2"]["sample"]), finite).statistic
 
 
 def test_absent_column_counts_as_all_missing():

@@ -97,6 +97,12 @@ def test_smirnov_sum_matches_scipy_smirnov():
         assert np.allclose(got, smirnov(n, x), rtol=stats.KS_PVALUE_RTOL, atol=1e-300)
 
 
+@pytest.mark.parametrize("n", [5_000, 25_000, 99_999])
+def test_kstwo_sf_durbin_branch_is_replaced_within_the_bound_from_n_5000(n):
+    d = np.linspace(1.01 / n, (1.4 / n) ** (2 / 3), 6)      # scipy's Durbin-matrix branch
+    assert np.allclose(stats.kstwo_sf(d, np.full(d.shape, n)), sps.kstwo.sf(d, n), rtol=1e-10, atol=0)
+
+
 def test_kstwo_sf_small_n_falls_back_to_scipy():
     d = np.linspace(0.0, 1.0, 101)
     assert np.array_equal(stats.kstwo_sf(d, np.full(d.shape, 40)), sps.kstwo.sf(d, 40))
@@ -171,11 +177,3 @@ def test_benjamini_hochberg_equals_scipy():
         p = rng.random(m) ** 3
         assert np.allclose(stats.benjamini_hochberg(p), sps.false_discovery_control(p), rtol=1e-12)
     assert stats.benjamini_hochberg(np.array([])).shape == (0,)
-
-
-def test_order_keys_sort_like_floats():
-    x = np.array([-np.inf, -1e300, -1.0, -1e-300, -0.0, 0.0, 1e-300, 1.0, 1e300, np.inf])
-    keys = stats.order_keys(x)
-    assert np.all(np.diff(keys) >= 0)
-    assert keys[4] == keys[5]  # -0.0 ties with 0.0
-    assert np.all(np.diff(keys)[[i for i in range(9) if i != 4]] > 0)
