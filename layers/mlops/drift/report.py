@@ -192,7 +192,8 @@ def render_html(result: DriftResult | Mapping[str, Any], profile: Mapping[str, A
                f'{"DRIFT DETECTED" if drifted else "No dataset drift"} — {verdict}</div>')
     out.append('<div class="small">' + " · ".join(f"{_e(k)} = {_e(v)}" for k, v in cfg.items()) + "</div>")
     out.append(f'<div class="legend small">colors:<span style="background:{REF_COLOR}"></span>reference'
-               f'<span style="background:{CUR_COLOR}"></span>current</div>')
+               f'<span style="background:{CUR_COLOR}"></span>current · histograms and ECDFs span the '
+               '0.5-99.5% range of both samples; the histograms fold values outside it into the end bins</div>')
     cols = ["feature", "kind", "drifted", "test", "statistic", "p-value", "p adjusted", "effect", "PSI",
             "missing ref→cur", "n ref", "n cur", "note"]
     out.append('<h2 style="margin-top:16px">Features</h2><table><tr>'

@@ -68,7 +68,7 @@ class KSResult:
 # ----------------------------------------------------------------------------- KS statistic
 
 KS_GRID = 2048                 # grid points on the reference for the bounded KS search
-_MARGIN = 1e-12                # float slack when pruning intervals (values are multiples of >1e-10)
+_MARGIN = 1e-12                # slack when pruning intervals: float rounding is ~1e-16, slack only widens the search
 
 
 @dataclass(frozen=True)
