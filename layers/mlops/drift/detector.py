@@ -25,8 +25,10 @@ Tests and effect sizes per kind (see ``mlops.drift.stats`` for the exact definit
 A feature with fewer than ``min_rows`` current values (or no reference values) is not tested: its
 statistic is 0, p-values 1, effect 0 and ``note`` says why (``"too_few_rows"``,
 ``"all_missing"``, ``"no_reference"``; it can still drift through its missing-value test); a
-feature missing from the window's columns gets
-``"absent"`` and is treated as all-missing. Nothing in a result is NaN.
+feature missing from the window's columns gets ``"absent"`` and is treated as all-missing.
+Nothing in a result is NaN or infinite. ``n_ref`` counts the reference values the test used (for
+numeric features the profile's sample), ``n_cur`` the window's non-missing values; the window
+meta lists columns that are not in the profile as ``ignored_columns``.
 
 Result shape (``DriftResult.to_dict()``, JSON-serializable)::
 

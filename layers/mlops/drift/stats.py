@@ -1,14 +1,16 @@
 """Two-sample statistics for drift, vectorized over features: KS, PSI, chi-square, effect sizes, BH.
 
 Kolmogorov-Smirnov
-    ``ks_many`` takes each reference sample already sorted (with merge keys and runs of equal
-    values precomputed once, in the loaded profile) and the current data sorted (all features in
-    one 2-D sort by the caller). Per feature, one stable argsort of the two sorted runs (a timsort
-    merge, O(n)) gives every current value's count of reference values at or below it; the
-    statistic is then evaluated at (count_ref, count_cur) pairs that ``scipy.stats.ks_2samp``
-    also visits, with the same float expression ``k1/n1 - k2/n2`` - so it is bit-equal to scipy's,
-    ties and -0.0 included, and including scipy's rounding of ``d`` to a multiple of
-    ``1/lcm(n1, n2)`` on its exact path.
+    ``ks_many`` takes each reference sample sorted and prepared once (``SortedReference``: counts
+    and a 2048-point grid, held by the loaded profile) and the current data sorted (all features
+    in one 2-D sort by the caller), so a window never sorts the reference. scipy evaluates
+    ``k1/n1 - k2/n2`` (counts with ``<=``) at every value of both samples; its maximum lies at a
+    reference value (or is the 0 at the top) and its minimum at a current value. Exact values at
+    the grid points bound the extremes, monotonicity bounds each interval between grid points, and
+    only intervals that could still hold an extreme are evaluated point by point - with scipy's
+    counts and float expression. So the statistic is bit-equal to scipy's (ties and -0.0
+    included, and scipy's rounding of ``d`` to a multiple of ``1/lcm(n1, n2)`` on its exact path),
+    and a window costs its own sort plus O(grid log n) searches per feature.
     P-values follow scipy's ``method="auto"``. When both samples have at most 10,000 values the
     exact p-value is scipy's own (``ks_2samp`` is called for those features). Otherwise it is
     ``kstwo.sf(d, round(n1*n2/(n1+n2)))``, computed by ``kstwo_sf``: the branches of scipy's
@@ -24,9 +26,9 @@ Wasserstein-1
     ``wasserstein_grid``: the integral of |Q_ref(u) - Q_cur(u)| between the quantile functions of
     the two samples by the midpoint rule: 4096 cells in the middle 98%, cells as fine as the
     samples' own steps in the outer 1% at each end (error <= 0.001 reference standard deviations
-    in tests). The effect size of a numeric
-    feature is W1 divided by the reference standard deviation: a mean shift of s standard
-    deviations gives s; 0.1 means the mass moved on average a tenth of a standard deviation.
+    in tests). The effect size of a numeric feature is W1 divided by the reference standard
+    deviation: a mean shift of s standard deviations gives s; 0.1 means the mass moved on average
+    a tenth of a standard deviation.
 PSI
     On the reference decile bins of the profile, ``sum((c - r) * ln(c / r))`` where shares are
     floored at ``PSI_EPSILON`` = 1e-4 so that an empty bin contributes a finite amount. An empty
