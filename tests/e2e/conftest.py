@@ -80,7 +80,10 @@ def register_approved(reg: Registry, X, y, *, n_estimators: int = 20, seed: int 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """The running e2e stack: settings, registry (v1 stable, v2 approved), runtime, dev key."""
-    project = make_project(tmp_path_factory.mktemp("e2e") / "project")
+    # the guardian stays out of the way here: these tests move traffic by hand (and send one row
+    # over and over, which the drift function rightly calls drift)
+    project = make_project(tmp_path_factory.mktemp("e2e") / "project",
+                           extra="  mlops:guardian:\n    auto_rollback: false\n    auto_retrain: false\n")
     settings = load_stack("e2e", project)
     key = local_api_key(settings)
     from mlops.local.assemble import open_stack_store

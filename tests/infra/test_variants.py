@@ -65,7 +65,9 @@ def test_one_deploy_pipeline_per_endpoint_targets_that_endpoints_canary(root):
     fns = {r.id: r.inputs["displayName"] for r in plan.by_type("oci:Functions/function:Function")}
     envs = {r.name: fns[r.inputs["functionId"]] for r in plan.by_type("oci:DevOps/deployEnvironment:DeployEnvironment")}
     assert envs == {"delivery-churn-env-inference-canary": "inference-churn-canary",
-                    "delivery-fraud-env-inference-canary": "inference-fraud-canary"}
+                    "delivery-fraud-env-inference-canary": "inference-fraud-canary",
+                    "delivery-churn-env-inference-stable": "inference-churn-stable",
+                    "delivery-fraud-env-inference-stable": "inference-fraud-stable"}
     pipelines = {r.name: r for r in plan.by_type("oci:DevOps/deployPipeline:DeployPipeline")}
     params = {q["name"]: q.get("defaultValue") for q in
               pipelines["delivery-fraud-pipeline"].inputs["deployPipelineParameters"]["items"]}

@@ -164,8 +164,11 @@ def test_repository_deploy_pipeline_shape():
     pipeline = load_deploy_pipeline(ROOT / "pipelines" / "deploy_pipeline.yaml")
     types = [s["type"] for s in pipeline["stages"]]
     assert types[:2] == ["DEPLOY_FUNCTION", "INVOKE_FUNCTION"]
-    assert "WAIT" in types and "MANUAL_APPROVAL" in types and types[-1] == "SHELL"
-    promote = pipeline["artifacts"][pipeline["stages"][-1]["commandSpec"]]
+    assert "WAIT" in types and "MANUAL_APPROVAL" in types
+    # promote (SHELL), then the promoted image onto the stable function
+    assert types[-2:] == ["SHELL", "DEPLOY_FUNCTION"]
+    assert pipeline["environments"][pipeline["stages"][-1]["environment"]]["function"] == "inference-stable"
+    promote = pipeline["artifacts"][pipeline["stages"][-2]["commandSpec"]]
     assert "mlops" in promote["source"]["content"] and "deploy promote" in promote["source"]["content"]
     # the inline command spec is itself a valid command spec
     parse_build_spec(yaml.safe_load(promote["source"]["content"]), "promote", component="command")
