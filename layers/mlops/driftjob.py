@@ -198,5 +198,7 @@ class DriftJob:
                                                     confidence_mean=float(np.mean(conf)) if conf else None,
                                                     latency_p99_ms=float(np.percentile(lat, 99)) if lat else None)
         if "stable" in windows and "canary" in windows:
-            out.extend(mm.canary_points(self.config.namespace, endpoint, windows["stable"], windows["canary"], ts=ts))
+            # p99 of a thin window is its maximum: compare only windows with enough of both
+            out.extend(mm.canary_points(self.config.namespace, endpoint, windows["stable"], windows["canary"], ts=ts,
+                                        min_predictions=100))
         return out
