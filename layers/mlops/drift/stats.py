@@ -132,6 +132,7 @@ def _ks_sides(ref: SortedReference, cur: np.ndarray) -> tuple[float, float]:
     keep = upper >= best_plus - _MARGIN
     if keep.any():
         idx = _ranges(ref.grid_lt[keep], lt_next[keep])
+        idx = idx[ref.right[idx] == idx + 1]     # one point per run of equal values (same counts)
         if idx.shape[0]:
             vals = ref.right[idx] / n1 - np.searchsorted(cur, r[idx], side="right") / n2
             best_plus = max(best_plus, float(vals.max()))
@@ -143,6 +144,9 @@ def _ks_sides(ref: SortedReference, cur: np.ndarray) -> tuple[float, float]:
     if keep.any():
         idx = _ranges(c_starts[keep], c_ends[keep])
         if idx.shape[0]:
+            last = idx + 1 == n2
+            np.logical_or(last, cur[np.minimum(idx + 1, n2 - 1)] != cur[idx], out=last)
+            idx = idx[last]                      # one point per run of equal values (same counts)
             pts = cur[idx]
             vals = np.searchsorted(r, pts, side="right") / n1 - np.searchsorted(cur, pts, side="right") / n2
             best_minus = min(best_minus, float(vals.min()))
