@@ -8,6 +8,7 @@ from mlops.drift.profile import (
     build_reference_profile,
     load_profile,
 )
+from mlops.drift.report import render_html, render_json
 
 __all__ = [
     "CategoricalReference",
@@ -20,4 +21,6 @@ __all__ = [
     "build_reference_profile",
     "load_profile",
     "persistent_alarm",
+    "render_html",
+    "render_json",
 ]
