@@ -1,0 +1,90 @@
+"""Inference, authorizer and guardian functions through the real fdk request path, configured by env vars."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlops.local.setup import local_api_key
+from mlops.registry import Registry
+from mlops.settings import settings_from_config
+from mlops.spec import function_spec
+from mlops.storage import FileStore
+from sklearn.linear_model import LogisticRegression
+
+from tests.harness import fdk_call
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def stack(tmp_path):
+    settings = settings_from_config({
+        "mlops:endpoints": [{"name": "ep", "model": "m", "model_refresh_s": 3600}],
+        "mlops:store": {"backend": "file", "path": str(tmp_path / "store")},
+        "mlops:local": {"state_dir": str(tmp_path / "state"), "secrets_file": str(tmp_path / "secrets.json")},
+    }, stack="fn", project_dir=tmp_path)
+    store = FileStore(str(tmp_path / "store"))
+    reg = Registry(store, actor="alice")
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    y = (X[:, 0] > 0).astype(int)
+    v = reg.register_version("m", LogisticRegression().fit(X, y), X, y, feature_names=["a", "b", "c"])["version"]
+    reg.request_approval("m", v)
+    reg.with_actor("bob").decide_approval("m", v, "approve")
+    reg.set_stable("ep", "m", v)
+    return settings, reg, X
+
+
+def load(name: str, source: str, settings, monkeypatch, module_name: str):
+    for k, v in function_spec(settings, name).config.items():
+        monkeypatch.setenv(k, v)
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / source / "func.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_inference_predicts_and_rejects_through_fdk(stack, monkeypatch):
+    settings, _, X = stack
+    fn = load("inference-ep-stable", "inference", settings, monkeypatch, "inference_under_test")
+    status, headers, body = fdk_call(fn.handler, url="/v1/endpoints/ep/predict",
+                                     body={"instances": [X[0].tolist()]})
+    out = json.loads(body)
+    assert status == 200 and out["version"] == 1 and headers["fn-http-h-x-model-version"] == "1"
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/predict", body={"instances": [[1, 2]]})
+    assert status == 422 and json.loads(body)["error"]["code"] == "wrong_width"
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/nope", body={})
+    assert status == 404 and json.loads(body)["error"]["code"] == "route_not_found"
+
+
+def test_authorizer_answers_in_ocis_format_through_fdk(stack, monkeypatch):
+    settings, _, _ = stack
+    key = local_api_key(settings)
+    fn = load("authorizer", "authorizer", settings, monkeypatch, "authorizer_under_test")
+    _, _, body = fdk_call(fn.handler, body={"type": "USER_DEFINED", "data": {"token": f"Bearer {key}"}},
+                          gateway=False)
+    out = json.loads(body)
+    assert out["active"] is True and out["principal"] == "local-dev" and out["context"]["cohort_ep"] == "stable"
+    _, _, body = fdk_call(fn.handler, body=b"garbage", gateway=False)
+    assert json.loads(body)["active"] is False
+
+
+def test_guardian_rolls_back_through_fdk(stack, monkeypatch):
+    settings, reg, _ = stack
+    v2 = reg.register_version("m", LogisticRegression(C=0.1).fit(np.eye(3), [0, 1, 0]), np.eye(3), [0, 1, 0],
+                              feature_names=["a", "b", "c"], profile=False)["version"]
+    reg.start_canary("ep", v2, 500)
+    fn = load("guardian", "guardian", settings, monkeypatch, "guardian_under_test")
+    from mlops.monitoring.alarms import default_rules
+    from mlops.monitoring.evaluator import FIRING, AlarmEvent
+    from mlops.monitoring.notify import format_alarm_message
+    rule = next(r for r in default_rules(["ep"]) if r.name.startswith("canary-errors"))
+    _, msg = format_alarm_message(AlarmEvent(rule, FIRING, 9.0, rule.threshold, {"endpoint": "ep"}, 0.0, "x"))
+    status, _, body = fdk_call(fn.handler, body=msg, gateway=False)
+    assert status == 200 and json.loads(body)["actions"][0]["result"] == "done"
+    assert reg.get_deployment("ep")["canary_version"] is None
+    notes = Path(function_spec(settings, "guardian").config["MLOPS_NOTIFY_FILE"]).read_text()
+    assert "rolled back canary" in notes
