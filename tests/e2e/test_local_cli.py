@@ -65,6 +65,12 @@ def test_up_request_status_invoke_logs_down(tmp_path):
         r = http("POST", url, body, {"Authorization": f"Bearer {key}", "X-Mlops-Cohort": "canary"})
         assert r.status == 503 and "(canary)" in r.json()["error"]["message"]
         assert http("POST", url, body, {}).status == 401
+        # the registry API through the same gateway: identity comes from the authorizer, not the client
+        models = http("GET", state["url"] + "/v1/models", None, {"Authorization": f"Bearer {key}"})
+        assert models.status == 200 and "churn" in json.dumps(models.json())
+        dep = http("GET", state["url"] + "/v1/endpoints/churn/deployment", None, {"Authorization": f"Bearer {key}"})
+        assert dep.status == 200 and dep.json()["stable_version"] == v1
+        assert http("GET", state["url"] + "/v1/health").status == 200
 
         st = json.loads(mlops(project, "local", "status", "--json").stdout)
         assert st["running"] and {p["function"] for p in st["pools"]} >= {
