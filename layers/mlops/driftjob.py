@@ -92,6 +92,29 @@ class DriftJob:
     def __init__(self, store, registry, sink: mm.MetricsSink, config: DriftJobConfig = DriftJobConfig(),
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.registry, self.sink, self.config, self.clock = store, registry, sink, config, clock
+        self._detectors: dict[tuple[str, int], Any] = {}   # (model, version) -> (profile, detector)
+
+    def _detector(self, model: str, version: int):
+        """The version's reference profile and detector, loaded once per warm function instance."""
+        from mlops.drift import DriftDetector, load_profile
+
+        hit = self._detectors.get((model, version))
+        if hit is not None:
+            return hit
+        try:
+            raw = self.registry.get_reference_profile(model, version)
+        except NotFoundError:
+            raw = None
+        if not raw:
+            return None
+        profile = load_profile(raw)
+        detector = DriftDetector(profile, alpha=self.config.alpha, effect_threshold=self.config.effect_threshold,
+                                 dataset_rule="share", share_threshold=self.config.share_threshold,
+                                 min_rows=self.config.min_rows)
+        if len(self._detectors) >= 8:       # profiles can be large: keep a few versions only
+            self._detectors.pop(next(iter(self._detectors)))
+        self._detectors[(model, version)] = (profile, detector)
+        return profile, detector
 
     def run(self, event: Any) -> dict[str, Any]:
         key = object_key_of_event(event)
@@ -118,7 +141,6 @@ class DriftJob:
     # ------------------------------------------------------------------ drift per version
     def _drift_for(self, endpoint: str, model: str, version: int, recs: list[dict], ts: float,
                    points: list) -> dict[str, Any]:
-        from mlops.drift import DriftDetector, load_profile
         from mlops.drift.report import render_html
 
         sampled = [r for r in recs if r.get("features")]
@@ -126,18 +148,12 @@ class DriftJob:
         if len(sampled) < self.config.min_rows:
             out["skipped"] = f"{len(sampled)} sampled rows < min_rows {self.config.min_rows}"
             return out
-        try:
-            raw = self.registry.get_reference_profile(model, version)
-        except NotFoundError:
-            raw = None
-        if not raw:
+        loaded = self._detector(model, version)
+        if loaded is None:
             out["skipped"] = "the version has no reference profile"
             return out
-        profile = load_profile(raw)
+        profile, detector = loaded
         current = _columns(sampled, list(profile.features))
-        detector = DriftDetector(profile, alpha=self.config.alpha, effect_threshold=self.config.effect_threshold,
-                                 dataset_rule="share", share_threshold=self.config.share_threshold,
-                                 min_rows=self.config.min_rows)
         result = detector.compare(current, window={"endpoint": endpoint, "model": model, "version": version,
                                                    "start": sampled[0].get("ts"), "end": sampled[-1].get("ts")}
                                   ).to_dict()
