@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops.errors import ConfigError
 from mlops.names import validate_endpoint_name, validate_name
+from mlops.storage.config import StoreConfig
 
 PROJECT = "mlops"
 MEMORY_CHOICES = (128, 256, 512, 1024, 2048, 3072)  # OCI Functions memoryInMBs
@@ -227,26 +228,6 @@ class Auth:
 
 
 @dataclass
-class Store:
-    backend: str = "file"                # file | s3 | oci
-    path: str | None = None              # file backend: directory (relative to the project)
-    bucket: str | None = None
-    namespace: str | None = None
-    endpoint: str | None = None
-    region: str | None = None
-    prefix: str = ""
-    credentials_secret: str | None = None
-
-    def validate(self, where: str) -> None:
-        if self.backend not in ("file", "s3", "oci"):
-            raise ConfigError(f"{where}.backend: must be file, s3 or oci, got {self.backend!r}")
-        if self.backend == "file" and not self.path:
-            raise ConfigError(f"{where}.path: required for the file backend")
-        if self.backend in ("s3", "oci") and not self.bucket:
-            raise ConfigError(f"{where}.bucket: required for the {self.backend} backend")
-
-
-@dataclass
 class Drift:
     alpha: float = 0.05
     effect_threshold: float = 0.1
@@ -339,7 +320,7 @@ class StackSettings:
     stack: str = "local"
     environment: str = "local"           # local | cloud
     endpoints: list[Endpoint] = field(default_factory=list)
-    store: Store = field(default_factory=lambda: Store(backend="file", path=".mlops/local/store"))
+    store: StoreConfig = field(default_factory=lambda: StoreConfig(backend="file", path=".mlops/local/store"))
     gateway: Gateway = field(default_factory=Gateway)
     functions: FunctionDefaults = field(default_factory=FunctionDefaults)
     function_overrides: dict[str, FunctionOverride] = field(default_factory=dict)

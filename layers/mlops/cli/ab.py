@@ -67,13 +67,9 @@ def parse_when(value: str | None, now: datetime | None = None) -> str | None:
 
 
 def _open_store(args):
-    if args.store:
-        from mlops.storage import StoreConfig, open_store
+    from mlops.cli.common import open_args_store
 
-        return open_store(StoreConfig.from_url(args.store))
-    from mlops.cli.common import stack_settings, store_for
-
-    return store_for(stack_settings(args))
+    return open_args_store(args)
 
 
 def configured_split(store, endpoint: str, weight_bp: int | None,

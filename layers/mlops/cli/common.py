@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import asdict
 
 from mlops.settings import StackSettings, find_project_dir, load_stack
 
@@ -19,14 +18,27 @@ def stack_settings(args) -> StackSettings:
 
 def store_for(settings: StackSettings):
     """The stack's object store (file path resolved against the project directory)."""
-    from mlops.secrets import FileSecrets
+    from mlops.storage.stack import open_stack_store
+
+    return open_stack_store(settings)
+
+
+def add_store_flag(parser) -> None:
+    parser.add_argument("--store", default=None, metavar="PATH_OR_URL",
+                        help="object store to use instead of the stack's (a directory, s3://bucket?endpoint=..., "
+                             "oci://bucket?namespace=...)")
+
+
+def open_args_store(args):
+    """``--store URL`` if given, else ``MLOPS_STORE_*`` if set, else the stack's store."""
     from mlops.storage import StoreConfig, open_store
 
-    d = asdict(settings.store)
-    if d.get("path"):
-        d["path"] = str(settings.path(d["path"]))
-    secrets = FileSecrets(settings.path(settings.local.secrets_file)) if settings.environment == "local" else None
-    return open_store(StoreConfig.from_dict(d), secrets)
+    url = getattr(args, "store", None)
+    if url:
+        return open_store(StoreConfig.from_url(url))
+    if os.environ.get("MLOPS_STORE_BACKEND"):
+        return open_store(StoreConfig.from_env(os.environ))
+    return store_for(stack_settings(args))
 
 
 def actor(args) -> str:
@@ -34,9 +46,10 @@ def actor(args) -> str:
 
 
 def registry_for(args):
+    """The registry on the store the arguments name (see ``open_args_store``), acting as ``--as``."""
     from mlops.registry import Registry
 
-    return Registry(store_for(stack_settings(args)), actor=actor(args))
+    return Registry(open_args_store(args), actor=actor(args))
 
 
 def add_actor_flag(parser) -> None:

@@ -7,37 +7,18 @@ URL (``/dir``, ``s3://bucket/prefix?endpoint=http://...``, ``oci://bucket?namesp
 
 from __future__ import annotations
 
-import os
 import subprocess
 from typing import Any
 
-from mlops.cli.common import actor as actor_of
-from mlops.cli.common import add_actor_flag
+from mlops.cli.common import actor as actor_of  # noqa: F401 - re-exported for audit.py
+from mlops.cli.common import add_actor_flag, add_store_flag, registry_for  # noqa: F401
 from mlops.cli.output import add_json_flag, emit, print_json, table
 from mlops.errors import BadRequestError
 
 
-def add_store_flag(parser) -> None:
-    parser.add_argument("--store", default=None, metavar="PATH_OR_URL",
-                        help="object store to use instead of the stack's (a directory, s3://bucket?endpoint=..., "
-                             "oci://bucket?namespace=...)")
-
-
 def open_registry(args):
     """The registry on ``--store``, else ``MLOPS_STORE_*``, else the stack's store; acting as ``--as``."""
-    from mlops.registry import Registry
-    from mlops.storage import StoreConfig, open_store
-
-    store_url = getattr(args, "store", None)
-    if store_url:
-        store = open_store(StoreConfig.from_url(store_url))
-    elif os.environ.get("MLOPS_STORE_BACKEND"):
-        store = open_store(StoreConfig.from_env(os.environ))
-    else:
-        from mlops.cli.common import stack_settings, store_for
-
-        store = store_for(stack_settings(args))
-    return Registry(store, actor=actor_of(args))
+    return registry_for(args)
 
 
 def _pairs(items: list[str] | None, what: str, *, numbers: bool = False) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -11,21 +10,10 @@ from mlops.cli.output import add_json_flag, emit, print_json, table
 
 
 def _open_store(args: argparse.Namespace):
-    """``--store URL`` if given, else the store of the stack's settings (file paths project-relative)."""
-    from mlops.storage import StoreConfig, open_store
+    """``--store URL`` if given, else ``MLOPS_STORE_*``, else the stack's store."""
+    from mlops.cli.common import open_args_store
 
-    if getattr(args, "store", None):
-        return open_store(StoreConfig.from_url(args.store))
-    from mlops import envvars
-    from mlops.secrets import FileSecrets
-    from mlops.settings import find_project_dir, load_stack
-
-    settings = load_stack(args.stack, find_project_dir(args.project_dir))
-    cfg = dict(settings.store.__dict__)
-    if cfg.get("backend") == "file" and cfg.get("path"):
-        cfg["path"] = str(settings.path(cfg["path"]))
-    secrets_file = envvars.get(os.environ, envvars.SECRETS_FILE) or settings.path(settings.local.secrets_file)
-    return open_store(StoreConfig.from_dict(cfg), FileSecrets(secrets_file))
+    return open_args_store(args)
 
 
 def _registry_and_runs(args: argparse.Namespace):

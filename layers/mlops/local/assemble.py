@@ -18,10 +18,10 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import asdict
 
 from mlops.local.runtime import LocalRuntime
 from mlops.settings import StackSettings
+from mlops.storage.stack import open_stack_store
 
 
 class MetricsService:
@@ -46,16 +46,6 @@ class MetricsService:
     async def stop(self) -> None:
         self.sink.close()
         self.store.close()
-
-
-def open_stack_store(settings: StackSettings):
-    from mlops.secrets import FileSecrets
-    from mlops.storage import StoreConfig, open_store
-
-    d = asdict(settings.store)
-    if d.get("path"):
-        d["path"] = str(settings.path(d["path"]))
-    return open_store(StoreConfig.from_dict(d), FileSecrets(settings.path(settings.local.secrets_file)))
 
 
 class LogShippingService:

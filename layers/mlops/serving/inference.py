@@ -75,6 +75,19 @@ def _jsonable(v: Any) -> Any:
 _PRED_ID_CHARS = frozenset("0123456789abcdef")
 
 
+def score(m: LoadedModel, X: np.ndarray) -> tuple[list, np.ndarray | None, np.ndarray | None]:
+    """(predictions as plain Python values, class probabilities, confidence) of ``m`` on rows ``X``."""
+    if m.has_proba:
+        proba = m.model.predict_proba(X)
+        idx = proba.argmax(axis=1)
+        preds = [m.classes[i] for i in idx] if m.classes is not None else idx.tolist()
+        confidence = proba.max(axis=1)
+    else:
+        proba, confidence = None, None
+        preds = m.model.predict(X).tolist()
+    return [p.item() if isinstance(p, np.generic) else p for p in preds], proba, confidence
+
+
 class InferenceService:
     """Serves predict and feedback for one endpoint variant."""
 
@@ -140,18 +153,9 @@ class InferenceService:
             raise UnavailableError(f"no model version is deployed to endpoint {self.endpoint!r} "
                                    f"({self.variant}); deploy one with `mlops deploy`", code="no_model_deployed")
         X, _ = parse_payload(request.body, m.signature, self.max_batch)
-        proba = None
-        if m.has_proba:
-            proba = m.model.predict_proba(X)
-            idx = proba.argmax(axis=1)
-            preds = [m.classes[i] for i in idx] if m.classes is not None else idx.tolist()
-            confidence = proba.max(axis=1)
-        else:
-            preds = m.model.predict(X).tolist()
-            confidence = None
+        preds, proba, confidence = score(m, X)
         latency_ms = (time.perf_counter() - t0) * 1000
         ids = [uuid.uuid4().hex for _ in range(len(X))]
-        preds = [p.item() if isinstance(p, np.generic) else p for p in preds]
         body: dict[str, Any] = {"predictions": preds, "model": self.model_name, "version": m.version,
                                 "variant": self.variant, "prediction_ids": ids, "request_id": request.request_id}
         if proba is not None:
@@ -193,16 +197,8 @@ class InferenceService:
                 continue
             try:
                 t0 = time.perf_counter()
-                m = sh[0]
-                if m.has_proba:
-                    proba = m.model.predict_proba(X)
-                    idx = proba.argmax(axis=1)
-                    preds = [m.classes[i] for i in idx] if m.classes is not None else idx.tolist()
-                    conf = proba.max(axis=1)
-                else:
-                    preds, conf = m.model.predict(X).tolist(), None
-                preds = [p.item() if isinstance(p, np.generic) else p for p in preds]
-                self._record(request, m, X, preds, conf, ids, (time.perf_counter() - t0) * 1000, "shadow")
+                preds, _, conf = score(sh[0], X)
+                self._record(request, sh[0], X, preds, conf, ids, (time.perf_counter() - t0) * 1000, "shadow")
             except Exception as exc:
                 self.log(f"shadow scoring failed: {type(exc).__name__}: {exc}")
 

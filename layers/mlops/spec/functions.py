@@ -56,17 +56,10 @@ def validate_config(name: str, config: Mapping[str, str]) -> dict[str, str]:
 
 
 def store_env(settings: StackSettings) -> dict[str, str]:
-    """The store's location as ``MLOPS_STORE_*`` (read back by ``mlops.storage.config``)."""
-    s = settings.store
-    out = {ev.STORE_PREFIX + "BACKEND": s.backend}
-    for key in ("path", "bucket", "namespace", "endpoint", "region", "prefix", "credentials_secret"):
-        value = getattr(s, key)
-        if value in (None, ""):
-            continue
-        if key == "path":
-            value = str(settings.path(value))
-        out[ev.STORE_PREFIX + key.upper()] = str(value)
-    return out
+    """The store's location as ``MLOPS_STORE_*`` (read back by ``StoreConfig.from_env``)."""
+    from mlops.storage.stack import stack_store_config
+
+    return stack_store_config(settings).to_env()
 
 
 def _common(settings: StackSettings, name: str) -> dict[str, str]:

@@ -48,15 +48,17 @@ def test_from_env_fails_fast_naming_the_variable():
     assert "MLOPS_STORE_BUCKET" in e.value.message
 
 
-def test_matches_the_stack_settings_and_the_spec_builder():
-    """The lead's settings class and spec builder speak the same names (one source of truth)."""
-    from dataclasses import asdict
-
-    from mlops.settings import StackSettings, Store
+def test_the_stack_settings_and_the_spec_builder_use_this_class():
+    """One source of truth: the settings' store section is a StoreConfig; functions read it back."""
+    from mlops.settings import settings_from_config
     from mlops.spec.functions import store_env
 
-    s = StackSettings(store=Store(backend="s3", bucket="b", endpoint="http://e", region="r"))
-    assert StoreConfig.from_env(store_env(s)) == StoreConfig.from_dict(asdict(s.store))
+    s = settings_from_config({"mlops:store": {"backend": "s3", "bucket": "b", "endpoint": "http://e",
+                                              "region": "r"}}, stack="t")
+    assert isinstance(s.store, StoreConfig)
+    assert StoreConfig.from_env(store_env(s)) == s.store
+    with pytest.raises(ConfigError, match="mlops:store.bucket: required"):
+        settings_from_config({"mlops:store": {"backend": "oci"}}, stack="t")
 
 
 @pytest.mark.parametrize("url, expected", [
