@@ -6,7 +6,8 @@ Accepted bodies (so a client leaving ``mlflow models serve`` changes only the UR
   ``{"inputs": [[...]]}`` rows or ``{"inputs": [{...}]}`` records
 - ``{"dataframe_split": {"columns": [...], "data": [[...]]}}`` and ``{"dataframe_records": [{...}]}``
 Every problem is a 422 that names the row and the field, or a 400 for a body that is
-not JSON at all; the model only ever sees a float64 array in signature order.
+not JSON at all; the model sees a float64 array in signature order, or, when the signature
+has string (categorical) features, an object array with str and float cells.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from mlops.errors import BadRequestError, PayloadTooLargeError, UnprocessableError
 
+TEXT_DTYPES = ("str", "string", "object", "category")
 NUMERIC_KINDS = ("float", "double", "float64", "float32", "int", "int64", "int32", "long", "integer",
                  "number", "numeric", "bool", "boolean")
 
@@ -32,9 +34,11 @@ class Signature:
     dtypes: tuple[str, ...]
     classes: tuple[Any, ...] | None = None
     index: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    text: tuple[bool, ...] = field(default=(), compare=False, hash=False)   # per feature: a string column
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", {n: i for i, n in enumerate(self.names)})
+        object.__setattr__(self, "text", tuple(d in TEXT_DTYPES for d in self.dtypes))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Signature:
@@ -78,9 +82,30 @@ def _num(value: Any, row: int, name: str, dtype: str = "float64") -> float:
                              f"{str(value)[:40]!r}", code="invalid_type", details={"row": row, "feature": name})
 
 
+def _text(value: Any, row: int, name: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise UnprocessableError(f"row {row}, feature {name!r}: expected a string (category), got "
+                             f"{type(value).__name__}", code="invalid_type", details={"row": row, "feature": name})
+
+
+def _cell(v: Any, i: int, j: int, sig: Signature) -> Any:
+    if sig.text[j]:
+        return _text(v, i, sig.names[j])
+    return v if type(v) is float and math.isfinite(v) else _num(v, i, sig.names[j], sig.dtypes[j])
+
+
+def _empty(n: int, sig: Signature) -> np.ndarray:
+    """float64 rows when every feature is numeric (the fast path); object rows when some are text."""
+    return np.empty((n, sig.width), dtype=object if any(sig.text) else np.float64)
+
+
 def _rows_from_lists(rows: list, sig: Signature, where: str) -> np.ndarray:
     width = sig.width
-    out = np.empty((len(rows), width), dtype=np.float64)
+    out = _empty(len(rows), sig)
+    mixed = any(sig.text)
     names = sig.names
     for i, row in enumerate(rows):
         if not isinstance(row, (list, tuple)):
@@ -90,13 +115,17 @@ def _rows_from_lists(rows: list, sig: Signature, where: str) -> np.ndarray:
             raise UnprocessableError(f"{where}[{i}]: expected {width} values in the order "
                                      f"{', '.join(names[:5])}{'...' if width > 5 else ''}, got {len(row)}",
                                      code="wrong_width", details={"row": i})
+        if mixed:
+            for j, v in enumerate(row):
+                out[i, j] = _cell(v, i, j, sig)
+            continue
         for j, v in enumerate(row):
             out[i, j] = v if type(v) is float and math.isfinite(v) else _num(v, i, names[j], sig.dtypes[j])
     return out
 
 
 def _rows_from_records(records: list, sig: Signature, where: str) -> np.ndarray:
-    out = np.empty((len(records), sig.width), dtype=np.float64)
+    out = _empty(len(records), sig)
     index = sig.index
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
@@ -105,8 +134,7 @@ def _rows_from_records(records: list, sig: Signature, where: str) -> np.ndarray:
         if len(rec) != sig.width or any(k not in index for k in rec):
             _check_names(rec.keys(), sig, f"{where}[{i}]", row=i)
         for name, j in index.items():
-            v = rec[name]
-            out[i, j] = v if type(v) is float and math.isfinite(v) else _num(v, i, name, sig.dtypes[j])
+            out[i, j] = _cell(rec[name], i, j, sig)
     return out
 
 

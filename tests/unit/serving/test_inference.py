@@ -137,3 +137,29 @@ def test_direct_invoke_smoke_check(world):
         svc.router().dispatch(Request.from_url("POST", "/", {}, b'{"smoke": true, "version": 99}'))
     r = svc.router().dispatch(Request.from_url("POST", "/", {}, json.dumps({"instances": [X[0].tolist()]}).encode()))
     assert r.body["version"] == v1
+
+
+def test_a_pipeline_with_a_categorical_feature_serves_end_to_end(tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    store = FileStore(str(tmp_path / "s"))
+    reg = Registry(store, actor="alice")
+    rng = np.random.default_rng(0)
+    plans = rng.choice(["basic", "gold", "pro"], size=400)
+    age = rng.normal(40, 10, size=400)
+    X = np.empty((400, 2), dtype=object)
+    X[:, 0], X[:, 1] = plans, age
+    y = ((plans == "gold") | (age > 45)).astype(int)
+    model = make_pipeline(ColumnTransformer([("plan", OneHotEncoder(handle_unknown="ignore"), [0])],
+                                            remainder="passthrough"), LogisticRegression()).fit(X, y)
+    v = reg.register_version("m", model, {"plan": plans, "age": age}, y)["version"]
+    rec = reg.get_version("m", v)
+    assert [i["dtype"] for i in rec["signature"]["inputs"]] == ["str", "float64"]
+    reg.request_approval("m", v)
+    reg.with_actor("bob").decide_approval("m", v, "approve")
+    reg.set_stable("ep", "m", v)
+    svc = service(store, reg)
+    out = svc.predict(req({"dataframe_records": [{"plan": "gold", "age": 20.0}, {"plan": "basic", "age": 20.0}]}))
+    assert out.body["predictions"] == [1, 0]

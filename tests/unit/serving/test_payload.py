@@ -97,3 +97,15 @@ def test_booleans_only_where_the_signature_says_bool():
     sig = Signature(("a", "flag"), ("float64", "bool"))
     X, _ = parse_payload(b'{"instances": [[1.5, true]]}', sig, 10)
     np.testing.assert_array_equal(X, [[1.5, 1.0]])
+
+
+def test_categorical_string_features_make_an_object_array():
+    sig = Signature(("plan", "age"), ("str", "float64"))
+    X, _ = parse_payload(b'{"instances": [["gold", 41], ["basic", 30.5]]}', sig, 10)
+    assert X.dtype == object and X[0, 0] == "gold" and X[1, 1] == 30.5
+    X, _ = parse_payload(b'{"dataframe_records": [{"age": 1, "plan": "gold"}]}', sig, 10)
+    assert X.tolist() == [["gold", 1.0]]
+    with pytest.raises(UnprocessableError, match="expected a string"):
+        parse_payload(b'{"instances": [[null, 41]]}', sig, 10)
+    with pytest.raises(UnprocessableError, match="expected a number"):
+        parse_payload(b'{"instances": [["gold", "old"]]}', sig, 10)
