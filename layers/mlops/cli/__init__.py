@@ -64,6 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:          # a missing file, a refused connection: say which, in one line
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"mlops: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked to
+        if os.environ.get("MLOPS_DEBUG"):
+            raise
+        print(f"mlops: internal error: {type(exc).__name__}: {str(exc)[:300]} "
+              "(set MLOPS_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 3
     return int(code or 0)
 
 
