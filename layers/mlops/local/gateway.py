@@ -291,6 +291,13 @@ class Gateway:
             if exc.status == 401 and exc.details.get("www_authenticate"):
                 extra.append(("WWW-Authenticate", exc.details["www_authenticate"]))
             resp = _json_error(exc, request_id, extra)
+        except Exception as exc:  # noqa: BLE001 - the gateway answers every request, and stays up
+            import sys
+            import traceback
+            print(f"gateway: request {request_id} failed: "
+                  f"{''.join(traceback.format_exception(exc)).strip()}", file=sys.stderr, flush=True)
+            from mlops.errors import InternalError
+            resp = _json_error(InternalError("the gateway failed on this request; see the runtime log"), request_id)
         resp.headers.append(("opc-request-id", request_id))
         return resp
 
