@@ -54,15 +54,11 @@ def object_key_of_event(event: Any) -> str:
 
 
 def read_records(data: bytes) -> tuple[list[dict], list[dict]]:
-    """(predictions, feedback) of an NDJSON log object; other lines are skipped."""
+    """(predictions, feedback) of a log object (local NDJSON or the cloud's log entries, maybe gzip)."""
+    from mlops.logrecords import iter_log_records
+
     preds, fb = [], []
-    for line in data.splitlines():
-        if not line.startswith(b'{"kind":'):
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
+    for rec in iter_log_records(data):
         kind = rec.get("kind")
         if kind == "prediction":
             preds.append(rec)

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops.errors import BadRequestError
+from mlops.logrecords import GZIP_MAGIC, iter_log_records
 
 VARIANTS = ("stable", "canary", "shadow")
 _MISSING = object()
@@ -64,6 +65,11 @@ def iter_records(source: Any) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects in ``source``: a dict, NDJSON bytes/str, or an iterable of those."""
     if isinstance(source, dict):
         yield source
+        return
+    if isinstance(source, (bytes, bytearray, memoryview)) and bytes(source[:2]) == GZIP_MAGIC or \
+            isinstance(source, (bytes, bytearray)) and b'"logContent"' in source[:4096]:
+        # the cloud's Service Connector objects: log entries (maybe gzip) whose messages are records
+        yield from iter_log_records(bytes(source))
         return
     if isinstance(source, (bytes, bytearray, memoryview, str)):
         data = source.encode() if isinstance(source, str) else bytes(source)
