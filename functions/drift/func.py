@@ -14,7 +14,27 @@ from mlops.storage import StoreConfig, open_store
 _env = os.environ
 _store = open_store(StoreConfig.from_env(_env), secrets_from_env(_env))
 _k, _, _n = (ev.get(_env, ev.DRIFT_PERSISTENCE, "2/3") or "2/3").partition("/")
-_job = DriftJob(_store, Registry(_store, actor="fn:drift"), metrics_sink_from_env(_env), DriftJobConfig(
+_registry = Registry(_store, actor="guardian")     # A/B promotions are the guardian's policy acting
+
+
+def _read_connector_object(obj):
+    """Cloud: the Service Connector's object in the prediction-logs bucket (resource principal)."""
+    from mlops.storage.oci import OciObjectStore, make_oci_client
+
+    client = make_oci_client(auth="resource_principal", region=ev.get(_env, ev.REGION))
+    return OciObjectStore(obj.namespace, obj.bucket, client).get(obj.key).data
+
+
+def _ab_check(endpoint: str):
+    if ev.get(_env, ev.AB_AUTO_PROMOTE, "0") != "1":
+        return None
+    from mlops.guardian import ab_verdict
+    from mlops.monitoring.fromenv import notifier_from_env
+    return ab_verdict(_registry, _store, endpoint, notifier=notifier_from_env(_env))
+
+
+_job = DriftJob(_store, _registry, metrics_sink_from_env(_env), log_reader=_read_connector_object,
+                after_window=_ab_check, config=DriftJobConfig(
     alpha=float(ev.get(_env, ev.DRIFT_ALPHA, "0.05")),
     effect_threshold=float(ev.get(_env, ev.DRIFT_EFFECT_THRESHOLD, "0.1")),
     share_threshold=float(ev.get(_env, ev.DRIFT_SHARE_THRESHOLD, "0.3")),

@@ -4,7 +4,7 @@ import os
 
 from mlops import envvars as ev
 from mlops.function import fdk_handler
-from mlops.guardian import DevOpsRetrainer, Guardian, StoreRetrainer, ab_verdict
+from mlops.guardian import DevOpsRetrainer, Guardian, StoreRetrainer
 from mlops.http import Request, Response
 from mlops.monitoring.fromenv import notifier_from_env
 from mlops.registry import Registry
@@ -26,16 +26,10 @@ else:
     _retrainer = StoreRetrainer(_store)
 
 
-def _ab_check(endpoint: str):
-    if ev.get(_env, ev.AB_AUTO_PROMOTE, "0") != "1":
-        return None
-    return ab_verdict(_registry, _store, endpoint, notifier=_guardian.notifier)
-
-
 _guardian = Guardian(_registry, notifier_from_env(_env), _retrainer,
                      auto_rollback=ev.get(_env, ev.AUTO_ROLLBACK, "1") == "1",
                      auto_retrain=ev.get(_env, ev.AUTO_RETRAIN, "1") == "1",
-                     rollback_on_drift=ev.get(_env, ev.ROLLBACK_ON_DRIFT, "1") == "1", ab_check=_ab_check)
+                     rollback_on_drift=ev.get(_env, ev.ROLLBACK_ON_DRIFT, "1") == "1")
 
 
 def _run(request: Request) -> Response:

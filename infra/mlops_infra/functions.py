@@ -94,9 +94,10 @@ def deploy_config(spec: FunctionSpec, ids: DeployIds) -> dict[str, pulumi.Input[
     if ids.namespace is not None and cfg.get(ev.STORE_PREFIX + "BACKEND") == "oci" \
             and ev.STORE_PREFIX + "NAMESPACE" not in cfg:
         cfg[ev.STORE_PREFIX + "NAMESPACE"] = ids.namespace
-    if spec.name == "guardian":
+    if spec.name in ("guardian", "drift"):     # the drift function announces A/B verdicts it acts on
         if ids.topic_id is not None:
             cfg[ev.NOTIFY_TOPIC_ID] = ids.topic_id
+    if spec.name == "guardian":
         if ids.build_pipeline_id is not None:
             cfg[ev.BUILD_PIPELINE_ID] = ids.build_pipeline_id
     return cfg

@@ -11,6 +11,7 @@ latency), the canary-vs-stable derived metrics, and accuracy where feedback arri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import defaultdict
@@ -40,17 +41,36 @@ class DriftJobConfig:
     namespace: str = "mlops"
 
 
-def object_key_of_event(event: Any) -> str:
-    """The object name of an OCI Events object-created CloudEvent; a 400 for anything else."""
+@dataclass(frozen=True)
+class LogObject:
+    """Where a new log object is: the registry store's ``prediction-logs/`` (local) or the logs bucket."""
+
+    key: str
+    bucket: str | None
+    namespace: str | None
+
+
+def object_of_event(event: Any) -> LogObject:
+    """The object an OCI Events object-created CloudEvent names; a 400 for anything else."""
     if not isinstance(event, dict) or not str(event.get("eventType", "")).startswith(
             "com.oraclecloud.objectstorage.createobject"):
         raise BadRequestError("expected an Events com.oraclecloud.objectstorage.createobject CloudEvent",
                               code="invalid_event")
-    name = (event.get("data") or {}).get("resourceName")
-    if not isinstance(name, str) or not name.startswith(LOG_PREFIX):
-        raise BadRequestError(f"object {str(name)[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
+    data = event.get("data") or {}
+    name = data.get("resourceName")
+    details = data.get("additionalDetails") or {}
+    if not isinstance(name, str) or not name or ".." in name or name.startswith("/"):
+        raise BadRequestError(f"the event names no usable object ({str(name)[:120]!r})", code="invalid_event")
+    return LogObject(name, details.get("bucketName"), details.get("namespace"))
+
+
+def object_key_of_event(event: Any) -> str:
+    """The object name of a local log event (``prediction-logs/<endpoint>/...``); a 400 otherwise."""
+    obj = object_of_event(event)
+    if not obj.key.startswith(LOG_PREFIX):
+        raise BadRequestError(f"object {obj.key[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
                               code="not_a_prediction_log")
-    return name
+    return obj.key
 
 
 def read_records(data: bytes) -> tuple[list[dict], list[dict]]:
@@ -86,8 +106,13 @@ class DriftJob:
     """Runs the drift analysis of one log object against the registry's reference profiles."""
 
     def __init__(self, store, registry, sink: mm.MetricsSink, config: DriftJobConfig = DriftJobConfig(),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 log_reader: Callable[[LogObject], bytes] | None = None,
+                 after_window: Callable[[str], dict | None] | None = None) -> None:
+        """``log_reader`` reads objects of the cloud's logs bucket (Service Connector output);
+        ``after_window(endpoint)`` runs once per endpoint seen in a window (the A/B check)."""
         self.store, self.registry, self.sink, self.config, self.clock = store, registry, sink, config, clock
+        self.log_reader, self.after_window = log_reader, after_window
         self._detectors: dict[tuple[str, int], Any] = {}   # (model, version) -> (profile, detector)
 
     def _detector(self, model: str, version: int):
@@ -113,26 +138,74 @@ class DriftJob:
         return profile, detector
 
     def run(self, event: Any) -> dict[str, Any]:
-        key = object_key_of_event(event)
-        endpoint = key[len(LOG_PREFIX):].split("/", 1)[0]
-        preds, feedback = read_records(self.store.get(key).data)
+        obj = object_of_event(event)
+        local = obj.key.startswith(LOG_PREFIX)
+        if local:
+            data = self.store.get(obj.key).data
+        elif self.log_reader is not None:
+            data = self.log_reader(obj)
+        else:
+            raise BadRequestError(f"object {obj.key[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
+                                  code="not_a_prediction_log")
+        preds, feedback = read_records(data)
         ts = self.clock()
-        points: list[mm.MetricPoint] = []
-        summary: dict[str, Any] = {"object": key, "endpoint": endpoint, "predictions": len(preds),
-                                   "feedback": len(feedback), "versions": []}
-        by_version: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        by_endpoint: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
         for r in preds:
-            if r.get("variant") == "shadow" or r.get("endpoint") != endpoint:
-                continue
-            by_version[(str(r.get("model")), int(r.get("version") or 0))].append(r)
-        for (model, version), recs in sorted(by_version.items()):
-            summary["versions"].append(self._drift_for(endpoint, model, version, recs, ts, points))
-        points.extend(self._window_points(endpoint, preds, ts))
+            by_endpoint[str(r.get("endpoint"))][0].append(r)
+        for r in feedback:
+            by_endpoint[str(r.get("endpoint"))][1].append(r)
+        summary: dict[str, Any] = {"object": obj.key, "predictions": len(preds), "feedback": len(feedback),
+                                   "endpoints": {}}
+        points: list[mm.MetricPoint] = []
+        for endpoint, (eps, efb) in sorted(by_endpoint.items()):
+            if not local:
+                summary["endpoints"].setdefault(endpoint, {})["normalized"] = \
+                    self._normalize(obj, endpoint, eps + efb, ts)
+            summary["endpoints"].setdefault(endpoint, {})["versions"] = self._window(endpoint, eps, ts, points)
         if points:
             self.sink.put(points)
             self.sink.flush()
         summary["metrics_posted"] = len(points)
+        if self.after_window is not None:
+            for endpoint in sorted(by_endpoint):
+                try:
+                    verdict = self.after_window(endpoint)
+                except Exception as exc:  # the drift work is done; an A/B failure must not undo it
+                    verdict = {"error": f"{type(exc).__name__}: {exc}"}
+                if verdict:
+                    summary["endpoints"][endpoint]["ab"] = verdict
         return summary
+
+    def _window(self, endpoint: str, preds: list[dict], ts: float, points: list) -> list[dict[str, Any]]:
+        by_version: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        for r in preds:
+            if r.get("variant") == "shadow":
+                continue
+            by_version[(str(r.get("model")), int(r.get("version") or 0))].append(r)
+        out = [self._drift_for(endpoint, model, version, recs, ts, points)
+               for (model, version), recs in sorted(by_version.items())]
+        points.extend(self._window_points(endpoint, preds, ts))
+        return out
+
+    def _normalize(self, obj: LogObject, endpoint: str, records: list[dict], ts: float) -> str | None:
+        """Copy one endpoint's records of a connector object to ``prediction-logs/<endpoint>/`` in the
+        registry store, so that A/B analysis reads the same layout in the cloud as locally.
+        Named by the source object, so a redelivered event writes nothing twice."""
+        from mlops.names import validate_endpoint_name
+
+        try:
+            validate_endpoint_name(endpoint)
+        except Exception:
+            return None
+        digest = hashlib.sha256(f"{obj.bucket}/{obj.key}".encode()).hexdigest()[:16]
+        day = datetime.fromtimestamp(ts, UTC)
+        key = f"{LOG_PREFIX}{endpoint}/{day:%Y/%m/%d/%H%M%S}-{digest}.ndjson"
+        body = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        try:
+            self.store.put(key, body, if_none_match=True, content_type="application/x-ndjson")
+        except PreconditionFailedError:
+            pass
+        return key
 
     # ------------------------------------------------------------------ drift per version
     def _drift_for(self, endpoint: str, model: str, version: int, recs: list[dict], ts: float,

@@ -1,10 +1,11 @@
 """The guardian: acts on alarms (roll a bad canary back, ask for retraining) and on A/B verdicts.
 
 It is subscribed to the alarm topic (an ``ORACLE_FUNCTIONS`` subscription in the cloud,
-a function subscription locally), so it receives OCI's alarm message JSON; it also
-accepts the object-created events of new prediction logs, on which it re-runs the
-A/B analysis of endpoints with a live canary. Every action is audited by the registry
-and announced through the notifier, saying what happened, where, why, and what was done.
+a function subscription locally), so it receives OCI's alarm message JSON. A/B verdicts
+(``ab_verdict``) are checked by the drift function on every new prediction-log window,
+which already holds the records; ``Guardian.ab_check`` accepts object-created events too
+for deployments that route them here. Every action is audited by the registry and
+announced through the notifier, saying what happened, where, why, and what was done.
 """
 
 from __future__ import annotations

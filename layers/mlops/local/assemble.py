@@ -6,7 +6,7 @@ loop, each the local twin of one OCI part:
 - ``MetricsService``: the ``oci_faas`` per-invocation metrics, into the SQLite store;
 - ``LogShippingService``: Logging + Service Connector Hub + Events: prediction lines roll
   into ``prediction-logs/`` objects, whose object-created events invoke the drift function
-  (and the guardian, for A/B verdicts);
+  (which also runs the A/B check of endpoints with a live canary);
 - ``AlarmService``: Monitoring alarms (the same rules, rendered and parsed as MQL) evaluated
   every few seconds, delivered as Notifications to the local NDJSON file, loopback webhooks
   and the guardian function subscription.
@@ -49,7 +49,7 @@ class MetricsService:
 
 
 class LogShippingService:
-    """Prediction lines -> log objects -> object-created events -> drift function (+ guardian)."""
+    """Prediction lines -> log objects -> object-created events -> the drift function."""
 
     def __init__(self, rt: LocalRuntime, settings: StackSettings) -> None:
         from mlops.local.logship import LogShipper
@@ -63,7 +63,7 @@ class LogShippingService:
 
     async def _to_functions(self, event: dict) -> None:
         body = json.dumps(event).encode()
-        for fn in ("drift", "guardian"):
+        for fn in ("drift",):      # the Events rule's one action (the drift job also runs the A/B check)
             if fn not in self.rt.pools:
                 continue
             t0 = time.perf_counter()

@@ -116,7 +116,8 @@ def function_specs(settings: StackSettings) -> list[FunctionSpec]:
                   ev.DRIFT_EFFECT_THRESHOLD: repr(settings.drift.effect_threshold),
                   ev.DRIFT_SHARE_THRESHOLD: repr(settings.drift.share_threshold),
                   ev.DRIFT_PERSISTENCE: f"{settings.drift.persistence_k}/{settings.drift.persistence_n}",
-                  ev.DRIFT_MIN_ROWS: str(settings.drift.min_rows), ev.ENDPOINTS: endpoints},
+                  ev.DRIFT_MIN_ROWS: str(settings.drift.min_rows), ev.ENDPOINTS: endpoints,
+                  ev.AB_AUTO_PROMOTE: "1" if settings.guardian.ab_auto_promote else "0"},
         "guardian": {ev.AUTO_ROLLBACK: "1" if settings.guardian.auto_rollback else "0",
                      ev.AUTO_RETRAIN: "1" if settings.guardian.auto_retrain else "0",
                      ev.AB_AUTO_PROMOTE: "1" if settings.guardian.ab_auto_promote else "0",
@@ -125,6 +126,7 @@ def function_specs(settings: StackSettings) -> list[FunctionSpec]:
     }
     if settings.environment == "local":
         extra["guardian"][ev.NOTIFY_FILE] = str(settings.state_dir / settings.notifications.local_file)
+        extra["drift"][ev.NOTIFY_FILE] = extra["guardian"][ev.NOTIFY_FILE]   # A/B verdicts are announced too
         extra["guardian"][ev.RETRAIN_ENTRYPOINT] = settings.guardian.retrain_entrypoint
     for name in CORE_FUNCTIONS:
         cfg = _common(settings, name)

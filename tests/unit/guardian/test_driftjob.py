@@ -46,13 +46,13 @@ def test_null_windows_stay_quiet_and_shifted_windows_alarm_after_k_of_n(world):
     store, job, sink, v = world
     rng = np.random.default_rng(1)
     null = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000001.ndjson", rng.normal(size=(800, 4)), v))
-    (res,) = null["versions"]
+    (res,) = null["endpoints"]["ep"]["versions"]
     assert res["window_drifted"] is False and res["drifted"] is False
     shifted = rng.normal(size=(800, 4)) + np.array([1.0, 1.0, 0, 0])
-    first = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000002.ndjson", shifted, v))["versions"][0]
+    first = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000002.ndjson", shifted, v))["endpoints"]["ep"]["versions"][0]
     assert first["window_drifted"] is True and first["drifted"] is False       # 1 of the last 3: not yet
     assert set(first["drifted_features"]) == {"a", "b"}
-    second = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000003.ndjson", shifted, v))["versions"][0]
+    second = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000003.ndjson", shifted, v))["endpoints"]["ep"]["versions"][0]
     assert second["drifted"] is True                                           # 2 of the last 3
     html = store.get(second["report"]).data.decode()
     assert "<svg" in html and "https://" not in html
@@ -64,7 +64,7 @@ def test_null_windows_stay_quiet_and_shifted_windows_alarm_after_k_of_n(world):
 def test_thin_windows_are_skipped_not_judged(world):
     store, job, _, v = world
     out = job.run(log_object(store, "prediction-logs/ep/x/1.ndjson", np.zeros((10, 4)), v))
-    assert "min_rows" in out["versions"][0]["skipped"]
+    assert "min_rows" in out["endpoints"]["ep"]["versions"][0]["skipped"]
 
 
 def test_events_that_are_not_prediction_logs_are_refused(world):
@@ -91,3 +91,30 @@ def test_mlops_drift_reports_and_show(world, tmp_path, capsys):
     assert capsys.readouterr().out.lower().startswith("<!doctype html>")
     assert main([*base, "show", "latest:nobody"]) == 1
     assert "no drift reports" in capsys.readouterr().err
+
+
+def test_cloud_connector_objects_are_read_from_the_logs_bucket_and_normalized(world):
+    import gzip
+
+    from mlops.driftjob import LogObject
+
+    store, job, sink, v = world
+    rng = np.random.default_rng(5)
+    records = [{"kind": "prediction", "ts": "2026-11-22T00:00:00Z", "prediction_id": f"{i:032x}", "endpoint": "ep",
+                "model": "m", "version": v, "variant": "stable", "latency_ms": 0.3, "prediction": 0,
+                "confidence": 0.8, "features": dict(zip(NAMES, rng.normal(size=4).tolist(), strict=True))}
+               for i in range(300)]
+    entries = "\n".join(json.dumps({"datetime": 1, "logContent": {"data": {"message": json.dumps(r)}}})
+                        for r in records)
+    logs_bucket = {("mlops-logs", "conn/2026/x.log.gz"): gzip.compress(entries.encode())}
+    seen, verdicts = [], []
+    job.log_reader = lambda obj: seen.append(obj) or logs_bucket[(obj.bucket, obj.key)]
+    job.after_window = lambda endpoint: verdicts.append(endpoint) or {"action": "none"}
+    event = object_created_event("conn/2026/x.log.gz", bucket="mlops-logs", namespace="ns", size=1)
+    out = job.run(event)
+    assert seen == [LogObject("conn/2026/x.log.gz", "mlops-logs", "ns")] and verdicts == ["ep"]
+    key = out["endpoints"]["ep"]["normalized"]
+    assert key.startswith("prediction-logs/ep/") and len(store.get(key).data.splitlines()) == 300
+    assert out["endpoints"]["ep"]["versions"][0]["window_drifted"] is False
+    assert job.run(event)["endpoints"]["ep"]["normalized"] == key          # redelivery writes nothing new
+    assert len(list(store.list("prediction-logs/ep/"))) == 1
