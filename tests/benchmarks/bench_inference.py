@@ -18,15 +18,19 @@ directory for the peer. Then:
 Both servers get the same core(s) (``--server-cores``, pinned with ``sched_setaffinity``,
 inherited by every worker process) and the same number of model-serving processes
 (``--workers``: the inference function's fdk pool size, MLflow's uvicorn workers). The
-load generator (``mlops.local.httpwire.Connection``: asyncio + httptools, keep-alive, one
-request in flight per connection) runs in this process on ``--client-cores``, sends the
-same one-row ``dataframe_split`` bodies to both, checks their predictions agree, and
-measures p50/p99 at c=1, req/s at c=1/4/16 and cold start to the first prediction.
+load generator (``mlops.local.httpwire.Connection`` as fixed in ``_bench_common``: asyncio +
+httptools, keep-alive, one request in flight per connection) runs in this process on
+``--client-cores``, sends the same one-row ``dataframe_split`` bodies to both, checks that
+their predictions agree with the model's, and measures p50/p99 at c=1, req/s at c=1/4/16
+and cold start to the first prediction.
 
     .venv/bin/python tests/benchmarks/bench_inference.py [--rounds 5] [--requests 1000] [--seconds 3]
-        [--workers 2] [--server-cores 0] [--client-cores 1] [--cold-rounds 5] [--no-peer] [--json]
+        [--workers 1] [--server-cores 0] [--client-cores 1] [--cold-rounds 5] [--no-peer] [--json]
 
 Prints a Markdown table (ours, MLflow, ratio, target) and the method paragraph.
+``--breakdown`` (ours only, c=1) splits a request's time into client+gateway, fdk, the
+handler and parse+predict; ``--profile DIR`` adds cProfile dumps of the runtime process and
+of the inference function's process (its import, i.e. the cold start, separately).
 """
 
 from __future__ import annotations
@@ -701,6 +705,17 @@ def breakdown_report(res: dict) -> str:
     return text
 
 
+def _workers_note(info: dict) -> str:
+    if info["workers"] == 1:
+        return ("One model process each, as the servers get one core (MLflow with `-w 2` or more serves from a "
+                "socket uvicorn creates with protocol 0, for which asyncio leaves Nagle's algorithm on: on "
+                "keep-alive connections its p50 then rises to about 56 ms from delayed ACKs, a comparison we do "
+                "not want to win). ")
+    return (f"{info['workers']} model processes each; note that MLflow with `-w` >= 2 leaves Nagle's algorithm on "
+            f"(uvicorn's shared socket has protocol 0, so asyncio skips TCP_NODELAY): its keep-alive latency "
+            f"then includes delayed-ACK stalls. ")
+
+
 def _conn_txt(info: dict) -> str:
     return "; ".join(f"{k}: {v['requests']} requests on {v['opened']} connections"
                      for k, v in info.get("connections", {}).items())
@@ -757,7 +772,8 @@ def report(res: dict, args) -> str:
         f"{N_FEATURES} features, seed {args.seed}) registered and deployed as stable of an endpoint, and the same "
         f"fitted model saved with `mlflow.sklearn.save_model` (with its signature). Ours: {ours_desc}; the "
         f"inference function has a pool of {info['workers']} fdk processes. MLflow: `mlflow models serve "
-        f"--env-manager local -w {info['workers']}` (uvicorn workers) from its own venv. Both servers, and "
+        f"--env-manager local -w {info['workers']}` (uvicorn workers) from its own venv. {_workers_note(info)}"
+        f"Both servers, and "
         f"every process they start, pinned to core(s) {','.join(map(str, info['server_cores']))} "
         f"(`sched_setaffinity`; checked per process: ours {info['affinity'].get('ours')}, MLflow "
         f"{info['affinity'].get('mlflow', 'n/a')}); the load generator on core(s) "
@@ -784,7 +800,8 @@ def main() -> None:
     ap.add_argument("--rps-rounds", type=int, default=3, help="throughput runs per concurrency level")
     ap.add_argument("--cold-rounds", type=int, default=5)
     ap.add_argument("--peer-cold-rounds", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=2, help="model-serving processes of each server")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="model-serving processes of each server (default 1: the servers get one core)")
     ap.add_argument("--server-cores", type=int, nargs="+", default=[0])
     ap.add_argument("--client-cores", type=int, nargs="+", default=None)
     ap.add_argument("--seed", type=int, default=0)
