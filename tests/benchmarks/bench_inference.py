@@ -765,29 +765,43 @@ def report(res: dict, args) -> str:
                  "the local runtime's serving path (`LocalRuntime` of the stack: gateway with authorizer "
                  "(cache warm), rate limit, dynamic routing and header transformations, all functions as fdk "
                  "processes, function stdout captured to log files; log shipping/drift/alarm services off)")
-    method = (
+    has_peer = "mlflow" in res
+    w = info["workers"]
+    procs = "1 fdk process" if w == 1 else f"{w} fdk processes"
+    cores_s, cores_c = ",".join(map(str, info["server_cores"])), ",".join(map(str, info["client_cores"]))
+    parts = [
         f"**Method.** {info['cpu']}, {info['cores']} cores shared with other work (load average "
         f"{info['load_start']} at the start, {info['load_end']} at the end), Python {info['python']}, "
-        f"scikit-learn {info['sklearn']}; peer: {peer}. One `GradientBoostingClassifier` (100 trees, depth 3, "
-        f"{N_FEATURES} features, seed {args.seed}) registered and deployed as stable of an endpoint, and the same "
-        f"fitted model saved with `mlflow.sklearn.save_model` (with its signature). Ours: {ours_desc}; the "
-        f"inference function has a pool of {info['workers']} fdk processes. MLflow: `mlflow models serve "
-        f"--env-manager local -w {info['workers']}` (uvicorn workers) from its own venv. {_workers_note(info)}"
-        f"Both servers, and "
-        f"every process they start, pinned to core(s) {','.join(map(str, info['server_cores']))} "
-        f"(`sched_setaffinity`; checked per process: ours {info['affinity'].get('ours')}, MLflow "
-        f"{info['affinity'].get('mlflow', 'n/a')}); the load generator on core(s) "
-        f"{','.join(map(str, info['client_cores']))}: one asyncio process (uvloop) with the project's keep-alive "
-        f"HTTP/1.1 client (`mlops.local.httpwire.Connection`, with keep-alive decided while parsing: "
-        f"`tests/benchmarks/_bench_common.py`; {_conn_txt(info)}), one request in flight per connection, the same "
-        f"{N_BODIES} one-row `dataframe_split` bodies cycled for both servers. Latency: {args.rounds} rounds x "
-        f"{args.requests} requests at c=1 after {args.warmup} warm-up requests, servers interleaved round by "
-        f"round, median of the per-round p50/p99. Throughput: c connections for {args.seconds:g} s, "
-        f"{args.rps_rounds} runs per level and server, interleaved, median. Cold start: from spawning one "
-        f"inference fdk process (pool of 1, same cores) to its first successful prediction on its socket, "
-        f"median of {len(res['cold']['ours'])}; MLflow's: from launching `mlflow models serve` to the first "
-        f"successful `/invocations`, median of {len(res['cold'].get('mlflow', []))}. Predictions agree with "
-        f"the model's own on {agree['rows']} held-out rows: {agree_txt}.")
+        f"scikit-learn {info['sklearn']}; peer: {peer}.",
+        f"One `GradientBoostingClassifier` (100 trees, depth 3, {N_FEATURES} features, seed {args.seed}) "
+        f"registered, approved and deployed as stable of an endpoint"
+        + (", and the same fitted model saved with `mlflow.sklearn.save_model` (with its signature)." if has_peer
+           else "."),
+        f"Ours: {ours_desc}; the inference function has a pool of {procs}.",
+    ]
+    if has_peer:
+        parts += [f"MLflow: `mlflow models serve --env-manager local -w {w}` (uvicorn) from its own venv.",
+                  _workers_note(info).strip()]
+    parts += [
+        f"{'Both servers' if has_peer else 'The server'}, and every process started by {'them' if has_peer else 'it'}, "
+        f"pinned to core(s) "
+        f"{cores_s} (`sched_setaffinity`, checked per process: ours {info['affinity'].get('ours')}"
+        + (f", MLflow {info['affinity'].get('mlflow')}" if has_peer else "") + ").",
+        f"Load generator on core(s) {cores_c}: one asyncio process (uvloop) with the project's HTTP/1.1 client "
+        f"(`mlops.local.httpwire.Connection`, keep-alive decided while parsing: `tests/benchmarks/_bench_common.py`;"
+        f" {_conn_txt(info)}), one request in flight per connection, the same {N_BODIES} one-row "
+        f"`dataframe_split` bodies cycled for every server.",
+        f"Latency: {args.rounds} rounds x {args.requests} requests at c=1 after {args.warmup} warm-up requests"
+        + (", servers interleaved round by round" if has_peer else "") + ", median of the per-round p50/p99.",
+        f"Throughput: c connections for {args.seconds:g} s, {args.rps_rounds} runs per level"
+        + (" and server, interleaved" if has_peer else "") + ", median.",
+        f"Cold start: from spawning one inference fdk process (pool of 1, same cores) to its first successful "
+        f"prediction on its socket, median of {len(res['cold']['ours'])}"
+        + (f"; MLflow's: from launching `mlflow models serve` to the first successful `/invocations`, median of "
+           f"{len(res['cold']['mlflow'])}." if has_peer else "."),
+        f"Predictions agree with the model's own on {agree['rows']} held-out rows: {agree_txt}.",
+    ]
+    method = " ".join(parts)
     return "\n".join(lines) + "\n\n" + method
 
 
