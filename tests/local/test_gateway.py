@@ -303,3 +303,11 @@ def test_rate_limit_gives_429():
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429] * 3
     assert json.loads(out[-1].body)["error"]["code"] == "rate_limited"
     assert isinstance(other, GatewayResponse) and other.status == 200     # per client IP
+
+
+def test_gateway_reuses_its_keep_alive_connection_to_each_worker(env):
+    pool = env["rt"].pools["echo-canary"]
+    for _ in range(10):
+        assert http("GET", env["url"] + "/by-query?v=2", None, auth(env)).status == 200
+    reused = [w.conn.requests for w in pool.workers if w.conn is not None]
+    assert max(reused) >= 4, reused          # one connection carried several calls

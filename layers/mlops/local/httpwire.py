@@ -23,7 +23,7 @@ class UpstreamClosed(ConnectionError):
 
 class _ResponseProtocol(asyncio.Protocol):
     __slots__ = ("transport", "parser", "waiter", "status", "headers", "body", "closed", "got_bytes",
-                 "_hname")
+                 "keep_alive")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -34,6 +34,7 @@ class _ResponseProtocol(asyncio.Protocol):
         self.status = 0
         self.closed = False
         self.got_bytes = False
+        self.keep_alive = False
 
     # asyncio callbacks
     def connection_made(self, transport) -> None:
@@ -61,6 +62,8 @@ class _ResponseProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        # asked now: once the message is complete the parser resets and always says False
+        self.keep_alive = self.parser.should_keep_alive()
         w = self.waiter
         if w is not None and not w.done():
             w.set_result((self.status, self.headers, b"".join(self.body)))
@@ -126,7 +129,7 @@ class Connection:
         finally:
             self.last_used = time.monotonic()
         self.requests += 1
-        if not proto.parser.should_keep_alive():
+        if not proto.keep_alive:
             self.close()
         return result
 
