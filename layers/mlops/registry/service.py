@@ -373,6 +373,7 @@ class Registry:
         if will_profile:
             record["reference_profile"] = self._store_profile(sig, columns, reference_profile,
                                                               reference_profile_sha256)
+        record["compiled"] = self._store_compiled(model_obj, sig, columns)
         record["created_at"] = self._now()
         version = self._allocate_version(model, record)
         self._audit("version.register", model_subject(model),
@@ -395,6 +396,39 @@ class Registry:
                 kwargs["signature"] = {**kwargs["signature"],
                                        "classes": [c.item() if hasattr(c, "item") else c for c in classes]}
         return self.register_version(model, obj, X, y, source=facts["source"], **kwargs)
+
+    def _store_compiled(self, model_obj: Any, sig: dict[str, Any], columns: Mapping[str, Any] | None
+                        ) -> dict[str, Any] | None:
+        """A tree ensemble's compiled scorer (``mlops.serving.compiled``), stored like an artifact and
+        verified against the model on training rows; serving then needs neither pickle nor sklearn."""
+        if model_obj is None or columns is None:
+            return None
+        import numpy as np
+
+        from mlops.serving.compiled import FORMAT, compile_model, verified
+
+        names = [f["name"] for f in sig["inputs"]]
+        try:
+            probe = np.column_stack([np.asarray(columns[n], dtype=np.float64)[:256] for n in names])
+        except (TypeError, ValueError):
+            return None                        # text features: a pipeline, served by the model itself
+        compiled = verified(compile_model(model_obj), model_obj, probe)
+        if compiled is None:
+            return None
+        up = artifacts.upload(self.store, compiled.to_npz(), content_type="application/octet-stream")
+        return {"sha256": up["sha256"], "size": up["size"], "key": f"artifacts/sha256/{up['sha256']}",
+                "format": FORMAT}
+
+    def get_compiled(self, model: str, version: int | str):
+        """The version's compiled scorer (verified by sha256, loaded without pickle), or None."""
+        from mlops.serving.compiled import CompiledTrees
+
+        rec = self.get_version(model, version)
+        ref = rec.get("compiled")
+        if not ref:
+            return None, rec
+        data = self._verified(rec, ref["sha256"], ref.get("size"), what="compiled scorer")
+        return CompiledTrees.from_npz(data), rec
 
     def _store_profile(self, sig: dict[str, Any], columns: Mapping[str, Any] | None,
                        given: Mapping[str, Any] | None, given_sha256: str | None) -> dict[str, Any]:

@@ -44,6 +44,13 @@ class RegistrySource:
         return (int(v), rate) if v and rate > 0 else None
 
     def load(self, version: int) -> LoadedModel:
+        compiled, record = self.registry.get_compiled(self.model, version)
+        if compiled is not None:       # exact, no pickle, no sklearn import: the fast and safe path
+            sig = Signature.from_dict(record.get("signature") or {})
+            classes = [c.item() if hasattr(c, "item") else c for c in compiled.classes] \
+                if compiled.classes is not None else None
+            return LoadedModel(model=compiled, version=int(version), signature=sig, classes=classes,
+                               has_proba=compiled.has_proba, loaded_at=time.time())
         model, record = self.registry.load_model(self.model, version)
         sig = Signature.from_dict(record.get("signature") or {})
         classes = list(getattr(model, "classes_", [])) or (list(sig.classes) if sig.classes else None)
