@@ -18,7 +18,7 @@ directory for the peer. Then:
 Both servers get the same core(s) (``--server-cores``, pinned with ``sched_setaffinity``,
 inherited by every worker process) and the same number of model-serving processes
 (``--workers``: the inference function's fdk pool size, MLflow's uvicorn workers). The
-load generator (``mlops.local.httpwire.Connection`` as fixed in ``_bench_common``: asyncio +
+load generator (``mlops.local.httpwire.Connection``: asyncio +
 httptools, keep-alive, one request in flight per connection) runs in this process on
 ``--client-cores``, sends the same one-row ``dataframe_split`` bodies to both, checks that
 their predictions agree with the model's, and measures p50/p99 at c=1, req/s at c=1/4/16
@@ -56,7 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from _bench_common import KeepAliveConnection  # noqa: E402  (this directory is on sys.path)
+from mlops.local.httpwire import Connection as KeepAliveConnection  # noqa: E402
 
 PEER_VENV = ROOT / ".mlops" / "bench-venvs" / "mlflow"
 N_FEATURES = 20
@@ -788,7 +788,7 @@ def report(res: dict, args) -> str:
         f"{cores_s} (`sched_setaffinity`, checked per process: ours {info['affinity'].get('ours')}"
         + (f", MLflow {info['affinity'].get('mlflow')}" if has_peer else "") + ").",
         f"Load generator on core(s) {cores_c}: one asyncio process (uvloop) with the project's HTTP/1.1 client "
-        f"(`mlops.local.httpwire.Connection`, keep-alive decided while parsing: `tests/benchmarks/_bench_common.py`;"
+        f"(`mlops.local.httpwire.Connection`, keep-alive;"
         f" {_conn_txt(info)}), one request in flight per connection, the same {N_BODIES} one-row "
         f"`dataframe_split` bodies cycled for every server.",
         f"Latency: {args.rounds} rounds x {args.requests} requests at c=1 after {args.warmup} warm-up requests"
