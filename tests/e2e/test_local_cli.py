@@ -77,6 +77,8 @@ def test_up_request_status_invoke_logs_down(tmp_path):
             "inference-churn-stable", "inference-churn-canary", "authorizer", "registry", "drift", "guardian"}
         inv = mlops(project, "invoke", "inference-churn-stable", "--data", json.dumps(body))
         assert json.loads(inv.stdout)["version"] == v1
+        refused = mlops(project, "invoke", "inference-churn-stable", "--data", '{"instances": [[1, 2]]}', check=False)
+        assert refused.returncode == 1 and '"wrong_width"' in refused.stdout
         bad = mlops(project, "invoke", "nope", "--data", "{}", check=False)
         assert bad.returncode != 0 and "no function 'nope'" in bad.stderr and "Traceback" not in bad.stderr
         time.sleep(0.6)

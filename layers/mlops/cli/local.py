@@ -288,4 +288,11 @@ def cmd_invoke(args) -> int:
     if out and not out.endswith(b"\n"):
         sys.stdout.write("\n")
     fn_status = int(hdrs.get("fn-http-status") or hdrs.get("Fn-Http-Status") or (200 if status == 200 else 502))
+    if fn_status < 400 and out[:1] == b"{":
+        # a direct invoke carries no fn-http-status: our functions' error bodies say it instead
+        try:
+            if isinstance(json.loads(out).get("error"), dict):
+                fn_status = 400
+        except (ValueError, AttributeError):
+            pass
     return 0 if fn_status < 400 else 1
