@@ -85,6 +85,9 @@ class VaultSecrets:
                 raise NotFoundError(f"secret {name} not found in Vault", code="secret_not_found") from None
             raise UnavailableError(f"Vault did not return secret {name} (HTTP {exc.status})",
                                    code="vault_unavailable") from None
+        except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout, OSError) as exc:
+            raise UnavailableError(f"Vault is unreachable for secret {name} ({type(exc).__name__})",
+                                   code="vault_unavailable") from None
         content = bundle.secret_bundle_content
         return base64.b64decode(content.content).decode()
 
