@@ -19,7 +19,7 @@ from mlops.pipeline.variables import (
 )
 from mlops.secrets import FileSecrets
 
-ENV = {"A": "alpha", "EMPTY": "", "SP": "two words", "DIR": "/work/x"}
+ENV = {"A": "alpha", "EMPTY": "", "SP": "two words", "DIR": "/srv/x"}
 
 CASES = [
     "plain text",
