@@ -17,7 +17,6 @@ entrypoint's directory (the training project), except caches and hidden files.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -271,9 +270,3 @@ class Stopwatch:
     def elapsed(self) -> float:
         return self.clock() - self.t0
 
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry (containers)
-        return "unknown"
