@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,7 +135,7 @@ def render_html(f: dict[str, Any]) -> str:
         if in_table:
             out.append("</table>")
             in_table = False
-        text = html.escape(line).replace("**", "")
+        text = re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(line)).replace("**", "")
         if line.startswith("# "):
             out.append(f"<h1>{text[2:]}</h1>")
         elif line.startswith("## "):
@@ -147,7 +148,7 @@ def render_html(f: dict[str, Any]) -> str:
         out.append("</table>")
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
              "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
-             "font-size:.9rem}th{background:#f3f3f3}p.li:before{content:'\\2022 '}h2{border-bottom:1px solid #ddd}")
+             "font-size:.9rem}th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem;border-radius:3px}p.li:before{content:'\\2022 '}h2{border-bottom:1px solid #ddd}")
     title = html.escape(f"Model card: {f['model']} v{f['version']}")
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title><style>{style}</style>"
             f"</head><body>{''.join(out)}</body></html>\n")

@@ -99,3 +99,17 @@ def test_object_created_events_go_to_the_ab_check(world):
           "data": {"resourceName": "prediction-logs/ep/2026/11/22/x.ndjson"}}
     assert g.handle(json.dumps(ev).encode())["actions"] == [{"action": "none"}]
     assert seen == ["ep"]
+
+
+def test_model_card_from_registry_facts(world):
+    from mlops.cards import card_facts, render_html, render_markdown, write_card
+
+    store, reg, _, _ = world
+    md = render_markdown(card_facts(reg, "m", 1, endpoint="ep"))
+    for fact in ("# Model card: m v1", "State: **approved**", "approve by bob", "Training data digest",
+                 "## Feature importances", "## Drift baseline", "Endpoint `ep`: stable v1"):
+        assert fact in md, fact
+    page = render_html(card_facts(reg, "m", 1))
+    assert "<code>" in page and "`" not in page and "http://" not in page and "https://" not in page
+    keys = write_card(reg, "m", 1)
+    assert store.get(keys["html"]).data.startswith(b"<!doctype html>")
