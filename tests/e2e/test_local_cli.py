@@ -87,6 +87,13 @@ def test_up_request_status_invoke_logs_down(tmp_path):
     finally:
         down = mlops(project, "local", "down")
     assert "stopped" in down.stdout
+    # every invocation was counted in the local oci_faas twin (flushed on the way down)
+    from mlops.monitoring.sqlite import SqliteMetrics
+    store = SqliteMetrics(settings.state_dir / "metrics.sqlite")
+    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceDisplayName": "inference-churn-stable"})
+    durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceDisplayName": "authorizer"})
+    assert len(calls) >= 2 and durations and all(ms > 0 for _, ms in durations)
+    store.close()
     assert _processes_in_group(state["pgid"]) == []
     assert not os.path.exists(state["socket_dir"])
     assert not (settings.state_dir / "runtime.json").exists()
