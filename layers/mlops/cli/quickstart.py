@@ -239,7 +239,9 @@ def cmd_quickstart(args) -> int:
             t = traffic.send(X, n=args.requests, seed=1)
             s.note(f"{sum(t['by_variant'].values())} predictions by {args.callers} callers: {t['by_variant']}, "
                    f"errors {t['errors']}")
-            assert got, "the stable function did not serve v1"
+            if not got:
+                raise UnavailableError(f"the stable function did not serve v{v1} within 20 s; see "
+                                       "`mlops local logs inference-diagnosis-stable`", code="not_serving")
         with prog.step("train v2 (more trees, deeper)") as s:
             r2 = train_and_register(project / ENTRYPOINT, MODEL, registry=ds, runs=runs,
                                     params={"n_estimators": "150", "max_depth": "3"},
