@@ -44,7 +44,6 @@ from mlops.errors import (
     ConfigError,
     MlopsError,
     PayloadTooLargeError,
-    RateLimitedError,
     UnavailableError,
 )
 from mlops.monitoring.alarms import MACHINE_PREFIX
@@ -280,19 +279,11 @@ class OnsNotifier(Notifier):
     def publish(self, title: str, body: dict | str) -> None:
         import oci  # lazy: only the cloud path pays for the SDK import
 
-        text = encode_body(body)
-        try:
-            self.client.publish_message(self.topic_id,
-                                        oci.ons.models.MessageDetails(title=_clip_title(title), body=text))
-        except oci.exceptions.ServiceError as exc:
-            msg = f"ONS publish to {self.topic_id} failed: {exc.status} {exc.code}: {exc.message}"
-            if exc.status == 429:
-                raise RateLimitedError(msg) from None
-            if 400 <= exc.status < 500:
-                raise BadRequestError(msg, code="notification_rejected") from None
-            raise UnavailableError(msg) from None
-        except (oci.exceptions.RequestException, OSError) as exc:
-            raise UnavailableError(f"ONS publish to {self.topic_id} failed: {type(exc).__name__}: {exc}") from None
+        from mlops.monitoring.oci import call_oci
+
+        details = oci.ons.models.MessageDetails(title=_clip_title(title), body=encode_body(body))
+        call_oci(lambda: self.client.publish_message(self.topic_id, details), f"ONS publish to {self.topic_id}",
+                 "notification_rejected")
 
     def __repr__(self) -> str:
         return f"OnsNotifier({self.topic_id})"

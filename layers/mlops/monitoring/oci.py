@@ -30,6 +30,24 @@ _NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RESOURCE_GROUP = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]*$")
 
 
+def call_oci(fn: Callable[[], Any], what: str, rejected_code: str) -> Any:
+    """Run one oci SDK call; its failures become our errors (429 -> 429, other 4xx -> 400 with
+    ``rejected_code``, 5xx and transport errors -> 503), with the service's message."""
+    import oci
+
+    try:
+        return fn()
+    except oci.exceptions.ServiceError as exc:
+        msg = f"{what} failed: {exc.status} {exc.code}: {exc.message}"
+        if exc.status == 429:
+            raise RateLimitedError(msg) from None
+        if 400 <= exc.status < 500:
+            raise BadRequestError(msg, code=rejected_code) from None
+        raise UnavailableError(msg) from None
+    except (oci.exceptions.RequestException, OSError) as exc:
+        raise UnavailableError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+
+
 def telemetry_ingestion_endpoint(region: str) -> str:
     """The PostMetricData endpoint of a region (other Monitoring calls use ``telemetry``)."""
     if not region or not re.match(r"^[a-z0-9-]+$", region):
@@ -112,24 +130,14 @@ class OciMonitoringSink(MetricsSink):
     def put(self, points: Sequence[MetricPoint]) -> None:
         if not points:
             return
-        import oci
         from oci.monitoring.models import PostMetricDataDetails
 
         self.last_failures = []
         for chunk in self.batches(points):
-            try:
-                resp = self.client.post_metric_data(
-                    PostMetricDataDetails(metric_data=chunk, batch_atomicity="NON_ATOMIC"))
-                self.calls += 1
-            except oci.exceptions.ServiceError as exc:
-                msg = f"PostMetricData failed: {exc.status} {exc.code}: {exc.message}"
-                if exc.status == 429:
-                    raise RateLimitedError(msg) from None
-                if 400 <= exc.status < 500:
-                    raise BadRequestError(msg, code="metrics_rejected") from None
-                raise UnavailableError(msg) from None
-            except (oci.exceptions.RequestException, OSError) as exc:
-                raise UnavailableError(f"PostMetricData failed: {type(exc).__name__}: {exc}") from None
+            details = PostMetricDataDetails(metric_data=chunk, batch_atomicity="NON_ATOMIC")
+            resp = call_oci(lambda d=details: self.client.post_metric_data(d), "PostMetricData",
+                            "metrics_rejected")
+            self.calls += 1
             data = getattr(resp, "data", None)
             failed = getattr(data, "failed_metrics", None) or []
             for rec in failed:
