@@ -59,13 +59,20 @@ class StoreConfig:
     prefix: str = ""
     credentials_secret: str | None = None
 
-    def validate(self, where: str = "store") -> StoreConfig:
+    def problem(self) -> tuple[str, str] | None:
+        """The first (field, what is wrong) of this location, or None; the one place these rules live."""
         if self.backend not in BACKENDS:
-            raise ConfigError(f"{where}.backend: must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+            return "backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}"
         if self.backend == "file" and not self.path:
-            raise ConfigError(f"{where}.path: required for the file backend")
+            return "path", "required for the file backend"
         if self.backend in ("s3", "oci") and not self.bucket:
-            raise ConfigError(f"{where}.bucket: required for the {self.backend} backend")
+            return "bucket", f"required for the {self.backend} backend"
+        return None
+
+    def validate(self, where: str = "store") -> StoreConfig:
+        bad = self.problem()
+        if bad:
+            raise ConfigError(f"{where}.{bad[0]}: {bad[1]}")
         return self
 
     @classmethod
@@ -95,12 +102,9 @@ class StoreConfig:
             raise ConfigError(f"function config {ENV_BACKEND} is not set (one of {', '.join(BACKENDS)})")
         kwargs = {f: env[name] for f, name in ENV_BY_FIELD.items() if env.get(name)}
         cfg = cls(**kwargs)
-        if cfg.backend not in BACKENDS:
-            raise ConfigError(f"{ENV_BACKEND}: must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
-        if cfg.backend == "file" and not cfg.path:
-            raise ConfigError(f"function config {ENV_PATH} is not set (required for the file backend)")
-        if cfg.backend in ("s3", "oci") and not cfg.bucket:
-            raise ConfigError(f"function config {ENV_BUCKET} is not set (required for the {cfg.backend} backend)")
+        bad = cfg.problem()
+        if bad:
+            raise ConfigError(f"function config {ENV_BY_FIELD[bad[0]]}: {bad[1]}")
         return cfg
 
     def to_env(self) -> dict[str, str]:
