@@ -311,3 +311,16 @@ def test_gateway_reuses_its_keep_alive_connection_to_each_worker(env):
         assert http("GET", env["url"] + "/by-query?v=2", None, auth(env)).status == 200
     reused = [w.conn.requests for w in pool.workers if w.conn is not None]
     assert max(reused) >= 4, reused          # one connection carried several calls
+
+
+def test_context_variables_and_templates():
+    from mlops.local.gateway import GatewayRequest
+
+    req = GatewayRequest("GET", "/x", {"q": "1"}, "/x?q=1", {"x-api-key": "k", "host": "h"}, b"", "1.2.3.4", "r",
+                         path_params={"p": "v"}, auth={"principal": "alice"})
+    assert req.variable("request.headers[X-Api-Key]") == "k" and req.variable("request.host") == "h"
+    assert req.variable("request.query[q]") == "1" and req.variable("request.path[p]") == "v"
+    assert req.render("user=${request.auth[principal]};q=${request.query[q]}!") == "user=alice;q=1!"
+    assert req.render("plain") == "plain" and req.render("${request.auth[missing]}") == ""
+    with pytest.raises(Exception, match="unsupported context variable"):
+        req.variable("request.body[x]")

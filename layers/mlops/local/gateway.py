@@ -15,6 +15,7 @@ load time, so a local run never silently ignores a policy.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -66,14 +67,11 @@ class GatewayRequest:
 
     def variable(self, expr: str) -> str | None:
         """The value of a context variable such as ``request.auth[cohort]``."""
-        m = _VAR.match(expr.strip())
-        if not m:
-            raise ConfigError(f"unsupported context variable {expr!r}")
-        if m.group(1) is None:
+        table, key = _parse_variable(expr)
+        if table == "host":
             return self.headers.get("host")
-        table, key = m.group(1), m.group(2)
         if table == "headers":
-            return self.headers.get(key.lower())
+            return self.headers.get(key)
         if table == "query":
             return self.query.get(key)
         if table == "path":
@@ -82,7 +80,37 @@ class GatewayRequest:
         return None if value is None else str(value)
 
     def render(self, template: str) -> str:
-        return _TEMPLATE.sub(lambda m: self.variable(m.group(1)) or "", template)
+        parts = _parse_template(template)
+        if len(parts) == 1 and isinstance(parts[0], str):
+            return parts[0]
+        return "".join(p if isinstance(p, str) else (self.variable(p[0]) or "") for p in parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_variable(expr: str) -> tuple[str, str]:
+    """``request.headers[X-Api-Key]`` -> ("headers", "x-api-key"), parsed once per expression."""
+    m = _VAR.match(expr.strip())
+    if not m:
+        raise ConfigError(f"unsupported context variable {expr!r}")
+    if m.group(1) is None:
+        return "host", ""
+    table, key = m.group(1), m.group(2)
+    return table, key.lower() if table == "headers" else key
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_template(template: str) -> tuple:
+    """A header value template as literal strings and (expression,) placeholders, parsed once."""
+    out: list = []
+    pos = 0
+    for m in _TEMPLATE.finditer(template):
+        if m.start() > pos:
+            out.append(template[pos:m.start()])
+        out.append((m.group(1),))
+        pos = m.end()
+    if pos < len(template) or not out:
+        out.append(template[pos:])
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- routes
