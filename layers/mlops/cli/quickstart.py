@@ -172,8 +172,8 @@ def _wait(pred, timeout: float, every: float = 0.5):
 
 def _file_of(store, key: str) -> str:
     """Where a key of the local file store lives on disk (the summary points at real files)."""
-    path = getattr(store, "_path", None)
-    return str(path(key)) if path else key
+    path_of = getattr(store, "path_of", None)      # only the local file store has files to point at
+    return str(path_of(key)) if path_of else key
 
 
 def cmd_quickstart(args) -> int:

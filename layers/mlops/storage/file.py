@@ -70,6 +70,10 @@ class FileStore(ObjectStore):
     def _path(self, key: str) -> Path:
         return self.objects.joinpath(*validate_key(key).split("/"))
 
+    def path_of(self, key: str) -> Path:
+        """Where an object lives on disk (to point a person at a report or a model card)."""
+        return self._path(key)
+
     @contextmanager
     def _locked(self, key: str):
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()
