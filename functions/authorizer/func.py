@@ -6,12 +6,14 @@ import os
 
 from fdk import response
 from mlops import envvars as ev
+from mlops import fdkclock
 from mlops.secrets import secrets_from_env
 from mlops.serving.apikeys import KeyRing
 from mlops.serving.authorizer import Authorizer, WeightCache
 from mlops.serving.deployment_state import canary_state_reader
 from mlops.storage import StoreConfig, open_store
 
+fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection without it
 _env = os.environ
 _secrets = secrets_from_env(_env, ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")))
 _keys_name = ev.require(_env, ev.API_KEYS_SECRET)

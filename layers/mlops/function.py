@@ -59,6 +59,9 @@ def fdk_handler(router: Router | Callable[[Request], Response]):
     """An fdk entrypoint ``handler(ctx, data)`` that serves ``router``."""
     from fdk import response as fdk_response  # imported here: the library never needs fdk
 
+    from mlops import fdkclock
+    fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection without it
+
     def handler(ctx, data: io.BytesIO | None = None):
         body = data.getvalue() if isinstance(data, io.BytesIO) else (data.read() if data else b"")
         headers = _headers_of(ctx)
