@@ -76,6 +76,8 @@ def test_guardian_rolls_back_through_fdk(stack, monkeypatch):
     settings, reg, _ = stack
     v2 = reg.register_version("m", LogisticRegression(C=0.1).fit(np.eye(3), [0, 1, 0]), np.eye(3), [0, 1, 0],
                               feature_names=["a", "b", "c"], profile=False)["version"]
+    reg.request_approval("m", v2)
+    reg.with_actor("bob").decide_approval("m", v2, "approve")
     reg.start_canary("ep", v2, 500)
     fn = load("guardian", "guardian", settings, monkeypatch, "guardian_under_test")
     from mlops.monitoring.alarms import default_rules

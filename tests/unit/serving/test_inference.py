@@ -118,8 +118,8 @@ def test_tampered_artifact_is_refused_before_deserialization(world, tmp_path):
     store, reg, X, v1, _ = world
     sha = reg.get_version("m", v1)["artifact"]["sha256"]
     key = f"artifacts/sha256/{sha}"
+    reg.set_stable("ep", "m", v1)                       # deploy-time verification passes, then the bytes change
     store.put(key, store.get(key).data + b"tamper")
-    reg.set_stable("ep", "m", v1)
     logs: list = []
     src = RegistrySource(reg, store, endpoint="ep", model="m", variant="stable", alias="production")
     svc = InferenceService(src, endpoint="ep", model_name="m", variant="stable", emit=lambda r: None,
