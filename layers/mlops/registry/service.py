@@ -26,6 +26,7 @@ from mlops.errors import (
 )
 from mlops.names import validate_name, validate_version
 from mlops.registry import artifacts, governance, records
+from mlops.registry.anchor import AuditAnchor
 from mlops.registry.audit import AuditLog
 from mlops.registry.keys import (
     MODELS_PREFIX,
@@ -123,11 +124,12 @@ class Registry:
     """The registry API. ``actor`` is who the changes are attributed to (``with_actor`` per request)."""
 
     def __init__(self, store: ObjectStore, *, clock: Callable[[], float] = time.time, actor: str = "unknown",
-                 audit: AuditLog | None = None):
+                 audit: AuditLog | None = None, anchor: AuditAnchor | None = None):
+        """``anchor`` signs the audit log with a key kept outside the store (``mlops.registry.anchor``)."""
         self.store = store
         self.clock = clock
         self.actor = validate_actor(actor)
-        self.audit = audit if audit is not None else AuditLog(store, clock)
+        self.audit = audit if audit is not None else AuditLog(store, clock, anchor=anchor)
 
     def with_actor(self, actor: str) -> Registry:
         """The same registry (store, clock, audit head cache) acting for ``actor``."""
