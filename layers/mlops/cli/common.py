@@ -45,11 +45,36 @@ def actor(args) -> str:
     return getattr(args, "as_actor", None) or os.environ.get("MLOPS_ACTOR") or getpass.getuser() or "unknown"
 
 
+def audit_anchor_for(args):
+    """The key that signs the audit log of the store the arguments name (``mlops.registry.anchor``).
+
+    ``MLOPS_AUDIT_ANCHOR_SECRET`` (read through ``MLOPS_SECRETS_BACKEND`` / ``MLOPS_SECRETS_FILE``, e.g. a
+    Vault secret OCID with the vault backend) when set; else, for a local stack's own store, the stack's
+    anchor secret in its secrets file (created on first use); else none (``mlops audit verify`` says so).
+    """
+    from mlops import envvars as ev
+    from mlops.registry.anchor import anchor_from_secret
+
+    name = os.environ.get(ev.AUDIT_ANCHOR_SECRET)
+    if name:
+        from mlops.secrets import secrets_from_env
+
+        return anchor_from_secret(secrets_from_env(os.environ), name)
+    if getattr(args, "store", None) or os.environ.get("MLOPS_STORE_BACKEND"):
+        return None
+    settings = stack_settings(args)
+    if settings.environment != "local":
+        return None
+    from mlops.local.setup import local_audit_anchor
+
+    return local_audit_anchor(settings)
+
+
 def registry_for(args):
     """The registry on the store the arguments name (see ``open_args_store``), acting as ``--as``."""
     from mlops.registry import Registry
 
-    return Registry(open_args_store(args), actor=actor(args))
+    return Registry(open_args_store(args), actor=actor(args), anchor=audit_anchor_for(args))
 
 
 def add_actor_flag(parser) -> None:

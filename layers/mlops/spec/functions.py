@@ -77,6 +77,8 @@ def _common(settings: StackSettings, name: str) -> dict[str, str]:
     else:
         cfg[ev.SECRETS_BACKEND] = "vault"
     cfg.update(store_env(settings))
+    if settings.audit.anchor_secret and name != "authorizer":   # every function that may append to the audit log
+        cfg[ev.AUDIT_ANCHOR_SECRET] = settings.audit.anchor_secret
     return cfg
 
 

@@ -258,3 +258,70 @@ def test_the_key_comes_from_the_secrets_reader_and_its_absence_is_a_clear_error(
     reg.create_model("b")
     report = reg.audit.verify()
     assert report["ok"] and report["anchor"]["anchored_from"] == 2 and key not in json.dumps(report)
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A local-stack project directory (the stack's store and secrets file under .mlops/)."""
+    import shutil
+
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(ROOT / "Pulumi.local.yaml", tmp_path / "Pulumi.local.yaml")
+    monkeypatch.chdir(tmp_path)
+    for var in ("MLOPS_STORE_BACKEND", "MLOPS_AUDIT_ANCHOR_SECRET", "MLOPS_SECRETS_BACKEND", "MLOPS_SECRETS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def _cli(capsys, *argv):
+    from mlops.cli import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_cli_signs_with_the_local_stacks_key_and_verify_catches_the_cut(project, capsys):
+    """issue 13 E through `mlops`: a local stack's CLI writes signed entries (key made on first use, in the
+    secrets file, never in the store); cutting the tail and rewriting the tip makes `audit verify` exit 1."""
+    for name in ("m1", "m2", "m3"):
+        assert _cli(capsys, "models", "create", name, "--as", "alice")[0] == 0
+    secrets = json.loads((project / ".mlops" / "secrets.json").read_text())
+    assert len(secrets["mlops-audit-anchor"]) == 64
+    store_dir = project / ".mlops" / "local" / "store"
+    assert secrets["mlops-audit-anchor"] not in "".join(p.read_text(errors="ignore")
+                                                          for p in store_dir.rglob("*") if p.is_file())
+    code, out, _ = _cli(capsys, "audit", "verify")
+    assert code == 0 and "intact" in out and "anchor: signed with the anchor key" in out
+    from mlops.storage import FileStore
+
+    store = FileStore(store_dir)
+    store.delete(audit_key(3))
+    _tip_at(2)(store)
+    code, out, err = _cli(capsys, "audit", "verify")
+    assert code == 1 and "TAMPERED" in out and "forged" in out and "Traceback" not in err
+
+
+def test_an_old_store_is_readable_and_can_be_anchored_from_the_cli(tmp_path, monkeypatch, capsys):
+    """issue 13 E: a store written without a key: verify says so (exit 0); with a key it asks for
+    `mlops audit anchor`, which checks the chain and signs it."""
+    for var in ("MLOPS_STORE_BACKEND", "MLOPS_AUDIT_ANCHOR_SECRET", "MLOPS_SECRETS_BACKEND", "MLOPS_SECRETS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    store = f"--store={tmp_path / 'store'}"
+    assert _cli(capsys, "models", "create", "old", store)[0] == 0
+    code, out, _ = _cli(capsys, "audit", "verify", store)
+    assert code == 0 and "anchor: NOT CHECKED - no anchor key is configured" in out
+    code, _, err = _cli(capsys, "audit", "anchor", store)
+    assert code != 0 and "[no_anchor_key]" in err and err.count("\n") == 1
+    FileSecrets(tmp_path / "secrets.json").put("anchor", new_anchor_key())
+    monkeypatch.setenv("MLOPS_SECRETS_FILE", str(tmp_path / "secrets.json"))
+    monkeypatch.setenv("MLOPS_AUDIT_ANCHOR_SECRET", "anchor")
+    code, out, _ = _cli(capsys, "audit", "verify", store)
+    assert code == 1 and "unanchored" in out and "mlops audit anchor" in out
+    code, out, _ = _cli(capsys, "audit", "anchor", store, "--as", "compliance")
+    assert code == 0 and "anchored at entry 2" in out
+    code, out, _ = _cli(capsys, "audit", "verify", store)
+    assert code == 0 and "signed with the anchor key" in out
