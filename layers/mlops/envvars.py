@@ -13,6 +13,7 @@ STORE_PREFIX = "MLOPS_STORE_"              # + BACKEND, PATH, BUCKET, ... (mlops
 
 # audit log anchor: the secret (name locally, OCID in the cloud) holding the HMAC key that signs it
 AUDIT_ANCHOR_SECRET = "MLOPS_AUDIT_ANCHOR_SECRET"
+AUDIT_BUCKET = "MLOPS_AUDIT_BUCKET"        # cloud: the bucket of the audit entries (retention rule, WORM)
 
 # inference
 ENDPOINT = "MLOPS_ENDPOINT"

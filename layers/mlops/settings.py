@@ -233,6 +233,7 @@ class Audit:
 
     anchor_secret: str | None = "mlops-audit-anchor"   # secret holding the HMAC key: name (local, or one this
     #                                                    stack creates in Vault) or OCID; null: not anchored
+    bucket: str | None = None            # cloud: the audit entries' own bucket (default mlops-<stack>-audit)
     retention_days: int = 365            # cloud: the audit bucket's retention rule (WORM); 0: no rule
     retention_locked_at: str | None = None   # cloud: RFC 3339 time to lock the rule (irreversible); null: unlocked
 

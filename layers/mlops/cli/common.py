@@ -74,7 +74,26 @@ def registry_for(args):
     """The registry on the store the arguments name (see ``open_args_store``), acting as ``--as``."""
     from mlops.registry import Registry
 
-    return Registry(open_args_store(args), actor=actor(args), anchor=audit_anchor_for(args))
+    return Registry(open_args_store(args), actor=actor(args), anchor=audit_anchor_for(args),
+                    audit_store=audit_store_for(args))
+
+
+def audit_store_for(args):
+    """A cloud stack's audit bucket (its entries live apart from the registry, under a retention rule)."""
+    if getattr(args, "store", None) or os.environ.get("MLOPS_STORE_BACKEND"):
+        from mlops import envvars as ev
+
+        if not os.environ.get(ev.AUDIT_BUCKET):
+            return None
+        from mlops.registry.audit import audit_store_from_env
+        from mlops.secrets import secrets_from_env
+        from mlops.storage import StoreConfig
+
+        base = StoreConfig.from_url(args.store) if getattr(args, "store", None) else StoreConfig.from_env(os.environ)
+        return audit_store_from_env(os.environ, base, secrets_from_env(os.environ))
+    from mlops.storage.stack import open_stack_audit_store
+
+    return open_stack_audit_store(stack_settings(args))
 
 
 def add_actor_flag(parser) -> None:

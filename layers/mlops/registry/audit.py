@@ -13,10 +13,12 @@ entry that was edited, removed or corrupted; ``audit-tip.json`` (the newest seq 
 also exposes entries cut off the end. Time queries answer "which version did alias A of
 model M point to at T" and "what did endpoint E serve at T" from the log alone.
 
-The tip lives in the same store as the entries, so whoever can write one can write both: with an
-``AuditAnchor`` (``mlops.registry.anchor``, an HMAC key kept in Vault / the secrets file) every
-entry and the tip are signed, and ``verify`` refuses what the key did not sign. A store written
-without an anchor stays readable; ``verify`` says that it is not anchored.
+Whoever can write the store can write both the entries and the tip, so the chain is anchored
+outside the writer's reach: with an ``AuditAnchor`` (``mlops.registry.anchor``, an HMAC key in
+Vault / the secrets file) every entry and the tip are signed and ``verify`` refuses what the key
+did not sign; in the cloud the entries also live in their own bucket (``entries_store``) whose
+retention rule refuses deletes and overwrites (WORM), while the tip stays in the registry bucket.
+A store written without an anchor stays readable; ``verify`` says that it is not anchored.
 """
 
 from __future__ import annotations
@@ -71,14 +73,18 @@ def entry_hash(entry: dict[str, Any]) -> str:
 class AuditLog:
     """Append, read, verify and query the audit log in one store (thread-safe; shareable)."""
 
-    def __init__(self, store: ObjectStore, clock: Callable[[], float], *, anchor: AuditAnchor | None = None):
+    def __init__(self, store: ObjectStore, clock: Callable[[], float], *, anchor: AuditAnchor | None = None,
+                 entries_store: ObjectStore | None = None):
+        """``entries_store`` holds the entries when they live apart from the tip (the cloud's audit bucket,
+        whose retention rule refuses deletes and overwrites); by default both live in ``store``."""
         self.store = store
+        self.entry_store = entries_store if entries_store is not None else store
         self.clock = clock
         self.anchor = anchor
         self._lock = threading.Lock()
         self._head: tuple[int, str, str] | None = None   # (seq, hash, ts) of the newest entry we know
         self._cache: dict[int, dict[str, Any]] = {}       # entries read for queries (immutable once written)
-        self._parallel = type(store).__name__ != "FileStore"
+        self._parallel = type(self.entry_store).__name__ != "FileStore"
 
     # ------------------------------------------------------------------ append
 
@@ -94,7 +100,7 @@ class AuditLog:
                                  code="corrupt_metadata", details={"key": AUDIT_TIP}) from None
 
     def _entry_at(self, seq: int) -> dict[str, Any] | None:
-        doc = records.read(self.store, audit_key(seq))
+        doc = records.read(self.entry_store, audit_key(seq))
         return doc.data if doc else None
 
     def _head_from(self, seq: int) -> tuple[int, str, str]:
@@ -109,7 +115,7 @@ class AuditLog:
         if tip is not None:
             return tip
         last = None
-        for key in self.store.list(AUDIT_PREFIX):
+        for key in self.entry_store.list(AUDIT_PREFIX):
             s = seq_of_audit_key(key)
             if s is not None:
                 last = s
@@ -132,9 +138,9 @@ class AuditLog:
             payload = records.dumps(entry)
             t0 = time.perf_counter()
             try:
-                self.store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+                self.entry_store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
             except PreconditionFailedError:
-                existing = self.store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
+                existing = self.entry_store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:
                     # Someone else appended seq+1. Jump to the tip once (cheap when we are far behind),
                     # then walk forward entry by entry.
@@ -193,7 +199,7 @@ class AuditLog:
 
     def last_seq(self) -> int:
         """The newest entry's seq (0 when the log is empty)."""
-        keys = [s for s in (seq_of_audit_key(k) for k in self.store.list(AUDIT_PREFIX)) if s is not None]
+        keys = [s for s in (seq_of_audit_key(k) for k in self.entry_store.list(AUDIT_PREFIX)) if s is not None]
         return max(keys, default=0)
 
     def _fetch(self, seqs: Iterable[int], *, use_cache: bool = True) -> dict[int, dict[str, Any] | None]:
@@ -367,7 +373,7 @@ class AuditLog:
                              (audit_key(seq) if seq else None), "message": message})
 
         seqs = []
-        for key in self.store.list(AUDIT_PREFIX):
+        for key in self.entry_store.list(AUDIT_PREFIX):
             s = seq_of_audit_key(key)
             if s is None:
                 problem(None, "stray", f"object {key} under {AUDIT_PREFIX} is not an audit entry", key)
@@ -502,3 +508,17 @@ class AuditLog:
         if e is None:
             raise NotFoundError(f"audit entry {seq} does not exist", code="not_found")
         return e
+
+
+def audit_store_from_env(environ: Any, store_config: Any, secrets: Any) -> ObjectStore | None:
+    """The audit bucket named by ``MLOPS_AUDIT_BUCKET`` (same location and credentials as the registry
+    store, another bucket), or None when the entries live in the registry store."""
+    from dataclasses import replace
+
+    from mlops import envvars as ev
+    from mlops.storage import open_store
+
+    bucket = ev.get(environ, ev.AUDIT_BUCKET)
+    if not bucket:
+        return None
+    return open_store(replace(store_config, bucket=bucket), secrets)

@@ -124,12 +124,15 @@ class Registry:
     """The registry API. ``actor`` is who the changes are attributed to (``with_actor`` per request)."""
 
     def __init__(self, store: ObjectStore, *, clock: Callable[[], float] = time.time, actor: str = "unknown",
-                 audit: AuditLog | None = None, anchor: AuditAnchor | None = None):
-        """``anchor`` signs the audit log with a key kept outside the store (``mlops.registry.anchor``)."""
+                 audit: AuditLog | None = None, anchor: AuditAnchor | None = None,
+                 audit_store: ObjectStore | None = None):
+        """``anchor`` signs the audit log with a key kept outside the store (``mlops.registry.anchor``);
+        ``audit_store`` holds the audit entries when they have their own (WORM) bucket."""
         self.store = store
         self.clock = clock
         self.actor = validate_actor(actor)
-        self.audit = audit if audit is not None else AuditLog(store, clock, anchor=anchor)
+        self.audit = audit if audit is not None else AuditLog(store, clock, anchor=anchor,
+                                                              entries_store=audit_store)
 
     def with_actor(self, actor: str) -> Registry:
         """The same registry (store, clock, audit head cache) acting for ``actor``."""

@@ -27,7 +27,10 @@ def key() -> str:
 
 
 @pytest.fixture
-def signed(store, clock, key) -> Registry:
+def signed(tmp_path, clock, key) -> Registry:
+    from mlops.storage import FileStore
+
+    store = FileStore(tmp_path / "anchored", fsync=False)   # hundreds of tamper-and-restore rounds
     reg = Registry(store, clock=clock, actor="alice", anchor=AuditAnchor.from_key(key))
     for i in range(N):
         clock.tick()
@@ -166,8 +169,9 @@ def tamper_cases() -> dict[str, list]:
     return cases
 
 
-def test_the_reported_attack_is_detected(signed, store):
+def test_the_reported_attack_is_detected(signed):
     """issue 13 E, the reproduction: remove the last entry and rewrite the tip to the previous entry."""
+    store = signed.store
     assert signed.audit.verify()["ok"]
     store.delete(audit_key(N))
     _tip_at(N - 1)(store)
@@ -217,8 +221,9 @@ def test_a_store_written_without_a_key_stays_readable_and_is_anchored_by_the_nex
     assert old.audit.verify()["anchor"]["state"] == "unchecked"     # signed, but no key here
 
 
-def test_a_writer_without_the_key_is_reported_and_never_replaces_the_signed_tip(signed, store, clock):
+def test_a_writer_without_the_key_is_reported_and_never_replaces_the_signed_tip(signed, clock):
     """issue 13 E: every writer needs the key; one without it leaves a trace instead of a hole."""
+    store = signed.store
     tip_before = store.get(AUDIT_TIP).data
     keyless = Registry(store, clock=clock, actor="intruder")
     keyless.create_model("sneaky")
@@ -325,3 +330,61 @@ def test_an_old_store_is_readable_and_can_be_anchored_from_the_cli(tmp_path, mon
     assert code == 0 and "anchored at entry 2" in out
     code, out, _ = _cli(capsys, "audit", "verify", store)
     assert code == 0 and "signed with the anchor key" in out
+
+
+class WormStore:
+    """The local twin of a bucket under a retention rule: objects can be created and read, never
+    overwritten or deleted (doc "Object Storage Data Retention Rules")."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.url = inner.url
+
+    def get(self, key):
+        return self.inner.get(key)
+
+    def head(self, key):
+        return self.inner.head(key)
+
+    def list(self, prefix="", **kw):
+        return self.inner.list(prefix, **kw)
+
+    def put(self, key, data, *, if_match=None, if_none_match=False, content_type=None):
+        if not if_none_match and self.inner.head(key) is not None:
+            raise PermissionError(f"{key} is retained: it cannot be overwritten")
+        return self.inner.put(key, data, if_match=if_match, if_none_match=if_none_match, content_type=content_type)
+
+    def delete(self, key, if_match=None):
+        raise PermissionError(f"{key} is retained: it cannot be deleted")
+
+
+def test_the_audit_entries_can_live_in_a_bucket_that_refuses_deletes_and_overwrites(tmp_path, clock, key):
+    """issue 13 E, cloud design: the entries in their own WORM bucket, the tip with the registry. The log only
+    ever creates entries (concurrent writers included), so a retention rule costs nothing and a tail cut
+    becomes impossible rather than merely detectable."""
+    import threading
+
+    from mlops.storage import FileStore
+
+    registry_store, worm = FileStore(tmp_path / "registry"), WormStore(FileStore(tmp_path / "audit"))
+    anchor = AuditAnchor.from_key(key)
+    regs = [Registry(registry_store, clock=clock, actor=f"w{i}", anchor=anchor, audit_store=worm) for i in range(6)]
+    barrier = threading.Barrier(len(regs))
+
+    def work(reg):
+        barrier.wait(timeout=30)
+        for j in range(5):
+            reg.create_model(f"{reg.actor}-{j}")
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in regs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    report = regs[0].audit.verify()
+    assert report["ok"] and report["entries"] == 30 and report["anchor"]["state"] == "verified"
+    assert list(registry_store.list("audit/")) == [] and registry_store.head(AUDIT_TIP) is not None
+    with pytest.raises(PermissionError):
+        worm.delete(audit_key(30))
+    with pytest.raises(PermissionError):
+        worm.put(audit_key(30), b"{}")
