@@ -8,13 +8,19 @@ from mlops.function import fdk_handler
 from mlops.http import Request, Response
 from mlops.monitoring.fromenv import metrics_sink_from_env
 from mlops.registry import Registry
+from mlops.registry.anchor import anchor_from_env
+from mlops.registry.audit import audit_store_from_env
 from mlops.secrets import secrets_from_env
 from mlops.storage import StoreConfig, open_store
 
 _env = os.environ
-_store = open_store(StoreConfig.from_env(_env), secrets_from_env(_env))
+_store_config = StoreConfig.from_env(_env)      # first: a missing store variable is the error to report
+_secrets = secrets_from_env(_env)
+_store = open_store(_store_config, _secrets)
 _k, _, _n = (ev.get(_env, ev.DRIFT_PERSISTENCE, "2/3") or "2/3").partition("/")
-_registry = Registry(_store, actor="guardian")     # A/B promotions are the guardian's policy acting
+_registry = Registry(_store, actor="guardian",     # A/B promotions are the guardian's policy acting
+                     anchor=anchor_from_env(_env, _secrets),
+                     audit_store=audit_store_from_env(_env, _store_config, _secrets))
 
 
 def _read_connector_object(obj):

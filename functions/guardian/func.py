@@ -8,12 +8,17 @@ from mlops.guardian import DevOpsRetrainer, Guardian, StoreRetrainer
 from mlops.http import Request, Response
 from mlops.monitoring.fromenv import notifier_from_env
 from mlops.registry import Registry
+from mlops.registry.anchor import anchor_from_env
+from mlops.registry.audit import audit_store_from_env
 from mlops.secrets import secrets_from_env
 from mlops.storage import StoreConfig, open_store
 
 _env = os.environ
-_store = open_store(StoreConfig.from_env(_env), secrets_from_env(_env))
-_registry = Registry(_store, actor="guardian")
+_store_config = StoreConfig.from_env(_env)      # first: a missing store variable is the error to report
+_secrets = secrets_from_env(_env)
+_store = open_store(_store_config, _secrets)
+_registry = Registry(_store, actor="guardian", anchor=anchor_from_env(_env, _secrets),
+                     audit_store=audit_store_from_env(_env, _store_config, _secrets))
 _pipeline = ev.get(_env, ev.BUILD_PIPELINE_ID)
 if _pipeline:
     import oci

@@ -25,7 +25,7 @@ class IamContext:
     region: str
     functions_group: str
     devops_group: str
-    buckets: Mapping[str, str]                 # role -> name (registry, prediction_logs, reports)
+    buckets: Mapping[str, str]                 # role -> name (registry, prediction_logs, reports, audit)
     metrics_namespace: str
     alarm_topic_id: str
     devops_topic_id: str
@@ -40,12 +40,26 @@ def _any(var: str, values: Sequence[str]) -> str:
     return conds[0] if len(conds) == 1 else "any {" + ", ".join(conds) + "}"
 
 
+# What may touch the audit bucket: create and read entries, never delete them. OBJECT_OVERWRITE is
+# granted because a conditional create of an entry another writer just made is a PUT on an existing
+# name (whether OCI authorizes it as an overwrite before answering 412 is not documented); the
+# bucket's retention rule refuses the overwrite itself. Permission names: doc "Details for Object
+# Storage and Archive Storage" (docs.oracle.com/iaas/Content/Identity/Reference/objectstoragepolicyreference.htm).
+AUDIT_OBJECT_PERMISSIONS = ("OBJECT_CREATE", "OBJECT_INSPECT", "OBJECT_READ", "OBJECT_OVERWRITE")
+
+
+def _audit_objects(who: str, scope: str, bucket: str) -> str:
+    perms = ", ".join(f"request.permission = '{p}'" for p in AUDIT_OBJECT_PERMISSIONS)
+    return f"Allow {who} to manage objects {scope} where all {{target.bucket.name = '{bucket}', any {{{perms}}}}}"
+
+
 def policy_statements(c: IamContext) -> dict[str, list[str]]:
     """Statements by policy role: ``functions``, ``services``, ``gateway``, ``devops``."""
     scope = f"in compartment id {c.compartment_id}"
     fn = f"dynamic-group {c.functions_group}"
     ops = f"dynamic-group {c.devops_group}"
     b = c.buckets
+    audit = [b["audit"]] if b.get("audit") else []
     same_cmp = f"request.principal.compartment.id = '{c.compartment_id}'"
     functions = [
         # registry metadata and artifacts, drift reports, audit log: the registry store bucket;
@@ -54,13 +68,15 @@ def policy_statements(c: IamContext) -> dict[str, list[str]]:
         # the drift function reads the prediction-log objects the connector writes
         f"Allow {fn} to read objects {scope} where target.bucket.name = '{b['prediction_logs']}'",
         f"Allow {fn} to read buckets {scope} where "
-        f"{_any('target.bucket.name', [b['registry'], b['prediction_logs'], b['reports']])}",
+        f"{_any('target.bucket.name', [b['registry'], b['prediction_logs'], b['reports']] + audit)}",
         f"Allow {fn} to use metrics {scope} where target.metrics.namespace = '{c.metrics_namespace}'",
         # the guardian reports what it did on the alarm topic
         f"Allow {fn} to use ons-topics {scope} where target.topic.id = '{c.alarm_topic_id}'",
         # the guardian requests retraining as a build run of the stack's build pipeline
         f"Allow {fn} to manage devops-build-run {scope}",
     ]
+    if audit:   # the audit log's entries: appended and read, never deleted (the tip stays in the registry)
+        functions.insert(1, _audit_objects(fn, scope, audit[0]))
     if c.function_secret_ids:
         functions.insert(0, f"Allow {fn} to read secret-bundles {scope} where "
                             f"{_any('target.secret.id', list(c.function_secret_ids))}")
@@ -100,6 +116,8 @@ def policy_statements(c: IamContext) -> dict[str, list[str]]:
         # promote: the mlops CLI moves the endpoint's weight in the registry store
         f"Allow {ops} to manage objects {scope} where target.bucket.name = '{b['registry']}'",
     ]
+    if audit:   # ... and appends the change to the audit log
+        devops.append(_audit_objects(ops, scope, audit[0]))
     if c.devops_secret_ids:
         devops.insert(0, f"Allow {ops} to read secret-bundles {scope} where "
                          f"{_any('target.secret.id', list(c.devops_secret_ids))}")

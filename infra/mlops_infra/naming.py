@@ -24,8 +24,12 @@ def prefix(settings: StackSettings) -> str:
 
 
 def bucket_names(settings: StackSettings) -> dict[str, str]:
-    """Bucket name by role: the registry store's bucket (from the settings), prediction logs, reports."""
+    """Bucket name by role: the registry store's bucket (from the settings), prediction logs, reports, and the
+    audit entries' own bucket (under a retention rule; ``mlops.storage.stack.audit_bucket_name``)."""
+    from mlops.storage.stack import audit_bucket_name
+
     p = prefix(settings)
     return {"registry": settings.store.bucket or f"{p}-registry",
             "prediction_logs": f"{p}-prediction-logs",
-            "reports": f"{p}-reports"}
+            "reports": f"{p}-reports",
+            "audit": audit_bucket_name(settings)}

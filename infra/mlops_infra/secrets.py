@@ -22,7 +22,7 @@ OCID_PREFIX = "ocid1."
 
 # Function config keys whose value is a secret *reference*: a Vault secret name this stack
 # creates (replaced by its OCID at deploy time) or an OCID the user manages.
-SECRET_REF_KEYS = (ev.API_KEYS_SECRET, ev.STORE_PREFIX + "CREDENTIALS_SECRET")
+SECRET_REF_KEYS = (ev.API_KEYS_SECRET, ev.STORE_PREFIX + "CREDENTIALS_SECRET", ev.AUDIT_ANCHOR_SECRET)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,10 @@ def secret_specs(settings: StackSettings) -> list[SecretSpec]:
     if _managed(settings.auth.api_keys_secret):
         out.append(SecretSpec("api_keys", settings.auth.api_keys_secret,
                               "API keys the authorizer function accepts (JSON, see the authorizer docs)"))
+    if _managed(settings.audit.anchor_secret):
+        out.append(SecretSpec("audit_anchor", str(settings.audit.anchor_secret),
+                              "HMAC key that signs the audit log (at least 32 characters: openssl rand -hex 32); "
+                              "every function and the deploy pipeline read it"))
     if settings.store.backend == "s3" and _managed(settings.store.credentials_secret):
         out.append(SecretSpec("store_credentials", str(settings.store.credentials_secret),
                               'object-store keys for the S3 backend: {"access_key": ..., "secret_key": ...}'))

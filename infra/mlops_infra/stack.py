@@ -144,14 +144,19 @@ def deploy(settings: StackSettings, project_dir: str | Path) -> dict[str, Any]:
                          build_timeout_s=build_spec.timeout_s, git_token_secret_id=git_token,
                          parameters={"MLOPS_STACK": settings.stack, "OCIR_REPO": ocir_repo,
                                      "OCIR_PREFIX": settings.devops.ocir_repository_prefix}))
+    # the deploy pipeline's CLI steps sign their audit entries with the anchor key too
+    anchor_secret = next((vault.secret_ids[s.name] for s in secrets if s.key == "audit_anchor"), None) or \
+        (settings.audit.anchor_secret if str(settings.audit.anchor_secret or "").startswith("ocid1.") else None)
     bucket_key = settings.oci.kms_key_id or vault.key_id
     function_secrets = [vault.secret_ids[s.name] for s in secrets if s.in_vault and s.key != "git_token"]
     iam = Iam("iam", IamArgs(
         tenancy_id=str(settings.oci.tenancy_id), compartment_id=cmp, region=region, display_prefix=p,
         buckets=buckets, metrics_namespace=settings.monitoring.namespace, alarm_topic_id=alerts.topic_id,
         devops_topic_id=ci.topic.id, key_id=bucket_key, function_secret_ids=function_secrets,
-        devops_secret_ids=[git_token] if git_token is not None else [], ocir_repositories=repos))
-    storage = Storage("storage", StorageArgs(cmp, namespace, bucket_key, buckets),
+        devops_secret_ids=[i for i in (git_token, anchor_secret) if i is not None], ocir_repositories=repos))
+    storage = Storage("storage", StorageArgs(cmp, namespace, bucket_key, buckets,
+                                             audit_retention_days=settings.audit.retention_days,
+                                             audit_retention_locked_at=settings.audit.retention_locked_at),
                       opts=pulumi.ResourceOptions(depends_on=[iam]))
     functions = Functions("functions", FunctionsArgs(
         cmp, p, [network.private_subnet_id], specs, {s.name: image_for(settings, s, namespace) for s in specs},
@@ -167,7 +172,9 @@ def deploy(settings: StackSettings, project_dir: str | Path) -> dict[str, Any]:
     delivery = Delivery("delivery", DeliveryArgs(
         p, ci.project_id, ci.build_pipeline_id, ci.build_stage.id,
         endpoint_pipelines(deploy_template, settings, {"MLOPS_STACK": settings.stack, "OCIR_REPO": ocir_repo,
-                                                       "ARTIFACT_REGISTRY_ID": ci.artifact_repository_id}),
+                                                       "ARTIFACT_REGISTRY_ID": ci.artifact_repository_id,
+                                                       **({"AUDIT_ANCHOR_SECRET_ID": anchor_secret}
+                                                          if anchor_secret is not None else {})}),
         functions.function_ids, {"public": network.public_subnet_id, "private": network.private_subnet_id},
         delivered_outputs(build_spec, ocir_repo, ci.artifact_repository_id)))
     return {

@@ -1,8 +1,18 @@
-"""Object Storage of a stack: the registry bucket (versioned, CMK), prediction logs (events, lifecycle) and reports."""
+"""Object Storage of a stack: the registry bucket (versioned, CMK), prediction logs (events, lifecycle), reports,
+and the audit bucket: the audit log's entries alone, under a retention rule (WORM), so that nobody - the
+functions included - can delete or overwrite an entry while it is retained (issue 13 E).
+
+Retention rules apply to a whole bucket, never to a prefix, and cannot be added to a bucket with versioning
+enabled (doc "Object Storage Data Retention Rules", docs.oracle.com/iaas/Content/Object/Tasks/
+usingretentionrules.htm); hence a bucket of its own, versioning disabled. The rule's shape is pulumi-oci
+5.5.0's ``BucketRetentionRuleArgs(display_name, duration=BucketRetentionRuleDurationArgs(time_amount: str,
+time_unit: "DAYS"|"YEARS"), time_rule_locked: RFC 3339)`` (``pulumi_oci/objectstorage/_inputs.py``); a lock
+is irreversible and takes effect after 14 days."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_oci as oci
@@ -12,6 +22,21 @@ from .naming import child, type_token
 PREDICTION_LOG_RETENTION_DAYS = 30     # drift reads a window when it lands; older logs are only audit noise
 
 
+AUDIT_RULE_NAME = "mlops-audit-worm"
+
+
+def audit_retention_rules(days: int, locked_at: str | None = None) -> list[dict[str, Any]]:
+    """The audit bucket's ``retention_rules``: entries cannot be deleted or overwritten for ``days`` after
+    they were written (none when ``days`` is 0); ``locked_at`` (RFC 3339) locks the rule for good."""
+    if not days:
+        return []
+    rule: dict[str, Any] = {"display_name": AUDIT_RULE_NAME,
+                            "duration": {"time_amount": str(days), "time_unit": "DAYS"}}
+    if locked_at:
+        rule["time_rule_locked"] = locked_at
+    return [rule]
+
+
 @dataclass
 class StorageArgs:
     compartment_id: str
@@ -19,10 +44,12 @@ class StorageArgs:
     kms_key_id: pulumi.Input[str]
     names: dict[str, str]                     # role -> bucket name (naming.bucket_names)
     retention_days: int = PREDICTION_LOG_RETENTION_DAYS
+    audit_retention_days: int = 365           # settings.audit.retention_days
+    audit_retention_locked_at: str | None = None
 
 
 class Storage(pulumi.ComponentResource):
-    """Three private buckets encrypted with the stack's key; ``names`` and ``ids`` by role."""
+    """Four private buckets encrypted with the stack's key; ``names`` and ``ids`` by role."""
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("storage", "Storage"), name, None, opts)
@@ -40,11 +67,16 @@ class Storage(pulumi.ComponentResource):
             rules=[{"name": "expire-prediction-logs", "action": "DELETE", "is_enabled": True,
                     "time_amount": str(args.retention_days), "time_unit": "DAYS"}],
             opts=child(self))
+        self.audit = oci.objectstorage.Bucket(
+            f"{name}-audit", name=args.names["audit"], versioning="Disabled",
+            retention_rules=audit_retention_rules(args.audit_retention_days, args.audit_retention_locked_at),
+            **common, opts=child(self))
         self.names = dict(args.names)
         self.ids = {"registry": self.registry.id, "prediction_logs": self.prediction_logs.id,
-                    "reports": self.reports.id}
+                    "reports": self.reports.id, "audit": self.audit.id}
         self.register_outputs({"bucket_names": {k: b.name for k, b in self._buckets().items()},
                                "bucket_ids": self.ids})
 
     def _buckets(self) -> dict[str, oci.objectstorage.Bucket]:
-        return {"registry": self.registry, "prediction_logs": self.prediction_logs, "reports": self.reports}
+        return {"registry": self.registry, "prediction_logs": self.prediction_logs, "reports": self.reports,
+                "audit": self.audit}

@@ -6,7 +6,8 @@ features with that version's reference profile (made once at registration), deci
 with k-of-n persistence (state kept per endpoint and version in the store, CAS), write a
 JSON and a self-contained HTML report, and post metrics in one batch: ``drift_detected``
 / ``drift_share`` per version, per-variant window metrics (count, mean confidence,
-latency), the canary-vs-stable derived metrics, and accuracy where feedback arrived.
+latency), the canary-vs-stable derived metrics, ``canary_unavailable`` (canary callers that the
+stable version served because the canary could not), and accuracy where feedback arrived.
 """
 
 from __future__ import annotations
@@ -282,6 +283,11 @@ class DriftJob:
                 windows[variant] = mm.VariantWindow(predictions=len(recs),
                                                     confidence_mean=float(np.mean(conf)) if conf else None,
                                                     latency_p99_ms=float(np.percentile(lat, 99)) if lat else None)
+        fallbacks = sum(1 for r in preds if isinstance(r.get("fallback"), dict)
+                        and r["fallback"].get("from") == "canary")
+        if fallbacks or "canary" in windows:
+            # the canary alarm's input: canary callers served by stable because the canary could not serve
+            out.extend(mm.canary_unavailable_points(self.config.namespace, endpoint, fallbacks, ts=ts))
         if "stable" in windows and "canary" in windows:
             # p99 of a thin window is its maximum: compare only windows with enough of both
             out.extend(mm.canary_points(self.config.namespace, endpoint, windows["stable"], windows["canary"], ts=ts,

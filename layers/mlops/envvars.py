@@ -11,6 +11,10 @@ METRICS_NAMESPACE = "MLOPS_METRICS_NAMESPACE"
 METRICS_DB = "MLOPS_METRICS_DB"            # local: SQLite metrics store path
 STORE_PREFIX = "MLOPS_STORE_"              # + BACKEND, PATH, BUCKET, ... (mlops.storage.config)
 
+# audit log anchor: the secret (name locally, OCID in the cloud) holding the HMAC key that signs it
+AUDIT_ANCHOR_SECRET = "MLOPS_AUDIT_ANCHOR_SECRET"
+AUDIT_BUCKET = "MLOPS_AUDIT_BUCKET"        # cloud: the bucket of the audit entries (retention rule, WORM)
+
 # inference
 ENDPOINT = "MLOPS_ENDPOINT"
 MODEL = "MLOPS_MODEL"

@@ -228,6 +228,25 @@ class Auth:
 
 
 @dataclass
+class Audit:
+    """The audit log's protection outside the store (issue 13 E; ``mlops.registry.anchor``)."""
+
+    anchor_secret: str | None = "mlops-audit-anchor"   # secret holding the HMAC key: name (local, or one this
+    #                                                    stack creates in Vault) or OCID; null: not anchored
+    bucket: str | None = None            # cloud: the audit entries' own bucket (default mlops-<stack>-audit)
+    retention_days: int = 365            # cloud: the audit bucket's retention rule (WORM); 0: no rule
+    retention_locked_at: str | None = None   # cloud: RFC 3339 time to lock the rule (irreversible); null: unlocked
+
+    def validate(self, where: str) -> None:
+        if self.anchor_secret is not None and not self.anchor_secret.strip():
+            raise ConfigError(f"{where}.anchor_secret: a secret name or OCID, or null for an unanchored log")
+        if not 0 <= self.retention_days <= 36500:
+            raise ConfigError(f"{where}.retention_days: must be 0..36500 (0: no retention rule)")
+        if self.retention_locked_at is not None and not self.retention_days:
+            raise ConfigError(f"{where}.retention_locked_at: a rule without a duration cannot be locked")
+
+
+@dataclass
 class Drift:
     alpha: float = 0.05
     effect_threshold: float = 0.1
@@ -325,6 +344,7 @@ class StackSettings:
     functions: FunctionDefaults = field(default_factory=FunctionDefaults)
     function_overrides: dict[str, FunctionOverride] = field(default_factory=dict)
     auth: Auth = field(default_factory=Auth)
+    audit: Audit = field(default_factory=Audit)
     drift: Drift = field(default_factory=Drift)
     monitoring: Monitoring = field(default_factory=Monitoring)
     notifications: Notifications = field(default_factory=Notifications)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlops.local.assemble import build_runtime
-from mlops.local.setup import local_api_key
+from mlops.local.setup import local_api_key, local_audit_anchor
 from mlops.registry import Registry
 from mlops.settings import load_stack
 from sklearn.ensemble import GradientBoostingClassifier
@@ -89,7 +89,7 @@ def stack(tmp_path_factory):
     from mlops.local.assemble import open_stack_store
 
     store = open_stack_store(settings)
-    reg = Registry(store, actor="e2e")
+    reg = Registry(store, actor="e2e", anchor=local_audit_anchor(settings))   # signs the audit log like the stack
     X, y = training_data()
     v1 = register_approved(reg, X, y)
     v2 = register_approved(reg, X, y, n_estimators=30, seed=1)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 from mlops.local.assemble import build_runtime, open_stack_store
-from mlops.local.setup import add_api_keys, local_api_key
+from mlops.local.setup import add_api_keys, local_api_key, local_audit_anchor
 from mlops.registry import Registry
 from mlops.settings import load_stack
 
@@ -25,7 +25,7 @@ def test_better_canary_is_promoted_after_enough_feedback(tmp_path):
     project = make_project(tmp_path / "project", extra="  mlops:guardian:\n    ab_auto_promote: true\n")
     settings = load_stack("e2e", project)
     local_api_key(settings)
-    reg = Registry(open_stack_store(settings), actor="e2e")
+    reg = Registry(open_stack_store(settings), actor="e2e", anchor=local_audit_anchor(settings))
     X, y = training_data(n=3000)
     weak = register_approved(reg, X, y, n_estimators=1)        # one shallow tree: clearly worse
     strong = register_approved(reg, X, y, n_estimators=60, seed=1)

@@ -48,6 +48,8 @@ def test_the_walkthrough(project, capsys):
 
     assert run(capsys, "train", "pipelines/train/train.py", "--model", "breast-cancer",
                "--param", "n_estimators=50")[0] == 0
+    assert run(capsys, "models", "request-approval", "breast-cancer", "2")[0] == 0
+    assert run(capsys, "models", "approve", "--as", "reviewer", "breast-cancer", "2")[0] == 0
     code, out, _ = run(capsys, "deploy", "canary", "diagnosis", "--version", "2", "--weight", "10", "--json")
     assert code == 0 and json.loads(out)["canary_weight_bp"] == 1000
     code, out, _ = run(capsys, "deploy", "rollback", "diagnosis", "--json")

@@ -76,6 +76,8 @@ def test_guardian_rolls_back_through_fdk(stack, monkeypatch):
     settings, reg, _ = stack
     v2 = reg.register_version("m", LogisticRegression(C=0.1).fit(np.eye(3), [0, 1, 0]), np.eye(3), [0, 1, 0],
                               feature_names=["a", "b", "c"], profile=False)["version"]
+    reg.request_approval("m", v2)
+    reg.with_actor("bob").decide_approval("m", v2, "approve")
     reg.start_canary("ep", v2, 500)
     fn = load("guardian", "guardian", settings, monkeypatch, "guardian_under_test")
     from mlops.monitoring.alarms import default_rules
@@ -88,3 +90,87 @@ def test_guardian_rolls_back_through_fdk(stack, monkeypatch):
     assert reg.get_deployment("ep")["canary_version"] is None
     notes = Path(function_spec(settings, "guardian").config["MLOPS_NOTIFY_FILE"]).read_text()
     assert "rolled back canary" in notes
+
+
+class _Tripwire:
+    """Unpickling this touches a file: proof that a pickle was deserialized."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def _records(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"kind":"prediction"')]
+
+
+def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_alarm(stack, monkeypatch, capsys,
+                                                                                      tmp_path):
+    """issue 13 D: a canary whose artifact fails its sha256 answered its cohort 503 no_model_deployed ("no
+    model version is deployed"). Now its cohort gets the stable version's predictions, labelled as such;
+    the records carry the fallback, the drift job turns them into canary_unavailable, the canary alarm
+    fires and the guardian rolls the canary back."""
+    from mlops.driftjob import DriftJob
+    from mlops.local.logship import object_created_event
+    from mlops.monitoring.alarms import default_rules
+    from mlops.monitoring.evaluator import FIRING, AlarmEvaluator
+    from mlops.monitoring.metrics import CANARY_UNAVAILABLE, MemoryMetrics
+    from mlops.monitoring.notify import format_alarm_message
+
+    settings, reg, X = stack
+    v2 = reg.register_version("m", LogisticRegression(C=0.1).fit(X, (X[:, 1] > 0).astype(int)), X,
+                              (X[:, 1] > 0).astype(int), feature_names=["a", "b", "c"])["version"]
+    reg.request_approval("m", v2)
+    reg.with_actor("bob").decide_approval("m", v2, "approve")
+    reg.start_canary("ep", v2, 1000)
+    tripwire = tmp_path / "unpickled"
+    reg.store.put(reg.get_version("m", v2)["artifact"]["key"], __import__("pickle").dumps(_Tripwire(str(tripwire))))
+
+    fn = load("inference-ep-canary", "inference", settings, monkeypatch, "canary_under_test")
+    status, headers, body = fdk_call(fn.handler, url="/v1/endpoints/ep/predict", headers={"x-mlops-cohort": "canary"},
+                                     body={"instances": [X[0].tolist(), X[1].tolist()]})
+    out = json.loads(body)
+    assert status == 200, out
+    assert (out["variant"], out["version"]) == ("stable", 1) and headers["fn-http-h-x-variant"] == "stable"
+    assert out["fallback"] == {"from": "canary", "version": v2, "code": "model_unavailable",
+                               "reason": "artifact_integrity"}
+    assert not tripwire.exists()
+    captured = capsys.readouterr()
+    assert "cannot be served as canary" in captured.err and "artifact_integrity" in captured.err
+    records = _records(captured.out)
+    assert len(records) == 2 and all(r["variant"] == "stable" and r["version"] == 1 and r["fallback"]["from"]
+                                     == "canary" for r in records)
+    status, _, body = fdk_call(fn.handler, url="/", body={"smoke": True})   # the deploy pipeline's smoke check
+    assert status == 503 and json.loads(body)["error"]["code"] == "model_unavailable"
+
+    # the records -> a prediction-log object -> the drift job -> canary_unavailable -> the canary alarm
+    key = "prediction-logs/ep/2026/01/01/000000-1.ndjson"
+    reg.store.put(key, "".join(json.dumps(r) + "\n" for r in records).encode())
+    metrics = MemoryMetrics()
+    DriftJob(reg.store, reg, metrics, clock=lambda: 1_800_000_000.0).run(
+        object_created_event(key, bucket="local", namespace="local", size=1))
+    streams = metrics.query_streams("mlops", CANARY_UNAVAILABLE, {"endpoint": "ep"}, 0, 2e9)
+    assert [pt[1] for s in streams for pt in s.points] == [2.0]
+    rule = next(r for r in default_rules(["ep"]) if r.kind == "canary-unavailable")
+    events = AlarmEvaluator(metrics, [rule]).evaluate(1_800_000_030.0)
+    assert [e.status for e in events] == [FIRING] and rule.actions == {"rollback_canary": "ep"}
+    guardian = load("guardian", "guardian", settings, monkeypatch, "guardian_for_canary")
+    _, msg = format_alarm_message(events[0])
+    status, _, body = fdk_call(guardian.handler, body=msg, gateway=False)
+    assert status == 200 and json.loads(body)["actions"][0]["result"] == "done"
+    assert reg.get_deployment("ep")["canary_version"] is None
+
+
+def test_a_stable_version_that_fails_verification_is_model_unavailable_not_undeployed(stack, monkeypatch):
+    """issue 13 D: with nothing held, the answer names the integrity failure (503 model_unavailable)."""
+    settings, reg, X = stack
+    key = reg.get_version("m", 1)["artifact"]["key"]
+    reg.store.put(key, reg.store.get(key).data + b"tampered")
+    fn = load("inference-ep-stable", "inference", settings, monkeypatch, "stable_tampered_under_test")
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/predict", body={"instances": [X[0].tolist()]})
+    err = json.loads(body)["error"]
+    assert status == 503 and err["code"] == "model_unavailable"
+    assert "m v1" in err["message"] and "failed verification" in err["message"]
+    assert "no model version is deployed" not in err["message"]

@@ -27,6 +27,7 @@ SECRET_VALUES = {
     "api_keys": '{"keys": [{"key": "sk-live-TOPSECRET-4242", "principal": "app", "scopes": ["mlops:predict"]}]}',
     "slack_webhook": "https://hooks.slack.com/services/T000/B000/SLACKSECRET9999",
     "pagerduty": "https://events.pagerduty.com/integration/PDSECRET7777/enqueue",
+    "audit_anchor": "ANCHORSECRET5555-0123456789abcdef0123456789abcdef",
 }
 
 BASE: dict[str, Any] = {

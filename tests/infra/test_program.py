@@ -62,7 +62,7 @@ def test_graph_of_a_two_endpoint_stack(plan, settings):
     counts = plan.counts()
     assert counts["functions.Function"] == 8
     assert counts["apigateway.Deployment"] == 1 and counts["apigateway.Gateway"] == 1
-    assert counts["objectstorage.Bucket"] == 3 and counts["kms.Key"] == 1
+    assert counts["objectstorage.Bucket"] == 4 and counts["kms.Key"] == 1     # 4th: the audit bucket (issue 13 E)
     assert counts["devops.DeployPipeline"] == 2          # one canary pipeline per endpoint
     assert counts["monitoring.Alarm"] == len(rules_for_settings(settings))
 
@@ -81,7 +81,8 @@ def test_graph_of_a_two_endpoint_stack(plan, settings):
 def test_buckets_are_private_versioned_encrypted_with_events_and_lifecycle(plan, settings):
     buckets = {r.inputs["name"]: r.inputs for r in plan.by_type("oci:ObjectStorage/bucket:Bucket")}
     key_id = _one(plan, "oci:Kms/key:Key").id
-    assert set(buckets) == {"mlops-test-registry", "mlops-test-prediction-logs", "mlops-test-reports"}
+    assert set(buckets) == {"mlops-test-registry", "mlops-test-prediction-logs", "mlops-test-reports",
+                            "mlops-test-audit"}
     assert all(b["kmsKeyId"] == key_id and b["accessType"] == "NoPublicAccess" for b in buckets.values())
     assert buckets["mlops-test-registry"]["versioning"] == "Enabled"
     assert buckets["mlops-test-prediction-logs"]["objectEventsEnabled"] is True
@@ -194,7 +195,7 @@ def _leaks(text):
     needles = []
     for value in SECRET_VALUES.values():
         needles += [value, base64.b64encode(value.encode()).decode()]
-    needles += ["TOPSECRET-4242", "SLACKSECRET9999", "PDSECRET7777"]
+    needles += ["TOPSECRET-4242", "SLACKSECRET9999", "PDSECRET7777", "ANCHORSECRET5555"]
     return [n for n in needles if n in text]
 
 
@@ -210,7 +211,7 @@ def test_no_secret_value_in_any_function_config_input_or_output(plan):
     assert not _leaks(json.dumps(plan.outputs, default=str))
     assert not _leaks(json.dumps(plan.to_dict(), default=str))
     # ... and the values did reach Vault and ONS
-    secret = _one(plan, "oci:Vault/secret:Secret")
+    secret = _api_keys_secret(plan)
     assert is_secret_value(secret.inputs["secretContent"])
     assert unwrap(secret.inputs["secretContent"])["content"] == base64.b64encode(
         SECRET_VALUES["api_keys"].encode()).decode()
@@ -218,8 +219,15 @@ def test_no_secret_value_in_any_function_config_input_or_output(plan):
     assert is_secret_value(slack.inputs["endpoint"])
 
 
+def _api_keys_secret(plan):
+    """The API key ring's Vault secret (the stack also has the audit anchor's, issue 13 E)."""
+    found = [r for r in plan.by_type("oci:Vault/secret:Secret") if r.inputs["secretName"] == "mlops-test-api-keys"]
+    assert len(found) == 1
+    return found[0]
+
+
 def test_function_config_carries_secret_ocids_and_stays_under_4_kb(plan):
-    secret = _one(plan, "oci:Vault/secret:Secret")
+    secret = _api_keys_secret(plan)
     vault = _one(plan, "oci:Kms/vault:Vault")
     for fn in plan.by_type(FUNCTION):
         config = fn.inputs["config"]

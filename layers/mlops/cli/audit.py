@@ -1,26 +1,55 @@
 """``mlops audit``: verify the hash chain, read the history, ask what an alias or endpoint was at a time.
 
-``mlops audit verify`` exits 1 when an entry was edited, removed or corrupted, naming each one.
+``mlops audit verify`` exits 1 when an entry was edited, removed or corrupted, naming each one, and says
+whether the log is anchored (signed with a key kept outside the store); ``mlops audit anchor`` signs a
+log written before it had an anchor key, after checking its chain.
 """
 
 from __future__ import annotations
 
-from mlops.cli.models import add_store_flag, open_registry
+from mlops.cli.models import add_actor_flag, add_store_flag, open_registry
 from mlops.cli.output import add_json_flag, print_json, table
-from mlops.errors import BadRequestError
+from mlops.errors import BadRequestError, ConflictError
 from mlops.names import validate_endpoint_name, validate_name
 
 
 def cmd_verify(args) -> int:
     report = open_registry(args).audit.verify()
+    anchor = report.get("anchor") or {}
     if args.json:
         print_json(report)
     elif report["ok"]:
         print(f"audit log intact: {report['entries']} entries, hash chain verified up to seq {report['last_seq']}")
+        if anchor.get("state") == "verified":
+            print(f"anchor: {anchor['message']}")
+        elif anchor:
+            print(f"anchor: NOT CHECKED - {anchor.get('message')}")
     else:
         print(f"audit log TAMPERED: {len(report['problems'])} problem(s) in {report['entries']} entries")
         print(table(report["problems"], ["seq", "kind", "key", "message"]))
     return 0 if report["ok"] else 1
+
+
+def cmd_anchor(args) -> int:
+    """Sign a log written before it had an anchor key: check the chain, then append a signed entry."""
+    reg = open_registry(args)
+    if reg.audit.anchor is None:
+        raise BadRequestError("no audit anchor key is configured for this store (a local stack creates one; "
+                              "elsewhere set MLOPS_AUDIT_ANCHOR_SECRET)", code="no_anchor_key")
+    report = reg.audit.verify()
+    blocking = [p for p in report["problems"] if p["kind"] != "unanchored"]
+    if blocking:
+        raise ConflictError(f"the audit log has {len(blocking)} problem(s) other than a missing signature "
+                            f"(first: {blocking[0]['message']}); `mlops audit verify` lists them - refusing to "
+                            "sign over them", code="audit_tampered")
+    if report["ok"]:
+        print(f"audit log already anchored: {report['anchor']['message']}")
+        return 0
+    entry = reg.audit_event(None, "audit.anchor", "registry:audit",
+                            {"chain_verified_to": report["last_seq"], "entries": report["entries"]})
+    print(f"audit log anchored at entry {entry['seq']}: entries 1..{report['last_seq']} were verified "
+          "and are now vouched for by a signed tip")
+    return 0
 
 
 def cmd_history(args) -> int:
@@ -86,6 +115,11 @@ def register(sub) -> None:
     add_store_flag(v)
     add_json_flag(v)
     v.set_defaults(func=cmd_verify)
+
+    an = a.add_parser("anchor", help="sign a log written before it had an anchor key (after checking its chain)")
+    add_store_flag(an)
+    add_actor_flag(an)
+    an.set_defaults(func=cmd_anchor)
 
     h = a.add_parser("history", help="entries, newest first")
     add_store_flag(h)

@@ -45,11 +45,55 @@ def actor(args) -> str:
     return getattr(args, "as_actor", None) or os.environ.get("MLOPS_ACTOR") or getpass.getuser() or "unknown"
 
 
+def audit_anchor_for(args):
+    """The key that signs the audit log of the store the arguments name (``mlops.registry.anchor``).
+
+    ``MLOPS_AUDIT_ANCHOR_SECRET`` (read through ``MLOPS_SECRETS_BACKEND`` / ``MLOPS_SECRETS_FILE``, e.g. a
+    Vault secret OCID with the vault backend) when set; else, for a local stack's own store, the stack's
+    anchor secret in its secrets file (created on first use); else none (``mlops audit verify`` says so).
+    """
+    from mlops import envvars as ev
+    from mlops.registry.anchor import anchor_from_secret
+
+    name = os.environ.get(ev.AUDIT_ANCHOR_SECRET)
+    if name:
+        from mlops.secrets import secrets_from_env
+
+        return anchor_from_secret(secrets_from_env(os.environ), name)
+    if getattr(args, "store", None) or os.environ.get("MLOPS_STORE_BACKEND"):
+        return None
+    settings = stack_settings(args)
+    if settings.environment != "local":
+        return None
+    from mlops.local.setup import local_audit_anchor
+
+    return local_audit_anchor(settings)
+
+
 def registry_for(args):
     """The registry on the store the arguments name (see ``open_args_store``), acting as ``--as``."""
     from mlops.registry import Registry
 
-    return Registry(open_args_store(args), actor=actor(args))
+    return Registry(open_args_store(args), actor=actor(args), anchor=audit_anchor_for(args),
+                    audit_store=audit_store_for(args))
+
+
+def audit_store_for(args):
+    """A cloud stack's audit bucket (its entries live apart from the registry, under a retention rule)."""
+    if getattr(args, "store", None) or os.environ.get("MLOPS_STORE_BACKEND"):
+        from mlops import envvars as ev
+
+        if not os.environ.get(ev.AUDIT_BUCKET):
+            return None
+        from mlops.registry.audit import audit_store_from_env
+        from mlops.secrets import secrets_from_env
+        from mlops.storage import StoreConfig
+
+        base = StoreConfig.from_url(args.store) if getattr(args, "store", None) else StoreConfig.from_env(os.environ)
+        return audit_store_from_env(os.environ, base, secrets_from_env(os.environ))
+    from mlops.storage.stack import open_stack_audit_store
+
+    return open_stack_audit_store(stack_settings(args))
 
 
 def add_actor_flag(parser) -> None:

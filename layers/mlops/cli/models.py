@@ -173,8 +173,20 @@ def cmd_create(args) -> int:
     if args.no_governed:
         governed = []
     doc = reg.create_model(args.model, description=args.description or "", required_metadata=args.require,
-                           governed_aliases=governed, tags=_pairs(args.tag, "tag"))
-    emit(doc, args, ["name", "governed_aliases", "required_metadata", "created_by"])
+                           governed_aliases=governed, tags=_pairs(args.tag, "tag"),
+                           allow_unapproved_deploys=args.allow_unapproved_deploys)
+    emit(doc, args, ["name", "governed_aliases", "required_metadata", "allow_unapproved_deploys", "created_by"])
+    return 0
+
+
+def cmd_policy(args) -> int:
+    reg = open_registry(args)
+    if args.allow_unapproved_deploys is None:
+        doc = reg.get_model(args.model)
+    else:
+        doc = reg.update_model(args.model, allow_unapproved_deploys=args.allow_unapproved_deploys)
+    doc = {**doc, "allow_unapproved_deploys": bool(doc.get("allow_unapproved_deploys"))}
+    emit(doc, args, ["name", "governed_aliases", "allow_unapproved_deploys", "updated_by", "updated_at"])
     return 0
 
 
@@ -262,6 +274,17 @@ def register(sub) -> None:
                    help="an alias that may only point at approved versions (default: production; repeatable)")
     c.add_argument("--no-governed", action="store_true", help="no governed aliases at all")
     c.add_argument("--tag", action="append", metavar="K=V")
+    c.add_argument("--allow-unapproved-deploys", action="store_true",
+                   help="let versions nobody approved serve traffic (stable, canary, shadow); audited")
+
+    pol = cmd("policy", "show or change whether unapproved versions may serve traffic (audited)", cmd_policy,
+              writes=True)
+    pol.add_argument("model")
+    choice = pol.add_mutually_exclusive_group()
+    choice.add_argument("--allow-unapproved-deploys", dest="allow_unapproved_deploys", action="store_const",
+                        const=True, default=None, help="versions serve traffic without approval")
+    choice.add_argument("--require-approved-deploys", dest="allow_unapproved_deploys", action="store_const",
+                        const=False, help="only approved versions serve traffic (the default)")
 
     a = cmd("alias", "show, set or delete an alias", cmd_alias, writes=True)
     a.add_argument("model")

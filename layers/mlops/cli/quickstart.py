@@ -181,7 +181,7 @@ def cmd_quickstart(args) -> int:
     from mlops.cards import write_card
     from mlops.cli.local import start_runtime, stop_runtime
     from mlops.local.assemble import open_stack_store
-    from mlops.local.setup import add_api_keys, local_api_key
+    from mlops.local.setup import add_api_keys, local_api_key, local_audit_anchor
     from mlops.monitoring.notify import read_ndjson_messages
     from mlops.registry import Registry
     from mlops.runs import RunStore
@@ -209,7 +209,7 @@ def cmd_quickstart(args) -> int:
             state = start_runtime(settings, port=0)
             s.note(f"gateway {state['url']}; functions: {', '.join(state['functions'])}")
         store = open_stack_store(settings)
-        ds = Registry(store, actor="data-scientist")
+        ds = Registry(store, actor="data-scientist", anchor=local_audit_anchor(settings))  # signs the audit log
         approver = ds.with_actor("approver")
         ops = ds.with_actor("ml-engineer")
         runs = RunStore(store)

@@ -17,12 +17,13 @@ def _open_store(args: argparse.Namespace):
 
 
 def _registry_and_runs(args: argparse.Namespace):
-    from mlops.cli.common import actor
+    from mlops.cli.common import actor, audit_anchor_for, audit_store_for
     from mlops.registry import Registry
     from mlops.runs.store import RunStore
 
     store = _open_store(args)
-    return Registry(store, actor=actor(args)), RunStore(store)
+    return Registry(store, actor=actor(args), anchor=audit_anchor_for(args),
+                    audit_store=audit_store_for(args)), RunStore(store)
 
 
 def _add_store_flag(p: argparse.ArgumentParser) -> None:

@@ -142,6 +142,9 @@ class AlarmService:
 
 def build_runtime(settings: StackSettings, *, port: int | None = None) -> LocalRuntime:
     """The runtime ``mlops local up`` runs for ``settings``."""
+    from mlops.local.setup import ensure_audit_anchor
+
+    ensure_audit_anchor(settings)        # the functions sign the audit log with it (their Vault twin)
     rt = LocalRuntime(settings, port=port)
     metrics = MetricsService(rt)
     rt.services.append(metrics)

@@ -1,4 +1,5 @@
-"""First-run set-up of a local stack: the secrets file (outside git) with a key ring and a dev key."""
+"""First-run set-up of a local stack: the secrets file (outside git) with a key ring, a dev key and the audit
+log's anchor key."""
 
 from __future__ import annotations
 
@@ -10,8 +11,43 @@ from mlops.spec.gateway import ALL_SCOPES
 LOCAL_KEY = "local_api_key"          # the plaintext dev key, for the CLI and the quickstart
 
 
+def ensure_audit_anchor(settings: StackSettings) -> None:
+    """Create the audit log's anchor key (``settings.audit.anchor_secret``) in the secrets file once."""
+    name = settings.audit.anchor_secret
+    if not name:
+        return
+    path = settings.path(settings.local.secrets_file)
+    store = FileSecrets(path)
+    if path.exists() and name in store._load():
+        return
+    import fcntl
+    import os
+
+    from mlops.registry.anchor import new_anchor_key
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.anchor.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)      # two first writers must not each make a key
+        if name not in (store._load() if path.exists() else {}):
+            store.put(name, new_anchor_key())
+    finally:
+        os.close(fd)
+
+
+def local_audit_anchor(settings: StackSettings):
+    """The local stack's audit anchor (its key created on first use), or None when the stack has none."""
+    if not settings.audit.anchor_secret:
+        return None
+    from mlops.registry.anchor import anchor_from_secret
+
+    ensure_audit_anchor(settings)
+    return anchor_from_secret(FileSecrets(settings.path(settings.local.secrets_file)), settings.audit.anchor_secret)
+
+
 def ensure_local_secrets(settings: StackSettings) -> str:
-    """Create the secrets file and an all-scopes dev key once; returns the dev key."""
+    """Create the secrets file, the audit anchor key and an all-scopes dev key once; returns the dev key."""
+    ensure_audit_anchor(settings)
     path = settings.path(settings.local.secrets_file)
     store = FileSecrets(path)
     doc = store._load() if path.exists() else {}

@@ -26,6 +26,11 @@ canary_latency_ratio       endpoint                                         drif
                                                                             latency_ms canary / stable
 canary_confidence_drop     endpoint                                         same: mean confidence stable - canary
 (custom)                                                                    (``canary_points``)
+canary_unavailable         endpoint                                         drift function per window with canary
+(custom)                                                                    traffic: canary-cohort predictions the
+                                                                            stable version served because the
+                                                                            canary's version could not be served
+                                                                            (``canary_unavailable_points``)
 =========================  ===============================================  ======================================
 
 Custom metrics live in the stack's namespace (``monitoring.namespace``, default ``mlops``).
@@ -39,6 +44,10 @@ Default rules (``default_rules``), per endpoint ``e`` with functions ``inference
 - ``confidence-e-stable`` / ``canary-confidence-e``: mean confidence_mean over 15m < 0.5
 - ``canary-latency-ratio-e``: canary p99 more than twice stable's; ``canary-confidence-drop-e``:
   canary's mean confidence 0.1 below stable's
+- ``canary-unavailable-e``: any canary-cohort prediction served by stable in 5m because the canary's
+  version cannot be served (its artifact failed verification). None of the other rules can see this:
+  the canary answers 200 with stable's predictions, so ``FunctionResponseCount{responseType = "Error"}``
+  (fdk-level 502/504 only) stays flat, and the canary's own confidence and latency have no records.
 
 Every rule on the canary carries the action hint ``{"rollback_canary": "<endpoint>"}``; the drift
 rule carries ``{"retrain": "<endpoint>"}`` (the model and version come from the alarm's dimensions).
@@ -319,6 +328,7 @@ KINDS = {
     "canary-confidence": "mean prediction confidence of the canary (rolls the canary back)",
     "canary-latency-ratio": "canary p99 latency relative to stable's (rolls the canary back)",
     "canary-confidence-drop": "canary confidence below stable's (rolls the canary back)",
+    "canary-unavailable": "the canary's version cannot be served; stable answers its cohort (rolls the canary back)",
 }
 
 
@@ -394,6 +404,12 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
             dimensions={"endpoint": e}, interval="15m", statistic="mean", operator=">", threshold=0.1,
             pending_duration="PT3M", severity="CRITICAL", actions=rollback,
             body=f"The canary of endpoint {e} is less confident than stable; the guardian sets its weight to 0.")
+        add("canary-unavailable", e, namespace=namespace, metric=m.CANARY_UNAVAILABLE,
+            dimensions={"endpoint": e}, interval="5m", statistic="sum", operator=">", threshold=0,
+            pending_duration="PT1M", severity="CRITICAL", actions=rollback,
+            body=f"The canary of endpoint {e} cannot serve its model version (its artifact failed verification "
+                 f"or is missing; see the log of {canary_fn}); its callers get the stable version meanwhile. "
+                 "The guardian sets its weight to 0.")
     for f in functions:
         if f in inference:
             continue

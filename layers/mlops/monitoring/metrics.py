@@ -54,6 +54,7 @@ CONFIDENCE_MEAN = "confidence_mean"        # mean confidence of the window's rec
 ACCURACY = "accuracy"                      # share of labelled predictions that were right (count = n labelled)
 CANARY_LATENCY_RATIO = "canary_latency_ratio"      # p99 latency_ms canary / stable in the window
 CANARY_CONFIDENCE_DROP = "canary_confidence_drop"  # mean confidence stable - canary in the window
+CANARY_UNAVAILABLE = "canary_unavailable"  # canary-cohort predictions stable served because the canary could not
 
 # ----------------------------------------------------------------------------- points and streams
 
@@ -451,6 +452,12 @@ def canary_points(namespace: str, endpoint: str, stable: VariantWindow, canary: 
         out.append(MetricPoint(namespace, CANARY_CONFIDENCE_DROP, stable.confidence_mean - canary.confidence_mean,
                                dims, ts))
     return out
+
+
+def canary_unavailable_points(namespace: str, endpoint: str, fallbacks: int, *, ts: float) -> list[MetricPoint]:
+    """``canary_unavailable``: how many of the window's canary-cohort predictions the stable version served
+    because the canary's own version could not be served (its artifact failed verification, ...)."""
+    return [MetricPoint(namespace, CANARY_UNAVAILABLE, float(fallbacks), {"endpoint": endpoint}, ts)]
 
 
 def validated_rows(points: Sequence[MetricPoint]) -> dict[tuple[str, str, str], list[tuple[float, float, int]]]:

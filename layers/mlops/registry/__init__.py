@@ -13,8 +13,9 @@ All state lives in one object store (``mlops.storage``), written with compare-an
 
 from __future__ import annotations
 
+from mlops.registry.anchor import AuditAnchor
 from mlops.registry.audit import AuditLog, entry_hash
 from mlops.registry.deployments import read_deployment
 from mlops.registry.service import Registry, validate_actor
 
-__all__ = ["AuditLog", "Registry", "entry_hash", "read_deployment", "validate_actor"]
+__all__ = ["AuditAnchor", "AuditLog", "Registry", "entry_hash", "read_deployment", "validate_actor"]

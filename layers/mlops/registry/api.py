@@ -47,7 +47,8 @@ __all__ = ["APPROVE_SCOPE", "DEPLOY_SCOPE", "WRITE_SCOPE", "build_router"]
 
 _REGISTER_FIELDS = {"artifact_sha256", "signature", "reference_profile", "reference_profile_sha256", "params",
                     "metrics", "training_data_digest", "code_commit", "description", "tags", "flavor", "source"}
-_MODEL_FIELDS = {"name", "description", "tags", "required_metadata", "governed_aliases"}
+_MODEL_FIELDS = {"name", "description", "tags", "required_metadata", "governed_aliases",
+                 governance.DEPLOY_POLICY}
 _DEPLOY_ACTIONS = {
     "set_stable": ({"model", "version"}, {"reason", "expected_generation", "alias"}),
     "start_canary": ({"version", "weight_bp"}, {"reason", "expected_generation"}),
@@ -117,8 +118,12 @@ def build_router(registry: Registry) -> Router:
         reg = actor(request, WRITE_SCOPE)
         if governed is not None and not set(governance.DEFAULT_GOVERNED_ALIASES) <= set(governed or []):
             actor(request, APPROVE_SCOPE)  # weakening governance is an approver's call
+        if body.get(governance.DEPLOY_POLICY) not in (None, False):
+            actor(request, APPROVE_SCOPE)  # so is letting unapproved versions serve traffic
         doc = reg.create_model(body["name"], description=body.get("description") or "", tags=body.get("tags"),
-                               required_metadata=body.get("required_metadata"), governed_aliases=governed)
+                               required_metadata=body.get("required_metadata"), governed_aliases=governed,
+                               allow_unapproved_deploys=False if body.get(governance.DEPLOY_POLICY) is None
+                               else body[governance.DEPLOY_POLICY])
         return Response(doc, status=201)
 
     @router.route("GET", "/v1/models/{model}")
@@ -129,11 +134,12 @@ def build_router(registry: Registry) -> Router:
     def update_model(request: Request) -> dict[str, Any]:
         body = _body(request, _MODEL_FIELDS - {"name"})
         reg = actor(request, WRITE_SCOPE)
-        if "required_metadata" in body or "governed_aliases" in body:
+        if "required_metadata" in body or "governed_aliases" in body or governance.DEPLOY_POLICY in body:
             reg = actor(request, APPROVE_SCOPE)
         return reg.update_model(model_of(request), description=body.get("description"), tags=body.get("tags"),
                                 required_metadata=body.get("required_metadata"),
-                                governed_aliases=body.get("governed_aliases"))
+                                governed_aliases=body.get("governed_aliases"),
+                                allow_unapproved_deploys=body.get(governance.DEPLOY_POLICY))
 
     # ---------------------------------------------------------------- versions
 

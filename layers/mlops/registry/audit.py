@@ -12,6 +12,13 @@ queries can binary-search by seq. ``verify`` recomputes every hash and link and 
 entry that was edited, removed or corrupted; ``audit-tip.json`` (the newest seq and hash)
 also exposes entries cut off the end. Time queries answer "which version did alias A of
 model M point to at T" and "what did endpoint E serve at T" from the log alone.
+
+Whoever can write the store can write both the entries and the tip, so the chain is anchored
+outside the writer's reach: with an ``AuditAnchor`` (``mlops.registry.anchor``, an HMAC key in
+Vault / the secrets file) every entry and the tip are signed and ``verify`` refuses what the key
+did not sign; in the cloud the entries also live in their own bucket (``entries_store``) whose
+retention rule refuses deletes and overwrites (WORM), while the tip stays in the registry bucket.
+A store written without an anchor stays readable; ``verify`` says that it is not anchored.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from datetime import datetime
 from typing import Any
 
 from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
+from mlops.registry import anchor as anchoring
 from mlops.registry import records
+from mlops.registry.anchor import AuditAnchor
 from mlops.registry.keys import (
     AUDIT_PREFIX,
     AUDIT_TIP,
@@ -38,6 +47,7 @@ from mlops.registry.keys import (
 from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
 
 GENESIS = "0" * 64
+ANCHOR_KINDS = ("forged", "unsigned", "unanchored")
 SETTLE_S = 300.0  # how much later than its commit a writer may append a change's entry (see _scan_back)
 MAX_APPEND_ATTEMPTS = 10_000
 MAX_CACHED_ENTRIES = 20_000
@@ -63,13 +73,18 @@ def entry_hash(entry: dict[str, Any]) -> str:
 class AuditLog:
     """Append, read, verify and query the audit log in one store (thread-safe; shareable)."""
 
-    def __init__(self, store: ObjectStore, clock: Callable[[], float]):
+    def __init__(self, store: ObjectStore, clock: Callable[[], float], *, anchor: AuditAnchor | None = None,
+                 entries_store: ObjectStore | None = None):
+        """``entries_store`` holds the entries when they live apart from the tip (the cloud's audit bucket,
+        whose retention rule refuses deletes and overwrites); by default both live in ``store``."""
         self.store = store
+        self.entry_store = entries_store if entries_store is not None else store
         self.clock = clock
+        self.anchor = anchor
         self._lock = threading.Lock()
         self._head: tuple[int, str, str] | None = None   # (seq, hash, ts) of the newest entry we know
         self._cache: dict[int, dict[str, Any]] = {}       # entries read for queries (immutable once written)
-        self._parallel = type(store).__name__ != "FileStore"
+        self._parallel = type(self.entry_store).__name__ != "FileStore"
 
     # ------------------------------------------------------------------ append
 
@@ -85,7 +100,7 @@ class AuditLog:
                                  code="corrupt_metadata", details={"key": AUDIT_TIP}) from None
 
     def _entry_at(self, seq: int) -> dict[str, Any] | None:
-        doc = records.read(self.store, audit_key(seq))
+        doc = records.read(self.entry_store, audit_key(seq))
         return doc.data if doc else None
 
     def _head_from(self, seq: int) -> tuple[int, str, str]:
@@ -100,7 +115,7 @@ class AuditLog:
         if tip is not None:
             return tip
         last = None
-        for key in self.store.list(AUDIT_PREFIX):
+        for key in self.entry_store.list(AUDIT_PREFIX):
             s = seq_of_audit_key(key)
             if s is not None:
                 last = s
@@ -119,12 +134,13 @@ class AuditLog:
             entry = {"seq": seq + 1, "id": uuid.uuid4().hex, "ts": max(now, prev_ts), "actor": actor,
                      "action": action, "subject": subject, "details": details or {}, "prev_hash": prev_hash}
             entry["hash"] = entry_hash(entry)
+            self._sign(entry)
             payload = records.dumps(entry)
             t0 = time.perf_counter()
             try:
-                self.store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+                self.entry_store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
             except PreconditionFailedError:
-                existing = self.store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
+                existing = self.entry_store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:
                     # Someone else appended seq+1. Jump to the tip once (cheap when we are far behind),
                     # then walk forward entry by entry.
@@ -143,14 +159,36 @@ class AuditLog:
         raise ConflictError("could not append to the audit log: too many concurrent writers",
                             code="too_much_contention")
 
+    def _sign(self, entry: dict[str, Any]) -> None:
+        if self.anchor is None:
+            return
+        try:
+            self.anchor.sign_entry(entry)
+        except Exception as exc:  # noqa: BLE001 - the change is committed; its entry must still be written
+            anchoring.warn(f"audit entry {entry['seq']} ({entry['action']}) is written WITHOUT its anchor "
+                           f"signature: the anchor key could not be read ({anchoring.safe_error(exc)}); "
+                           "`mlops audit verify` will report it as unsigned")
+
     def _advance_tip(self, entry: dict[str, Any]) -> None:
-        """Best effort: move ``audit-tip.json`` forward to ``entry`` unless it is already further."""
-        tip = {"seq": entry["seq"], "hash": entry["hash"], "ts": entry["ts"]}
+        """Best effort: move ``audit-tip.json`` forward to ``entry`` unless it is already further.
+
+        With an anchor the tip is signed and remembers ``anchored_from``, the first signed entry
+        (entries before it were written before the log had an anchor). A writer without the key
+        never replaces a signed tip, and a signed tip is never replaced by an unsigned one."""
+        signed = self.anchor is not None and "mac" in entry
 
         def change(cur: dict[str, Any] | None) -> dict[str, Any] | None:
             if cur is not None and int(cur.get("seq", 0)) >= entry["seq"]:
                 return None
-            return dict(tip)
+            if not signed and cur is not None and "mac" in cur:
+                return None
+            tip: dict[str, Any] = {"seq": entry["seq"], "hash": entry["hash"], "ts": entry["ts"]}
+            if signed:
+                since = cur.get("anchored_from") if cur is not None and "mac" in cur else None
+                tip["anchored_from"] = since if isinstance(since, int) and not isinstance(since, bool) \
+                    and 0 < since <= entry["seq"] else entry["seq"]
+                self.anchor.sign_tip(tip)  # type: ignore[union-attr]
+            return tip
 
         try:
             records.update(self.store, AUDIT_TIP, change, attempts=8, what="audit tip")
@@ -161,7 +199,7 @@ class AuditLog:
 
     def last_seq(self) -> int:
         """The newest entry's seq (0 when the log is empty)."""
-        keys = [s for s in (seq_of_audit_key(k) for k in self.store.list(AUDIT_PREFIX)) if s is not None]
+        keys = [s for s in (seq_of_audit_key(k) for k in self.entry_store.list(AUDIT_PREFIX)) if s is not None]
         return max(keys, default=0)
 
     def _fetch(self, seqs: Iterable[int], *, use_cache: bool = True) -> dict[int, dict[str, Any] | None]:
@@ -318,10 +356,15 @@ class AuditLog:
     # ------------------------------------------------------------------ verification
 
     def verify(self) -> dict[str, Any]:
-        """Re-read every entry (no cache) and check hashes, links, seq numbers and the tip.
+        """Re-read every entry (no cache) and check hashes, links, seq numbers, the tip and the anchor.
 
-        Returns ``{"ok", "entries", "last_seq", "problems": [{"seq", "kind", "key", "message"}]}`` where
-        kind is ``edited`` | ``missing`` | ``corrupt`` | ``misplaced`` | ``truncated`` | ``stray``.
+        Returns ``{"ok", "entries", "last_seq", "anchor": {"state", "message", ...}, "problems": [{"seq",
+        "kind", "key", "message"}]}`` where kind is ``edited`` | ``missing`` | ``corrupt`` | ``misplaced`` |
+        ``truncated`` | ``stray`` | ``forged`` (a signature the anchor key did not make) | ``unsigned`` (an
+        entry after the anchor took over, without a signature) | ``unanchored`` (a non-empty log whose tip
+        is missing or unsigned while an anchor key exists). The anchor state is ``verified``, ``failed``,
+        ``absent`` (no key here and nothing signed: a cut tail with a rewritten tip would go unnoticed)
+        or ``unchecked`` (signed, but no key here to check the signatures).
         """
         problems: list[dict[str, Any]] = []
 
@@ -330,7 +373,7 @@ class AuditLog:
                              (audit_key(seq) if seq else None), "message": message})
 
         seqs = []
-        for key in self.store.list(AUDIT_PREFIX):
+        for key in self.entry_store.list(AUDIT_PREFIX):
             s = seq_of_audit_key(key)
             if s is None:
                 problem(None, "stray", f"object {key} under {AUDIT_PREFIX} is not an audit entry", key)
@@ -380,11 +423,14 @@ class AuditLog:
                     problem(s, "edited", f"entry {s}'s time {entry.get('ts')} is before entry {prev_seq}'s")
             prev, prev_seq = entry, s
         last = seqs[-1] if seqs else 0
+        tip_doc: dict[str, Any] | None = None
         try:
             tip = self._read_tip()
-        except IntegrityError as exc:
+            if tip is not None:
+                tip_doc = records.read(self.store, AUDIT_TIP).data  # type: ignore[union-attr]
+        except (IntegrityError, AttributeError) as exc:
             tip = None
-            problem(None, "corrupt", exc.message, AUDIT_TIP)
+            problem(None, "corrupt", getattr(exc, "message", f"{AUDIT_TIP} is corrupt"), AUDIT_TIP)
         if tip is not None:
             t_seq, t_hash, _ts = tip
             if t_seq > last:
@@ -395,6 +441,7 @@ class AuditLog:
             elif raw.get(t_seq) is not None and raw[t_seq].get("hash") != t_hash:
                 problem(t_seq, "edited", f"entry {t_seq} was altered: its hash differs from the one "
                                          f"{AUDIT_TIP} recorded")
+        anchor = self._verify_anchor(seqs, raw, tip_doc, problem)
         seen: set[tuple[Any, str]] = set()
         unique = []
         for p in problems:  # one problem per entry and kind: the first (most specific) message
@@ -402,10 +449,76 @@ class AuditLog:
                 seen.add((p["seq"] if p["seq"] is not None else p["key"], p["kind"]))
                 unique.append(p)
         unique.sort(key=lambda p: (p["seq"] is None, p["seq"] or 0))
-        return {"ok": not unique, "entries": len(seqs), "last_seq": last, "problems": unique}
+        if anchor["state"] == "verified" and any(p["kind"] in ANCHOR_KINDS for p in unique):
+            anchor["state"] = "failed"
+        return {"ok": not unique, "entries": len(seqs), "last_seq": last, "anchor": anchor, "problems": unique}
+
+    def _verify_anchor(self, seqs: list[int], raw: dict[int, dict[str, Any] | None], tip: dict[str, Any] | None,
+                       problem: Callable[..., None]) -> dict[str, Any]:
+        """Check every signature against the anchor key; returns the report's ``anchor`` section."""
+        signed = any("mac" in (raw.get(s) or {}) or "kid" in (raw.get(s) or {}) for s in seqs) or \
+            (tip is not None and "mac" in tip)
+        if self.anchor is None:
+            if signed:
+                return {"state": "unchecked", "message": "the log is signed, but no anchor key is configured here, "
+                        "so the signatures were not checked: run verify where the key is readable"}
+            return {"state": "absent", "message": "no anchor key is configured: the hash chain is checked, but "
+                    "removing the newest entries together with audit-tip.json would go unnoticed"}
+        try:
+            self.anchor.kid  # noqa: B018 - reads the key once
+        except Exception as exc:  # noqa: BLE001 - any failure to read the key is the same answer
+            from mlops.errors import UnavailableError
+
+            raise UnavailableError(f"cannot verify the audit log: its anchor key ({self.anchor.label}) cannot be read "
+                                   f"({anchoring.safe_error(exc)})", code="anchor_unavailable") from None
+        tip_ok = tip is not None and "mac" in tip and self.anchor.tip_ok(tip)
+        since = tip.get("anchored_from") if tip_ok else None
+        if not isinstance(since, int):
+            since = next((s for s in seqs if "mac" in (raw.get(s) or {})), None)
+        for s in seqs:
+            e = raw.get(s)
+            if e is None:
+                continue
+            if "mac" in e or "kid" in e:
+                if not self.anchor.knows(e.get("kid")):
+                    problem(s, "forged", f"entry {s} is signed with a key this anchor does not hold "
+                                         f"(kid {str(e.get('kid'))[:20]!r})")
+                elif not self.anchor.entry_ok(e):
+                    problem(s, "forged", f"entry {s}'s signature does not match its content: it was changed or "
+                                         "written without the anchor key")
+            elif since is not None and s >= since:
+                problem(s, "unsigned", f"entry {s} has no signature although the log is signed from entry {since}: "
+                                       "written without the anchor key, or forged")
+        if seqs and tip is None:
+            problem(None, "unanchored", f"{AUDIT_TIP} is missing: nothing vouches for the end of the log "
+                                        "(entries may have been cut off)", AUDIT_TIP)
+        elif tip is not None and "mac" not in tip:
+            problem(None, "unanchored", f"{AUDIT_TIP} is not signed: the log was written before it had an anchor "
+                                        "key (any change, or `mlops audit anchor`, signs it), or the signed tip "
+                                        "was replaced to hide entries cut off the end", AUDIT_TIP)
+        elif tip is not None and not tip_ok:
+            problem(None, "forged", f"{AUDIT_TIP} was rewritten: its signature does not match its seq and hash "
+                                    "(e.g. to hide entries cut off the end)", AUDIT_TIP)
+        return {"state": "verified", "message": f"signed with the anchor key ({self.anchor.label}) from entry "
+                f"{since}" if since else "nothing is signed yet", "anchored_from": since,
+                "tip_seq": tip.get("seq") if tip_ok else None}
 
     def require(self, seq: int) -> dict[str, Any]:
         e = self._fetch([seq])[seq]
         if e is None:
             raise NotFoundError(f"audit entry {seq} does not exist", code="not_found")
         return e
+
+
+def audit_store_from_env(environ: Any, store_config: Any, secrets: Any) -> ObjectStore | None:
+    """The audit bucket named by ``MLOPS_AUDIT_BUCKET`` (same location and credentials as the registry
+    store, another bucket), or None when the entries live in the registry store."""
+    from dataclasses import replace
+
+    from mlops import envvars as ev
+    from mlops.storage import open_store
+
+    bucket = ev.get(environ, ev.AUDIT_BUCKET)
+    if not bucket:
+        return None
+    return open_store(replace(store_config, bucket=bucket), secrets)

@@ -11,19 +11,23 @@ weight, inference for the versions)::
 ``canary_weight_bp`` is in basis points (0..10000). Every change is a compare-and-swap (pass
 ``expected_generation`` to make it conditional on what you last read) followed by an audit
 entry ``deployment.<action>`` whose details hold the new ``state`` and the ``previous`` one, so
-the audit log answers "what did endpoint E serve at time T". A stable version and a promoted
-canary must be approved when the model governs its stable alias (``production``); both moves
-also point that alias at the new stable version. ``rollback`` is idempotent: with no canary
-running it changes nothing and appends nothing.
+the audit log answers "what did endpoint E serve at time T". Every version that starts serving
+traffic (stable, canary, shadow, a promotion, more weight for a canary) must be approved unless the
+model's audited policy ``allow_unapproved_deploys`` says otherwise (403 ``approval_required``,
+``governance.check_deployable``), and before a version starts serving, its artifact and compiled
+scorer are verified against their sha256 (409 ``artifact_integrity``). A stable version and a
+promoted canary also move the model's stable alias (``production``), which stays governed on its
+own. ``rollback`` is idempotent: with no canary running it changes nothing and appends nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mlops.errors import BadRequestError, ConflictError, NotFoundError
+from mlops.errors import BadRequestError, ConflictError, IntegrityError, NotFoundError
 from mlops.names import validate_endpoint_name, validate_name, validate_version
 from mlops.registry import governance, records
 from mlops.registry.keys import DEPLOYMENTS_PREFIX, deployment_key, endpoint_subject
@@ -85,7 +89,10 @@ def _reason(reason: Any) -> str | None:
 
 def _change(reg: Registry, endpoint: str, action: str,
             mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None], *,
-            reason: str | None, expected_generation: int | None) -> dict[str, Any]:
+            reason: str | None, expected_generation: int | None,
+            gate: Callable[[dict[str, Any] | None, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Apply ``mutate`` by compare-and-swap and audit it. ``gate(current, new)`` runs first on a dry run
+    of the change (so a refused state change is reported before any costly check) and may refuse it."""
     validate_endpoint_name(endpoint)
     if expected_generation is not None and (isinstance(expected_generation, bool)
                                             or not isinstance(expected_generation, int)):
@@ -106,6 +113,11 @@ def _change(reg: Registry, endpoint: str, action: str,
         seen["previous"] = previous
         return new
 
+    if gate is not None:
+        cur = read_deployment(reg.store, endpoint)
+        dry = change(copy.deepcopy(cur))
+        if dry is not None:
+            gate(cur, dry)
     doc, changed = records.update(reg.store, deployment_key(endpoint), change, what="deployment")
     if doc is None:
         raise NotFoundError(f"endpoint {endpoint!r} has no deployment yet", code="deployment_not_found")
@@ -124,6 +136,29 @@ def _require(cur: dict[str, Any] | None, endpoint: str) -> dict[str, Any]:
 
 def _approval_gate(reg: Registry, model: str, version: int, alias: str) -> None:
     governance.check_governed_alias(reg.get_model(model), alias, version, reg.get_approval(model, version)["state"])
+
+
+def _approved_to_serve(reg: Registry, endpoint: str, model: str, version: int, role: str) -> None:
+    governance.check_deployable(reg.get_model(model), version, reg.get_approval(model, version)["state"],
+                                role=role, endpoint=endpoint)
+
+
+def _deploy_gate(reg: Registry, endpoint: str, model: str, version: int, role: str) -> None:
+    """Before ``version`` serves traffic as ``role``: it is approved (or the model's audited policy allows
+    unapproved deploys), and what serving will load matches its sha256 (nothing changes otherwise)."""
+    _approved_to_serve(reg, endpoint, model, version, role)
+    try:
+        reg.verify_servable(model, version)
+    except IntegrityError as exc:
+        raise ConflictError(f"refusing to deploy {model} v{version} as the {role} of endpoint {endpoint!r}: "
+                            f"{exc.message}", code="artifact_integrity",
+                            details={**exc.details, "version": version, "role": role}) from None
+    except NotFoundError as exc:
+        if exc.code != "artifact_missing":
+            raise
+        raise ConflictError(f"refusing to deploy {model} v{version} as the {role} of endpoint {endpoint!r}: "
+                            f"{exc.message}", code="artifact_missing",
+                            details={"version": version, "role": role}) from None
 
 
 def set_stable(reg: Registry, endpoint: str, model: str, version: int | str, *, reason: str | None = None,
@@ -152,7 +187,8 @@ def set_stable(reg: Registry, endpoint: str, model: str, version: int | str, *, 
         new.setdefault("shadow_rate", 0.0)
         return new
 
-    doc = _change(reg, endpoint, "set_stable", mutate, reason=reason, expected_generation=expected_generation)
+    doc = _change(reg, endpoint, "set_stable", mutate, reason=reason, expected_generation=expected_generation,
+                  gate=lambda cur, new: _deploy_gate(reg, endpoint, model, v, "stable"))
     reg.set_alias(model, alias, v, reason=f"stable version of endpoint {endpoint}")
     return doc
 
@@ -180,7 +216,8 @@ def start_canary(reg: Registry, endpoint: str, version: int | str, weight_bp: in
         cur.update(canary_version=v, canary_weight_bp=w)
         return cur
 
-    return _change(reg, endpoint, "start_canary", mutate, reason=reason, expected_generation=expected_generation)
+    return _change(reg, endpoint, "start_canary", mutate, reason=reason, expected_generation=expected_generation,
+                   gate=lambda cur, new: _deploy_gate(reg, endpoint, cur0["model"], v, "canary"))
 
 
 def set_weight(reg: Registry, endpoint: str, weight_bp: int, *, reason: str | None = None,
@@ -198,7 +235,13 @@ def set_weight(reg: Registry, endpoint: str, weight_bp: int, *, reason: str | No
         cur["canary_weight_bp"] = w
         return cur
 
-    return _change(reg, endpoint, "set_weight", mutate, reason=reason, expected_generation=expected_generation)
+    def gate(cur: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        if cur is not None and w > int(cur.get("canary_weight_bp") or 0):
+            # more traffic for a canary that was started before the policy asked for its approval
+            _approved_to_serve(reg, endpoint, cur["model"], int(new["canary_version"]), "canary")
+
+    return _change(reg, endpoint, "set_weight", mutate, reason=reason, expected_generation=expected_generation,
+                   gate=gate)
 
 
 def set_shadow(reg: Registry, endpoint: str, version: int | str | None, rate: float = 0.0, *,
@@ -220,7 +263,12 @@ def set_shadow(reg: Registry, endpoint: str, version: int | str | None, rate: fl
         cur.update(shadow_version=v, shadow_rate=new_rate)
         return cur
 
-    return _change(reg, endpoint, "set_shadow", mutate, reason=reason, expected_generation=expected_generation)
+    def gate(cur: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        if v is not None and (cur or {}).get("shadow_version") != v:
+            _deploy_gate(reg, endpoint, cur0["model"], v, "shadow")
+
+    return _change(reg, endpoint, "set_shadow", mutate, reason=reason, expected_generation=expected_generation,
+                   gate=gate)
 
 
 def promote(reg: Registry, endpoint: str, *, reason: str | None = None, expected_generation: int | None = None,
@@ -243,7 +291,8 @@ def promote(reg: Registry, endpoint: str, *, reason: str | None = None, expected
             cur.update(shadow_version=None, shadow_rate=0.0)
         return cur
 
-    doc = _change(reg, endpoint, "promote", mutate, reason=reason, expected_generation=expected_generation)
+    doc = _change(reg, endpoint, "promote", mutate, reason=reason, expected_generation=expected_generation,
+                  gate=lambda cur, new: _deploy_gate(reg, endpoint, cur0["model"], v, "stable"))
     reg.set_alias(cur0["model"], alias, v, reason=f"promoted on endpoint {endpoint}")
     return doc
 

@@ -9,6 +9,9 @@ Pure functions over records, so the rules are testable without a store:
   (decision), and ``rejected -> pending`` (a new request). Nobody approves a version they
   registered. Every step is kept in ``history`` with who, when and why.
 - A governed alias (``production`` by default) may only point at an approved version.
+- Every version that serves traffic from an endpoint - stable, canary or shadow - must be approved
+  (``check_deployable``). The only way around it is the model's policy ``allow_unapproved_deploys``,
+  which an approver sets explicitly and which is audited like every model change.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from mlops.errors import BadRequestError, ConflictError, ForbiddenError, UnprocessableError
 
 DEFAULT_GOVERNED_ALIASES = ("production",)
+DEPLOY_POLICY = "allow_unapproved_deploys"   # model field; absent or false: deployments need approval
 WHOLE_FIELDS = ("description", "code_commit", "training_data", "params", "metrics", "signature",
                 "reference_profile")
 NAMED_FIELDS = ("params", "metrics", "tags")
@@ -116,3 +120,29 @@ def check_governed_alias(model: Mapping[str, Any], alias: str, version: int, app
             f"alias {alias!r} of model {model.get('name')!r} is governed: v{version} is not approved "
             f"(approval state: {approval_state}); request approval and have another person approve it",
             code="approval_required", details={"alias": alias, "version": version, "state": approval_state})
+
+
+def validate_deploy_policy(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequestError(f"{DEPLOY_POLICY} must be true or false, got {str(value)[:40]!r}",
+                              code="invalid_policy")
+    return value
+
+
+def check_deployable(model: Mapping[str, Any], version: int, approval_state: str, *, role: str,
+                     endpoint: str) -> None:
+    """A version serves traffic (as ``role``: stable, canary or shadow) only when approved, unless the
+    model's audited policy allows unapproved deploys (``ForbiddenError`` ``approval_required`` otherwise).
+
+    A canary or a shadow runs the version's code in the production function on real requests, so an
+    unapproved one would let anyone with the register and deploy scopes run code of their choosing there.
+    """
+    if approval_state == "approved" or model.get(DEPLOY_POLICY) is True:
+        return
+    raise ForbiddenError(
+        f"{model.get('name')} v{version} is not approved (approval state: {approval_state}) and cannot serve "
+        f"as the {role} of endpoint {endpoint!r}: every version that serves traffic (stable, canary or shadow) "
+        "must be approved; request approval and have another person approve it",
+        code="approval_required",
+        details={"model": model.get("name"), "version": version, "state": approval_state, "role": role,
+                 "endpoint": endpoint})

@@ -6,8 +6,9 @@
     models/<model>/versions/<n:010d>.json        version record, immutable (create-exclusive)
     models/<model>/approvals/<n:010d>.json       approval requests and decisions of a version (CAS)
     artifacts/sha256/<hex>                       model artifacts and reference profiles, by content
-    audit/<seq:012d>.json                        hash-chained audit entries (create-exclusive)
-    audit-tip.json                               the newest audit entry's seq and hash (CAS, a hint)
+    audit/<seq:012d>.json                        hash-chained audit entries (create-exclusive; signed with
+                                                 the anchor key; a cloud stack keeps them in its WORM audit bucket)
+    audit-tip.json                               the newest audit entry's seq and hash, signed (CAS)
     deployments/<endpoint>.json                  endpoint deployment state (CAS)
 
 Version numbers are zero-padded so that a listing is in version order.

@@ -26,6 +26,7 @@ from mlops.errors import (
 )
 from mlops.names import validate_name, validate_version
 from mlops.registry import artifacts, governance, records
+from mlops.registry.anchor import AuditAnchor
 from mlops.registry.audit import AuditLog
 from mlops.registry.keys import (
     MODELS_PREFIX,
@@ -123,11 +124,15 @@ class Registry:
     """The registry API. ``actor`` is who the changes are attributed to (``with_actor`` per request)."""
 
     def __init__(self, store: ObjectStore, *, clock: Callable[[], float] = time.time, actor: str = "unknown",
-                 audit: AuditLog | None = None):
+                 audit: AuditLog | None = None, anchor: AuditAnchor | None = None,
+                 audit_store: ObjectStore | None = None):
+        """``anchor`` signs the audit log with a key kept outside the store (``mlops.registry.anchor``);
+        ``audit_store`` holds the audit entries when they have their own (WORM) bucket."""
         self.store = store
         self.clock = clock
         self.actor = validate_actor(actor)
-        self.audit = audit if audit is not None else AuditLog(store, clock)
+        self.audit = audit if audit is not None else AuditLog(store, clock, anchor=anchor,
+                                                              entries_store=audit_store)
 
     def with_actor(self, actor: str) -> Registry:
         """The same registry (store, clock, audit head cache) acting for ``actor``."""
@@ -166,14 +171,17 @@ class Registry:
     def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None,
                      required_metadata: list[str] | None = None,
                      governed_aliases: list[str] | tuple[str, ...] | None = None,
-                     exist_ok: bool = False) -> dict[str, Any]:
-        """Create a model; ``ConflictError`` if it exists (unless ``exist_ok``)."""
+                     allow_unapproved_deploys: bool = False, exist_ok: bool = False) -> dict[str, Any]:
+        """Create a model; ``ConflictError`` if it exists (unless ``exist_ok``).
+        ``allow_unapproved_deploys`` lifts the rule that only approved versions serve traffic (audited)."""
         validate_name(name, "model")
         governed = _alias_list(governance.DEFAULT_GOVERNED_ALIASES if governed_aliases is None else governed_aliases)
+        policy = governance.validate_deploy_policy(allow_unapproved_deploys)
         now = self._now()
         doc = {"schema": records.SCHEMA, "name": name, "description": _check_text("description", description, 10_000),
                "tags": _check_tags(tags), "required_metadata": governance.validate_required_metadata(required_metadata),
-               "governed_aliases": governed, "aliases": {}, "created_by": self.actor, "created_at": now,
+               "governed_aliases": governed, governance.DEPLOY_POLICY: policy, "aliases": {},
+               "created_by": self.actor, "created_at": now,
                "updated_by": self.actor, "updated_at": now, "generation": 1}
         try:
             records.create(self.store, model_key(name), doc)
@@ -183,12 +191,13 @@ class Registry:
             raise ConflictError(f"model {name!r} already exists", code="model_exists") from None
         self._audit("model.create", model_subject(name),
                     {"description": doc["description"], "required_metadata": doc["required_metadata"],
-                     "governed_aliases": governed, "tags": doc["tags"]})
+                     "governed_aliases": governed, governance.DEPLOY_POLICY: policy, "tags": doc["tags"]})
         return _public(doc)
 
     def update_model(self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None,
                      required_metadata: list[str] | None = None,
-                     governed_aliases: list[str] | None = None) -> dict[str, Any]:
+                     governed_aliases: list[str] | None = None,
+                     allow_unapproved_deploys: bool | None = None) -> dict[str, Any]:
         """Change a model's description, tags or governance settings (only the fields given)."""
         changes: dict[str, Any] = {}
         if description is not None:
@@ -199,6 +208,8 @@ class Registry:
             changes["required_metadata"] = governance.validate_required_metadata(required_metadata)
         if governed_aliases is not None:
             changes["governed_aliases"] = _alias_list(governed_aliases)
+        if allow_unapproved_deploys is not None:
+            changes[governance.DEPLOY_POLICY] = governance.validate_deploy_policy(allow_unapproved_deploys)
         if not changes:
             raise BadRequestError("nothing to change", code="empty_update")
 
@@ -503,6 +514,17 @@ class Registry:
             except Exception:  # noqa: BLE001 - refusing the artifact matters more than recording it
                 pass
             raise
+
+    def verify_servable(self, model: str, version: int | str) -> dict[str, Any]:
+        """Check, by sha256 and size, everything serving may load for a version (its artifact and its
+        compiled scorer); ``IntegrityError`` / ``NotFoundError`` name the object. Returns the record."""
+        rec = self.get_version(model, version)
+        art = rec["artifact"]
+        self._verified(rec, art["sha256"], art.get("size"), what=f"artifact of {model} v{rec['version']}")
+        ref = rec.get("compiled")
+        if ref:
+            self._verified(rec, ref["sha256"], ref.get("size"), what=f"compiled scorer of {model} v{rec['version']}")
+        return rec
 
     def get_artifact(self, model: str, version: int | str) -> bytes:
         """The version's artifact bytes, verified against the recorded sha256 and size."""

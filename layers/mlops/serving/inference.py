@@ -7,6 +7,13 @@ redeploy; when the store is unreachable the cached model keeps serving and the l
 says so once. Every prediction prints one JSON record line (the input of drift and
 A/B analysis); feedback requests print feedback lines. Shadow scoring runs after the
 response on a bounded background queue, so it never adds latency.
+
+A version that cannot be served - its artifact fails its sha256, is missing, or its record is
+corrupt - is *unavailable*, which is not the same as "nothing deployed": the stable variant keeps
+the version it holds (or answers 503 ``model_unavailable`` naming the failure), and the canary
+variant serves its cohort with the endpoint's stable version, says so in the answer
+(``variant: "stable"``, ``fallback``) and in each prediction record (``fallback``), from which
+the drift job posts ``canary_unavailable`` for the canary alarm that rolls the canary back.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlops.errors import UnavailableError, UnprocessableError
+from mlops.errors import IntegrityError, NotFoundError, UnavailableError, UnprocessableError
 from mlops.http import COHORT_HEADER, Request, Response, Router
 from mlops.serving.payload import Signature, parse_payload
 
@@ -101,6 +108,9 @@ class InferenceService:
         self.log = log or (lambda msg: print(json.dumps({"level": "INFO", "msg": msg}), file=sys.stderr, flush=True))
         self.current: LoadedModel | None = None
         self.shadow: tuple[LoadedModel, float] | None = None
+        self.unavailable: dict[str, Any] | None = None   # the deployed version that cannot be served, and why
+        self.fallback: LoadedModel | None = None         # canary only: stable's model while that is so
+        self._bad_shadow: int | None = None
         self._store_down = False
         self._rng = random.Random()
         self._shadow_q: queue.Queue = queue.Queue(maxsize=1000)
@@ -115,19 +125,33 @@ class InferenceService:
         try:
             version = self.source.resolve()
             if version is not None and (self.current is None or self.current.version != version):
-                loaded = self.source.load(version)
-                old = self.current
-                self.current = loaded      # one reference assignment: atomic for readers
-                self.log(f"serving {self.model_name} v{version} as {self.variant} of {self.endpoint}"
-                         + (f" (was v{old.version})" if old else ""))
+                try:
+                    loaded = self.source.load(version)
+                except (IntegrityError, NotFoundError) as exc:
+                    self._version_unavailable(version, exc)
+                else:
+                    old = self.current
+                    self.current = loaded      # one reference assignment: atomic for readers
+                    self.unavailable, self.fallback = None, None
+                    self.log(f"serving {self.model_name} v{version} as {self.variant} of {self.endpoint}"
+                             + (f" (was v{old.version})" if old else ""))
             elif version is None and self.current is not None:
                 self.log(f"no version is deployed for {self.variant} of {self.endpoint} any more; "
                          f"keeping v{self.current.version} until one is")
+            if version is None or (self.current is not None and self.current.version == version):
+                self.unavailable, self.fallback = None, None
+            self._refresh_fallback()
             shadow = self.source.resolve_shadow()
             if shadow is None:
                 self.shadow = None
             elif self.shadow is None or self.shadow[0].version != shadow[0]:
-                self.shadow = (self.source.load(shadow[0]), shadow[1])
+                try:
+                    self.shadow = (self.source.load(shadow[0]), shadow[1])
+                except (IntegrityError, NotFoundError) as exc:
+                    if self._bad_shadow != shadow[0]:
+                        self.log(f"shadow v{shadow[0]} of {self.endpoint} cannot be served "
+                                 f"({exc.code}: {exc.message}); not shadowing")
+                    self._bad_shadow, self.shadow = shadow[0], None
             elif self.shadow[1] != shadow[1]:
                 self.shadow = (self.shadow[0], shadow[1])
             if self._store_down:
@@ -140,6 +164,51 @@ class InferenceService:
                 self.log(f"cannot refresh the model from the registry store ({type(exc).__name__}: {exc}); "
                          f"keep serving {held}")
 
+    def _version_unavailable(self, version: int, exc: IntegrityError | NotFoundError) -> None:
+        """The deployed ``version`` cannot be served: remember why (logged once per version and reason)."""
+        reason = {"version": int(version), "code": exc.code, "message": exc.message}
+        if self.unavailable != reason:
+            held = f"keeping v{self.current.version}" if self.current is not None and self.variant != "canary" \
+                else ("its callers get the stable version" if self.variant == "canary" else "answering 503")
+            self.log(f"{self.model_name} v{version} cannot be served as {self.variant} of {self.endpoint} "
+                     f"({exc.code}: {exc.message}); {held}")
+        self.unavailable = reason
+
+    def _refresh_fallback(self) -> None:
+        """Canary only: while the canary version is unavailable, hold the endpoint's stable version."""
+        resolve = getattr(self.source, "resolve_fallback", None)
+        if self.unavailable is None or self.variant != "canary" or resolve is None:
+            self.fallback = None
+            return
+        v = resolve()
+        if v is None:
+            self.fallback = None
+        elif self.fallback is None or self.fallback.version != v:
+            try:
+                self.fallback = self.source.load(v)
+            except (IntegrityError, NotFoundError) as exc:
+                self.fallback = None
+                self.log(f"the stable v{v} of {self.endpoint} cannot be served either ({exc.code}: {exc.message})")
+
+    def _serving(self) -> tuple[LoadedModel, str, dict[str, Any] | None]:
+        """(model, variant it belongs to, fallback note) for the next request, or a 503 that says why."""
+        bad = self.unavailable
+        m = self.current
+        if bad is not None:
+            fb = self.fallback
+            if self.variant == "canary" and fb is not None:
+                return fb, "stable", {"from": self.variant, "version": bad["version"], "code": "model_unavailable",
+                                      "reason": bad["code"]}
+            if m is None or self.variant == "canary":
+                raise UnavailableError(
+                    f"{self.model_name} v{bad['version']}, the {self.variant} version of endpoint {self.endpoint!r}, "
+                    f"cannot be served: {bad['message']}", code="model_unavailable",
+                    details={"version": bad["version"], "variant": self.variant, "reason": bad["code"]})
+        if m is None:
+            raise UnavailableError(f"no model version is deployed to endpoint {self.endpoint!r} "
+                                   f"({self.variant}); deploy one with `mlops deploy`", code="no_model_deployed")
+        return m, self.variant, None
+
     def _refresh_loop(self) -> None:
         while True:
             time.sleep(self.refresh_s)
@@ -148,33 +217,32 @@ class InferenceService:
     # ------------------------------------------------------------------ predict
     def predict(self, request: Request) -> Response:
         t0 = time.perf_counter()
-        m = self.current
-        if m is None:
-            raise UnavailableError(f"no model version is deployed to endpoint {self.endpoint!r} "
-                                   f"({self.variant}); deploy one with `mlops deploy`", code="no_model_deployed")
+        m, variant, fallback = self._serving()
         X, _ = parse_payload(request.body, m.signature, self.max_batch)
         preds, proba, confidence = score(m, X)
         latency_ms = (time.perf_counter() - t0) * 1000
         ids = [uuid.uuid4().hex for _ in range(len(X))]
         body: dict[str, Any] = {"predictions": preds, "model": self.model_name, "version": m.version,
-                                "variant": self.variant, "prediction_ids": ids, "request_id": request.request_id}
+                                "variant": variant, "prediction_ids": ids, "request_id": request.request_id}
+        if fallback is not None:
+            body["fallback"] = fallback
         if proba is not None:
             body["probabilities"] = np.round(proba, 6).tolist()
             body["classes"] = m.classes
             body["confidence"] = np.round(confidence, 6).tolist()
         if len(ids) == 1:
             body["prediction_id"] = ids[0]
-        self._record(request, m, X, preds, confidence, ids, latency_ms, self.variant)
+        self._record(request, m, X, preds, confidence, ids, latency_ms, variant, fallback)
         sh = self.shadow
-        if sh is not None and self._rng.random() < sh[1]:
+        if sh is not None and fallback is None and self._rng.random() < sh[1]:
             try:
                 self._shadow_q.put_nowait((request, X, ids))
             except queue.Full:
                 pass
-        return Response(body=body, headers={"x-model-version": str(m.version), "x-variant": self.variant})
+        return Response(body=body, headers={"x-model-version": str(m.version), "x-variant": variant})
 
     def _record(self, request: Request, m: LoadedModel, X: np.ndarray, preds, confidence, ids, latency_ms,
-                variant: str) -> None:
+                variant: str, fallback: dict[str, Any] | None = None) -> None:
         ts = now_iso()
         cohort = request.headers.get(COHORT_HEADER)
         who = principal_digest(request.principal)
@@ -185,6 +253,8 @@ class InferenceService:
                    "endpoint": self.endpoint, "model": self.model_name, "version": m.version, "variant": variant,
                    "cohort": cohort, "principal": who, "latency_ms": round(per_row, 4), "prediction": preds[i],
                    "confidence": None if confidence is None else round(float(confidence[i]), 6)}
+            if fallback is not None:
+                rec["fallback"] = fallback
             if self.sample_rate >= 1.0 or (self.sample_rate > 0 and self._rng.random() < self.sample_rate):
                 rec["features"] = dict(zip(names, X[i].tolist(), strict=True))
             self.emit(rec)
@@ -237,11 +307,17 @@ class InferenceService:
         m = self.current
         return {"endpoint": self.endpoint, "model": self.model_name, "variant": self.variant,
                 "version": m.version if m else None, "features": list(m.signature.names) if m else None,
-                "shadow_version": self.shadow[0].version if self.shadow else None}
+                "shadow_version": self.shadow[0].version if self.shadow else None,
+                "unavailable": self.unavailable,
+                "fallback_version": self.fallback.version if self.fallback else None}
 
     def smoke(self, request: Request) -> Response:
         """The deploy pipeline's INVOKE_FUNCTION check: the model is loaded and answers one row."""
         m = self.current
+        bad = self.unavailable
+        if bad is not None:
+            raise UnavailableError(f"smoke test: {self.model_name} v{bad['version']} cannot be served as "
+                                   f"{self.variant}: {bad['message']}", code="model_unavailable")
         if m is None:
             raise UnavailableError(f"smoke test: no model loaded for {self.variant} of {self.endpoint}",
                                    code="no_model_deployed")

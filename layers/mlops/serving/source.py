@@ -36,6 +36,13 @@ class RegistrySource:
             return None
         return int(rec["version"])
 
+    def resolve_fallback(self) -> int | None:
+        """What the canary serves its cohort while its own version cannot be served: the stable version."""
+        dep = self._deployment
+        if self.variant != "canary" or not dep or not dep.get("stable_version"):
+            return None
+        return int(dep["stable_version"])
+
     def resolve_shadow(self) -> tuple[int, float] | None:
         dep = self._deployment
         if not self.shadow_enabled or self.variant != "stable" or not dep:

@@ -77,6 +77,14 @@ def _common(settings: StackSettings, name: str) -> dict[str, str]:
     else:
         cfg[ev.SECRETS_BACKEND] = "vault"
     cfg.update(store_env(settings))
+    if name != "authorizer":                  # every function that may append to the audit log
+        from mlops.storage.stack import audit_store_config
+
+        if settings.audit.anchor_secret:
+            cfg[ev.AUDIT_ANCHOR_SECRET] = settings.audit.anchor_secret
+        audit_store = audit_store_config(settings)
+        if audit_store is not None:
+            cfg[ev.AUDIT_BUCKET] = str(audit_store.bucket)
     return cfg
 
 

@@ -26,3 +26,21 @@ def open_stack_store(settings: StackSettings) -> ObjectStore:
 
     secrets = FileSecrets(settings.path(settings.local.secrets_file)) if settings.environment == "local" else None
     return open_store(stack_store_config(settings), secrets)
+
+
+def audit_bucket_name(settings: StackSettings) -> str:
+    """The cloud audit bucket: the audit entries alone, under a retention rule (issue 13 E)."""
+    return settings.audit.bucket or f"mlops-{settings.stack}-audit"
+
+
+def audit_store_config(settings: StackSettings) -> StoreConfig | None:
+    """Where a cloud stack keeps its audit entries (its audit bucket), or None: with the registry's records."""
+    cfg = stack_store_config(settings)
+    if settings.environment != "cloud" or cfg.backend not in ("oci", "s3"):
+        return None
+    return replace(cfg, bucket=audit_bucket_name(settings))
+
+
+def open_stack_audit_store(settings: StackSettings) -> ObjectStore | None:
+    cfg = audit_store_config(settings)
+    return None if cfg is None else open_store(cfg, None)

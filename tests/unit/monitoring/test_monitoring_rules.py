@@ -122,7 +122,7 @@ def test_default_rules_cover_the_issue(rules):
     assert by["drift-churn"].actions == {"retrain": "churn"}
     assert by["confidence-fraud-v2-stable"].dimensions == {"endpoint": "fraud-v2", "variant": "stable"}
     canary = [r for r in rules if r.kind.startswith("canary")]
-    assert len(canary) == 5 * len(ENDPOINTS)
+    assert len(canary) == 6 * len(ENDPOINTS)      # 6th: canary-unavailable (issue 13 D)
     for r in canary:
         assert set(r.actions) == {"rollback_canary"} and r.actions["rollback_canary"] in ENDPOINTS
         assert r.name.endswith("-" + r.actions["rollback_canary"]) and r.severity == "CRITICAL"

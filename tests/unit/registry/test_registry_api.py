@@ -137,6 +137,8 @@ def test_deployment_over_http(api, uploaded, reg, clock):
     register(api, uploaded)
     api("POST", "/v1/models/churn/versions/1/approval", {"action": "request"})
     api("POST", "/v1/models/churn/versions/1/approval", {"action": "approve"}, who="bob", scopes=ALL)
+    # an approver's audited policy lets unapproved v2 run as a canary (its promotion stays governed)
+    assert api("PUT", "/v1/models/churn", {"allow_unapproved_deploys": True}, who="bob", scopes=ALL)[0] == 200
     url = "/v1/endpoints/churn/deployment"
     assert api("GET", url)[0] == 404
     status, body = api("POST", url, {"action": "set_stable", "model": "churn", "version": 1})

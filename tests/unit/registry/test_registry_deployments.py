@@ -36,6 +36,7 @@ def test_first_deploy_is_governed_and_moves_production(churn, clock):
 
 
 def test_canary_lifecycle_promote(churn, clock):
+    churn.with_actor("bob").update_model("churn", allow_unapproved_deploys=True)  # an approver's audited policy
     churn.set_stable("churn", "churn", 1)
     d = churn.start_canary("churn", 2, 500)
     assert (d["stable_version"], d["canary_version"], d["canary_weight_bp"]) == (1, 2, 500)
@@ -52,6 +53,7 @@ def test_canary_lifecycle_promote(churn, clock):
 
 
 def test_rollback_is_idempotent_and_audited(churn):
+    approve(churn, "churn", 3)
     churn.set_stable("churn", "churn", 1)
     churn.start_canary("churn", 3, 1000)
     d = churn.rollback("churn", reason="p99 latency alarm")
@@ -67,6 +69,7 @@ def test_rollback_is_idempotent_and_audited(churn):
 
 
 def test_rollback_acts_as_the_given_actor(churn):
+    approve(churn, "churn", 2)
     churn.set_stable("churn", "churn", 1)
     churn.start_canary("churn", 2, 100)
     d = churn.rollback("churn", reason="error rate", actor="guardian")
@@ -75,6 +78,7 @@ def test_rollback_acts_as_the_given_actor(churn):
 
 
 def test_canary_rules(churn):
+    approve(churn, "churn", 2)
     with pytest.raises(NotFoundError):
         churn.start_canary("churn", 2, 100)  # nothing deployed yet
     churn.set_stable("churn", "churn", 1)
@@ -95,7 +99,7 @@ def test_canary_rules(churn):
     with pytest.raises(NotFoundError):
         churn.set_stable("churn", "other", 1)
     churn.register_version("other", b"bytes", signature={"inputs": [{"name": "x"}]})
-    churn.create_model("free", governed_aliases=[])
+    churn.create_model("free", governed_aliases=[], allow_unapproved_deploys=True)
     churn.register_version("free", b"bytes", signature={"inputs": [{"name": "x"}]})
     churn.rollback("churn", reason="make room")
     with pytest.raises(ConflictError) as e:
@@ -107,6 +111,7 @@ def test_canary_rules(churn):
 
 
 def test_expected_generation_makes_changes_conditional(churn):
+    approve(churn, "churn", 2)
     d = churn.set_stable("churn", "churn", 1)
     d = churn.start_canary("churn", 2, 100, expected_generation=d["generation"])
     with pytest.raises(ConflictError) as e:
@@ -118,6 +123,7 @@ def test_expected_generation_makes_changes_conditional(churn):
 
 
 def test_shadow(churn):
+    approve(churn, "churn", 3)
     churn.set_stable("churn", "churn", 1)
     d = churn.set_shadow("churn", 3, 0.25)
     assert (d["shadow_version"], d["shadow_rate"]) == (3, 0.25)
@@ -128,6 +134,7 @@ def test_shadow(churn):
 
 
 def test_what_an_endpoint_served_at_a_time(churn, clock):
+    approve(churn, "churn", 2)
     t_before = clock()
     clock.tick(60)
     churn.set_stable("churn", "churn", 1)
@@ -153,6 +160,7 @@ def test_serving_reads_the_weight_the_registry_wrote(churn):
     from mlops.serving.deployment_state import canary_state
     from mlops.serving.deployment_state import read_deployment as serving_read
 
+    approve(churn, "churn", 2)
     churn.set_stable("churn", "churn", 1)
     churn.start_canary("churn", 2, 1234)
     state = canary_state(serving_read(churn.store, "churn"), "churn")
@@ -160,6 +168,7 @@ def test_serving_reads_the_weight_the_registry_wrote(churn):
 
 
 def test_concurrent_weight_changes_lose_nothing(churn):
+    approve(churn, "churn", 2)
     churn.set_stable("churn", "churn", 1)
     churn.start_canary("churn", 2, 0)
     n = 8

@@ -78,7 +78,9 @@ def _rewrite(store, seq: int, mutate, *, rehash: bool) -> None:
 def test_intact_log_verifies(reg):
     _history(reg, 5)
     report = reg.audit.verify()
+    anchor = report.pop("anchor")                # issue 13 E: verify says whether the log is anchored
     assert report == {"ok": True, "entries": 5, "last_seq": 5, "problems": []}
+    assert anchor["state"] == "absent" and "no anchor key" in anchor["message"]
 
 
 def test_edited_entry_is_pinpointed(reg, store):

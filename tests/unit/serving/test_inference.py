@@ -118,8 +118,8 @@ def test_tampered_artifact_is_refused_before_deserialization(world, tmp_path):
     store, reg, X, v1, _ = world
     sha = reg.get_version("m", v1)["artifact"]["sha256"]
     key = f"artifacts/sha256/{sha}"
+    reg.set_stable("ep", "m", v1)                       # deploy-time verification passes, then the bytes change
     store.put(key, store.get(key).data + b"tamper")
-    reg.set_stable("ep", "m", v1)
     logs: list = []
     src = RegistrySource(reg, store, endpoint="ep", model="m", variant="stable", alias="production")
     svc = InferenceService(src, endpoint="ep", model_name="m", variant="stable", emit=lambda r: None,
@@ -163,3 +163,52 @@ def test_a_pipeline_with_a_categorical_feature_serves_end_to_end(tmp_path):
     svc = service(store, reg)
     out = svc.predict(req({"dataframe_records": [{"plan": "gold", "age": 20.0}, {"plan": "basic", "age": 20.0}]}))
     assert out.body["predictions"] == [1, 0]
+
+
+def test_an_unservable_canary_falls_back_to_stable_and_recovers_when_repaired(world):
+    """issue 13 D: the canary's cohort gets stable's predictions (variant reported as stable) while the
+    canary's artifact fails verification; with stable broken too, 503 model_unavailable; repaired, v2 again."""
+    store, reg, X, v1, v2 = world
+    reg.set_stable("ep", "m", v1)
+    reg.start_canary("ep", v2, 1000)
+    key2 = reg.get_version("m", v2)["artifact"]["key"]
+    key1 = reg.get_version("m", v1)["artifact"]["key"]
+    good2, good1 = store.get(key2).data, store.get(key1).data
+    store.put(key2, good2 + b"x")
+    records: list = []
+    logs: list = []
+    src = RegistrySource(reg, store, endpoint="ep", model="m", variant="canary", alias="canary")
+    canary = InferenceService(src, endpoint="ep", model_name="m", variant="canary", emit=records.append,
+                              start_refresher=False, log=logs.append, sample_rate=0.0)
+    out = canary.predict(req({"instances": [X[0].tolist()]}, **{"x-mlops-cohort": "canary"}))
+    assert (out.body["variant"], out.body["version"], out.headers["x-variant"]) == ("stable", v1, "stable")
+    assert out.body["fallback"]["version"] == v2 and records[-1]["fallback"]["reason"] == "artifact_integrity"
+    assert records[-1]["variant"] == "stable" and records[-1]["cohort"] == "canary"
+    canary.refresh()
+    assert sum("cannot be served" in m for m in logs) == 1            # said once, not every refresh
+    store.put(key1, good1 + b"y")                                      # stable's bytes broken as well:
+    fresh = InferenceService(src, endpoint="ep", model_name="m", variant="canary", emit=records.append,
+                             start_refresher=False, log=logs.append)   # a new container has nothing to serve
+    with pytest.raises(UnavailableError) as e:
+        fresh.predict(req({"instances": [X[0].tolist()]}))
+    assert e.value.code == "model_unavailable" and "failed verification" in e.value.message
+    store.put(key1, good1)
+    store.put(key2, good2)                                             # repaired
+    canary.refresh()
+    out = canary.predict(req({"instances": [X[0].tolist()]}))
+    assert (out.body["variant"], out.body["version"]) == ("canary", v2) and "fallback" not in out.body
+
+
+def test_a_stable_function_keeps_its_version_when_the_next_one_is_unservable(world):
+    """issue 13 D: a promotion whose artifact was altered after the deploy check does not take stable down."""
+    store, reg, X, v1, v2 = world
+    reg.set_stable("ep", "m", v1)
+    stable = service(store, reg)
+    reg.start_canary("ep", v2, 1000)
+    reg.promote("ep")
+    key2 = reg.get_version("m", v2)["artifact"]["key"]
+    store.put(key2, store.get(key2).data + b"x")
+    stable.refresh()
+    out = stable.predict(req({"instances": [X[0].tolist()]}))
+    assert (out.body["variant"], out.body["version"]) == ("stable", v1) and "fallback" not in out.body
+    assert stable.info(None)["unavailable"]["version"] == v2
