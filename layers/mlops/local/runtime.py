@@ -171,9 +171,8 @@ class LocalRuntime:
         await self.start()
         try:
             if state_file:
-                tmp = state_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self.state(), indent=2))
-                os.replace(tmp, state_file)
+                from mlops.localfiles import write_atomic   # unique temp name, fsync, 0600
+                write_atomic(state_file, json.dumps(self.state(), indent=2))
             flusher = asyncio.create_task(self._flush_logs(stop))
             await stop.wait()
             flusher.cancel()
