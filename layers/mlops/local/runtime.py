@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from mlops.errors import MlopsError, NotFoundError, new_request_id
 from mlops.local.gateway import Gateway, GatewayResponse, _ServerProtocol, serve
 from mlops.local.pool import FunctionDef, FunctionPool
+from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
 from mlops.spec import deployment_spec, function_specs, local_function_ids
 
@@ -171,7 +172,6 @@ class LocalRuntime:
         await self.start()
         try:
             if state_file:
-                from mlops.localfiles import write_atomic   # unique temp name, fsync, 0600
                 write_atomic(state_file, json.dumps(self.state(), indent=2))
             flusher = asyncio.create_task(self._flush_logs(stop))
             await stop.wait()
