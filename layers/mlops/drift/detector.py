@@ -32,8 +32,10 @@ Tests and effect sizes per kind (see ``mlops.drift.stats`` for the exact definit
 - categorical: chi-square homogeneity over the categories of both sides plus a missing slot
   (unseen categories are columns with reference count 0), after pooling the columns whose
   expected count is below 5 into one "other" cell (``stats.pool_sparse_cells``; many rare
-  categories otherwise break the chi-square approximation); effect = total variation distance of
-  the pooled table minus its expectation under "no change" (``"tvd"``, floored at 0); PSI over
+  categories otherwise break the chi-square approximation); effect (``"tvd"``) = total variation
+  distance of the pooled table less the part sampling noise adds, or the largest change of one
+  category's share less sqrt(2 ln K) standard errors if that is larger (both floored at 0, both
+  lower bounds of the distance, ``mlops.drift.stats``); PSI over
   the same pooled cells minus its null expectation. Both corrections keep two samples of the same
   distribution near 0 whatever the number of categories and the sample sizes.
 
@@ -330,7 +332,8 @@ class DriftDetector:
         p.tested = True
         pooled_r, pooled_c = stats.pool_sparse_cells(ref_counts, cur_counts)
         p.statistic, p.p_value, _ = stats.chi2_homogeneity(pooled_r, pooled_c)
-        p.effect_size = stats.debiased_total_variation(pooled_r, pooled_c)
+        p.effect_size = max(stats.debiased_total_variation(pooled_r, pooled_c),
+                            stats.largest_share_change(ref_counts, cur_counts))
         p.psi = stats.debiased_psi(pooled_r, pooled_c)
         return p
 

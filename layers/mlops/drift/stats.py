@@ -55,12 +55,16 @@ Chi-square homogeneity (categoricals)
     sample alone: choosing cells by the reference counts would pick the categories the reference
     happened to under-count and bias the test toward drift.
     The effect size is the total variation distance of the pooled table (half the L1 distance of
-    the two distributions) minus its expectation when nothing changed,
-    ``0.5 * sqrt(2/pi) * sum_j sqrt(m_j (1 - m_j) (1/n_ref + 1/n_cur))`` (m_j the pooled share of
-    cell j), floored at 0 (``debiased_total_variation``): the raw distance between two samples of
+    the two distributions) minus the part sampling noise adds to it,
+    ``0.5 * sqrt(2/pi) * sum_j sqrt(r_j (1 - r_j) / n_ref + c_j (1 - c_j) / n_cur)`` (r_j, c_j the
+    shares of cell j), floored at 0 (``debiased_total_variation``): the raw distance between two samples of
     the same distribution grows with the number of cells and shrinks with the sample sizes (0.24 -
     0.45 for the Zipf case), so without the correction the effect gate would not separate noise
-    from change. Categorical PSI is taken on the same pooled cells, minus its null expectation
+    from change. Pooling hides a surge into categories too rare to get a cell of their own (a
+    brand-new category taking 20% of a 1,000-row window lands in "other"), so the effect size is
+    the larger of that corrected distance and ``largest_share_change`` on the raw table (the
+    largest change of one category's share, less sqrt(2 ln K) standard errors). Both are lower
+    bounds of the total variation distance, near 0 when nothing changed. Categorical PSI is taken on the same pooled cells, minus its null expectation
     ``(K - 1) (1/n_ref + 1/n_cur)``, floored at 0 (``debiased_psi``).
 """
 
@@ -541,20 +545,46 @@ def pool_sparse_cells(ref_counts: np.ndarray, cur_counts: np.ndarray, *,
 
 
 def debiased_total_variation(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """Total variation distance minus its expectation under "same distribution", floored at 0.
+    """Total variation distance minus the part sampling noise adds to it, floored at 0.
 
-    The expectation is ``0.5 * sqrt(2/pi) * sum_j sqrt(m_j (1 - m_j) (1/n_ref + 1/n_cur))`` with
-    m_j the pooled share of column j (normal approximation of E|p_ref,j - p_cur,j|; meant for a
-    table pooled by ``pool_sparse_cells``). 0 if either side is empty.
+    The noise part is ``0.5 * sqrt(2/pi) * sum_j sqrt(r_j (1 - r_j) / n_ref + c_j (1 - c_j) / n_cur)``
+    (r_j, c_j the two samples' shares of column j): E|p_ref,j - p_cur,j| for two samples of one
+    distribution, by the normal approximation (meant for a table pooled by ``pool_sparse_cells``,
+    where every column has a few expected rows). Under "no change" it is the expected distance;
+    where the two sides differ for sure (a category only one side has, in bulk) the shares' own
+    variances shrink it toward 0, so a complete change keeps distance 1. 0 if either side is empty.
     """
     r = np.asarray(ref_counts, dtype=np.float64)
     c = np.asarray(cur_counts, dtype=np.float64)
     nr, nc = r.sum(), c.sum()
     if nr == 0 or nc == 0:
         return 0.0
-    m = (r + c) / (nr + nc)
-    null = 0.5 * math.sqrt(2 / math.pi) * float(np.sqrt(m * (1 - m) * (1 / nr + 1 / nc)).sum())
-    return max(0.0, total_variation(r, c) - null)
+    pr, pc = r / nr, c / nc
+    noise = 0.5 * math.sqrt(2 / math.pi) * float(np.sqrt(pr * (1 - pr) / nr + pc * (1 - pc) / nc).sum())
+    return max(0.0, total_variation(r, c) - noise)
+
+
+def largest_share_change(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """The largest change of one category's share, less ``sqrt(2 ln K)`` standard errors, floored at 0.
+
+    Over the K non-empty columns of the raw (unpooled) table: ``max_j |r_j - c_j| - z * se_j`` with
+    ``se_j = sqrt(r_j (1 - r_j) / n_ref + c_j (1 - c_j) / n_cur)`` and ``z = sqrt(2 ln K)`` (at
+    least 1), the usual size of the largest of K standard normal deviations, so that under "no
+    change" the maximum is about 0 however many categories there are. Any single category's change
+    is a lower bound of the total variation distance; this one sees a surge into a category too
+    rare in the reference to get its own pooled cell (20% of a window in a brand-new category).
+    0 if either side is empty.
+    """
+    r = np.asarray(ref_counts, dtype=np.float64)
+    c = np.asarray(cur_counts, dtype=np.float64)
+    nr, nc = r.sum(), c.sum()
+    if nr == 0 or nc == 0:
+        return 0.0
+    keep = (r + c) > 0
+    pr, pc = r[keep] / nr, c[keep] / nc
+    z = math.sqrt(2 * math.log(max(int(keep.sum()), 2)))
+    se = np.sqrt(pr * (1 - pr) / nr + pc * (1 - pc) / nc)
+    return max(0.0, float((np.abs(pr - pc) - max(z, 1.0) * se).max()))
 
 
 def debiased_psi(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
