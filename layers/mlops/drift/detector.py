@@ -31,7 +31,7 @@ Tests and effect sizes per kind (see ``mlops.drift.stats`` for the exact definit
   of a feature that had values therefore drifts (reason ``"missing"``) instead of being silent.
 - categorical: chi-square homogeneity over the categories of both sides plus a missing slot
   (unseen categories are columns with reference count 0), after pooling the columns whose
-  expected count is below 5 into one "other" cell (``stats.pool_sparse_cells``; many rare
+  expected count is below 5 into cells of similar frequency (``stats.pool_sparse_cells``; many rare
   categories otherwise break the chi-square approximation); effect (``"tvd"``) = total variation
   distance of the pooled table less the part sampling noise adds, or the largest change of one
   category's share less sqrt(2 ln K) standard errors if that is larger (both floored at 0, both

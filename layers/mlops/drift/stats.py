@@ -49,9 +49,10 @@ Chi-square homogeneity (categoricals)
     expected counts of about 5 or more (Cochran's rule), and a feature with thousands of rare
     categories otherwise fails the test on identical distributions (21-34% of null windows for a
     Zipf law over 1,000-100,000 categories). Columns are ranked by their combined count; those
-    whose expected count in the smaller sample is below ``MIN_EXPECTED`` = 5 are merged into one
-    "other" cell (with the least frequent kept column if "other" is still below 5), keeping at
-    least two cells. Pooling looks at the table's margins only (reference + current), never at one
+    whose expected count in the smaller sample is below ``MIN_EXPECTED`` = 5 are merged, in rank
+    order, into cells of consecutive columns that each just reach 5 (cells of similar frequency,
+    not one "other" cell, so that a surge into a rare or new category is not diluted by the whole
+    tail), keeping at least two cells. Pooling looks at the table's margins only (reference + current), never at one
     sample alone: choosing cells by the reference counts would pick the categories the reference
     happened to under-count and bias the test toward drift.
     The effect size is the total variation distance of the pooled table (half the L1 distance of
@@ -60,11 +61,11 @@ Chi-square homogeneity (categoricals)
     shares of cell j), floored at 0 (``debiased_total_variation``): the raw distance between two samples of
     the same distribution grows with the number of cells and shrinks with the sample sizes (0.24 -
     0.45 for the Zipf case), so without the correction the effect gate would not separate noise
-    from change. Pooling hides a surge into categories too rare to get a cell of their own (a
-    brand-new category taking 20% of a 1,000-row window lands in "other"), so the effect size is
-    the larger of that corrected distance and ``largest_share_change`` on the raw table (the
-    largest change of one category's share, less sqrt(2 ln K) standard errors). Both are lower
-    bounds of the total variation distance, near 0 when nothing changed. Categorical PSI is taken on the same pooled cells, minus its null expectation
+    from change. Pooling can still blur a surge into categories too rare to get a cell of their
+    own, so the effect size is the larger of that corrected distance and ``largest_share_change``
+    on the raw table (the largest change of one category's share, less sqrt(2 ln K) standard
+    errors). Both are lower bounds of the total variation distance, near 0 when nothing changed.
+    Categorical PSI is taken on the same pooled cells, minus its null expectation
     ``(K - 1) (1/n_ref + 1/n_cur)``, floored at 0 (``debiased_psi``).
 """
 
@@ -515,12 +516,19 @@ def pool_sparse_cells(ref_counts: np.ndarray, cur_counts: np.ndarray, *,
     """Merge the columns of a 2 x K table whose expected count is below ``min_expected``.
 
     Columns empty on both sides are dropped. The rest are ranked by combined count (most frequent
-    first; ties keep input order); the columns whose expected count in the smaller sample,
-    ``min(n_ref, n_cur) * total_j / N``, is below ``min_expected`` become one last "other" column.
-    If that column is itself below ``min_expected``, the least frequent kept column joins it. At
-    least two columns are kept when the table has two. Returns the (reference, current) counts of
-    the pooled table, kept columns first, "other" last. Uses the margins only, so under "no
-    change" the pooled table is as valid a homogeneity table as the original.
+    first; ties in a fixed pseudo-random order that does not depend on which side a column came
+    from). A column keeps its own cell when its expected count in the
+    smaller sample, ``min(n_ref, n_cur) * total_j / N``, is at least ``min_expected``; the sparse
+    columns after it are merged, in rank order, into cells of consecutive columns that each just
+    reach ``min_expected`` (a remainder below it joins the last such cell, or the least frequent
+    kept column when there is none). At least two cells are kept when the table has two columns.
+    Returns the (reference, current) counts of the pooled table.
+
+    Only the margins decide the cells, so under "no change" the pooled table is as valid a
+    homogeneity table as the original. Cells of similar frequency (rather than one "other" cell)
+    keep the power to see a surge into categories that were rare: a brand-new category with 20%
+    of a 1,000-row window shares its cell with a few columns of similar total instead of being
+    diluted by the whole tail.
     """
     r = np.asarray(ref_counts, dtype=np.float64)
     c = np.asarray(cur_counts, dtype=np.float64)
@@ -530,18 +538,37 @@ def pool_sparse_cells(ref_counts: np.ndarray, cur_counts: np.ndarray, *,
     nr, nc = r.sum(), c.sum()
     if nr == 0 or nc == 0 or total.shape[0] < 3:
         return r, c
-    order = np.argsort(-total, kind="stable")
+    # ties (many columns share a total of 1, 2, ...) are broken in a fixed pseudo-random order,
+    # never by position: callers list the reference's categories first and unseen ones last, and a
+    # positional tie-break would put the window-only singletons into cells of their own
+    tiebreak = np.random.default_rng(total.shape[0]).permutation(total.shape[0])
+    order = np.lexsort((tiebreak, -total))
     r, c, total = r[order], c[order], total[order]
     expected = min(nr, nc) * total / (nr + nc)
     k = int(np.count_nonzero(expected >= min_expected))   # a prefix: expected falls along the ranking
     if k == total.shape[0]:
         return r, c
-    if k > 1 and float(expected[k:].sum()) < min_expected:
-        k -= 1                                            # "other" too small: it takes the last kept column
-    k = max(k, 1)
-    if k == total.shape[0] - 1:                           # "other" would be a single column: nothing to pool
-        return r, c
-    return (np.append(r[:k], r[k:].sum()), np.append(c[:k], c[k:].sum()))
+    cum = np.cumsum(expected[k:])
+    ends: list[int] = []                                  # last tail column of each pooled cell
+    base = 0.0
+    while True:                                           # one step per cell: at most N / min_expected
+        j = int(np.searchsorted(cum, base + min_expected, side="left"))
+        if j >= cum.shape[0]:
+            break
+        ends.append(j)
+        base = float(cum[j])
+    if ends:
+        ends[-1] = cum.shape[0] - 1                       # the remainder joins the last cell
+        starts = [k] + [k + e + 1 for e in ends[:-1]]
+    elif k > 1:
+        k -= 1                                            # too little for one cell: the last kept column joins
+        starts = [k]
+    else:
+        starts = [k]
+    if k + len(starts) < 2:                               # keep two cells: the most frequent column and the rest
+        k, starts = 1, [1]
+    return (np.concatenate([r[:k], np.add.reduceat(r, starts)]),
+            np.concatenate([c[:k], np.add.reduceat(c, starts)]))
 
 
 def debiased_total_variation(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:

@@ -32,59 +32,65 @@ def _zipf(k: int, s: float):
     return lambda rng, n: np.searchsorted(cdf, rng.random(n), side="right")
 
 
-def _null_rates(k: int, s: float, n_ref: int, n_cur: int, windows: int, seed: int) -> tuple[float, float]:
-    """(share of windows where the feature drifted, share where its raw p-value <= ALPHA)."""
-    draw = _zipf(k, s)
-    rng = np.random.default_rng(seed)
-    det = DriftDetector(build_reference_profile({"c": draw(rng, n_ref)}, {"c": "categorical"}),
-                        alpha=ALPHA, dataset_rule="any")
+def _detector(draw, n_ref: int, rng: np.random.Generator) -> DriftDetector:
+    profile = build_reference_profile({"c": draw(rng, n_ref)}, {"c": "categorical"})
+    return DriftDetector(profile, alpha=ALPHA, dataset_rule="any")
+
+
+def _null_rates(draw, n_ref: int, n_cur: int, references: int, windows: int, rng) -> tuple[float, float]:
+    """(share of windows where the feature drifted, share where its raw p-value <= ALPHA), over
+    ``windows`` windows against each of ``references`` references (calibration is a property
+    averaged over references; one reference alone moves the rate by a point or two)."""
     drifted = significant = 0
-    for _ in range(windows):
-        f = det.compare({"c": draw(rng, n_cur)}).features["c"]
-        drifted += f.drifted
-        significant += f.p_value <= ALPHA
-    return drifted / windows, significant / windows
+    for _ in range(references):
+        det = _detector(draw, n_ref, rng)
+        for _ in range(windows):
+            f = det.compare({"c": draw(rng, n_cur)}).features["c"]
+            drifted += f.drifted
+            significant += f.p_value <= ALPHA
+    return drifted / (references * windows), significant / (references * windows)
+
+
+def _assert_real_shifts_drift(det: DriftDetector, draw, k: int, n_cur: int, windows: int, rng) -> None:
+    """Power: the ten most frequent categories swap ranks (total variation ~0.2-0.3), or a
+    brand-new category takes 20% of the rows (rare in the margins, so it lands in the pooled
+    "other" cell; the largest single-category change still sees it): drifted every time."""
+    for change in ("reverse_top10", "new_category"):
+        for _ in range(windows):
+            cur = draw(rng, n_cur)
+            if change == "reverse_top10":
+                top = cur < 10
+                cur[top] = 9 - cur[top]
+            else:
+                cur[rng.random(n_cur) < 0.2] = k + 1
+            f = det.compare({"c": cur}).features["c"]
+            assert f.drifted and f.reasons == ("distribution",) and f.p_adjusted < 0.01, change
+            assert f.effect_size >= 0.12, change
 
 
 @pytest.mark.parametrize("k", [1_000, 10_000, 100_000])
-def test_zipf_categories_null_false_alarm_rate_at_1k_rows(k):
-    """issue 13 H: 200 null windows of 1,000 rows (reference 100,000 rows, Zipf s = 1.1).
-
-    Before: the feature drifted in 23% / 43.5% / 35% of the windows (K = 1k / 10k / 100k)."""
-    drifted, significant = _null_rates(k, 1.1, 100_000, 1_000, 200, seed=k)
+def test_zipf_categories_quiet_on_null_and_loud_on_shifts_at_1k_rows(k):
+    """issue 13 H: 200 null windows of 1,000 rows (10 against each of 20 references of 100,000
+    rows, Zipf s = 1.1 over k categories). Before: the feature drifted in about 23% / 43% / 35%
+    of them (k = 1k / 10k / 100k)."""
+    draw = _zipf(k, 1.1)
+    rng = np.random.default_rng(k)
+    drifted, significant = _null_rates(draw, 100_000, 1_000, 20, 10, rng)
     assert drifted <= ALPHA
     # the pooled chi-square itself is calibrated, not only hidden behind the effect gate
     assert significant <= _binomial_limit(ALPHA, 200)
+    _assert_real_shifts_drift(_detector(draw, 100_000, rng), draw, k, 1_000, 10, rng)
 
 
-def test_zipf_categories_null_false_alarm_rate_at_50k_rows():
-    """issue 13 H: 100 null windows of 50,000 rows against a 1,000,000-row reference
-    (Zipf s = 1.0 over 10,000 categories). Before: 20% of the windows drifted."""
-    drifted, significant = _null_rates(10_000, 1.0, 1_000_000, 50_000, 100, seed=50)
+def test_zipf_categories_quiet_on_null_and_loud_on_shifts_at_50k_rows():
+    """issue 13 H: 100 null windows of 50,000 rows (20 against each of 5 references of 1,000,000
+    rows, Zipf s = 1.0 over 10,000 categories). Before: about 20% of them drifted."""
+    draw = _zipf(10_000, 1.0)
+    rng = np.random.default_rng(50)
+    drifted, significant = _null_rates(draw, 1_000_000, 50_000, 5, 20, rng)
     assert drifted <= ALPHA
     assert significant <= _binomial_limit(ALPHA, 100)
-
-
-@pytest.mark.parametrize("k", [1_000, 100_000])
-@pytest.mark.parametrize("n_cur", [1_000, 50_000])
-@pytest.mark.parametrize("change", ["reverse_top10", "new_category"])
-def test_zipf_categories_real_shift_is_still_detected(k, n_cur, change):
-    """issue 13 H: power. The ten most frequent categories swap ranks (total variation ~0.2-0.3),
-    or a brand-new category takes 20% of the rows (rare in the margins: it lands in the pooled
-    "other" cell, and the largest single-category change still sees it): drifted every time."""
-    draw = _zipf(k, 1.1)
-    rng = np.random.default_rng(7)
-    det = DriftDetector(build_reference_profile({"c": draw(rng, 100_000)}, {"c": "categorical"}))
-    for _ in range(10 if n_cur == 1_000 else 3):
-        cur = draw(rng, n_cur)
-        if change == "reverse_top10":
-            top = cur < 10
-            cur[top] = 9 - cur[top]
-        else:
-            cur[rng.random(n_cur) < 0.2] = k + 1
-        f = det.compare({"c": cur}).features["c"]
-        assert f.drifted and f.reasons == ("distribution",) and f.p_adjusted < 0.01
-        assert f.effect_size >= 0.12
+    _assert_real_shifts_drift(_detector(draw, 1_000_000, rng), draw, 10_000, 50_000, 3, rng)
 
 
 def test_zipf_categories_tiny_real_shift_at_50k_rows_stays_quiet():
@@ -98,26 +104,37 @@ def test_zipf_categories_tiny_real_shift_at_50k_rows_stays_quiet():
         cur = draw(rng, 50_000)
         cur[:1_500] = 0
         f = det.compare({"c": cur}).features["c"]
-        assert f.p_adjusted < 1e-6                     # the shift is real and the test sees it ...
+        assert f.p_adjusted < 0.01                     # the shift is real and the test sees it ...
         assert f.effect_size < 0.05 and f.psi < 0.05   # ... and the effect sizes say it is small
         assert not f.drifted
 
 
 def test_pooling_merges_sparse_cells_by_the_margins():
-    """issue 13 H: columns with expected count < 5 (in the smaller sample) pool into one last cell."""
+    """issue 13 H: columns with expected count < 5 (in the smaller sample) pool, in order of their
+    combined count, into cells that each just reach 5; at least two cells stay."""
     ref = np.array([5_000, 3_000, 1_000, 30, 20, 10, 0])
     cur = np.array([500, 300, 100, 3, 2, 1, 4])
     r, c = stats.pool_sparse_cells(ref, cur)
-    # expected counts in the window: 500, 300, 100, 3, 2, 1, 0.4 -> the last four pool (10 >= 5)
+    # expected counts in the window: 502, 301, 100, 3.0, 2.0, 1.0, 0.4 -> the last four make one cell
     assert r.tolist() == [5_000, 3_000, 1_000, 60] and c.tolist() == [500, 300, 100, 10]
-    # "other" still below 5: the least frequent kept column joins it; at least two cells stay
+    # six columns of expected 4.0: cells of two columns each (8 >= 5)
+    r, c = stats.pool_sparse_cells(np.array([10_000] + [40] * 6), np.array([1_000] + [4] * 6))
+    assert r.tolist() == [10_000, 80, 80, 80] and c.tolist() == [1_000, 8, 8, 8]
+    # the sparse remainder is too small for a cell: the least frequent kept column joins it
     r, c = stats.pool_sparse_cells(np.array([900, 90, 9, 1]), np.array([90, 9, 1, 0]))
     assert r.tolist() == [900, 100] and c.tolist() == [90, 10]
+    # nothing reaches 5 anywhere: still two cells
     r, c = stats.pool_sparse_cells(np.array([2, 1, 1, 1]), np.array([1, 1, 0, 1]))
     assert r.shape[0] == 2 and r.sum() == 5 and c.sum() == 3
     # nothing sparse: unchanged (chi-square stays equal to scipy's)
     r, c = stats.pool_sparse_cells(np.array([400, 300]), np.array([40, 30]))
     assert r.tolist() == [400, 300] and c.tolist() == [40, 30]
+    # which side a column came from does not decide its cell: window-only singletons listed last
+    # (as the detector lists unseen categories) are spread over the cells, not grouped together
+    ref = np.r_[np.full(10, 10_000), np.ones(2_000, dtype=int), np.zeros(200, dtype=int)]
+    cur = np.r_[np.full(10, 100), np.zeros(2_000, dtype=int), np.ones(200, dtype=int)]
+    r, c = stats.pool_sparse_cells(ref, cur)
+    assert r.shape[0] > 12 and (r[10:] > 0).all()
 
 
 def test_debiased_effect_sizes_are_near_zero_on_the_null_and_keep_real_distances():
@@ -159,17 +176,17 @@ def test_psi_edges_lie_between_distinct_reference_values(poisson_profile):
     assert psi_bin_edges(np.array([1.0, 1.0, 1.0])).shape[0] == 0   # no value above the deciles: no edge
 
 
-@pytest.mark.parametrize(("shift", "drifts"), [(0.0, False), (0.017, False), (-1e-9, False), (1.0, True)])
-def test_integer_feature_tiny_shift_does_not_drift(poisson_profile, shift, drifts):
+def test_integer_feature_tiny_shift_does_not_drift(poisson_profile):
     """issue 13 H: Poisson(3) + 0.017 (0.01 sd) drifted in 45 of 45 windows (PSI 0.37); -1e-9 in
-    none. Now neither drifts, a +1 shift always does."""
+    none. Now neither drifts (nor does no shift), and a +1 shift always does."""
     det = DriftDetector(poisson_profile, dataset_rule="any")
     rng = np.random.default_rng(4)
-    for _ in range(20):
-        f = det.compare({"x": rng.poisson(3, 5_000) + shift}).features["x"]
-        assert f.drifted is drifts
-        if not drifts:
-            assert f.psi < 0.01
+    for shift, drifts in ((0.0, False), (0.017, False), (-1e-9, False), (1.0, True)):
+        for _ in range(20):
+            f = det.compare({"x": rng.poisson(3, 5_000) + shift}).features["x"]
+            assert f.drifted is drifts, shift
+            if not drifts:
+                assert f.psi < 0.01, shift
 
 
 def test_profile_with_edges_on_values_is_rebinned_at_load(poisson_profile):
