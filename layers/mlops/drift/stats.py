@@ -35,9 +35,9 @@ PSI
     edges lie halfway between distinct reference values (``mlops.drift.profile.psi_bin_edges``),
     so no reference value sits on an edge and a tiny shift of an integer-valued feature does not
     move every value into the next bin. An empty sample has no PSI: ``psi`` raises ``ValueError``
-    when either share vector has no mass (0 would claim "stable" and the floored formula, 7.82 on
-    ten deciles, would claim "drifted", both from no data); the detector never gets there, because
-    a window below ``min_rows`` is not tested and says so in its ``note``.
+    when either share vector has no mass (0 would claim "stable" and the floored formula, 6.9 on
+    ten equal deciles, would claim "drifted", both from no data); the detector never gets there,
+    because a window below ``min_rows`` is not tested and says so in its ``note``.
 Chi-square homogeneity (categoricals)
     Pearson's statistic on the 2 x K table (reference counts, current counts) over the categories
     seen on either side, without continuity correction (equal to
@@ -52,16 +52,20 @@ Chi-square homogeneity (categoricals)
     whose expected count in the smaller sample is below ``MIN_EXPECTED`` = 5 are merged, in rank
     order, into cells of consecutive columns that each just reach 5 (cells of similar frequency,
     not one "other" cell, so that a surge into a rare or new category is not diluted by the whole
-    tail), keeping at least two cells. Pooling looks at the table's margins only (reference + current), never at one
-    sample alone: choosing cells by the reference counts would pick the categories the reference
-    happened to under-count and bias the test toward drift.
+    tail), keeping at least two cells. Pooling looks at the table's margins only (reference +
+    current), so under "no change" the pooled table is a valid homogeneity table; nothing about
+    it may depend on which side a column's rows came from (ties in rank are broken in a fixed
+    pseudo-random order: breaking them by position grouped the window-only categories, listed
+    last, into cells of their own, and every null window of a 10,000-category Zipf feature was
+    significant).
     The effect size is the total variation distance of the pooled table (half the L1 distance of
     the two distributions) minus the part sampling noise adds to it,
     ``0.5 * sqrt(2/pi) * sum_j sqrt(r_j (1 - r_j) / n_ref + c_j (1 - c_j) / n_cur)`` (r_j, c_j the
-    shares of cell j), floored at 0 (``debiased_total_variation``): the raw distance between two samples of
-    the same distribution grows with the number of cells and shrinks with the sample sizes (0.24 -
-    0.45 for the Zipf case), so without the correction the effect gate would not separate noise
-    from change. Pooling can still blur a surge into categories too rare to get a cell of their
+    shares of cell j), floored at 0 (``debiased_total_variation``): the raw distance between two
+    samples of the same distribution grows with the number of cells and shrinks with the sample
+    sizes (0.24 - 0.45 for the Zipf case), so without the correction the effect gate would not
+    separate noise from change. The correction is conservative: where each cell's change is only
+    a few standard errors it removes part of the change too. Pooling can still blur a surge into categories too rare to get a cell of their
     own, so the effect size is the larger of that corrected distance and ``largest_share_change``
     on the raw table (the largest change of one category's share, less sqrt(2 ln K) standard
     errors). Both are lower bounds of the total variation distance, near 0 when nothing changed.
