@@ -157,6 +157,8 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
         class _Proc:
             returncode = None
             pid = os.getpid()
+
+            def send_signal(self, sig) -> None: ...
         w.process = _Proc()  # type: ignore[assignment]
         conn = Connection("in-memory")
 
@@ -254,14 +256,21 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
         ew = Worker(0, "in-memory")
         ew.process = pools[bi.STABLE_FN]._idle._queue[0].process
         econn = Connection("in-memory")
-        eclient = _ResponseProtocol()
 
         class _Echo:
+            def __init__(self, client) -> None:
+                self.client = client
+
             def data_received(self, data):
-                loop.call_soon(eclient.data_received, fdk_raw)
-        eclient.connection_made(_Pipe(loop, _Echo()))
-        econn._proto = eclient
-        econn.last_used = time.monotonic()
+                loop.call_soon(self.client.data_received, fdk_raw)
+
+        async def econnect():
+            eclient = _ResponseProtocol()
+            eclient.connection_made(_Pipe(loop, _Echo(eclient)))
+            econn._proto = eclient
+            econn.requests = 0
+            econn.last_used = time.monotonic()
+        econn.connect = econnect  # type: ignore[method-assign]
         ew.conn = econn
         echo_pool._idle.put_nowait(ew)
 
@@ -346,7 +355,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
                         fn()
                 prof.disable()
                 buf = io.StringIO()
-                pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
+                pstats.Stats(prof, stream=buf).sort_stats(args.sort).print_stats(40)
                 print(f"### {name}\n{buf.getvalue()}", file=sys.stderr)
         rounds: dict[str, list[float]] = {k: [] for k in steps}
         for kind, fn in steps.values():     # warm up
@@ -414,6 +423,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
     ap.add_argument("--profile", metavar="STEP", help="cProfile the steps whose name contains STEP (to stderr)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-path-"))
