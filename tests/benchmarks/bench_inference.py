@@ -934,6 +934,21 @@ def report(res: dict, args) -> str:
         for phase, d in res[n].get("cpu_us", {}).items():
             parts = ", ".join(f"{k} {v:.0f}" for k, v in d.items() if k != "total")
             cpu_lines.append(f"- {n}, {phase}: {d['total']:.0f} µs ({parts})")
+    for p in peers:      # interleaved runs: the ratio of each pair of neighbouring runs, then the median
+        for phase, runs in res["ours"].get("cpu_runs", {}).items():
+            theirs = res[p].get("cpu_runs", {}).get(phase)
+            if theirs:
+                r = sorted(a["total"] / b["total"] for a, b in zip(runs, theirs, strict=False) if b["total"])
+                if r:
+                    cpu_lines.append(f"- ours / {p} CPU per request, {phase}: median {statistics.median(r):.2f}x "
+                                     f"(runs {', '.join(f'{x:.2f}' for x in r)})")
+    for c in (1, 4, 16):   # the same for req/s
+        for p in peers:
+            a, b = res["ours"]["rps_runs"][c], res[p]["rps_runs"][c]
+            r = sorted(x / y for x, y in zip(a, b, strict=False) if y)
+            if r:
+                cpu_lines.append(f"- ours / {p} req/s at c={c}, run by run: median {statistics.median(r):.2f}x "
+                                 f"(runs {', '.join(f'{x:.2f}' for x in r)})")
     agree = res["agreement"]
     agree_txt = ", ".join(f"{k} {v}/{agree['rows']}" for k, v in agree.items() if k != "rows")
     ours_desc = ("the whole `mlops local up` runtime (with log shipping, drift events, alarms, metrics)"
@@ -982,7 +997,7 @@ def report(res: dict, args) -> str:
     parts.append(f"Predictions agree with the model's own on {agree['rows']} held-out rows: {agree_txt}.")
     out = "\n".join(lines) + "\n\n" + " ".join(parts)
     if cpu_lines:
-        out += "\n\nCPU per request by process (median µs):\n" + "\n".join(cpu_lines)
+        out += "\n\nCPU per request by process (median µs) and interleaved ratios:\n" + "\n".join(cpu_lines)
     return out
 
 
