@@ -293,6 +293,20 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
             while len(fdk_out.written) == n:
                 await asyncio.sleep(0)
 
+        from fdk import response as fdk_response
+
+        def trivial(ctx, data=None):     # the least a function can do: fdk's own cost, no project code
+            return fdk_response.Response(ctx, response_data=f_body, headers={"content-type": "application/json"})
+        triv_out = _Pipe(loop)
+        triv_proto = _fdk_server(trivial, loop)()
+        triv_proto.connection_made(triv_out)
+
+        async def fdk_trivial():
+            n = len(triv_out.written)
+            triv_proto.data_received(fdk_request)
+            while len(triv_out.written) == n:
+                await asyncio.sleep(0)
+
         from fdk import constants, context
         fdk_headers = {k.lower(): v for k, v in [("Fn-Call-Id", "0" * 32), ("Fn-Deadline", "2099-01-01T00:00:00Z"),
                                                  *wire_headers]}
@@ -336,6 +350,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
             "pool client (call id, deadline, HTTP to the worker and back)": ("async", pool_client),
             "fdk + handler (fdk's HttpProtocol fed the request)": ("async", fdk_full),
             "fdk context (context_from_format)": ("sync", fn_context),
+            "fdk alone (a function that returns a fixed response)": ("async", fdk_trivial),
             "context + handler (mlops.function + service)": ("sync", fn_handler),
             "predict without record": ("sync", predict_only),
             "predict with record": ("sync", predict_with_record),
@@ -391,6 +406,71 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
         "latin-1"), "load": bi.loadavg()}
 
 
+# ---------------------------------------------------------------------------------------------- one hop
+_HOP_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300\r\n"
+                 b"Connection: keep-alive\r\n\r\n" + b"x" * 300)
+
+
+def hop_server(path: str) -> None:
+    """``--hop-server``: the least an HTTP server on a unix socket can do (httptools parse, fixed answer)."""
+    import httptools
+
+    class P(asyncio.Protocol):
+        def connection_made(self, t) -> None:
+            self.t, self.parser = t, httptools.HttpRequestParser(self)
+
+        def data_received(self, data) -> None:
+            self.parser.feed_data(data)
+
+        def on_message_complete(self) -> None:
+            self.t.write(_HOP_RESPONSE)
+
+    async def main() -> None:
+        srv = await asyncio.get_running_loop().create_unix_server(P, path)
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        srv.close()
+    import uvloop
+    uvloop.run(main())
+
+
+async def measure_hop(n: int, rounds: int, core: int, body: bytes) -> dict:
+    """CPU per round trip of a request over a unix socket between two uvloop processes on one core:
+    what a second process on the request path costs at the least (syscalls, wake-ups, switches)."""
+    import subprocess
+
+    from mlops.local.httpwire import Connection
+
+    d = tempfile.mkdtemp(prefix="mlops-hop-")
+    path = os.path.join(d, "hop.sock")
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--hop-server", path],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        conn = Connection(path)
+        headers = [("Fn-Call-Id", "0" * 32), ("Content-Type", "application/json")]
+        for _ in range(500):
+            await conn.request("POST", "/call", headers, body)
+        out = []
+        for _ in range(rounds):
+            s0, c0 = bi._cpu_ns(proc.pid), time.thread_time_ns()
+            for _ in range(n):
+                await conn.request("POST", "/call", headers, body)
+            c1, s1 = time.thread_time_ns(), bi._cpu_ns(proc.pid)
+            out.append(((c1 - c0) + (s1 - s0)) / 1000 / n)
+        # the user-space part: the same client and parse against an in-memory server
+        return {"round_trip_us": statistics.median(out), "rounds_us": out}
+    finally:
+        with contextlib.suppress(Exception):
+            proc.stdin.close()
+            proc.wait(10)
+        proc.kill()
+        os.sched_setaffinity(0, before)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def breakdown(m: dict[str, float]) -> list[tuple[str, float]]:
     g_all = m["gateway: HTTP server + handle, function answered at once"]
     g_handle = m["gateway: handle (auth + route + forward), function answered at once"]
@@ -413,6 +493,8 @@ def breakdown(m: dict[str, float]) -> list[tuple[str, float]]:
         ("prediction record (JSON line to stdout)", pred_rec - pred),
     ]
     rows.append(("sum of the steps", sum(v for _, v in rows)))
+    rows.append(("(for reference) fdk with a function that returns a fixed response",
+                 m["fdk alone (a function that returns a fixed response)"]))
     rows.append(("whole path measured in one piece (check)", m["whole path, in memory (gateway + pool + fdk + handler)"]))
     return rows
 
@@ -425,7 +507,14 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
     ap.add_argument("--profile", metavar="STEP", help="cProfile the steps whose name contains STEP (to stderr)")
+    ap.add_argument("--hop", action="store_true",
+                    help="also: CPU of one request/response between two processes on one core (unix socket)")
+    ap.add_argument("--hop-core", type=int, default=0)
+    ap.add_argument("--hop-server", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.hop_server:
+        hop_server(args.hop_server)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-path-"))
     try:
         model, X, y, X_test = bi.train(args.seed)
@@ -438,6 +527,8 @@ def main() -> None:
         except ImportError:
             runner = asyncio.run
         res = runner(measure(args, project, key, body))
+        if args.hop:
+            res["hop"] = runner(measure_hop(args.n, args.rounds, args.hop_core, body))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
@@ -446,6 +537,9 @@ def main() -> None:
     print("| step | CPU µs per request (median of rounds) |\n|---|---|")
     for name, v in breakdown(res["median_us"]):
         print(f"| {name} | {v:.1f} |")
+    if "hop" in res:
+        print(f"| one extra hop: request + response between two processes on core {args.hop_core} over a unix "
+              f"socket, both processes' CPU (trivial server) | {res['hop']['round_trip_us']:.1f} |")
     print(f"\n{args.rounds} rounds x {args.n} requests per step, this thread's CPU time; load average {res['load']}")
 
 
