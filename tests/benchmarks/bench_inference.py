@@ -90,13 +90,13 @@ DIAG_FUNC = r'''"""Diagnostics wrapper of functions/inference/func.py, generated
 import cProfile, os, runpy, time
 from array import array
 _OUT, _REAL, _PROFILE = {out!r}, {real!r}, {profile!r}
-_prof = cProfile.Profile() if _PROFILE else None
+_prof = cProfile.Profile(time.thread_time) if _PROFILE else None
 if _prof:
     _prof.enable()
 _real = runpy.run_path(_REAL, run_name="func")["handler"]
 if _prof:                 # the import (cold start), then everything the process does: fdk and handler
     _prof.dump_stats(os.path.join(_OUT, f"inference-import-{{os.getpid()}}.prof"))
-    _prof = cProfile.Profile()
+    _prof = cProfile.Profile(time.thread_time)
     _prof.enable()
 _times = array("d")
 
@@ -475,7 +475,7 @@ def serve_ours(project: Path, full: bool, diag_dir: Path | None = None, profile:
     prof = None
     if profile:
         import cProfile
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.thread_time)  # CPU, not wall time: a write that wakes the worker is not "slow"
         prof.enable()
     try:
         runner(main())
