@@ -471,6 +471,74 @@ async def measure_hop(n: int, rounds: int, core: int, body: bytes) -> dict:
         shutil.rmtree(d, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------------------------- the bare app
+BARE_MEASURE = r"""
+import asyncio, json, os, statistics, sys, time
+import numpy as np
+import bare_app
+n, rounds = int(sys.argv[1]), int(sys.argv[2])
+body = open("body.json", "rb").read()
+X = np.asarray(json.loads(body)["dataframe_split"]["data"], dtype=float)
+def cpu(fn):
+    for _ in range(200):
+        fn()
+    t = time.thread_time_ns()
+    for _ in range(n):
+        fn()
+    return (time.thread_time_ns() - t) / n / 1000
+out = {"predict_proba": statistics.median(cpu(lambda: bare_app.model.predict_proba(X)) for _ in range(rounds))}
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+         "path": "/invocations", "raw_path": b"/invocations", "query_string": b"", "root_path": "",
+         "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                     (b"content-length", str(len(body)).encode())],
+         "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+async def main():
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+    async def send(msg):
+        pass
+    async def one():
+        await bare_app.app(dict(scope), receive, send)
+    for _ in range(200):
+        await one()
+    res = []
+    for _ in range(rounds):
+        t = time.thread_time_ns()
+        for _ in range(n):
+            await one()
+        res.append((time.thread_time_ns() - t) / n / 1000)
+    out["asgi"] = statistics.median(res)
+import uvloop
+uvloop.run(main())
+print(json.dumps(out))
+"""
+
+
+def measure_bare(model, body: bytes, n: int, rounds: int) -> dict | None:
+    """The bare FastAPI app of bench_inference.py, in its own venv, called in-process through ASGI
+    (no uvicorn HTTP, no socket): its user-space CPU per request, and sklearn's predict_proba alone."""
+    import subprocess
+
+    python = bi.bare_python()
+    if python is None:
+        return None
+    d = Path(tempfile.mkdtemp(prefix="mlops-bare-"))
+    try:
+        bi.save_bare_app(model, d)
+        (d / "bare" / "body.json").write_bytes(body)
+        (d / "bare" / "measure.py").write_text(BARE_MEASURE)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+        env.update({"BARE_MODEL": str(d / "bare" / "model.joblib"), "OMP_NUM_THREADS": "1"})
+        r = subprocess.run([str(python), "measure.py", str(n), str(rounds)], cwd=d / "bare", env=env,
+                           capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0:
+            print(r.stderr[-2000:], file=sys.stderr)
+            return None
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def breakdown(m: dict[str, float]) -> list[tuple[str, float]]:
     g_all = m["gateway: HTTP server + handle, function answered at once"]
     g_handle = m["gateway: handle (auth + route + forward), function answered at once"]
@@ -510,6 +578,8 @@ def main() -> None:
     ap.add_argument("--hop", action="store_true",
                     help="also: CPU of one request/response between two processes on one core (unix socket)")
     ap.add_argument("--hop-core", type=int, default=0)
+    ap.add_argument("--bare", action="store_true",
+                    help="also: the bare FastAPI app's user-space CPU per request (ASGI in-process, its own venv)")
     ap.add_argument("--hop-server", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hop_server:
@@ -527,6 +597,8 @@ def main() -> None:
         except ImportError:
             runner = asyncio.run
         res = runner(measure(args, project, key, body))
+        if args.bare:
+            res["bare"] = measure_bare(model, body, args.n, args.rounds)
         if args.hop:
             res["hop"] = runner(measure_hop(args.n, args.rounds, args.hop_core, body))
     finally:
@@ -540,6 +612,10 @@ def main() -> None:
     if "hop" in res:
         print(f"| one extra hop: request + response between two processes on core {args.hop_core} over a unix "
               f"socket, both processes' CPU (trivial server) | {res['hop']['round_trip_us']:.1f} |")
+    if res.get("bare"):
+        b = res["bare"]
+        print(f"| bare FastAPI app, in-process through ASGI (no HTTP server): whole request | {b['asgi']:.1f} |")
+        print(f"| bare FastAPI app: of which scikit-learn predict_proba (one row) | {b['predict_proba']:.1f} |")
     print(f"\n{args.rounds} rounds x {args.n} requests per step, this thread's CPU time; load average {res['load']}")
 
 
