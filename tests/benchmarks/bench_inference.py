@@ -13,7 +13,17 @@ directory for the peer. Then:
   ``--full-runtime`` is given;
 - peer: ``mlflow models serve -m DIR --env-manager local -w N`` from its OWN venv
   (``.mlops/bench-venvs/mlflow``, created with this interpreter and pip on the first run;
-  never a dependency of the project).
+  never a dependency of the project);
+- bare: a FastAPI + uvicorn[standard] app (one route: ``await request.json()``,
+  ``model.predict_proba`` on the event loop, ``JSONResponse``; no auth, no routing, no access
+  log) serving the same fitted model, from its own venv ``.mlops/bench-venvs/bare`` made the same
+  way (issue 19's reference: ours should reach >= 1.0x its req/s at c=16).
+
+``--peers mlflow bare`` picks the peers (default both); ``--cpu`` adds the CPU time per request
+of every server process (``/proc/<pid>/task/*/schedstat``, split for ours into the gateway,
+the inference worker and the other functions) and interleaved run-by-run ratios: on a shared
+machine these are steadier than req/s. ``tests/benchmarks/bench_request_path.py`` splits the
+CPU of one request into steps.
 
 Both servers get the same core(s) (``--server-cores``, pinned with ``sched_setaffinity``,
 inherited by every worker process) and the same number of model-serving processes
@@ -25,7 +35,8 @@ their predictions agree with the model's, and measures p50/p99 at c=1, req/s at 
 and cold start to the first prediction.
 
     .venv/bin/python tests/benchmarks/bench_inference.py [--rounds 5] [--requests 1000] [--seconds 3]
-        [--workers 1] [--server-cores 0] [--client-cores 1] [--cold-rounds 5] [--no-peer] [--json]
+        [--workers 1] [--server-cores 0] [--client-cores 1] [--cold-rounds 5] [--peers mlflow bare] [--cpu]
+        [--no-peer] [--json]
 
 Prints a Markdown table (ours, MLflow, ratio, target) and the method paragraph.
 ``--breakdown`` (ours only, c=1) splits a request's time into client+gateway, fdk, the
