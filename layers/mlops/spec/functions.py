@@ -10,6 +10,8 @@ from mlops.errors import ConfigError
 from mlops.settings import StackSettings
 
 MAX_CONFIG_BYTES = 4096          # OCI Functions: total config size per function
+# Config keys: "ASCII strings consisting solely of letters, digits, and the '_' (underscore) character, and
+# must not begin with a digit" (oci SDK, oci/functions/models/create_function_details.py, ``config``).
 _KEY_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 CORE_FUNCTIONS = ("authorizer", "registry", "drift", "guardian")
@@ -40,11 +42,14 @@ def cohort_key(endpoint: str) -> str:
 
 
 def validate_config(name: str, config: Mapping[str, str]) -> dict[str, str]:
-    """Keys ``[A-Za-z0-9_]``, string values, total <= 4 KB - else a clear error naming the function."""
+    """Keys ``[A-Za-z_][A-Za-z0-9_]*``, string values, total <= 4 KB - else a clear error naming the function."""
     total = 0
     for key, value in config.items():
-        if not key or not set(key) <= _KEY_OK:
+        if not isinstance(key, str) or not key or not set(key) <= _KEY_OK:
             raise ConfigError(f"function {name}: config key {key!r} may only use letters, digits and '_'")
+        if key[0].isdigit():
+            raise ConfigError(f"function {name}: config key {key!r} may not start with a digit "
+                              "(OCI Functions refuses it; it also cannot be an environment variable)")
         if not isinstance(value, str):
             raise ConfigError(f"function {name}: config {key} must be a string, got {type(value).__name__}")
         total += len(key.encode()) + len(value.encode())
