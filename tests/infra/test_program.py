@@ -111,6 +111,24 @@ def test_functions_take_sizes_images_and_concurrency_from_the_spec(plan, setting
     assert app.inputs["traceConfig"]["domainId"] == _one(plan, "oci:Apm/apmDomain:ApmDomain").id
 
 
+def test_pulumi_up_leaves_the_image_of_pipeline_deployed_functions_alone(plan, settings):
+    """issue 13 G: the deploy pipeline owns the image of every inference function (it deploys new
+    images to them), so `pulumi up` must not re-apply the declared image over a pipeline deploy; the
+    other functions keep the image Pulumi declares."""
+    specs = {s.name: s for s in function_specs(settings)}
+    for r in plan.by_type(FUNCTION):
+        spec = specs[r.inputs["displayName"]]
+        if spec.source == "inference":
+            # the names the engine compares: top-level (deprecated) and the source_details ones in use
+            assert set(r.ignore_changes) == {"image", "imageDigest", "sourceDetails.image",
+                                             "sourceDetails.imageDigest"}, r.name
+            for path in r.ignore_changes:        # each path names an input the program really sets
+                if path.startswith("sourceDetails."):
+                    assert path.split(".", 1)[1] in r.inputs["sourceDetails"], path
+        else:
+            assert r.ignore_changes == [], r.name
+
+
 # --------------------------------------------------------------------------- routes and alarms
 
 
