@@ -142,6 +142,7 @@ class FunctionsArgs:
     ids: DeployIds = field(default_factory=DeployIds)
     tracing: bool = True
     shape: str = "GENERIC_X86"
+    application_name: str | None = None       # mlops.spec.functions.application_name (default <prefix>-app)
 
 
 class Functions(pulumi.ComponentResource):
@@ -159,7 +160,7 @@ class Functions(pulumi.ComponentResource):
                                          opts=child(self))
             trace = {"domain_id": self.apm.id, "is_enabled": True}
         self.application = oci.functions.Application(
-            f"{name}-app", compartment_id=cmp, display_name=f"{args.display_prefix}-app",
+            f"{name}-app", compartment_id=cmp, display_name=args.application_name or f"{args.display_prefix}-app",
             subnet_ids=args.subnet_ids, shape=args.shape, trace_config=trace, opts=child(self))
         self.functions: dict[str, oci.functions.Function] = {}
         for spec in args.specs:

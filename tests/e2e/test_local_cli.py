@@ -90,8 +90,8 @@ def test_up_request_status_invoke_logs_down(tmp_path):
     # every invocation was counted in the local oci_faas twin (flushed on the way down)
     from mlops.monitoring.sqlite import SqliteMetrics
     store = SqliteMetrics(settings.state_dir / "metrics.sqlite")
-    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceDisplayName": "inference-churn-stable"})
-    durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceDisplayName": "authorizer"})
+    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceId": "local:fn:inference-churn-stable"})
+    durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceId": "local:fn:authorizer"})
     assert len(calls) >= 2 and durations and all(ms > 0 for _, ms in durations)
     store.close()
     assert _processes_in_group(state["pgid"]) == []

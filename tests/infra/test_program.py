@@ -8,7 +8,7 @@ import re
 
 import pytest
 from mlops.monitoring.alarms import rules_for_settings
-from mlops.spec.functions import MAX_CONFIG_BYTES, function_specs, inference_function_name
+from mlops.spec.functions import MAX_CONFIG_BYTES, application_name, function_specs, inference_function_name
 from mlops_infra.iam import IamContext, policy_statements
 from mlops_infra.preview import is_secret_value, plan_stack, unwrap
 
@@ -174,6 +174,26 @@ def test_every_alarm_has_a_destination(plan, settings):
     subs = {(s.inputs["protocol"], str(s.inputs["endpoint"])) for s in plan.by_type("oci:Ons/subscription:Subscription")}
     assert ("ORACLE_FUNCTIONS", guardian.id) in subs
     assert ("EMAIL", "oncall@example.com") in subs and ("CUSTOM_HTTPS", "https://hooks.example.com/mlops") in subs
+
+
+def test_each_function_alarm_filters_on_the_ocid_of_the_function_it_watches(plan, settings):
+    """issue 13 G: OCI sets resourceDisplayName to "<application>:<function>", so a filter on the bare
+    function name never matches; each oci_faas alarm names the OCID of its function (resourceId)."""
+    fn_ids = {r.inputs["displayName"]: r.id for r in plan.by_type(FUNCTION)}
+    rules = {r.name: r for r in rules_for_settings(settings)}
+    faas = [a for a in plan.by_type(ALARM) if a.inputs["namespace"] == "oci_faas"]
+    assert len(faas) == len([r for r in rules.values() if r.namespace == "oci_faas"]) > 0
+    for a in faas:
+        rule = rules[a.inputs["freeformTags"]["mlops-rule"]]
+        ocid = fn_ids[rule.function]
+        assert ocid.startswith("ocid1.fnfunc.")
+        assert f'{{resourceId = "{ocid}"' in a.inputs["query"], a.inputs["query"]
+        assert "resourceDisplayName" not in a.inputs["query"] and "local:fn:" not in a.inputs["query"]
+        assert "local:fn:" not in a.inputs["body"]
+        others = [i for n, i in fn_ids.items() if n != rule.function]
+        assert not any(i in a.inputs["query"] for i in others)
+    app = _one(plan, APPLICATION)
+    assert app.inputs["displayName"] == application_name(settings)   # resourceDisplayName's first half
 
 
 def test_drift_function_is_invoked_on_new_prediction_logs(plan):

@@ -36,6 +36,17 @@ def inference_function_name(endpoint: str, variant: str) -> str:
     return f"inference-{endpoint}-{variant}"
 
 
+def application_name(settings: StackSettings) -> str:
+    """The display name of the stack's Functions application (the cloud's and the local twin's)."""
+    return f"mlops-{settings.stack}-app"
+
+
+def local_function_id(name: str) -> str:
+    """The id of function ``name`` in the local runtime: its routes' ``function_id`` and the
+    ``resourceId`` of its oci_faas twin metrics, as a function's OCID is in the cloud."""
+    return f"local:fn:{name}"
+
+
 def cohort_key(endpoint: str) -> str:
     """The authorizer context key that carries an endpoint's cohort (``request.auth[...]``)."""
     return "cohort_" + endpoint.replace("-", "_")

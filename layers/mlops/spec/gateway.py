@@ -19,7 +19,7 @@ from typing import Any
 
 from mlops.http import COHORT_HEADER, PRINCIPAL_HEADER, SCOPES_HEADER
 from mlops.settings import StackSettings
-from mlops.spec.functions import cohort_key, inference_function_name
+from mlops.spec.functions import cohort_key, inference_function_name, local_function_id
 
 PREDICT_SCOPE = "mlops:predict"
 READ_SCOPE = "mlops:read"
@@ -132,4 +132,4 @@ def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) ->
 
 def local_function_ids(names) -> dict[str, str]:
     """Function ids the local runtime understands: ``local:fn:<name>``."""
-    return {name: f"local:fn:{name}" for name in names}
+    return {name: local_function_id(name) for name in names}
