@@ -132,7 +132,6 @@ def function_specs(settings: StackSettings) -> list[FunctionSpec]:
     extra: dict[str, dict[str, str]] = {
         "authorizer": {ev.API_KEYS_SECRET: settings.auth.api_keys_secret,
                        ev.AUTH_TTL_S: str(settings.gateway.auth_cache_ttl_s),
-                       ev.PIN_SCOPE: settings.auth.pin_scope, ev.PIN_HEADER: settings.auth.pin_header,
                        ev.WEIGHT_CACHE_TTL_S: repr(settings.auth.weight_cache_ttl_s),
                        ev.ENDPOINTS: endpoints},
         "registry": {},
