@@ -343,3 +343,15 @@ def test_policy_statements_grow_only_with_what_the_stack_uses():
     assert not any("secret-bundles" in s for s in bare["functions"] + bare["devops"])
     with_secret = policy_statements(IamContext(**{**ctx.__dict__, "function_secret_ids": ["s1", "s2"]}))
     assert with_secret["functions"][0].endswith("where any {target.secret.id = 's1', target.secret.id = 's2'}")
+
+
+def test_build_stage_runs_on_the_documented_ol8_runner_image(plan):
+    """issue 13 G: "Build Runner Runtime Details" documents the OL8 image (Python 3.11, Podman), which
+    build_spec.yaml relies on; it must be one of the values the oci SDK allows for BuildStage.image."""
+    import inspect
+
+    from oci.devops.models import build_stage
+
+    stage = _one(plan, "oci:DevOps/buildPipelineStage:BuildPipelineStage")
+    assert stage.inputs["image"] == "OL8_X86_64_STANDARD_10"
+    assert '"OL8_X86_64_STANDARD_10"' in inspect.getsource(build_stage.BuildStage.image.fget)
