@@ -352,6 +352,7 @@ def test_build_stage_runs_on_the_documented_ol8_runner_image(plan):
 
     from oci.devops.models import build_stage
 
-    stage = _one(plan, "oci:DevOps/buildPipelineStage:BuildPipelineStage")
+    [stage] = [s for s in plan.by_type("oci:DevOps/buildPipelineStage:BuildPipelineStage")
+               if s.inputs["buildPipelineStageType"] == "BUILD"]
     assert stage.inputs["image"] == "OL8_X86_64_STANDARD_10"
     assert '"OL8_X86_64_STANDARD_10"' in inspect.getsource(build_stage.BuildStage.image.fget)
