@@ -130,7 +130,7 @@ def test_missing_and_invalid_keys_get_401_with_error_code(env):
 
 
 def test_scope_is_enforced_per_route(env):
-    r = http("POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", {"Authorization": env["reader"]})
+    r = http("POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", {"Authorization": f"Bearer {env['reader']}"})
     assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope"
 
 
