@@ -30,7 +30,6 @@ _authorizer = Authorizer(
     WeightCache(canary_state_reader(_store), ttl_s=float(ev.get(_env, ev.WEIGHT_CACHE_TTL_S, "2"))),
     [e for e in (ev.get(_env, ev.ENDPOINTS, "") or "").split(",") if e],
     ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")),
-    pin_scope=ev.get(_env, ev.PIN_SCOPE, "mlops:pin"),
 )
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError
 from mlops.monitoring import metrics as mm
+from mlops.storage.base import put_once
 
 LOG_PREFIX = "prediction-logs/"
 REPORT_PREFIX = "reports/drift/"
@@ -207,7 +208,7 @@ class DriftJob:
         key = f"{LOG_PREFIX}{endpoint}/{day:%Y/%m/%d/%H%M%S}-{digest}.ndjson"
         body = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
         try:
-            self.store.put(key, body, if_none_match=True, content_type="application/x-ndjson")
+            put_once(self.store, key, body, if_none_match=True, content_type="application/x-ndjson")
         except PreconditionFailedError:
             pass
         return key
@@ -262,9 +263,9 @@ class DriftJob:
             data = json.dumps({"history": history, "updated_at": self.clock()}).encode()
             try:
                 if etag is None:
-                    self.store.put(key, data, if_none_match=True, content_type="application/json")
+                    put_once(self.store, key, data, if_none_match=True, content_type="application/json")
                 else:
-                    self.store.put(key, data, if_match=etag, content_type="application/json")
+                    put_once(self.store, key, data, if_match=etag, content_type="application/json")
                 return history
             except PreconditionFailedError:
                 continue

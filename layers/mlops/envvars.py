@@ -31,8 +31,6 @@ SECRETS_FILE = "MLOPS_SECRETS_FILE"        # local only: a JSON file outside git
 VAULT_ID = "MLOPS_VAULT_ID"
 API_KEYS_SECRET = "MLOPS_API_KEYS_SECRET"  # secret name (local) or OCID (cloud)
 AUTH_TTL_S = "MLOPS_AUTH_TTL_S"
-PIN_SCOPE = "MLOPS_PIN_SCOPE"
-PIN_HEADER = "MLOPS_PIN_HEADER"
 WEIGHT_CACHE_TTL_S = "MLOPS_WEIGHT_CACHE_TTL_S"
 ENDPOINTS = "MLOPS_ENDPOINTS"              # comma-separated endpoint names
 

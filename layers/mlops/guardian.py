@@ -44,7 +44,9 @@ class StoreRetrainer:
             except Exception as exc:  # the request stays recorded for a person to pick up
                 doc["status"] = f"start failed: {type(exc).__name__}: {exc}"
         key = f"retrain-requests/{endpoint}/{int(ts * 1000):015d}.json"
-        self.store.put(key, json.dumps(doc).encode(), if_none_match=True, content_type="application/json")
+        from mlops.storage.base import put_once
+
+        put_once(self.store, key, json.dumps(doc).encode(), if_none_match=True, content_type="application/json")
         doc["key"] = key
         return doc
 

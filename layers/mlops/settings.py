@@ -222,8 +222,7 @@ class Gateway:
 @dataclass
 class Auth:
     api_keys_secret: str = "mlops-api-keys"   # a secret name (local) or OCID (cloud); never the keys
-    pin_scope: str = "mlops:pin"              # principals with this scope may pin a cohort by header
-    pin_header: str = "X-Mlops-Cohort"
+    pin_scope: str = "mlops:pin"              # may call /v1/endpoints/E/variants/{stable|canary}/predict
     weight_cache_ttl_s: float = 2.0           # how long the authorizer caches deployment weights
 
 

@@ -60,9 +60,10 @@ def test_up_request_status_invoke_logs_down(tmp_path):
         body = {"instances": [X[0].tolist()]}
         r = http("POST", url, body, {"Authorization": f"Bearer {key}"})
         assert r.status == 200 and r.json()["variant"] == "stable" and r.json()["version"] == v1
-        # the authorizer's context picks the backend: a pinned caller reaches the canary function,
+        # a caller with the pin scope reaches the canary function on its pinned route (issue 13 G),
         # which has no version to serve yet and says so
-        r = http("POST", url, body, {"Authorization": f"Bearer {key}", "X-Mlops-Cohort": "canary"})
+        r = http("POST", state["url"] + "/v1/endpoints/churn/variants/canary/predict", body,
+                 {"Authorization": f"Bearer {key}"})
         assert r.status == 503 and "(canary)" in r.json()["error"]["message"]
         assert http("POST", url, body, {}).status == 401
         # the registry API through the same gateway: identity comes from the authorizer, not the client
@@ -95,8 +96,8 @@ def test_up_request_status_invoke_logs_down(tmp_path):
     # every invocation was counted in the local oci_faas twin (flushed on the way down)
     from mlops.monitoring.sqlite import SqliteMetrics
     store = SqliteMetrics(settings.state_dir / "metrics.sqlite")
-    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceDisplayName": "inference-churn-stable"})
-    durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceDisplayName": "authorizer"})
+    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceId": "local:fn:inference-churn-stable"})
+    durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceId": "local:fn:authorizer"})
     assert len(calls) >= 2 and durations and all(ms > 0 for _, ms in durations)
     store.close()
     assert _processes_in_group(state["pgid"]) == []

@@ -58,6 +58,12 @@ def test_inference_predicts_and_rejects_through_fdk(stack, monkeypatch):
     assert status == 422 and json.loads(body)["error"]["code"] == "wrong_width"
     status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/nope", body={})
     assert status == 404 and json.loads(body)["error"]["code"] == "route_not_found"
+    # issue 13 G: the pinned route of its own variant reaches it too; the other variant's does not
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/variants/stable/predict",
+                               body={"instances": [X[0].tolist()]})
+    assert status == 200 and json.loads(body)["variant"] == "stable"
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/variants/canary/predict", body={})
+    assert status == 404
 
 
 def test_authorizer_answers_in_ocis_format_through_fdk(stack, monkeypatch):

@@ -34,8 +34,8 @@ def _spec(auth_ttl: int = 60) -> dict:
             "authentication": {
                 "type": "CUSTOM_AUTHENTICATION", "function_id": "local:fn:authorizer",
                 "is_anonymous_access_allowed": True,
-                "parameters": {"token": "request.headers[Authorization]", "pin": "request.headers[X-Mlops-Cohort]"},
-                "cache_keys": ["token", "pin"],
+                "parameters": {"token": "request.headers[Authorization]"},
+                "cache_keys": ["token"],
             },
             "cors": {"allowed_origins": ["https://app.example"], "allowed_methods": ["POST"],
                      "allowed_headers": ["Authorization"], "max_age_in_seconds": 60},
@@ -56,6 +56,12 @@ def _spec(auth_ttl: int = 60) -> dict:
                  "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:predict"]},
                  "header_transformations": {"set_headers": {"items": [
                      {"name": "X-Mlops-Principal", "values": ["${request.auth[principal]}"], "if_exists": "OVERWRITE"}]}}}},
+            {"path": "/v1/endpoints/demo/variants/canary/predict", "methods": ["POST"], "backend": _fn("echo-canary"),
+             "request_policies": {
+                 "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:pin"]},
+                 "header_transformations": {"set_headers": {"items": [
+                     {"name": "X-Mlops-Principal", "values": ["${request.auth[principal]}"], "if_exists": "OVERWRITE"},
+                     {"name": "X-Mlops-Cohort", "values": ["canary"], "if_exists": "OVERWRITE"}]}}}},
             {"path": "/items/{item}", "methods": ["GET", "PUT"], "backend": _fn("echo-stable")},
             {"path": "/files/{rest*}", "methods": ["GET"], "backend": _fn("echo-stable")},
             {"path": "/by-query", "methods": ["GET"],
@@ -161,10 +167,16 @@ def test_authorizer_context_chooses_the_backend_and_pin_needs_its_scope(env):
     url = env["url"] + "/v1/endpoints/demo/predict"
     r = http("POST", url, b"{}", auth(env))
     assert r.status == 200 and r.json()["config"] == "stable"          # no canary deployed: weight 0
-    # the dev key has the pin scope: a pinned caller reaches the canary function
+    # issue 13 G: a header no longer pins; the pinned route does, for a key with the pin scope
     r = http("POST", url, b"{}", auth(env, **{"X-Mlops-Cohort": "canary"}))
-    assert r.json()["config"] == "canary"
+    assert r.json()["config"] == "stable"
+    pinned = env["url"] + "/v1/endpoints/demo/variants/canary/predict"
+    r = http("POST", pinned, b"{}", auth(env))                          # the dev key has mlops:pin
+    assert r.status == 200 and r.json()["config"] == "canary"
     assert r.json()["headers"]["x-mlops-principal"] == "local-dev"      # set by the route from request.auth
+    assert r.json()["headers"]["x-mlops-cohort"] == "canary"
+    r = http("POST", pinned, b"{}", {"Authorization": f"Bearer {env['reader']}"})
+    assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope"
 
 
 def test_principal_header_cannot_be_forged(env):

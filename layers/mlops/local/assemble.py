@@ -30,15 +30,17 @@ class MetricsService:
     def __init__(self, rt: LocalRuntime) -> None:
         from mlops.monitoring.metrics import BufferedSink, invocation_points
         from mlops.monitoring.sqlite import SqliteMetrics
+        from mlops.spec.functions import application_name
 
         rt.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = SqliteMetrics(rt.state_dir / "metrics.sqlite")
         self.sink = BufferedSink(self.store, max_points=2000, max_delay_s=1.0)
         self._points = invocation_points
+        self.application = application_name(rt.settings)   # resourceDisplayName = "<application>:<function>"
         rt.invocation_hooks.append(self.on_invocation)
 
     def on_invocation(self, fn: str, status: int, ms: float, ts: float) -> None:
-        self.sink.put(self._points(fn, status, ms, ts))
+        self.sink.put(self._points(fn, status, ms, ts, application=self.application))
 
     async def start(self) -> None:
         return None

@@ -10,7 +10,7 @@ the friendly layout only to email when ``message_format = ONS_OPTIMIZED``)::
      "timestampEpochMillis": 1763830800000, "timestamp": "2025-11-22T17:00:00Z",
      "alarmMetaData": [{"id": "<alarm id>", "status": "FIRING" | "OK", "severity": "CRITICAL",
                         "namespace": "oci_faas", "query": "<MQL>", "totalMetricsFiring": 1,
-                        "dimensions": [{"resourceDisplayName": "inference-churn-canary", ...}],
+                        "dimensions": [{"resourceId": "ocid1.fnfunc...", ...}],
                         "alarmSummary": "...", "metricValues": [{"<MQL without predicate>": "7"}]}],
      "notificationType": "Split messages per metric stream", "version": 1.5}
 

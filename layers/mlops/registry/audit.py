@@ -44,7 +44,7 @@ from mlops.registry.keys import (
     model_subject,
     seq_of_audit_key,
 )
-from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
+from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore, put_once
 
 GENESIS = "0" * 64
 ANCHOR_KINDS = ("forged", "unsigned", "unanchored")
@@ -138,7 +138,8 @@ class AuditLog:
             payload = records.dumps(entry)
             t0 = time.perf_counter()
             try:
-                self.entry_store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+                put_once(self.entry_store, audit_key(seq + 1), payload, if_none_match=True,
+                         content_type=JSON_CONTENT_TYPE)
             except PreconditionFailedError:
                 existing = self.entry_store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:

@@ -83,10 +83,10 @@ class Authorizer:
     """
 
     def __init__(self, keys: KeyRingSource, weights: WeightCache, endpoints: Sequence[str], *,
-                 ttl_s: float = 60.0, deny_ttl_s: float = 5.0, pin_scope: str = "mlops:pin",
+                 ttl_s: float = 60.0, deny_ttl_s: float = 5.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.keys, self.weights, self.endpoints = keys, weights, list(endpoints)
-        self.ttl_s, self.deny_ttl_s, self.pin_scope, self.clock = ttl_s, deny_ttl_s, pin_scope, clock
+        self.ttl_s, self.deny_ttl_s, self.clock = ttl_s, deny_ttl_s, clock
         self._warned: set[str] = set()
 
     def _deny(self, why: str, header: Any, now: float) -> dict[str, Any]:
@@ -118,12 +118,9 @@ class Authorizer:
         if rec is None:
             return self._deny(why, header, now)
         context: dict[str, str] = {"principal": rec.principal, "scopes": " ".join(rec.scopes), "key_id": rec.id}
-        pin = data.get("pin")
-        pinned = pin if pin in (CANARY, STABLE) and self.pin_scope in rec.scopes else None
+        # The cohort depends on the token alone: pinning a variant is a route of its own that requires
+        # the pin scope (mlops.spec.gateway.pinned_predict_path), never an optional argument.
         for ep in self.endpoints:
-            if pinned:
-                context[cohort_key(ep)] = pinned
-                continue
             state = self.weights.get(ep)
             context[cohort_key(ep)] = assign_cohort(rec.principal, ep, state.weight_bp, state.salt)
         return {"active": True, "principal": rec.principal, "scope": list(rec.scopes), "clientId": rec.id,

@@ -180,7 +180,7 @@ def test_default_rules_on_local_oci_faas_twin_records(tmp_path):
     assert set(events) == {"canary-errors-churn"}
     e = events["canary-errors-churn"]
     assert e.value == 10 and e.rule.actions == {"rollback_canary": "churn"}
-    assert e.dimensions == {"resourceDisplayName": "inference-churn-canary", "responseType": "Error"}
+    assert e.dimensions == {"resourceId": "local:fn:inference-churn-canary", "resourceDisplayName": "local:inference-churn-canary", "responseType": "Error"}
     # a slow stable function fires after its five-minute pending duration
     fired = []
     for minute in range(1, 7):
