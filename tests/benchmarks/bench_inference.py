@@ -183,15 +183,18 @@ def _group_pids(pgid: int) -> list[int]:
     return out
 
 
-def _cpu_ns(pid: int) -> int:
-    """Nanoseconds the process (all its threads) has run on a CPU: /proc/<pid>/schedstat's first field
-    covers the main thread only, so the threads' are summed."""
-    total = 0
+def _cpu_ns(pid: int) -> tuple[int, int]:
+    """Nanoseconds the process (all its threads) has run on a CPU, and how many times it was put on one
+    (wake-ups and preemptions): /proc/<pid>/schedstat's first and third fields cover the main thread
+    only, so the threads' are summed."""
+    total = slices = 0
     with contextlib.suppress(OSError):
         for t in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(OSError, ValueError):
-                total += int((t / "schedstat").read_text().split()[0])
-    return total
+                f = (t / "schedstat").read_text().split()
+                total += int(f[0])
+                slices += int(f[2])
+    return total, slices
 
 
 class CpuMeter:
@@ -205,16 +208,21 @@ class CpuMeter:
         self.pgid, self.labels, self.default = pgid, labels, default
         self.pids = _group_pids(pgid)
 
-    def snapshot(self) -> dict[int, int]:
+    def snapshot(self) -> dict[int, tuple[int, int]]:
         return {pid: _cpu_ns(pid) for pid in self.pids}
 
-    def per_request_us(self, before: dict[int, int], after: dict[int, int], requests: int) -> dict[str, float]:
+    def per_request_us(self, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]],
+                       requests: int) -> dict[str, float]:
+        """CPU µs per request by label, their ``total``, and ``wakeups <label>``: times on a CPU per request."""
         out: dict[str, float] = {}
-        for pid, ns in after.items():
+        runs: dict[str, float] = {}
+        for pid, (ns, slices) in after.items():
             label = self.labels.get(pid, self.default)
-            out[label] = out.get(label, 0.0) + (ns - before.get(pid, 0)) / 1000 / max(1, requests)
+            ns0, slices0 = before.get(pid, (0, 0))
+            out[label] = out.get(label, 0.0) + (ns - ns0) / 1000 / max(1, requests)
+            runs[f"wakeups {label}"] = runs.get(f"wakeups {label}", 0.0) + (slices - slices0) / max(1, requests)
         out["total"] = sum(out.values())
-        return out
+        return {**out, **runs}
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -943,7 +951,8 @@ def report(res: dict, args) -> str:
     cpu_lines = []
     for n in names:
         for phase, d in res[n].get("cpu_us", {}).items():
-            parts = ", ".join(f"{k} {v:.0f}" for k, v in d.items() if k != "total")
+            parts = ", ".join(f"{k} {v:.1f}" if k.startswith("wakeups") else f"{k} {v:.0f}"
+                              for k, v in d.items() if k != "total")
             cpu_lines.append(f"- {n}, {phase}: {d['total']:.0f} µs ({parts})")
     for p in peers:      # interleaved runs: the ratio of each pair of neighbouring runs, then the median
         for phase, runs in res["ours"].get("cpu_runs", {}).items():
