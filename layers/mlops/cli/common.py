@@ -34,8 +34,8 @@ def open_args_store(args):
     from mlops.storage import StoreConfig, open_store
 
     url = getattr(args, "store", None)
-    if url:
-        return open_store(StoreConfig.from_url(url))
+    if url:   # a directory named on the command line is the person's explicit choice: set it up
+        return open_store(StoreConfig.from_url(url), create=True)
     if os.environ.get("MLOPS_STORE_BACKEND"):
         return open_store(StoreConfig.from_env(os.environ))
     return store_for(stack_settings(args))

@@ -142,9 +142,10 @@ class AlarmService:
 
 def build_runtime(settings: StackSettings, *, port: int | None = None) -> LocalRuntime:
     """The runtime ``mlops local up`` runs for ``settings``."""
-    from mlops.local.setup import ensure_audit_anchor
+    from mlops.local.setup import ensure_audit_anchor, ensure_local_store
 
     ensure_audit_anchor(settings)        # the functions sign the audit log with it (their Vault twin)
+    ensure_local_store(settings)         # `mlops local up` is explicit set-up; no writer ever makes the root
     rt = LocalRuntime(settings, port=port)
     metrics = MetricsService(rt)
     rt.services.append(metrics)
