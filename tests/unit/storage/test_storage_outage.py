@@ -70,7 +70,7 @@ def test_store_files_are_0600_and_directories_0700(tmp_path):
         store.put("reports/a.json", b"{}")
     finally:
         os.umask(old)
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700, dirpath
         for f in filenames:
             assert stat.S_IMODE(os.stat(os.path.join(dirpath, f)).st_mode) == 0o600, f
