@@ -29,11 +29,12 @@ class MetricsService:
     """Per-invocation metrics (the local twin of ``oci_faas``) into the SQLite store, batched."""
 
     def __init__(self, rt: LocalRuntime) -> None:
+        from mlops.local.runtime import private_dir
         from mlops.monitoring.metrics import BufferedSink, invocation_points
         from mlops.monitoring.sqlite import SqliteMetrics
 
-        rt.state_dir.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteMetrics(rt.state_dir / "metrics.sqlite")
+        private_dir(rt.state_dir)
+        self.store = SqliteMetrics(rt.state_dir / "metrics.sqlite")     # created 0600
         self.sink = BufferedSink(self.store, max_points=2000, max_delay_s=1.0)
         self._points = invocation_points
         rt.invocation_hooks.append(self.on_invocation)

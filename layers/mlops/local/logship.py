@@ -117,7 +117,9 @@ class LogShipper:
     # ------------------------------------------------------------------ the spool (local disk)
     def _load_spool(self) -> None:
         """Pick up objects a previous run spooled but could not ship."""
-        self.spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        missing = [d for d in (self.spool_dir, *self.spool_dir.parents) if not d.exists()]
+        for d in reversed(missing):            # owner-only all the way: the records hold request features
+            d.mkdir(exist_ok=True, mode=0o700)
         os.chmod(self.spool_dir, 0o700)
         for p in sorted(self.spool_dir.glob(f"*{SPOOL_SUFFIX}")):
             with contextlib.suppress(OSError):
