@@ -17,9 +17,16 @@ def stack_settings(args) -> StackSettings:
 
 
 def store_for(settings: StackSettings):
-    """The stack's object store (file path resolved against the project directory)."""
+    """The stack's object store (file path resolved against the project directory).
+
+    A local stack's first command is its first-run set-up (secrets file, dev key, store directory);
+    after that a missing store directory is an outage the command reports, never re-creates."""
     from mlops.storage.stack import open_stack_store
 
+    if settings.environment == "local":
+        from mlops.local.setup import ensure_local_secrets
+
+        ensure_local_secrets(settings)
     return open_stack_store(settings)
 
 

@@ -74,3 +74,27 @@ def test_store_files_are_0600_and_directories_0700(tmp_path):
         assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700, dirpath
         for f in filenames:
             assert stat.S_IMODE(os.stat(os.path.join(dirpath, f)).st_mode) == 0o600, f
+
+
+def test_the_cli_reports_a_missing_stack_store_and_does_not_recreate_it(tmp_path, monkeypatch, capsys):
+    """issue 13 F: the first command of a local stack sets it up (store directory included); once set up,
+    a vanished store directory is an outage the command reports on one line (exit != 0), not a new store."""
+    from pathlib import Path
+
+    from mlops.cli import main
+
+    root_repo = Path(__file__).resolve().parents[3]
+    shutil.copy(root_repo / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(root_repo / "Pulumi.local.yaml", tmp_path / "Pulumi.local.yaml")
+    monkeypatch.chdir(tmp_path)
+    for var in ("MLOPS_STORE_BACKEND", "MLOPS_AUDIT_ANCHOR_SECRET", "MLOPS_SECRETS_BACKEND", "MLOPS_SECRETS_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["models", "create", "m1", "--as", "alice"]) == 0       # first run: set-up
+    store_dir = tmp_path / ".mlops" / "local" / "store"
+    assert store_dir.is_dir()
+    shutil.rmtree(store_dir)
+    capsys.readouterr()
+    assert main(["models", "create", "m2", "--as", "alice"]) != 0
+    err = capsys.readouterr().err
+    assert "store_unavailable" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not store_dir.exists()
