@@ -96,6 +96,11 @@ class LogShippingService:
             finally:
                 self.rt._on_invocation(f"local:fn:{fn}", status, (time.perf_counter() - t0) * 1000)
 
+    status_name = "log_shipping"
+
+    def status(self) -> dict:
+        return self.shipper.status()
+
     async def start(self) -> None:
         await self.shipper.start()
 

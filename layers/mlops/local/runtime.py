@@ -169,6 +169,10 @@ class LocalRuntime:
         st["pools"] = [p.status() for p in self.pools.values()]
         if self.gateway:
             st["auth_cache"] = {"hits": self.gateway.auth_cache.hits, "misses": self.gateway.auth_cache.misses}
+        for svc in self.services:       # e.g. log shipping: store outage, buffered bytes, dropped objects
+            report = getattr(svc, "status", None)
+            if callable(report):
+                st[getattr(svc, "status_name", type(svc).__name__)] = report()
         return st
 
     async def run_forever(self, state_file: Path | None = None) -> None:
