@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,9 @@ class LogShipper:
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []    # the tick and the shipper, awaited by stop()
         self._pending: set[asyncio.Task] = set()   # event deliveries, awaited by drain()/stop()
+        # one thread of its own for store writes (they are sequential anyway): not the loop's default
+        # pool, whose threads would each grow a malloc arena around 1 MB batches (RSS, issue 13 F)
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logship")
         self._load_spool()
 
     # ------------------------------------------------------------------ the spool (local disk)
@@ -239,7 +243,7 @@ class LogShipper:
                 continue
             path, size = self._queue[0]
             try:
-                key, n = await loop.run_in_executor(None, self._put, path)
+                key, n = await loop.run_in_executor(self._io, self._put, path)
             except FileNotFoundError as exc:
                 if exc.filename is not None and Path(exc.filename) == path:   # the spool file itself is gone
                     if self._queue and self._queue[0][0] == path:
@@ -334,7 +338,7 @@ class LogShipper:
             if not self._tasks:        # not started: ship inline
                 path, size = self._queue[0]
                 try:
-                    key, n = await loop.run_in_executor(None, self._put, path)
+                    key, n = await loop.run_in_executor(self._io, self._put, path)
                 except Exception:  # noqa: BLE001
                     return False
                 self._queue.popleft()
@@ -390,3 +394,4 @@ class LogShipper:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        self._io.shutdown(wait=False)
