@@ -61,6 +61,8 @@ def fdk_handler(router: Router | Callable[[Request], Response]):
 
     from mlops import fdkclock
     fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection without it
+    from mlops import fdkfast
+    fdkfast.install()    # fdk 0.1.128 builds a namedtuple class per request
 
     def handler(ctx, data: io.BytesIO | None = None):
         body = data.getvalue() if isinstance(data, io.BytesIO) else (data.read() if data else b"")

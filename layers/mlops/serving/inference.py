@@ -18,6 +18,7 @@ the drift job posts ``canary_unavailable`` for the canary alarm that rolls the c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import queue
@@ -63,6 +64,12 @@ def now_iso() -> str:
 def principal_digest(principal: str | None) -> str | None:
     if not principal:
         return None
+    return _digest(principal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(principal: str) -> str:
+    """Callers are few and call often: their digest is computed once (issue 19, per-request CPU)."""
     return hashlib.sha256(principal.encode()).hexdigest()[:16]
 
 
