@@ -145,6 +145,25 @@ class DriftJob:
 
     def run(self, event: Any) -> dict[str, Any]:
         obj = object_of_event(event)
+        # A redelivered event (Events retries, the local shipper after a store outage) must not write a
+        # second report nor count the window twice in the persistence history: one marker per object.
+        done_key = f"{STATE_PREFIX}done/{hashlib.sha256(f'{obj.bucket}/{obj.key}'.encode()).hexdigest()}.json"
+        try:
+            previous = json.loads(self.store.get(done_key).data)
+            return {**previous, "duplicate": True}
+        except NotFoundError:
+            pass
+        except ValueError:
+            pass
+        summary = self._run(obj)
+        try:
+            self.store.put(done_key, json.dumps(summary, default=str).encode(), if_none_match=True,
+                           content_type="application/json")
+        except PreconditionFailedError:
+            pass
+        return summary
+
+    def _run(self, obj: LogObject) -> dict[str, Any]:
         local = obj.key.startswith(LOG_PREFIX)
         if local:
             data = self.store.get(obj.key).data

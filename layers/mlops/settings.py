@@ -312,6 +312,7 @@ class Guardian:
 class LogShipping:
     max_bytes: int = 1_000_000           # roll a prediction-log object at this size ...
     max_age_s: float = 60.0              # ... or this age (Service Connector batch window)
+    spool_max_bytes: int = 256 * 1024 * 1024   # local: logs kept on disk while the store is down (issue 13 F)
 
 
 @dataclass

@@ -46,6 +46,7 @@ def _processes_in_group(pgid: int) -> list[int]:
 def test_up_request_status_invoke_logs_down(tmp_path):
     project = make_project(tmp_path / "project")
     settings = load_stack("e2e", project)
+    local_api_key(settings)             # the stack's first-run set-up makes its store (issue 13 F)
     reg = Registry(open_stack_store(settings), actor="e2e")
     X, y = training_data()
     v1 = register_approved(reg, X, y)

@@ -43,14 +43,29 @@ def local_audit_anchor(settings: StackSettings):
     return anchor_from_secret(FileSecrets(settings.path(settings.local.secrets_file)), settings.audit.anchor_secret)
 
 
+def ensure_local_store(settings: StackSettings) -> None:
+    """Set up the stack's local store directory (0700) if it is missing: explicit set-up only.
+
+    Called by ``mlops local up`` (the daemon's ``build_runtime``), the quickstart and a stack's first-run
+    set-up; never by a writer, so a store directory that vanished under a running stack stays an outage
+    until it is restored (issue 13 F). Buckets (S3, OCI) are created by Pulumi, never here."""
+    from mlops.storage.stack import open_stack_store, stack_store_config
+
+    if stack_store_config(settings).backend == "file":
+        open_stack_store(settings, create=True)
+
+
 def ensure_local_secrets(settings: StackSettings) -> str:
-    """Create the secrets file, the audit anchor key and an all-scopes dev key once; returns the dev key."""
+    """Create the secrets file, the audit anchor key and an all-scopes dev key once; returns the dev key.
+
+    The first run is the stack's set-up, which also makes its store directory."""
     ensure_audit_anchor(settings)
     path = settings.path(settings.local.secrets_file)
     store = FileSecrets(path)
     doc = store._load() if path.exists() else {}
     if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:
         return doc[LOCAL_KEY]
+    ensure_local_store(settings)
 
     def create(doc: dict) -> str:            # under the file's lock: concurrent first runs agree on one key
         if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:

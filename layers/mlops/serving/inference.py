@@ -118,7 +118,7 @@ class InferenceService:
         self.unavailable: dict[str, Any] | None = None   # the deployed version that cannot be served, and why
         self.fallback: LoadedModel | None = None         # canary only: stable's model while that is so
         self._bad_shadow: int | None = None
-        self._store_down = False
+        self._store_down: str | None = None    # why the registry store cannot be reached, while it cannot
         self._rng = random.Random()
         self._shadow_q: queue.Queue = queue.Queue(maxsize=1000)
         self.refresh()
@@ -163,10 +163,10 @@ class InferenceService:
                 self.shadow = (self.shadow[0], shadow[1])
             if self._store_down:
                 self.log("the registry store is reachable again")
-                self._store_down = False
+                self._store_down = None
         except Exception as exc:  # keep serving what we have
             if not self._store_down:
-                self._store_down = True
+                self._store_down = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                 held = f"v{self.current.version}" if self.current else "nothing"
                 self.log(f"cannot refresh the model from the registry store ({type(exc).__name__}: {exc}); "
                          f"keep serving {held}")
@@ -212,6 +212,12 @@ class InferenceService:
                     f"cannot be served: {bad['message']}", code="model_unavailable",
                     details={"version": bad["version"], "variant": self.variant, "reason": bad["code"]})
         if m is None:
+            down = self._store_down
+            if down:   # we do not know what is deployed: say why, not "nothing is deployed" (issue 13 F)
+                raise UnavailableError(
+                    f"the registry store cannot be reached ({down}), so this worker of endpoint {self.endpoint!r} "
+                    f"({self.variant}) has no model loaded yet; retry shortly", code="store_unavailable",
+                    details={"variant": self.variant})
             raise UnavailableError(f"no model version is deployed to endpoint {self.endpoint!r} "
                                    f"({self.variant}); deploy one with `mlops deploy`", code="no_model_deployed")
         return m, self.variant, None
@@ -326,6 +332,10 @@ class InferenceService:
             raise UnavailableError(f"smoke test: {self.model_name} v{bad['version']} cannot be served as "
                                    f"{self.variant}: {bad['message']}", code="model_unavailable")
         if m is None:
+            if self._store_down:
+                raise UnavailableError(f"smoke test: the registry store cannot be reached ({self._store_down}); "
+                                       f"no model loaded for {self.variant} of {self.endpoint}",
+                                       code="store_unavailable")
             raise UnavailableError(f"smoke test: no model loaded for {self.variant} of {self.endpoint}",
                                    code="no_model_deployed")
         doc = request.json(required=False) or {}

@@ -17,6 +17,9 @@ Semantics shared by all backends (and pinned down by ``tests/contract``):
 - ``list(prefix)`` yields keys in ascending (code point) order; ``start_after`` resumes a listing.
 - ETags are opaque strings: compare them only for equality with ones the same store returned.
 - Keys are validated before any I/O (``validate_key``).
+- A missing store root (the local directory, the S3 / OCI bucket) is an outage, never an invitation:
+  every operation raises ``StoreUnavailableError`` (503 ``store_unavailable``) and no backend creates
+  the root on a write. Only explicit set-up creates it (``mlops local up``, the quickstart, Pulumi).
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ JSON_CONTENT_TYPE = "application/json"
 
 class InvalidKeyError(BadRequestError):
     code = "invalid_key"
+
+
+class StoreUnavailableError(UnavailableError):
+    """The store cannot be reached or its root (directory, bucket) is missing: retry later (503)."""
+
+    code = "store_unavailable"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from mlops.storage.base import (
     ObjectInfo,
     ObjectStore,
     StoredObject,
+    StoreUnavailableError,
     check_put_args,
     validate_key,
     validate_prefix,
@@ -106,15 +107,26 @@ class OciObjectStore(ObjectStore):
     def _k(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
+    def _bucket_missing(self) -> bool:
+        try:   # a listing answers with a body, so the error names the bucket (HEAD answers cannot)
+            self.client.list_objects(self.namespace, self.bucket, limit=1, fields="name")
+        except self._oci.exceptions.ServiceError as exc:
+            return exc.code == "BucketNotFound"
+        except Exception:
+            return False
+        return False
+
     def _is_service_error(self, exc: BaseException) -> bool:
         return isinstance(exc, self._oci.exceptions.ServiceError)
 
     def _fail(self, exc: Exception, op: str, key: str) -> Exception:
         if self._is_service_error(exc):
             status, code = exc.status, exc.code
-            if code == "BucketNotFound":
-                return ConfigError(f"bucket {self.bucket!r} in namespace {self.namespace!r} does not exist "
-                                   "or this principal may not use it")
+            if code == "BucketNotFound":     # an outage, never an invitation to create it (issue 13 F)
+                return StoreUnavailableError(
+                    f"the object store cannot be reached: bucket {self.bucket!r} in namespace {self.namespace!r} "
+                    "does not exist or this principal may not use it (buckets are created by Pulumi, never by "
+                    "a writer)")
             if status in (401, 403):
                 return ForbiddenError(f"{op} {key!r}: access to {self.url} denied ({code})",
                                       code="store_access_denied")
@@ -170,6 +182,9 @@ class OciObjectStore(ObjectStore):
             resp = self.client.head_object(self.namespace, self.bucket, k)
         except self._oci.exceptions.ServiceError as exc:
             if exc.status == 404 and exc.code != "BucketNotFound":
+                if self._bucket_missing():    # a HEAD answer has no body to name the missing bucket
+                    raise self._fail(self._oci.exceptions.ServiceError(404, "BucketNotFound", {}, ""),
+                                     "head", key) from None
                 return None
             raise self._fail(exc, "head", key) from None
         except self._transport_errors() as exc:

@@ -35,6 +35,7 @@ from mlops.storage.base import (
     ObjectInfo,
     ObjectStore,
     StoredObject,
+    StoreUnavailableError,
     check_put_args,
     validate_key,
     validate_prefix,
@@ -100,12 +101,27 @@ class S3Store(ObjectStore):
     def _k(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
+    def _no_bucket(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the object store cannot be reached: bucket {self.bucket!r} does not exist at "
+            f"{self.endpoint_url or 'S3'} (a store outage; buckets are created by set-up, never by a writer)")
+
+    def _bucket_missing(self) -> bool:
+        """After a bare 404 (HEAD answers carry no error code): is it the bucket that is missing?"""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except self._ClientError as exc:
+            return _code_of(exc)[1] == 404
+        except self._BotoCoreError:
+            return False
+        return False
+
     def _fail(self, exc: Exception, op: str, key: str) -> Exception:
         """Translate a botocore error into the error family (returned, for ``raise ... from``)."""
         if isinstance(exc, self._ClientError):
             code, status = _code_of(exc)
-            if code == "NoSuchBucket":
-                return ConfigError(f"bucket {self.bucket!r} does not exist at {self.endpoint_url or 'S3'}")
+            if code == "NoSuchBucket":       # an outage, never an invitation to create it (issue 13 F)
+                return self._no_bucket()
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
                 return ForbiddenError(f"{op} {key!r}: access to {self.url} denied ({code})",
                                       code="store_access_denied")
@@ -143,6 +159,8 @@ class S3Store(ObjectStore):
         except self._ClientError as exc:
             code, status = _code_of(exc)
             if status == 404 and code != "NoSuchBucket":
+                if self._bucket_missing():
+                    raise self._no_bucket() from None
                 return None
             raise self._fail(exc, "head", key) from None
         except self._BotoCoreError as exc:
@@ -228,7 +246,8 @@ class S3Store(ObjectStore):
         return err
 
     def ensure_bucket(self) -> None:
-        """Create the bucket if it does not exist (local/test convenience; clouds provision it)."""
+        """Set-up only: create the bucket if it does not exist (tests; clouds provision it with Pulumi).
+        No read or write path calls this: a missing bucket is an outage (issue 13 F)."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except self._ClientError:
