@@ -27,11 +27,18 @@ def _headers_of(ctx) -> dict[str, str]:
         raw = ctx.HTTPHeaders() or {}
     except Exception:  # pragma: no cover - very old fdk
         raw = {}
+    invoke = ctx.Headers() or {}
     if not raw:
-        raw = ctx.Headers() or {}
+        raw = invoke
     out: dict[str, str] = {}
     for k, v in raw.items():
         out[k.lower()] = ",".join(v) if isinstance(v, list) else str(v)
+    if "content-type" not in out:
+        # The caller's Content-Type travels as Fn-Http-H-Content-Type; without one, the invoke's own
+        # (application/octet-stream when nobody declared a type: mlops.jsonbody counts that as undeclared).
+        ct = next((v for k, v in invoke.items() if k.lower() == "content-type"), None)
+        if ct:
+            out["content-type"] = ct[0] if isinstance(ct, list) else str(ct)
     return out
 
 

@@ -115,8 +115,10 @@ def build_router(registry: Registry) -> Router:
     def create_model(request: Request) -> Response:
         body = _body(request, _MODEL_FIELDS, {"name"})
         governed = body.get("governed_aliases")
+        if governed is not None:
+            governed = governance.validate_governed_aliases(governed)
         reg = actor(request, WRITE_SCOPE)
-        if governed is not None and not set(governance.DEFAULT_GOVERNED_ALIASES) <= set(governed or []):
+        if governed is not None and not set(governance.DEFAULT_GOVERNED_ALIASES) <= set(governed):
             actor(request, APPROVE_SCOPE)  # weakening governance is an approver's call
         if body.get(governance.DEPLOY_POLICY) not in (None, False):
             actor(request, APPROVE_SCOPE)  # so is letting unapproved versions serve traffic
