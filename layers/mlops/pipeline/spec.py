@@ -104,6 +104,8 @@ def parse_yaml_text(text: str, source: str = "<spec>") -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"{source}: invalid YAML{where}: {problem}") from None
+    except RecursionError:      # PyYAML composes nested nodes recursively: a local file, refused in one line
+        raise SpecError(f"{source}: invalid YAML: nested too deeply") from None
 
 
 # --------------------------------------------------------------------------- build spec model

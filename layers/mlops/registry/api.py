@@ -275,7 +275,7 @@ def build_router(registry: Registry) -> Router:
         endpoint = validate_endpoint_name(request.path_params["endpoint"])
         raw = request.json()
         action = raw.get("action") if isinstance(raw, Mapping) else None
-        if action not in _DEPLOY_ACTIONS:
+        if not isinstance(action, str) or action not in _DEPLOY_ACTIONS:
             raise BadRequestError(f"action must be one of {', '.join(_DEPLOY_ACTIONS)}", code="invalid_action")
         required, optional = _DEPLOY_ACTIONS[action]
         body = _body(request, optional | {"action"}, required)

@@ -15,7 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import BadRequestError, IntegrityError, NotFoundError, PreconditionFailedError, UnprocessableError
+from mlops.errors import (
+    BadRequestError,
+    IntegrityError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnprocessableError,
+)
 from mlops.registry.keys import artifact_key
 from mlops.storage.base import ObjectStore
 
