@@ -180,7 +180,7 @@ def test_no_command_answers_bad_input_with_a_traceback(cli_project, monkeypatch)
 @pytest.mark.parametrize("argv", [
     ["audit", "at", "--model", "churn", "--alias", "production", "--time", "1e400"],
     ["models", "register", "churn", "--artifact", "text.joblib", "--data", "train.csv", "--target", "y"],
-    ["invoke", "名前"],
+    ["models", "register", "churn", "--artifact", "model.joblib", "--data", "garbage.npy"],
 ])
 def test_real_processes_fail_in_one_line(cli_project, argv):
     """The same through a real interpreter and a real argv (bytes from the OS, no in-process shortcuts)."""
