@@ -66,7 +66,12 @@ def parse_when(value: str | None, now: datetime | None = None) -> str | None:
         if not ago <= now.timestamp():
             raise BadRequestError(f"{value[:40]!r} ago is before 1970", code="invalid_time")
         return (now - timedelta(seconds=ago)).isoformat()
-    return iso(parse_epoch(value, "time"))
+    ts = parse_epoch(value, "time")                 # 400 invalid_time outside 1970..9999
+    try:
+        float(value)
+    except ValueError:
+        return value                                # an ISO 8601 time, as given
+    return iso(ts)                                  # epoch seconds, as ISO 8601
 
 
 def _open_store(args):
