@@ -66,10 +66,9 @@ def test_time_parameters_out_of_range_are_a_400(stack, value):
 def test_registry_bodies_are_validated_before_anything_is_written(stack):
     sha = artifacts.upload(stack["store"], b"\x80\x04 not a profile, not JSON")["sha256"]
     model_sha = artifacts.upload(stack["store"], b"\x80\x04 some model bytes")["sha256"]
-    sig = '{"inputs": [{"name": "a"}], "classes": [%s]}'
     for raw in ("NaN", "1e400"):
-        error_of(call(stack, "POST", "/v1/models/churn/versions",
-                      '{"artifact_sha256": "%s", "signature": %s}' % (model_sha, sig % raw)), 400, "invalid_number")
+        body = f'{{"artifact_sha256": "{model_sha}", "signature": {{"inputs": [{{"name": "a"}}], "classes": [{raw}]}}}}'
+        error_of(call(stack, "POST", "/v1/models/churn/versions", body), 400, "invalid_number")
     error_of(call(stack, "POST", "/v1/models", {"name": "ok-model", "governed_aliases": [1, {}]}), 400,
              "invalid_governed_aliases")
     error_of(call(stack, "POST", "/v1/models", {"name": "ok-model", "governed_aliases": "production"}), 400,
