@@ -97,6 +97,10 @@ def read_yaml(path: str | Path) -> Any:
 
 def parse_yaml_text(text: str, source: str = "<spec>") -> Any:
     """Parse YAML text strictly; a syntax error names the source and line."""
+    from mlops.jsonbody import depth_exceeds
+
+    if depth_exceeds(text.encode("utf-8", "surrogatepass"), 200):     # flow style: refused before PyYAML recurses
+        raise SpecError(f"{source}: invalid YAML: nested too deeply")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
