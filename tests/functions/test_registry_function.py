@@ -125,3 +125,7 @@ def test_content_type_as_the_gateway_and_the_platform_send_it(fn):
                                       "Fn-Http-H-Content-Type": "application/json; charset=utf-8"},
                              json.dumps({"description": "d"}).encode())
     assert status == 404 and doc["error"]["code"] == "model_not_found"        # parsed, then looked up
+    # a direct invoke (no Fn-Intent): the Content-Type is the invoker's (DevOps, Events, fn invoke), not judged
+    status, doc = _wire_call(module, {"Fn-Http-Method": "POST", "Fn-Http-Request-Url": "/v1/models",
+                                      "Content-Type": "text/plain"}, body)
+    assert status != 415 and doc["error"]["code"] == "no_principal"
