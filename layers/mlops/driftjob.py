@@ -36,6 +36,9 @@ class DriftJobConfig:
     alpha: float = 0.05
     effect_threshold: float = 0.1
     share_threshold: float = 0.3
+    dataset_rule: str = "strong_or_count"   # see mlops.drift.detector and settings.Drift
+    count_threshold: int = 2
+    strong_threshold: float = 0.25
     persistence_k: int = 2
     persistence_n: int = 3
     min_rows: int = 100
@@ -131,8 +134,9 @@ class DriftJob:
             return None
         profile = load_profile(raw)
         detector = DriftDetector(profile, alpha=self.config.alpha, effect_threshold=self.config.effect_threshold,
-                                 dataset_rule="share", share_threshold=self.config.share_threshold,
-                                 min_rows=self.config.min_rows)
+                                 dataset_rule=self.config.dataset_rule, share_threshold=self.config.share_threshold,
+                                 count_threshold=self.config.count_threshold,
+                                 strong_threshold=self.config.strong_threshold, min_rows=self.config.min_rows)
         if len(self._detectors) >= 8:       # profiles can be large: keep a few versions only
             self._detectors.pop(next(iter(self._detectors)))
         self._detectors[(model, version)] = (profile, detector)

@@ -81,8 +81,13 @@ def test_up_request_status_invoke_logs_down(tmp_path):
         assert refused.returncode == 1 and '"wrong_width"' in refused.stdout
         bad = mlops(project, "invoke", "nope", "--data", "{}", check=False)
         assert bad.returncode != 0 and "no function 'nope'" in bad.stderr and "Traceback" not in bad.stderr
-        time.sleep(0.6)
-        logs = mlops(project, "local", "logs", "inference-churn-stable", "-n", "200").stdout
+        # the record line travels the worker's pipe after the response: wait for it, generously
+        deadline = time.monotonic() + 60
+        logs = ""
+        while '"kind":"prediction"' not in logs and time.monotonic() < deadline:
+            logs = mlops(project, "local", "logs", "inference-churn-stable", "-n", "200").stdout
+            if '"kind":"prediction"' not in logs:
+                time.sleep(0.5)
         assert '"kind":"prediction"' in logs
     finally:
         down = mlops(project, "local", "down")

@@ -124,7 +124,7 @@ def test_missing_and_invalid_keys_get_401_with_error_code(env):
 
 
 def test_scope_is_enforced_per_route(env):
-    r = http("POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", {"Authorization": env["reader"]})
+    r = http("POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", {"Authorization": f"Bearer {env['reader']}"})
     assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope"
 
 
@@ -178,7 +178,7 @@ def test_canary_weight_from_deployment_state_applies_after_cache_ttl(env):
     store.put("deployments/demo.json", json.dumps({"endpoint": "demo", "stable_version": 1, "canary_version": 2,
                                                    "canary_weight_bp": 10_000}).encode())
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         seen = None
         while time.monotonic() < deadline:
             seen = http("POST", url, b"{}", auth(env)).json()["config"]
@@ -189,7 +189,7 @@ def test_canary_weight_from_deployment_state_applies_after_cache_ttl(env):
     finally:
         store.put("deployments/demo.json", json.dumps({"endpoint": "demo", "stable_version": 1,
                                                        "canary_version": None, "canary_weight_bp": 0}).encode())
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and http("POST", url, b"{}", auth(env)).json()["config"] != "stable":
         time.sleep(0.2)
     assert http("POST", url, b"{}", auth(env)).json()["config"] == "stable"
@@ -257,7 +257,7 @@ def test_function_stdout_is_captured_as_its_invoke_log(env):
     marker = f"hello-{os.getpid()}-{time.time()}"
     http("POST", env["url"] + "/echo", {"print": marker}, auth(env))
     log_file = env["rt"].state_dir / "logs" / "echo-stable.log"
-    deadline = time.monotonic() + 10      # the line travels the pipe after the response
+    deadline = time.monotonic() + 60      # the line travels the pipe after the response
     while time.monotonic() < deadline:
         env["thread"].loop.call_soon_threadsafe(env["rt"].logs.flush)
         if marker in log_file.read_text():

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from mlops.errors import MlopsError, NotFoundError, new_request_id
 from mlops.local.gateway import Gateway, GatewayResponse, _ServerProtocol, serve
 from mlops.local.pool import FunctionDef, FunctionPool
+from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
 from mlops.spec import deployment_spec, function_specs, local_function_ids
 
@@ -171,9 +172,7 @@ class LocalRuntime:
         await self.start()
         try:
             if state_file:
-                tmp = state_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self.state(), indent=2))
-                os.replace(tmp, state_file)
+                write_atomic(state_file, json.dumps(self.state(), indent=2))
             flusher = asyncio.create_task(self._flush_logs(stop))
             await stop.wait()
             flusher.cancel()

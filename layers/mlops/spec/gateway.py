@@ -68,8 +68,11 @@ def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) ->
                 "type": "MODIFY_RESPONSE",
                 "response_code": "401",
                 "response_message": '{"error":{"code":"unauthorized","message":"a valid API key is '
-                                    'required in the ' + gw.auth_header + ' header"}}',
-                "response_header_transformations": _set_headers({"Content-Type": "application/json"}),
+                                    'required in the ' + gw.auth_header + ' header, as Bearer <key>"}}',
+                # RFC 7235: a 401 names the scheme it wants; OCI replaces the response under
+                # MODIFY_RESPONSE, so the header is set here rather than left to the authorizer
+                "response_header_transformations": _set_headers({"Content-Type": "application/json",
+                                                                 "WWW-Authenticate": "Bearer"}),
             },
         },
     }

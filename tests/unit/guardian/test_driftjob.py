@@ -99,6 +99,7 @@ def test_cloud_connector_objects_are_read_from_the_logs_bucket_and_normalized(wo
     from mlops.driftjob import LogObject
 
     store, job, sink, v = world
+    job.clock = lambda: 1_764_000_000.0   # the normalized key carries the time: a run must not straddle a second
     rng = np.random.default_rng(5)
     records = [{"kind": "prediction", "ts": "2026-11-22T00:00:00Z", "prediction_id": f"{i:032x}", "endpoint": "ep",
                 "model": "m", "version": v, "variant": "stable", "latency_ms": 0.3, "prediction": 0,
