@@ -442,9 +442,9 @@ def load_stack(stack: str = "local", project_dir: str | os.PathLike = ".") -> St
         raise ConfigError(f"no stack file {path.name} in {pdir} (stacks: "
                           f"{', '.join(sorted(p.name[7:-5] for p in pdir.glob('Pulumi.*.yaml'))) or 'none'})")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {str(exc)[:300]}") from None
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
     config = doc.get("config") or {}

@@ -265,6 +265,9 @@ def cmd_logs(args) -> int:
 
 
 def cmd_invoke(args) -> int:
+    from mlops.names import validate_name
+
+    validate_name(args.function, "function")     # it becomes a URL path: ASCII letters, digits, '.', '_', '-'
     settings = _settings(args)
     state = require_state(settings)
     data = args.data

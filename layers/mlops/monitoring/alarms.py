@@ -87,7 +87,7 @@ DEFAULT_DESTINATION = "alarms"
 MESSAGE_FORMAT = "ONS_OPTIMIZED"   # email subscribers get the friendly layout; functions/HTTPS get raw JSON
 
 UNITS = {m.FAAS_DURATION: " ms"}
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
 
 
 def duration_seconds(text: str) -> int:
@@ -138,7 +138,7 @@ class AlarmRule:
             validate_name(self.name, "alarm rule name")
         except InvalidNameError as exc:
             raise ConfigError(exc.message) from None
-        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", self.namespace or ""):
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*\Z", self.namespace or ""):
             raise ConfigError(f"{where}: namespace {self.namespace!r} must start with a letter and use letters, "
                               "digits and '_'")
         try:

@@ -101,7 +101,7 @@ def matches(dimensions: Mapping[str, str], dimensions_filter: Mapping[str, str] 
 
 # Metric names: "starts with an alphabetical character and includes only alphanumeric characters,
 # dots, underscores, hyphens, and dollar signs" (oci.monitoring.models.MetricDataDetails.name).
-_METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]{0,254}$")
+_METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]{0,254}\Z")
 MAX_DIMENSIONS = 20          # per metric: 1..20 (PostMetricData per-call limits)
 MAX_DIM_KEY = 256
 MAX_DIM_VALUE = 512

@@ -247,7 +247,8 @@ class AuditLog:
         """Newest first: entries matching subject / action (exact, or a prefix ending in '.'), time range."""
         since_ts = records.parse_time(since) if since is not None else None
         until_ts = records.parse_time(until) if until is not None else None
-        top = (before_seq - 1) if before_seq else self.last_seq()
+        last = self.last_seq()
+        top = min(before_seq - 1, last) if before_seq else last     # a seq past the end scans nothing that is not there
         out: list[dict[str, Any]] = []
         s = top
         batch = 64

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
 from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore, put_once
+from mlops.times import iso, parse_time  # noqa: F401 - the one time parser, re-exported for the registry
 
 SCHEMA = 1
 DEFAULT_ATTEMPTS = 64
@@ -45,35 +44,6 @@ def loads(key: str, data: bytes, *, store: ObjectStore | None = None) -> dict[st
         raise IntegrityError(f"metadata object {key}{where} is corrupt (expected a JSON object)",
                              code="corrupt_metadata", details={"key": key})
     return doc
-
-
-def iso(ts: float) -> str:
-    """Epoch seconds -> ``2026-11-22T17:00:00.123Z`` (fixed width, so strings sort by time)."""
-    ms = math.floor(ts * 1000)
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def parse_time(value: Any) -> str:
-    """A time given as ISO 8601 (any offset, or a date) or epoch seconds -> the canonical ``iso`` string."""
-    from mlops.errors import BadRequestError
-
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return iso(float(value))
-    if isinstance(value, str) and value:
-        text = value.strip()
-        try:
-            return iso(float(text))
-        except ValueError:
-            pass
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise BadRequestError(f"time {value[:60]!r} is not ISO 8601 (e.g. 2026-11-22T17:00:00Z) "
-                                  "or epoch seconds", code="invalid_time") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return iso(dt.timestamp())
-    raise BadRequestError("a time is required (ISO 8601 or epoch seconds)", code="invalid_time")
 
 
 @dataclass

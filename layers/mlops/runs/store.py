@@ -44,7 +44,7 @@ from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore, put_once
 
 RUN_FORMAT = "mlops-run/1"
 PREFIX = "runs/"
-_RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+_RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}\Z")
 
 
 def new_run_id(clock: Callable[[], float] = time.time) -> str:

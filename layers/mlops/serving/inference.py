@@ -36,6 +36,7 @@ import numpy as np
 
 from mlops.errors import IntegrityError, NotFoundError, UnavailableError, UnprocessableError
 from mlops.http import COHORT_HEADER, Request, Response, Router
+from mlops.jsonbody import check_media_type
 from mlops.serving.payload import Signature, parse_payload
 
 
@@ -230,6 +231,7 @@ class InferenceService:
     # ------------------------------------------------------------------ predict
     def predict(self, request: Request) -> Response:
         t0 = time.perf_counter()
+        check_media_type(request.headers.get("content-type"))
         m, variant, fallback = self._serving()
         X, _ = parse_payload(request.body, m.signature, self.max_batch)
         preds, proba, confidence = score(m, X)
