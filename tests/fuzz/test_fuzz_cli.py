@@ -126,7 +126,7 @@ def cli_project(tmp_path_factory):
     (project / "train.csv").write_text("a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X, y,
                                                                                                         strict=True)))
     settings = load_stack("e2e", project)
-    reg = Registry(open_stack_store(settings), actor="fuzz")
+    reg = Registry(open_stack_store(settings, create=True), actor="fuzz")   # set-up makes the store (issue 13 F)
     v = reg.register_version("churn", model, X, y, feature_names=["a", "b", "c"])["version"]
     reg.request_approval("churn", v)
     reg.with_actor("approver").decide_approval("churn", v, "approve", comment="fuzz")
