@@ -592,7 +592,8 @@ class _ServerProtocol(asyncio.Protocol):
         self.client_ip = "127.0.0.1"
         self.phase = FRESH
         self.head_bytes = 0
-        self.lingering = False
+        self.lingering = False             # refused: the answer is out, input is read and discarded
+        self.refusing = False              # a refusal waits behind requests in flight
         self.linger_deadline = 0.0
         self.linger_bytes = 0
         self.write_paused_at: float | None = None
@@ -633,7 +634,7 @@ class _ServerProtocol(asyncio.Protocol):
         self.write_paused_at = None
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering:               # after a refusal: read and discard, within bounds
+        if self.lingering or self.refusing:    # after a refusal: read and discard, within bounds
             self.linger_bytes += len(data)
             if self.linger_bytes > self.limits.max_linger_bytes:
                 self.abort()
@@ -657,7 +658,8 @@ class _ServerProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self.refuse(BadRequestError(f"malformed HTTP request: {exc}", code="malformed_request"))
             return
-        if self.phase in (FRESH, HEAD) and self.head_bytes > self.limits.max_head_bytes and not self.lingering:
+        if (self.phase in (FRESH, HEAD) and self.head_bytes > self.limits.max_head_bytes
+                and not (self.lingering or self.refusing)):
             # still no end of the head: refuse now rather than buffer an 8 MB header
             self.guard.stats["too_large"] += 1
             self.refuse(head_limit_error(self.limits, len(self.url) + 16, self.head_bytes))
@@ -682,7 +684,7 @@ class _ServerProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.phase = BODY
-        request_line = len(self.parser.get_method()) + len(self.url) + 11    # "M URL HTTP/1.1\r\n"
+        request_line = len(self.parser.get_method()) + len(self.url) + 12    # "M URL HTTP/1.1\r\n"
         head = request_line + self.header_bytes + 2
         if head > self.limits.max_head_bytes:
             self.guard.stats["too_large"] += 1
@@ -758,9 +760,9 @@ class _ServerProtocol(asyncio.Protocol):
         if self.lingering or self.transport is None:
             return
         if self.busy:                      # answers go out in order: after the requests in flight
-            self.queue.append(exc)
-            self.lingering = True          # read nothing more; discard
-            self.linger_deadline = float("inf")
+            if not self.refusing:
+                self.refusing = True       # parse nothing more; discard
+                self.queue.append(exc)
             return
         self._write(_json_error(exc, new_request_id()), keep_alive=False)
         self.lingering = True
