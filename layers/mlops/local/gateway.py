@@ -732,8 +732,9 @@ class _ServerProtocol(asyncio.Protocol):
                     keep_alive = False
                 else:
                     resp = await self.gateway.handle(method, url, headers, body, self.client_ip)
-                self._write(resp, keep_alive)
+                # read the clock before the answer goes out: once it is out, the peer may act at once
                 self.last_active = self.last_read = self.guard.clock()
+                self._write(resp, keep_alive)
                 if not keep_alive and self.transport is not None:
                     self.transport.close()
                 if self.paused_reading and len(self.queue) < self.limits.max_pipelined and self.transport:
