@@ -44,10 +44,9 @@ from mlops.errors import (
 )
 from mlops.local.headercodec import (
     HeaderValueError,
-    check_value,
     decode_client_value,
     decode_upstream_value,
-    encode_field,
+    encode_fields,
     encode_name,
 )
 from mlops.local.limits import BODY, FRESH, HEAD, IDLE, ConnectionGuard, HttpLimits, head_limit_error
@@ -497,21 +496,26 @@ class Gateway:
             if name in ("host", "content-length", "connection", "transfer-encoding"):
                 continue
             wire.append(("Fn-Http-H-" + name, value))
-        for name, value in wire:      # no CR/LF or other control into a header the function trusts (issue 13 D)
-            check_value(name, value)
+        # Every header value goes through headercodec when the pool writes it: a value with CR, LF or
+        # another control (a principal from the authorizer, a path or query value rendered by a
+        # template) is refused with 400 invalid_header_value before a byte is sent (issue 13 D).
         t0 = time.perf_counter()
-        status = 502
+        status: int | None = 502
         try:
             if self._replay_kw:
                 status, raw_headers, body = await self.invoke(fn_id, wire, req.body,
                                                               replay_safe=req.method in _IDEMPOTENT)
             else:
                 status, raw_headers, body = await self.invoke(fn_id, wire, req.body)
+        except HeaderValueError:
+            status = None             # refused before the function ran: not an invocation
+            raise
         except MlopsError as exc:
             status = exc.status
             raise
         finally:
-            self.on_invocation(fn_id, status, (time.perf_counter() - t0) * 1000)
+            if status is not None:
+                self.on_invocation(fn_id, status, (time.perf_counter() - t0) * 1000)
         return unwrap_fn_response(status, raw_headers, body, req.request_id)
 
     # -- CORS ----------------------------------------------------------------------------------
@@ -680,7 +684,10 @@ class _ServerProtocol(asyncio.Protocol):
         self.header_bytes += len(name) + len(value) + 4
         k = name.decode("latin-1").lower()
         if k not in self.headers:
-            self.headers[k] = decode_client_value(name, value)
+            try:                    # llhttp has refused CR, LF and other controls; UTF-8 is checked here
+                self.headers[k] = value.decode()
+            except UnicodeDecodeError:
+                self.headers[k] = decode_client_value(name, value)     # raises HeaderValueError (400)
 
     def on_headers_complete(self) -> None:
         self.phase = BODY
@@ -792,13 +799,9 @@ class _ServerProtocol(asyncio.Protocol):
 def _encode_head(resp: GatewayResponse, keep_alive: bool) -> bytes:
     """The status line and headers of a response, every header through ``headercodec``."""
     parts = [f"HTTP/1.1 {resp.status} {_STATUS_TEXT.get(resp.status, 'Status')}\r\n".encode()]
-    has_ct = False
-    for k, v in resp.headers:
-        lk = k.lower()
-        if lk in ("content-length", "connection", "transfer-encoding"):
-            continue
-        has_ct = has_ct or lk == "content-type"
-        parts.append(encode_field(k, v))
+    fields = [(k, v) for k, v in resp.headers if k.lower() not in ("content-length", "connection", "transfer-encoding")]
+    parts.append(encode_fields(fields))
+    has_ct = any(k.lower() == "content-type" for k, _v in fields)
     if not has_ct and resp.body:
         parts.append(b"Content-Type: application/json\r\n")
     parts.append(b"Content-Length: %d\r\n" % len(resp.body))

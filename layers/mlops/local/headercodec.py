@@ -65,9 +65,43 @@ def encode_field(name: str, value: str) -> bytes:
     return encode_name(name) + b": " + encode_value(name, value) + b"\r\n"
 
 
+def _join_checked(fields: list[tuple[str, str]]) -> str:
+    """``Name: value\r\n...`` as one string after one check of the whole block (the hot path).
+
+    The block may hold no control character but the CR LF that end each field, and exactly
+    one of those per field, so neither a value nor a name can start a line of its own.
+    Anything else goes through the per-field encoder, which checks names as tokens and names
+    the culprit. (Names are tokens where they come from: the spec, checked at load time;
+    clients and functions, whose names llhttp has parsed as tokens.)
+    """
+    block = "".join([f"{k}: {v}\r\n" for k, v in fields])
+    # one CR LF per field and nothing unprintable once those are gone (a CR or LF of a value
+    # either adds a CR LF pair or stays behind, unprintable; TAB and some Unicode spaces take
+    # the careful path, which allows them)
+    if block.count("\r\n") != len(fields) or not block.replace("\r\n", "").isprintable():
+        for k, v in fields:
+            encode_name(k)
+            encode_value(k, v)             # raises HeaderValueError for the first bad value
+    return block
+
+
 def encode_fields(fields: Iterable[tuple[str, str]]) -> bytes:
-    """Many header fields, each through the one encoder."""
-    return b"".join([encode_name(k) + b": " + encode_value(k, v) + b"\r\n" for k, v in fields])
+    """Many header fields, each under the one encoder's rules, as bytes."""
+    fields = fields if isinstance(fields, list) else list(fields)
+    block = _join_checked(fields)
+    if block.isascii():
+        return block.encode("ascii")
+    try:
+        return block.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        for k, v in fields:
+            encode_value(k, v)
+        raise
+
+
+def check_fields(fields: Iterable[tuple[str, str]]) -> None:
+    """Raise ``HeaderValueError`` unless every field may be written (same rules as ``encode_fields``)."""
+    encode_fields(fields)
 
 
 def check_value(name: str, value: str) -> str:
