@@ -8,7 +8,7 @@ from fdk import response
 from mlops import envvars as ev
 from mlops import fdkclock
 from mlops.secrets import secrets_from_env
-from mlops.serving.apikeys import KeyRing
+from mlops.serving.apikeys import KeyRingSource
 from mlops.serving.authorizer import Authorizer, WeightCache
 from mlops.serving.deployment_state import canary_state_reader
 from mlops.storage import StoreConfig, open_store
@@ -17,16 +17,11 @@ fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection w
 _env = os.environ
 _secrets = secrets_from_env(_env, ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")))
 _keys_name = ev.require(_env, ev.API_KEYS_SECRET)
-_ring_cache: dict = {}
-
-
-def _keys(max_age_s: float | None = None) -> KeyRing:
-    raw = _secrets.get(_keys_name, max_age_s=max_age_s)
-    ring = _ring_cache.get(raw)
-    if ring is None:                       # parse once per secret version
-        _ring_cache.clear()
-        ring = _ring_cache[raw] = KeyRing.from_json(raw)
-    return ring
+_reader = _secrets.reader                  # the ring is read through its own source, not the TTL cache
+# a file ring (local stacks) is re-read when its stat changes; a Vault ring on an unknown key id, at
+# most once a second, and every AUTH_TTL_S
+_keys = KeyRingSource(lambda: _reader.get(_keys_name), signature=getattr(_reader, "signature", None),
+                      max_age_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")), min_reload_interval_s=1.0)
 
 
 _store = open_store(StoreConfig.from_env(_env), _secrets)
@@ -35,8 +30,6 @@ _authorizer = Authorizer(
     WeightCache(canary_state_reader(_store), ttl_s=float(ev.get(_env, ev.WEIGHT_CACHE_TTL_S, "2"))),
     [e for e in (ev.get(_env, ev.ENDPOINTS, "") or "").split(",") if e],
     ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")),
-    pin_scope=ev.get(_env, ev.PIN_SCOPE, "mlops:pin"),
-    fresh_keys=lambda: _keys(max_age_s=0),
 )
 
 

@@ -21,7 +21,11 @@ from mlops.settings import DevOps as DevOpsSettings
 
 from .naming import child, type_token
 
-BUILD_IMAGE = "OL7_X86_64_STANDARD_10"
+# The Oracle Linux 8 runner image: Python 3.11 and Podman (doc "Build Runner Runtime Details",
+# docs.oracle.com/iaas/Content/devops/using/runtime_details.htm); the oci SDK's BuildStage.image allows
+# "OL7_X86_64_STANDARD_10" and "OL8_X86_64_STANDARD_10" (oci/devops/models/build_stage.py, 2.189.0).
+# pipelines/build_spec.yaml builds the function images with podman on it.
+BUILD_IMAGE = "OL8_X86_64_STANDARD_10"
 SOURCE_NAME = "mlops"
 CONNECTION_TYPES = {"github.com": ("GITHUB_ACCESS_TOKEN", "GITHUB"), "gitlab.com": ("GITLAB_ACCESS_TOKEN", "GITLAB")}
 

@@ -22,6 +22,23 @@ from .secrets import resolve_secret_refs
 
 IMAGE_TAG = "latest"      # used only when neither the settings nor the pipeline pinned an image
 
+#: Who owns the image of a function. The DevOps deploy pipeline (pipelines/deploy_pipeline.yaml,
+#: DEPLOY_FUNCTION stages) puts new images on every inference function, so after the first
+#: ``pulumi up`` the pipeline owns their image: Pulumi creates them with the declared image and then
+#: ignores image changes, so a later ``pulumi up`` cannot silently undo a pipeline deploy. The other
+#: functions (registry, drift, authorizer, guardian) keep the image Pulumi declares.
+#: Names: pulumi-oci ``functions.Function`` has the deprecated top-level ``image`` / ``image_digest``
+#: and ``source_details.image`` / ``source_details.image_digest`` ("If both fields are specified, then
+#: 'source_details.image' will be used"; pulumi_oci/functions/function.py, 5.5.0). Top-level names are
+#: translated to Pulumi's (``imageDigest``) by the SDK (``pulumi.resource._translate_ignore_changes``);
+#: nested ones are property paths in Pulumi's own camelCase names.
+PIPELINE_OWNED_IMAGE = ["image", "image_digest", "sourceDetails.image", "sourceDetails.imageDigest"]
+
+
+def image_owned_by_pipeline(spec: FunctionSpec) -> bool:
+    """True for the functions the deploy pipeline deploys to (every endpoint's stable and canary)."""
+    return spec.variant is not None
+
 
 @dataclass(frozen=True)
 class Image:
@@ -125,6 +142,7 @@ class FunctionsArgs:
     ids: DeployIds = field(default_factory=DeployIds)
     tracing: bool = True
     shape: str = "GENERIC_X86"
+    application_name: str | None = None       # mlops.spec.functions.application_name (default <prefix>-app)
 
 
 class Functions(pulumi.ComponentResource):
@@ -142,7 +160,7 @@ class Functions(pulumi.ComponentResource):
                                          opts=child(self))
             trace = {"domain_id": self.apm.id, "is_enabled": True}
         self.application = oci.functions.Application(
-            f"{name}-app", compartment_id=cmp, display_name=f"{args.display_prefix}-app",
+            f"{name}-app", compartment_id=cmp, display_name=args.application_name or f"{args.display_prefix}-app",
             subnet_ids=args.subnet_ids, shape=args.shape, trace_config=trace, opts=child(self))
         self.functions: dict[str, oci.functions.Function] = {}
         for spec in args.specs:
@@ -156,7 +174,9 @@ class Functions(pulumi.ComponentResource):
                 config=checked_config(spec.name, deploy_config(spec, args.ids)),
                 source_details=source,
                 provisioned_concurrency_config=provisioned_concurrency(spec),
-                trace_config={"is_enabled": args.tracing}, opts=child(self))
+                trace_config={"is_enabled": args.tracing},
+                opts=child(self, ignore_changes=PIPELINE_OWNED_IMAGE) if image_owned_by_pipeline(spec)
+                else child(self))
         self.application_id = self.application.id
         self.function_ids = {n: f.id for n, f in self.functions.items()}
         self.register_outputs({"application_id": self.application_id, "function_ids": self.function_ids})

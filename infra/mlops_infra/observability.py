@@ -3,17 +3,21 @@
 Data path: function invoke logs -> Service Connector -> prediction-logs bucket; an Events rule on
 object creation in that bucket invokes the drift function. The alarms are
 ``mlops.monitoring.alarms.rules_for_settings`` rendered by ``AlarmRule.to_alarm_args``: a rule
-exists once and is evaluated locally with the same query.
+exists once and is evaluated locally with the same query. A rule on a function's ``oci_faas``
+metrics filters on ``resourceId``: the function's OCID here, its local stand-in id locally
+(``mlops.monitoring.metrics.faas_alarm_dimensions``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_oci as oci
+from mlops.errors import ConfigError
 from mlops.settings import StackSettings
 
 from .naming import child, type_token
@@ -50,6 +54,7 @@ class ObservabilityArgs:
     drift_function_id: pulumi.Input[str]
     guardian_function_id: pulumi.Input[str] | None
     topic_id: pulumi.Input[str]
+    function_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)   # name -> OCID
 
 
 class Observability(pulumi.ComponentResource):
@@ -94,8 +99,14 @@ class Observability(pulumi.ComponentResource):
         self.rules = rules_for_settings(args.settings)
         self.alarms: dict[str, oci.monitoring.Alarm] = {}
         for rule in self.rules:
+            # an oci_faas rule watches one function: its query filters on that function's OCID
+            fn_id = args.function_ids.get(rule.function) if rule.function else None
+            if rule.function and fn_id is None:
+                raise ConfigError(f"alarm rule {rule.name!r} watches function {rule.function!r}, "
+                                  "which this stack does not deploy")
             self.alarms[rule.name] = oci.monitoring.Alarm(
                 f"{name}-alarm-{rule.name}",
-                **rule.to_alarm_args(cmp, args.topic_id, display_name_prefix=f"{p}-"), opts=child(self))
+                **rule.to_alarm_args(cmp, args.topic_id, display_name_prefix=f"{p}-", function_id=fn_id),
+                opts=child(self))
         self.register_outputs({"log_group_id": self.log_group.id, "invoke_log_id": self.invoke_log.id,
                                "alarm_ids": {n: a.id for n, a in self.alarms.items()}})

@@ -72,6 +72,7 @@ class PlannedResource:
     inputs: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
     id: str | None = None
+    ignore_changes: list[str] = field(default_factory=list)   # as the engine receives them (Pulumi names)
 
     @property
     def short_type(self) -> str:
@@ -145,7 +146,8 @@ class PlanMonitor(pulumi_mocks.MockMonitor):
             parent = request.parent if request.parent and "::pulumi:pulumi:Stack::" not in request.parent else None
             self.planned.append(PlannedResource(
                 urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
-                parent=parent, inputs=inputs, dependencies=sorted(set(request.dependencies)), id=rid or None))
+                parent=parent, inputs=inputs, dependencies=sorted(set(request.dependencies)), id=rid or None,
+                ignore_changes=list(request.ignoreChanges)))
         return response
 
 

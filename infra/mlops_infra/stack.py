@@ -20,7 +20,7 @@ import pulumi
 import pulumi_oci as oci
 from mlops.errors import ConfigError
 from mlops.settings import StackSettings
-from mlops.spec.functions import function_specs, inference_function_name
+from mlops.spec.functions import application_name, function_specs, inference_function_name
 
 from .devops import Ci, CiArgs, Delivered, Delivery, DeliveryArgs
 from .functions import (
@@ -161,14 +161,16 @@ def deploy(settings: StackSettings, project_dir: str | Path) -> dict[str, Any]:
     functions = Functions("functions", FunctionsArgs(
         cmp, p, [network.private_subnet_id], specs, {s.name: image_for(settings, s, namespace) for s in specs},
         DeployIds(vault_id=vault.vault_id, secret_ids=vault.secret_ids, topic_id=alerts.topic_id,
-                  build_pipeline_id=ci.build_pipeline_id, namespace=namespace)),
+                  build_pipeline_id=ci.build_pipeline_id, namespace=namespace),
+        application_name=application_name(settings)),
         opts=pulumi.ResourceOptions(depends_on=[iam, storage]))
     subnet = network.public_subnet_id if settings.gateway.endpoint_type == "PUBLIC" else network.private_subnet_id
     api = ApiGateway("api", GatewayArgs(cmp, p, settings, subnet, functions.function_ids))
     Observability("observability", ObservabilityArgs(
         cmp, p, settings, functions.application_id, namespace, buckets["prediction_logs"],
         functions.function_ids["drift"],
-        functions.function_ids["guardian"] if settings.notifications.guardian else None, alerts.topic_id))
+        functions.function_ids["guardian"] if settings.notifications.guardian else None, alerts.topic_id,
+        functions.function_ids))
     delivery = Delivery("delivery", DeliveryArgs(
         p, ci.project_id, ci.build_pipeline_id, ci.build_stage.id,
         endpoint_pipelines(deploy_template, settings, {"MLOPS_STACK": settings.stack, "OCIR_REPO": ocir_repo,

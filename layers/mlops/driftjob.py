@@ -25,6 +25,7 @@ import numpy as np
 
 from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError
 from mlops.monitoring import metrics as mm
+from mlops.storage.base import put_once
 
 LOG_PREFIX = "prediction-logs/"
 REPORT_PREFIX = "reports/drift/"
@@ -36,6 +37,9 @@ class DriftJobConfig:
     alpha: float = 0.05
     effect_threshold: float = 0.1
     share_threshold: float = 0.3
+    dataset_rule: str = "strong_or_count"   # see mlops.drift.detector and settings.Drift
+    count_threshold: int = 2
+    strong_threshold: float = 0.25
     persistence_k: int = 2
     persistence_n: int = 3
     min_rows: int = 100
@@ -131,8 +135,9 @@ class DriftJob:
             return None
         profile = load_profile(raw)
         detector = DriftDetector(profile, alpha=self.config.alpha, effect_threshold=self.config.effect_threshold,
-                                 dataset_rule="share", share_threshold=self.config.share_threshold,
-                                 min_rows=self.config.min_rows)
+                                 dataset_rule=self.config.dataset_rule, share_threshold=self.config.share_threshold,
+                                 count_threshold=self.config.count_threshold,
+                                 strong_threshold=self.config.strong_threshold, min_rows=self.config.min_rows)
         if len(self._detectors) >= 8:       # profiles can be large: keep a few versions only
             self._detectors.pop(next(iter(self._detectors)))
         self._detectors[(model, version)] = (profile, detector)
@@ -140,6 +145,25 @@ class DriftJob:
 
     def run(self, event: Any) -> dict[str, Any]:
         obj = object_of_event(event)
+        # A redelivered event (Events retries, the local shipper after a store outage) must not write a
+        # second report nor count the window twice in the persistence history: one marker per object.
+        done_key = f"{STATE_PREFIX}done/{hashlib.sha256(f'{obj.bucket}/{obj.key}'.encode()).hexdigest()}.json"
+        try:
+            previous = json.loads(self.store.get(done_key).data)
+            return {**previous, "duplicate": True}
+        except NotFoundError:
+            pass
+        except ValueError:
+            pass
+        summary = self._run(obj)
+        try:
+            self.store.put(done_key, json.dumps(summary, default=str).encode(), if_none_match=True,
+                           content_type="application/json")
+        except PreconditionFailedError:
+            pass
+        return summary
+
+    def _run(self, obj: LogObject) -> dict[str, Any]:
         local = obj.key.startswith(LOG_PREFIX)
         if local:
             data = self.store.get(obj.key).data
@@ -203,7 +227,7 @@ class DriftJob:
         key = f"{LOG_PREFIX}{endpoint}/{day:%Y/%m/%d/%H%M%S}-{digest}.ndjson"
         body = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
         try:
-            self.store.put(key, body, if_none_match=True, content_type="application/x-ndjson")
+            put_once(self.store, key, body, if_none_match=True, content_type="application/x-ndjson")
         except PreconditionFailedError:
             pass
         return key
@@ -258,9 +282,9 @@ class DriftJob:
             data = json.dumps({"history": history, "updated_at": self.clock()}).encode()
             try:
                 if etag is None:
-                    self.store.put(key, data, if_none_match=True, content_type="application/json")
+                    put_once(self.store, key, data, if_none_match=True, content_type="application/json")
                 else:
-                    self.store.put(key, data, if_match=etag, content_type="application/json")
+                    put_once(self.store, key, data, if_match=etag, content_type="application/json")
                 return history
             except PreconditionFailedError:
                 continue

@@ -68,6 +68,10 @@ class PayloadTooLargeError(MlopsError):
     status, code = 413, "payload_too_large"
 
 
+class UnsupportedMediaTypeError(MlopsError):
+    status, code = 415, "unsupported_media_type"
+
+
 class UnprocessableError(MlopsError, ValueError):
     status, code = 422, "unprocessable"
 

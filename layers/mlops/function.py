@@ -21,17 +21,34 @@ from mlops.http import REQUEST_ID_HEADER, Request, Response, Router
 log = logging.getLogger("mlops.function")
 
 
+def _first(value) -> str:
+    return value[0] if isinstance(value, list) and value else str(value)
+
+
 def _headers_of(ctx) -> dict[str, str]:
-    """Client headers as a flat lower-cased dict (fdk gives lists for repeated headers)."""
+    """Client headers as a flat lower-cased dict (fdk gives lists for repeated headers).
+
+    Content-Type (what ``mlops.jsonbody`` checks): through a gateway (``Fn-Intent: httprequest``) the caller's
+    travels as ``Fn-Http-H-Content-Type``, and the invoke's own Content-Type mirrors it, or is
+    ``application/octet-stream`` when the caller declared none (undeclared for ``mlops.jsonbody``). A direct
+    invoke (DevOps INVOKE_FUNCTION, Events, ``fn invoke``) has no HTTP client: its Content-Type is the
+    invoker's choice, so it is dropped rather than judged.
+    """
     try:
         raw = ctx.HTTPHeaders() or {}
     except Exception:  # pragma: no cover - very old fdk
         raw = {}
+    invoke = {str(k).lower(): v for k, v in (ctx.Headers() or {}).items()}
+    gateway = _first(invoke.get("fn-intent", "")).lower() == "httprequest"
     if not raw:
-        raw = ctx.Headers() or {}
+        raw = invoke
     out: dict[str, str] = {}
     for k, v in raw.items():
         out[k.lower()] = ",".join(v) if isinstance(v, list) else str(v)
+    if not gateway:
+        out.pop("content-type", None)
+    elif "content-type" not in out and invoke.get("content-type"):
+        out["content-type"] = _first(invoke["content-type"])
     return out
 
 
@@ -61,6 +78,8 @@ def fdk_handler(router: Router | Callable[[Request], Response]):
 
     from mlops import fdkclock
     fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection without it
+    from mlops import fdkfast
+    fdkfast.install()    # fdk 0.1.128 builds a namedtuple class per request
 
     def handler(ctx, data: io.BytesIO | None = None):
         body = data.getvalue() if isinstance(data, io.BytesIO) else (data.read() if data else b"")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mlops.errors import BadRequestError, MlopsError
+from mlops.jsonbody import parse_json
 from mlops.monitoring.alarms import ACTION_RETRAIN, ACTION_ROLLBACK
 from mlops.monitoring.notify import Notifier, format_action_message, parse_alarm_message
 
@@ -44,7 +45,9 @@ class StoreRetrainer:
             except Exception as exc:  # the request stays recorded for a person to pick up
                 doc["status"] = f"start failed: {type(exc).__name__}: {exc}"
         key = f"retrain-requests/{endpoint}/{int(ts * 1000):015d}.json"
-        self.store.put(key, json.dumps(doc).encode(), if_none_match=True, content_type="application/json")
+        from mlops.storage.base import put_once
+
+        put_once(self.store, key, json.dumps(doc).encode(), if_none_match=True, content_type="application/json")
         doc["key"] = key
         return doc
 
@@ -84,8 +87,10 @@ class Guardian:
         doc = payload
         if isinstance(payload, (bytes, bytearray)):
             try:
-                doc = json.loads(payload)
-            except ValueError:
+                doc = parse_json(payload)       # the limits every route shares (depth, numbers, UTF-8)
+            except BadRequestError as exc:
+                if exc.code != "invalid_json":
+                    raise
                 raise BadRequestError("the guardian takes an alarm message or an Events CloudEvent (JSON)",
                                       code="invalid_message") from None
         if isinstance(doc, dict) and str(doc.get("eventType", "")).startswith("com.oraclecloud.objectstorage."):

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from mlops.errors import BadRequestError, MethodNotAllowedError, NotFoundError, new_request_id
+from mlops.jsonbody import check_media_type, parse_json
 
 # Headers the gateway sets from the authorizer's answer (route header_transformations).
 PRINCIPAL_HEADER = "x-mlops-principal"
@@ -43,15 +44,14 @@ class Request:
                    request_id=request_id or hdrs.get(REQUEST_ID_HEADER) or new_request_id())
 
     def json(self, *, required: bool = True) -> Any:
-        """The body as JSON; a clear 400 when it is not."""
+        """The body as JSON under the shared limits (``mlops.jsonbody``): 415 for a declared non-JSON
+        Content-Type, a 400 with a code for a body that is missing, not UTF-8, too deep or not JSON."""
+        check_media_type(self.headers.get("content-type"))
         if not self.body:
             if required:
                 raise BadRequestError("the request needs a JSON body", code="missing_body")
             return None
-        try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequestError(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+        return parse_json(self.body)
 
     @property
     def principal(self) -> str | None:
@@ -99,7 +99,7 @@ def compile_path(pattern: str) -> re.Pattern[str]:
         out.append(f"(?P<{m.group(1)}>[^/]+)")
         pos = m.end()
     out.append(re.escape(pattern[pos:]))
-    return re.compile("^" + "".join(out) + "/?$")
+    return re.compile("^" + "".join(out) + r"/?\Z")
 
 
 class Router:

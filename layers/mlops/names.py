@@ -7,9 +7,9 @@ import re
 from mlops.errors import InvalidNameError
 
 # Model names, aliases, tags: letters, digits, '.', '_', '-'; no leading dot; no '..'.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")     # \Z: '$' would let a trailing newline in
 # Endpoint and function names end up in OCI display names and env var values.
-_ENDPOINT = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
+_ENDPOINT = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]\Z|^[a-z]\Z")
 
 
 def validate_name(value: object, kind: str = "name") -> str:

@@ -13,10 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from mlops import envvars as ev
 from mlops.errors import ConfigError, NotFoundError, UnavailableError
+from mlops.localfiles import locked, write_atomic
+
+T = TypeVar("T")
 
 
 class SecretReader(Protocol):
@@ -52,16 +55,27 @@ class FileSecrets:
         value = doc[name]
         return value if isinstance(value, str) else json.dumps(value)
 
+    def signature(self) -> tuple[int, ...] | None:
+        """What ``stat`` says about the file (device, inode, size, mtime, ctime), None if it is missing:
+        a cheap way to learn that it changed. Every write replaces the file, so the inode changes too."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def update(self, change: Callable[[dict[str, Any]], T]) -> T:
+        """Read-modify-write (local only) under the file's lock: ``change`` edits the document in place;
+        the file is replaced atomically, mode 0600. Concurrent writers never lose each other's changes."""
+        with locked(self.path):
+            doc = self._load() if self.path.exists() else {}
+            result = change(doc)
+            write_atomic(self.path, json.dumps(doc, indent=2))
+            return result
+
     def put(self, name: str, value: Any) -> None:
         """Write one secret (local only), keeping the file private and the write atomic."""
-        doc = self._load() if self.path.exists() else {}
-        doc[name] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=2)
-        os.replace(tmp, self.path)
+        self.update(lambda doc: doc.__setitem__(name, value))
 
 
 class VaultSecrets:

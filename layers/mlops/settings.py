@@ -222,8 +222,7 @@ class Gateway:
 @dataclass
 class Auth:
     api_keys_secret: str = "mlops-api-keys"   # a secret name (local) or OCID (cloud); never the keys
-    pin_scope: str = "mlops:pin"              # principals with this scope may pin a cohort by header
-    pin_header: str = "X-Mlops-Cohort"
+    pin_scope: str = "mlops:pin"              # may call /v1/endpoints/E/variants/{stable|canary}/predict
     weight_cache_ttl_s: float = 2.0           # how long the authorizer caches deployment weights
 
 
@@ -248,12 +247,38 @@ class Audit:
 
 @dataclass
 class Drift:
+    """Drift decisions (``mlops.drift.detector``). A feature drifts when its test is significant
+    (Benjamini-Hochberg at ``alpha``) and its effect is at least ``effect_threshold``.
+
+    The dataset (one window) drifts by ``dataset_rule``:
+    ``"strong_or_count"`` (default) - some drifted feature is strong (effect, or change of its
+    missing share, >= ``strong_threshold``: a quarter of a standard deviation / of the probability
+    mass) or at least ``count_threshold`` features drifted; ``"any"`` - any drifted feature;
+    ``"count"`` - at least ``count_threshold`` drifted features; ``"share"`` - the share of drifted
+    features >= ``share_threshold`` (kept for compatibility: it stays quiet when 5 of 20 features
+    clearly drifted). The alarm needs ``persistence_k`` drifted windows of the last ``persistence_n``.
+    """
+
     alpha: float = 0.05
     effect_threshold: float = 0.1
-    share_threshold: float = 0.3         # dataset drifts when this share of features drift
+    dataset_rule: str = "strong_or_count"  # strong_or_count | any | count | share
+    count_threshold: int = 2             # strong_or_count / count: this many drifted features
+    strong_threshold: float = 0.25       # strong_or_count: one feature with this effect is enough
+    share_threshold: float = 0.3         # share: dataset drifts when this share of features drift
     persistence_k: int = 2               # alarm when k of the last n windows drifted
     persistence_n: int = 3
     min_rows: int = 100
+
+    def validate(self, where: str) -> None:
+        rules = ("strong_or_count", "any", "count", "share")
+        if self.dataset_rule not in rules:
+            raise ConfigError(f"{where}.dataset_rule: must be one of {', '.join(rules)}, not {self.dataset_rule!r}")
+        if self.count_threshold < 1:
+            raise ConfigError(f"{where}.count_threshold: must be >= 1")
+        if self.strong_threshold < 0 or self.effect_threshold < 0:
+            raise ConfigError(f"{where}: thresholds must be >= 0")
+        if not 0 < self.share_threshold <= 1:
+            raise ConfigError(f"{where}.share_threshold: must be in (0, 1]")
 
 
 @dataclass
@@ -287,6 +312,7 @@ class Guardian:
 class LogShipping:
     max_bytes: int = 1_000_000           # roll a prediction-log object at this size ...
     max_age_s: float = 60.0              # ... or this age (Service Connector batch window)
+    spool_max_bytes: int = 256 * 1024 * 1024   # local: logs kept on disk while the store is down (issue 13 F)
 
 
 @dataclass
@@ -416,9 +442,9 @@ def load_stack(stack: str = "local", project_dir: str | os.PathLike = ".") -> St
         raise ConfigError(f"no stack file {path.name} in {pdir} (stacks: "
                           f"{', '.join(sorted(p.name[7:-5] for p in pdir.glob('Pulumi.*.yaml'))) or 'none'})")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {str(exc)[:300]}") from None
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
     config = doc.get("config") or {}

@@ -13,7 +13,17 @@ directory for the peer. Then:
   ``--full-runtime`` is given;
 - peer: ``mlflow models serve -m DIR --env-manager local -w N`` from its OWN venv
   (``.mlops/bench-venvs/mlflow``, created with this interpreter and pip on the first run;
-  never a dependency of the project).
+  never a dependency of the project);
+- bare: a FastAPI + uvicorn[standard] app (one route: ``await request.json()``,
+  ``model.predict_proba`` on the event loop, ``JSONResponse``; no auth, no routing, no access
+  log) serving the same fitted model, from its own venv ``.mlops/bench-venvs/bare`` made the same
+  way (issue 19's reference: ours should reach >= 1.0x its req/s at c=16).
+
+``--peers mlflow bare`` picks the peers (default both); ``--cpu`` adds the CPU time per request
+of every server process (``/proc/<pid>/task/*/schedstat``, split for ours into the gateway,
+the inference worker and the other functions) and interleaved run-by-run ratios: on a shared
+machine these are steadier than req/s. ``tests/benchmarks/bench_request_path.py`` splits the
+CPU of one request into steps.
 
 Both servers get the same core(s) (``--server-cores``, pinned with ``sched_setaffinity``,
 inherited by every worker process) and the same number of model-serving processes
@@ -25,7 +35,8 @@ their predictions agree with the model's, and measures p50/p99 at c=1, req/s at 
 and cold start to the first prediction.
 
     .venv/bin/python tests/benchmarks/bench_inference.py [--rounds 5] [--requests 1000] [--seconds 3]
-        [--workers 1] [--server-cores 0] [--client-cores 1] [--cold-rounds 5] [--no-peer] [--json]
+        [--workers 1] [--server-cores 0] [--client-cores 1] [--cold-rounds 5] [--peers mlflow bare] [--cpu]
+        [--no-peer] [--json]
 
 Prints a Markdown table (ours, MLflow, ratio, target) and the method paragraph.
 ``--breakdown`` (ours only, c=1) splits a request's time into client+gateway, fdk, the
@@ -59,12 +70,14 @@ sys.path.insert(0, str(ROOT))
 from mlops.local.httpwire import Connection as KeepAliveConnection  # noqa: E402
 
 PEER_VENV = ROOT / ".mlops" / "bench-venvs" / "mlflow"
+BARE_VENV = ROOT / ".mlops" / "bench-venvs" / "bare"
 N_FEATURES = 20
 FEATURES = [f"f{i}" for i in range(N_FEATURES)]
 ENDPOINT, MODEL, STACK = "bench", "gbc", "bench"
 STABLE_FN = f"inference-{ENDPOINT}-stable"
 PREDICT_PATH = f"/v1/endpoints/{ENDPOINT}/predict"
-TARGET_P50_MS, TARGET_RPS_RATIO, TARGET_COLD_S = 1.5, 4.0, 1.2
+TARGET_P50_MS, TARGET_RPS_RATIO, TARGET_COLD_S = 1.5, 6.0, 1.2
+TARGET_BARE_RATIO, TARGET_P50_OVER_BARE_MS = 1.0, 0.3   # issue 19: >= the bare app's req/s, p50 within 0.3 ms
 N_BODIES = 256                  # distinct one-row bodies, cycled, the same sequence for both servers
 AGREE_ROWS = 200                # rows whose predictions both servers must agree on
 READY_TIMEOUT_S = 180.0         # any server start, bounded
@@ -88,13 +101,13 @@ DIAG_FUNC = r'''"""Diagnostics wrapper of functions/inference/func.py, generated
 import cProfile, os, runpy, time
 from array import array
 _OUT, _REAL, _PROFILE = {out!r}, {real!r}, {profile!r}
-_prof = cProfile.Profile() if _PROFILE else None
+_prof = cProfile.Profile(time.thread_time) if _PROFILE else None
 if _prof:
     _prof.enable()
 _real = runpy.run_path(_REAL, run_name="func")["handler"]
 if _prof:                 # the import (cold start), then everything the process does: fdk and handler
     _prof.dump_stats(os.path.join(_OUT, f"inference-import-{{os.getpid()}}.prof"))
-    _prof = cProfile.Profile()
+    _prof = cProfile.Profile(time.thread_time)
     _prof.enable()
 _times = array("d")
 
@@ -158,6 +171,58 @@ def _group_affinities(pgid: int) -> dict[int, str]:
         except (OSError, ProcessLookupError):
             continue
     return out
+
+
+def _group_pids(pgid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError, ProcessLookupError):
+                if os.getpgid(int(d.name)) == pgid:
+                    out.append(int(d.name))
+    return out
+
+
+def _cpu_ns(pid: int) -> tuple[int, int]:
+    """Nanoseconds the process (all its threads) has run on a CPU, and how many times it was put on one
+    (wake-ups and preemptions): /proc/<pid>/schedstat's first and third fields cover the main thread
+    only, so the threads' are summed."""
+    total = slices = 0
+    with contextlib.suppress(OSError):
+        for t in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                f = (t / "schedstat").read_text().split()
+                total += int(f[0])
+                slices += int(f[2])
+    return total, slices
+
+
+class CpuMeter:
+    """CPU time per request of each labelled process of a server (its process group), from schedstat.
+
+    CPU time a process spends does not depend on how many other processes share the machine, so on a
+    loaded machine it is the steadier figure than requests per second.
+    """
+
+    def __init__(self, pgid: int, labels: dict[int, str], default: str) -> None:
+        self.pgid, self.labels, self.default = pgid, labels, default
+        self.pids = _group_pids(pgid)
+
+    def snapshot(self) -> dict[int, tuple[int, int]]:
+        return {pid: _cpu_ns(pid) for pid in self.pids}
+
+    def per_request_us(self, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]],
+                       requests: int) -> dict[str, float]:
+        """CPU µs per request by label, their ``total``, and ``wakeups <label>``: times on a CPU per request."""
+        out: dict[str, float] = {}
+        runs: dict[str, float] = {}
+        for pid, (ns, slices) in after.items():
+            label = self.labels.get(pid, self.default)
+            ns0, slices0 = before.get(pid, (0, 0))
+            out[label] = out.get(label, 0.0) + (ns - ns0) / 1000 / max(1, requests)
+            runs[f"wakeups {label}"] = runs.get(f"wakeups {label}", 0.0) + (slices - slices0) / max(1, requests)
+        out["total"] = sum(out.values())
+        return {**out, **runs}
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -313,6 +378,80 @@ def start_peer(python: Path, model_dir: Path, port: int, workers: int, cores: se
                             start_new_session=True)
 
 
+# ---------------------------------------------------------------------------------------------- the bare app
+# A bare FastAPI + uvicorn app serving the same fitted model: model.predict_proba on the event loop,
+# no auth, no routing, no logs (access log off): the floor a serving stack is compared with (issue 19).
+BARE_APP = r"""
+import os, joblib, numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+model = joblib.load(os.environ["BARE_MODEL"])
+classes = model.classes_.tolist()
+app = FastAPI()
+
+
+@app.post("/invocations")
+async def invocations(request: Request):
+    body = await request.json()
+    X = np.asarray(body["dataframe_split"]["data"], dtype=float)
+    proba = model.predict_proba(X)
+    return JSONResponse({"predictions": [classes[i] for i in proba.argmax(axis=1)],
+                         "probabilities": proba.tolist()})
+"""
+
+
+def bare_python() -> Path | None:
+    """The bare app's own venv (FastAPI, uvicorn[standard], this scikit-learn; made on first use)."""
+    import sklearn
+
+    python = BARE_VENV / "bin" / "python"
+    probe = [str(python), "-c", f"import fastapi, uvicorn, uvloop, httptools, joblib, sklearn; "
+                                f"assert sklearn.__version__ == {sklearn.__version__!r}, sklearn.__version__"]
+    if python.exists() and subprocess.run(probe, capture_output=True, timeout=300).returncode == 0:
+        return python
+    spec = ["fastapi", "uvicorn[standard]", f"scikit-learn=={sklearn.__version__}", "joblib"]
+    _log(f"creating {BARE_VENV.relative_to(ROOT)} and installing {' '.join(spec)} (first run only; minutes)...")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(BARE_VENV)], check=True, timeout=300)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *spec],
+                       check=True, timeout=1800)
+        subprocess.run(probe, check=True, capture_output=True, timeout=300)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"\nThe bare FastAPI app could not be installed into its own venv ({exc}); skipping it.\n",
+              file=sys.stderr, flush=True)
+        return None
+    return python
+
+
+def bare_versions(python: Path) -> str:
+    code = ("import fastapi, uvicorn, uvloop, httptools, sklearn; "
+            "print(f'fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__} (uvloop {uvloop.__version__}, "
+            "httptools {httptools.__version__}), scikit-learn {sklearn.__version__}')")
+    r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300)
+    return r.stdout.strip() or "unknown versions"
+
+
+def save_bare_app(model, tmp: Path) -> Path:
+    import joblib
+
+    d = tmp / "bare"
+    d.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, d / "model.joblib")
+    (d / "bare_app.py").write_text(BARE_APP)
+    return d
+
+
+def start_bare(python: Path, app_dir: Path, port: int, workers: int, cores: set[int]) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update({"BARE_MODEL": str(app_dir / "model.joblib"), "OMP_NUM_THREADS": "1"})
+    cmd = [str(python), "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(port),
+           "--no-access-log", "--log-level", "warning"] + (["--workers", str(workers)] if workers > 1 else [])
+    return subprocess.Popen(cmd, env=env, cwd=str(app_dir), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_pin(cores),
+                            start_new_session=True)
+
+
 # ---------------------------------------------------------------------------------------------- our server
 def serve_ours(project: Path, full: bool, diag_dir: Path | None = None, profile: bool = False) -> None:
     """``--serve-ours``: run the stack's runtime until stdin closes; print {"port": ...} when ready.
@@ -355,7 +494,7 @@ def serve_ours(project: Path, full: bool, diag_dir: Path | None = None, profile:
     prof = None
     if profile:
         import cProfile
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.thread_time)  # CPU, not wall time: a write that wakes the worker is not "slow"
         prof.enable()
     try:
         runner(main())
@@ -415,6 +554,7 @@ class Target:
     def __init__(self, name: str, port: int, path: str, headers: list[tuple[str, str]]) -> None:
         self.name, self.port, self.path, self.headers = name, port, path, headers
         self.conns: list[KeepAliveConnection] = []
+        self.cpu: CpuMeter | None = None
 
     def caller(self, bodies: list[bytes]) -> Callable[[], Awaitable[bytes]]:
         """A call on its own keep-alive connection, cycling through ``bodies``."""
@@ -461,7 +601,7 @@ async def throughput(target: Target, bodies: list[bytes], c: int, seconds: float
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(cl) for cl in calls))
-    return done / (time.perf_counter() - t0)
+    return done / (time.perf_counter() - t0), done
 
 
 async def wait_ready(target: Target, body: bytes, timeout_s: float, proc: subprocess.Popen | None = None,
@@ -556,19 +696,33 @@ async def measure(targets: list[Target], bodies: list[bytes], agree_bodies: list
     res["agreement"] = {"rows": len(expected), **agree}
     for t in targets:                                        # warm up (auth cache, imports, JITs)
         await latency(t.caller(bodies), args.warmup)
+    def cpu_add(t: Target, phase: str, before, requests: int) -> None:
+        if t.cpu is not None:
+            res[t.name].setdefault("cpu_runs", {}).setdefault(phase, []).append(
+                t.cpu.per_request_us(before, t.cpu.snapshot(), requests))
+
     for _ in range(args.rounds):                             # interleave the servers round by round
         for t in targets:
+            before = t.cpu.snapshot() if t.cpu else None
             lat = await latency(t.caller(bodies), args.requests)
+            cpu_add(t, "c=1 latency", before, len(lat))
             res[t.name]["p50"].append(pct(lat, 0.5))
             res[t.name]["p99"].append(pct(lat, 0.99))
     for c in (1, 4, 16):
         runs: dict[str, list[float]] = {t.name: [] for t in targets}
         for _ in range(args.rps_rounds):
             for t in targets:
-                runs[t.name].append(await throughput(t, bodies, c, args.seconds))
+                before = t.cpu.snapshot() if t.cpu else None
+                rps, n = await throughput(t, bodies, c, args.seconds)
+                cpu_add(t, f"c={c}", before, n + c)      # + the c calls that open the connections
+                runs[t.name].append(rps)
         for t in targets:
             res[t.name]["rps"][c] = statistics.median(runs[t.name])
             res[t.name].setdefault("rps_runs", {})[c] = runs[t.name]
+    for t in targets:                                        # median per process label and phase
+        for phase, rs in res[t.name].get("cpu_runs", {}).items():
+            res[t.name].setdefault("cpu_us", {})[phase] = {
+                k: statistics.median(r.get(k, 0.0) for r in rs) for k in rs[0]}
     return res
 
 
@@ -580,11 +734,13 @@ async def run(args) -> dict:
     info: dict = {"load_start": loadavg(), "cpu": _cpu_model(), "cores": os.cpu_count(),
                   "python": platform.python_version(), "sklearn": sklearn.__version__,
                   "server_cores": sorted(server_cores), "client_cores": sorted(client_cores),
-                  "workers": args.workers, "full_runtime": args.full_runtime}
-    python = None if args.no_peer else peer_python()
+                  "workers": args.workers, "full_runtime": args.full_runtime, "peers": args.peers}
+    python = peer_python() if "mlflow" in args.peers else None
+    bare_py = bare_python() if "bare" in args.peers else None
     info["peer"] = peer_versions(python) if python else None
+    info["bare"] = bare_versions(bare_py) if bare_py else None
     tmp = Path(tempfile.mkdtemp(prefix="mlops-bench-inf-"))
-    ours_proc = peer_proc = None
+    ours_proc = peer_proc = bare_proc = None
     try:
         _log("training the model and deploying it")
         model, X, y, X_test = train(args.seed)
@@ -592,33 +748,49 @@ async def run(args) -> dict:
         key, version = deploy(project, model, X, y)
         info["version"] = version
         model_dir = save_peer_model(python, model, X, tmp) if python else None
+        bare_dir = save_bare_app(model, tmp) if bare_py else None
         bodies = _bodies(X_test[:N_BODIES])
         agree_rows = X_test[N_BODIES:N_BODIES + AGREE_ROWS]
         expected = [int(v) for v in model.predict(agree_rows)]
         info["positives_in_agree_rows"] = int(np.sum(expected))
 
-        _log(f"cold starts: ours x{args.cold_rounds}")
-        res_cold = {"ours": await cold_start_ours(project, bodies[0], args.cold_rounds, server_cores)}
-        if python:
+        res_cold: dict = {}
+        if args.cold_rounds:
+            _log(f"cold starts: ours x{args.cold_rounds}")
+            res_cold["ours"] = await cold_start_ours(project, bodies[0], args.cold_rounds, server_cores)
+        if python and args.peer_cold_rounds:
             _log(f"cold starts: mlflow x{args.peer_cold_rounds}")
             res_cold["mlflow"] = await cold_start_peer(python, model_dir, bodies[0], args.peer_cold_rounds,
                                                        args.workers, server_cores)
 
-        _log("starting both servers")
+        _log("starting the servers")
         ours_proc, ours = start_ours(project, server_cores, args.full_runtime)
         targets = [Target("ours", ours["port"], PREDICT_PATH,
                           [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")])]
+        procs = [ours_proc]
         if python:
             port = _free_port()
             peer_proc = start_peer(python, model_dir, port, args.workers, server_cores)
             targets.append(Target("mlflow", port, "/invocations", [("Content-Type", "application/json")]))
+            procs.append(peer_proc)
+        if bare_py:
+            port = _free_port()
+            bare_proc = start_bare(bare_py, bare_dir, port, args.workers, server_cores)
+            targets.append(Target("bare", port, "/invocations", [("Content-Type", "application/json")]))
+            procs.append(bare_proc)
         os.sched_setaffinity(0, client_cores)
-        for t, proc in zip(targets, (ours_proc, peer_proc), strict=False):
+        for t, proc in zip(targets, procs, strict=True):
             await wait_ready(t, bodies[0], READY_TIMEOUT_S, proc)
         info["ours_processes"] = len(_group_affinities(ours_proc.pid))
         info["affinity"] = {t.name: sorted(set(_group_affinities(p.pid).values()))
-                            for t, p in zip(targets, (ours_proc, peer_proc), strict=False)}
+                            for t, p in zip(targets, procs, strict=True)}
         info["ours_inference_pids"] = ours["workers"].get(STABLE_FN)
+        if args.cpu:
+            labels = {ours_proc.pid: "gateway"}
+            labels.update({pid: "inference worker" for pid in ours["workers"].get(STABLE_FN, [])})
+            for t, p in zip(targets, procs, strict=True):
+                t.cpu = (CpuMeter(p.pid, labels, "other functions") if t.name == "ours"
+                         else CpuMeter(p.pid, {}, "server"))
         _log(f"measuring (load average {loadavg()})")
         res = await measure(targets, bodies, _bodies(agree_rows), expected, args)
         res["cold"] = res_cold
@@ -630,6 +802,7 @@ async def run(args) -> dict:
     finally:
         stop_ours(ours_proc)
         _killpg(peer_proc)
+        _killpg(bare_proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -732,77 +905,120 @@ def _cpu_model() -> str:
 # ---------------------------------------------------------------------------------------------- report
 def report(res: dict, args) -> str:
     info = res["info"]
-    o = res["ours"]
-    m = res.get("mlflow")
-    med = {k: {q: statistics.median(res[k][q]) for q in ("p50", "p99")} for k in ("ours", "mlflow") if k in res}
-    cold = {k: statistics.median(v) for k, v in res["cold"].items()}
+    names = [n for n in ("ours", "mlflow", "bare") if n in res]
+    head = {"ours": "ours (local gateway)", "mlflow": "`mlflow models serve`", "bare": "bare FastAPI"}
+    med = {k: {q: statistics.median(res[k][q]) for q in ("p50", "p99")} for k in names}
+    cold = {k: statistics.median(v) for k, v in res["cold"].items() if v}
+    peers = [n for n in names if n != "ours"]
 
-    def ratio(a: float, b: float) -> str:
-        return f"{a / b:.2f}x" if b else "-"
+    def cell(v: float | None, fmt: str) -> str:
+        return "n/a" if v is None else format(v, fmt)
 
-    def row(label: str, ours: float, peer: float | None, fmt: str, target: str, ok: bool | None) -> str:
-        p = "n/a" if peer is None else format(peer, fmt)
-        r = "n/a" if peer is None else ratio(ours, peer)
+    def row(label: str, vals: dict[str, float | None], fmt: str, target: str, ok: bool | None) -> str:
+        ours = vals["ours"]
+        ratios = [f"{ours / vals[p]:.2f}x" if ours is not None and vals.get(p) else "n/a" for p in peers]
         met = "" if ok is None else ("yes" if ok else "**no**")
-        return f"| {label} | {format(ours, fmt)} | {p} | {r} | {target} | {met} |"
+        return "| " + " | ".join([label, *(cell(vals.get(n), fmt) for n in names), *ratios, target, met]) + " |"
 
-    lines = ["| metric | ours (local gateway) | `mlflow models serve` | ours / MLflow | target | met |",
-             "|---|---|---|---|---|---|",
-             row("p50 latency, c=1 (ms)", med["ours"]["p50"], m and med["mlflow"]["p50"], ".3f",
-                 f"<= {TARGET_P50_MS} ms", med["ours"]["p50"] <= TARGET_P50_MS),
-             row("p99 latency, c=1 (ms)", med["ours"]["p99"], m and med["mlflow"]["p99"], ".3f", "", None)]
+    lines = ["| metric | " + " | ".join(head[n] for n in names)
+             + "".join(f" | ours / {head[p]}" for p in peers) + " | target | met |",
+             "|---" * (3 + len(names) + len(peers)) + "|"]
+    p50 = {n: med[n]["p50"] for n in names}
+    tgt = f"<= {TARGET_P50_MS} ms" + (f"; <= bare + {TARGET_P50_OVER_BARE_MS} ms" if "bare" in names else "")
+    ok = p50["ours"] <= TARGET_P50_MS and ("bare" not in names or p50["ours"] <= p50["bare"] + TARGET_P50_OVER_BARE_MS)
+    lines.append(row("p50 latency, c=1 (ms)", p50, ".3f", tgt, ok))
+    lines.append(row("p99 latency, c=1 (ms)", {n: med[n]["p99"] for n in names}, ".3f", "", None))
     for c in (1, 4, 16):
-        tgt = f">= {TARGET_RPS_RATIO:.0f}x MLflow" if c == 16 else ""
-        ok = (o["rps"][c] >= TARGET_RPS_RATIO * m["rps"][c]) if (c == 16 and m) else None
-        lines.append(row(f"throughput, c={c} (req/s)", o["rps"][c], m and m["rps"][c], ".0f", tgt, ok))
-    lines.append(row("cold start to first prediction (s)", cold["ours"], cold.get("mlflow"), ".3f",
-                     f"<= {TARGET_COLD_S} s", cold["ours"] <= TARGET_COLD_S))
+        vals = {n: res[n]["rps"][c] for n in names}
+        tgt, ok = "", None
+        if c == 16:
+            parts, oks = [], []
+            if "mlflow" in names:
+                parts.append(f">= {TARGET_RPS_RATIO:g}x MLflow")
+                oks.append(vals["ours"] >= TARGET_RPS_RATIO * vals["mlflow"])
+            if "bare" in names:
+                parts.append(f">= {TARGET_BARE_RATIO:g}x bare")
+                oks.append(vals["ours"] >= TARGET_BARE_RATIO * vals["bare"])
+            tgt, ok = "; ".join(parts), (all(oks) if oks else None)
+        lines.append(row(f"throughput, c={c} (req/s)", vals, ".0f", tgt, ok))
+    if any("cpu_us" in res[n] for n in names):
+        for phase in ("c=1 latency", "c=16"):
+            vals = {n: res[n].get("cpu_us", {}).get(phase, {}).get("total") for n in names}
+            lines.append(row(f"CPU per request, {phase} (µs, all processes)", vals, ".0f", "", None))
+    if cold:
+        lines.append(row("cold start to first prediction (s)", {n: cold.get(n) for n in names}, ".3f",
+                         f"<= {TARGET_COLD_S} s", cold["ours"] <= TARGET_COLD_S if "ours" in cold else None))
+    cpu_lines = []
+    for n in names:
+        for phase, d in res[n].get("cpu_us", {}).items():
+            parts = ", ".join(f"{k} {v:.1f}" if k.startswith("wakeups") else f"{k} {v:.0f}"
+                              for k, v in d.items() if k != "total")
+            cpu_lines.append(f"- {n}, {phase}: {d['total']:.0f} µs ({parts})")
+    for p in peers:      # interleaved runs: the ratio of each pair of neighbouring runs, then the median
+        for phase, runs in res["ours"].get("cpu_runs", {}).items():
+            theirs = res[p].get("cpu_runs", {}).get(phase)
+            if theirs:
+                r = sorted(a["total"] / b["total"] for a, b in zip(runs, theirs, strict=False) if b["total"])
+                if r:
+                    cpu_lines.append(f"- ours / {p} CPU per request, {phase}: median {statistics.median(r):.2f}x "
+                                     f"(runs {', '.join(f'{x:.2f}' for x in r)})")
+    for c in (1, 4, 16):   # the same for req/s
+        for p in peers:
+            a, b = res["ours"]["rps_runs"][c], res[p]["rps_runs"][c]
+            r = sorted(x / y for x, y in zip(a, b, strict=False) if y)
+            if r:
+                cpu_lines.append(f"- ours / {p} req/s at c={c}, run by run: median {statistics.median(r):.2f}x "
+                                 f"(runs {', '.join(f'{x:.2f}' for x in r)})")
     agree = res["agreement"]
     agree_txt = ", ".join(f"{k} {v}/{agree['rows']}" for k, v in agree.items() if k != "rows")
-    peer = info["peer"] or "not installed"
     ours_desc = ("the whole `mlops local up` runtime (with log shipping, drift events, alarms, metrics)"
                  if info["full_runtime"] else
                  "the local runtime's serving path (`LocalRuntime` of the stack: gateway with authorizer "
                  "(cache warm), rate limit, dynamic routing and header transformations, all functions as fdk "
                  "processes, function stdout captured to log files; log shipping/drift/alarm services off)")
-    has_peer = "mlflow" in res
     w = info["workers"]
     procs = "1 fdk process" if w == 1 else f"{w} fdk processes"
     cores_s, cores_c = ",".join(map(str, info["server_cores"])), ",".join(map(str, info["client_cores"]))
     parts = [
         f"**Method.** {info['cpu']}, {info['cores']} cores shared with other work (load average "
         f"{info['load_start']} at the start, {info['load_end']} at the end), Python {info['python']}, "
-        f"scikit-learn {info['sklearn']}; peer: {peer}.",
+        f"scikit-learn {info['sklearn']}.",
         f"One `GradientBoostingClassifier` (100 trees, depth 3, {N_FEATURES} features, seed {args.seed}) "
-        f"registered, approved and deployed as stable of an endpoint"
-        + (", and the same fitted model saved with `mlflow.sklearn.save_model` (with its signature)." if has_peer
-           else "."),
+        f"registered, approved and deployed as stable of an endpoint; the same fitted model served by each peer.",
         f"Ours: {ours_desc}; the inference function has a pool of {procs}.",
     ]
-    if has_peer:
-        parts += [f"MLflow: `mlflow models serve --env-manager local -w {w}` (uvicorn) from its own venv.",
-                  _workers_note(info).strip()]
+    if "mlflow" in names:
+        parts += [f"MLflow: `mlflow models serve --env-manager local -w {w}` (uvicorn) from its own venv "
+                  f"({info['peer']}), the model saved with `mlflow.sklearn.save_model`.", _workers_note(info).strip()]
+    if "bare" in names:
+        parts.append(f"Bare: a FastAPI app, one `POST /invocations` route doing `await request.json()`, "
+                     f"`model.predict_proba` on the event loop and a `JSONResponse`, no auth/routing/logs, run by "
+                     f"`uvicorn --no-access-log` ({w} process) from its own venv ({info['bare']}).")
     parts += [
-        f"{'Both servers' if has_peer else 'The server'}, and every process started by {'them' if has_peer else 'it'}, "
-        f"pinned to core(s) "
-        f"{cores_s} (`sched_setaffinity`, checked per process: ours {info['affinity'].get('ours')}"
-        + (f", MLflow {info['affinity'].get('mlflow')}" if has_peer else "") + ").",
+        f"Every server, and every process started by it, pinned to core(s) {cores_s} (`sched_setaffinity`, "
+        f"checked per process: " + ", ".join(f"{n} {info['affinity'].get(n)}" for n in names) + ").",
         f"Load generator on core(s) {cores_c}: one asyncio process (uvloop) with the project's HTTP/1.1 client "
-        f"(`mlops.local.httpwire.Connection`, keep-alive;"
-        f" {_conn_txt(info)}), one request in flight per connection, the same {N_BODIES} one-row "
-        f"`dataframe_split` bodies cycled for every server.",
-        f"Latency: {args.rounds} rounds x {args.requests} requests at c=1 after {args.warmup} warm-up requests"
-        + (", servers interleaved round by round" if has_peer else "") + ", median of the per-round p50/p99.",
-        f"Throughput: c connections for {args.seconds:g} s, {args.rps_rounds} runs per level"
-        + (" and server, interleaved" if has_peer else "") + ", median.",
-        f"Cold start: from spawning one inference fdk process (pool of 1, same cores) to its first successful "
-        f"prediction on its socket, median of {len(res['cold']['ours'])}"
-        + (f"; MLflow's: from launching `mlflow models serve` to the first successful `/invocations`, median of "
-           f"{len(res['cold']['mlflow'])}." if has_peer else "."),
-        f"Predictions agree with the model's own on {agree['rows']} held-out rows: {agree_txt}.",
+        f"(`mlops.local.httpwire.Connection`, keep-alive; {_conn_txt(info)}), one request in flight per "
+        f"connection, the same {N_BODIES} one-row `dataframe_split` bodies cycled for every server.",
+        f"Latency: {args.rounds} rounds x {args.requests} requests at c=1 after {args.warmup} warm-up requests, "
+        f"servers interleaved round by round, median of the per-round p50/p99.",
+        f"Throughput: c connections for {args.seconds:g} s, {args.rps_rounds} runs per level and server, "
+        f"interleaved, median.",
     ]
-    method = " ".join(parts)
-    return "\n".join(lines) + "\n\n" + method
+    if any("cpu_us" in res[n] for n in names):
+        parts.append("CPU per request: the CPU time (`/proc/<pid>/task/*/schedstat`) every process of a server "
+                     "used during a run divided by the requests it answered, median over the runs; unlike req/s "
+                     "it does not depend on what else the machine runs.")
+    if cold:
+        parts.append(f"Cold start: from spawning one inference fdk process (pool of 1, same cores) to its first "
+                     f"successful prediction on its socket, median of {len(res['cold'].get('ours', []))}"
+                     + (f"; MLflow's: from launching `mlflow models serve` to the first successful "
+                        f"`/invocations`, median of {len(res['cold']['mlflow'])}." if "mlflow" in cold else "."))
+    parts.append(f"Predictions agree with the model's own on {agree['rows']} held-out rows: {agree_txt}.")
+    out = "\n".join(lines) + "\n\n" + " ".join(parts)
+    if cpu_lines:
+        out += "\n\nCPU per request by process (median µs) and interleaved ratios:\n" + "\n".join(cpu_lines)
+    return out
 
 
 def main() -> None:
@@ -819,7 +1035,11 @@ def main() -> None:
     ap.add_argument("--server-cores", type=int, nargs="+", default=[0])
     ap.add_argument("--client-cores", type=int, nargs="+", default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-peer", action="store_true", help="measure ours only")
+    ap.add_argument("--no-peer", action="store_true", help="measure ours only (same as --peers with nothing)")
+    ap.add_argument("--peers", nargs="*", choices=["mlflow", "bare"], default=["mlflow", "bare"],
+                    help="servers measured next to ours: `mlflow models serve` and a bare FastAPI + uvicorn app")
+    ap.add_argument("--cpu", action="store_true",
+                    help="also measure CPU time per request of every server process (from /proc schedstat)")
     ap.add_argument("--full-runtime", action="store_true",
                     help="run everything `mlops local up` runs (log shipping, drift events, alarms, metrics)")
     ap.add_argument("--breakdown", action="store_true",
@@ -846,13 +1066,16 @@ def main() -> None:
         res = runner(run_breakdown(args))
         print(json.dumps(res, indent=2, default=str) if args.json else breakdown_report(res))
         return
+    if args.no_peer:
+        args.peers = []
     res = runner(run(args))
     if args.json:
         print(json.dumps(res, indent=2, default=str))
         return
     print(report(res, args))
-    if "mlflow" not in res:
-        print("\nMLflow was not measured (not installed or --no-peer): ratios are missing.")
+    missing = [p for p in ("mlflow", "bare") if p not in res]
+    if missing:
+        print(f"\nNot measured (not installed or not asked for): {', '.join(missing)}; their ratios are missing.")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,10 @@ class FakeOciObjectStorage:
         self.lock = threading.Lock()
         self.requests = 0
         self.unsigned_requests = 0
+        self.drop_responses = 0      # apply this many next writes/deletes, then close without an answer
+        self.writes = 0              # writes and deletes applied
+        self.puts = 0                # PUT requests received (applied or refused)
+        self.lose_requests = 0       # close this many next writes/deletes without applying them
         fake = self
 
         class Handler(_OciHandler):
@@ -156,6 +160,9 @@ class _OciHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
               content_type: str = "application/json") -> None:
+        if getattr(self, "_drop", False):    # the change is applied; its answer is lost on the way back
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("opc-request-id", uuid.uuid4().hex)
         for k, v in (headers or {}).items():
@@ -188,6 +195,7 @@ class _OciHandler(BaseHTTPRequestHandler):
         svc = self.service
         with svc.lock:
             svc.requests += 1
+            svc.puts += self.command == "PUT"
         auth = self.headers.get("authorization", "")
         if not auth.startswith("Signature "):
             with svc.lock:
@@ -198,6 +206,16 @@ class _OciHandler(BaseHTTPRequestHandler):
         if route is None:
             return self._error(404, "NotFound", "There is no operation supported at the URI path")
         ns, bucket, name, query = route
+        self._drop = False
+        if self.command in ("PUT", "DELETE") and name is not None:
+            with svc.lock:
+                if svc.lose_requests > 0:     # lost on the way in: nothing applied, no answer
+                    svc.lose_requests -= 1
+                    self.close_connection = True
+                    return None
+                if svc.drop_responses > 0:
+                    svc.drop_responses -= 1
+                    self._drop = True
         if bucket is None:
             if self.command != "GET":
                 return self._error(405, "MethodNotAllowed", "method not allowed")
@@ -251,6 +269,7 @@ class _OciHandler(BaseHTTPRequestHandler):
                                                          f"the ETag of the entity '{name}'")
             obj = _Obj(body, self.headers.get("content-type") or "application/octet-stream")
             objects[name] = obj
+            self.service.writes += 1
             return self._send(200, b"", {"etag": obj.etag, "opc-content-md5": obj.md5,
                                          "last-modified": obj.modified})
         if self.command in ("GET", "HEAD"):
@@ -274,6 +293,7 @@ class _OciHandler(BaseHTTPRequestHandler):
                 return self._error(412, "IfMatchFailed", f"The If-Match header '{if_match}' does not match "
                                                          f"the ETag of the entity '{name}'")
             del objects[name]
+            self.service.writes += 1
             return self._send(204)
         return self._error(405, "MethodNotAllowed", "method not allowed")
 
@@ -319,3 +339,74 @@ def write_oci_config_file(fake: FakeOciObjectStorage, key_dir: Path) -> Path:
                     "tenancy=ocid1.tenancy.oc1..aaaaaaaatesttenancy\n"
                     "region=us-ashburn-1\n")
     return path
+
+
+# ----------------------------------------------------------------------------- lost answers
+
+
+class DroppingProxy:
+    """A loopback HTTP proxy in front of ``upstream`` (e.g. the moto server) that forwards every request
+    and, for the next ``drop_responses`` PUT/DELETE requests, closes the connection instead of passing the
+    answer back: the write is applied upstream, the client never hears so (a lost answer)."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+
+        self.upstream = urlsplit(upstream)
+        self.drop_responses = 0
+        self.forwarded_writes = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args):  # noqa: A002 - quiet
+                pass
+
+            def _forward(self) -> None:
+                n = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(n) if n else None
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                drop = False
+                if self.command in ("PUT", "DELETE"):
+                    with proxy.lock:
+                        proxy.forwarded_writes += 1
+                        if proxy.drop_responses > 0:
+                            proxy.drop_responses -= 1
+                            drop = True
+                if drop:
+                    self.close_connection = True
+                    return
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _forward
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> DroppingProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

@@ -43,7 +43,7 @@ def test_the_walkthrough(project, capsys):
     code, token, _ = run(capsys, "keys", "new", "my-app", "--scope", "mlops:predict")
     secrets = json.loads((project / ".mlops" / "secrets.json").read_text())
     ring = KeyRing.from_json(secrets["mlops-api-keys"])
-    assert code == 0 and ring.verify(token.strip()).principal == "my-app"
+    assert code == 0 and ring.verify(f"Bearer {token.strip()}").principal == "my-app"
     assert token.strip() not in (project / ".mlops" / "secrets.json").read_text()   # only its hash is kept
 
     assert run(capsys, "train", "pipelines/train/train.py", "--model", "breast-cancer",

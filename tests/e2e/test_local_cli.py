@@ -46,6 +46,7 @@ def _processes_in_group(pgid: int) -> list[int]:
 def test_up_request_status_invoke_logs_down(tmp_path):
     project = make_project(tmp_path / "project")
     settings = load_stack("e2e", project)
+    local_api_key(settings)             # the stack's first-run set-up makes its store (issue 13 F)
     reg = Registry(open_stack_store(settings), actor="e2e")
     X, y = training_data()
     v1 = register_approved(reg, X, y)
@@ -60,9 +61,10 @@ def test_up_request_status_invoke_logs_down(tmp_path):
         body = {"instances": [X[0].tolist()]}
         r = http("POST", url, body, {"Authorization": f"Bearer {key}"})
         assert r.status == 200 and r.json()["variant"] == "stable" and r.json()["version"] == v1
-        # the authorizer's context picks the backend: a pinned caller reaches the canary function,
+        # a caller with the pin scope reaches the canary function on its pinned route (issue 13 G),
         # which has no version to serve yet and says so
-        r = http("POST", url, body, {"Authorization": f"Bearer {key}", "X-Mlops-Cohort": "canary"})
+        r = http("POST", state["url"] + "/v1/endpoints/churn/variants/canary/predict", body,
+                 {"Authorization": f"Bearer {key}"})
         assert r.status == 503 and "(canary)" in r.json()["error"]["message"]
         assert http("POST", url, body, {}).status == 401
         # the registry API through the same gateway: identity comes from the authorizer, not the client
@@ -81,8 +83,13 @@ def test_up_request_status_invoke_logs_down(tmp_path):
         assert refused.returncode == 1 and '"wrong_width"' in refused.stdout
         bad = mlops(project, "invoke", "nope", "--data", "{}", check=False)
         assert bad.returncode != 0 and "no function 'nope'" in bad.stderr and "Traceback" not in bad.stderr
-        time.sleep(0.6)
-        logs = mlops(project, "local", "logs", "inference-churn-stable", "-n", "200").stdout
+        # the record line travels the worker's pipe after the response: wait for it, generously
+        deadline = time.monotonic() + 60
+        logs = ""
+        while '"kind":"prediction"' not in logs and time.monotonic() < deadline:
+            logs = mlops(project, "local", "logs", "inference-churn-stable", "-n", "200").stdout
+            if '"kind":"prediction"' not in logs:
+                time.sleep(0.5)
         assert '"kind":"prediction"' in logs
     finally:
         down = mlops(project, "local", "down")
@@ -90,8 +97,8 @@ def test_up_request_status_invoke_logs_down(tmp_path):
     # every invocation was counted in the local oci_faas twin (flushed on the way down)
     from mlops.monitoring.sqlite import SqliteMetrics
     store = SqliteMetrics(settings.state_dir / "metrics.sqlite")
-    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceDisplayName": "inference-churn-stable"})
-    durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceDisplayName": "authorizer"})
+    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceId": "local:fn:inference-churn-stable"})
+    durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceId": "local:fn:authorizer"})
     assert len(calls) >= 2 and durations and all(ms > 0 for _, ms in durations)
     store.close()
     assert _processes_in_group(state["pgid"]) == []

@@ -89,3 +89,43 @@ def test_missing_store_config_fails_at_import_naming_the_variable(tmp_path, monk
     with pytest.raises(ConfigError) as e:
         spec.loader.exec_module(module)
     assert "MLOPS_STORE_BACKEND" in e.value.message
+
+
+def _wire_call(module, wire: dict[str, str], body: bytes):
+    """One invoke with exactly these Fn wire headers (fdk.fixtures.setup_fn_call_raw: no re-encapsulation)."""
+    import asyncio
+    import io
+
+    from fdk import fixtures
+
+    async def run():   # the fdk reads its wire headers lower-cased, as an HTTP server hands them over
+        return await (await fixtures.setup_fn_call_raw(module.handler, io.BytesIO(body),
+                                                       {k.lower(): v for k, v in wire.items()}))
+
+    content, status, hdrs = asyncio.run(run())
+    return int(hdrs.get("fn-http-status", status)), json.loads(content)
+
+
+def test_content_type_as_the_gateway_and_the_platform_send_it(fn):
+    """Issue 13 C: the caller's Content-Type travels as Fn-Http-H-Content-Type (the invoke's own Content-Type is
+    application/octet-stream when the caller declared none); a declared non-JSON type is 415, none is accepted."""
+    module, _store = fn
+    gateway = {"Fn-Intent": "httprequest", "Fn-Http-Method": "POST", "Fn-Http-Request-Url": "/v1/models",
+               "Fn-Http-H-X-Mlops-Principal": "alice", "Fn-Http-H-X-Mlops-Scopes": "mlops:write"}
+    body = json.dumps({"name": "typed"}).encode()
+    status, doc = _wire_call(module, {**gateway, "Content-Type": "text/plain", "Fn-Http-H-Content-Type": "text/plain"},
+                             body)
+    assert status == 415 and doc["error"]["code"] == "unsupported_media_type"
+    status, doc = _wire_call(module, {**gateway, "Content-Type": "application/xml"}, body)  # only on the invoke
+    assert status == 415 and doc["error"]["code"] == "unsupported_media_type"
+    status, doc = _wire_call(module, {**gateway, "Content-Type": "application/octet-stream"}, body)  # undeclared
+    assert status == 201 and doc["name"] == "typed"
+    status, doc = _wire_call(module, {**gateway, "Fn-Http-Request-Url": "/v1/models/churn",
+                                      "Fn-Http-Method": "PUT", "Content-Type": "application/json",
+                                      "Fn-Http-H-Content-Type": "application/json; charset=utf-8"},
+                             json.dumps({"description": "d"}).encode())
+    assert status == 404 and doc["error"]["code"] == "model_not_found"        # parsed, then looked up
+    # a direct invoke (no Fn-Intent): the Content-Type is the invoker's (DevOps, Events, fn invoke), not judged
+    status, doc = _wire_call(module, {"Fn-Http-Method": "POST", "Fn-Http-Request-Url": "/v1/models",
+                                      "Content-Type": "text/plain"}, body)
+    assert status != 415 and doc["error"]["code"] == "no_principal"

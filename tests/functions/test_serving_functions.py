@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlops.local.setup import local_api_key
+from mlops.local.setup import add_api_key, local_api_key
 from mlops.registry import Registry
 from mlops.settings import settings_from_config
 from mlops.spec import function_spec
@@ -58,6 +58,12 @@ def test_inference_predicts_and_rejects_through_fdk(stack, monkeypatch):
     assert status == 422 and json.loads(body)["error"]["code"] == "wrong_width"
     status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/nope", body={})
     assert status == 404 and json.loads(body)["error"]["code"] == "route_not_found"
+    # issue 13 G: the pinned route of its own variant reaches it too; the other variant's does not
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/variants/stable/predict",
+                               body={"instances": [X[0].tolist()]})
+    assert status == 200 and json.loads(body)["variant"] == "stable"
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/variants/canary/predict", body={})
+    assert status == 404
 
 
 def test_authorizer_answers_in_ocis_format_through_fdk(stack, monkeypatch):
@@ -70,6 +76,29 @@ def test_authorizer_answers_in_ocis_format_through_fdk(stack, monkeypatch):
     assert out["active"] is True and out["principal"] == "local-dev" and out["context"]["cohort_ep"] == "stable"
     _, _, body = fdk_call(fn.handler, body=b"garbage", gateway=False)
     assert json.loads(body)["active"] is False
+
+
+def test_a_key_issued_after_1000_bogus_tokens_works_on_the_next_request_through_fdk(stack, monkeypatch):
+    """issue 13 A: unknown key ids are never answered with a cacheable denial, the ring file is re-read
+    when it changes, and 1,000 bogus tokens cost bounded work (ring reads counted by the function)."""
+    settings, _, _ = stack
+    local_api_key(settings)
+    fn = load("authorizer", "authorizer", settings, monkeypatch, "authorizer_flood_under_test")
+
+    def ask(header: str) -> dict:
+        return json.loads(fdk_call(fn.handler, body={"type": "USER_DEFINED", "data": {"token": header}},
+                                   gateway=False)[2])
+
+    for i in range(1000):
+        out = ask(f"Bearer mlk_{i:012x}_{'x' * 32}")
+        assert out["active"] is False and "expiresAt" not in out
+    assert fn._keys.reads <= 1                      # the first load; the flood caused no read
+    token = add_api_key(settings, "fresh-app", ["mlops:predict"])    # what `mlops keys new` does
+    out = ask(f"Bearer {token}")
+    assert out["active"] is True and out["principal"] == "fresh-app"
+    assert fn._keys.reads <= 2
+    out = ask(token)                                # the bare token: refused, the scheme is required
+    assert out["active"] is False and out["wwwAuthenticate"].startswith("Bearer")
 
 
 def test_guardian_rolls_back_through_fdk(stack, monkeypatch):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from mlops.monitoring.alarms import rules_for_settings
-from mlops.spec.functions import MAX_CONFIG_BYTES, function_specs, inference_function_name
+from mlops.spec.functions import MAX_CONFIG_BYTES, application_name, function_specs, inference_function_name
 from mlops_infra.iam import IamContext, policy_statements
 from mlops_infra.preview import is_secret_value, plan_stack, unwrap
 
@@ -111,6 +111,24 @@ def test_functions_take_sizes_images_and_concurrency_from_the_spec(plan, setting
     assert app.inputs["traceConfig"]["domainId"] == _one(plan, "oci:Apm/apmDomain:ApmDomain").id
 
 
+def test_pulumi_up_leaves_the_image_of_pipeline_deployed_functions_alone(plan, settings):
+    """issue 13 G: the deploy pipeline owns the image of every inference function (it deploys new
+    images to them), so `pulumi up` must not re-apply the declared image over a pipeline deploy; the
+    other functions keep the image Pulumi declares."""
+    specs = {s.name: s for s in function_specs(settings)}
+    for r in plan.by_type(FUNCTION):
+        spec = specs[r.inputs["displayName"]]
+        if spec.source == "inference":
+            # the names the engine compares: top-level (deprecated) and the source_details ones in use
+            assert set(r.ignore_changes) == {"image", "imageDigest", "sourceDetails.image",
+                                             "sourceDetails.imageDigest"}, r.name
+            for path in r.ignore_changes:        # each path names an input the program really sets
+                if path.startswith("sourceDetails."):
+                    assert path.split(".", 1)[1] in r.inputs["sourceDetails"], path
+        else:
+            assert r.ignore_changes == [], r.name
+
+
 # --------------------------------------------------------------------------- routes and alarms
 
 
@@ -156,6 +174,26 @@ def test_every_alarm_has_a_destination(plan, settings):
     subs = {(s.inputs["protocol"], str(s.inputs["endpoint"])) for s in plan.by_type("oci:Ons/subscription:Subscription")}
     assert ("ORACLE_FUNCTIONS", guardian.id) in subs
     assert ("EMAIL", "oncall@example.com") in subs and ("CUSTOM_HTTPS", "https://hooks.example.com/mlops") in subs
+
+
+def test_each_function_alarm_filters_on_the_ocid_of_the_function_it_watches(plan, settings):
+    """issue 13 G: OCI sets resourceDisplayName to "<application>:<function>", so a filter on the bare
+    function name never matches; each oci_faas alarm names the OCID of its function (resourceId)."""
+    fn_ids = {r.inputs["displayName"]: r.id for r in plan.by_type(FUNCTION)}
+    rules = {r.name: r for r in rules_for_settings(settings)}
+    faas = [a for a in plan.by_type(ALARM) if a.inputs["namespace"] == "oci_faas"]
+    assert len(faas) == len([r for r in rules.values() if r.namespace == "oci_faas"]) > 0
+    for a in faas:
+        rule = rules[a.inputs["freeformTags"]["mlops-rule"]]
+        ocid = fn_ids[rule.function]
+        assert ocid.startswith("ocid1.fnfunc.")
+        assert f'{{resourceId = "{ocid}"' in a.inputs["query"], a.inputs["query"]
+        assert "resourceDisplayName" not in a.inputs["query"] and "local:fn:" not in a.inputs["query"]
+        assert "local:fn:" not in a.inputs["body"]
+        others = [i for n, i in fn_ids.items() if n != rule.function]
+        assert not any(i in a.inputs["query"] for i in others)
+    app = _one(plan, APPLICATION)
+    assert app.inputs["displayName"] == application_name(settings)   # resourceDisplayName's first half
 
 
 def test_drift_function_is_invoked_on_new_prediction_logs(plan):
@@ -305,3 +343,16 @@ def test_policy_statements_grow_only_with_what_the_stack_uses():
     assert not any("secret-bundles" in s for s in bare["functions"] + bare["devops"])
     with_secret = policy_statements(IamContext(**{**ctx.__dict__, "function_secret_ids": ["s1", "s2"]}))
     assert with_secret["functions"][0].endswith("where any {target.secret.id = 's1', target.secret.id = 's2'}")
+
+
+def test_build_stage_runs_on_the_documented_ol8_runner_image(plan):
+    """issue 13 G: "Build Runner Runtime Details" documents the OL8 image (Python 3.11, Podman), which
+    build_spec.yaml relies on; it must be one of the values the oci SDK allows for BuildStage.image."""
+    import inspect
+
+    from oci.devops.models import build_stage
+
+    [stage] = [s for s in plan.by_type("oci:DevOps/buildPipelineStage:BuildPipelineStage")
+               if s.inputs["buildPipelineStageType"] == "BUILD"]
+    assert stage.inputs["image"] == "OL8_X86_64_STANDARD_10"
+    assert '"OL8_X86_64_STANDARD_10"' in inspect.getsource(build_stage.BuildStage.image.fget)

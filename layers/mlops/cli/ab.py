@@ -11,7 +11,7 @@ from mlops.cli.output import add_json_flag, print_json, table
 from mlops.errors import BadRequestError, NotFoundError
 from mlops.names import validate_endpoint_name
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 COLUMNS = ("variant", "versions", "predictions", "errors", "error_rate", "labelled", "coverage", "outcome_rate",
            "p50_ms", "p95_ms", "p99_ms", "callers")
@@ -52,18 +52,26 @@ def register(sub) -> None:
 
 
 def parse_when(value: str | None, now: datetime | None = None) -> str | None:
-    """An ISO-8601 time, or ``30m``/``24h``/``7d`` ago, as an ISO-8601 UTC string."""
+    """An ISO-8601 time (or epoch seconds), or ``30m``/``24h``/``7d`` ago, as an ISO-8601 UTC string.
+
+    Absolute times go through the one time parser (``mlops.times``: 1970..9999, else ``invalid_time``)."""
     if value is None:
         return None
+    from mlops.times import iso, parse_epoch
+
     m = _RELATIVE.match(value.strip())
     if m:
         now = now or datetime.now(UTC)
-        return (now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])).isoformat()
-    from mlops.ab.join import parse_ts
-
-    if parse_ts(value) is None:
-        raise BadRequestError(f"{value!r} is neither an ISO-8601 time nor a duration like 30m, 24h, 7d")
-    return value
+        ago = float(m.group(1)) * _UNITS[m.group(2)]
+        if not ago <= now.timestamp():
+            raise BadRequestError(f"{value[:40]!r} ago is before 1970", code="invalid_time")
+        return (now - timedelta(seconds=ago)).isoformat()
+    ts = parse_epoch(value, "time")                 # 400 invalid_time outside 1970..9999
+    try:
+        float(value)
+    except ValueError:
+        return value                                # an ISO 8601 time, as given
+    return iso(ts)                                  # epoch seconds, as ISO 8601
 
 
 def _open_store(args):

@@ -17,9 +17,16 @@ def stack_settings(args) -> StackSettings:
 
 
 def store_for(settings: StackSettings):
-    """The stack's object store (file path resolved against the project directory)."""
+    """The stack's object store (file path resolved against the project directory).
+
+    A local stack's first command is its first-run set-up (secrets file, dev key, store directory);
+    after that a missing store directory is an outage the command reports, never re-creates."""
     from mlops.storage.stack import open_stack_store
 
+    if settings.environment == "local":
+        from mlops.local.setup import ensure_local_secrets
+
+        ensure_local_secrets(settings)
     return open_stack_store(settings)
 
 
@@ -34,8 +41,8 @@ def open_args_store(args):
     from mlops.storage import StoreConfig, open_store
 
     url = getattr(args, "store", None)
-    if url:
-        return open_store(StoreConfig.from_url(url))
+    if url:   # a directory named on the command line is the person's explicit choice: set it up
+        return open_store(StoreConfig.from_url(url), create=True)
     if os.environ.get("MLOPS_STORE_BACKEND"):
         return open_store(StoreConfig.from_env(os.environ))
     return store_for(stack_settings(args))

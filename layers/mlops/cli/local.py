@@ -119,7 +119,8 @@ def start_runtime(settings, port: int | None = None, wait_s: float = 120.0) -> d
     existing = read_state(settings)
     if existing:
         return existing
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    from mlops.local.runtime import private_dir
+    private_dir(settings.state_dir)
     from mlops.local.setup import ensure_local_secrets
     ensure_local_secrets(settings)
     state_file = _state_path(settings)
@@ -130,7 +131,7 @@ def start_runtime(settings, port: int | None = None, wait_s: float = 120.0) -> d
            "--project-dir", str(settings.path(".")), "--state-file", str(state_file)]
     if port is not None:
         cmd += ["--port", str(port)]
-    with open(log_path, "ab") as log:
+    with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=str(settings.path(".")))
     deadline = time.monotonic() + wait_s
@@ -264,6 +265,9 @@ def cmd_logs(args) -> int:
 
 
 def cmd_invoke(args) -> int:
+    from mlops.names import validate_name
+
+    validate_name(args.function, "function")     # it becomes a URL path: ASCII letters, digits, '.', '_', '-'
     settings = _settings(args)
     state = require_state(settings)
     data = args.data

@@ -97,11 +97,10 @@ def cmd_register(args) -> int:
         if X is None:
             raise BadRequestError("--data FILE is required: the signature and drift profile come from it",
                                   code="invalid_argument")
-        import joblib
+        from mlops.registry.artifacts import load_model_bytes, read_model_file
 
-        with open(args.artifact, "rb") as f:
-            data = f.read()
-        estimator = joblib.load(args.artifact)  # the user's own file, inspected locally
+        data = read_model_file(args.artifact)       # checked (no symlink, not empty, joblib magic) first
+        estimator = load_model_bytes(data, f"--artifact {args.artifact}")  # the user's own file, inspected here
         rec = reg.register_version(args.model, data, X, y, feature_names=names, estimator=estimator, **common)
     if args.json:
         print_json(rec)

@@ -4,8 +4,19 @@ A feature drifts when its test is Benjamini-Hochberg significant at ``alpha`` ac
 the window AND its effect is large enough: effect size >= ``effect_threshold`` or PSI >=
 ``psi_threshold``. Significance alone fires on any shift once samples are large; the effect gate
 keeps a 0.02-standard-deviation shift at a million rows quiet. The dataset decision follows
-``dataset_rule``: ``"share"`` (share of drifted features among the tested ones >=
-``share_threshold``), ``"any"``, or ``"count"`` (at least ``count_threshold`` drifted features).
+``dataset_rule``:
+
+- ``"strong_or_count"`` (the default): the dataset drifts when one drifted feature is strong
+  (effect size, or change of the missing share, >= ``strong_threshold`` = 0.25: a quarter of a
+  standard deviation, a quarter of the probability mass, a quarter of the rows) or when at least
+  ``count_threshold`` (= 2) features drifted. This is what a user expects: 5 of 20 clearly
+  drifted features, or one feature that moved a lot, is a drifted dataset; one feature that just
+  passed the effect gate is reported per feature but does not page anyone on its own.
+- ``"any"``: any drifted feature.
+- ``"count"``: at least ``count_threshold`` drifted features.
+- ``"share"``: the share of drifted features among the tested ones >= ``share_threshold``. Kept
+  for compatibility; a share rule misses real drift in wide datasets (5 of 20 clearly drifted
+  features is a share of 0.25, under the usual 0.5).
 ``DriftMonitor`` / ``persistent_alarm`` turn a history of window decisions into an alarm that
 needs k drifted windows out of the last n, so that one noisy window does not page anyone.
 
@@ -19,8 +30,14 @@ Tests and effect sizes per kind (see ``mlops.drift.stats`` for the exact definit
   This test joins the BH family only when either side has missing values. An all-missing window
   of a feature that had values therefore drifts (reason ``"missing"``) instead of being silent.
 - categorical: chi-square homogeneity over the categories of both sides plus a missing slot
-  (unseen categories are columns with reference count 0); effect = total variation distance;
-  PSI over the same categories.
+  (unseen categories are columns with reference count 0), after pooling the columns whose
+  expected count is below 5 into cells of similar frequency (``stats.pool_sparse_cells``; many rare
+  categories otherwise break the chi-square approximation); effect (``"tvd"``) = total variation
+  distance of the pooled table less the part sampling noise adds, or the largest change of one
+  category's share less sqrt(2 ln K) standard errors if that is larger (both floored at 0, both
+  lower bounds of the distance, ``mlops.drift.stats``); PSI over
+  the same pooled cells minus its null expectation. Both corrections keep two samples of the same
+  distribution near 0 whatever the number of categories and the sample sizes.
 
 A feature with fewer than ``min_rows`` current values (or no reference values) is not tested: its
 statistic is 0, p-values 1, effect 0 and ``note`` says why (``"too_few_rows"``,
@@ -33,8 +50,9 @@ meta lists columns that are not in the profile as ``ignored_columns``.
 Result shape (``DriftResult.to_dict()``, JSON-serializable)::
 
     {"format": "mlops-drift-result/1",
-     "dataset": {"drifted": true, "rule": "share", "share": 0.25, "n_drifted": 5,
-                 "n_tested": 20, "n_features": 20, "drifted_features": ["f3", ...]},
+     "dataset": {"drifted": true, "rule": "strong_or_count", "share": 0.25, "n_drifted": 5,
+                 "n_tested": 20, "n_features": 20, "drifted_features": ["f3", ...],
+                 "strong_features": ["f3"]},
      "features": {
        "f3": {"kind": "numeric", "test": "ks", "statistic": 0.21, "p_value": 1e-40,
               "p_adjusted": 2e-39, "effect_size": 0.52, "effect": "wasserstein/std",
@@ -47,8 +65,8 @@ Result shape (``DriftResult.to_dict()``, JSON-serializable)::
               "unseen": ["new-category"], ...}},
      "window": {"n_rows": 5000, ...caller's metadata (endpoint, model, version, start, end)},
      "config": {"alpha": 0.05, "effect_threshold": 0.1, "psi_threshold": 0.2,
-                "missing_threshold": 0.1, "dataset_rule": "share", "share_threshold": 0.5,
-                "count_threshold": 1, "min_rows": 50}}
+                "missing_threshold": 0.1, "dataset_rule": "strong_or_count", "share_threshold": 0.5,
+                "count_threshold": 2, "strong_threshold": 0.25, "min_rows": 50}}
 """
 
 from __future__ import annotations
@@ -73,7 +91,7 @@ from mlops.drift.profile import (
 from mlops.errors import BadRequestError
 
 RESULT_FORMAT = "mlops-drift-result/1"
-DATASET_RULES = ("share", "any", "count")
+DATASET_RULES = ("strong_or_count", "any", "count", "share")
 MISSING_KEY = "\x00missing"  # internal slot for missing categorical values; never a real key
 
 
@@ -174,13 +192,15 @@ class DriftDetector:
 
     def __init__(self, profile: Mapping[str, Any] | ReferenceProfile, *, alpha: float = 0.05,
                  effect_threshold: float = 0.1, psi_threshold: float | None = 0.2,
-                 missing_threshold: float = 0.1, dataset_rule: str = "share",
-                 share_threshold: float = 0.5, count_threshold: int = 1, min_rows: int = 50):
+                 missing_threshold: float = 0.1, dataset_rule: str = "strong_or_count",
+                 share_threshold: float = 0.5, count_threshold: int = 2, strong_threshold: float = 0.25,
+                 min_rows: int = 50):
         if not 0 < alpha < 1:
             raise BadRequestError("alpha must be in (0, 1)")
         if dataset_rule not in DATASET_RULES:
             raise BadRequestError(f"dataset_rule must be one of {DATASET_RULES}, not {dataset_rule!r}")
-        if effect_threshold < 0 or missing_threshold < 0 or (psi_threshold is not None and psi_threshold < 0):
+        if (effect_threshold < 0 or missing_threshold < 0 or strong_threshold < 0
+                or (psi_threshold is not None and psi_threshold < 0)):
             raise BadRequestError("thresholds must be >= 0")
         if not 0 < share_threshold <= 1:
             raise BadRequestError("share_threshold must be in (0, 1]")
@@ -194,6 +214,7 @@ class DriftDetector:
         self.dataset_rule = dataset_rule
         self.share_threshold = float(share_threshold)
         self.count_threshold = int(count_threshold)
+        self.strong_threshold = float(strong_threshold)
         self.min_rows = int(min_rows)
 
     @property
@@ -201,7 +222,8 @@ class DriftDetector:
         return {"alpha": self.alpha, "effect_threshold": self.effect_threshold,
                 "psi_threshold": self.psi_threshold, "missing_threshold": self.missing_threshold,
                 "dataset_rule": self.dataset_rule, "share_threshold": self.share_threshold,
-                "count_threshold": self.count_threshold, "min_rows": self.min_rows}
+                "count_threshold": self.count_threshold, "strong_threshold": self.strong_threshold,
+                "min_rows": self.min_rows}
 
     # ------------------------------------------------------------------ compare
 
@@ -308,10 +330,11 @@ class DriftDetector:
             p.note = p.note or "too_few_rows"
             return p
         p.tested = True
-        p.statistic, p.p_value, _ = stats.chi2_homogeneity(ref_counts, cur_counts)
-        p.effect_size = stats.total_variation(ref_counts, cur_counts)
-        total_r, total_c = ref_counts.sum(), cur_counts.sum()
-        p.psi = stats.psi(ref_counts / total_r, cur_counts / total_c)
+        pooled_r, pooled_c = stats.pool_sparse_cells(ref_counts, cur_counts)
+        p.statistic, p.p_value, _ = stats.chi2_homogeneity(pooled_r, pooled_c)
+        p.effect_size = max(stats.debiased_total_variation(pooled_r, pooled_c),
+                            stats.largest_share_change(ref_counts, cur_counts))
+        p.psi = stats.debiased_psi(pooled_r, pooled_c)
         return p
 
     # ------------------------------------------------------------------ decide
@@ -350,15 +373,21 @@ class DriftDetector:
         n_tested = sum(1 for f in pending.values() if f.tested or f.missing_tested)
         drifted_names = [n for n, f in features.items() if f.drifted]
         share = len(drifted_names) / n_tested if n_tested else 0.0
+        strong_names = [n for n in drifted_names
+                        if ("distribution" in features[n].reasons and features[n].effect_size >= self.strong_threshold)
+                        or ("missing" in features[n].reasons
+                            and pending[n].missing_effect >= self.strong_threshold)]
         if self.dataset_rule == "any":
             dataset_drift = bool(drifted_names)
         elif self.dataset_rule == "count":
             dataset_drift = len(drifted_names) >= self.count_threshold
+        elif self.dataset_rule == "strong_or_count":
+            dataset_drift = bool(strong_names) or len(drifted_names) >= self.count_threshold
         else:
             dataset_drift = n_tested > 0 and share >= self.share_threshold
         dataset = {"drifted": dataset_drift, "rule": self.dataset_rule, "share": share,
                    "n_drifted": len(drifted_names), "n_tested": n_tested, "n_features": len(features),
-                   "drifted_features": drifted_names}
+                   "drifted_features": drifted_names, "strong_features": strong_names}
         meta: dict[str, Any] = {"n_rows": n_rows}
         ignored = sorted(set(current) - set(self.profile.features))
         if ignored:

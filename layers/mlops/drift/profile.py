@@ -6,7 +6,7 @@ once, so that every later window only sorts and counts its own data.
 
 Profile shape (``format`` = ``mlops-drift-profile/1``)::
 
-    {"format": "mlops-drift-profile/1", "max_sample": 50000, "seed": 0, "psi_bins": 10,
+    {"format": "mlops-drift-profile/1", "max_sample": 50000, "seed": 0, "psi_bins": 10, "psi_edges": "midpoints",
      "features": {
        "<numeric feature>": {
          "kind": "numeric",
@@ -14,8 +14,8 @@ Profile shape (``format`` = ``mlops-drift-profile/1``)::
          "n_missing": 12,        # NaN / +-inf / None (all counted as missing)
          "sample": [...],        # sorted finite values; all of them, or a deterministic
                                  # subsample of max_sample (seeded, without replacement)
-         "bin_edges": [...],     # interior PSI edges: reference deciles (data values, inverted-CDF), deduplicated;
-                                 # bin i holds edges[i-1] < x <= edges[i]
+         "bin_edges": [...],     # interior PSI edges: halfway between each reference decile (inverted-CDF)
+                                 # and the next distinct value, deduplicated; bin i holds edges[i-1] < x <= edges[i]
          "bin_fractions": [...], # reference share per bin (len(bin_edges) + 1 values)
          "mean": 0.1, "std": 1.0, "min": -4.2, "max": 4.4, "q25": -0.6, "q75": 0.7},
        "<categorical feature>": {
@@ -43,6 +43,7 @@ from mlops.drift import stats
 from mlops.errors import BadRequestError, UnprocessableError
 
 PROFILE_FORMAT = "mlops-drift-profile/1"
+PSI_EDGES = "midpoints"   # profiles without "psi_edges" put edges on data values: re-binned at load
 KINDS = ("numeric", "categorical")
 DEFAULT_PSI_BINS = 10
 
@@ -111,6 +112,8 @@ def count_categories(values: Any) -> tuple[dict[str, int], int]:
         arr = arr[~nan]
     if arr.dtype.kind in "iubfUS":
         uniq, cnt = np.unique(arr, return_counts=True)
+        if arr.dtype.kind in "iuU":   # keys are the integers' text / the strings themselves: no per-value calls
+            return dict(zip(uniq.astype(str).tolist(), cnt.tolist(), strict=True)), n_missing
         counts: dict[str, int] = {}
         for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
             key = category_key(u)
@@ -135,11 +138,22 @@ def _float_or_none(x: float) -> float | None:
 
 
 def psi_bin_edges(values: np.ndarray, bins: int = DEFAULT_PSI_BINS) -> np.ndarray:
-    """Interior PSI bin edges: inverted-CDF quantiles (data values) at 1/bins..(bins-1)/bins, deduplicated."""
+    """Interior PSI bin edges, halfway between distinct reference values (``PSI_EDGES`` = "midpoints").
+
+    For each inverted-CDF quantile q at 1/bins..(bins-1)/bins, the edge is (q + the next larger
+    distinct value) / 2; a quantile at the maximum gives no edge; duplicates are dropped. No
+    reference value lies on an edge, so where an edge falls does not decide the PSI: an
+    integer-valued feature shifted by +0.017 stays in its bins (edges at the integers themselves
+    moved every value into the next bin: PSI 0.37 for a 0.01 sd shift, 0 for a -1e-9 one).
+    """
     if values.shape[0] == 0 or bins < 2:
         return np.empty(0, dtype=np.float64)
-    qs = np.quantile(values, np.arange(1, bins) / bins, method="inverted_cdf")
-    return np.unique(qs)
+    distinct = np.unique(values)
+    qs = np.unique(np.quantile(values, np.arange(1, bins) / bins, method="inverted_cdf"))
+    nxt = np.searchsorted(distinct, qs, side="right")
+    inside = nxt < distinct.shape[0]
+    qs, nxt = qs[inside], nxt[inside]
+    return np.unique(qs + (distinct[nxt] - qs) / 2)
 
 
 def bin_fractions(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -208,7 +222,7 @@ def build_reference_profile(columns: Mapping[str, np.ndarray], kinds: Mapping[st
         else:
             features[name] = _categorical_profile(columns[name])
     return {"format": PROFILE_FORMAT, "max_sample": max_sample, "seed": seed, "psi_bins": psi_bins,
-            "features": features}
+            "psi_edges": PSI_EDGES, "features": features}
 
 
 # ----------------------------------------------------------------------------- load
@@ -286,6 +300,7 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
     if not isinstance(raw, Mapping):
         raise UnprocessableError("drift profile has no 'features' object")
     features: dict[str, NumericReference | CategoricalReference] = {}
+    old_edges = d.get("psi_edges") != PSI_EDGES
     try:
         for name, f in raw.items():
             if f["kind"] == "numeric":
@@ -294,12 +309,16 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
                     raise UnprocessableError(f"profile feature {name!r}: sample is not sorted")
                 if not np.isfinite(sample).all():
                     raise UnprocessableError(f"profile feature {name!r}: sample has non-finite values")
+                edges = np.asarray(f["bin_edges"], dtype=np.float64)
+                fractions = np.asarray(f["bin_fractions"], dtype=np.float64)
+                if old_edges:   # a profile made before midpoint edges: re-bin from its sample
+                    edges = psi_bin_edges(sample, int(d.get("psi_bins", DEFAULT_PSI_BINS)))
+                    fractions = bin_fractions(sample, edges)
                 features[name] = NumericReference(
                     name=name, n=int(f["n"]), n_missing=int(f.get("n_missing", 0)), sample=sample,
                     ks=stats.SortedReference.prepare(sample),
                     quantiles=stats.quantile_grid(sample),
-                    bin_edges=np.asarray(f["bin_edges"], dtype=np.float64),
-                    bin_fractions=np.asarray(f["bin_fractions"], dtype=np.float64),
+                    bin_edges=edges, bin_fractions=fractions,
                     mean=_opt_float(f.get("mean")), std=_opt_float(f.get("std")),
                     min=_opt_float(f.get("min")), max=_opt_float(f.get("max")),
                     q25=_opt_float(f.get("q25")), q75=_opt_float(f.get("q75")))

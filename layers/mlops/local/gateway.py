@@ -468,8 +468,9 @@ class Gateway:
                 message = json.loads(policy["response_message"])["error"]["message"]
             except (ValueError, KeyError, TypeError):
                 message = policy["response_message"]
+        # RFC 7235: every 401 says which scheme it wants (the authorizer's challenge, else Bearer)
         raise UnauthorizedError(message, code="unauthorized",
-                                details={"www_authenticate": ans.www_authenticate} if ans.www_authenticate else None)
+                                details={"www_authenticate": ans.www_authenticate or 'Bearer realm="mlops"'})
 
     # -- backends ------------------------------------------------------------------------------
     async def _call_backend(self, backend: Mapping[str, Any], route: Route, req: GatewayRequest) -> GatewayResponse:

@@ -26,11 +26,19 @@ from mlops.local.gateway import Gateway, GatewayResponse, _ServerProtocol, serve
 from mlops.local.headercodec import decode_upstream_value
 from mlops.local.limits import ConnectionGuard, HttpLimits
 from mlops.local.pool import FunctionDef, FunctionPool
+from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
 from mlops.spec import deployment_spec, function_specs, local_function_ids
 
 STATE_FILE = "runtime.json"
 LineHook = Callable[[str, str, str], None]   # (function, stream, line)
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and missing parents) and make it owner-only (0700), like the secrets file's."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
 
 
 def functions_dir(settings: StackSettings) -> Path:
@@ -42,14 +50,16 @@ class LogWriter:
 
     def __init__(self, log_dir: Path) -> None:
         self.dir = log_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self._files: dict[str, Any] = {}
         self.hooks: list[LineHook] = []
 
     def __call__(self, fn: str, stream: str, line: str) -> None:
         f = self._files.get(fn)
         if f is None:
-            f = self._files[fn] = open(self.dir / f"{fn}.log", "a", buffering=1 << 16)  # noqa: SIM115
+            fd = os.open(self.dir / f"{fn}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.fchmod(fd, 0o600)       # function logs carry request details: owner-only (issue 13 F)
+            f = self._files[fn] = open(fd, "a", buffering=1 << 16)  # noqa: SIM115
         f.write(f"{time.time():.6f} {stream} {line}\n")
         for hook in self.hooks:
             try:
@@ -116,7 +126,7 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)     # logs, metrics, spool, notifications: owner-only (issue 13 F)
         self.socket_dir = tempfile.mkdtemp(prefix="mlops-")   # short: AF_UNIX paths are <= 107 bytes
         missing = [d.func_py for d in self.defs if not d.func_py.is_file()]
         if missing:
@@ -169,6 +179,10 @@ class LocalRuntime:
         if self.gateway:
             st["auth_cache"] = {"hits": self.gateway.auth_cache.hits, "misses": self.gateway.auth_cache.misses}
             st["connections"] = self.guard.status()
+        for svc in self.services:       # e.g. log shipping: store outage, buffered bytes, dropped objects
+            report = getattr(svc, "status", None)
+            if callable(report):
+                st[getattr(svc, "status_name", type(svc).__name__)] = report()
         return st
 
     async def run_forever(self, state_file: Path | None = None) -> None:
@@ -180,9 +194,7 @@ class LocalRuntime:
         await self.start()
         try:
             if state_file:
-                tmp = state_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self.state(), indent=2))
-                os.replace(tmp, state_file)
+                write_atomic(state_file, json.dumps(self.state(), indent=2))
             flusher = asyncio.create_task(self._flush_logs(stop))
             await stop.wait()
             flusher.cancel()

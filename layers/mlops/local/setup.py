@@ -3,11 +3,16 @@ log's anchor key."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import TypeVar
+
 from mlops.secrets import FileSecrets
 from mlops.serving.apikeys import KeyRing, new_api_key
 from mlops.settings import StackSettings
 from mlops.spec.gateway import ALL_SCOPES
 
+T = TypeVar("T")
 LOCAL_KEY = "local_api_key"          # the plaintext dev key, for the CLI and the quickstart
 
 
@@ -20,19 +25,12 @@ def ensure_audit_anchor(settings: StackSettings) -> None:
     store = FileSecrets(path)
     if path.exists() and name in store._load():
         return
-    import fcntl
-    import os
-
     from mlops.registry.anchor import new_anchor_key
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(f"{path}.anchor.lock", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)      # two first writers must not each make a key
-        if name not in (store._load() if path.exists() else {}):
-            store.put(name, new_anchor_key())
-    finally:
-        os.close(fd)
+    def create(doc: dict) -> None:           # under the file's lock: two first writers make one key
+        if name not in doc:
+            doc[name] = new_anchor_key()
+    store.update(create)
 
 
 def local_audit_anchor(settings: StackSettings):
@@ -45,33 +43,72 @@ def local_audit_anchor(settings: StackSettings):
     return anchor_from_secret(FileSecrets(settings.path(settings.local.secrets_file)), settings.audit.anchor_secret)
 
 
+def ensure_local_store(settings: StackSettings) -> None:
+    """Set up the stack's local store directory (0700) if it is missing: explicit set-up only.
+
+    Called by ``mlops local up`` (the daemon's ``build_runtime``), the quickstart and a stack's first-run
+    set-up; never by a writer, so a store directory that vanished under a running stack stays an outage
+    until it is restored (issue 13 F). Buckets (S3, OCI) are created by Pulumi, never here."""
+    from mlops.storage.stack import open_stack_store, stack_store_config
+
+    if stack_store_config(settings).backend == "file":
+        open_stack_store(settings, create=True)
+
+
 def ensure_local_secrets(settings: StackSettings) -> str:
-    """Create the secrets file, the audit anchor key and an all-scopes dev key once; returns the dev key."""
+    """Create the secrets file, the audit anchor key and an all-scopes dev key once; returns the dev key.
+
+    The first run is the stack's set-up, which also makes its store directory."""
     ensure_audit_anchor(settings)
     path = settings.path(settings.local.secrets_file)
     store = FileSecrets(path)
     doc = store._load() if path.exists() else {}
     if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:
         return doc[LOCAL_KEY]
-    token, rec = new_api_key("local-dev", list(ALL_SCOPES) + [settings.auth.pin_scope])
-    ring = KeyRing([rec])
-    store.put(settings.auth.api_keys_secret, ring.to_json())
-    store.put(LOCAL_KEY, token)
-    return token
+    ensure_local_store(settings)
+
+    def create(doc: dict) -> str:            # under the file's lock: concurrent first runs agree on one key
+        if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:
+            return doc[LOCAL_KEY]
+        token, rec = new_api_key("local-dev", list(ALL_SCOPES) + [settings.auth.pin_scope])
+        ring = _ring_of(doc, settings)
+        ring.by_id[rec.id] = rec
+        doc[settings.auth.api_keys_secret] = ring.to_json()
+        doc[LOCAL_KEY] = token
+        return token
+    return store.update(create)
+
+
+def _ring_of(doc: dict, settings: StackSettings) -> KeyRing:
+    raw = doc.get(settings.auth.api_keys_secret)
+    if raw is None:
+        return KeyRing([])
+    return KeyRing.from_json(raw if isinstance(raw, str) else json.dumps(raw))
+
+
+def update_local_ring(settings: StackSettings, change: Callable[[KeyRing], T]) -> T:
+    """Read-modify-write of the local key ring under the secrets file's lock (no lost keys)."""
+    ensure_local_secrets(settings)
+    store = FileSecrets(settings.path(settings.local.secrets_file))
+
+    def apply(doc: dict) -> T:
+        ring = _ring_of(doc, settings)
+        result = change(ring)
+        doc[settings.auth.api_keys_secret] = ring.to_json()
+        return result
+    return store.update(apply)
 
 
 def add_api_keys(settings: StackSettings, grants: list[tuple[str, list[str]]]) -> list[str]:
     """Add one key per (principal, scopes) to the local key ring in one write; the tokens, shown once."""
-    ensure_local_secrets(settings)
-    store = FileSecrets(settings.path(settings.local.secrets_file))
-    ring = KeyRing.from_json(store.get(settings.auth.api_keys_secret))
-    tokens = []
-    for principal, scopes in grants:
-        token, rec = new_api_key(principal, scopes)
-        ring.by_id[rec.id] = rec
-        tokens.append(token)
-    store.put(settings.auth.api_keys_secret, ring.to_json())
-    return tokens
+    def add(ring: KeyRing) -> list[str]:
+        tokens = []
+        for principal, scopes in grants:
+            token, rec = new_api_key(principal, scopes)
+            ring.by_id[rec.id] = rec
+            tokens.append(token)
+        return tokens
+    return update_local_ring(settings, add)
 
 
 def add_api_key(settings: StackSettings, principal: str, scopes: list[str]) -> str:

@@ -9,10 +9,11 @@ the helpers in ``mlops.monitoring.metrics`` so names and dimensions cannot drift
 =========================  ===============================================  ======================================
 metric (namespace)         dimensions                                       posted by, value
 =========================  ===============================================  ======================================
-FunctionInvocationCount,   resourceDisplayName (= function name, e.g.       OCI Functions itself in the cloud; the
-FunctionExecutionDuration  ``inference-churn-canary``), optional            local runtime per invocation with
-(ms), FunctionResponseCount resourceId, applicationId; FunctionResponseCount ``invocation_points(function, status,
-(``oci_faas``)             also responseType = Success | Error | Throttled  duration_ms, ts)``
+FunctionInvocationCount,   resourceId (function OCID; locally                 OCI Functions itself in the cloud; the
+FunctionExecutionDuration  ``local:fn:<function>``), resourceDisplayName    local runtime per invocation with
+(ms), FunctionResponseCount (``<application>:<function>``), optional         ``invocation_points(function, status,
+(``oci_faas``)             applicationId; FunctionResponseCount also        duration_ms, ts)`` (``faas_dimensions``)
+                           responseType = Success | Error | Throttled
 drift_detected (custom)    endpoint, model, version                         drift function per window: 1 if the
                                                                             dataset drifted (after k-of-n
                                                                             persistence) else 0 (``drift_points``)
@@ -36,7 +37,10 @@ canary_unavailable         endpoint                                         drif
 Custom metrics live in the stack's namespace (``monitoring.namespace``, default ``mlops``).
 
 Default rules (``default_rules``), per endpoint ``e`` with functions ``inference-e-stable`` and
-``inference-e-canary`` (``mlops.spec.inference_function_name``) and per other function ``f``:
+``inference-e-canary`` (``mlops.spec.inference_function_name``) and per other function ``f``.
+Rules on oci_faas metrics filter on the watched function's ``resourceId`` (issue 13 G: OCI sets
+``resourceDisplayName`` to ``<application>:<function>``, so a filter on the bare function name
+never matched and those alarms could not fire):
 
 - ``latency-p99-inference-e-stable`` / ``canary-latency-p99-e``: p99 FunctionExecutionDuration > 1000 ms
 - ``errors-f`` / ``canary-errors-e``: sum of FunctionResponseCount{responseType = "Error"} over 5m
@@ -83,7 +87,7 @@ DEFAULT_DESTINATION = "alarms"
 MESSAGE_FORMAT = "ONS_OPTIMIZED"   # email subscribers get the friendly layout; functions/HTTPS get raw JSON
 
 UNITS = {m.FAAS_DURATION: " ms"}
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
 
 
 def duration_seconds(text: str) -> int:
@@ -126,6 +130,7 @@ class AlarmRule:
     grouping: bool = False
     is_enabled: bool = True
     kind: str = ""
+    function: str = ""        # oci_faas rules: the function watched (its id is the resourceId filter)
 
     def __post_init__(self) -> None:
         where = f"alarm rule {self.name!r}"
@@ -133,7 +138,7 @@ class AlarmRule:
             validate_name(self.name, "alarm rule name")
         except InvalidNameError as exc:
             raise ConfigError(exc.message) from None
-        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", self.namespace or ""):
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*\Z", self.namespace or ""):
             raise ConfigError(f"{where}: namespace {self.namespace!r} must start with a letter and use letters, "
                               "digits and '_'")
         try:
@@ -216,7 +221,7 @@ class AlarmRule:
                             percentile=self.percentile, grouping=self.grouping)
 
     def to_mql(self) -> str:
-        """OCI MQL, e.g. ``FunctionExecutionDuration[5m]{resourceDisplayName = "f"}.percentile(0.99) > 1000``."""
+        """OCI MQL, e.g. ``FunctionExecutionDuration[5m]{resourceId = "ocid1.fnfunc..."}.percentile(0.99) > 1000``."""
         return render_alarm(self.metric, self.interval, dict(self.dimensions), self.statistic,
                             percentile=self.percentile, grouping=self.grouping, predicate=self.predicate())
 
@@ -243,9 +248,18 @@ class AlarmRule:
         parts.append(self.machine_line())
         return "\n".join(parts)
 
+    def with_function_id(self, function_id: str) -> AlarmRule:
+        """This rule watching the function with id ``function_id`` (the cloud's OCID for the local id)."""
+        if not self.function:
+            raise ConfigError(f"alarm rule {self.name!r} does not watch a function")
+        return dataclasses.replace(self, dimensions={**self.dimensions, m.DIM_FUNCTION_ID: str(function_id)})
+
     def to_alarm_args(self, compartment_id: Any, topic_id: Any, *, metric_compartment_id: Any = None,
-                      display_name_prefix: str = "") -> dict[str, Any]:
+                      display_name_prefix: str = "", function_id: Any = None) -> dict[str, Any]:
         """Keyword arguments of ``pulumi_oci.monitoring.Alarm`` (topic ids may be Pulumi outputs).
+
+        ``function_id`` (a string or a Pulumi output) is the OCID of the function an oci_faas rule
+        watches; the query and body then filter on it instead of the local stand-in id.
 
         ``topic_id`` is the alarm topic, or a mapping from destination name to topic id; OCI allows
         one Notifications destination per alarm, so the rule's destinations must resolve to one topic.
@@ -285,6 +299,13 @@ class AlarmRule:
         }
         if self.repeat_notification_duration:
             args["repeat_notification_duration"] = self.repeat_notification_duration
+        if function_id is not None:
+            if hasattr(function_id, "apply"):    # a Pulumi output: render once the OCID is known
+                args["query"] = function_id.apply(lambda i: self.with_function_id(i).to_mql())
+                args["body"] = function_id.apply(lambda i: self.with_function_id(i).alarm_body())
+            else:
+                bound = self.with_function_id(function_id)
+                args["query"], args["body"] = bound.to_mql(), bound.alarm_body()
         return args
 
     def to_dict(self) -> dict[str, Any]:
@@ -332,6 +353,12 @@ KINDS = {
 }
 
 
+def _local_function_id(name: str) -> str:
+    from mlops.spec.functions import local_function_id
+
+    return local_function_id(name)
+
+
 def _inference_function_name(endpoint: str, variant: str) -> str:
     from mlops.spec.functions import inference_function_name
 
@@ -340,7 +367,8 @@ def _inference_function_name(endpoint: str, variant: str) -> str:
 
 def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
                   overrides: Mapping[str, Mapping[str, Any]] | None = None, namespace: str = "mlops", *,
-                  destinations: Sequence[str] = (DEFAULT_DESTINATION,)) -> list[AlarmRule]:
+                  destinations: Sequence[str] = (DEFAULT_DESTINATION,),
+                  function_ids: Mapping[str, str] | None = None) -> list[AlarmRule]:
     """The stack's alarm rules: per inference function, per function, per endpoint and per canary.
 
     ``functions`` are every function of the stack (inference ones are recognised by name; the
@@ -352,6 +380,12 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
     dest = tuple(destinations)
     rules: list[AlarmRule] = []
     faas = m.FAAS_NAMESPACE
+
+    def fn(name: str, response_type: str | None = None) -> dict[str, Any]:
+        """An oci_faas rule's target: the function and the dimensions that pick its streams."""
+        fid = (function_ids or {}).get(name) or _local_function_id(name)
+        return {"function": name, "dimensions": m.faas_alarm_dimensions(fid, response_type)}
+
     inference: dict[str, tuple[str, str]] = {}
     for e in endpoints:
         for variant in ("stable", "canary"):
@@ -364,21 +398,19 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
         stable_fn = _inference_function_name(e, "stable")
         canary_fn = _inference_function_name(e, "canary")
         rollback = {ACTION_ROLLBACK: e}
-        add("latency-p99", stable_fn, namespace=faas, metric=m.FAAS_DURATION, dimensions={m.DIM_FUNCTION: stable_fn},
+        add("latency-p99", stable_fn, namespace=faas, metric=m.FAAS_DURATION, **fn(stable_fn),
             interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
             pending_duration="PT5M", severity="WARNING",
             body=f"Requests to endpoint {e} are slow. Check the function log of {stable_fn}, its memory "
                  "and cold starts (provisioned concurrency).")
-        add("canary-latency-p99", e, namespace=faas, metric=m.FAAS_DURATION, dimensions={m.DIM_FUNCTION: canary_fn},
+        add("canary-latency-p99", e, namespace=faas, metric=m.FAAS_DURATION, **fn(canary_fn),
             interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
             pending_duration="PT3M", severity="CRITICAL", actions=rollback,
             body=f"The canary of endpoint {e} is slow; the guardian sets its weight to 0.")
-        add("errors", stable_fn, namespace=faas, metric=m.FAAS_RESPONSES,
-            dimensions={m.DIM_FUNCTION: stable_fn, m.DIM_RESPONSE_TYPE: m.RESPONSE_ERROR},
+        add("errors", stable_fn, namespace=faas, metric=m.FAAS_RESPONSES, **fn(stable_fn, m.RESPONSE_ERROR),
             interval="5m", statistic="sum", operator=">", threshold=5, pending_duration="PT1M", severity="ERROR",
             body=f"{stable_fn} failed requests (502/504). Read its function log for the request ids.")
-        add("canary-errors", e, namespace=faas, metric=m.FAAS_RESPONSES,
-            dimensions={m.DIM_FUNCTION: canary_fn, m.DIM_RESPONSE_TYPE: m.RESPONSE_ERROR},
+        add("canary-errors", e, namespace=faas, metric=m.FAAS_RESPONSES, **fn(canary_fn, m.RESPONSE_ERROR),
             interval="5m", statistic="sum", operator=">", threshold=3, pending_duration="PT1M",
             severity="CRITICAL", actions=rollback,
             body=f"The canary of endpoint {e} fails requests; the guardian sets its weight to 0.")
@@ -413,8 +445,7 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
     for f in functions:
         if f in inference:
             continue
-        add("errors", f, namespace=faas, metric=m.FAAS_RESPONSES,
-            dimensions={m.DIM_FUNCTION: f, m.DIM_RESPONSE_TYPE: m.RESPONSE_ERROR},
+        add("errors", f, namespace=faas, metric=m.FAAS_RESPONSES, **fn(f, m.RESPONSE_ERROR),
             interval="5m", statistic="sum", operator=">", threshold=5, pending_duration="PT1M", severity="ERROR",
             body=f"Function {f} failed requests (502/504). Read its function log for the request ids.")
     names = [r.name for r in rules]
@@ -449,7 +480,10 @@ def apply_overrides(rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[
 
 def rules_for_settings(settings: Any, *, namespace: str | None = None,
                        destinations: Sequence[str] = (DEFAULT_DESTINATION,)) -> list[AlarmRule]:
-    """``default_rules`` for a ``StackSettings``: its endpoints, every function, its namespace and overrides."""
+    """``default_rules`` for a ``StackSettings``: its endpoints, every function, its namespace and overrides.
+
+    oci_faas rules filter on each function's local stand-in id; Pulumi binds the OCID
+    (``AlarmRule.to_alarm_args(function_id=...)``)."""
     from mlops.spec.functions import function_specs
 
     return default_rules([e.name for e in settings.endpoints], [s.name for s in function_specs(settings)],

@@ -25,10 +25,10 @@ survive restarts; a rule whose query changed starts from OK.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.errors import UnprocessableError
+from mlops.localfiles import locked, write_atomic
 from mlops.monitoring.alarms import AlarmRule
 from mlops.monitoring.metrics import MetricsStore, Stream, stream_key
 from mlops.monitoring.mql import Alarm, parse_alarm
@@ -178,20 +179,28 @@ class AlarmEvaluator:
         with self._lock:
             self.rules = list(rules)
             self._parsed = {r.name: parse_alarm(r.to_mql()) for r in self.rules}
-            states = self.state["rules"]
-            for name in list(states):
-                if name not in self._parsed:
-                    del states[name]
-            for r in self.rules:
-                st = states.get(r.name)
-                if st is None or st.get("query") != r.to_mql():
-                    states[r.name] = {"query": r.to_mql(), "streams": {}}
+            self._align_state()
+
+    def _align_state(self) -> None:
+        states = self.state.setdefault("rules", {})
+        for name in list(states):
+            if name not in self._parsed:
+                del states[name]
+        for r in self.rules:
+            st = states.get(r.name)
+            if st is None or st.get("query") != r.to_mql():
+                states[r.name] = {"query": r.to_mql(), "streams": {}}
 
     def evaluate(self, now: float | None = None) -> list[AlarmEvent]:
         """Evaluate every enabled rule once at ``now`` (default: the clock) and return the transitions."""
         t = float(self.clock() if now is None else now)
         events: list[AlarmEvent] = []
-        with self._lock:
+        # with a state file: read-modify-write under its lock, re-reading what another evaluator (another
+        # `mlops alarms eval --state`, the runtime) saved, so no transition is lost or reported twice
+        with self._lock, (locked(self.state_path) if self.state_path else contextlib.nullcontext()):
+            if self.state_path and self.state_path.exists():
+                self.state = self._load(self.state_path)
+                self._align_state()
             for rule in self.rules:
                 if not rule.is_enabled:
                     continue
@@ -264,16 +273,4 @@ class AlarmEvaluator:
         return out
 
     def _save(self) -> None:
-        path = self.state_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".alarm-state-", dir=str(path.parent))
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.state, fh, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(self.state_path, json.dumps(self.state, sort_keys=True))

@@ -37,13 +37,20 @@ FAAS_NAMESPACE = "oci_faas"
 FAAS_INVOCATIONS = "FunctionInvocationCount"      # count, one per invocation
 FAAS_DURATION = "FunctionExecutionDuration"       # milliseconds
 FAAS_RESPONSES = "FunctionResponseCount"          # count, dimension responseType
-#: Dimensions of oci_faas metrics as used in public alarm queries (``resourceDisplayName``,
-#: ``resourceId``, ``applicationId``; ``responseType`` = "Error" | "Throttled" on
-#: FunctionResponseCount). "Success" is our name for the remaining responses; alarms never filter on it.
-DIM_FUNCTION = "resourceDisplayName"
-DIM_FUNCTION_ID = "resourceId"
+#: Dimensions of oci_faas metrics, the one place their names and value formats are written down
+#: (doc "Function Metrics", docs.oracle.com/iaas/Content/Functions/Reference/functionsmetrics.htm:
+#: RESOURCEID "The OCID of the function"; RESOURCEDISPLAYNAME "The name of the application containing
+#: the function, and the name of the function", which public alarm queries write as
+#: ``resourceDisplayName = "<application>:<function>"``; APPLICATIONID the application's OCID;
+#: RESPONSETYPE Success | Error | Throttled). Queries use the camelCase names. Alarms filter on
+#: ``resourceId`` only (:func:`faas_alarm_dimensions`): an OCID is exact and does not depend on how the
+#: display name is composed. The local twin emits the same dimensions (:func:`faas_dimensions`) with a
+#: stand-in id per function (``mlops.spec.functions.local_function_id``).
+DIM_RESOURCE_ID = "resourceId"
+DIM_RESOURCE_DISPLAY_NAME = "resourceDisplayName"
 DIM_APPLICATION_ID = "applicationId"
 DIM_RESPONSE_TYPE = "responseType"
+DIM_FUNCTION_ID = DIM_RESOURCE_ID        # the dimension that names one function exactly
 RESPONSE_SUCCESS, RESPONSE_ERROR, RESPONSE_THROTTLED = "Success", "Error", "Throttled"
 
 #: Custom metrics (namespace from the stack settings, ``monitoring.namespace``, default "mlops").
@@ -94,7 +101,7 @@ def matches(dimensions: Mapping[str, str], dimensions_filter: Mapping[str, str] 
 
 # Metric names: "starts with an alphabetical character and includes only alphanumeric characters,
 # dots, underscores, hyphens, and dollar signs" (oci.monitoring.models.MetricDataDetails.name).
-_METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]{0,254}$")
+_METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]{0,254}\Z")
 MAX_DIMENSIONS = 20          # per metric: 1..20 (PostMetricData per-call limits)
 MAX_DIM_KEY = 256
 MAX_DIM_VALUE = 512
@@ -362,24 +369,51 @@ def response_type(status: int) -> str:
     return RESPONSE_ERROR
 
 
+def faas_display_name(application: str, function: str) -> str:
+    """``resourceDisplayName`` of a function's oci_faas metrics: ``<application>:<function>``."""
+    return f"{application}:{function}"
+
+
+def faas_dimensions(function_id: str, *, application: str, function: str,
+                    application_id: str | None = None) -> dict[str, str]:
+    """The dimensions OCI Functions puts on a function's oci_faas metrics (``responseType`` is added on
+    FunctionResponseCount). The local twin emits exactly these; see the names' source above."""
+    dims = {DIM_RESOURCE_ID: function_id, DIM_RESOURCE_DISPLAY_NAME: faas_display_name(application, function)}
+    if application_id:
+        dims[DIM_APPLICATION_ID] = application_id
+    return dims
+
+
+def faas_alarm_dimensions(function_id: str, response_type: str | None = None) -> dict[str, str]:
+    """What an alarm on one function's oci_faas metrics filters on: its OCID (and a response type)."""
+    dims = {DIM_RESOURCE_ID: function_id}
+    if response_type is not None:
+        dims[DIM_RESPONSE_TYPE] = response_type
+    return dims
+
+
 def invocation_points(function: str, status: int, duration_ms: float, ts: float | None = None, *,
-                      application_id: str | None = None, function_id: str | None = None) -> list[MetricPoint]:
+                      application: str = "local", function_id: str | None = None,
+                      application_id: str | None = None) -> list[MetricPoint]:
     """The three ``oci_faas`` twin points of one invocation: count, duration (ms) and response type.
 
+    Dimensions are :func:`faas_dimensions`; ``function_id`` defaults to the function's local stand-in
+    id (``mlops.spec.functions.local_function_id``), the id the local alarm rules filter on.
     ``status`` is the status the function runtime saw (the fdk's 200/502/504, or 429 when throttled),
     not the ``fn-http-status`` an application error travels in: OCI counts an app-level 404 that the
     fdk answered with 200 as a success too, and the local twin must agree with the cloud.
     """
     t = time.time() if ts is None else ts
     rtype = response_type(status)
-    key = (function, application_id, function_id, rtype)
+    key = (function, application, application_id, function_id, rtype)
     cached = _INVOCATION_DIMS.get(key)
     if cached is None:   # points share these dicts: treat a point's dimensions as read-only
-        dims = {DIM_FUNCTION: function}
-        if application_id:
-            dims[DIM_APPLICATION_ID] = application_id
-        if function_id:
-            dims[DIM_FUNCTION_ID] = function_id
+        if function_id is None:
+            from mlops.spec.functions import local_function_id
+
+            function_id = local_function_id(function)
+        dims = faas_dimensions(function_id, application=application, function=function,
+                               application_id=application_id)
         cached = (dims, {**dims, DIM_RESPONSE_TYPE: rtype})
         if len(_INVOCATION_DIMS) < 4096:
             _INVOCATION_DIMS[key] = cached

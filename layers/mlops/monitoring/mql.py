@@ -34,7 +34,7 @@ from mlops.errors import UnprocessableError
 STATISTICS = ("mean", "avg", "sum", "count", "min", "max", "first", "last", "rate", "increment",
               "percentile", "absent")
 COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
-_INTERVAL = re.compile(r"^(?:([1-9]|[1-5][0-9]|60)m|([1-9]|1[0-9]|2[0-4])h|(1)d)$")
+_INTERVAL = re.compile(r"^(?:([1-9]|[1-5][0-9]|60)m|([1-9]|1[0-9]|2[0-4])h|(1)d)\Z")
 _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9._$-]*")
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _PERIOD = re.compile(r"\d+[mhd]?")

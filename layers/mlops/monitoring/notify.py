@@ -10,7 +10,7 @@ the friendly layout only to email when ``message_format = ONS_OPTIMIZED``)::
      "timestampEpochMillis": 1763830800000, "timestamp": "2025-11-22T17:00:00Z",
      "alarmMetaData": [{"id": "<alarm id>", "status": "FIRING" | "OK", "severity": "CRITICAL",
                         "namespace": "oci_faas", "query": "<MQL>", "totalMetricsFiring": 1,
-                        "dimensions": [{"resourceDisplayName": "inference-churn-canary", ...}],
+                        "dimensions": [{"resourceId": "ocid1.fnfunc...", ...}],
                         "alarmSummary": "...", "metricValues": [{"<MQL without predicate>": "7"}]}],
      "notificationType": "Split messages per metric stream", "version": 1.5}
 
@@ -301,8 +301,9 @@ class NdjsonNotifier(Notifier):
         line = json.dumps({"ts": _iso(self.clock()), "title": _clip_title(title),
                            "body": body}, separators=(",", ":"), default=str) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as fh:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)   # owner-only
+            with open(fd, "a", encoding="utf-8") as fh:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
                 try:
                     fh.write(line)

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 MAX_STREAMS_PER_CALL = 50
 MAX_AGE_S = 2 * 3600
 MAX_AHEAD_S = 10 * 60
-_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_RESOURCE_GROUP = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]*$")
+_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
+_RESOURCE_GROUP = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]*\Z")
 
 
 def call_oci(fn: Callable[[], Any], what: str, rejected_code: str) -> Any:
@@ -50,7 +50,7 @@ def call_oci(fn: Callable[[], Any], what: str, rejected_code: str) -> Any:
 
 def telemetry_ingestion_endpoint(region: str) -> str:
     """The PostMetricData endpoint of a region (other Monitoring calls use ``telemetry``)."""
-    if not region or not re.match(r"^[a-z0-9-]+$", region):
+    if not region or not re.match(r"^[a-z0-9-]+\Z", region):
         raise UnprocessableError(f"region {region!r} is not an OCI region identifier")
     return f"https://telemetry-ingestion.{region}.oraclecloud.com"
 

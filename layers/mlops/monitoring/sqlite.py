@@ -11,6 +11,7 @@ WAL with ``synchronous=NORMAL``); writers in other processes wait on ``busy_time
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -44,7 +45,12 @@ class SqliteMetrics(MetricsStore):
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:   # owner-only, like the secrets file; SQLite gives the -wal and -shm files the same mode
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            raise UnavailableError(f"metrics store {self.path}: {exc}") from None
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str, str], int] = {}
         try:

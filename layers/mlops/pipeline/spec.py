@@ -97,6 +97,10 @@ def read_yaml(path: str | Path) -> Any:
 
 def parse_yaml_text(text: str, source: str = "<spec>") -> Any:
     """Parse YAML text strictly; a syntax error names the source and line."""
+    from mlops.jsonbody import depth_exceeds
+
+    if depth_exceeds(text.encode("utf-8", "surrogatepass"), 200):     # flow style: refused before PyYAML recurses
+        raise SpecError(f"{source}: invalid YAML: nested too deeply")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -104,12 +108,14 @@ def parse_yaml_text(text: str, source: str = "<spec>") -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"{source}: invalid YAML{where}: {problem}") from None
+    except RecursionError:      # PyYAML composes nested nodes recursively: a local file, refused in one line
+        raise SpecError(f"{source}: invalid YAML: nested too deeply") from None
 
 
 # --------------------------------------------------------------------------- build spec model
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-EXPORT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+EXPORT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
 SHELLS = ("bash", "sh")
 STEP_TYPES = ("Command",)
 INPUT_ARTIFACT_TYPES = ("GENERIC_ARTIFACT", "STAGE_ARTIFACT", "URL")
@@ -535,8 +541,8 @@ def load_build_spec(path: str | Path, *, component: str | None = "build") -> Bui
 DEPLOY_KIND = "DeployPipeline"
 STAGE_TYPES = ("DEPLOY_FUNCTION", "INVOKE_FUNCTION", "WAIT", "MANUAL_APPROVAL", "SHELL")
 ARTIFACT_TYPES = ("DOCKER_IMAGE", "GENERIC_FILE", "COMMAND_SPEC")
-PARAM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z_0-9]*$")
-ISO_DURATION = re.compile(r"^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?$")
+PARAM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z_0-9]*\Z")
+ISO_DURATION = re.compile(r"^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?\Z")
 MEMORY_CHOICES = (128, 256, 512, 1024, 2048, 3072)
 DEPLOY_TOP_KEYS = ("version", "kind", "displayName", "description", "parameters", "environments",
                    "artifacts", "stages")
@@ -552,7 +558,7 @@ ENABLE_FLAGS = ("require_manual_approval",)
 
 
 def _iso_seconds(text: str) -> int:
-    m = re.match(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$", text)
+    m = re.match(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z", text)
     d, h, mi, s = (int(x or 0) for x in m.groups())  # type: ignore[union-attr]
     return ((d * 24 + h) * 60 + mi) * 60 + s
 
@@ -660,7 +666,7 @@ def _deploy_stage(stage: Any, i: int, names: list[str], envs: Mapping[str, dict]
         need_ref("artifact", arts, ("DOCKER_IMAGE",))
         cfg = stage.get("config", {})
         if not isinstance(cfg, Mapping) or not all(
-                isinstance(k, str) and re.match(r"^[A-Za-z0-9_]+$", k) and _scalar_text(v) is not None
+                isinstance(k, str) and re.match(r"^[A-Za-z0-9_]+\Z", k) and _scalar_text(v) is not None
                 for k, v in cfg.items()):
             p.add(f"{where}.config", "expected a mapping of [A-Za-z0-9_] keys to strings")
         else:

@@ -115,8 +115,10 @@ def build_router(registry: Registry) -> Router:
     def create_model(request: Request) -> Response:
         body = _body(request, _MODEL_FIELDS, {"name"})
         governed = body.get("governed_aliases")
+        if governed is not None:
+            governed = governance.validate_governed_aliases(governed)
         reg = actor(request, WRITE_SCOPE)
-        if governed is not None and not set(governance.DEFAULT_GOVERNED_ALIASES) <= set(governed or []):
+        if governed is not None and not set(governance.DEFAULT_GOVERNED_ALIASES) <= set(governed):
             actor(request, APPROVE_SCOPE)  # weakening governance is an approver's call
         if body.get(governance.DEPLOY_POLICY) not in (None, False):
             actor(request, APPROVE_SCOPE)  # so is letting unapproved versions serve traffic
@@ -273,7 +275,7 @@ def build_router(registry: Registry) -> Router:
         endpoint = validate_endpoint_name(request.path_params["endpoint"])
         raw = request.json()
         action = raw.get("action") if isinstance(raw, Mapping) else None
-        if action not in _DEPLOY_ACTIONS:
+        if not isinstance(action, str) or action not in _DEPLOY_ACTIONS:
             raise BadRequestError(f"action must be one of {', '.join(_DEPLOY_ACTIONS)}", code="invalid_action")
         required, optional = _DEPLOY_ACTIONS[action]
         body = _body(request, optional | {"action"}, required)

@@ -15,7 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import BadRequestError, IntegrityError, NotFoundError, PreconditionFailedError
+from mlops.errors import (
+    BadRequestError,
+    IntegrityError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnprocessableError,
+)
 from mlops.registry.keys import artifact_key
 from mlops.storage.base import ObjectStore
 
@@ -80,6 +86,69 @@ def load_joblib(data: bytes) -> Any:
     return joblib.load(io.BytesIO(data))
 
 
+MAX_MODEL_FILE_BYTES = 2 * 1024 ** 3
+# joblib writes a pickle (protocol >= 2 starts with 0x80), optionally compressed: zlib, gzip, bz2, xz, lzma, lz4
+_MODEL_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
+
+
+def read_model_file(path: str | Path, what: str = "--artifact") -> bytes:
+    """The bytes of a person's model file, checked before anything unpickles them: a regular file (not a
+    symbolic link), not empty, at most ``MAX_MODEL_FILE_BYTES``, starting like a joblib/pickle file."""
+    import os
+    import stat
+
+    p = Path(path)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        raise BadRequestError(f"{what} {p}: no such file", code="file_not_found") from None
+    except OSError as exc:
+        raise BadRequestError(f"{what} {p}: {exc.strerror or exc}", code="invalid_artifact") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise BadRequestError(f"{what} {p} is a symbolic link; give the model file itself", code="invalid_artifact")
+    if not stat.S_ISREG(st.st_mode):
+        raise BadRequestError(f"{what} {p} is not a regular file", code="invalid_artifact")
+    if st.st_size == 0:
+        raise BadRequestError(f"{what} {p} is empty; expected a model saved with joblib.dump", code="invalid_artifact")
+    if st.st_size > MAX_MODEL_FILE_BYTES:
+        raise BadRequestError(f"{what} {p} is {st.st_size} bytes; at most {MAX_MODEL_FILE_BYTES} are accepted",
+                              code="invalid_artifact")
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))   # no symlink swapped in since lstat
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_MODEL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise BadRequestError(f"{what} {p}: {exc.strerror or exc}", code="invalid_artifact") from None
+    if not data.startswith(_MODEL_MAGIC):
+        raise BadRequestError(f"{what} {p} is not a joblib file (it starts with {data[:8]!r}); save the model "
+                              "with joblib.dump", code="invalid_artifact")
+    return data
+
+
+def load_model_bytes(data: bytes, where: str) -> Any:
+    """Deserialize a person's own model bytes (read by ``read_model_file``, on their machine). Any failure
+    is one clear error, and the object must be a model (it has ``predict``)."""
+    import joblib
+
+    try:
+        obj = joblib.load(io.BytesIO(data))
+    except ModuleNotFoundError as exc:
+        raise BadRequestError(f"{where}: cannot load the model, module {exc.name!r} is not installed",
+                              code="invalid_artifact") from None
+    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt pickle raises nearly anything
+        raise BadRequestError(f"{where}: not a loadable joblib model ({type(exc).__name__}: {str(exc)[:120]})",
+                              code="invalid_artifact") from None
+    check_model_object(obj, where)
+    return obj
+
+
+def check_model_object(obj: Any, where: str = "the artifact") -> None:
+    """A model is something with a ``predict`` method; a pickled dict or list is refused."""
+    if not callable(getattr(obj, "predict", None)):
+        raise UnprocessableError(f"{where} holds a {type(obj).__name__}, not a model (it has no predict method)",
+                                 code="not_a_model")
+
+
 def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """Load an MLflow sklearn-flavor model directory: (model object, facts from ``MLmodel``).
 
@@ -96,9 +165,11 @@ def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
     if not mlmodel.is_file():
         raise BadRequestError(f"{root} is not an MLflow model directory (no MLmodel file)", code="not_mlflow_model")
     try:
-        meta = yaml.safe_load(mlmodel.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise BadRequestError(f"{mlmodel}: not valid YAML: {exc}", code="not_mlflow_model") from None
+        meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"{mlmodel}: not valid YAML: {str(exc)[:200]}", code="not_mlflow_model") from None
+    if not isinstance(meta, dict):
+        raise BadRequestError(f"{mlmodel}: expected a YAML mapping", code="not_mlflow_model")
     flavor = (meta.get("flavors") or {}).get("sklearn")
     if not isinstance(flavor, dict):
         raise BadRequestError(f"{mlmodel}: only the sklearn flavor can be imported "
@@ -117,6 +188,10 @@ def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
         except ModuleNotFoundError as exc:
             raise BadRequestError(f"{pkl}: cannot unpickle, module {exc.name!r} is not installed",
                                   code="unsupported_flavor") from None
+        except Exception as exc:  # noqa: BLE001 - a truncated or corrupt pickle raises nearly anything
+            raise BadRequestError(f"{pkl}: not a loadable pickle ({type(exc).__name__}: {str(exc)[:120]})",
+                                  code="not_mlflow_model") from None
+    check_model_object(model, str(pkl))
     facts: dict[str, Any] = {"source": {"kind": "mlflow", "run_id": meta.get("run_id"),
                                         "model_uuid": meta.get("model_uuid"),
                                         "mlflow_version": meta.get("mlflow_version"),

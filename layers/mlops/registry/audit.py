@@ -44,7 +44,7 @@ from mlops.registry.keys import (
     model_subject,
     seq_of_audit_key,
 )
-from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
+from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore, put_once
 
 GENESIS = "0" * 64
 ANCHOR_KINDS = ("forged", "unsigned", "unanchored")
@@ -138,7 +138,8 @@ class AuditLog:
             payload = records.dumps(entry)
             t0 = time.perf_counter()
             try:
-                self.entry_store.put(audit_key(seq + 1), payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+                put_once(self.entry_store, audit_key(seq + 1), payload, if_none_match=True,
+                         content_type=JSON_CONTENT_TYPE)
             except PreconditionFailedError:
                 existing = self.entry_store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:
@@ -246,7 +247,8 @@ class AuditLog:
         """Newest first: entries matching subject / action (exact, or a prefix ending in '.'), time range."""
         since_ts = records.parse_time(since) if since is not None else None
         until_ts = records.parse_time(until) if until is not None else None
-        top = (before_seq - 1) if before_seq else self.last_seq()
+        last = self.last_seq()
+        top = min(before_seq - 1, last) if before_seq else last     # a seq past the end scans nothing that is not there
         out: list[dict[str, Any]] = []
         s = top
         batch = 64

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.errors import BadRequestError, UnprocessableError
+from mlops.errors import BadRequestError, MlopsError, UnprocessableError
 
 MAX_ROWS = 5_000_000
 
@@ -100,14 +100,24 @@ def read_training_file(path: str | Path, *, target: str | None = None,
     if not p.is_file():
         raise BadRequestError(f"training data file {p} does not exist", code="file_not_found")
     suffix = p.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        names, cols = _read_csv(p)
-    elif suffix == ".npy":
-        names, cols = _read_npy(p, feature_names)
-    elif suffix in (".parquet", ".pq"):
-        names, cols = _read_parquet(p)
-    else:
+    if suffix not in (".csv", ".txt", ".npy", ".parquet", ".pq"):
         raise BadRequestError(f"{p.name}: use a .csv, .npy or .parquet file", code="unsupported_data_format")
+    try:
+        if suffix in (".csv", ".txt"):
+            names, cols = _read_csv(p)
+        elif suffix == ".npy":
+            names, cols = _read_npy(p, feature_names)
+        else:
+            names, cols = _read_parquet(p)
+    except MlopsError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise UnprocessableError(f"{p}: not UTF-8 text (byte {exc.start})", code="invalid_training_data") from None
+    except (ValueError, OSError, EOFError, csv.Error, TypeError, IndexError, KeyError) as exc:
+        # numpy refuses a pickled or truncated .npy (allow_pickle=False), csv an oversized field, pyarrow a
+        # file that is not Parquet: one line naming the file, never a traceback
+        raise UnprocessableError(f"{p}: cannot read it as {suffix[1:]} ({type(exc).__name__}: {str(exc)[:160]})",
+                                 code="invalid_training_data") from None
     y = None
     if target is not None:
         if target not in cols:

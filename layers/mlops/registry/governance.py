@@ -51,6 +51,24 @@ def validate_required_metadata(spec: Any) -> list[str]:
     return out
 
 
+def validate_governed_aliases(value: Any) -> list[str]:
+    """Check a ``governed_aliases`` list (alias names); returns it de-duplicated in order."""
+    from mlops.names import validate_name
+
+    if not isinstance(value, (list, tuple)):
+        raise BadRequestError("governed_aliases must be a list of alias names", code="invalid_governed_aliases")
+    if len(value) > 100:
+        raise BadRequestError("governed_aliases has more than 100 entries", code="invalid_governed_aliases")
+    out: list[str] = []
+    for i, alias in enumerate(value):
+        if not isinstance(alias, str):
+            raise BadRequestError(f"governed_aliases[{i}] must be an alias name (a string), got "
+                                  f"{type(alias).__name__}", code="invalid_governed_aliases")
+        if validate_name(alias, "alias") not in out:
+            out.append(alias)
+    return out
+
+
 def _present(value: Any) -> bool:
     return value not in (None, "", {}, [])
 

@@ -26,9 +26,9 @@ AUDIT_TIP = "audit-tip.json"
 DEPLOYMENTS_PREFIX = "deployments/"
 ARTIFACTS_PREFIX = "artifacts/sha256/"
 
-_VERSION_FILE = re.compile(r"^(\d{10})\.json$")
-_AUDIT_FILE = re.compile(r"^audit/(\d{12})\.json$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_VERSION_FILE = re.compile(r"^(\d{10})\.json\Z")
+_AUDIT_FILE = re.compile(r"^audit/(\d{12})\.json\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def model_key(model: str) -> str:

@@ -3,25 +3,25 @@
 Every mutable record is changed by ``update``: read (with its ETag) -> apply a pure change ->
 write with ``if_match`` (or ``if_none_match`` to create), and on a lost race read again and
 retry, a bounded number of times. So concurrent writers never overwrite each other's change.
-Each write carries a fresh ``write_id``: if a retried request finds "its" object already there
-(the first attempt landed but the answer was lost), the identical bytes prove it was ours.
+Each write carries a fresh ``write_id``: if the answer to a write is lost after the store applied it
+(a dropped connection, or a retry answered 412), ``mlops.storage.base.put_once`` reads the object back
+and the identical bytes (same sha256) prove the write was ours: it succeeded, exactly once (issue 13 G).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
-from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
+from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore, put_once
+from mlops.times import iso, parse_time  # noqa: F401 - the one time parser, re-exported for the registry
 
 SCHEMA = 1
 DEFAULT_ATTEMPTS = 64
@@ -44,35 +44,6 @@ def loads(key: str, data: bytes, *, store: ObjectStore | None = None) -> dict[st
         raise IntegrityError(f"metadata object {key}{where} is corrupt (expected a JSON object)",
                              code="corrupt_metadata", details={"key": key})
     return doc
-
-
-def iso(ts: float) -> str:
-    """Epoch seconds -> ``2026-11-22T17:00:00.123Z`` (fixed width, so strings sort by time)."""
-    ms = math.floor(ts * 1000)
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def parse_time(value: Any) -> str:
-    """A time given as ISO 8601 (any offset, or a date) or epoch seconds -> the canonical ``iso`` string."""
-    from mlops.errors import BadRequestError
-
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return iso(float(value))
-    if isinstance(value, str) and value:
-        text = value.strip()
-        try:
-            return iso(float(text))
-        except ValueError:
-            pass
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise BadRequestError(f"time {value[:60]!r} is not ISO 8601 (e.g. 2026-11-22T17:00:00Z) "
-                                  "or epoch seconds", code="invalid_time") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return iso(dt.timestamp())
-    raise BadRequestError("a time is required (ISO 8601 or epoch seconds)", code="invalid_time")
 
 
 @dataclass
@@ -101,29 +72,11 @@ def read_required(store: ObjectStore, key: str, what: str) -> Doc:
     return doc
 
 
-def _own_write(store: ObjectStore, key: str, payload: bytes, exc: PreconditionFailedError) -> str | None:
-    """After a lost conditional write: the ETag if the object now holds exactly our bytes (possible only
-    when the client retried a request whose first attempt landed)."""
-    if exc.details.get("retried") is False:
-        return None
-    try:
-        obj = store.get(key)
-    except NotFoundError:
-        return None
-    return obj.etag if obj.data == payload else None
-
-
 def create(store: ObjectStore, key: str, doc: dict[str, Any]) -> tuple[str, bytes]:
     """Create ``key`` exclusively; ``PreconditionFailedError`` if another writer got there first."""
     doc.setdefault("write_id", uuid.uuid4().hex)
     payload = dumps(doc)
-    try:
-        return store.put(key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE), payload
-    except PreconditionFailedError as exc:
-        etag = _own_write(store, key, payload, exc)
-        if etag is not None:
-            return etag, payload
-        raise
+    return put_once(store, key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE), payload
 
 
 def backoff(attempt: int, unit_s: float) -> None:
@@ -148,13 +101,11 @@ def update(store: ObjectStore, key: str, change: Callable[[dict[str, Any] | None
         t0 = time.perf_counter()
         try:
             if cur is None:
-                store.put(key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+                put_once(store, key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
             else:
-                store.put(key, payload, if_match=cur.etag, content_type=JSON_CONTENT_TYPE)
+                put_once(store, key, payload, if_match=cur.etag, content_type=JSON_CONTENT_TYPE)
             return new, True
-        except PreconditionFailedError as exc:
-            if _own_write(store, key, payload, exc) is not None:
-                return new, True
+        except PreconditionFailedError:
             backoff(attempt, time.perf_counter() - t0)
     raise ConflictError(f"{what} {key} is being changed by too many writers at once; "
                         f"gave up after {attempts} attempts, try again", code="too_much_contention")

@@ -43,8 +43,8 @@ MAX_VERSION_ATTEMPTS = 1000
 VERIFY_ON_REGISTER_MAX_BYTES = 64 * 1024 * 1024
 RESERVED_REFS = ("latest",)
 _UNSET: Any = object()
-_ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-_SUBJECT = re.compile(r"^[a-z]+:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
+_SUBJECT = re.compile(r"^[a-z]+:[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def _public(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -93,13 +93,7 @@ def _check_tags(tags: Any) -> dict[str, str]:
 
 
 def _alias_list(value: Any) -> list[str]:
-    if not isinstance(value, (list, tuple)):
-        raise BadRequestError("governed_aliases must be a list of alias names", code="invalid_governed_aliases")
-    out: list[str] = []
-    for a in value:
-        if validate_name(a, "alias") not in out:
-            out.append(a)
-    return out
+    return governance.validate_governed_aliases(value)
 
 
 def _check_version_doc(key: str, doc: Mapping[str, Any]) -> None:
@@ -323,6 +317,7 @@ class Registry:
         if isinstance(artifact, (bytes, bytearray, memoryview)):
             data = bytes(artifact)
         elif artifact is not None:
+            artifacts.check_model_object(artifact)      # a dict or list is not a model version
             model_obj = artifact
             data = artifacts.serialize_model(artifact)
         elif artifact_sha256 is None:
@@ -355,6 +350,7 @@ class Registry:
             raise UnprocessableError("a signature is needed: pass the training frame X (and y) or a signature",
                                      code="missing_signature")
 
+        sigmod.check_classes(sig.get("classes"))
         will_profile = reference_profile is not None or reference_profile_sha256 is not None or \
             (columns is not None and profile)
         artifact_info = {"sha256": artifact_sha256, "size": None, "flavor": flavor, "format": artifacts.FORMAT_JOBLIB,
@@ -445,8 +441,8 @@ class Registry:
                        given: Mapping[str, Any] | None, given_sha256: str | None) -> dict[str, Any]:
         if given_sha256 is not None:
             info = _existing_artifact(self.store, given_sha256, what="reference profile")
-            profile = records.loads(f"artifacts/sha256/{given_sha256}",
-                                    artifacts.fetch_verified(self.store, given_sha256, what="reference profile"))
+            profile = _profile_document(given_sha256, artifacts.fetch_verified(self.store, given_sha256,
+                                                                                what="reference profile"))
             fmt = profile.get("format")
         else:
             if given is not None:
@@ -766,6 +762,22 @@ def _existing_artifact(store: ObjectStore, sha256: str | None, what: str = "arti
     if info.size <= VERIFY_ON_REGISTER_MAX_BYTES:
         artifacts.fetch_verified(store, sha256, size=info.size, what=what)  # type: ignore[arg-type]
     return {"sha256": sha256, "size": info.size}
+
+
+def _profile_document(sha256: str, data: bytes) -> dict[str, Any]:
+    """An uploaded artifact named as a reference profile: a JSON profile document, else a 422 that says so
+    (the caller chose the artifact; nothing in the store is corrupt)."""
+    from mlops.jsonbody import parse_json
+
+    try:
+        doc = parse_json(data)
+    except BadRequestError as exc:
+        raise UnprocessableError(f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a JSON "
+                                 f"reference profile ({exc.message})", code="invalid_profile") from None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("features"), Mapping):
+        raise UnprocessableError(f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a "
+                                 "reference profile (a JSON object with 'features')", code="invalid_profile")
+    return dict(doc)
 
 
 def _check_model_fits(model: Any, names: list[str]) -> None:

@@ -171,6 +171,7 @@ def validate_signature(sig: Any) -> dict[str, Any]:
     if classes is not None and (not isinstance(classes, list) or
                                 not all(isinstance(c, (str, int, float, bool)) for c in classes)):
         raise UnprocessableError("signature.classes must be a list of labels or null", code="invalid_signature")
+    check_classes(classes)
     target = sig.get("target")
     if target is not None and (not isinstance(target, Mapping) or not isinstance(target.get("name"), str)):
         raise UnprocessableError("signature.target must be {name, dtype} or null", code="invalid_signature")
@@ -179,6 +180,14 @@ def validate_signature(sig: Any) -> dict[str, Any]:
         raise UnprocessableError(f"signature has unknown fields {sorted(unknown)}", code="invalid_signature")
     return {"inputs": inputs, "classes": classes,
             "target": {"name": target["name"], "dtype": str(target.get("dtype", "str"))} if target else None}
+
+
+def check_classes(classes: Sequence[Any] | None) -> None:
+    """Class labels must be storable as JSON: no NaN or infinite label (``422 invalid_signature``)."""
+    for i, c in enumerate(classes or ()):
+        if isinstance(c, float) and not math.isfinite(c):
+            raise UnprocessableError(f"signature.classes[{i}] is {c!r}; a class label must be a finite number, "
+                                     "a string or a boolean", code="invalid_signature")
 
 
 def kinds_of(signature: Mapping[str, Any]) -> dict[str, str]:

@@ -40,11 +40,11 @@ from mlops.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore
+from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore, put_once
 
 RUN_FORMAT = "mlops-run/1"
 PREFIX = "runs/"
-_RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+_RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}\Z")
 
 
 def new_run_id(clock: Callable[[], float] = time.time) -> str:
@@ -97,11 +97,11 @@ class RunStore:
         record["format"] = RUN_FORMAT
         if holdout is not None:
             key = holdout_key(run_id)
-            self.store.put(key, holdout, if_none_match=True, content_type="application/octet-stream")
+            put_once(self.store, key, holdout, if_none_match=True, content_type="application/octet-stream")
             record["holdout"] = {"key": key, "sha256": hashlib.sha256(holdout).hexdigest(), "size": len(holdout)}
         data = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
         try:
-            self.store.put(run_key(run_id), data, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+            put_once(self.store, run_key(run_id), data, if_none_match=True, content_type=JSON_CONTENT_TYPE)
         except PreconditionFailedError:
             raise ConflictError(f"run {run_id} already exists") from None
         return record

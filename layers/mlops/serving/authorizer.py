@@ -13,6 +13,7 @@ fn samples, e.g. ``{"active": true, "principal": ..., "scope": [...], "expiresAt
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops.serving.apikeys import KeyRing
+from mlops.serving.apikeys import INVALID_RECORD, MALFORMED, UNKNOWN_KEY, KeyRing, KeyRingSource
 from mlops.spec.functions import cohort_key
 
 CANARY, STABLE = "canary", "stable"
+log = logging.getLogger(__name__)
 
 
 def cohort_bucket(principal: str, endpoint: str, salt: str) -> int:
@@ -72,33 +74,35 @@ def _iso(ts: float) -> str:
 
 
 class Authorizer:
-    """Turns the gateway's ``USER_DEFINED`` input into OCI's authorizer answer."""
+    """Turns the gateway's ``USER_DEFINED`` input into OCI's authorizer answer.
 
-    def __init__(self, keys: Callable[[], KeyRing], weights: WeightCache, endpoints: Sequence[str], *,
-                 ttl_s: float = 60.0, deny_ttl_s: float = 5.0, pin_scope: str = "mlops:pin",
-                 clock: Callable[[], float] = time.time, fresh_keys: Callable[[], KeyRing] | None = None,
-                 refresh_every_s: float = 1.0) -> None:
+    Denials: a token that names an unknown key id is answered without ``expiresAt``, so no gateway
+    caches it (the id may be issued a moment later: ``mlops keys new`` must work on the very next
+    request); a malformed value, a wrong secret, a revoked key or a refused ring entry can never become
+    valid by a ring change of that id alone, and is cached for ``deny_ttl_s``.
+    """
+
+    def __init__(self, keys: KeyRingSource, weights: WeightCache, endpoints: Sequence[str], *,
+                 ttl_s: float = 60.0, deny_ttl_s: float = 5.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.keys, self.weights, self.endpoints = keys, weights, list(endpoints)
-        self.ttl_s, self.deny_ttl_s, self.pin_scope, self.clock = ttl_s, deny_ttl_s, pin_scope, clock
-        self.fresh_keys, self.refresh_every_s = fresh_keys, refresh_every_s
-        self._last_refresh = float("-inf")
+        self.ttl_s, self.deny_ttl_s, self.clock = ttl_s, deny_ttl_s, clock
+        self._warned: set[str] = set()
 
-    def _verify(self, token: str | None):
-        """Verify against the cached key ring; a key id it does not know triggers one fresh read
-        (at most every ``refresh_every_s``), so a key issued a moment ago works at once while
-        random tokens cannot turn into a stream of Vault reads."""
-        ring = self.keys()
-        rec = ring.verify(token)
-        if rec is not None or self.fresh_keys is None or not token:
-            return rec
-        kid = ring.key_id(token)
-        if kid is None or kid in ring.by_id:
-            return None
-        now = time.monotonic()
-        if now - self._last_refresh < self.refresh_every_s:
-            return None
-        self._last_refresh = now
-        return self.fresh_keys().verify(token)
+    def _deny(self, why: str, header: Any, now: float) -> dict[str, Any]:
+        if why == MALFORMED:        # no Bearer credentials at all: no error code (RFC 6750, section 3.1)
+            answer: dict[str, Any] = {"active": False, "wwwAuthenticate": 'Bearer realm="mlops"'}
+        else:
+            answer = {"active": False, "wwwAuthenticate": 'Bearer realm="mlops", error="invalid_token"'}
+        if why == INVALID_RECORD:
+            kid = KeyRing.key_id(header) or "?"
+            if kid not in self._warned:
+                self._warned.add(kid)
+                log.warning("key %s is refused: its ring entry has a principal or scope outside the allowed "
+                            "characters (a hand-edited ring?); reissue it with mlops keys new", kid)
+        if why != UNKNOWN_KEY:
+            answer["expiresAt"] = _iso(now + self.deny_ttl_s)
+        return answer
 
     def authorize(self, doc: Any) -> dict[str, Any]:
         now = self.clock()
@@ -109,17 +113,14 @@ class Authorizer:
             elif doc.get("type") == "TOKEN":            # single-argument authorizers
                 data = {"token": doc.get("token")}
         token = data.get("token")
-        rec = self._verify(token if isinstance(token, str) else None)
+        header = token if isinstance(token, str) else None
+        rec, why = self.keys.check(header)
         if rec is None:
-            return {"active": False, "expiresAt": _iso(now + self.deny_ttl_s),
-                    "wwwAuthenticate": 'Bearer realm="mlops", error="invalid_token"'}
+            return self._deny(why, header, now)
         context: dict[str, str] = {"principal": rec.principal, "scopes": " ".join(rec.scopes), "key_id": rec.id}
-        pin = data.get("pin")
-        pinned = pin if pin in (CANARY, STABLE) and self.pin_scope in rec.scopes else None
+        # The cohort depends on the token alone: pinning a variant is a route of its own that requires
+        # the pin scope (mlops.spec.gateway.pinned_predict_path), never an optional argument.
         for ep in self.endpoints:
-            if pinned:
-                context[cohort_key(ep)] = pinned
-                continue
             state = self.weights.get(ep)
             context[cohort_key(ep)] = assign_cohort(rec.principal, ep, state.weight_bp, state.salt)
         return {"active": True, "principal": rec.principal, "scope": list(rec.scopes), "clientId": rec.id,

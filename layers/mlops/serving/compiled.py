@@ -39,24 +39,45 @@ class CompiledTrees:
     n_features: int
 
     # ------------------------------------------------------------------ scoring
-    def _leaves(self, X: np.ndarray) -> np.ndarray:
-        """(n, T) leaf node of every tree for every row; float32 comparisons, as sklearn does."""
-        Xf = np.asarray(X, dtype=np.float32).astype(np.float64)
-        n, T = Xf.shape[0], self.feature.shape[0]
-        trees = np.arange(T)
-        node = np.zeros((n, T), dtype=np.int64)
-        rows = np.arange(n)[:, None]
-        for _ in range(self.depth):
-            f = self.feature[trees, node]                      # (n, T)
-            x = Xf[rows, np.maximum(f, 0)]
-            go_left = x <= self.threshold[trees, node]
-            node = np.where(go_left, self.left[trees, node], self.right[trees, node])
+    def _flat(self) -> tuple[np.ndarray, ...]:
+        """The trees as flat arrays indexed by global node (tree * N + node), built once per model.
+
+        ``np.take`` on flat arrays costs a fraction of 2-D fancy indexing for one row (issue 19:
+        a one-row 100-tree walk went from ~56 to ~25 µs), with the very same comparisons.
+        """
+        flat = self.__dict__.get("_flat_cache")
+        if flat is None:
+            T, N = self.feature.shape
+            off = np.arange(T, dtype=np.int64) * N
+            flat = (off, self.feature.astype(np.int64).ravel(), self.threshold.ravel(),
+                    (self.left.astype(np.int64) + off[:, None]).ravel(),
+                    (self.right.astype(np.int64) + off[:, None]).ravel(),
+                    self.value.reshape(T * N, -1))
+            self.__dict__["_flat_cache"] = flat
+        return flat
+
+    def _global_leaves(self, X: np.ndarray) -> np.ndarray:
+        """(n, T) global index (tree * N + node) of the leaf every row reaches in every tree."""
+        off, feature, threshold, left, right, _v = self._flat()
+        Xf = np.asarray(X, dtype=np.float32).astype(np.float64)   # float32 comparisons, as sklearn does
+        n = Xf.shape[0]
+        base = (np.arange(n, dtype=np.int64) * Xf.shape[1])[:, None]
+        xflat = Xf.ravel()
+        node = np.broadcast_to(off, (n, off.shape[0]))
+        for _ in range(self.depth):                    # leaves point to themselves: extra levels stay put
+            f = feature.take(node)                     # -1 at leaves: any column will do
+            np.maximum(f, 0, out=f)
+            f += base
+            node = np.where(xflat.take(f) <= threshold.take(node), left.take(node), right.take(node))
         return node
 
+    def _leaves(self, X: np.ndarray) -> np.ndarray:
+        """(n, T) leaf node of every tree for every row; float32 comparisons, as sklearn does."""
+        return self._global_leaves(X) - self._flat()[0]
+
     def raw(self, X: np.ndarray) -> np.ndarray:
-        leaves = self._leaves(X)                              # (n, T)
-        T = self.feature.shape[0]
-        contrib = self.value[np.arange(T)[None, :], leaves]   # (n, T, V)
+        gleaves = self._global_leaves(X)                      # (n, T)
+        contrib = self._flat()[5].take(gleaves, axis=0)       # (n, T, V)
         if self.kind == "forest":
             return contrib.mean(axis=1)
         out = np.tile(self.init, (X.shape[0], 1))

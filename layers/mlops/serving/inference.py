@@ -18,6 +18,7 @@ the drift job posts ``canary_unavailable`` for the canary alarm that rolls the c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import queue
@@ -35,6 +36,7 @@ import numpy as np
 
 from mlops.errors import IntegrityError, NotFoundError, UnavailableError, UnprocessableError
 from mlops.http import COHORT_HEADER, Request, Response, Router
+from mlops.jsonbody import check_media_type
 from mlops.serving.payload import Signature, parse_payload
 
 
@@ -63,6 +65,12 @@ def now_iso() -> str:
 def principal_digest(principal: str | None) -> str | None:
     if not principal:
         return None
+    return _digest(principal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(principal: str) -> str:
+    """Callers are few and call often: their digest is computed once (issue 19, per-request CPU)."""
     return hashlib.sha256(principal.encode()).hexdigest()[:16]
 
 
@@ -111,7 +119,7 @@ class InferenceService:
         self.unavailable: dict[str, Any] | None = None   # the deployed version that cannot be served, and why
         self.fallback: LoadedModel | None = None         # canary only: stable's model while that is so
         self._bad_shadow: int | None = None
-        self._store_down = False
+        self._store_down: str | None = None    # why the registry store cannot be reached, while it cannot
         self._rng = random.Random()
         self._shadow_q: queue.Queue = queue.Queue(maxsize=1000)
         self.refresh()
@@ -156,10 +164,10 @@ class InferenceService:
                 self.shadow = (self.shadow[0], shadow[1])
             if self._store_down:
                 self.log("the registry store is reachable again")
-                self._store_down = False
+                self._store_down = None
         except Exception as exc:  # keep serving what we have
             if not self._store_down:
-                self._store_down = True
+                self._store_down = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                 held = f"v{self.current.version}" if self.current else "nothing"
                 self.log(f"cannot refresh the model from the registry store ({type(exc).__name__}: {exc}); "
                          f"keep serving {held}")
@@ -205,6 +213,12 @@ class InferenceService:
                     f"cannot be served: {bad['message']}", code="model_unavailable",
                     details={"version": bad["version"], "variant": self.variant, "reason": bad["code"]})
         if m is None:
+            down = self._store_down
+            if down:   # we do not know what is deployed: say why, not "nothing is deployed" (issue 13 F)
+                raise UnavailableError(
+                    f"the registry store cannot be reached ({down}), so this worker of endpoint {self.endpoint!r} "
+                    f"({self.variant}) has no model loaded yet; retry shortly", code="store_unavailable",
+                    details={"variant": self.variant})
             raise UnavailableError(f"no model version is deployed to endpoint {self.endpoint!r} "
                                    f"({self.variant}); deploy one with `mlops deploy`", code="no_model_deployed")
         return m, self.variant, None
@@ -217,6 +231,7 @@ class InferenceService:
     # ------------------------------------------------------------------ predict
     def predict(self, request: Request) -> Response:
         t0 = time.perf_counter()
+        check_media_type(request.headers.get("content-type"))
         m, variant, fallback = self._serving()
         X, _ = parse_payload(request.body, m.signature, self.max_batch)
         preds, proba, confidence = score(m, X)
@@ -319,6 +334,10 @@ class InferenceService:
             raise UnavailableError(f"smoke test: {self.model_name} v{bad['version']} cannot be served as "
                                    f"{self.variant}: {bad['message']}", code="model_unavailable")
         if m is None:
+            if self._store_down:
+                raise UnavailableError(f"smoke test: the registry store cannot be reached ({self._store_down}); "
+                                       f"no model loaded for {self.variant} of {self.endpoint}",
+                                       code="store_unavailable")
             raise UnavailableError(f"smoke test: no model loaded for {self.variant} of {self.endpoint}",
                                    code="no_model_deployed")
         doc = request.json(required=False) or {}
@@ -343,6 +362,10 @@ class InferenceService:
     def router(self) -> Router:
         r = Router()
         r.add("POST", f"/v1/endpoints/{self.endpoint}/predict", self.predict)
+        if self.variant in ("stable", "canary"):   # its pinned route (mlops.spec.gateway, scope mlops:pin)
+            from mlops.spec.gateway import pinned_predict_path
+
+            r.add("POST", pinned_predict_path(self.endpoint, self.variant), self.predict)
         r.add("POST", f"/v1/endpoints/{self.endpoint}/feedback", self.feedback)
         r.add("GET", f"/v1/endpoints/{self.endpoint}/info", self.info)
         # a direct invoke (no gateway) arrives with URL "/"

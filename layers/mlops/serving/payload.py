@@ -12,7 +12,6 @@ has string (categorical) features, an object array with str and float cells.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlops.errors import BadRequestError, PayloadTooLargeError, UnprocessableError
+from mlops.jsonbody import parse_json
 
 TEXT_DTYPES = ("str", "string", "object", "category")
 NUMERIC_KINDS = ("float", "double", "float64", "float32", "int", "int64", "int32", "long", "integer",
@@ -168,10 +168,7 @@ def parse_payload(body: bytes, sig: Signature, max_batch: int) -> tuple[np.ndarr
     """The rows of a scoring request as a float64 array (n, width) in signature order."""
     if not body:
         raise BadRequestError("the request needs a JSON body, e.g. {\"instances\": [[...]]}", code="missing_body")
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    doc = parse_json(body)      # the limits every route shares: depth, numbers, UTF-8
     if not isinstance(doc, dict):
         raise UnprocessableError("the body must be a JSON object with one of: instances, inputs, "
                                  "dataframe_split, dataframe_records", code="invalid_shape")

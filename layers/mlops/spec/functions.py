@@ -10,6 +10,8 @@ from mlops.errors import ConfigError
 from mlops.settings import StackSettings
 
 MAX_CONFIG_BYTES = 4096          # OCI Functions: total config size per function
+# Config keys: "ASCII strings consisting solely of letters, digits, and the '_' (underscore) character, and
+# must not begin with a digit" (oci SDK, oci/functions/models/create_function_details.py, ``config``).
 _KEY_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 CORE_FUNCTIONS = ("authorizer", "registry", "drift", "guardian")
@@ -34,17 +36,31 @@ def inference_function_name(endpoint: str, variant: str) -> str:
     return f"inference-{endpoint}-{variant}"
 
 
+def application_name(settings: StackSettings) -> str:
+    """The display name of the stack's Functions application (the cloud's and the local twin's)."""
+    return f"mlops-{settings.stack}-app"
+
+
+def local_function_id(name: str) -> str:
+    """The id of function ``name`` in the local runtime: its routes' ``function_id`` and the
+    ``resourceId`` of its oci_faas twin metrics, as a function's OCID is in the cloud."""
+    return f"local:fn:{name}"
+
+
 def cohort_key(endpoint: str) -> str:
     """The authorizer context key that carries an endpoint's cohort (``request.auth[...]``)."""
     return "cohort_" + endpoint.replace("-", "_")
 
 
 def validate_config(name: str, config: Mapping[str, str]) -> dict[str, str]:
-    """Keys ``[A-Za-z0-9_]``, string values, total <= 4 KB - else a clear error naming the function."""
+    """Keys ``[A-Za-z_][A-Za-z0-9_]*``, string values, total <= 4 KB - else a clear error naming the function."""
     total = 0
     for key, value in config.items():
-        if not key or not set(key) <= _KEY_OK:
+        if not isinstance(key, str) or not key or not set(key) <= _KEY_OK:
             raise ConfigError(f"function {name}: config key {key!r} may only use letters, digits and '_'")
+        if key[0].isdigit():
+            raise ConfigError(f"function {name}: config key {key!r} may not start with a digit "
+                              "(OCI Functions refuses it; it also cannot be an environment variable)")
         if not isinstance(value, str):
             raise ConfigError(f"function {name}: config {key} must be a string, got {type(value).__name__}")
         total += len(key.encode()) + len(value.encode())
@@ -116,13 +132,15 @@ def function_specs(settings: StackSettings) -> list[FunctionSpec]:
     extra: dict[str, dict[str, str]] = {
         "authorizer": {ev.API_KEYS_SECRET: settings.auth.api_keys_secret,
                        ev.AUTH_TTL_S: str(settings.gateway.auth_cache_ttl_s),
-                       ev.PIN_SCOPE: settings.auth.pin_scope, ev.PIN_HEADER: settings.auth.pin_header,
                        ev.WEIGHT_CACHE_TTL_S: repr(settings.auth.weight_cache_ttl_s),
                        ev.ENDPOINTS: endpoints},
         "registry": {},
         "drift": {ev.DRIFT_ALPHA: repr(settings.drift.alpha),
                   ev.DRIFT_EFFECT_THRESHOLD: repr(settings.drift.effect_threshold),
                   ev.DRIFT_SHARE_THRESHOLD: repr(settings.drift.share_threshold),
+                  ev.DRIFT_DATASET_RULE: settings.drift.dataset_rule,
+                  ev.DRIFT_COUNT_THRESHOLD: str(settings.drift.count_threshold),
+                  ev.DRIFT_STRONG_THRESHOLD: repr(settings.drift.strong_threshold),
                   ev.DRIFT_PERSISTENCE: f"{settings.drift.persistence_k}/{settings.drift.persistence_n}",
                   ev.DRIFT_MIN_ROWS: str(settings.drift.min_rows), ev.ENDPOINTS: endpoints,
                   ev.AB_AUTO_PROMOTE: "1" if settings.guardian.ab_auto_promote else "0"},

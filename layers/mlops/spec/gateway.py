@@ -7,9 +7,19 @@ canary is a ``DYNAMIC_ROUTING_BACKEND`` on ``request.auth[cohort_<endpoint>]``, 
 value the authorizer function computes from a hash of the caller (see ARCHITECTURE.md).
 
 Why one cohort key per endpoint rather than one ``cohort`` computed from the path:
-the authorizer then needs only the token (and an optional pin header) as arguments,
-so its cached answer (``cache_keys``) serves every endpoint, and nothing depends on
-passing path parameters into a spec-level authentication policy.
+the authorizer then needs only the token as its argument, so its cached answer
+(``cache_keys``) serves every endpoint, and nothing depends on passing path parameters
+into a spec-level authentication policy.
+
+Pinning a variant (issue 13 G): ``/v1/endpoints/{E}/variants/stable/predict`` and
+``.../variants/canary/predict`` reach that variant's function directly and require the pin
+scope. The authorizer takes one argument (``token``), always present: OCI does not document what
+it does when an argument of a multi-argument authorizer is absent from a request, so no ordinary
+request may depend on one (the earlier design read an optional ``X-Mlops-Cohort`` header).
+Each endpoint costs four routes; OCI allows 50 routes per API deployment (doc "API Gateway
+Internal Limits", docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm,
+"Number of routes per API deployment: 50", not changeable), so a stack has at most
+``MAX_ENDPOINTS`` endpoints.
 """
 
 from __future__ import annotations
@@ -17,11 +27,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mlops.errors import ConfigError
 from mlops.http import COHORT_HEADER, PRINCIPAL_HEADER, SCOPES_HEADER
 from mlops.settings import StackSettings
-from mlops.spec.functions import cohort_key, inference_function_name
+from mlops.spec.functions import cohort_key, inference_function_name, local_function_id
 
 PREDICT_SCOPE = "mlops:predict"
+PIN_SCOPE = "mlops:pin"            # default of settings.auth.pin_scope: may call the pinned variant routes
+VARIANTS = ("stable", "canary")
+MAX_ROUTES_PER_DEPLOYMENT = 50     # OCI API Gateway internal limit (see the module doc)
+FIXED_ROUTES = 5                   # health + 4 registry routes
+ROUTES_PER_ENDPOINT = 4            # predict, feedback, variants/stable/predict, variants/canary/predict
+MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT   # 11
 READ_SCOPE = "mlops:read"
 WRITE_SCOPE = "mlops:write"
 APPROVE_SCOPE = "mlops:approve"
@@ -51,25 +68,36 @@ def _scoped(scopes: list[str], headers: dict[str, Any]) -> dict[str, Any]:
             "header_transformations": headers}
 
 
+def pinned_predict_path(endpoint: str, variant: str) -> str:
+    """The route that reaches one variant of an endpoint directly (needs the pin scope)."""
+    return f"/v1/endpoints/{endpoint}/variants/{variant}/predict"
+
+
 def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) -> dict[str, Any]:
     """The deployment specification; ``function_ids`` maps function name -> OCID (or a local id)."""
+    if len(settings.endpoints) > MAX_ENDPOINTS:
+        raise ConfigError(f"mlops:endpoints: {len(settings.endpoints)} endpoints need "
+                          f"{FIXED_ROUTES + ROUTES_PER_ENDPOINT * len(settings.endpoints)} gateway routes; an OCI API "
+                          f"deployment has at most {MAX_ROUTES_PER_DEPLOYMENT}, so a stack has at most {MAX_ENDPOINTS} "
+                          "endpoints (split the endpoints over several stacks)")
     gw = settings.gateway
     request_policies: dict[str, Any] = {
         "authentication": {
             "type": "CUSTOM_AUTHENTICATION",
             "function_id": function_ids["authorizer"],
             "is_anonymous_access_allowed": True,   # only routes marked ANONYMOUS (health) use it
-            "parameters": {
-                "token": f"request.headers[{gw.auth_header}]",
-                "pin": f"request.headers[{settings.auth.pin_header}]",
-            },
-            "cache_keys": ["token", "pin"],
+            # one argument, present on every authenticated request (see the module doc)
+            "parameters": {"token": f"request.headers[{gw.auth_header}]"},
+            "cache_keys": ["token"],
             "validation_failure_policy": {
                 "type": "MODIFY_RESPONSE",
                 "response_code": "401",
                 "response_message": '{"error":{"code":"unauthorized","message":"a valid API key is '
-                                    'required in the ' + gw.auth_header + ' header"}}',
-                "response_header_transformations": _set_headers({"Content-Type": "application/json"}),
+                                    'required in the ' + gw.auth_header + ' header, as Bearer <key>"}}',
+                # RFC 7235: a 401 names the scheme it wants; OCI replaces the response under
+                # MODIFY_RESPONSE, so the header is set here rather than left to the authorizer
+                "response_header_transformations": _set_headers({"Content-Type": "application/json",
+                                                                 "WWW-Authenticate": "Bearer"}),
             },
         },
     }
@@ -111,6 +139,14 @@ def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) ->
             "request_policies": _scoped([PREDICT_SCOPE], _identity_headers(
                 {COHORT_HEADER.title(): "${request.auth[" + key + "]}"})),
         })
+        for variant, fn_id in (("stable", stable), ("canary", canary)):
+            routes.append({
+                "path": pinned_predict_path(ep.name, variant),
+                "methods": ["POST"],
+                "backend": _fn(fn_id),
+                "request_policies": _scoped([settings.auth.pin_scope], _identity_headers(
+                    {COHORT_HEADER.title(): variant})),
+            })
         routes.append({
             "path": f"/v1/endpoints/{ep.name}/feedback",
             "methods": ["POST"],
@@ -127,9 +163,10 @@ def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) ->
             "request_policies": _scoped([READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE],
                                         _identity_headers()),
         })
+    assert len(routes) <= MAX_ROUTES_PER_DEPLOYMENT, len(routes)
     return {"request_policies": request_policies, "routes": routes}
 
 
 def local_function_ids(names) -> dict[str, str]:
     """Function ids the local runtime understands: ``local:fn:<name>``."""
-    return {name: f"local:fn:{name}" for name in names}
+    return {name: local_function_id(name) for name in names}

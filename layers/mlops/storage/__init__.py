@@ -13,6 +13,7 @@ from mlops.storage.base import (
     ObjectInfo,
     ObjectStore,
     StoredObject,
+    StoreUnavailableError,
     validate_key,
     validate_prefix,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ObjectStore",
     "StoreConfig",
     "StoredObject",
+    "StoreUnavailableError",
     "open_store",
     "validate_key",
     "validate_prefix",

@@ -7,12 +7,19 @@ Semantics shared by all backends (and pinned down by ``tests/contract``):
   race (or a missing object under ``if_match``) raises ``PreconditionFailedError``.
   Its ``details["retried"]`` is False when the backend knows the losing request was its only
   attempt (so the object cannot hold our own bytes from an earlier, unanswered attempt).
+- A conditional write or delete whose outcome is unknown (the connection dropped, a timeout, a 5xx:
+  the store may have applied it) raises ``UnavailableError`` with ``details["outcome_unknown"]``.
+  Backends never retry a conditional call by themselves (a retried PUT whose first attempt landed
+  is answered 412 and looks like a lost race); ``put_once`` resolves both cases by reading back.
 - ``get`` of a missing key raises ``NotFoundError``; ``head`` returns ``None``.
 - ``delete`` of a missing key raises ``NotFoundError``; with ``if_match`` a changed or missing
   object raises ``PreconditionFailedError``.
 - ``list(prefix)`` yields keys in ascending (code point) order; ``start_after`` resumes a listing.
 - ETags are opaque strings: compare them only for equality with ones the same store returned.
 - Keys are validated before any I/O (``validate_key``).
+- A missing store root (the local directory, the S3 / OCI bucket) is an outage, never an invitation:
+  every operation raises ``StoreUnavailableError`` (503 ``store_unavailable``) and no backend creates
+  the root on a write. Only explicit set-up creates it (``mlops local up``, the quickstart, Pulumi).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mlops.errors import BadRequestError
+from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError, UnavailableError
 
 MAX_KEY_BYTES = 1024
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -31,6 +38,12 @@ JSON_CONTENT_TYPE = "application/json"
 
 class InvalidKeyError(BadRequestError):
     code = "invalid_key"
+
+
+class StoreUnavailableError(UnavailableError):
+    """The store cannot be reached or its root (directory, bucket) is missing: retry later (503)."""
+
+    code = "store_unavailable"
 
 
 @dataclass(frozen=True)
@@ -153,3 +166,54 @@ def check_put_args(key: str, data: object, if_match: str | None, if_none_match: 
     if if_match is not None and (not isinstance(if_match, str) or not if_match):
         raise ValueError("put: if_match must be a non-empty ETag string")
     return data
+
+
+PUT_ONCE_ATTEMPTS = 3
+
+
+def put_once(store: ObjectStore, key: str, data: bytes, *, if_match: str | None = None,
+             if_none_match: bool = False, content_type: str = DEFAULT_CONTENT_TYPE,
+             attempts: int = PUT_ONCE_ATTEMPTS) -> str:
+    """A conditional ``put`` that survives a lost answer; returns the ETag of the object holding ``data``.
+
+    After a lost race (412) that may be the answer to a retry of our own landed write, or after a write
+    whose outcome is unknown, read the object back: if it holds exactly our bytes (same sha256) the write
+    was ours and it succeeded, once. Otherwise a 412 is a real lost race (``PreconditionFailedError``);
+    an unknown outcome whose precondition still holds did not land and is sent again (safe: the write is
+    conditional, so a late first attempt cannot apply on top of it). Callers make ``data`` unique to the
+    write (the registry puts a fresh ``write_id`` in every record), so equal bytes mean our write.
+    """
+    if if_match is None and not if_none_match:
+        raise ValueError("put_once is for conditional writes: give if_match or if_none_match")
+    digest = hashlib.sha256(data).digest()
+    last: Exception | None = None
+    for _ in range(max(1, attempts)):
+        try:
+            return store.put(key, data, if_match=if_match, if_none_match=if_none_match, content_type=content_type)
+        except PreconditionFailedError as exc:
+            if exc.details.get("retried") is False:    # our only attempt was refused: not our write
+                raise
+            cur = _current(store, key)
+            if cur is not None and hashlib.sha256(cur.data).digest() == digest:
+                return cur.etag
+            raise
+        except UnavailableError as exc:
+            if not exc.details.get("outcome_unknown"):
+                raise
+            last = exc
+            cur = _current(store, key)       # raises if the store is down: the caller sees the outage
+            if cur is not None and hashlib.sha256(cur.data).digest() == digest:
+                return cur.etag
+            if (cur is not None) if if_none_match else (cur is None or cur.etag != if_match):
+                raise PreconditionFailedError(f"put {key!r}: the object changed while our write's outcome "
+                                              "was unknown (conditional write lost)",
+                                              details={"retried": True}) from None
+    assert last is not None
+    raise last
+
+
+def _current(store: ObjectStore, key: str) -> StoredObject | None:
+    try:
+        return store.get(key)
+    except NotFoundError:
+        return None

@@ -151,13 +151,18 @@ def s3_keys_from_secret(secrets: SecretReader | None, name: str) -> tuple[str, s
 
 
 def open_store(config: StoreConfig, secrets: SecretReader | None = None, *, client: Any = None,
-               environ: Mapping[str, str] | None = None) -> ObjectStore:
-    """The ``ObjectStore`` a config describes; ``client`` injects an SDK client (tests, reuse)."""
+               environ: Mapping[str, str] | None = None, create: bool = False) -> ObjectStore:
+    """The ``ObjectStore`` a config describes; ``client`` injects an SDK client (tests, reuse).
+
+    Opening never creates the store's root: a missing directory or bucket is an outage
+    (``StoreUnavailableError`` on use). ``create=True`` is for explicit set-up of a local directory
+    (``mlops local up``, the quickstart, a ``--store PATH`` named on the command line); buckets are
+    only ever created by Pulumi."""
     config.validate()
     if config.backend == "file":
         from mlops.storage.file import FileStore
 
-        return FileStore(config.path)  # type: ignore[arg-type]
+        return FileStore(config.path, create=create)  # type: ignore[arg-type]
     if config.backend == "s3":
         from mlops.storage.s3 import S3Store
 

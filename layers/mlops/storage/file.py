@@ -15,6 +15,14 @@ writer read (compare-and-swap on the value; no inode or mtime-granularity ABA).
 
 Because keys map to paths, a key cannot also be a "directory" of other keys (``a`` and
 ``a/b`` cannot both exist); such a write raises ``ConflictError``. The registry never does it.
+
+The root directory is created only by explicit set-up (``FileStore(root, create=True)``, which
+``mlops local up`` and the quickstart use); ``open_store`` opens with ``create=False``. When the
+root is missing - an unmounted disk, a deleted directory - every operation raises
+``StoreUnavailableError`` and nothing is written: directories below the root are made one level at
+a time (never ``mkdir -p`` across the root), so a writer cannot re-create an empty store beside the
+real one and split the data between them (issue 13 F). Files are 0600 and directories 0700: the
+store holds prediction logs with the features of real requests.
 """
 
 from __future__ import annotations
@@ -34,12 +42,15 @@ from mlops.storage.base import (
     ObjectInfo,
     ObjectStore,
     StoredObject,
+    StoreUnavailableError,
     check_put_args,
     validate_key,
     validate_prefix,
 )
 
 _CHUNK = 1 << 20
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 def _sha256_file(path: Path) -> tuple[str, int]:
@@ -55,15 +66,49 @@ def _sha256_file(path: Path) -> tuple[str, int]:
 class FileStore(ObjectStore):
     """An ``ObjectStore`` in a directory; safe for many threads and processes on one host."""
 
-    def __init__(self, root: str | os.PathLike, *, fsync: bool = True):
+    def __init__(self, root: str | os.PathLike, *, fsync: bool = True, create: bool = True):
+        """``create=True`` is set-up: make the root (and parents) if missing. ``create=False`` (what
+        ``open_store`` uses) touches nothing; a missing root makes every operation a 503."""
         self.root = Path(root).expanduser().resolve()
         self.objects = self.root / "objects"
-        self._locks = self.root / ".state" / "locks"
-        self._tmp = self.root / ".state" / "tmp"
+        self._state = self.root / ".state"
+        self._locks = self._state / "locks"
+        self._tmp = self._state / "tmp"
         self._fsync = fsync
-        for d in (self.objects, self._locks, self._tmp):
-            d.mkdir(parents=True, exist_ok=True)
         self.url = f"file:{self.root}"
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            self._layout()
+
+    # ------------------------------------------------------------------ the root and its layout
+
+    def _unavailable(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the object store cannot be reached: its directory {self.root} does not exist (a store outage; "
+            "it is never re-created implicitly - restore it, or create it with `mlops local up`)")
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise self._unavailable()
+
+    def _mkdir_below_root(self, d: Path) -> None:
+        """Make ``d`` (inside the root) one level at a time; the root itself must exist."""
+        if d.is_dir():
+            return
+        cur = self.root
+        for part in d.relative_to(self.root).parts:
+            cur = cur / part
+            try:
+                os.mkdir(cur, DIR_MODE)
+            except FileExistsError:
+                if not cur.is_dir():
+                    raise NotADirectoryError(str(cur)) from None
+            except FileNotFoundError:
+                raise self._unavailable() from None
+
+    def _layout(self) -> None:
+        for d in (self.objects, self._locks, self._tmp):
+            self._mkdir_below_root(d)
 
     # ------------------------------------------------------------------ paths and locks
 
@@ -77,7 +122,11 @@ class FileStore(ObjectStore):
     @contextmanager
     def _locked(self, key: str):
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        fd = os.open(self._locks / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self._locks / name, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except FileNotFoundError:
+            self._layout()              # raises StoreUnavailableError when the root is gone
+            fd = os.open(self._locks / name, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -86,7 +135,11 @@ class FileStore(ObjectStore):
 
     def _stage(self, data: bytes) -> Path:
         tmp = self._tmp / uuid.uuid4().hex
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileNotFoundError:
+            self._layout()              # raises StoreUnavailableError when the root is gone
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
             view = memoryview(data)
             while view:
@@ -117,6 +170,7 @@ class FileStore(ObjectStore):
             with open(path, "rb") as f:
                 data = f.read()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self._check_root()
             raise NotFoundError(f"object {key!r} does not exist in {self.url}", code="object_not_found") from None
         return StoredObject(key=key, data=data, etag=hashlib.sha256(data).hexdigest())
 
@@ -125,6 +179,7 @@ class FileStore(ObjectStore):
         try:
             etag, size = _sha256_file(path)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self._check_root()
             return None
         return ObjectInfo(key=key, etag=etag, size=size)
 
@@ -134,6 +189,7 @@ class FileStore(ObjectStore):
         base_parts = prefix.split("/")[:-1]
         base = self.objects.joinpath(*base_parts) if base_parts else self.objects
         if not base.is_dir():
+            self._check_root()
             return iter(())
         keys: list[str] = []
         root_len = len(str(self.objects)) + 1
@@ -158,6 +214,7 @@ class FileStore(ObjectStore):
             try:
                 os.unlink(path)
             except (FileNotFoundError, NotADirectoryError):
+                self._check_root()
                 raise NotFoundError(f"object {key!r} does not exist in {self.url}",
                                     code="object_not_found") from None
             except IsADirectoryError:
@@ -172,7 +229,7 @@ class FileStore(ObjectStore):
         tmp = self._stage(data)
         try:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                self._mkdir_below_root(path.parent)      # never across a missing root (issue 13 F)
             except (FileExistsError, NotADirectoryError):
                 raise ConflictError(f"put {key!r}: a parent of this key is itself an object in {self.url}",
                                     code="key_conflict") from None
@@ -184,6 +241,9 @@ class FileStore(ObjectStore):
                         raise PreconditionFailedError(
                             f"put {key!r}: the object already exists (if-none-match failed)",
                             details={"retried": False}) from None
+                    except FileNotFoundError:
+                        self._check_root()
+                        raise
                     if self._fsync:
                         self._fsync_dir(path.parent)
                     return etag
@@ -198,6 +258,9 @@ class FileStore(ObjectStore):
                 except IsADirectoryError:
                     raise ConflictError(f"put {key!r}: the key is a prefix of other objects in {self.url}",
                                         code="key_conflict") from None
+                except FileNotFoundError:
+                    self._check_root()
+                    raise
                 if self._fsync:
                     self._fsync_dir(path.parent)
                 return etag

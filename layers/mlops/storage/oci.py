@@ -5,6 +5,14 @@ replaces only an unchanged object; OCI answers a failed condition with 412
 (``IfNoneMatchFailed`` / ``IfMatchFailed``), a conditional delete likewise. OCI ETags are
 opaque (a UUID per write), so they are only ever compared for equality.
 
+Conditional calls are made with ``retry_strategy=oci.retry.NoneRetryStrategy()``: the SDK applies
+``DEFAULT_RETRY_STRATEGY`` to ``put_object``/``delete_object`` unless told otherwise ("To have this
+operation explicitly not perform any retries, pass an instance of NoneRetryStrategy", docstrings of
+``ObjectStorageClient.put_object``/``delete_object``, oci 2.189.0), and a retried conditional PUT whose
+first attempt landed is answered 412, i.e. looks like a lost race. A conditional call whose outcome is
+unknown raises ``UnavailableError(details={"outcome_unknown": True})`` instead, and
+``mlops.storage.base.put_once`` reads back to decide. Unconditional calls keep the SDK's retries.
+
 Authentication (``make_oci_client``): resource principals inside OCI Functions (detected by
 ``OCI_RESOURCE_PRINCIPAL_VERSION``), instance principals on a compute host, or a config file
 (``~/.oci/config``, profile ``DEFAULT`` or ``OCI_CLI_PROFILE``) on a laptop or in CI.
@@ -28,6 +36,7 @@ from mlops.storage.base import (
     ObjectInfo,
     ObjectStore,
     StoredObject,
+    StoreUnavailableError,
     check_put_args,
     validate_key,
     validate_prefix,
@@ -98,15 +107,26 @@ class OciObjectStore(ObjectStore):
     def _k(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
+    def _bucket_missing(self) -> bool:
+        try:   # a listing answers with a body, so the error names the bucket (HEAD answers cannot)
+            self.client.list_objects(self.namespace, self.bucket, limit=1, fields="name")
+        except self._oci.exceptions.ServiceError as exc:
+            return exc.code == "BucketNotFound"
+        except Exception:
+            return False
+        return False
+
     def _is_service_error(self, exc: BaseException) -> bool:
         return isinstance(exc, self._oci.exceptions.ServiceError)
 
     def _fail(self, exc: Exception, op: str, key: str) -> Exception:
         if self._is_service_error(exc):
             status, code = exc.status, exc.code
-            if code == "BucketNotFound":
-                return ConfigError(f"bucket {self.bucket!r} in namespace {self.namespace!r} does not exist "
-                                   "or this principal may not use it")
+            if code == "BucketNotFound":     # an outage, never an invitation to create it (issue 13 F)
+                return StoreUnavailableError(
+                    f"the object store cannot be reached: bucket {self.bucket!r} in namespace {self.namespace!r} "
+                    "does not exist or this principal may not use it (buckets are created by Pulumi, never by "
+                    "a writer)")
             if status in (401, 403):
                 return ForbiddenError(f"{op} {key!r}: access to {self.url} denied ({code})",
                                       code="store_access_denied")
@@ -118,8 +138,26 @@ class OciObjectStore(ObjectStore):
     def _transport_errors(self) -> tuple[type[BaseException], ...]:
         import requests
 
-        return (self._oci.exceptions.RequestException, self._oci.exceptions.ConnectTimeout,
-                requests.exceptions.RequestException)
+        errors: tuple[type[BaseException], ...] = (
+            self._oci.exceptions.RequestException, self._oci.exceptions.ConnectTimeout,
+            requests.exceptions.RequestException, ConnectionError, TimeoutError)
+        try:   # the SDK raises its vendored requests' errors (ConnectionError on a dropped answer)
+            from oci._vendor.requests import exceptions as vendored
+
+            errors += (vendored.RequestException,)
+        except ImportError:  # pragma: no cover - an SDK without a vendored requests
+            pass
+        return errors
+
+    def _no_retry(self) -> dict[str, Any]:
+        return {"retry_strategy": self._oci.retry.NoneRetryStrategy()}
+
+    def _unknown(self, exc: Exception, op: str, key: str) -> Exception:
+        """The error for a conditional call that may or may not have been applied."""
+        err = self._fail(exc, op, key)
+        if isinstance(err, UnavailableError):
+            err.details["outcome_unknown"] = True
+        return err
 
     # ------------------------------------------------------------------ interface
 
@@ -144,6 +182,9 @@ class OciObjectStore(ObjectStore):
             resp = self.client.head_object(self.namespace, self.bucket, k)
         except self._oci.exceptions.ServiceError as exc:
             if exc.status == 404 and exc.code != "BucketNotFound":
+                if self._bucket_missing():    # a HEAD answer has no body to name the missing bucket
+                    raise self._fail(self._oci.exceptions.ServiceError(404, "BucketNotFound", {}, ""),
+                                     "head", key) from None
                 return None
             raise self._fail(exc, "head", key) from None
         except self._transport_errors() as exc:
@@ -177,7 +218,7 @@ class OciObjectStore(ObjectStore):
 
     def delete(self, key: str, if_match: str | None = None) -> None:
         k = self._k(key)
-        kwargs = {"if_match": if_match} if if_match is not None else {}
+        kwargs = {"if_match": if_match, **self._no_retry()} if if_match is not None else {}
         try:
             self.client.delete_object(self.namespace, self.bucket, k, **kwargs)
         except self._oci.exceptions.ServiceError as exc:
@@ -188,29 +229,42 @@ class OciObjectStore(ObjectStore):
             if exc.status == 404 and exc.code != "BucketNotFound":
                 raise NotFoundError(f"object {key!r} does not exist in {self.url}",
                                     code="object_not_found") from None
+            if if_match is not None and (exc.status >= 500 or exc.status == 429):
+                raise self._unknown(exc, "delete", key) from None
             raise self._fail(exc, "delete", key) from None
         except self._transport_errors() as exc:
+            if if_match is not None:
+                raise self._unknown(exc, "delete", key) from None
             raise self._fail(exc, "delete", key) from None
 
     def put(self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False,
             content_type: str = DEFAULT_CONTENT_TYPE) -> str:
         data = check_put_args(key, data, if_match, if_none_match)
         kwargs: dict[str, Any] = {"content_type": content_type, "content_length": len(data)}
+        conditional = if_none_match or if_match is not None
         if if_none_match:
             kwargs["if_none_match"] = "*"
         if if_match is not None:
             kwargs["if_match"] = if_match
+        if conditional:
+            kwargs.update(self._no_retry())
         try:
             resp = self.client.put_object(self.namespace, self.bucket, self._k(key), data, **kwargs)
         except self._oci.exceptions.ServiceError as exc:
-            conditional = if_none_match or if_match is not None
             if conditional and exc.status in (409, 412):
                 what = "already exists" if if_none_match else "has changed"
-                raise PreconditionFailedError(f"put {key!r}: the object {what} (conditional write lost)") from None
+                # one attempt only: a 412 here is never the echo of our own earlier attempt
+                raise PreconditionFailedError(f"put {key!r}: the object {what} (conditional write lost)",
+                                              details={"retried": False}) from None
             if if_match is not None and exc.status == 404 and exc.code != "BucketNotFound":
-                raise PreconditionFailedError(f"put {key!r}: the object does not exist (if-match failed)") from None
+                raise PreconditionFailedError(f"put {key!r}: the object does not exist (if-match failed)",
+                                              details={"retried": False}) from None
+            if conditional and (exc.status >= 500 or exc.status == 429):
+                raise self._unknown(exc, "put", key) from None
             raise self._fail(exc, "put", key) from None
         except self._transport_errors() as exc:
+            if conditional:
+                raise self._unknown(exc, "put", key) from None
             raise self._fail(exc, "put", key) from None
         return resp.headers["etag"]
 

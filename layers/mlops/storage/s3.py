@@ -7,6 +7,12 @@ conditional write, which is the same lost race). The store relies on the server 
 check and the write one atomic step, as S3 does. OCI's S3-compatibility API support for these
 headers is not documented; on OCI prefer the native backend (``mlops.storage.oci``).
 
+Lost answers: botocore retries a PUT whose connection dropped; if the first attempt landed, the
+retried conditional PUT is answered 412. Such a 412 says ``details["retried"] = True`` and a
+conditional call that failed in transport (or with a 5xx) raises ``UnavailableError`` with
+``details["outcome_unknown"]``; ``mlops.storage.base.put_once`` reads back to tell our write from
+another writer's.
+
 Client settings: path-style addressing (what OCI's compat endpoint and moto need), an explicit
 region, and checksums only "when required" so S3-compatible services that predate the newer
 default CRC trailers keep working.
@@ -29,6 +35,7 @@ from mlops.storage.base import (
     ObjectInfo,
     ObjectStore,
     StoredObject,
+    StoreUnavailableError,
     check_put_args,
     validate_key,
     validate_prefix,
@@ -94,12 +101,27 @@ class S3Store(ObjectStore):
     def _k(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
+    def _no_bucket(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the object store cannot be reached: bucket {self.bucket!r} does not exist at "
+            f"{self.endpoint_url or 'S3'} (a store outage; buckets are created by set-up, never by a writer)")
+
+    def _bucket_missing(self) -> bool:
+        """After a bare 404 (HEAD answers carry no error code): is it the bucket that is missing?"""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except self._ClientError as exc:
+            return _code_of(exc)[1] == 404
+        except self._BotoCoreError:
+            return False
+        return False
+
     def _fail(self, exc: Exception, op: str, key: str) -> Exception:
         """Translate a botocore error into the error family (returned, for ``raise ... from``)."""
         if isinstance(exc, self._ClientError):
             code, status = _code_of(exc)
-            if code == "NoSuchBucket":
-                return ConfigError(f"bucket {self.bucket!r} does not exist at {self.endpoint_url or 'S3'}")
+            if code == "NoSuchBucket":       # an outage, never an invitation to create it (issue 13 F)
+                return self._no_bucket()
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
                 return ForbiddenError(f"{op} {key!r}: access to {self.url} denied ({code})",
                                       code="store_access_denied")
@@ -137,6 +159,8 @@ class S3Store(ObjectStore):
         except self._ClientError as exc:
             code, status = _code_of(exc)
             if status == 404 and code != "NoSuchBucket":
+                if self._bucket_missing():
+                    raise self._no_bucket() from None
                 return None
             raise self._fail(exc, "head", key) from None
         except self._BotoCoreError as exc:
@@ -182,9 +206,9 @@ class S3Store(ObjectStore):
             if if_match is not None and (code in _LOST_RACE or code in _MISSING or status in (404, 409, 412)):
                 raise PreconditionFailedError(
                     f"delete {key!r}: the object changed or is gone (if-match failed)") from None
-            raise self._fail(exc, "delete", key) from None
+            raise self._fail_conditional(exc, "delete", key, if_match is not None) from None
         except self._BotoCoreError as exc:
-            raise self._fail(exc, "delete", key) from None
+            raise self._fail_conditional(exc, "delete", key, if_match is not None) from None
 
     def put(self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False,
             content_type: str = DEFAULT_CONTENT_TYPE) -> str:
@@ -209,13 +233,21 @@ class S3Store(ObjectStore):
                                               details={"retried": retried}) from None
             if if_match is not None and (code in _MISSING or status == 404) and code != "NoSuchBucket":
                 raise PreconditionFailedError(f"put {key!r}: the object does not exist (if-match failed)") from None
-            raise self._fail(exc, "put", key) from None
+            raise self._fail_conditional(exc, "put", key, if_none_match or if_match is not None) from None
         except self._BotoCoreError as exc:
-            raise self._fail(exc, "put", key) from None
+            raise self._fail_conditional(exc, "put", key, if_none_match or if_match is not None) from None
         return resp["ETag"]
 
+    def _fail_conditional(self, exc: Exception, op: str, key: str, conditional: bool) -> Exception:
+        """``_fail``, marking an outage of a conditional call as "may have been applied"."""
+        err = self._fail(exc, op, key)
+        if conditional and isinstance(err, UnavailableError) and err.code == "store_unavailable":
+            err.details["outcome_unknown"] = True
+        return err
+
     def ensure_bucket(self) -> None:
-        """Create the bucket if it does not exist (local/test convenience; clouds provision it)."""
+        """Set-up only: create the bucket if it does not exist (tests; clouds provision it with Pulumi).
+        No read or write path calls this: a missing bucket is an outage (issue 13 F)."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except self._ClientError:

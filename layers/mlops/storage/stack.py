@@ -20,12 +20,15 @@ def stack_store_config(settings: StackSettings) -> StoreConfig:
     return cfg
 
 
-def open_stack_store(settings: StackSettings) -> ObjectStore:
-    """Open the stack's store; S3 keys (if any) come from the local secrets file or Vault by name."""
+def open_stack_store(settings: StackSettings, *, create: bool = False) -> ObjectStore:
+    """Open the stack's store; S3 keys (if any) come from the local secrets file or Vault by name.
+
+    ``create=True`` only from explicit set-up (``mlops.local.setup.ensure_local_store``); otherwise a
+    missing store directory is an outage, not a new empty store (issue 13 F)."""
     from mlops.secrets import FileSecrets
 
     secrets = FileSecrets(settings.path(settings.local.secrets_file)) if settings.environment == "local" else None
-    return open_store(stack_store_config(settings), secrets)
+    return open_store(stack_store_config(settings), secrets, create=create)
 
 
 def audit_bucket_name(settings: StackSettings) -> str:

@@ -56,8 +56,9 @@ def test_real_shifts_drift(profile, change):
     assert result.drifted_features == [name]
     f = result.features[name]
     assert f.drifted and f.reasons == ("distribution",) and f.p_adjusted <= 0.05 and f.effect_size >= 0.1
-    # share rule: one feature out of 22 is not half of them
-    assert not DriftDetector(profile).compare(cur).drifted
+    # share rule: one feature out of 22 is not half of them; the default rule: one strong feature is enough
+    assert not DriftDetector(profile, dataset_rule="share").compare(cur).drifted
+    assert DriftDetector(profile).compare(cur).drifted
 
 
 def test_mean_shift_effect_size_is_in_standard_deviations(profile):
@@ -144,8 +145,8 @@ def test_empty_window_is_defined():
     profile = _reference(categorical=1, numeric=2)
     result = DriftDetector(profile).compare({"x0": np.array([]), "x1": np.array([]), "c0": np.array([])})
     assert not result.drifted
-    assert result.dataset == {"drifted": False, "rule": "share", "share": 0.0, "n_drifted": 0, "n_tested": 0,
-                              "n_features": 3, "drifted_features": []}
+    assert result.dataset == {"drifted": False, "rule": "strong_or_count", "share": 0.0, "n_drifted": 0,
+                              "n_tested": 0, "n_features": 3, "drifted_features": [], "strong_features": []}
     assert {f.note for f in result.features.values()} == {"too_few_rows"}
     json.dumps(result.to_dict(), allow_nan=False)
 
@@ -192,7 +193,7 @@ def test_result_shape_is_strict_json(profile):
     d = json.loads(json.dumps(d, allow_nan=False))
     assert d["format"] == "mlops-drift-result/1"
     assert set(d["dataset"]) == {"drifted", "rule", "share", "n_drifted", "n_tested", "n_features",
-                                 "drifted_features"}
+                                 "drifted_features", "strong_features"}
     assert {"kind", "statistic", "p_value", "p_adjusted", "effect_size", "psi", "drifted", "n_ref",
             "n_cur"} <= set(d["features"]["x0"])
     assert d["window"] == {"n_rows": 3_000, "endpoint": "churn", "version": 3}

@@ -52,7 +52,7 @@ def test_numeric_sample_is_subsampled_deterministically_and_keeps_n():
 def test_bin_edges_are_deduplicated_for_discrete_data():
     x = np.array([0.0] * 900 + [1.0] * 100)
     f = build_reference_profile({"x": x}, {"x": "numeric"})["features"]["x"]
-    assert f["bin_edges"] == [0.0] and f["bin_fractions"] == [0.9, 0.1]
+    assert f["bin_edges"] == [0.5] and f["bin_fractions"] == [0.9, 0.1]   # halfway between 0 and 1 (issue 13 H)
 
 
 def test_all_missing_numeric_column_has_null_statistics():

@@ -99,6 +99,7 @@ def test_cloud_connector_objects_are_read_from_the_logs_bucket_and_normalized(wo
     from mlops.driftjob import LogObject
 
     store, job, sink, v = world
+    job.clock = lambda: 1_764_000_000.0   # the normalized key carries the time: a run must not straddle a second
     rng = np.random.default_rng(5)
     records = [{"kind": "prediction", "ts": "2026-11-22T00:00:00Z", "prediction_id": f"{i:032x}", "endpoint": "ep",
                 "model": "m", "version": v, "variant": "stable", "latency_ms": 0.3, "prediction": 0,
@@ -118,3 +119,18 @@ def test_cloud_connector_objects_are_read_from_the_logs_bucket_and_normalized(wo
     assert out["endpoints"]["ep"]["versions"][0]["window_drifted"] is False
     assert job.run(event)["endpoints"]["ep"]["normalized"] == key          # redelivery writes nothing new
     assert len(list(store.list("prediction-logs/ep/"))) == 1
+
+
+def test_a_redelivered_event_writes_no_second_report(world):
+    """issue 13 F: an event delivered again (retry after a store outage) is recognised, not re-judged."""
+    store, job, sink, v = world
+    rng = np.random.default_rng(3)
+    event = log_object(store, "prediction-logs/ep/2026/11/22/000009.ndjson", rng.normal(size=(300, 4)), v)
+    first = job.run(event)
+    again = job.run(event)
+    assert again["duplicate"] is True and again["endpoints"] == first["endpoints"]
+    reports = [k for k in store.list("reports/drift/ep/") if k.endswith(".json")]
+    assert len(reports) == 1
+    history = json.loads(store.get("drift-state/ep/m-v1.json").data)["history"]
+    assert history == [False]
+    assert len(sink.query("mlops", "drift_detected", {"endpoint": "ep"})) == 1

@@ -180,7 +180,7 @@ def test_default_rules_on_local_oci_faas_twin_records(tmp_path):
     assert set(events) == {"canary-errors-churn"}
     e = events["canary-errors-churn"]
     assert e.value == 10 and e.rule.actions == {"rollback_canary": "churn"}
-    assert e.dimensions == {"resourceDisplayName": "inference-churn-canary", "responseType": "Error"}
+    assert e.dimensions == {"resourceId": "local:fn:inference-churn-canary", "resourceDisplayName": "local:inference-churn-canary", "responseType": "Error"}
     # a slow stable function fires after its five-minute pending duration
     fired = []
     for minute in range(1, 7):
@@ -210,3 +210,17 @@ def test_custom_metrics_drive_drift_and_confidence_rules():
                                   ts=clock.t - 30))
         fired = {e.rule.name for e in ev.evaluate()}
     assert fired == {"canary-confidence-churn"}
+
+
+def test_two_evaluators_sharing_a_state_file_report_a_transition_once(tmp_path):
+    """issue 13 B: the state file is read-modify-written under its lock, so a second evaluator (another
+    `mlops alarms eval --state`) sees the first one's transition instead of overwriting it."""
+    store, clock = MemoryMetrics(), Clock()
+    state = tmp_path / "alarms.json"
+    first = AlarmEvaluator(store, [rule()], clock, state_path=state)
+    second = AlarmEvaluator(store, [rule()], clock, state_path=state)     # loaded before first saved
+    put(store, 150, clock.t - 1)
+    assert [e.status for e in first.evaluate()] == ["FIRING"]
+    assert second.evaluate() == []                                           # not FIRING a second time
+    assert json.loads(state.read_text())["rules"]["lat"]["streams"]
+    assert state.stat().st_mode & 0o777 == 0o600

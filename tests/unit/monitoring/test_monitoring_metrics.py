@@ -225,11 +225,13 @@ def test_buffered_caps_memory_when_the_sink_stays_down():
 
 
 def test_invocation_points_are_the_oci_faas_twin():
-    pts = m.invocation_points("inference-churn-canary", 502, 12.5, T0, application_id="app1")
+    pts = m.invocation_points("inference-churn-canary", 502, 12.5, T0, application="mlops-dev-app",
+                              application_id="app1")
     assert [(q.namespace, q.name, q.value) for q in pts] == [
         ("oci_faas", "FunctionInvocationCount", 1.0), ("oci_faas", "FunctionExecutionDuration", 12.5),
         ("oci_faas", "FunctionResponseCount", 1.0)]
-    assert pts[0].dimensions == {"resourceDisplayName": "inference-churn-canary", "applicationId": "app1"}
+    assert pts[0].dimensions == {"resourceId": "local:fn:inference-churn-canary",
+                                 "resourceDisplayName": "mlops-dev-app:inference-churn-canary", "applicationId": "app1"}
     assert pts[2].dimensions["responseType"] == "Error"
     assert [m.response_type(s) for s in (200, 204, 429, 502, 504)] == \
         ["Success", "Success", "Throttled", "Error", "Error"]

@@ -114,10 +114,10 @@ def test_every_rule_has_a_destination_severity_and_unique_name(rules):
 def test_default_rules_cover_the_issue(rules):
     by = {r.name: r for r in rules}
     lat = by["latency-p99-inference-churn-stable"]
-    assert lat.to_mql() == ('FunctionExecutionDuration[5m]{resourceDisplayName = "inference-churn-stable"}'
+    assert lat.to_mql() == ('FunctionExecutionDuration[5m]{resourceId = "local:fn:inference-churn-stable"}'
                             '.percentile(0.99) > 1000')
     assert by["errors-registry"].to_mql() == \
-        'FunctionResponseCount[5m]{resourceDisplayName = "registry", responseType = "Error"}.sum() > 5'
+        'FunctionResponseCount[5m]{resourceId = "local:fn:registry", responseType = "Error"}.sum() > 5'
     assert by["drift-churn"].to_mql() == 'drift_detected[15m]{endpoint = "churn"}.max() >= 1'
     assert by["drift-churn"].actions == {"retrain": "churn"}
     assert by["confidence-fraud-v2-stable"].dimensions == {"endpoint": "fraud-v2", "variant": "stable"}

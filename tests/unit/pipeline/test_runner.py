@@ -109,7 +109,7 @@ def test_step_timeout_kills_the_process_group_and_runs_on_failure(tmp_path):
         step("echo never", "after"),
     ])
     elapsed = time.monotonic() - t0
-    assert elapsed < 10
+    assert elapsed < 25          # the step's sleep 30 did not run out: the timeout killed it
     slow = result.steps[0]
     assert slow.status == TIMED_OUT
     assert "timed out after 1 s (timeoutInSeconds)" in slow.reason
@@ -118,7 +118,7 @@ def test_step_timeout_kills_the_process_group_and_runs_on_failure(tmp_path):
     assert result.steps[1].status == NOT_RUN
     assert result.status == FAILED and result.failed_step == "slow"
     child = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
         try:
             if Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
@@ -131,10 +131,11 @@ def test_step_timeout_kills_the_process_group_and_runs_on_failure(tmp_path):
 
 
 def test_build_timeout_bounds_the_steps(tmp_path):
-    result, out, _ = run(tmp_path, [step("sleep 0.2", "a"), step("sleep 30", "b")], timeoutInSeconds=1)
+    # step a has the build's 5 s to itself (ample even on a loaded machine); b cannot finish within it
+    result, out, _ = run(tmp_path, [step("true", "a"), step("sleep 60", "b")], timeoutInSeconds=5)
     assert result.steps[0].status == SUCCEEDED
     assert result.steps[1].status == TIMED_OUT
-    assert "the build's timeoutInSeconds (1 s) ran out" in result.steps[1].reason
+    assert "the build's timeoutInSeconds (5 s) ran out" in result.steps[1].reason
 
 
 @pytest.mark.parametrize("fail_immediately, expected, echoed", [(True, FAILED, False), (False, SUCCEEDED, True)])

@@ -118,3 +118,30 @@ def test_file_secrets_are_private_and_say_what_is_missing(tmp_path):
     os.chmod(path, 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         fs.get("a")
+
+
+def test_concurrent_puts_lose_nothing_and_leave_no_temp_files(tmp_path):
+    """issue 13 B: read-modify-write under a lock, through a unique temp file; the file stays 0600."""
+    import concurrent.futures
+
+    path = tmp_path / "secrets.json"
+    FileSecrets(path).put("seed", "x")
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda i: FileSecrets(path).put(f"k{i}", f"v{i}"), range(64)))
+    doc = FileSecrets(path)._load()
+    assert {f"k{i}" for i in range(64)} | {"seed"} == set(doc)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_update_returns_what_the_change_returned_and_a_failed_change_writes_nothing(tmp_path):
+    store = FileSecrets(tmp_path / "secrets.json")
+    assert store.update(lambda doc: doc.setdefault("a", "1")) == "1"
+
+    def boom(doc):
+        doc["a"] = "2"
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        store.update(boom)
+    assert store.get("a") == "1"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from mlops.serving.apikeys import KeyRing, new_api_key
+from mlops.serving.apikeys import KeyRing, KeyRingSource, new_api_key
 from mlops.serving.authorizer import Authorizer, CanaryState, WeightCache, assign_cohort
 
 
-def make(weight_bp=1000, ring=None, fresh=None, read=None):
+def make(weight_bp=1000, ring=None, read=None, source=None):
     weights = WeightCache(read or (lambda ep: CanaryState(weight_bp, f"{ep}:v2")), ttl_s=60)
-    return Authorizer(lambda: ring, weights, ["churn", "fraud-x"], ttl_s=30, fresh_keys=fresh, clock=lambda: 0.0)
+    source = source or KeyRingSource(lambda: ring.to_json(), clock=lambda: 0.0)
+    return Authorizer(source, weights, ["churn", "fraud-x"], ttl_s=30, clock=lambda: 0.0)
 
 
 def test_valid_key_gets_principal_scopes_expiry_and_a_cohort_per_endpoint():
@@ -40,31 +41,14 @@ def test_cohorts_are_uniform_and_sticky():
     assert {assign_cohort(f"p{i}", "churn", 0, "s") for i in range(1000)} == {"stable"}
 
 
-def test_pin_needs_the_pin_scope():
+def test_the_cohort_depends_on_the_token_alone():
+    """issue 13 G: no optional authorizer argument: an extra "pin" argument changes nothing, even for a
+    key with the pin scope (pinning is the /variants/{stable|canary}/predict route)."""
     t1, r1 = new_api_key("ops", ["mlops:predict", "mlops:pin"])
-    t2, r2 = new_api_key("app", ["mlops:predict"])
-    az = make(weight_bp=0, ring=KeyRing([r1, r2]))
-    pin = {"type": "USER_DEFINED", "data": {"token": t1, "pin": "canary"}}
-    assert az.authorize(pin)["context"]["cohort_churn"] == "canary"
-    pin["data"]["token"] = t2
-    assert az.authorize(pin)["context"]["cohort_churn"] == "stable"
-
-
-def test_a_key_issued_after_the_ring_was_cached_works_at_once():
-    old_token, old = new_api_key("old", ["mlops:predict"])
-    new_token, new = new_api_key("new", ["mlops:predict"])
-    reads = []
-
-    def fresh():
-        reads.append(1)
-        return KeyRing([old, new])
-
-    az = make(ring=KeyRing([old]), fresh=fresh)
-    assert az.authorize({"type": "USER_DEFINED", "data": {"token": new_token}})["active"] is True
-    # unknown ids cannot force a read more than once a second
-    for i in range(50):
-        az.authorize({"type": "USER_DEFINED", "data": {"token": f"mlk_{i:012x}_nope"}})
-    assert len(reads) == 1
+    az = make(weight_bp=0, ring=KeyRing([r1]))
+    plain = az.authorize({"type": "USER_DEFINED", "data": {"token": f"Bearer {t1}"}})
+    pinned = az.authorize({"type": "USER_DEFINED", "data": {"token": f"Bearer {t1}", "pin": "canary"}})
+    assert plain["context"]["cohort_churn"] == pinned["context"]["cohort_churn"] == "stable"
 
 
 def test_an_unreadable_deployment_state_fails_safe_to_stable():
@@ -74,5 +58,5 @@ def test_an_unreadable_deployment_state_fails_safe_to_stable():
         raise OSError("store down")
 
     az = make(ring=KeyRing([rec]), read=broken)
-    out = az.authorize({"type": "USER_DEFINED", "data": {"token": token}})
+    out = az.authorize({"type": "USER_DEFINED", "data": {"token": f"Bearer {token}"}})
     assert out["active"] and out["context"]["cohort_churn"] == "stable"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops.errors import ConfigError
 from mlops.settings import settings_from_config
 from mlops.spec import cohort_key, deployment_spec, function_specs, local_function_ids
+from mlops.spec.gateway import MAX_ENDPOINTS, MAX_ROUTES_PER_DEPLOYMENT
 
 from tests.unit.spec.sdk_models import UnknownField, load_model
 
@@ -68,9 +70,46 @@ def test_identity_headers_are_overwritten_so_clients_cannot_forge_them():
         items = route["request_policies"].get("header_transformations", {}).get("set_headers", {}).get("items", [])
         for item in items:
             assert item["if_exists"] == "OVERWRITE"
-            assert item["values"][0].startswith("${request.auth[")
+            pinned = "/variants/" in route["path"] and item["name"].lower() == "x-mlops-cohort"
+            assert item["values"][0].startswith("${request.auth[") or pinned and item["values"] == [
+                route["path"].split("/")[-2]]
 
 
 def test_spec_is_plain_json():
     spec, _ = _spec(_settings())
     assert json.loads(json.dumps(spec)) == spec
+
+
+def test_the_authorizer_depends_on_no_argument_a_request_may_lack():
+    """issue 13 G: OCI does not document a multi-argument authorizer whose argument is absent from the
+    request, so the authorizer takes the token only (no optional pin header)."""
+    spec, _ = _spec(_settings())
+    authn = spec["request_policies"]["authentication"]
+    assert authn["parameters"] == {"token": "request.headers[Authorization]"}
+    assert authn["cache_keys"] == ["token"]
+
+
+def test_pinned_variant_routes_need_the_pin_scope_and_reach_that_variant():
+    """issue 13 G: /v1/endpoints/E/variants/{stable|canary}/predict replace the X-Mlops-Cohort pin."""
+    spec, ids = _spec(_settings())
+    routes = {r["path"]: r for r in spec["routes"]}
+    for ep in ("churn", "fraud"):
+        for variant in ("stable", "canary"):
+            route = routes[f"/v1/endpoints/{ep}/variants/{variant}/predict"]
+            assert route["methods"] == ["POST"]
+            assert route["backend"] == {"type": "ORACLE_FUNCTIONS_BACKEND",
+                                        "function_id": ids[f"inference-{ep}-{variant}"]}
+            assert route["request_policies"]["authorization"] == {"type": "ANY_OF", "allowed_scopes": ["mlops:pin"]}
+            items = {i["name"].lower(): i["values"]
+                     for i in route["request_policies"]["header_transformations"]["set_headers"]["items"]}
+            assert items["x-mlops-cohort"] == [variant]
+
+
+def test_routes_stay_within_oci_routes_per_deployment_limit():
+    """issue 13 G: 50 routes per API deployment (doc "API Gateway Internal Limits")."""
+    assert MAX_ROUTES_PER_DEPLOYMENT == 50 and MAX_ENDPOINTS == 11
+    most = _settings([f"e{i}" for i in range(MAX_ENDPOINTS)])
+    spec, _ = _spec(most)
+    assert len(spec["routes"]) <= MAX_ROUTES_PER_DEPLOYMENT
+    with pytest.raises(ConfigError, match="at most 50, so a stack has at most 11 endpoints"):
+        _spec(_settings([f"e{i}" for i in range(MAX_ENDPOINTS + 1)]))

@@ -47,6 +47,8 @@ def test_secrets_in_a_stack_file_are_refused(tmp_path):
 def test_function_config_limits():
     with pytest.raises(ConfigError, match="letters, digits and '_'"):
         validate_config("f", {"BAD-KEY": "v"})
+    with pytest.raises(ConfigError, match="config key '9LIVES' may not start with a digit"):
+        validate_config("f", {"9LIVES": "v"})   # issue 13 G: CreateFunctionDetails.config refuses it
     with pytest.raises(ConfigError, match="over OCI's 4096-byte limit"):
         validate_config("f", {"A": "x" * MAX_CONFIG_BYTES})
     ok = {"A": "x" * (MAX_CONFIG_BYTES - 1)}

@@ -80,8 +80,15 @@ def test_bad_urls(url):
 
 
 def test_open_file_store(tmp_path):
+    """issue 13 F: opening never creates the root; explicit set-up (create=True) does."""
+    from mlops.storage import StoreUnavailableError
+
     store = open_store(StoreConfig(backend="file", path=str(tmp_path / "s")))
-    assert isinstance(store, FileStore)
+    assert isinstance(store, FileStore) and not (tmp_path / "s").exists()
+    with pytest.raises(StoreUnavailableError):
+        store.put("a", b"1")
+    assert not (tmp_path / "s").exists()
+    open_store(StoreConfig(backend="file", path=str(tmp_path / "s")), create=True)
     store.put("a", b"1")
     assert store.get("a").data == b"1"
 
@@ -120,10 +127,20 @@ def test_bad_secret_never_echoes_its_value():
         open_store(cfg, None)
 
 
-def test_unknown_s3_bucket_is_a_config_error(moto_server):
+def test_missing_s3_bucket_is_an_outage_and_never_created(moto_server):
+    """issue 13 F: a missing bucket is a store outage (503 store_unavailable) on every operation,
+    and no operation creates it."""
+    from mlops.storage import StoreUnavailableError
     from mlops.storage.s3 import S3Store
 
-    store = S3Store("no-such-bucket-here", client=moto_server.client())
-    with pytest.raises(ConfigError) as e:
-        store.put("x", b"1")
-    assert "no-such-bucket-here" in e.value.message
+    client = moto_server.client()
+    store = S3Store("no-such-bucket-here", client=client)
+    for op in (lambda: store.put("x", b"1"), lambda: store.put("x", b"1", if_none_match=True),
+               lambda: store.get("x"), lambda: store.head("x"), lambda: list(store.list("")),
+               lambda: store.delete("x")):
+        with pytest.raises(StoreUnavailableError) as e:
+            op()
+        assert e.value.status == 503 and e.value.code == "store_unavailable"
+        assert "no-such-bucket-here" in e.value.message and "cannot be reached" in e.value.message
+    names = [b["Name"] for b in client.list_buckets().get("Buckets", [])]
+    assert "no-such-bucket-here" not in names

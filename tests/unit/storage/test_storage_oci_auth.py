@@ -40,8 +40,13 @@ def test_missing_config_file_is_a_config_error(tmp_path):
         make_oci_client(auth="magic", environ={})
 
 
-def test_unknown_bucket_is_a_config_error(oci_fake, oci_client):
+def test_missing_bucket_is_an_outage(oci_fake, oci_client):
+    """issue 13 F: a missing bucket is a store outage (503 store_unavailable), on HEAD too."""
+    from mlops.storage import StoreUnavailableError
+
     store = OciObjectStore(oci_fake.namespace, "no-such-bucket", oci_client)
-    with pytest.raises(ConfigError) as e:
-        store.get("x")
-    assert "no-such-bucket" in e.value.message
+    for op in (lambda: store.get("x"), lambda: store.head("x"), lambda: store.put("x", b"1"),
+               lambda: list(store.list(""))):
+        with pytest.raises(StoreUnavailableError) as e:
+            op()
+        assert e.value.code == "store_unavailable" and "no-such-bucket" in e.value.message
