@@ -12,6 +12,8 @@ import time
 
 import httptools
 
+from mlops.local.headercodec import encode_fields
+
 
 class UpstreamClosed(ConnectionError):
     """The peer closed the connection before a complete response arrived."""
@@ -112,20 +114,22 @@ class Connection:
 
     async def request(self, method: str, path: str, headers: list[tuple[str, str]] | None = None,
                       body: bytes = b"", max_idle_s: float | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Send one request and return (status, raw headers, body); reconnects when needed."""
+        """Send one request and return (status, raw headers, body); reconnects when needed.
+
+        Every header goes through ``headercodec`` (no CR/LF, UTF-8): a value that may not be
+        written raises ``HeaderValueError`` before anything is sent, so the connection stays usable.
+        """
+        fields = encode_fields(headers or ())
         if max_idle_s is not None and self.is_open and time.monotonic() - self.last_used > max_idle_s:
             self.close()  # the peer's keep-alive timer may be about to close it
         if not self.is_open:
             await self.connect()
         proto = self._proto
         assert proto is not None and proto.transport is not None
-        head = [f"{method} {path} HTTP/1.1\r\n".encode(), b"Host: ", self.host_header, b"\r\n",
-                b"Content-Length: ", str(len(body)).encode(), b"\r\n"]
-        for k, v in headers or ():
-            head.append(f"{k}: {v}\r\n".encode("latin-1"))
-        head.append(b"\r\n")
+        head = b"".join((f"{method} {path} HTTP/1.1\r\n".encode(), b"Host: ", self.host_header, b"\r\n",
+                         b"Content-Length: ", str(len(body)).encode(), b"\r\n", fields, b"\r\n"))
         waiter = proto.reset(asyncio.get_running_loop())
-        proto.transport.write(b"".join(head) + body)
+        proto.transport.write(head + body)
         try:
             result = await waiter
         finally:

@@ -103,6 +103,8 @@ class FunctionPool:
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._closing = False
         self.fn_id = f"local:fn:{fn.name}"
+        self.keepalive_s = _KEEPALIVE_S   # reconnect before the fdk's own 5 s idle timer closes a connection
+        self.replays = 0                  # calls retried on a fresh connection (replay-safe ones only)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -244,9 +246,16 @@ class FunctionPool:
                     os.unlink(p)
 
     # ------------------------------------------------------------------ calls
-    async def call(self, headers: list[tuple[str, str]], body: bytes, *,
-                   timeout_s: float | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """One invocation; (fdk status, raw headers, body). Raises 502/503/504 errors."""
+    async def call(self, headers: list[tuple[str, str]], body: bytes, *, timeout_s: float | None = None,
+                   replay_safe: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One invocation; (fdk status, raw headers, body). Raises 502/503/504 errors.
+
+        ``replay_safe``: the call may be sent twice without harm (an idempotent method, an
+        authorizer call). Only then is a call retried when a kept-alive connection turns out
+        to have been closed by the worker (issue 13 D); otherwise the caller gets a clean 502.
+        Whatever happens, the worker goes back to the pool (or is restarted): a call that
+        fails in any way never takes an instance out of service for good.
+        """
         if self._closing:
             raise UnavailableError(f"function {self.fn.name} is shutting down", code="function_unavailable")
         timeout = timeout_s or self.fn.timeout_s
@@ -264,34 +273,50 @@ class FunctionPool:
         deadline = datetime.now(UTC) + timedelta(seconds=remaining)
         hdrs = [("Fn-Call-Id", uuid.uuid4().hex), ("Fn-Deadline", deadline.isoformat().replace("+00:00", "Z")),
                 *headers]
+        returned = ok = False      # returned: the worker was handed to _restart
         try:
             if not w.alive or w.conn is None:
                 raise UpstreamClosed("worker is not running", got_bytes=False)
             async with asyncio.timeout(remaining):
-                result = await self._send(w, hdrs, body)
+                result = await self._send(w, hdrs, body, replay_safe)
+            ok = True
         except TimeoutError:
+            returned = True
             asyncio.ensure_future(self._restart(w))   # Fn kills a container past its timeout
             raise DeadlineError(f"function {self.fn.name} did not answer within {timeout:.0f}s",
                                 code="function_timeout") from None
         except (UpstreamClosed, ConnectionError, OSError) as exc:
+            returned = True
             asyncio.ensure_future(self._restart(w))
             raise BadGatewayError(f"function {self.fn.name} failed: {exc}; it is being restarted",
                                   code="function_crashed") from None
+        finally:
+            if not returned:
+                # Success, or a failure that is not the worker's (a header that may not be written,
+                # a cancelled caller, a bug): the process is fine, but a request may be half
+                # written or its answer still due on this connection, so that connection is
+                # dropped unless the call completed. Before this, any exception not caught above
+                # leaked the worker: after pool_size such calls every request got 504 (issue 13 D).
+                if not ok and w.conn is not None:
+                    w.conn.close()
+                self._idle.put_nowait(w)
         w.calls += 1
-        self._idle.put_nowait(w)
         return result
 
-    async def _send(self, w: Worker, headers, body):
+    async def _send(self, w: Worker, headers, body, replay_safe: bool = False):
         conn = w.conn
         assert conn is not None
         reused = conn.is_open and conn.requests > 0
         try:
-            return await conn.request("POST", "/call", headers, body, max_idle_s=_KEEPALIVE_S)
+            return await conn.request("POST", "/call", headers, body, max_idle_s=self.keepalive_s)
         except UpstreamClosed as exc:
-            # A keep-alive connection closed by the server just before our write: retry once,
-            # fresh, but only if nothing came back and the process is still alive.
-            if reused and not exc.got_bytes and w.alive:
+            # A kept-alive connection closed by the worker with nothing sent back: either it
+            # closed an idle connection just as our request went out (nothing ran), or it read
+            # the request and died. The two cannot be told apart, so a fresh connection is tried
+            # once only for a call that is safe to replay; any other call fails cleanly (502).
+            if reused and not exc.got_bytes and w.alive and replay_safe:
                 conn.close()
+                self.replays += 1
                 return await conn.request("POST", "/call", headers, body)
             raise
 

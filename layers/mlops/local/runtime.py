@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from mlops.errors import MlopsError, NotFoundError, new_request_id
 from mlops.local.gateway import Gateway, GatewayResponse, _ServerProtocol, serve
+from mlops.local.headercodec import decode_upstream_value
+from mlops.local.limits import ConnectionGuard, HttpLimits
 from mlops.local.pool import FunctionDef, FunctionPool
 from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
@@ -82,7 +84,8 @@ class LocalRuntime:
 
     def __init__(self, settings: StackSettings, *, port: int | None = None,
                  functions_root: Path | None = None, functions: list[FunctionDef] | None = None,
-                 spec: dict | None = None) -> None:
+                 spec: dict | None = None, http_limits: HttpLimits | None = None,
+                 limits_clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
         self.state_dir = settings.state_dir
         self.port = settings.local.port if port is None else port
@@ -100,17 +103,20 @@ class LocalRuntime:
         self.invocation_hooks: list[Callable[[str, int, float, float], None]] = []
         self.services: list[Any] = []
         self.gateway: Gateway | None = None
+        # the gateway's HTTP limits (OCI API Gateway's by default; see mlops.local.limits)
+        self.guard = ConnectionGuard(http_limits, **({"clock": limits_clock} if limits_clock else {}))
+        self._admin_guard = ConnectionGuard(HttpLimits())
         self._servers: list[asyncio.base_events.Server] = []
         self.started_at = 0.0
         self.bound_port = 0
 
     # ------------------------------------------------------------------ invocation path
-    async def invoke(self, fn_id: str, headers, body: bytes):
+    async def invoke(self, fn_id: str, headers, body: bytes, *, replay_safe: bool = False):
         name = fn_id.split(":", 2)[-1] if fn_id.startswith("local:fn:") else fn_id
         pool = self.pools.get(name)
         if pool is None:
             raise NotFoundError(f"function {name!r} is not running in this stack", code="function_not_found")
-        return await pool.call(headers, body)
+        return await pool.call(headers, body, replay_safe=replay_safe)
 
     def _on_invocation(self, fn_id: str, status: int, ms: float) -> None:
         name = fn_id.split(":", 2)[-1]
@@ -129,11 +135,11 @@ class LocalRuntime:
         try:
             await asyncio.gather(*(p.start() for p in self.pools.values()))
             self.gateway = Gateway(self.spec, self.invoke, on_invocation=self._on_invocation)
-            server = await serve(self.gateway, self.settings.local.host, self.port)
+            server = await serve(self.gateway, self.settings.local.host, self.port, guard=self.guard)
             self._servers.append(server)
             self.bound_port = server.sockets[0].getsockname()[1]
             admin = await asyncio.get_running_loop().create_unix_server(
-                lambda: _ServerProtocol(_Admin(self)), os.path.join(self.socket_dir, "admin.sock"))
+                lambda: _ServerProtocol(_Admin(self), self._admin_guard), os.path.join(self.socket_dir, "admin.sock"))
             self._servers.append(admin)
             for svc in self.services:
                 await svc.start()
@@ -149,6 +155,8 @@ class LocalRuntime:
         for s in self._servers:
             s.close()
         self._servers = []
+        self.guard.close()
+        self._admin_guard.close()
         await asyncio.gather(*(p.stop() for p in self.pools.values()), return_exceptions=True)
         self.logs.flush()
         self.logs.close()
@@ -170,6 +178,7 @@ class LocalRuntime:
         st["pools"] = [p.status() for p in self.pools.values()]
         if self.gateway:
             st["auth_cache"] = {"hits": self.gateway.auth_cache.hits, "misses": self.gateway.auth_cache.misses}
+            st["connections"] = self.guard.status()
         for svc in self.services:       # e.g. log shipping: store outage, buffered bytes, dropped objects
             report = getattr(svc, "status", None)
             if callable(report):
@@ -228,7 +237,7 @@ class _Admin:
                 t0 = time.perf_counter()
                 status, raw, out = await self.rt.pools[name].call(fwd, body)
                 self.rt._on_invocation(f"local:fn:{name}", status, (time.perf_counter() - t0) * 1000)
-                hdrs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw
+                hdrs = [(k.decode("latin-1"), decode_upstream_value(v)) for k, v in raw
                         if k.lower().startswith(b"fn-http-") or k.lower() == b"content-type"]
                 return GatewayResponse(status, hdrs, out)
             raise NotFoundError(f"no admin route {method} {path}")
