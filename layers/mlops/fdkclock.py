@@ -20,12 +20,10 @@ that code, so the patch is re-checked (or dropped) on every upgrade. The upstrea
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
-import sys
 import time
 from functools import partial
+
+from mlops import fdkpatch
 
 # sha256 of inspect.getsource(...) of the code this patch relies on, per checked fdk version
 _CHECKED: dict[str, dict[str, str]] = {
@@ -47,33 +45,23 @@ def _modules():
 
 
 def fdk_version() -> str:
-    from importlib.metadata import version
-    return version("fdk")
+    return fdkpatch.fdk_version()
 
 
 def source_digests() -> dict[str, str]:
     """sha256 of the installed fdk's code that the patch depends on (the original functions)."""
     protocol, server = _modules()
     update = getattr(server.update_current_time, "__wrapped_original__", server.update_current_time)
-    objs = {
+    return fdkpatch.digests({
         "protocol.HttpProtocol.keep_alive_time_left": protocol.HttpProtocol.keep_alive_time_left,
         "protocol.HttpProtocol.keep_alive_timeout_callback": protocol.HttpProtocol.keep_alive_timeout_callback,
         "server.update_current_time": update,
-    }
-    return {name: hashlib.sha256(inspect.getsource(obj).encode()).hexdigest() for name, obj in objs.items()}
+    })
 
 
 def mismatch() -> str | None:
     """Why the patch does not apply to the installed fdk, or None when it does."""
-    v = fdk_version()
-    want = _CHECKED.get(v)
-    if want is None:
-        return f"fdk {v} is not a version this patch was checked against ({', '.join(sorted(_CHECKED))})"
-    got = source_digests()
-    changed = sorted(k for k in want if got.get(k) != want[k])
-    if changed:
-        return f"fdk {v}: patched code changed: {', '.join(changed)}"
-    return None
+    return fdkpatch.mismatch(_CHECKED, source_digests(), "this patch")
 
 
 def install() -> bool:
@@ -83,8 +71,7 @@ def install() -> bool:
         return True
     problem = mismatch()
     if problem is not None:
-        print(json.dumps({"level": "WARNING", "logger": "mlops.fdkclock",
-                          "message": f"fdk keep-alive clock not patched: {problem}"}), file=sys.stderr, flush=True)
+        fdkpatch.warn("mlops.fdkclock", f"fdk keep-alive clock not patched: {problem}")
         return False
     protocol, server = _modules()
     original = server.update_current_time

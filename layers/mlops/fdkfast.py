@@ -16,11 +16,9 @@ changes that code (and checks the patched fdk behaves the same as the original).
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
-import sys
 from collections import namedtuple
+
+from mlops import fdkpatch
 
 # sha256 of inspect.getsource(...) of the original code each patch replaces, per checked fdk version
 _CHECKED: dict[str, dict[str, str]] = {
@@ -36,8 +34,7 @@ ZipkinAttrs = namedtuple("ZipkinAttrs", "trace_id, span_id, parent_span_id, is_s
 
 
 def fdk_version() -> str:
-    from importlib.metadata import version
-    return version("fdk")
+    return fdkpatch.fdk_version()
 
 
 def _originals() -> dict[str, object]:
@@ -49,21 +46,12 @@ def _originals() -> dict[str, object]:
 
 def source_digests() -> dict[str, str]:
     """sha256 of the installed fdk's original code that the patches replace."""
-    return {name: hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()
-            for name, obj in _originals().items()}
+    return fdkpatch.digests(_originals())
 
 
 def mismatch() -> str | None:
     """Why the patches do not apply to the installed fdk, or None when they do."""
-    v = fdk_version()
-    want = _CHECKED.get(v)
-    if want is None:
-        return f"fdk {v} is not a version these patches were checked against ({', '.join(sorted(_CHECKED))})"
-    got = source_digests()
-    changed = sorted(k for k in want if got.get(k) != want[k])
-    if changed:
-        return f"fdk {v}: patched code changed: {', '.join(changed)}"
-    return None
+    return fdkpatch.mismatch(_CHECKED, source_digests(), "these patches")
 
 
 def install() -> bool:
@@ -73,9 +61,7 @@ def install() -> bool:
         return True
     problem = mismatch()
     if problem is not None:
-        print(json.dumps({"level": "WARNING", "logger": "mlops.fdkfast",
-                          "message": f"fdk per-request patches not applied: {problem}"}),
-              file=sys.stderr, flush=True)
+        fdkpatch.warn("mlops.fdkfast", f"fdk per-request patches not applied: {problem}")
         return False
     from fdk import context
 
