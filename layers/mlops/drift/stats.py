@@ -487,11 +487,7 @@ def chi2_homogeneity(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[fl
     Returns (statistic, p-value, degrees of freedom); categories empty on both sides are dropped.
     Defined as (0.0, 1.0, 0) when either side is empty or fewer than two categories remain.
     """
-    r = np.asarray(ref_counts, dtype=np.float64)
-    c = np.asarray(cur_counts, dtype=np.float64)
-    total = r + c
-    keep = total > 0
-    r, c, total = r[keep], c[keep], total[keep]
+    r, c, total = _nonempty_columns(ref_counts, cur_counts)
     nr, nc = r.sum(), c.sum()
     if nr == 0 or nc == 0 or total.shape[0] < 2:
         return 0.0, 1.0, 0
@@ -503,6 +499,15 @@ def chi2_homogeneity(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[fl
     from scipy.special import chdtrc
 
     return stat, float(np.clip(chdtrc(dof, stat), 0.0, 1.0)), dof
+
+
+def _nonempty_columns(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (reference, current, total) counts as floats, without the columns empty on both sides."""
+    r = np.asarray(ref_counts, dtype=np.float64)
+    c = np.asarray(cur_counts, dtype=np.float64)
+    total = r + c
+    keep = total > 0
+    return r[keep], c[keep], total[keep]
 
 
 def total_variation(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
@@ -534,11 +539,7 @@ def pool_sparse_cells(ref_counts: np.ndarray, cur_counts: np.ndarray, *,
     of a 1,000-row window shares its cell with a few columns of similar total instead of being
     diluted by the whole tail.
     """
-    r = np.asarray(ref_counts, dtype=np.float64)
-    c = np.asarray(cur_counts, dtype=np.float64)
-    total = r + c
-    keep = total > 0
-    r, c, total = r[keep], c[keep], total[keep]
+    r, c, total = _nonempty_columns(ref_counts, cur_counts)
     nr, nc = r.sum(), c.sum()
     if nr == 0 or nc == 0 or total.shape[0] < 3:
         return r, c
