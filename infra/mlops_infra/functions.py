@@ -1,6 +1,6 @@
 """The Functions application: one ``oci.functions.Function`` per FunctionSpec, images by digest, tracing on.
 
-Which functions exist and their config maps are decided by ``mlops.spec.function_specs``;
+Which functions exist and their config maps are decided by ``mlops.blueprint.function_specs``;
 this component only adds the facts known at deploy time (OCIDs of the vault, the secrets,
 the alarm topic, the build pipeline) and turns each spec into a resource.
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_oci as oci
 from mlops import envvars as ev
+from mlops.blueprint.functions import FunctionSpec, validate_config
 from mlops.errors import ConfigError
 from mlops.settings import StackSettings
-from mlops.spec.functions import FunctionSpec, validate_config
 
 from .naming import child, prefix, type_token
 from .secrets import resolve_secret_refs
@@ -142,7 +142,7 @@ class FunctionsArgs:
     ids: DeployIds = field(default_factory=DeployIds)
     tracing: bool = True
     shape: str = "GENERIC_X86"
-    application_name: str | None = None       # mlops.spec.functions.application_name (default <prefix>-app)
+    application_name: str | None = None       # mlops.blueprint.functions.application_name (default <prefix>-app)
 
 
 class Functions(pulumi.ComponentResource):

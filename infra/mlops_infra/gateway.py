@@ -1,4 +1,4 @@
-"""API Gateway and its deployment, whose specification comes unchanged from ``mlops.spec.deployment_spec``."""
+"""API Gateway and its deployment, whose specification comes unchanged from ``mlops.blueprint.deployment_spec``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_oci as oci
+from mlops.blueprint.gateway import deployment_spec
 from mlops.settings import StackSettings
-from mlops.spec.gateway import deployment_spec
 
 from .naming import child, type_token
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import pulumi
 import pulumi_oci as oci
+from mlops.blueprint.functions import application_name, function_specs
 from mlops.errors import ConfigError
+from mlops.names import inference_function_name
 from mlops.settings import StackSettings
-from mlops.spec.functions import application_name, function_specs, inference_function_name
 
 from .devops import Ci, CiArgs, Delivered, Delivery, DeliveryArgs
 from .functions import (

@@ -1,4 +1,8 @@
-"""Validation of every name that becomes part of a path, key, URL or resource name."""
+"""Naming facts: how functions, routes, scopes and cohort keys are named, and validation of every name
+that becomes part of a path, key, URL or resource name.
+
+Pure and cheap to import (no settings): the authorizer and the inference function read these at cold start.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +44,34 @@ def validate_version(value: object) -> int:
     if v < 1 or str(value).strip() != str(v):
         raise InvalidNameError(f"version {str(value)[:40]!r} is not a positive integer")
     return v
+
+
+# The OAuth-style scopes the gateway routes allow (``authorization.allowed_scopes``) and API keys carry.
+PREDICT_SCOPE = "mlops:predict"
+PIN_SCOPE = "mlops:pin"            # default of settings.auth.pin_scope: may call the pinned variant routes
+READ_SCOPE = "mlops:read"
+WRITE_SCOPE = "mlops:write"
+APPROVE_SCOPE = "mlops:approve"
+DEPLOY_SCOPE = "mlops:deploy"
+ALL_SCOPES = (PREDICT_SCOPE, READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE)
+VARIANTS = ("stable", "canary")
+
+
+def inference_function_name(endpoint: str, variant: str) -> str:
+    return f"inference-{endpoint}-{variant}"
+
+
+def local_function_id(name: str) -> str:
+    """The id of function ``name`` in the local runtime: its routes' ``function_id`` and the
+    ``resourceId`` of its oci_faas twin metrics, as a function's OCID is in the cloud."""
+    return f"local:fn:{name}"
+
+
+def cohort_key(endpoint: str) -> str:
+    """The authorizer context key that carries an endpoint's cohort (``request.auth[...]``)."""
+    return "cohort_" + endpoint.replace("-", "_")
+
+
+def pinned_predict_path(endpoint: str, variant: str) -> str:
+    """The route that reaches one variant of an endpoint directly (needs the pin scope)."""
+    return f"/v1/endpoints/{endpoint}/variants/{variant}/predict"

@@ -41,7 +41,7 @@ from mlops.local.pool import FunctionDef
 from mlops.local.runtime import LocalRuntime
 from mlops.local.setup import local_api_key
 from mlops.settings import settings_from_config
-from mlops.spec import function_spec
+from mlops.blueprint.functions import function_spec
 root, tmp = Path(sys.argv[1]), Path(sys.argv[2])
 settings = settings_from_config({"mlops:endpoints": [], "mlops:store": {"backend": "file", "path": str(tmp / "store")},
     "mlops:local": {"port": 0, "state_dir": str(tmp / "state"), "secrets_file": str(tmp / "secrets.json")},

@@ -629,9 +629,9 @@ async def wait_ready(target: Target, body: bytes, timeout_s: float, proc: subpro
 # ---------------------------------------------------------------------------------------------- cold starts
 async def cold_start_ours(project: Path, body: bytes, rounds: int, cores: set[int]) -> list[float]:
     """Seconds from spawning one inference fdk process to its first successful prediction."""
+    from mlops.blueprint.functions import function_spec
     from mlops.local.pool import FunctionDef, FunctionPool
     from mlops.settings import load_stack
-    from mlops.spec import function_spec
 
     settings = load_stack(STACK, project)
     spec = function_spec(settings, STABLE_FN)

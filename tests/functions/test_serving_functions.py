@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlops.blueprint.functions import function_spec
 from mlops.local.setup import add_api_key, local_api_key
 from mlops.registry import Registry
 from mlops.settings import settings_from_config
-from mlops.spec import function_spec
 from mlops.storage import FileStore
 from sklearn.linear_model import LogisticRegression
 

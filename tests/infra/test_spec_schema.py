@@ -14,8 +14,8 @@ from typing import Any
 
 import pulumi_oci.apigateway as apigateway
 import pulumi_oci.apigateway._inputs as gw_inputs
-from mlops.spec.functions import function_specs
-from mlops.spec.gateway import deployment_spec
+from mlops.blueprint.functions import function_specs
+from mlops.blueprint.gateway import deployment_spec
 
 from .conftest import make_settings
 

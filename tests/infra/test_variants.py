@@ -8,10 +8,10 @@ import runpy
 import pulumi
 import pulumi_oci as oci
 import pytest
+from mlops.blueprint.functions import FunctionSpec
 from mlops.cli import main as cli_main
 from mlops.errors import ConfigError
 from mlops.settings import load_stack, settings_from_config
-from mlops.spec.functions import FunctionSpec
 from mlops_infra.devops import Delivery, DeliveryArgs
 from mlops_infra.functions import checked_config, provisioned_concurrency
 from mlops_infra.preview import placeholder_secrets, plan_stack, run_program

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from mlops.blueprint.functions import function_spec
 from mlops.local.gateway import Gateway, GatewayResponse
 from mlops.local.pool import FunctionDef
 from mlops.local.runtime import LocalRuntime
 from mlops.local.setup import add_api_key, local_api_key
 from mlops.settings import settings_from_config
-from mlops.spec import function_spec
 from mlops.storage import FileStore
 
 from tests.harness import RuntimeThread, http

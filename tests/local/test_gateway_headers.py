@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httptools
 import pytest
+from mlops.blueprint.functions import function_spec
 from mlops.local.gateway import Gateway
 from mlops.local.headercodec import (
     HeaderValueError,
@@ -32,7 +33,6 @@ from mlops.local.pool import FunctionDef
 from mlops.local.runtime import LocalRuntime
 from mlops.local.setup import add_api_key
 from mlops.settings import settings_from_config
-from mlops.spec import function_spec
 
 from tests.harness import RuntimeThread, http
 

@@ -18,9 +18,9 @@ from mlops.cli.common import stack_settings
 from mlops.cli.output import add_json_flag, print_json, table
 from mlops.errors import BadRequestError, NotFoundError
 from mlops.localfiles import locked, write_atomic
+from mlops.names import ALL_SCOPES
 from mlops.secrets import FileSecrets
 from mlops.serving.apikeys import PRINCIPAL_RULE, KeyRecord, KeyRing, new_api_key, validate_principal
-from mlops.spec.gateway import ALL_SCOPES
 
 T = TypeVar("T")
 

@@ -29,10 +29,10 @@ class MetricsService:
     """Per-invocation metrics (the local twin of ``oci_faas``) into the SQLite store, batched."""
 
     def __init__(self, rt: LocalRuntime) -> None:
+        from mlops.blueprint.functions import application_name
         from mlops.local.runtime import private_dir
         from mlops.monitoring.metrics import BufferedSink, invocation_points
         from mlops.monitoring.sqlite import SqliteMetrics
-        from mlops.spec.functions import application_name
 
         private_dir(rt.state_dir)
         self.store = SqliteMetrics(rt.state_dir / "metrics.sqlite")     # created 0600

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlops.blueprint.functions import function_specs
+from mlops.blueprint.gateway import deployment_spec, local_function_ids
 from mlops.errors import MlopsError, NotFoundError, new_request_id
 from mlops.local.gateway import Gateway, GatewayResponse, _ServerProtocol, serve
 from mlops.local.headercodec import decode_upstream_value
@@ -28,7 +30,6 @@ from mlops.local.limits import ConnectionGuard, HttpLimits
 from mlops.local.pool import FunctionDef, FunctionPool
 from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
-from mlops.spec import deployment_spec, function_specs, local_function_ids
 
 STATE_FILE = "runtime.json"
 LineHook = Callable[[str, str, str], None]   # (function, stream, line)

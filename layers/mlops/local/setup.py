@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from typing import TypeVar
 
+from mlops.names import ALL_SCOPES
 from mlops.secrets import FileSecrets
 from mlops.serving.apikeys import KeyRing, new_api_key
 from mlops.settings import StackSettings
-from mlops.spec.gateway import ALL_SCOPES
 
 T = TypeVar("T")
 LOCAL_KEY = "local_api_key"          # the plaintext dev key, for the CLI and the quickstart

@@ -37,7 +37,7 @@ canary_unavailable         endpoint                                         drif
 Custom metrics live in the stack's namespace (``monitoring.namespace``, default ``mlops``).
 
 Default rules (``default_rules``), per endpoint ``e`` with functions ``inference-e-stable`` and
-``inference-e-canary`` (``mlops.spec.inference_function_name``) and per other function ``f``.
+``inference-e-canary`` (``mlops.blueprint.inference_function_name``) and per other function ``f``.
 Rules on oci_faas metrics filter on the watched function's ``resourceId`` (issue 13 G: OCI sets
 ``resourceDisplayName`` to ``<application>:<function>``, so a filter on the bare function name
 never matched and those alarms could not fire):
@@ -354,13 +354,13 @@ KINDS = {
 
 
 def _local_function_id(name: str) -> str:
-    from mlops.spec.functions import local_function_id
+    from mlops.names import local_function_id
 
     return local_function_id(name)
 
 
 def _inference_function_name(endpoint: str, variant: str) -> str:
-    from mlops.spec.functions import inference_function_name
+    from mlops.names import inference_function_name
 
     return inference_function_name(endpoint, variant)
 
@@ -484,7 +484,7 @@ def rules_for_settings(settings: Any, *, namespace: str | None = None,
 
     oci_faas rules filter on each function's local stand-in id; Pulumi binds the OCID
     (``AlarmRule.to_alarm_args(function_id=...)``)."""
-    from mlops.spec.functions import function_specs
+    from mlops.blueprint.functions import function_specs
 
     return default_rules([e.name for e in settings.endpoints], [s.name for s in function_specs(settings)],
                          settings.monitoring.alarms, namespace or settings.monitoring.namespace,

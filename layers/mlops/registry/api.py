@@ -37,11 +37,16 @@ from typing import Any
 
 from mlops.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from mlops.http import Request, Response, Router
-from mlops.names import validate_endpoint_name, validate_name
+from mlops.names import (  # the scopes the routes allow
+    APPROVE_SCOPE,
+    DEPLOY_SCOPE,
+    WRITE_SCOPE,
+    validate_endpoint_name,
+    validate_name,
+)
 from mlops.registry import governance
 from mlops.registry.keys import endpoint_subject, model_subject
 from mlops.registry.service import Registry
-from mlops.spec.gateway import APPROVE_SCOPE, DEPLOY_SCOPE, WRITE_SCOPE  # the scopes the routes allow
 
 __all__ = ["APPROVE_SCOPE", "DEPLOY_SCOPE", "WRITE_SCOPE", "build_router"]
 

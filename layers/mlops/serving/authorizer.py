@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mlops.names import cohort_key
 from mlops.serving.apikeys import INVALID_RECORD, MALFORMED, UNKNOWN_KEY, KeyRing, KeyRingSource
-from mlops.spec.functions import cohort_key
 
 CANARY, STABLE = "canary", "stable"
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Authorizer:
             return self._deny(why, header, now)
         context: dict[str, str] = {"principal": rec.principal, "scopes": " ".join(rec.scopes), "key_id": rec.id}
         # The cohort depends on the token alone: pinning a variant is a route of its own that requires
-        # the pin scope (mlops.spec.gateway.pinned_predict_path), never an optional argument.
+        # the pin scope (mlops.blueprint.gateway.pinned_predict_path), never an optional argument.
         for ep in self.endpoints:
             state = self.weights.get(ep)
             context[cohort_key(ep)] = assign_cohort(rec.principal, ep, state.weight_bp, state.salt)

@@ -362,8 +362,8 @@ class InferenceService:
     def router(self) -> Router:
         r = Router()
         r.add("POST", f"/v1/endpoints/{self.endpoint}/predict", self.predict)
-        if self.variant in ("stable", "canary"):   # its pinned route (mlops.spec.gateway, scope mlops:pin)
-            from mlops.spec.gateway import pinned_predict_path
+        if self.variant in ("stable", "canary"):   # its pinned route (mlops.blueprint.gateway, scope mlops:pin)
+            from mlops.names import pinned_predict_path
 
             r.add("POST", pinned_predict_path(self.endpoint, self.variant), self.predict)
         r.add("POST", f"/v1/endpoints/{self.endpoint}/feedback", self.feedback)

@@ -7,10 +7,11 @@ rules and the twin take dimension names and value formats from ``mlops.monitorin
 
 from __future__ import annotations
 
+from mlops.blueprint.functions import application_name, function_specs
 from mlops.monitoring import metrics as m
 from mlops.monitoring.alarms import rules_for_settings
+from mlops.names import local_function_id
 from mlops.settings import settings_from_config
-from mlops.spec.functions import application_name, function_specs, local_function_id
 
 T0 = 1_800_000_000.0
 

@@ -50,8 +50,8 @@ def test_from_env_fails_fast_naming_the_variable():
 
 def test_the_stack_settings_and_the_spec_builder_use_this_class():
     """One source of truth: the settings' store section is a StoreConfig; functions read it back."""
+    from mlops.blueprint.functions import store_env
     from mlops.settings import settings_from_config
-    from mlops.spec.functions import store_env
 
     s = settings_from_config({"mlops:store": {"backend": "s3", "bucket": "b", "endpoint": "http://e",
                                               "region": "r"}}, stack="t")

@@ -4,7 +4,7 @@ The shape is what ``pulumi_oci.apigateway.Deployment(specification=...)`` takes
 (snake_case keys of the oci SDK ``apigateway.models.ApiSpecification``); the local
 gateway interprets the very same dict. OCI API Gateway has no weighted routing, so a
 canary is a ``DYNAMIC_ROUTING_BACKEND`` on ``request.auth[cohort_<endpoint>]``, a
-value the authorizer function computes from a hash of the caller (see ARCHITECTURE.md).
+value the authorizer function computes from a hash of the caller (``serving/authorizer.py``; docs/architecture.md).
 
 Why one cohort key per endpoint rather than one ``cohort`` computed from the path:
 the authorizer then needs only the token as its argument, so its cached answer
@@ -29,21 +29,23 @@ from typing import Any
 
 from mlops.errors import ConfigError
 from mlops.http import COHORT_HEADER, PRINCIPAL_HEADER, SCOPES_HEADER
+from mlops.names import (
+    APPROVE_SCOPE,
+    DEPLOY_SCOPE,
+    PREDICT_SCOPE,
+    READ_SCOPE,
+    WRITE_SCOPE,
+    cohort_key,
+    inference_function_name,
+    local_function_id,
+    pinned_predict_path,
+)
 from mlops.settings import StackSettings
-from mlops.spec.functions import cohort_key, inference_function_name, local_function_id
 
-PREDICT_SCOPE = "mlops:predict"
-PIN_SCOPE = "mlops:pin"            # default of settings.auth.pin_scope: may call the pinned variant routes
-VARIANTS = ("stable", "canary")
 MAX_ROUTES_PER_DEPLOYMENT = 50     # OCI API Gateway internal limit (see the module doc)
 FIXED_ROUTES = 5                   # health + 4 registry routes
 ROUTES_PER_ENDPOINT = 4            # predict, feedback, variants/stable/predict, variants/canary/predict
 MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT   # 11
-READ_SCOPE = "mlops:read"
-WRITE_SCOPE = "mlops:write"
-APPROVE_SCOPE = "mlops:approve"
-DEPLOY_SCOPE = "mlops:deploy"
-ALL_SCOPES = (PREDICT_SCOPE, READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE)
 
 
 def _fn(function_id: Any) -> dict[str, Any]:
@@ -68,9 +70,6 @@ def _scoped(scopes: list[str], headers: dict[str, Any]) -> dict[str, Any]:
             "header_transformations": headers}
 
 
-def pinned_predict_path(endpoint: str, variant: str) -> str:
-    """The route that reaches one variant of an endpoint directly (needs the pin scope)."""
-    return f"/v1/endpoints/{endpoint}/variants/{variant}/predict"
 
 
 def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) -> dict[str, Any]:

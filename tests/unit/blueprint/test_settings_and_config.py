@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from mlops.blueprint.functions import MAX_CONFIG_BYTES, function_specs, validate_config
 from mlops.errors import ConfigError
 from mlops.settings import load_stack, settings_from_config
-from mlops.spec import MAX_CONFIG_BYTES, function_specs, validate_config
 
 
 def settings(**cfg):

@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops.blueprint.functions import function_specs
+from mlops.blueprint.gateway import (
+    MAX_ENDPOINTS,
+    MAX_ROUTES_PER_DEPLOYMENT,
+    deployment_spec,
+    local_function_ids,
+)
 from mlops.errors import ConfigError
+from mlops.names import cohort_key
 from mlops.settings import settings_from_config
-from mlops.spec import cohort_key, deployment_spec, function_specs, local_function_ids
-from mlops.spec.gateway import MAX_ENDPOINTS, MAX_ROUTES_PER_DEPLOYMENT
 
-from tests.unit.spec.sdk_models import UnknownField, load_model
+from tests.unit.blueprint.sdk_models import UnknownField, load_model
 
 
 def _settings(endpoints=("churn", "fraud")):

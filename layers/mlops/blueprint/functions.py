@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mlops import envvars as ev
 from mlops.errors import ConfigError
+from mlops.names import inference_function_name
 from mlops.settings import StackSettings
 
 MAX_CONFIG_BYTES = 4096          # OCI Functions: total config size per function
@@ -32,8 +33,6 @@ class FunctionSpec:
     variant: str | None = None
 
 
-def inference_function_name(endpoint: str, variant: str) -> str:
-    return f"inference-{endpoint}-{variant}"
 
 
 def application_name(settings: StackSettings) -> str:
@@ -41,15 +40,8 @@ def application_name(settings: StackSettings) -> str:
     return f"mlops-{settings.stack}-app"
 
 
-def local_function_id(name: str) -> str:
-    """The id of function ``name`` in the local runtime: its routes' ``function_id`` and the
-    ``resourceId`` of its oci_faas twin metrics, as a function's OCID is in the cloud."""
-    return f"local:fn:{name}"
 
 
-def cohort_key(endpoint: str) -> str:
-    """The authorizer context key that carries an endpoint's cohort (``request.auth[...]``)."""
-    return "cohort_" + endpoint.replace("-", "_")
 
 
 def validate_config(name: str, config: Mapping[str, str]) -> dict[str, str]:
