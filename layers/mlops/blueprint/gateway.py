@@ -70,8 +70,6 @@ def _scoped(scopes: list[str], headers: dict[str, Any]) -> dict[str, Any]:
             "header_transformations": headers}
 
 
-
-
 def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) -> dict[str, Any]:
     """The deployment specification; ``function_ids`` maps function name -> OCID (or a local id)."""
     if len(settings.endpoints) > MAX_ENDPOINTS:
@@ -79,11 +77,21 @@ def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) ->
                           f"{FIXED_ROUTES + ROUTES_PER_ENDPOINT * len(settings.endpoints)} gateway routes; an OCI API "
                           f"deployment has at most {MAX_ROUTES_PER_DEPLOYMENT}, so a stack has at most {MAX_ENDPOINTS} "
                           "endpoints (split the endpoints over several stacks)")
+    routes: list[dict[str, Any]] = [_health_route()]
+    for ep in settings.endpoints:
+        routes.extend(_endpoint_routes(ep.name, settings.auth.pin_scope, function_ids))
+    routes.extend(_registry_routes(function_ids["registry"]))
+    assert len(routes) <= MAX_ROUTES_PER_DEPLOYMENT, len(routes)
+    return {"request_policies": _request_policies(settings, function_ids["authorizer"]), "routes": routes}
+
+
+def _request_policies(settings: StackSettings, authorizer_id: Any) -> dict[str, Any]:
+    """Deployment-wide policies: the authorizer function, and rate limiting and CORS when configured."""
     gw = settings.gateway
-    request_policies: dict[str, Any] = {
+    policies: dict[str, Any] = {
         "authentication": {
             "type": "CUSTOM_AUTHENTICATION",
-            "function_id": function_ids["authorizer"],
+            "function_id": authorizer_id,
             "is_anonymous_access_allowed": True,   # only routes marked ANONYMOUS (health) use it
             # one argument, present on every authenticated request (see the module doc)
             "parameters": {"token": f"request.headers[{gw.auth_header}]"},
@@ -101,69 +109,73 @@ def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) ->
         },
     }
     if gw.rate_limit:
-        request_policies["rate_limiting"] = {"rate_in_requests_per_second": gw.rate_limit.requests_per_second,
-                                             "rate_key": gw.rate_limit.key}
+        policies["rate_limiting"] = {"rate_in_requests_per_second": gw.rate_limit.requests_per_second,
+                                     "rate_key": gw.rate_limit.key}
     if gw.cors:
-        request_policies["cors"] = {"allowed_origins": list(gw.cors.allowed_origins),
-                                    "allowed_methods": list(gw.cors.allowed_methods),
-                                    "allowed_headers": list(gw.cors.allowed_headers),
-                                    "exposed_headers": ["X-Request-Id"],
-                                    "is_allow_credentials_enabled": False,
-                                    "max_age_in_seconds": gw.cors.max_age_s}
+        policies["cors"] = {"allowed_origins": list(gw.cors.allowed_origins),
+                            "allowed_methods": list(gw.cors.allowed_methods),
+                            "allowed_headers": list(gw.cors.allowed_headers),
+                            "exposed_headers": ["X-Request-Id"],
+                            "is_allow_credentials_enabled": False,
+                            "max_age_in_seconds": gw.cors.max_age_s}
+    return policies
 
-    routes: list[dict[str, Any]] = [{
+
+def _health_route() -> dict[str, Any]:
+    return {
         "path": "/v1/health",
         "methods": ["GET"],
         "backend": {"type": "STOCK_RESPONSE_BACKEND", "status": 200,
                     "body": '{"status":"ok"}',
                     "headers": [{"name": "Content-Type", "value": "application/json"}]},
         "request_policies": {"authorization": {"type": "ANONYMOUS"}},
+    }
+
+
+def _endpoint_routes(endpoint: str, pin_scope: str, function_ids: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Predict (split by cohort), the two pinned variant routes, and feedback (to the stable function)."""
+    stable = function_ids[inference_function_name(endpoint, "stable")]
+    canary = function_ids[inference_function_name(endpoint, "canary")]
+    key = cohort_key(endpoint)
+    routes: list[dict[str, Any]] = [{
+        "path": f"/v1/endpoints/{endpoint}/predict",
+        "methods": ["POST"],
+        "backend": {
+            "type": "DYNAMIC_ROUTING_BACKEND",
+            "selection_source": {"type": "SINGLE", "selector": f"request.auth[{key}]"},
+            "routing_backends": [
+                {"key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"}, "backend": _fn(canary)},
+                {"key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
+                 "backend": _fn(stable)},
+            ],
+        },
+        "request_policies": _scoped([PREDICT_SCOPE], _identity_headers(
+            {COHORT_HEADER.title(): "${request.auth[" + key + "]}"})),
     }]
-    for ep in settings.endpoints:
-        stable = function_ids[inference_function_name(ep.name, "stable")]
-        canary = function_ids[inference_function_name(ep.name, "canary")]
-        key = cohort_key(ep.name)
+    for variant, fn_id in (("stable", stable), ("canary", canary)):
         routes.append({
-            "path": f"/v1/endpoints/{ep.name}/predict",
+            "path": pinned_predict_path(endpoint, variant),
             "methods": ["POST"],
-            "backend": {
-                "type": "DYNAMIC_ROUTING_BACKEND",
-                "selection_source": {"type": "SINGLE", "selector": f"request.auth[{key}]"},
-                "routing_backends": [
-                    {"key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"}, "backend": _fn(canary)},
-                    {"key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
-                     "backend": _fn(stable)},
-                ],
-            },
-            "request_policies": _scoped([PREDICT_SCOPE], _identity_headers(
-                {COHORT_HEADER.title(): "${request.auth[" + key + "]}"})),
+            "backend": _fn(fn_id),
+            "request_policies": _scoped([pin_scope], _identity_headers({COHORT_HEADER.title(): variant})),
         })
-        for variant, fn_id in (("stable", stable), ("canary", canary)):
-            routes.append({
-                "path": pinned_predict_path(ep.name, variant),
-                "methods": ["POST"],
-                "backend": _fn(fn_id),
-                "request_policies": _scoped([settings.auth.pin_scope], _identity_headers(
-                    {COHORT_HEADER.title(): variant})),
-            })
-        routes.append({
-            "path": f"/v1/endpoints/{ep.name}/feedback",
-            "methods": ["POST"],
-            "backend": _fn(stable),
-            "request_policies": _scoped([PREDICT_SCOPE], _identity_headers()),
-        })
-    registry = _fn(function_ids["registry"])
-    for path in ("/v1/models", "/v1/models/{rest*}", "/v1/audit/{rest*}",
-                 "/v1/endpoints/{endpoint}/deployment"):
-        routes.append({
-            "path": path,
-            "methods": ["GET", "POST", "PUT", "DELETE"],
-            "backend": registry,
-            "request_policies": _scoped([READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE],
-                                        _identity_headers()),
-        })
-    assert len(routes) <= MAX_ROUTES_PER_DEPLOYMENT, len(routes)
-    return {"request_policies": request_policies, "routes": routes}
+    routes.append({
+        "path": f"/v1/endpoints/{endpoint}/feedback",
+        "methods": ["POST"],
+        "backend": _fn(stable),
+        "request_policies": _scoped([PREDICT_SCOPE], _identity_headers()),
+    })
+    return routes
+
+
+def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
+    registry = _fn(registry_id)
+    return [{
+        "path": path,
+        "methods": ["GET", "POST", "PUT", "DELETE"],
+        "backend": registry,
+        "request_policies": _scoped([READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE], _identity_headers()),
+    } for path in ("/v1/models", "/v1/models/{rest*}", "/v1/audit/{rest*}", "/v1/endpoints/{endpoint}/deployment")]
 
 
 def local_function_ids(names) -> dict[str, str]:
