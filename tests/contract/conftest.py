@@ -1,4 +1,4 @@
-"""Fixtures for the object-store contract suite: one ``store`` fixture per backend."""
+"""Fixtures for the object-store contract suite: one ``store`` fixture per backend (servers: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,7 @@ import uuid
 
 import pytest
 
-from tests.contract.servers import AtomicMotoServer, FakeOciObjectStorage, throwaway_oci_client
-
 BACKENDS = ("file", "s3", "oci")
-
-
-@pytest.fixture(scope="session")
-def moto_server():
-    server = AtomicMotoServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def oci_fake():
-    fake = FakeOciObjectStorage().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="session")
-def oci_client(oci_fake, tmp_path_factory):
-    return throwaway_oci_client(oci_fake, tmp_path_factory.mktemp("oci-key"))
 
 
 def make_store(kind: str, request, tmp_path, page_size: int | None = None):

@@ -13,7 +13,7 @@ from mlops.secrets import FileSecrets
 from mlops.serving.apikeys import KeyRing, new_api_key
 from mlops.settings import load_stack
 
-from tests.e2e.conftest import make_project
+from tests.projects import make_project
 
 pytestmark = pytest.mark.e2e
 

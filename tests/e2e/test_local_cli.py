@@ -15,8 +15,8 @@ from mlops.local.setup import local_api_key
 from mlops.registry import Registry
 from mlops.settings import load_stack
 
-from tests.e2e.conftest import make_project, register_approved, training_data
 from tests.harness import http
+from tests.projects import make_project, register_approved, training_data
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ from mlops.registry import Registry
 from mlops.settings import load_stack
 from mlops.storage.stack import open_stack_store, stack_store_config
 
-from tests.e2e.conftest import make_project, register_approved, training_data
 from tests.harness import RuntimeThread, http
+from tests.projects import make_project, register_approved, training_data
 
 
 def wait_for(pred, what: str, timeout: float = 60.0) -> None:

@@ -14,8 +14,8 @@ from mlops.local.setup import local_api_key, local_audit_anchor
 from mlops.registry import Registry
 from mlops.settings import load_stack
 
-from tests.e2e.conftest import make_project, register_approved, training_data
 from tests.harness import RuntimeThread
+from tests.projects import make_project, register_approved, training_data
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ from mlops.registry import Registry
 from mlops.settings import load_stack
 from sklearn.linear_model import LogisticRegression
 
-from tests.e2e.conftest import make_project
 from tests.fuzz.cases import BAD_FILES, BAD_NUMBERS, BAD_TEXT, BAD_TIMES, SEED
 from tests.fuzz.conftest import make_bad_files
+from tests.projects import make_project
 
 T, N, W, F, D = "text", "number", "time", "file", "data"
 KINDS = {T: BAD_TEXT, N: BAD_NUMBERS, W: BAD_TIMES, F: BAD_FILES, D: BAD_FILES}

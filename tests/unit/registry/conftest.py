@@ -7,8 +7,6 @@ import pytest
 from mlops.registry import Registry
 from mlops.storage import FileStore
 
-from tests.contract.conftest import moto_server  # noqa: F401 - shared fixture
-
 
 class ManualClock:
     """A clock tests move by hand (epoch seconds)."""
