@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from mlops.pipeline.buildspec import BuildSpec, Command, InputArtifact
 from mlops.pipeline.engine import EngineProbe, detect_container_engine, engine_command_in
-from mlops.pipeline.spec import BuildSpec, Command, InputArtifact, SpecError
+from mlops.pipeline.specfile import SpecError
 from mlops.pipeline.variables import (
     Masker,
     builtin_variables,
