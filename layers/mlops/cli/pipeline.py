@@ -35,7 +35,8 @@ def _source_dir(spec_path: Path, workdir: str | None) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mlops.pipeline.runner import BuildRunner, format_report
+    from mlops.pipeline.results import format_report
+    from mlops.pipeline.runner import BuildRunner
     from mlops.pipeline.variables import secrets_file_path
     from mlops.secrets import FileSecrets
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from mlops.pipeline.buildspec import parse_build_spec
 from mlops.pipeline.engine import EngineProbe, detect_container_engine, engine_command_in
-from mlops.pipeline.runner import FAILED, NOT_RUN, SKIPPED, SUCCEEDED, TIMED_OUT, BuildRunner, format_report
+from mlops.pipeline.results import format_report
+from mlops.pipeline.runner import FAILED, NOT_RUN, SKIPPED, SUCCEEDED, TIMED_OUT, BuildRunner
 from mlops.pipeline.specfile import SpecError
 from mlops.secrets import FileSecrets
 
