@@ -68,7 +68,7 @@ def check_cloud(settings: StackSettings) -> None:
 
 def load_pipeline_files(project_dir: Path) -> tuple[Any, dict]:
     """The build spec and the deploy pipeline definition of the project, validated."""
-    from mlops.pipeline.spec import load_build_spec, load_deploy_pipeline
+    from mlops.pipeline import load_build_spec, load_deploy_pipeline
 
     for rel in (BUILD_SPEC, DEPLOY_PIPELINE):
         if not (project_dir / rel).is_file():
@@ -84,7 +84,7 @@ def endpoint_pipelines(template: Mapping[str, Any], settings: StackSettings,
     variant of each endpoint; parameter defaults become the endpoint's (``ENDPOINT``, ``MODEL_NAME``)
     and the deploy-time values in ``parameters`` (``OCIR_REPO``, ``ARTIFACT_REGISTRY_ID``, ...).
     """
-    from mlops.pipeline.spec import apply_devops_settings
+    from mlops.pipeline import apply_devops_settings
 
     base = apply_devops_settings(template, settings.devops)
     out: dict[str, dict] = {}

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from mlops.cli.output import print_json
 from mlops.errors import BadRequestError
-from mlops.pipeline.spec import PARAM_NAME, load_build_spec, load_deploy_pipeline, read_yaml
+from mlops.pipeline.buildspec import load_build_spec
+from mlops.pipeline.deployspec import PARAM_NAME, load_deploy_pipeline
+from mlops.pipeline.specfile import read_yaml
 
 DEFAULT_SPEC = "pipelines/build_spec.yaml"
 
@@ -33,7 +35,8 @@ def _source_dir(spec_path: Path, workdir: str | None) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mlops.pipeline.runner import BuildRunner, format_report
+    from mlops.pipeline.results import format_report
+    from mlops.pipeline.runner import BuildRunner
     from mlops.pipeline.variables import secrets_file_path
     from mlops.secrets import FileSecrets
 

@@ -40,13 +40,25 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from mlops.pipeline.buildspec import BuildSpec, Command, InputArtifact
 from mlops.pipeline.engine import EngineProbe, detect_container_engine, engine_command_in
-from mlops.pipeline.spec import BuildSpec, Command, InputArtifact, SpecError
+from mlops.pipeline.results import (
+    FAILED,
+    NOT_RUN,
+    SKIPPED,
+    SUCCEEDED,
+    TIMED_OUT,
+    ArtifactResult,
+    BuildResult,
+    StepResult,
+)
+from mlops.pipeline.specfile import SpecError
+from mlops.pipeline.stepshell import captured_env, step_env, step_script
 from mlops.pipeline.variables import (
     Masker,
     builtin_variables,
@@ -61,110 +73,17 @@ DEFAULT_BUILD_TIMEOUT_S = 8 * 3600
 DEFAULT_ON_FAILURE_TIMEOUT_S = 300
 KILL_GRACE_S = 3.0
 TAIL_LINES = 30
-_DROP_FROM_STEP_ENV = frozenset({"_", "SHLVL", "PWD", "OLDPWD"})
 
-SUCCEEDED, FAILED, TIMED_OUT, SKIPPED, NOT_RUN = "SUCCEEDED", "FAILED", "TIMED_OUT", "SKIPPED", "NOT_RUN"
+@dataclass(frozen=True)
+class _Plan:
+    """How one command will run: its shell, its time limit and what to say when that runs out."""
 
-
-@dataclass
-class StepResult:
-    """What happened to one step (or onFailure command)."""
-
-    name: str
-    where: str
-    status: str
-    duration_s: float = 0.0
-    exit_code: int | None = None
-    reason: str = ""
-    tail: list[str] = field(default_factory=list)          # last output lines, masked
-    on_failure: list[StepResult] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "where": self.where, "status": self.status,
-                "duration_s": round(self.duration_s, 3), "exit_code": self.exit_code, "reason": self.reason,
-                "tail": list(self.tail), "on_failure": [r.to_dict() for r in self.on_failure]}
-
-
-@dataclass
-class ArtifactResult:
-    name: str
-    type: str
-    location: str
-    status: str                     # SUCCEEDED | FAILED | SKIPPED | NOT_RUN
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "location": self.location, "status": self.status,
-                "detail": self.detail}
-
-
-@dataclass
-class BuildResult:
-    """The outcome of a build run: per-step results, exported variables, output artifacts."""
-
-    build_run_id: str
-    status: str
-    steps: list[StepResult]
-    exported: dict[str, str]
-    artifacts: list[ArtifactResult]
-    failed_step: str | None = None
-    reason: str = ""
-    duration_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == SUCCEEDED
-
-    def to_dict(self, masker: Masker | None = None) -> dict[str, Any]:
-        m = masker.mask if masker else (lambda s: s)
-        return {"build_run_id": self.build_run_id, "status": self.status, "failed_step": self.failed_step,
-                "reason": m(self.reason), "duration_s": round(self.duration_s, 3),
-                "steps": [s.to_dict() for s in self.steps],
-                "exported_variables": {k: m(v) for k, v in self.exported.items()},
-                "output_artifacts": [a.to_dict() for a in self.artifacts]}
-
-
-def _parse_env0(data: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in data.split(b"\0"):
-        if not item or b"=" not in item:
-            continue
-        k, _, v = item.partition(b"=")
-        out[k.decode("utf-8", "surrogateescape")] = v.decode("utf-8", "surrogateescape")
-    return out
-
-
-def _shell_quote(s: str) -> str:
-    return "'" + s.replace("'", "'\"'\"'") + "'"
-
-
-def step_script(command: str, *, env_file: Path, vars_file: Path, names: Sequence[str],
-                fail_immediately: bool) -> str:
-    """The script a step runs: an EXIT trap that captures the environment, then the command."""
-    lines = [
-        f"__mlops_env_out={_shell_quote(str(env_file))}",
-        f"__mlops_vars_out={_shell_quote(str(vars_file))}",
-        "__mlops_capture() {",
-        "  __mlops_rc=$?",
-        "  set +e",
-        '  env -0 > "$__mlops_env_out" 2>/dev/null',
-        '  : > "$__mlops_vars_out"',
-        f"  for __mlops_n in {' '.join(names)}; do",
-        '    eval "__mlops_isset=\\${$__mlops_n+x}"',
-        '    if [ "$__mlops_isset" = x ]; then',
-        '      eval "__mlops_v=\\${$__mlops_n}"',
-        "      printf '%s=%s\\000' \"$__mlops_n\" \"$__mlops_v\" >> \"$__mlops_vars_out\"",
-        "    fi",
-        "  done",
-        '  exit "$__mlops_rc"',
-        "}",
-        "trap __mlops_capture EXIT",
-    ]
-    if fail_immediately:
-        lines.append("set -e")
-    lines.append("# ---- step command ----")
-    lines.append(command)
-    return "\n".join(lines) + "\n"
+    shell_name: str
+    shell: str
+    fail_immediately: bool
+    limit: float                    # seconds
+    limit_reason: str
+    timeout_txt: str                # the limit as the step's header line shows it
 
 
 class BuildRunner:
@@ -296,6 +215,38 @@ class BuildRunner:
 
     # ------------------------------------------------------------------ one command
 
+    def _skip(self, cmd: Command, label: str, status: str, reason: str) -> StepResult:
+        """A command that does not start (no engine, no shell, no time left): said and recorded."""
+        self._print(f"--- {label} {cmd.name}: {status}: {reason}")
+        return StepResult(cmd.name, cmd.where, status, reason=reason)
+
+    def _plan(self, cmd: Command, env: Mapping[str, str], deadline: float | None, label: str,
+              default_timeout: int | None) -> _Plan | StepResult:
+        """How ``cmd`` will run, or the result of a command that cannot start."""
+        hit = engine_command_in(cmd.command)
+        if hit:
+            probe = self.engine()
+            if not probe.available:
+                return self._skip(cmd, label, SKIPPED,
+                                  f"needs a container engine ('{hit[0]}' on line {hit[1]} of the command) "
+                                  f"and none works here: {probe.reason}")
+        shell_name = cmd.shell or self.spec.shell
+        shell = shutil.which(shell_name, path=env.get("PATH") or os.defpath)
+        if not shell:
+            return self._skip(cmd, label, FAILED, f"shell {shell_name!r} is not installed")
+        fail_immediately = (cmd.fail_immediately if cmd.fail_immediately is not None
+                            else self.spec.fail_immediately)
+        remaining = float("inf") if deadline is None else deadline - self.clock()
+        if remaining <= 0:
+            return self._skip(cmd, label, TIMED_OUT, f"the build's timeoutInSeconds ({self._build_timeout()} s) "
+                                                     "ran out before it started")
+        own = cmd.timeout_s or default_timeout
+        if own is not None and own <= remaining:
+            return _Plan(shell_name, shell, fail_immediately, float(own),
+                         f"timed out after {own} s (timeoutInSeconds)", f"{own} s")
+        return _Plan(shell_name, shell, fail_immediately, remaining,
+                     f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out", f"{remaining:.0f} s (build)")
+
     def _run(self, cmd: Command, env: dict[str, str], deadline: float | None, label: str,
              state: Path, default_timeout: int | None = None) -> tuple[StepResult, dict[str, str] | None]:
         """Run one command; returns its result and the environment it left (None if not captured).
@@ -303,52 +254,40 @@ class BuildRunner:
         ``deadline`` is the build's (clock time); None for onFailure commands, which are
         bounded by their own timeout only so that cleanup runs even after a build timeout.
         """
-        hit = engine_command_in(cmd.command)
-        if hit:
-            probe = self.engine()
-            if not probe.available:
-                reason = (f"needs a container engine ('{hit[0]}' on line {hit[1]} of the command) "
-                          f"and none works here: {probe.reason}")
-                self._print(f"--- {label} {cmd.name}: SKIPPED: {reason}")
-                return StepResult(cmd.name, cmd.where, SKIPPED, reason=reason), None
-        shell_name = cmd.shell or self.spec.shell
-        shell = shutil.which(shell_name, path=env.get("PATH") or os.defpath)
-        if not shell:
-            reason = f"shell {shell_name!r} is not installed"
-            self._print(f"--- {label} {cmd.name}: FAILED: {reason}")
-            return StepResult(cmd.name, cmd.where, FAILED, reason=reason), None
-        fail_immediately = (cmd.fail_immediately if cmd.fail_immediately is not None
-                            else self.spec.fail_immediately)
-        remaining = float("inf") if deadline is None else deadline - self.clock()
-        if remaining <= 0:
-            reason = f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out before it started"
-            self._print(f"--- {label} {cmd.name}: TIMED_OUT: {reason}")
-            return StepResult(cmd.name, cmd.where, TIMED_OUT, reason=reason), None
-        own = cmd.timeout_s or default_timeout
-        if own is not None and own <= remaining:
-            limit, limit_reason = float(own), f"timed out after {own} s (timeoutInSeconds)"
-        else:
-            limit = remaining
-            limit_reason = f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out"
-
+        plan = self._plan(cmd, env, deadline, label, default_timeout)
+        if isinstance(plan, StepResult):
+            return plan, None
         stem = cmd.where.replace("[", "_").replace("]", "").replace(".", "_")
         script, env_file, vars_file = (state / f"{stem}.sh", state / f"{stem}.env", state / f"{stem}.vars")
         script.write_text(step_script(cmd.command, env_file=env_file, vars_file=vars_file,
                                       names=self.spec.exported_variables,
-                                      fail_immediately=fail_immediately), encoding="utf-8")
-        user = self._user_kw
-        if user:
-            uid = pwd.getpwnam(user["user"]).pw_uid
-            os.chown(state, uid, -1)
-        timeout_txt = f"{own} s" if own is not None and own <= remaining else f"{remaining:.0f} s (build)"
-        self._print(f"--- {label} {cmd.name}  [{shell_name}, timeout {timeout_txt}"
-                    f"{', failImmediatelyOnError' if fail_immediately else ''}]")
-        child_env = {k: v for k, v in env.items() if k not in _DROP_FROM_STEP_ENV}
+                                      fail_immediately=plan.fail_immediately), encoding="utf-8")
+        if self._user_kw:
+            os.chown(state, pwd.getpwnam(self._user_kw["user"]).pw_uid, -1)
+        self._print(f"--- {label} {cmd.name}  [{plan.shell_name}, timeout {plan.timeout_txt}"
+                    f"{', failImmediatelyOnError' if plan.fail_immediately else ''}]")
+        child_env = step_env(env)
         started = self.clock()
+        code, timed_out, tail = self._execute([plan.shell, str(script)], child_env, plan.limit, stem)
+        duration = self.clock() - started
+        new_env = captured_env(env_file, vars_file)
+        if timed_out:
+            status, reason = TIMED_OUT, plan.limit_reason
+        elif code == 0:
+            status, reason = SUCCEEDED, ""
+        else:
+            status = FAILED
+            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+        self._print(f"--- {label} {cmd.name}: {status} in {duration:.1f} s" + (f" ({reason})" if reason else ""))
+        return StepResult(cmd.name, cmd.where, status, duration, code, reason, tail), new_env
+
+    def _execute(self, argv: list[str], child_env: dict[str, str], limit: float,
+                 stem: str) -> tuple[int, bool, list[str]]:
+        """Run a step's shell in its own process group, echo its (masked) output; exit code, timed out, tail."""
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        proc = subprocess.Popen([shell, str(script)], cwd=self.source_dir, env=child_env,
+        proc = subprocess.Popen(argv, cwd=self.source_dir, env=child_env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, **user)
+                                start_new_session=True, **self._user_kw)
 
         def pump() -> None:
             assert proc.stdout is not None
@@ -375,23 +314,7 @@ class BuildRunner:
             reader.join(timeout=2.0)
         if proc.stdout is not None:
             proc.stdout.close()
-        duration = self.clock() - started
-        code = proc.returncode
-        new_env: dict[str, str] | None = None
-        if env_file.exists():
-            new_env = {k: v for k, v in _parse_env0(env_file.read_bytes()).items()
-                       if k not in _DROP_FROM_STEP_ENV}
-            if vars_file.exists():
-                new_env.update(_parse_env0(vars_file.read_bytes()))
-        if timed_out:
-            status, reason = TIMED_OUT, limit_reason
-        elif code == 0:
-            status, reason = SUCCEEDED, ""
-        else:
-            status = FAILED
-            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
-        self._print(f"--- {label} {cmd.name}: {status} in {duration:.1f} s" + (f" ({reason})" if reason else ""))
-        return StepResult(cmd.name, cmd.where, status, duration, code, reason, list(tail)), new_env
+        return proc.returncode, timed_out, list(tail)
 
     def _kill_group(self, proc: subprocess.Popen, grace: float | None = None) -> None:
         grace = self.kill_grace_s if grace is None else grace
@@ -451,13 +374,7 @@ class BuildRunner:
 
     # ------------------------------------------------------------------ the build
 
-    def run(self, only: Iterable[str] | None = None) -> BuildResult:
-        """Run the build (or only the named steps); never raises for a failing step."""
-        selected = self._select(only)
-        self._user_kw = self._popen_user()
-        started = self.clock()
-        deadline = started + self._build_timeout()
-        env = self.initial_env()
+    def _print_header(self, env: Mapping[str, str]) -> None:
         commit = env.get("OCI_TRIGGER_COMMIT_HASH", "")
         self._print(f"build run {self.build_run_id}")
         self._print(f"  spec   {self.spec.source}  ({len(self.spec.steps)} steps, timeout {self._build_timeout()} s)")
@@ -465,43 +382,65 @@ class BuildRunner:
         if self.spec.vault_variables:
             self._print(f"  vault  {', '.join(n for n, _ in self.spec.vault_variables)} from {self.secrets_source}"
                         " (values masked as ***)")
+
+    def _fetch_inputs(self, env: Mapping[str, str]) -> str | None:
+        """Materialise every input artifact; None when all are there, else why the build fails."""
+        for art in self.spec.input_artifacts:
+            why = self._fetch_input(art, env)
+            if why:
+                self._print(f"input artifact {art.name}: FAILED: {why}")
+                return f"{art.where} ({art.name}): {why}"
+            self._print(f"input artifact {art.name} ({art.type}) ready")
+        return None
+
+    def _on_failure(self, step: Command, result: StepResult, env: Mapping[str, str], label: str,
+                    state: Path) -> str:
+        """Run a failed step's onFailure commands; the build's failure reason."""
+        for handler in step.on_failure:
+            res, _ = self._run(handler, dict(env), None, f"{label} {step.name} ->", state,
+                               default_timeout=DEFAULT_ON_FAILURE_TIMEOUT_S)
+            result.on_failure.append(res)
+        last = next((line.strip() for line in reversed(result.tail) if line.strip()), "")
+        return f"step {step.name!r} ({step.where}) {result.status}: {result.reason}" + \
+            (f" - last output: {last[:300]}" if last else "")
+
+    def _run_steps(self, env: dict[str, str], deadline: float, selected: set[int] | None,
+                   state: Path) -> tuple[list[StepResult], dict[str, str], StepResult | None, str]:
+        """Run the steps in order until one fails; results, final env, the failed step and why."""
         steps: list[StepResult] = []
         failed: StepResult | None = None
         reason = ""
+        total = len(self.spec.steps)
+        for i, step in enumerate(self.spec.steps):
+            label = f"[{i + 1}/{total}]"
+            if failed is not None:
+                steps.append(StepResult(step.name, step.where, NOT_RUN, reason="an earlier step failed"))
+                continue
+            if selected is not None and i not in selected:
+                steps.append(StepResult(step.name, step.where, NOT_RUN, reason="not selected (--only)"))
+                continue
+            result, new_env = self._run(step, env, deadline, label, state)
+            steps.append(result)
+            if result.status in (SUCCEEDED, SKIPPED):
+                env = new_env if new_env is not None else env
+                continue
+            failed = result
+            reason = self._on_failure(step, result, new_env if new_env is not None else env, label, state)
+        return steps, env, failed, reason
+
+    def run(self, only: Iterable[str] | None = None) -> BuildResult:
+        """Run the build (or only the named steps); never raises for a failing step."""
+        selected = self._select(only)
+        self._user_kw = self._popen_user()
+        started = self.clock()
+        deadline = started + self._build_timeout()
+        env = self.initial_env()
+        self._print_header(env)
         with tempfile.TemporaryDirectory(prefix="mlops-build-") as tmp:
-            state = Path(tmp)
-            for art in self.spec.input_artifacts:
-                why = self._fetch_input(art, env)
-                if why:
-                    reason = f"{art.where} ({art.name}): {why}"
-                    self._print(f"input artifact {art.name}: FAILED: {why}")
-                    return self._finish(started, steps, env, [], FAILED, None, reason)
-                self._print(f"input artifact {art.name} ({art.type}) ready")
-            total = len(self.spec.steps)
-            for i, step in enumerate(self.spec.steps):
-                label = f"[{i + 1}/{total}]"
-                if failed is not None:
-                    steps.append(StepResult(step.name, step.where, NOT_RUN, reason="an earlier step failed"))
-                    continue
-                if selected is not None and i not in selected:
-                    steps.append(StepResult(step.name, step.where, NOT_RUN, reason="not selected (--only)"))
-                    continue
-                result, new_env = self._run(step, env, deadline, label, state)
-                if result.status in (SUCCEEDED, SKIPPED):
-                    if new_env is not None:
-                        env = new_env
-                    steps.append(result)
-                    continue
-                failed = result
-                steps.append(result)
-                fail_env = new_env if new_env is not None else env
-                for handler in step.on_failure:
-                    res, _ = self._run(handler, dict(fail_env), None, f"{label} {step.name} ->", state,
-                                       default_timeout=DEFAULT_ON_FAILURE_TIMEOUT_S)
-                    result.on_failure.append(res)
-                last = next((line.strip() for line in reversed(result.tail) if line.strip()), "")
-                reason = f"step {step.name!r} ({step.where}) {result.status}: {result.reason}" + \
-                    (f" - last output: {last[:300]}" if last else "")
+            why = self._fetch_inputs(env)
+            if why:
+                return self._finish(started, [], env, [], FAILED, None, why)
+            steps, env, failed, reason = self._run_steps(env, deadline, selected, Path(tmp))
         if failed is not None:
             return self._finish(started, steps, env, [], FAILED, failed.name, reason)
         if selected is not None:
@@ -521,31 +460,3 @@ class BuildRunner:
         result = BuildResult(self.build_run_id, status, steps, exported, artifacts, failed_step, reason,
                              self.clock() - started)
         return result
-
-
-def format_report(result: BuildResult, masker: Masker | None = None) -> str:
-    """The step-by-step summary printed after a build: status, duration, reason per step."""
-    from mlops.cli.output import table
-
-    m = masker.mask if masker else (lambda s: s)
-    rows = []
-    for i, s in enumerate(result.steps, 1):
-        rows.append({"#": str(i), "step": s.name, "status": s.status, "duration": f"{s.duration_s:.1f}s",
-                     "detail": m(s.reason)})
-        for h in s.on_failure:
-            rows.append({"#": "", "step": f"  -> {h.name}", "status": h.status,
-                         "duration": f"{h.duration_s:.1f}s", "detail": m(h.reason)})
-    lines = ["", table(rows, ["#", "step", "status", "duration", "detail"])]
-    if result.exported:
-        lines += ["", "exported variables:"]
-        lines += [f"  {k}={m(v)}" for k, v in result.exported.items()]
-    if result.artifacts:
-        lines += ["", "output artifacts:"]
-        lines += [f"  {a.name} ({a.type}) {m(a.location)}: {a.status}" + (f" - {m(a.detail)}" if a.detail else "")
-                  for a in result.artifacts]
-    lines.append("")
-    if result.ok:
-        lines.append(f"build {result.build_run_id} SUCCEEDED in {result.duration_s:.1f} s")
-    else:
-        lines.append(f"build {result.build_run_id} FAILED in {result.duration_s:.1f} s: {m(result.reason)}")
-    return "\n".join(lines)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from mlops import envvars
 from mlops.errors import NotFoundError
-from mlops.pipeline.spec import SpecError
+from mlops.pipeline.specfile import SpecError
 from mlops.secrets import SecretReader
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

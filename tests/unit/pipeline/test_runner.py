@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from mlops.pipeline.buildspec import parse_build_spec
 from mlops.pipeline.engine import EngineProbe, detect_container_engine, engine_command_in
-from mlops.pipeline.runner import FAILED, NOT_RUN, SKIPPED, SUCCEEDED, TIMED_OUT, BuildRunner, format_report
-from mlops.pipeline.spec import SpecError, parse_build_spec
+from mlops.pipeline.results import format_report
+from mlops.pipeline.runner import FAILED, NOT_RUN, SKIPPED, SUCCEEDED, TIMED_OUT, BuildRunner
+from mlops.pipeline.specfile import SpecError
 from mlops.secrets import FileSecrets
 
 NO_ENGINE = EngineProbe(False, None, "'docker info' failed (exit 1): Cannot connect to the Docker daemon")

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlops.pipeline.spec import (
-    SpecError,
-    apply_devops_settings,
-    load_build_spec,
-    load_deploy_pipeline,
-    parse_build_spec,
-    parse_deploy_pipeline,
-    parse_yaml_text,
-)
+from mlops.pipeline.buildspec import load_build_spec, parse_build_spec
+from mlops.pipeline.deployspec import apply_devops_settings, load_deploy_pipeline, parse_deploy_pipeline
+from mlops.pipeline.specfile import SpecError, parse_yaml_text
 from mlops.settings import DevOps
 
 ROOT = Path(__file__).resolve().parents[3]

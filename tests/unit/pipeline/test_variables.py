@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mlops.pipeline.spec import SpecError
+from mlops.pipeline.specfile import SpecError
 from mlops.pipeline.variables import (
     Masker,
     builtin_variables,
