@@ -3,7 +3,7 @@
 ``Ci`` exists before the functions (the guardian's config carries the build pipeline OCID, to
 request retraining); ``Delivery`` comes after them (its environments are the functions). The
 deploy pipeline is ``pipelines/deploy_pipeline.yaml`` as validated by
-``mlops.pipeline.spec.load_deploy_pipeline``: each environment, artifact and stage there becomes
+``mlops.pipeline.load_deploy_pipeline``: each environment, artifact and stage there becomes
 exactly one resource here, so a new stage is an edit of that file, not of this module.
 """
 

@@ -193,7 +193,9 @@ class _Refs:
                 p.add(f"{where}.{key}", "is required")
             return
         defined = self.tables[table]
-        if ref not in defined:
+        if not isinstance(ref, str):
+            p.add(f"{where}.{key}", f"expected the name of an entry under {table}, got {describe(ref)}")
+        elif ref not in defined:
             p.add(f"{where}.{key}", f"{ref!r} is not defined under {table}")
         elif kinds and defined[ref].get("type") not in kinds:
             p.add(f"{where}.{key}", f"{ref!r} is a {defined[ref].get('type')}, expected {' or '.join(kinds)}")

@@ -222,3 +222,13 @@ def test_apply_devops_settings_is_pure_and_drops_the_approval_stage():
     assert {p["name"]: p["defaultValue"] for p in out["parameters"]}["CANARY_WEIGHT_BP"] == "250"
     kept = apply_devops_settings(pipeline, DevOps(require_manual_approval=True))
     assert "approve" in [s["name"] for s in kept["stages"]]
+
+
+def test_a_reference_that_is_not_a_name_is_a_clear_error():
+    """A list or mapping where a stage names an environment/artifact used to raise TypeError (unhashable)."""
+    errs = deploy_errors(deploy(stages=[
+        {"name": "d", "type": "DEPLOY_FUNCTION", "environment": ["fn"], "artifact": {"img": 1}}]))
+    assert any(e.startswith("stages[0].environment: expected the name of an entry under environments, got")
+               for e in errs), errs
+    assert any(e.startswith("stages[0].artifact: expected the name of an entry under artifacts, got")
+               for e in errs), errs
