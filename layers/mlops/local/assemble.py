@@ -31,7 +31,8 @@ class MetricsService:
     def __init__(self, rt: LocalRuntime) -> None:
         from mlops.blueprint.functions import application_name
         from mlops.local.runtime import private_dir
-        from mlops.monitoring.metrics import BufferedSink, invocation_points
+        from mlops.monitoring.buffered import BufferedSink
+        from mlops.monitoring.metrics import invocation_points
         from mlops.monitoring.sqlite import SqliteMetrics
 
         private_dir(rt.state_dir)

@@ -68,7 +68,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,18 +147,7 @@ class AlarmRule:
             interval_seconds(self.interval)
         except UnprocessableError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
-        if self.statistic not in STATISTICS:
-            raise ConfigError(f"{where}: statistic {self.statistic!r} is not one of {', '.join(STATISTICS)}")
-        if self.statistic == "percentile":
-            try:
-                p = float(self.percentile)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}: the percentile statistic needs percentile=0<p<1") from None
-            if not 0 < p < 1:
-                raise ConfigError(f"{where}: percentile must be between 0 and 1, got {p}")
-            object.__setattr__(self, "percentile", p)
-        elif self.percentile is not None:
-            raise ConfigError(f"{where}: percentile is only for statistic='percentile'")
+        self._check_statistic(where)
         if self.operator not in OPERATORS:
             raise ConfigError(f"{where}: operator {self.operator!r} is not one of {' '.join(OPERATORS)}")
         try:
@@ -167,6 +156,40 @@ class AlarmRule:
             raise ConfigError(f"{where}: threshold must be a number, got {self.threshold!r}") from None
         if self.threshold != self.threshold or abs(self.threshold) == float("inf"):
             raise ConfigError(f"{where}: threshold must be finite")
+        self._check_durations(where)
+        if self.severity not in SEVERITIES:
+            raise ConfigError(f"{where}: severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
+        dest = self.destinations
+        if isinstance(dest, str):
+            dest = (dest,)
+        dest = tuple(str(d) for d in dest)
+        if not dest or any(not d for d in dest):
+            raise ConfigError(f"{where}: an alarm needs at least one destination")
+        object.__setattr__(self, "destinations", dest)
+        object.__setattr__(self, "actions", {str(k): str(v) for k, v in dict(self.actions).items()})
+        object.__setattr__(self, "grouping", _bool(self.grouping, f"{where}.grouping"))
+        object.__setattr__(self, "is_enabled", _bool(self.is_enabled, f"{where}.is_enabled"))
+
+    def _check_statistic(self, where: str) -> None:
+        """The statistic is known; a percentile statistic has its 0 < p < 1, no other has one."""
+        if self.statistic not in STATISTICS:
+            raise ConfigError(f"{where}: statistic {self.statistic!r} is not one of {', '.join(STATISTICS)}")
+        if self.statistic == "percentile":
+            needs = f"{where}: the percentile statistic needs percentile=0<p<1"
+            if self.percentile is None:
+                raise ConfigError(needs)
+            try:
+                p = float(self.percentile)
+            except (TypeError, ValueError):
+                raise ConfigError(needs) from None
+            if not 0 < p < 1:
+                raise ConfigError(f"{where}: percentile must be between 0 and 1, got {p}")
+            object.__setattr__(self, "percentile", p)
+        elif self.percentile is not None:
+            raise ConfigError(f"{where}: percentile is only for statistic='percentile'")
+
+    def _check_durations(self, where: str) -> None:
+        """pending_duration is whole minutes in PT1M..PT1H; repeat_notification_duration, if set, PT1M..P30D."""
         try:
             pend = duration_seconds(self.pending_duration)
         except UnprocessableError as exc:
@@ -182,18 +205,6 @@ class AlarmRule:
             if not 60 <= rep <= 30 * 86400:
                 raise ConfigError(f"{where}: repeat_notification_duration must be PT1M..P30D, "
                                   f"got {self.repeat_notification_duration}")
-        if self.severity not in SEVERITIES:
-            raise ConfigError(f"{where}: severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
-        dest = self.destinations
-        if isinstance(dest, str):
-            dest = (dest,)
-        dest = tuple(str(d) for d in dest)
-        if not dest or any(not d for d in dest):
-            raise ConfigError(f"{where}: an alarm needs at least one destination")
-        object.__setattr__(self, "destinations", dest)
-        object.__setattr__(self, "actions", {str(k): str(v) for k, v in dict(self.actions).items()})
-        object.__setattr__(self, "grouping", _bool(self.grouping, f"{where}.grouping"))
-        object.__setattr__(self, "is_enabled", _bool(self.is_enabled, f"{where}.is_enabled"))
 
     def __hash__(self) -> int:     # dict fields: hash what identifies the alarm
         return hash((self.name, self.namespace, self.to_mql()))
@@ -229,7 +240,8 @@ class AlarmRule:
         """One line a person understands: the summary, or what the query checks."""
         if self.summary:
             return self.summary
-        stat = f"p{round(self.percentile * 100, 3):g}" if self.statistic == "percentile" else self.statistic
+        pct = self.percentile     # set exactly when the statistic is "percentile" (validated)
+        stat = f"p{round(pct * 100, 3):g}" if self.statistic == "percentile" and pct is not None else self.statistic
         where = ", ".join(f"{k}={v}" for k, v in sorted(self.dimensions.items()))
         unit = UNITS.get(self.metric, "")
         return (f"{stat} of {self.metric}{' (' + where + ')' if where else ''} over {self.interval} "
@@ -395,53 +407,8 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
         rules.append(AlarmRule(name=f"{kind}-{target}", kind=kind, destinations=dest, **kw))
 
     for e in endpoints:
-        stable_fn = _inference_function_name(e, "stable")
-        canary_fn = _inference_function_name(e, "canary")
-        rollback = {ACTION_ROLLBACK: e}
-        add("latency-p99", stable_fn, namespace=faas, metric=m.FAAS_DURATION, **fn(stable_fn),
-            interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
-            pending_duration="PT5M", severity="WARNING",
-            body=f"Requests to endpoint {e} are slow. Check the function log of {stable_fn}, its memory "
-                 "and cold starts (provisioned concurrency).")
-        add("canary-latency-p99", e, namespace=faas, metric=m.FAAS_DURATION, **fn(canary_fn),
-            interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
-            pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is slow; the guardian sets its weight to 0.")
-        add("errors", stable_fn, namespace=faas, metric=m.FAAS_RESPONSES, **fn(stable_fn, m.RESPONSE_ERROR),
-            interval="5m", statistic="sum", operator=">", threshold=5, pending_duration="PT1M", severity="ERROR",
-            body=f"{stable_fn} failed requests (502/504). Read its function log for the request ids.")
-        add("canary-errors", e, namespace=faas, metric=m.FAAS_RESPONSES, **fn(canary_fn, m.RESPONSE_ERROR),
-            interval="5m", statistic="sum", operator=">", threshold=3, pending_duration="PT1M",
-            severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} fails requests; the guardian sets its weight to 0.")
-        add("drift", e, namespace=namespace, metric=m.DRIFT_DETECTED, dimensions={"endpoint": e},
-            interval="15m", statistic="max", operator=">=", threshold=1, pending_duration="PT1M",
-            severity="WARNING", actions={ACTION_RETRAIN: e},
-            body=f"The inputs of endpoint {e} drifted from the model's training data. See the drift report "
-                 "in the store (drift-reports/); the guardian requests retraining.")
-        add("confidence", f"{e}-stable", namespace=namespace, metric=m.CONFIDENCE_MEAN,
-            dimensions={"endpoint": e, "variant": "stable"}, interval="15m", statistic="mean", operator="<",
-            threshold=0.5, pending_duration="PT5M", severity="WARNING",
-            body=f"The production model of endpoint {e} is unsure of its answers; compare with the drift "
-                 "report and the accuracy metric.")
-        add("canary-confidence", e, namespace=namespace, metric=m.CONFIDENCE_MEAN,
-            dimensions={"endpoint": e, "variant": "canary"}, interval="15m", statistic="mean", operator="<",
-            threshold=0.5, pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is unsure of its answers; the guardian sets its weight to 0.")
-        add("canary-latency-ratio", e, namespace=namespace, metric=m.CANARY_LATENCY_RATIO,
-            dimensions={"endpoint": e}, interval="15m", statistic="mean", operator=">", threshold=2,
-            pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is much slower than stable; the guardian sets its weight to 0.")
-        add("canary-confidence-drop", e, namespace=namespace, metric=m.CANARY_CONFIDENCE_DROP,
-            dimensions={"endpoint": e}, interval="15m", statistic="mean", operator=">", threshold=0.1,
-            pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is less confident than stable; the guardian sets its weight to 0.")
-        add("canary-unavailable", e, namespace=namespace, metric=m.CANARY_UNAVAILABLE,
-            dimensions={"endpoint": e}, interval="5m", statistic="sum", operator=">", threshold=0,
-            pending_duration="PT1M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} cannot serve its model version (its artifact failed verification "
-                 f"or is missing; see the log of {canary_fn}); its callers get the stable version meanwhile. "
-                 "The guardian sets its weight to 0.")
+        _inference_rules(e, add, fn)
+        _endpoint_metric_rules(e, namespace, add)
     for f in functions:
         if f in inference:
             continue
@@ -453,6 +420,68 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
     if dup:
         raise ConfigError(f"duplicate alarm rule names: {', '.join(sorted(dup))}")
     return apply_overrides(rules, overrides or {})
+
+
+_Add = Callable[..., None]                       # add(kind, target, **AlarmRule fields)
+_Target = Callable[..., dict[str, Any]]          # fn(function name, responseType=None) -> rule fields
+
+
+def _inference_rules(e: str, add: _Add, fn: _Target) -> None:
+    """The oci_faas rules of one endpoint's inference functions: latency and errors, stable and canary."""
+    faas = m.FAAS_NAMESPACE
+    stable_fn = _inference_function_name(e, "stable")
+    canary_fn = _inference_function_name(e, "canary")
+    rollback = {ACTION_ROLLBACK: e}
+    add("latency-p99", stable_fn, namespace=faas, metric=m.FAAS_DURATION, **fn(stable_fn),
+        interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
+        pending_duration="PT5M", severity="WARNING",
+        body=f"Requests to endpoint {e} are slow. Check the function log of {stable_fn}, its memory "
+             "and cold starts (provisioned concurrency).")
+    add("canary-latency-p99", e, namespace=faas, metric=m.FAAS_DURATION, **fn(canary_fn),
+        interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
+        pending_duration="PT3M", severity="CRITICAL", actions=rollback,
+        body=f"The canary of endpoint {e} is slow; the guardian sets its weight to 0.")
+    add("errors", stable_fn, namespace=faas, metric=m.FAAS_RESPONSES, **fn(stable_fn, m.RESPONSE_ERROR),
+        interval="5m", statistic="sum", operator=">", threshold=5, pending_duration="PT1M", severity="ERROR",
+        body=f"{stable_fn} failed requests (502/504). Read its function log for the request ids.")
+    add("canary-errors", e, namespace=faas, metric=m.FAAS_RESPONSES, **fn(canary_fn, m.RESPONSE_ERROR),
+        interval="5m", statistic="sum", operator=">", threshold=3, pending_duration="PT1M",
+        severity="CRITICAL", actions=rollback,
+        body=f"The canary of endpoint {e} fails requests; the guardian sets its weight to 0.")
+
+
+def _endpoint_metric_rules(e: str, namespace: str, add: _Add) -> None:
+    """The rules on one endpoint's custom metrics: drift, confidence and the canary comparisons."""
+    canary_fn = _inference_function_name(e, "canary")
+    rollback = {ACTION_ROLLBACK: e}
+    add("drift", e, namespace=namespace, metric=m.DRIFT_DETECTED, dimensions={"endpoint": e},
+        interval="15m", statistic="max", operator=">=", threshold=1, pending_duration="PT1M",
+        severity="WARNING", actions={ACTION_RETRAIN: e},
+        body=f"The inputs of endpoint {e} drifted from the model's training data. See the drift report "
+             "in the store (drift-reports/); the guardian requests retraining.")
+    add("confidence", f"{e}-stable", namespace=namespace, metric=m.CONFIDENCE_MEAN,
+        dimensions={"endpoint": e, "variant": "stable"}, interval="15m", statistic="mean", operator="<",
+        threshold=0.5, pending_duration="PT5M", severity="WARNING",
+        body=f"The production model of endpoint {e} is unsure of its answers; compare with the drift "
+             "report and the accuracy metric.")
+    add("canary-confidence", e, namespace=namespace, metric=m.CONFIDENCE_MEAN,
+        dimensions={"endpoint": e, "variant": "canary"}, interval="15m", statistic="mean", operator="<",
+        threshold=0.5, pending_duration="PT3M", severity="CRITICAL", actions=rollback,
+        body=f"The canary of endpoint {e} is unsure of its answers; the guardian sets its weight to 0.")
+    add("canary-latency-ratio", e, namespace=namespace, metric=m.CANARY_LATENCY_RATIO,
+        dimensions={"endpoint": e}, interval="15m", statistic="mean", operator=">", threshold=2,
+        pending_duration="PT3M", severity="CRITICAL", actions=rollback,
+        body=f"The canary of endpoint {e} is much slower than stable; the guardian sets its weight to 0.")
+    add("canary-confidence-drop", e, namespace=namespace, metric=m.CANARY_CONFIDENCE_DROP,
+        dimensions={"endpoint": e}, interval="15m", statistic="mean", operator=">", threshold=0.1,
+        pending_duration="PT3M", severity="CRITICAL", actions=rollback,
+        body=f"The canary of endpoint {e} is less confident than stable; the guardian sets its weight to 0.")
+    add("canary-unavailable", e, namespace=namespace, metric=m.CANARY_UNAVAILABLE,
+        dimensions={"endpoint": e}, interval="5m", statistic="sum", operator=">", threshold=0,
+        pending_duration="PT1M", severity="CRITICAL", actions=rollback,
+        body=f"The canary of endpoint {e} cannot serve its model version (its artifact failed verification "
+             f"or is missing; see the log of {canary_fn}); its callers get the stable version meanwhile. "
+             "The guardian sets its weight to 0.")
 
 
 def apply_overrides(rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[str, Any]],
