@@ -296,14 +296,15 @@ class DriftDetector:
             return
         stat, pval = stats.ks_many(refs, curs)
         w1 = stats.wasserstein_grid(samples, curs, grids)
+        scales = {name: _scale(ref) for name, ref in num}
         for i, name in enumerate(tested):
-            ref = self.profile.features[name]
             p = pending[name]
             p.statistic, p.p_value = float(stat[i]), float(pval[i])
-            p.effect_size = _finite(w1[i] / _scale(ref))
+            p.effect_size = _finite(w1[i] / scales[name])
 
     def _categorical(self, ref: CategoricalReference, column: Any, n_rows: int) -> _Pending:
         p = _Pending(kind="categorical", test="chi2", effect="tvd", n_ref=ref.n)
+        counts: dict[str, int]
         if column is None:
             counts, n_missing = {}, n_rows
             p.note = "absent"

@@ -115,7 +115,7 @@ class AlarmService:
     """Evaluate the stack's alarm rules on the local metrics; notify the sinks and the guardian."""
 
     def __init__(self, rt: LocalRuntime, settings: StackSettings, metrics: MetricsService) -> None:
-        from mlops.monitoring.alarms import rules_for_settings
+        from mlops.monitoring.defaults import rules_for_settings
         from mlops.monitoring.evaluator import AlarmEvaluator
         from mlops.monitoring.notify import FanOut, FunctionNotifier, NdjsonNotifier, WebhookNotifier
 

@@ -21,7 +21,7 @@ _EXPORTS = {
     "drift_points": "metrics", "window_points": "metrics", "canary_points": "metrics",
     "SqliteMetrics": "sqlite",
     "OciMonitoringSink": "oci", "monitoring_client": "oci", "notification_client": "oci",
-    "AlarmRule": "alarms", "default_rules": "alarms", "rules_for_settings": "alarms", "apply_overrides": "alarms",
+    "AlarmRule": "alarms", "default_rules": "defaults", "rules_for_settings": "defaults", "apply_overrides": "defaults",
     "AlarmEvaluator": "evaluator", "AlarmEvent": "evaluator",
     "Notifier": "notify", "OnsNotifier": "notify", "NdjsonNotifier": "notify", "WebhookNotifier": "notify",
     "FunctionNotifier": "notify", "FanOut": "notify", "format_alarm_message": "notify",
