@@ -160,12 +160,12 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
         rules.append(AlarmRule(name=f"{kind}-{target}", kind=kind, destinations=dest, **kw))
 
     for e in endpoints:
-        names = {"e": e, "stable": _inference_function_name(e, "stable"),
+        slots = {"e": e, "stable": _inference_function_name(e, "stable"),
                  "canary": _inference_function_name(e, "canary")}
         for kind, target, watched, response_type, fields in _ENDPOINT_RULES:
-            on = ({"namespace": faas, **fn(watched.format(**names), response_type)} if watched
+            on = ({"namespace": faas, **fn(watched.format(**slots), response_type)} if watched
                   else {"namespace": namespace})
-            add(kind, target.format(**names), **on, **{k: _fill(v, names) for k, v in fields.items()})
+            add(kind, target.format(**slots), **on, **{k: _fill(v, slots) for k, v in fields.items()})
     for f in functions:
         if f in inference:
             continue

@@ -74,7 +74,8 @@ class MetricPoint(NamedTuple):
     value: float
     dimensions: Mapping[str, str]
     ts: float
-    count: int = 1
+    # OCI's datapoint field name; at runtime it shadows tuple.count, which mypy's tuple stub cannot express
+    count: int = 1  # type: ignore[assignment]
 
 
 @dataclass
