@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import pulumi
@@ -88,10 +88,12 @@ class Ci(pulumi.ComponentResource):
             self.connection = oci.devops.Connection(
                 f"{name}-connection", project_id=self.project.id, connection_type=connection_type,
                 access_token=args.git_token_secret_id, display_name=f"{p}-git", opts=child(self))
-            source = {"connection_type": source_type, "name": SOURCE_NAME, "branch": s.branch,
-                      "connection_id": self.connection.id, "repository_url": s.external_repository_url}
-            trigger = {"trigger_source": source_type, "connection_id": self.connection.id}
-            include: dict[str, Any] = {"head_ref": s.branch, "repository_name": repository_name(s.external_repository_url)}
+            source: oci.devops.BuildPipelineStageBuildSourceCollectionItemArgsDict = {
+                "connection_type": source_type, "name": SOURCE_NAME, "branch": s.branch,
+                "connection_id": self.connection.id, "repository_url": s.external_repository_url}
+            trigger: _TriggerSource = {"trigger_source": source_type, "connection_id": self.connection.id}
+            include: oci.devops.TriggerActionFilterIncludeArgsDict = {
+                "head_ref": s.branch, "repository_name": repository_name(s.external_repository_url)}
         else:
             self.repository = oci.devops.Repository(
                 f"{name}-repository", project_id=self.project.id, name=s.repository, repository_type="HOSTED",
@@ -101,8 +103,9 @@ class Ci(pulumi.ComponentResource):
             trigger = {"trigger_source": "DEVOPS_CODE_REPOSITORY", "repository_id": self.repository.id}
             include = {"head_ref": s.branch}
 
-        params = [{"name": k, "default_value": v, "description": f"{k} for the build"}
-                  for k, v in sorted(args.parameters.items())]
+        params: list[oci.devops.BuildPipelineBuildPipelineParametersItemArgsDict] = [
+            {"name": k, "default_value": v, "description": f"{k} for the build"}
+            for k, v in sorted(args.parameters.items())]
         self.build_pipeline = oci.devops.BuildPipeline(
             f"{name}-build", project_id=self.project.id, display_name=f"{p}-build",
             description="test, train and validate, build one image per function",
@@ -127,10 +130,18 @@ class Ci(pulumi.ComponentResource):
                                s.external_repository_url})
 
 
-def _artifact_source(art: Mapping[str, Any]) -> dict[str, Any]:
+
+class _TriggerSource(TypedDict, total=False):
+    """Where a trigger listens: its source type and the connection or repository it watches."""
+
+    trigger_source: str
+    connection_id: pulumi.Input[str]
+    repository_id: pulumi.Input[str]
+
+def _artifact_source(art: Mapping[str, Any]) -> oci.devops.DeployArtifactDeployArtifactSourceArgsDict:
     src = art["source"]
     if art["type"] == "DOCKER_IMAGE":
-        out = {"deploy_artifact_source_type": "OCIR", "image_uri": src["imageUri"]}
+        out: oci.devops.DeployArtifactDeployArtifactSourceArgsDict = {"deploy_artifact_source_type": "OCIR", "image_uri": src["imageUri"]}
         if src.get("imageDigest"):
             out["image_digest"] = src["imageDigest"]
         return out
@@ -148,7 +159,7 @@ class Delivered:
 
     name: str                                   # outputArtifacts[].name of the build spec
     type: str                                   # DOCKER_IMAGE | GENERIC_FILE
-    source: Mapping[str, pulumi.Input[str]]     # deploy_artifact_source of its DeployArtifact
+    source: oci.devops.DeployArtifactDeployArtifactSourceArgsDict   # deploy_artifact_source of its DeployArtifact
 
 
 @dataclass
@@ -183,7 +194,7 @@ class Delivery(pulumi.ComponentResource):
                 deploy_artifact_source=_artifact_source(art), description=art.get("description"), opts=child(self))
         by_key = {_key(n): a for n, a in self.artifacts.items()}
         types = {_key(n): a["type"] for n, a in template.get("artifacts", {}).items()}
-        deliver_items = []
+        deliver_items: list[oci.devops.BuildPipelineStageDeliverArtifactCollectionItemArgsDict] = []
         for out in args.delivered:
             k = _key(out.name)
             if types.get(k) == out.type:
@@ -192,7 +203,7 @@ class Delivery(pulumi.ComponentResource):
                 artifact = self.artifacts[k] = oci.devops.DeployArtifact(
                     f"{name}-output-{k}", project_id=args.project_id, display_name=f"{p}-{k}",
                     deploy_artifact_type=out.type, argument_substitution_mode="SUBSTITUTE_PLACEHOLDERS",
-                    deploy_artifact_source=dict(out.source), opts=child(self))
+                    deploy_artifact_source=out.source.copy(), opts=child(self))
             deliver_items.append({"artifact_name": out.name, "artifact_id": artifact.id})
         self.deliver_stage = oci.devops.BuildPipelineStage(
             f"{name}-deliver", build_pipeline_id=args.build_pipeline_id, build_pipeline_stage_type="DELIVER_ARTIFACT",
@@ -214,15 +225,17 @@ class Delivery(pulumi.ComponentResource):
                     f"{name}-{key}-env-{env_name}", project_id=args.project_id, deploy_environment_type="FUNCTION",
                     function_id=args.function_ids[fn], display_name=f"{p}-{fn}", description=env.get("description"),
                     opts=child(self))
-            params = [{"name": q["name"], "default_value": q.get("defaultValue"), "description": q.get("description")}
-                      for q in spec.get("parameters", [])]
+            items: list[oci.devops.DeployPipelineDeployPipelineParametersItemArgsDict] = [
+                {"name": q["name"], "default_value": q.get("defaultValue"), "description": q.get("description")}
+                for q in spec.get("parameters", [])]
             pipeline = self.pipelines[key] = oci.devops.DeployPipeline(
                 f"{name}-{key}-pipeline", project_id=args.project_id, display_name=spec["displayName"],
                 description=spec.get("description") or None,
-                deploy_pipeline_parameters={"items": params} if params else None, opts=child(self))
+                deploy_pipeline_parameters={"items": items} if items else None, opts=child(self))
             stages: dict[str, oci.devops.DeployStage] = {}
             for stage in spec["stages"]:
-                preds = [{"id": stages[d].id} for d in stage["dependsOn"]] or [{"id": pipeline.id}]
+                preds: list[oci.devops.DeployStageDeployStagePredecessorCollectionItemArgsDict] = (
+                    [{"id": stages[d].id} for d in stage["dependsOn"]] or [{"id": pipeline.id}])
                 stages[stage["name"]] = self.stages[f"{key}-{stage['name']}"] = oci.devops.DeployStage(
                     f"{name}-{key}-stage-{stage['name']}", deploy_pipeline_id=pipeline.id,
                     deploy_stage_type=stage["type"], display_name=stage["name"], description=stage.get("description"),

@@ -80,7 +80,7 @@ def ocir_repositories(settings: StackSettings, specs: list[FunctionSpec]) -> lis
     return sorted({image_name(settings, s.source) for s in specs})
 
 
-def provisioned_concurrency(spec: FunctionSpec) -> dict | None:
+def provisioned_concurrency(spec: FunctionSpec) -> oci.functions.FunctionProvisionedConcurrencyConfigArgsDict | None:
     """The ``provisioned_concurrency_config`` of a function, checked against OCI's PCU steps."""
     count = spec.provisioned_concurrency
     if not count:
@@ -153,7 +153,7 @@ class Functions(pulumi.ComponentResource):
     def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("functions", "Functions"), name, None, opts)
         cmp = args.compartment_id
-        trace = None
+        trace: oci.functions.ApplicationTraceConfigArgsDict | None = None
         if args.tracing:
             self.apm = oci.apm.ApmDomain(f"{name}-apm", compartment_id=cmp, display_name=f"{args.display_prefix}-apm",
                                          description="traces of the mlops functions", is_free_tier=True,
@@ -165,7 +165,7 @@ class Functions(pulumi.ComponentResource):
         self.functions: dict[str, oci.functions.Function] = {}
         for spec in args.specs:
             image = args.images[spec.name]
-            source = {"source_type": "CONTAINER_IMAGE", "image": image.image}
+            source: oci.functions.FunctionSourceDetailsArgsDict = {"source_type": "CONTAINER_IMAGE", "image": image.image}
             if image.digest:
                 source["image_digest"] = image.digest
             self.functions[spec.name] = oci.functions.Function(

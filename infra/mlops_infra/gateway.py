@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_oci as oci
@@ -33,7 +34,9 @@ class ApiGateway(pulumi.ComponentResource):
         self.gateway = oci.apigateway.Gateway(
             f"{name}-gateway", compartment_id=args.compartment_id, endpoint_type=gw.endpoint_type,
             subnet_id=args.subnet_id, display_name=f"{args.display_prefix}-gateway", opts=child(self))
-        self.specification = deployment_spec(args.settings, args.function_ids)
+        # mlops.blueprint builds the specification as plain data in OCI's shape (the layer has no pulumi)
+        self.specification = cast("oci.apigateway.DeploymentSpecificationArgsDict",
+                                  deployment_spec(args.settings, args.function_ids))
         self.deployment = oci.apigateway.Deployment(
             f"{name}-deployment", compartment_id=args.compartment_id, gateway_id=self.gateway.id,
             path_prefix=gw.path_prefix, display_name=f"{args.display_prefix}-api",

@@ -23,7 +23,7 @@ class NetworkArgs:
     gateway_public: bool = True      # API Gateway endpoint type PUBLIC: open 443 to the internet
 
 
-def _tcp(port: int) -> dict:
+def _tcp(port: int) -> oci.core.SecurityListIngressSecurityRuleTcpOptionsArgsDict:
     return {"min": port, "max": port}
 
 
@@ -44,7 +44,7 @@ class Network(pulumi.ComponentResource):
         if any(existing) and not all(existing):
             raise ConfigError("mlops:network: set both existing_public_subnet_id and existing_private_subnet_id, "
                               "or neither (then a VCN is created)")
-        if all(existing):
+        if s.existing_public_subnet_id and s.existing_private_subnet_id:
             self.vcn_id = None
             self.public_subnet_id = pulumi.Output.from_input(s.existing_public_subnet_id)
             self.private_subnet_id = pulumi.Output.from_input(s.existing_private_subnet_id)
@@ -83,7 +83,7 @@ class Network(pulumi.ComponentResource):
                  "network_entity_id": self.service_gateway.id},
             ], opts=child(self))
 
-        path_mtu = {"protocol": "1", "source": "0.0.0.0/0", "icmp_options": {"type": 3, "code": 4}}
+        path_mtu: oci.core.SecurityListIngressSecurityRuleArgsDict = {"protocol": "1", "source": "0.0.0.0/0", "icmp_options": {"type": 3, "code": 4}}
         ingress_from = "0.0.0.0/0" if args.gateway_public else s.vcn_cidr
         self.public_security = oci.core.SecurityList(
             f"{name}-public-sl", compartment_id=cmp, vcn_id=vcn_id, display_name=f"{p}-public-sl",

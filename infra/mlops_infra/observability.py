@@ -2,7 +2,7 @@
 
 Data path: function invoke logs -> Service Connector -> prediction-logs bucket; an Events rule on
 object creation in that bucket invokes the drift function. The alarms are
-``mlops.monitoring.alarms.rules_for_settings`` rendered by ``AlarmRule.to_alarm_args``: a rule
+``mlops.monitoring.defaults.rules_for_settings`` rendered by ``AlarmRule.to_alarm_args``: a rule
 exists once and is evaluated locally with the same query. A rule on a function's ``oci_faas``
 metrics filters on ``resourceId``: the function's OCID here, its local stand-in id locally
 (``mlops.monitoring.metrics.faas_alarm_dimensions``).
@@ -62,7 +62,7 @@ class Observability(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("observability", "Observability"), name, None, opts)
-        from mlops.monitoring.alarms import rules_for_settings
+        from mlops.monitoring.defaults import rules_for_settings
 
         cmp, p = args.compartment_id, args.display_prefix
         self.log_group = oci.logging.LogGroup(f"{name}-logs", compartment_id=cmp, display_name=f"{p}-logs",

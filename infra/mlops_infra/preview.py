@@ -121,14 +121,15 @@ class PlanMocks(pulumi_mocks.Mocks):
         self.pending[key] = (rid or "", inputs)
         return rid, out
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        """The invoke's result and its check failures (none)."""
         if args.token == "oci:ObjectStorage/getNamespace:getNamespace":
-            return {"namespace": MOCK_NAMESPACE, "id": MOCK_NAMESPACE}
+            return {"namespace": MOCK_NAMESPACE, "id": MOCK_NAMESPACE}, []
         if args.token == "oci:Core/getServices:getServices":
             return {"id": "services", "services": [{
                 "id": f"ocid1.service.oc1.{self.region}.mockallservices",
                 "cidrBlock": f"all-{self.region[:3]}-services-in-oracle-services-network",
-                "name": "All Services In Oracle Services Network", "description": "all services"}]}
+                "name": "All Services In Oracle Services Network", "description": "all services"}]}, []
         raise NotImplementedError(f"plan: no mock answer for invoke {args.token}")
 
 

@@ -149,7 +149,7 @@ def deploy(settings: StackSettings, project_dir: str | Path) -> dict[str, Any]:
     anchor_secret = next((vault.secret_ids[s.name] for s in secrets if s.key == "audit_anchor"), None) or \
         (settings.audit.anchor_secret if str(settings.audit.anchor_secret or "").startswith("ocid1.") else None)
     bucket_key = settings.oci.kms_key_id or vault.key_id
-    function_secrets = [vault.secret_ids[s.name] for s in secrets if s.in_vault and s.key != "git_token"]
+    function_secrets: list[pulumi.Input[str]] = [vault.secret_ids[s.name] for s in secrets if s.in_vault and s.key != "git_token"]
     iam = Iam("iam", IamArgs(
         tenancy_id=str(settings.oci.tenancy_id), compartment_id=cmp, region=region, display_prefix=p,
         buckets=buckets, metrics_namespace=settings.monitoring.namespace, alarm_topic_id=alerts.topic_id,

@@ -12,7 +12,7 @@ is irreversible and takes effect after 14 days."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import pulumi
 import pulumi_oci as oci
@@ -25,17 +25,27 @@ PREDICTION_LOG_RETENTION_DAYS = 30     # drift reads a window when it lands; old
 AUDIT_RULE_NAME = "mlops-audit-worm"
 
 
-def audit_retention_rules(days: int, locked_at: str | None = None) -> list[dict[str, Any]]:
+def audit_retention_rules(days: int, locked_at: str | None = None) -> list[oci.objectstorage.BucketRetentionRuleArgsDict]:
     """The audit bucket's ``retention_rules``: entries cannot be deleted or overwritten for ``days`` after
     they were written (none when ``days`` is 0); ``locked_at`` (RFC 3339) locks the rule for good."""
     if not days:
         return []
-    rule: dict[str, Any] = {"display_name": AUDIT_RULE_NAME,
+    rule: oci.objectstorage.BucketRetentionRuleArgsDict = {"display_name": AUDIT_RULE_NAME,
                             "duration": {"time_amount": str(days), "time_unit": "DAYS"}}
     if locked_at:
         rule["time_rule_locked"] = locked_at
     return [rule]
 
+
+
+class _BucketCommon(TypedDict):
+    """The arguments every bucket of the stack shares."""
+
+    compartment_id: pulumi.Input[str]
+    namespace: pulumi.Input[str]
+    kms_key_id: pulumi.Input[str]
+    access_type: str
+    storage_tier: str
 
 @dataclass
 class StorageArgs:
@@ -53,7 +63,7 @@ class Storage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("storage", "Storage"), name, None, opts)
-        common = {"compartment_id": args.compartment_id, "namespace": args.namespace,
+        common: _BucketCommon = {"compartment_id": args.compartment_id, "namespace": args.namespace,
                   "kms_key_id": args.kms_key_id, "access_type": "NoPublicAccess", "storage_tier": "Standard"}
         self.registry = oci.objectstorage.Bucket(
             f"{name}-registry", name=args.names["registry"], versioning="Enabled", **common, opts=child(self))

@@ -45,7 +45,8 @@ class Vault(pulumi.ComponentResource):
         for spec in args.secrets:
             if not spec.in_vault:
                 continue
-            content = pulumi.Output.secret(args.values[spec.key]).apply(_b64)
+            value: pulumi.Output[str] = pulumi.Output.secret(args.values[spec.key])
+            content = value.apply(_b64)
             self.secrets[spec.name] = oci.vault.Secret(
                 f"{name}-secret-{spec.key}", compartment_id=cmp, vault_id=self.vault.id, key_id=self.key.id,
                 secret_name=spec.name, description=spec.purpose,

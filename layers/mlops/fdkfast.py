@@ -17,6 +17,8 @@ changes that code (and checks the patched fdk behaves the same as the original).
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Callable
+from typing import Any
 
 from mlops import fdkpatch
 
@@ -37,7 +39,7 @@ def fdk_version() -> str:
     return fdkpatch.fdk_version()
 
 
-def _originals() -> dict[str, object]:
+def _originals() -> dict[str, Callable[..., Any]]:
     from fdk import context
     attr = "_TracingContext__create_zipkin_attrs"
     fn = context.TracingContext.__dict__[attr]

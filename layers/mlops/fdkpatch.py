@@ -11,7 +11,8 @@ import hashlib
 import inspect
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 def fdk_version() -> str:
@@ -19,7 +20,7 @@ def fdk_version() -> str:
     return version("fdk")
 
 
-def digests(originals: Mapping[str, object]) -> dict[str, str]:
+def digests(originals: Mapping[str, Callable[..., Any]]) -> dict[str, str]:
     """sha256 of the source of each original function, by name."""
     return {name: hashlib.sha256(inspect.getsource(obj).encode()).hexdigest() for name, obj in originals.items()}
 

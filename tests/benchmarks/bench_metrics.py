@@ -25,9 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "layers"))
 
-from mlops.monitoring.alarms import default_rules  # noqa: E402
+from mlops.monitoring.buffered import BufferedSink  # noqa: E402
+from mlops.monitoring.defaults import default_rules  # noqa: E402
 from mlops.monitoring.evaluator import AlarmEvaluator  # noqa: E402
-from mlops.monitoring.metrics import BufferedSink, MetricsSink, invocation_points  # noqa: E402
+from mlops.monitoring.metrics import MetricsSink, invocation_points  # noqa: E402
 from mlops.monitoring.sqlite import SqliteMetrics  # noqa: E402
 
 

@@ -109,7 +109,7 @@ def test_guardian_rolls_back_through_fdk(stack, monkeypatch):
     reg.with_actor("bob").decide_approval("m", v2, "approve")
     reg.start_canary("ep", v2, 500)
     fn = load("guardian", "guardian", settings, monkeypatch, "guardian_under_test")
-    from mlops.monitoring.alarms import default_rules
+    from mlops.monitoring.defaults import default_rules
     from mlops.monitoring.evaluator import FIRING, AlarmEvent
     from mlops.monitoring.notify import format_alarm_message
     rule = next(r for r in default_rules(["ep"]) if r.name.startswith("canary-errors"))
@@ -143,7 +143,7 @@ def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_al
     fires and the guardian rolls the canary back."""
     from mlops.driftjob import DriftJob
     from mlops.local.logship import object_created_event
-    from mlops.monitoring.alarms import default_rules
+    from mlops.monitoring.defaults import default_rules
     from mlops.monitoring.evaluator import FIRING, AlarmEvaluator
     from mlops.monitoring.metrics import CANARY_UNAVAILABLE, MemoryMetrics
     from mlops.monitoring.notify import format_alarm_message

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from mlops.blueprint.functions import MAX_CONFIG_BYTES, application_name, function_specs
-from mlops.monitoring.alarms import rules_for_settings
+from mlops.monitoring.defaults import rules_for_settings
 from mlops.names import inference_function_name
 from mlops_infra.iam import IamContext, policy_statements
 from mlops_infra.preview import is_secret_value, plan_stack, unwrap

@@ -345,32 +345,8 @@ def analyze(records: Any, *, weight_bp: int | None, alpha: float = 0.05, mde: fl
 
     comparison = None
     if challenger is not None:
-        if challenger == "canary":
-            c, s, est, var = _two_sample(joined, "canary", fn)
-            n_c, n_s, rate_c, rate_s, method = c.n, s.n, c.mean, s.mean, "two_sample"
-            arms = (c, s)
-        else:
-            d, c, s, est, var = _paired(joined, fn)
-            n_c = n_s = d.n
-            rate_c, rate_s, method = c.mean, s.mean, "paired"
-            arms = (d,)
-        sign = 1.0 if higher_is_better else -1.0
-        r = test.evaluate(sign * est, var, n_c, n_s)
-        lo, hi = (r.ci_low, r.ci_high) if sign > 0 else (-r.ci_high, -r.ci_low)
-        result = SequentialResult(estimate=est, ci_low=lo, ci_high=hi, p_value=r.p_value, variance=var,
-                                  n_challenger=n_c, n_control=n_s, decision=r.decision, ready=r.ready)
-        comparison = Comparison(method, challenger, "stable", rate_c, rate_s, result,
-                                tau if tau is not None else default_tau(mde, alpha))
-        few = [a for a in arms if a.n and len(a.clusters) < MIN_CALLERS_PER_ARM
-               and any(not isinstance(k, tuple) for k in a.clusters)]
-        if few:
-            warnings.append(f"outcomes come from fewer than {MIN_CALLERS_PER_ARM} callers in an arm: outcomes of "
-                            "one caller are correlated, so the interval is only as good as the callers are many")
-        vc, vs = table.get(challenger), table.get("stable")
-        if vc and vs and vc.error_rate is not None and vs.error_rate is not None and vc.errors >= 5 \
-                and vc.error_rate > vs.error_rate + 0.01:
-            warnings.append(f"{challenger} error rate {vc.error_rate:.2%} exceeds stable's {vs.error_rate:.2%}; "
-                            "errors are not labelled, so the outcome comparison cannot see them")
+        comparison, arms = _compare(joined, challenger, fn, test, higher_is_better, tau, mde, alpha)
+        warnings.extend(_comparison_warnings(challenger, arms, table))
 
     decision, winner, reason = _decide(test, challenger, comparison, srm, table, outcome_name)
     return ABReport(
@@ -378,6 +354,46 @@ def analyze(records: Any, *, weight_bp: int | None, alpha: float = 0.05, mde: fl
         weight_bp=weight_bp, shadow_bp=shadow_bp, alpha=alpha, mde=mde, min_samples=min_samples,
         variants=list(table.values()), comparison=comparison, srm=srm, decision=decision, winner=winner,
         reason=reason, warnings=warnings, join=joined.stats, since=joined.since, until=joined.until)
+
+
+def _compare(joined: Joined, challenger: str, fn: Outcome, test: SequentialTest, higher_is_better: bool,
+             tau: float | None, mde: float, alpha: float) -> tuple[Comparison, tuple[ArmStats, ...]]:
+    """The sequential comparison of the challenger with stable (two-sample for a canary, paired for a
+    shadow) and the arms it was computed from."""
+    arms: tuple[ArmStats, ...]
+    if challenger == "canary":
+        c, s, est, var = _two_sample(joined, "canary", fn)
+        n_c, n_s, rate_c, rate_s, method = c.n, s.n, c.mean, s.mean, "two_sample"
+        arms = (c, s)
+    else:
+        d, c, s, est, var = _paired(joined, fn)
+        n_c = n_s = d.n
+        rate_c, rate_s, method = c.mean, s.mean, "paired"
+        arms = (d,)
+    sign = 1.0 if higher_is_better else -1.0
+    r = test.evaluate(sign * est, var, n_c, n_s)
+    lo, hi = (r.ci_low, r.ci_high) if sign > 0 else (-r.ci_high, -r.ci_low)
+    result = SequentialResult(estimate=est, ci_low=lo, ci_high=hi, p_value=r.p_value, variance=var,
+                              n_challenger=n_c, n_control=n_s, decision=r.decision, ready=r.ready)
+    comparison = Comparison(method, challenger, "stable", rate_c, rate_s, result,
+                            tau if tau is not None else default_tau(mde, alpha))
+    return comparison, arms
+
+
+def _comparison_warnings(challenger: str, arms: tuple[ArmStats, ...], table: dict[str, VariantMetrics]) -> list[str]:
+    """What limits a comparison: too few callers in an arm, or challenger errors the outcome cannot see."""
+    warnings: list[str] = []
+    few = [a for a in arms if a.n and len(a.clusters) < MIN_CALLERS_PER_ARM
+           and any(not isinstance(k, tuple) for k in a.clusters)]
+    if few:
+        warnings.append(f"outcomes come from fewer than {MIN_CALLERS_PER_ARM} callers in an arm: outcomes of "
+                        "one caller are correlated, so the interval is only as good as the callers are many")
+    vc, vs = table.get(challenger), table.get("stable")
+    if vc and vs and vc.error_rate is not None and vs.error_rate is not None and vc.errors >= 5 \
+            and vc.error_rate > vs.error_rate + 0.01:
+        warnings.append(f"{challenger} error rate {vc.error_rate:.2%} exceeds stable's {vs.error_rate:.2%}; "
+                        "errors are not labelled, so the outcome comparison cannot see them")
+    return warnings
 
 
 def _decide(test: SequentialTest, challenger: str | None, comparison: Comparison | None, srm: SRMResult,

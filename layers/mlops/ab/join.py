@@ -32,7 +32,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlops.errors import BadRequestError
 from mlops.logrecords import GZIP_MAGIC, iter_log_records
@@ -260,7 +260,7 @@ def join(source: Any, *, endpoint: str | None = None, since: Any = None, until: 
     return Joiner(endpoint=endpoint, since=since, until=until).feed(source).result()
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 

@@ -41,7 +41,7 @@ def _settings(args):
 
 
 def _rules(args):
-    from mlops.monitoring.alarms import default_rules, rules_for_settings
+    from mlops.monitoring.defaults import default_rules, rules_for_settings
 
     if args.endpoint:
         return default_rules(args.endpoint, args.function, None, args.namespace or "mlops")

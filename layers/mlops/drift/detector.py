@@ -31,7 +31,7 @@ Tests and effect sizes per kind (see ``mlops.drift.stats`` for the exact definit
   of a feature that had values therefore drifts (reason ``"missing"``) instead of being silent.
 - categorical: chi-square homogeneity over the categories of both sides plus a missing slot
   (unseen categories are columns with reference count 0), after pooling the columns whose
-  expected count is below 5 into cells of similar frequency (``stats.pool_sparse_cells``; many rare
+  expected count is below 5 into cells of similar frequency (``categorical.pool_sparse_cells``; many rare
   categories otherwise break the chi-square approximation); effect (``"tvd"``) = total variation
   distance of the pooled table less the part sampling noise adds, or the largest change of one
   category's share less sqrt(2 ln K) standard errors if that is larger (both floored at 0, both
@@ -79,7 +79,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.drift import stats
+from mlops.drift import categorical, stats
 from mlops.drift.profile import (
     CategoricalReference,
     NumericReference,
@@ -275,7 +275,7 @@ class DriftDetector:
             p.missing = {"ref_share": ref.missing_share,
                          "cur_share": (missing_cur / n_rows) if n_rows else 0.0}
             if n_rows >= self.min_rows and (ref.n_missing > 0 or missing_cur > 0):
-                _, mp, _ = stats.chi2_homogeneity(np.array([ref.n, ref.n_missing]), np.array([n2, missing_cur]))
+                _, mp, _ = categorical.chi2_homogeneity(np.array([ref.n, ref.n_missing]), np.array([n2, missing_cur]))
                 p.missing_tested, p.missing_p = True, mp
                 p.missing_effect = abs(p.missing["cur_share"] - p.missing["ref_share"])
             if ref.sample.shape[0] == 0:
@@ -296,14 +296,15 @@ class DriftDetector:
             return
         stat, pval = stats.ks_many(refs, curs)
         w1 = stats.wasserstein_grid(samples, curs, grids)
+        scales = {name: _scale(ref) for name, ref in num}
         for i, name in enumerate(tested):
-            ref = self.profile.features[name]
             p = pending[name]
             p.statistic, p.p_value = float(stat[i]), float(pval[i])
-            p.effect_size = _finite(w1[i] / _scale(ref))
+            p.effect_size = _finite(w1[i] / scales[name])
 
     def _categorical(self, ref: CategoricalReference, column: Any, n_rows: int) -> _Pending:
         p = _Pending(kind="categorical", test="chi2", effect="tvd", n_ref=ref.n)
+        counts: dict[str, int]
         if column is None:
             counts, n_missing = {}, n_rows
             p.note = "absent"
@@ -330,11 +331,11 @@ class DriftDetector:
             p.note = p.note or "too_few_rows"
             return p
         p.tested = True
-        pooled_r, pooled_c = stats.pool_sparse_cells(ref_counts, cur_counts)
-        p.statistic, p.p_value, _ = stats.chi2_homogeneity(pooled_r, pooled_c)
-        p.effect_size = max(stats.debiased_total_variation(pooled_r, pooled_c),
-                            stats.largest_share_change(ref_counts, cur_counts))
-        p.psi = stats.debiased_psi(pooled_r, pooled_c)
+        pooled_r, pooled_c = categorical.pool_sparse_cells(ref_counts, cur_counts)
+        p.statistic, p.p_value, _ = categorical.chi2_homogeneity(pooled_r, pooled_c)
+        p.effect_size = max(categorical.debiased_total_variation(pooled_r, pooled_c),
+                            categorical.largest_share_change(ref_counts, cur_counts))
+        p.psi = categorical.debiased_psi(pooled_r, pooled_c)
         return p
 
     # ------------------------------------------------------------------ decide

@@ -117,6 +117,9 @@ def count_categories(values: Any) -> tuple[dict[str, int], int]:
         counts: dict[str, int] = {}
         for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
             key = category_key(u)
+            if key is None:                   # not reached: missing values were removed above
+                n_missing += int(c)
+                continue
             counts[key] = counts.get(key, 0) + int(c)  # 1 and 1.0 may share a key
         return counts, n_missing
     counts = {}

@@ -215,19 +215,23 @@ def render_html(result: DriftResult | Mapping[str, Any], profile: Mapping[str, A
         out.append(f'<tr class="{"d" if f.get("drifted") else ""}">' + "".join(cells) + "</tr>")
     out.append("</table>")
     for name, f in feats.items():
-        ref = prof.features.get(name)
-        col = current.get(name)
-        plots: list[str] = []
-        if isinstance(ref, NumericReference):
-            cur_vals = split_finite(col)[0] if col is not None else np.empty(0)
-            plots = [_histogram_svg(ref.sample, cur_vals, name), _ecdf_svg(ref.sample, cur_vals, name)]
-        elif isinstance(ref, CategoricalReference):
-            plots = [_categorical_plot(ref, col, set(f.get("unseen") or []), name)]
-        unseen = f.get("unseen") or []
-        extra = f' · unseen categories: {_e(", ".join(unseen[:20]))}' if unseen else ""
-        out.append(f'<div class="card{" d" if f.get("drifted") else ""}" id="f-{_e(name)}"><h2>{_e(name)} '
-                   f'<span class="small">{_e(f.get("kind"))} · {"drifted" if f.get("drifted") else "stable"} · '
-                   f'effect {_fmt(f.get("effect_size"))} · p adj {_fmt(f.get("p_adjusted"))}{extra}</span></h2>'
-                   f'<div class="plots">{"".join(plots)}</div></div>')
+        out.append(_feature_card(name, f, prof.features.get(name), current.get(name)))
     out.append("</body></html>")
     return "".join(out)
+
+def _feature_card(name: str, f: Mapping[str, Any], ref: NumericReference | CategoricalReference | None,
+                  col: Any) -> str:
+    """One feature's card: its verdict line and its plots (histogram and ECDF, or category shares)."""
+    plots: list[str] = []
+    if isinstance(ref, NumericReference):
+        cur_vals = split_finite(col)[0] if col is not None else np.empty(0)
+        plots = [_histogram_svg(ref.sample, cur_vals, name), _ecdf_svg(ref.sample, cur_vals, name)]
+    elif isinstance(ref, CategoricalReference):
+        plots = [_categorical_plot(ref, col, set(f.get("unseen") or []), name)]
+    unseen = f.get("unseen") or []
+    extra = f' · unseen categories: {_e(", ".join(unseen[:20]))}' if unseen else ""
+    return (f'<div class="card{" d" if f.get("drifted") else ""}" id="f-{_e(name)}"><h2>{_e(name)} '
+            f'<span class="small">{_e(f.get("kind"))} · {"drifted" if f.get("drifted") else "stable"} · '
+            f'effect {_fmt(f.get("effect_size"))} · p adj {_fmt(f.get("p_adjusted"))}{extra}</span></h2>'
+            f'<div class="plots">{"".join(plots)}</div></div>')
+

@@ -31,7 +31,8 @@ class MetricsService:
     def __init__(self, rt: LocalRuntime) -> None:
         from mlops.blueprint.functions import application_name
         from mlops.local.runtime import private_dir
-        from mlops.monitoring.metrics import BufferedSink, invocation_points
+        from mlops.monitoring.buffered import BufferedSink
+        from mlops.monitoring.metrics import invocation_points
         from mlops.monitoring.sqlite import SqliteMetrics
 
         private_dir(rt.state_dir)
@@ -114,7 +115,7 @@ class AlarmService:
     """Evaluate the stack's alarm rules on the local metrics; notify the sinks and the guardian."""
 
     def __init__(self, rt: LocalRuntime, settings: StackSettings, metrics: MetricsService) -> None:
-        from mlops.monitoring.alarms import rules_for_settings
+        from mlops.monitoring.defaults import rules_for_settings
         from mlops.monitoring.evaluator import AlarmEvaluator
         from mlops.monitoring.notify import FanOut, FunctionNotifier, NdjsonNotifier, WebhookNotifier
 

@@ -1,7 +1,8 @@
 """Metrics, alarm rules and notifications: one interface each, a local backend and an OCI backend.
 
-- ``metrics``: ``MetricPoint``, ``MetricsSink``/``MetricsStore``, ``BufferedSink``, ``MemoryMetrics`` and
+- ``metrics``: ``MetricPoint``, ``MetricsSink``/``MetricsStore``, ``MemoryMetrics`` and
   the producers' helpers (``invocation_points``, ``drift_points``, ``window_points``, ``canary_points``);
+- ``buffered``: ``BufferedSink``, batching writes from a background thread;
 - ``sqlite``: ``SqliteMetrics``, the local store (WAL, many writer processes);
 - ``oci``: ``OciMonitoringSink`` (PostMetricData) and client builders - imports the oci SDK lazily;
 - ``alarms``: ``AlarmRule`` (MQL + ``pulumi_oci.monitoring.Alarm`` args), ``default_rules`` and the
@@ -16,11 +17,11 @@ from typing import Any
 
 _EXPORTS = {
     "MetricPoint": "metrics", "MetricsSink": "metrics", "MetricsStore": "metrics", "MemoryMetrics": "metrics",
-    "BufferedSink": "metrics", "Stream": "metrics", "VariantWindow": "metrics", "invocation_points": "metrics",
+    "BufferedSink": "buffered", "Stream": "metrics", "VariantWindow": "metrics", "invocation_points": "metrics",
     "drift_points": "metrics", "window_points": "metrics", "canary_points": "metrics",
     "SqliteMetrics": "sqlite",
     "OciMonitoringSink": "oci", "monitoring_client": "oci", "notification_client": "oci",
-    "AlarmRule": "alarms", "default_rules": "alarms", "rules_for_settings": "alarms", "apply_overrides": "alarms",
+    "AlarmRule": "alarms", "default_rules": "defaults", "rules_for_settings": "defaults", "apply_overrides": "defaults",
     "AlarmEvaluator": "evaluator", "AlarmEvent": "evaluator",
     "Notifier": "notify", "OnsNotifier": "notify", "NdjsonNotifier": "notify", "WebhookNotifier": "notify",
     "FunctionNotifier": "notify", "FanOut": "notify", "format_alarm_message": "notify",

@@ -36,28 +36,7 @@ canary_unavailable         endpoint                                         drif
 
 Custom metrics live in the stack's namespace (``monitoring.namespace``, default ``mlops``).
 
-Default rules (``default_rules``), per endpoint ``e`` with functions ``inference-e-stable`` and
-``inference-e-canary`` (``mlops.blueprint.inference_function_name``) and per other function ``f``.
-Rules on oci_faas metrics filter on the watched function's ``resourceId`` (issue 13 G: OCI sets
-``resourceDisplayName`` to ``<application>:<function>``, so a filter on the bare function name
-never matched and those alarms could not fire):
-
-- ``latency-p99-inference-e-stable`` / ``canary-latency-p99-e``: p99 FunctionExecutionDuration > 1000 ms
-- ``errors-f`` / ``canary-errors-e``: sum of FunctionResponseCount{responseType = "Error"} over 5m
-- ``drift-e``: max drift_detected over 15m >= 1 (action hint ``retrain``)
-- ``confidence-e-stable`` / ``canary-confidence-e``: mean confidence_mean over 15m < 0.5
-- ``canary-latency-ratio-e``: canary p99 more than twice stable's; ``canary-confidence-drop-e``:
-  canary's mean confidence 0.1 below stable's
-- ``canary-unavailable-e``: any canary-cohort prediction served by stable in 5m because the canary's
-  version cannot be served (its artifact failed verification). None of the other rules can see this:
-  the canary answers 200 with stable's predictions, so ``FunctionResponseCount{responseType = "Error"}``
-  (fdk-level 502/504 only) stays flat, and the canary's own confidence and latency have no records.
-
-Every rule on the canary carries the action hint ``{"rollback_canary": "<endpoint>"}``; the drift
-rule carries ``{"retrain": "<endpoint>"}`` (the model and version come from the alarm's dimensions).
-The hints travel in the alarm body as one machine-readable line (``mlops-alarm: {...}``) because
-that body is the only text OCI copies from the alarm definition into every message; the guardian
-reads it the same way locally and in the cloud (``mlops.monitoring.notify.parse_alarm_message``).
+The stack's default rules on these metrics are ``mlops.monitoring.defaults``.
 
 Cross-metric arithmetic is deliberately not used: OCI documents joins (``&&``/``||``) and nested
 queries, so "canary worse than stable" is posted as one derived metric rather than computed in MQL.
@@ -68,7 +47,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,18 +126,7 @@ class AlarmRule:
             interval_seconds(self.interval)
         except UnprocessableError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
-        if self.statistic not in STATISTICS:
-            raise ConfigError(f"{where}: statistic {self.statistic!r} is not one of {', '.join(STATISTICS)}")
-        if self.statistic == "percentile":
-            try:
-                p = float(self.percentile)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}: the percentile statistic needs percentile=0<p<1") from None
-            if not 0 < p < 1:
-                raise ConfigError(f"{where}: percentile must be between 0 and 1, got {p}")
-            object.__setattr__(self, "percentile", p)
-        elif self.percentile is not None:
-            raise ConfigError(f"{where}: percentile is only for statistic='percentile'")
+        self._check_statistic(where)
         if self.operator not in OPERATORS:
             raise ConfigError(f"{where}: operator {self.operator!r} is not one of {' '.join(OPERATORS)}")
         try:
@@ -167,6 +135,40 @@ class AlarmRule:
             raise ConfigError(f"{where}: threshold must be a number, got {self.threshold!r}") from None
         if self.threshold != self.threshold or abs(self.threshold) == float("inf"):
             raise ConfigError(f"{where}: threshold must be finite")
+        self._check_durations(where)
+        if self.severity not in SEVERITIES:
+            raise ConfigError(f"{where}: severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
+        dest = self.destinations
+        if isinstance(dest, str):
+            dest = (dest,)
+        dest = tuple(str(d) for d in dest)
+        if not dest or any(not d for d in dest):
+            raise ConfigError(f"{where}: an alarm needs at least one destination")
+        object.__setattr__(self, "destinations", dest)
+        object.__setattr__(self, "actions", {str(k): str(v) for k, v in dict(self.actions).items()})
+        object.__setattr__(self, "grouping", _bool(self.grouping, f"{where}.grouping"))
+        object.__setattr__(self, "is_enabled", _bool(self.is_enabled, f"{where}.is_enabled"))
+
+    def _check_statistic(self, where: str) -> None:
+        """The statistic is known; a percentile statistic has its 0 < p < 1, no other has one."""
+        if self.statistic not in STATISTICS:
+            raise ConfigError(f"{where}: statistic {self.statistic!r} is not one of {', '.join(STATISTICS)}")
+        if self.statistic == "percentile":
+            needs = f"{where}: the percentile statistic needs percentile=0<p<1"
+            if self.percentile is None:
+                raise ConfigError(needs)
+            try:
+                p = float(self.percentile)
+            except (TypeError, ValueError):
+                raise ConfigError(needs) from None
+            if not 0 < p < 1:
+                raise ConfigError(f"{where}: percentile must be between 0 and 1, got {p}")
+            object.__setattr__(self, "percentile", p)
+        elif self.percentile is not None:
+            raise ConfigError(f"{where}: percentile is only for statistic='percentile'")
+
+    def _check_durations(self, where: str) -> None:
+        """pending_duration is whole minutes in PT1M..PT1H; repeat_notification_duration, if set, PT1M..P30D."""
         try:
             pend = duration_seconds(self.pending_duration)
         except UnprocessableError as exc:
@@ -182,18 +184,6 @@ class AlarmRule:
             if not 60 <= rep <= 30 * 86400:
                 raise ConfigError(f"{where}: repeat_notification_duration must be PT1M..P30D, "
                                   f"got {self.repeat_notification_duration}")
-        if self.severity not in SEVERITIES:
-            raise ConfigError(f"{where}: severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
-        dest = self.destinations
-        if isinstance(dest, str):
-            dest = (dest,)
-        dest = tuple(str(d) for d in dest)
-        if not dest or any(not d for d in dest):
-            raise ConfigError(f"{where}: an alarm needs at least one destination")
-        object.__setattr__(self, "destinations", dest)
-        object.__setattr__(self, "actions", {str(k): str(v) for k, v in dict(self.actions).items()})
-        object.__setattr__(self, "grouping", _bool(self.grouping, f"{where}.grouping"))
-        object.__setattr__(self, "is_enabled", _bool(self.is_enabled, f"{where}.is_enabled"))
 
     def __hash__(self) -> int:     # dict fields: hash what identifies the alarm
         return hash((self.name, self.namespace, self.to_mql()))
@@ -229,7 +219,8 @@ class AlarmRule:
         """One line a person understands: the summary, or what the query checks."""
         if self.summary:
             return self.summary
-        stat = f"p{round(self.percentile * 100, 3):g}" if self.statistic == "percentile" else self.statistic
+        pct = self.percentile     # set exactly when the statistic is "percentile" (validated)
+        stat = f"p{round(pct * 100, 3):g}" if self.statistic == "percentile" and pct is not None else self.statistic
         where = ", ".join(f"{k}={v}" for k, v in sorted(self.dimensions.items()))
         unit = UNITS.get(self.metric, "")
         return (f"{stat} of {self.metric}{' (' + where + ')' if where else ''} over {self.interval} "
@@ -335,157 +326,3 @@ class AlarmRule:
 OVERRIDABLE = frozenset({"interval", "statistic", "percentile", "operator", "threshold", "pending_duration",
                          "repeat_notification_duration", "severity", "summary", "body", "destinations",
                          "is_enabled", "enabled", "grouping", "actions"})
-
-# ----------------------------------------------------------------------------- defaults
-
-#: kind -> what the rule is about, for docs and the CLI
-KINDS = {
-    "latency-p99": "p99 execution time of a stable inference function",
-    "canary-latency-p99": "p99 execution time of a canary inference function (rolls the canary back)",
-    "errors": "error responses of a function",
-    "canary-errors": "error responses of a canary inference function (rolls the canary back)",
-    "drift": "the drift function found the endpoint's inputs drifted (requests retraining)",
-    "confidence": "mean prediction confidence of the stable variant",
-    "canary-confidence": "mean prediction confidence of the canary (rolls the canary back)",
-    "canary-latency-ratio": "canary p99 latency relative to stable's (rolls the canary back)",
-    "canary-confidence-drop": "canary confidence below stable's (rolls the canary back)",
-    "canary-unavailable": "the canary's version cannot be served; stable answers its cohort (rolls the canary back)",
-}
-
-
-def _local_function_id(name: str) -> str:
-    from mlops.names import local_function_id
-
-    return local_function_id(name)
-
-
-def _inference_function_name(endpoint: str, variant: str) -> str:
-    from mlops.names import inference_function_name
-
-    return inference_function_name(endpoint, variant)
-
-
-def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
-                  overrides: Mapping[str, Mapping[str, Any]] | None = None, namespace: str = "mlops", *,
-                  destinations: Sequence[str] = (DEFAULT_DESTINATION,),
-                  function_ids: Mapping[str, str] | None = None) -> list[AlarmRule]:
-    """The stack's alarm rules: per inference function, per function, per endpoint and per canary.
-
-    ``functions`` are every function of the stack (inference ones are recognised by name; the
-    inference functions of ``endpoints`` are always included). ``overrides`` maps a rule name or a
-    kind (see ``KINDS``) to field overrides, e.g. ``{"latency-p99": {"threshold": 500}}``; a rule's
-    own name wins over its kind. An override that matches nothing is a ``ConfigError`` (a typo
-    should not silently leave an alarm at its default).
-    """
-    dest = tuple(destinations)
-    rules: list[AlarmRule] = []
-    faas = m.FAAS_NAMESPACE
-
-    def fn(name: str, response_type: str | None = None) -> dict[str, Any]:
-        """An oci_faas rule's target: the function and the dimensions that pick its streams."""
-        fid = (function_ids or {}).get(name) or _local_function_id(name)
-        return {"function": name, "dimensions": m.faas_alarm_dimensions(fid, response_type)}
-
-    inference: dict[str, tuple[str, str]] = {}
-    for e in endpoints:
-        for variant in ("stable", "canary"):
-            inference[_inference_function_name(e, variant)] = (e, variant)
-
-    def add(kind: str, target: str, **kw: Any) -> None:
-        rules.append(AlarmRule(name=f"{kind}-{target}", kind=kind, destinations=dest, **kw))
-
-    for e in endpoints:
-        stable_fn = _inference_function_name(e, "stable")
-        canary_fn = _inference_function_name(e, "canary")
-        rollback = {ACTION_ROLLBACK: e}
-        add("latency-p99", stable_fn, namespace=faas, metric=m.FAAS_DURATION, **fn(stable_fn),
-            interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
-            pending_duration="PT5M", severity="WARNING",
-            body=f"Requests to endpoint {e} are slow. Check the function log of {stable_fn}, its memory "
-                 "and cold starts (provisioned concurrency).")
-        add("canary-latency-p99", e, namespace=faas, metric=m.FAAS_DURATION, **fn(canary_fn),
-            interval="5m", statistic="percentile", percentile=0.99, operator=">", threshold=1000,
-            pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is slow; the guardian sets its weight to 0.")
-        add("errors", stable_fn, namespace=faas, metric=m.FAAS_RESPONSES, **fn(stable_fn, m.RESPONSE_ERROR),
-            interval="5m", statistic="sum", operator=">", threshold=5, pending_duration="PT1M", severity="ERROR",
-            body=f"{stable_fn} failed requests (502/504). Read its function log for the request ids.")
-        add("canary-errors", e, namespace=faas, metric=m.FAAS_RESPONSES, **fn(canary_fn, m.RESPONSE_ERROR),
-            interval="5m", statistic="sum", operator=">", threshold=3, pending_duration="PT1M",
-            severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} fails requests; the guardian sets its weight to 0.")
-        add("drift", e, namespace=namespace, metric=m.DRIFT_DETECTED, dimensions={"endpoint": e},
-            interval="15m", statistic="max", operator=">=", threshold=1, pending_duration="PT1M",
-            severity="WARNING", actions={ACTION_RETRAIN: e},
-            body=f"The inputs of endpoint {e} drifted from the model's training data. See the drift report "
-                 "in the store (drift-reports/); the guardian requests retraining.")
-        add("confidence", f"{e}-stable", namespace=namespace, metric=m.CONFIDENCE_MEAN,
-            dimensions={"endpoint": e, "variant": "stable"}, interval="15m", statistic="mean", operator="<",
-            threshold=0.5, pending_duration="PT5M", severity="WARNING",
-            body=f"The production model of endpoint {e} is unsure of its answers; compare with the drift "
-                 "report and the accuracy metric.")
-        add("canary-confidence", e, namespace=namespace, metric=m.CONFIDENCE_MEAN,
-            dimensions={"endpoint": e, "variant": "canary"}, interval="15m", statistic="mean", operator="<",
-            threshold=0.5, pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is unsure of its answers; the guardian sets its weight to 0.")
-        add("canary-latency-ratio", e, namespace=namespace, metric=m.CANARY_LATENCY_RATIO,
-            dimensions={"endpoint": e}, interval="15m", statistic="mean", operator=">", threshold=2,
-            pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is much slower than stable; the guardian sets its weight to 0.")
-        add("canary-confidence-drop", e, namespace=namespace, metric=m.CANARY_CONFIDENCE_DROP,
-            dimensions={"endpoint": e}, interval="15m", statistic="mean", operator=">", threshold=0.1,
-            pending_duration="PT3M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} is less confident than stable; the guardian sets its weight to 0.")
-        add("canary-unavailable", e, namespace=namespace, metric=m.CANARY_UNAVAILABLE,
-            dimensions={"endpoint": e}, interval="5m", statistic="sum", operator=">", threshold=0,
-            pending_duration="PT1M", severity="CRITICAL", actions=rollback,
-            body=f"The canary of endpoint {e} cannot serve its model version (its artifact failed verification "
-                 f"or is missing; see the log of {canary_fn}); its callers get the stable version meanwhile. "
-                 "The guardian sets its weight to 0.")
-    for f in functions:
-        if f in inference:
-            continue
-        add("errors", f, namespace=faas, metric=m.FAAS_RESPONSES, **fn(f, m.RESPONSE_ERROR),
-            interval="5m", statistic="sum", operator=">", threshold=5, pending_duration="PT1M", severity="ERROR",
-            body=f"Function {f} failed requests (502/504). Read its function log for the request ids.")
-    names = [r.name for r in rules]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ConfigError(f"duplicate alarm rule names: {', '.join(sorted(dup))}")
-    return apply_overrides(rules, overrides or {})
-
-
-def apply_overrides(rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[str, Any]],
-                    where: str = "monitoring.alarms") -> list[AlarmRule]:
-    """Apply per-kind, then per-name overrides; a key that names no rule and no kind is an error."""
-    if not isinstance(overrides, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of rule name or kind to overrides")
-    names = {r.name for r in rules}
-    kinds = {r.kind for r in rules}
-    for key, ov in overrides.items():
-        if key not in names and key not in kinds:
-            raise ConfigError(f"{where}.{key}: no alarm rule or kind of that name (kinds: "
-                              f"{', '.join(sorted(kinds))})")
-        if not isinstance(ov, Mapping):
-            raise ConfigError(f"{where}.{key}: expected a mapping of fields to values")
-    out = []
-    for r in rules:
-        if r.kind in overrides:
-            r = r.with_overrides(overrides[r.kind], f"{where}.{r.kind}")
-        if r.name in overrides:
-            r = r.with_overrides(overrides[r.name], f"{where}.{r.name}")
-        out.append(r)
-    return out
-
-
-def rules_for_settings(settings: Any, *, namespace: str | None = None,
-                       destinations: Sequence[str] = (DEFAULT_DESTINATION,)) -> list[AlarmRule]:
-    """``default_rules`` for a ``StackSettings``: its endpoints, every function, its namespace and overrides.
-
-    oci_faas rules filter on each function's local stand-in id; Pulumi binds the OCID
-    (``AlarmRule.to_alarm_args(function_id=...)``)."""
-    from mlops.blueprint.functions import function_specs
-
-    return default_rules([e.name for e in settings.endpoints], [s.name for s in function_specs(settings)],
-                         settings.monitoring.alarms, namespace or settings.monitoring.namespace,
-                         destinations=destinations)

@@ -34,12 +34,12 @@ import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeGuard, TypeVar
 
 from mlops.errors import UnprocessableError
 from mlops.localfiles import locked, write_atomic
 from mlops.monitoring.alarms import AlarmRule
-from mlops.monitoring.metrics import MetricsStore, Stream, stream_key
+from mlops.monitoring.metrics import MetricsStore, stream_key
 from mlops.monitoring.mql import Alarm, parse_alarm
 
 log = logging.getLogger(__name__)
@@ -116,19 +116,42 @@ def aggregate(statistic: str, points: Sequence[tuple[float, float, int]], *, per
     raise UnprocessableError(f"the local evaluator does not support {statistic}()", code="invalid_rule")
 
 
-def _groups(alarm: Alarm, streams: list[Stream]) -> list[tuple[dict[str, str], list[tuple[float, float, int]]]]:
+_T = TypeVar("_T")
+
+
+class _SqlStore(Protocol):
+    """A store that computes alarm statistics itself (``mlops.monitoring.sqlite.SqliteMetrics``)."""
+
+    SQL_STATISTICS: frozenset[str]
+
+    def stream_ids(self, namespace: str, name: str,
+                   dimensions_filter: Mapping[str, str] | None) -> list[tuple[int, dict[str, str]]]: ...
+
+    def aggregate_window(self, ids: Sequence[int], start: float, end: float, statistic: str,
+                         percentile: float | None = None) -> float | None: ...
+
+
+def _aggregates_in_sql(store: object, statistic: str) -> TypeGuard[_SqlStore]:
+    """Whether ``store`` computes ``statistic`` itself (it lists it in ``SQL_STATISTICS``)."""
+    return statistic in getattr(store, "SQL_STATISTICS", frozenset())
+
+
+def _groups(alarm: Alarm,
+            streams: Sequence[tuple[Mapping[str, str], Sequence[_T]]]) -> list[tuple[dict[str, str], list[_T]]]:
+    """``(dimensions, items)`` per group of streams as the alarm groups them; items are a stream's
+    points, or its id when the store aggregates (the same rules for both)."""
     fuzzy = [d for d in alarm.dimensions if d.op != "="]
-    streams = [s for s in streams if all(d.matches(s.dimensions.get(d.key)) for d in fuzzy)]
+    streams = [s for s in streams if all(d.matches(s[0].get(d.key)) for d in fuzzy)]
     if alarm.grouping:
-        pts = [p for s in streams for p in s.points]
+        pts = [p for s in streams for p in s[1]]
         return [(alarm.exact_dimensions(), pts)] if pts else []
     if alarm.group_by:
-        merged: dict[tuple, list] = {}
-        for s in streams:
-            key = tuple((k, s.dimensions.get(k, "")) for k in alarm.group_by)
-            merged.setdefault(key, []).extend(s.points)
+        merged: dict[tuple[tuple[str, str], ...], list[_T]] = {}
+        for dims, items in streams:
+            key = tuple((k, dims.get(k, "")) for k in alarm.group_by)
+            merged.setdefault(key, []).extend(items)
         return [({k: v for k, v in key if v}, pts) for key, pts in sorted(merged.items())]
-    return [(dict(s.dimensions), list(s.points)) for s in streams]
+    return [(dict(dims), list(items)) for dims, items in streams]
 
 
 def _fmt(x: float) -> str:
@@ -222,20 +245,20 @@ class AlarmEvaluator:
         points in memory however busy the window; other stores hand over the points.
         """
         window = end - start
-        sql_stats = getattr(self.store, "SQL_STATISTICS", frozenset())
-        if alarm.statistic in sql_stats:
+        store = self.store
+        if _aggregates_in_sql(store, alarm.statistic):
             if alarm.statistic == "percentile" and (alarm.percentile is None or not 0 < alarm.percentile < 1):
                 raise UnprocessableError("percentile needs 0 < p < 1", code="invalid_rule")
-            found = self.store.stream_ids(namespace, alarm.metric, alarm.exact_dimensions())  # type: ignore[attr-defined]
+            found = store.stream_ids(namespace, alarm.metric, alarm.exact_dimensions())
             if len(found) <= 500:
                 # the grouping rules of _groups, applied to stream ids in place of points
-                groups = _groups(alarm, [Stream(d, [sid]) for sid, d in found])   # type: ignore[list-item]
-                return [(dims, self.store.aggregate_window(  # type: ignore[attr-defined]
+                groups = _groups(alarm, [(d, [sid]) for sid, d in found])
+                return [(dims, store.aggregate_window(
                     [int(sid) for sid in ids], start, end, alarm.statistic, percentile=alarm.percentile))
                     for dims, ids in groups]
         streams = self.store.query_streams(namespace, alarm.metric, alarm.exact_dimensions(), start, end)
         return [(dims, aggregate(alarm.statistic, pts, percentile=alarm.percentile, interval_s=window))
-                for dims, pts in _groups(alarm, streams)]
+                for dims, pts in _groups(alarm, [(s.dimensions, s.points) for s in streams])]
 
     def _evaluate_rule(self, rule: AlarmRule, now: float) -> list[AlarmEvent]:
         alarm = self._parsed[rule.name]
@@ -294,4 +317,6 @@ class AlarmEvaluator:
         return out
 
     def _save(self) -> None:
+        if self.state_path is None:     # state in memory only: nothing to write
+            return
         write_atomic(self.state_path, json.dumps(self.state, sort_keys=True))

@@ -96,17 +96,27 @@ class Predicate:
     high: float | None = None
 
     def holds(self, x: float) -> bool:
-        if self.op == "in":
-            return self.low <= x <= self.high
-        if self.op == "not in":
-            return not (self.low <= x <= self.high)
-        v = self.value
+        if self.op in ("in", "not in"):
+            low, high = self._range()
+            return (low <= x <= high) == (self.op == "in")
+        v = self._value()
         return {">": x > v, ">=": x >= v, "<": x < v, "<=": x <= v, "==": x == v, "!=": x != v}[self.op]
 
     def render(self) -> str:
         if self.op in ("in", "not in"):
-            return f"{self.op} ({render_number(self.low)}, {render_number(self.high)})"
-        return f"{self.op} {render_number(self.value)}"
+            low, high = self._range()
+            return f"{self.op} ({render_number(low)}, {render_number(high)})"
+        return f"{self.op} {render_number(self._value())}"
+
+    def _range(self) -> tuple[float, float]:
+        if self.low is None or self.high is None:
+            raise ValueError(f"the predicate {self.op!r} needs low and high")
+        return self.low, self.high
+
+    def _value(self) -> float:
+        if self.value is None:
+            raise ValueError(f"the predicate {self.op!r} needs a value")
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,7 @@ class Alarm:
 
     @property
     def percentile(self) -> float | None:
-        return float(self.stat_arg) if self.statistic == "percentile" else None
+        return float(self.stat_arg) if self.statistic == "percentile" and self.stat_arg is not None else None
 
     def exact_dimensions(self) -> dict[str, str]:
         return {d.key: d.value for d in self.dimensions if d.op == "="}
@@ -222,6 +232,19 @@ class _Parser:
 
     def alarm(self) -> Alarm:
         metric = self.match(_METRIC, "a metric name")
+        interval = self.interval()
+        dims = self.dimensions() if self.peek("{") else []
+        if not self.peek("."):
+            raise self.fail("expected '.' and a statistic")
+        statistic, stat_arg, grouping, group_by, calls = self.calls()
+        self.ws()
+        pred = self.predicate()
+        if statistic == "absent" and pred is not None:
+            raise self.fail("absent() takes no predicate")
+        return Alarm(metric, interval, tuple(dims), statistic, stat_arg, grouping, group_by, pred, tuple(calls))
+
+    def interval(self) -> str:
+        """``[5m]``: the text between the brackets, checked against the allowed intervals."""
         self.eat("[")
         start = self.i
         while self.i < len(self.s) and self.s[self.i] not in "]":
@@ -231,29 +254,36 @@ class _Parser:
             self.i = start
             raise self.fail(f"interval {interval!r} is not one of 1m-60m, 1h-24h, 1d")
         self.eat("]")
+        return interval
+
+    def dimensions(self) -> list[Dimension]:
+        """``{k = "v", k2 =~ "a|b*"}``."""
         dims: list[Dimension] = []
-        if self.peek("{"):
-            self.eat("{")
-            while True:
-                k = self.key()
-                self.ws()
-                if self.peek("=~"):
-                    op = "=~"
-                elif self.peek("="):
-                    op = "="
-                else:
-                    raise self.fail("expected '=' or '=~'")
-                self.i += len(op)
-                dims.append(Dimension(k, op, self.string()))
-                if self.peek(","):
-                    self.eat(",")
-                    continue
-                self.eat("}")
-                break
-        if not self.peek("."):
-            raise self.fail("expected '.' and a statistic")
+        self.eat("{")
+        while True:
+            k = self.key()
+            self.ws()
+            if self.peek("=~"):
+                op = "=~"
+            elif self.peek("="):
+                op = "="
+            else:
+                raise self.fail("expected '=' or '=~'")
+            self.i += len(op)
+            dims.append(Dimension(k, op, self.string()))
+            if self.peek(","):
+                self.eat(",")
+                continue
+            self.eat("}")
+            return dims
+
+    def calls(self) -> tuple[str, str | None, bool, tuple[str, ...], list[str]]:
+        """The ``.name(...)`` chain: (statistic, its argument, grouping, groupBy keys, call names in order)."""
         calls: list[str] = []
-        statistic, stat_arg, grouping, group_by = None, None, False, ()
+        statistic: str | None = None
+        stat_arg: str | None = None
+        grouping = False
+        group_by: tuple[str, ...] = ()
         while self.peek("."):
             self.eat(".")
             name = self.match(re.compile(r"[A-Za-z]+"), "a function name")
@@ -271,46 +301,48 @@ class _Parser:
                 if statistic is not None:
                     raise self.fail(f"a second statistic {name}() (one per alarm query)")
                 statistic = name
-                if name == "percentile":
-                    arg = self.match(_NUMBER, "a percentile between 0 and 1")
-                    if not 0 < float(arg) < 1:
-                        raise self.fail(f"percentile {arg} must be between 0 and 1")
-                    stat_arg = arg
-                elif name == "absent" and not self.peek(")"):
-                    stat_arg = self.match(_PERIOD, "an absence period like 20, 2h or 1d")
+                stat_arg = self.stat_arg(name)
             else:
                 raise self.fail(f"unknown function {name}()")
             self.eat(")")
         if statistic is None:
             raise self.fail("the query has no statistic")
-        pred = None
-        self.ws()
+        return statistic, stat_arg, grouping, group_by, calls
+
+    def stat_arg(self, name: str) -> str | None:
+        """The argument of a statistic call: percentile's p (required), absent's period (optional)."""
+        if name == "percentile":
+            arg = self.match(_NUMBER, "a percentile between 0 and 1")
+            if not 0 < float(arg) < 1:
+                raise self.fail(f"percentile {arg} must be between 0 and 1")
+            return arg
+        if name == "absent" and not self.peek(")"):
+            return self.match(_PERIOD, "an absence period like 20, 2h or 1d")
+        return None
+
+    def predicate(self) -> Predicate | None:
+        """``> 1``, ``in (0, 1)``, ``not in (0, 1)`` or nothing."""
         for op in COMPARATORS:
             if self.peek(op):
                 self.i += len(op)
-                pred = Predicate(op, value=self.number())
-                break
-        else:
-            neg = False
-            if self.peek("not"):
-                self.eat("not")
-                neg = True
-            if self.peek("in"):
-                self.eat("in")
-                self.eat("(")
-                lo = self.number()
-                self.eat(",")
-                hi = self.number()
-                self.eat(")")
-                if lo > hi:
-                    raise self.fail("the range must be (low, high)")
-                pred = Predicate("not in" if neg else "in", low=lo, high=hi)
-            elif neg:
-                raise self.fail("expected 'in' after 'not'")
-        if statistic == "absent" and pred is not None:
-            raise self.fail("absent() takes no predicate")
-        return Alarm(metric, interval, tuple(dims), statistic, stat_arg, grouping, group_by, pred, tuple(calls))
-
+                return Predicate(op, value=self.number())
+        neg = False
+        if self.peek("not"):
+            self.eat("not")
+            neg = True
+        if self.peek("in"):
+            self.eat("in")
+            self.eat("(")
+            lo = self.number()
+            self.eat(",")
+            hi = self.number()
+            self.eat(")")
+            if lo > hi:
+                raise self.fail("the range must be (low, high)")
+            return Predicate("not in" if neg else "in", low=lo, high=hi)
+        if neg:
+            raise self.fail("expected 'in' after 'not'")
+        return None
 
 def parse_query(text: str) -> Query:
     """Parse a full MQL query (alarms joined by ``&&``/``||``); a 422 names the offset of any error."""
@@ -339,6 +371,8 @@ def render_alarm(metric: str, interval: str, dimensions: dict[str, str] | None, 
     if grouping:
         out.append(".grouping()")
     if statistic == "percentile":
+        if percentile is None:
+            raise UnprocessableError("the percentile statistic needs a percentile", code="invalid_mql")
         out.append(f".percentile({render_number(percentile)})")
     else:
         out.append(f".{statistic}()")

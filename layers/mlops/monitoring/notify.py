@@ -114,7 +114,20 @@ def format_alarm_message(event: AlarmEvent, action_taken: str | None = None, *,
     """
     rule = event.rule
     where = _where(event.dimensions)
-    status = event.alarm_status
+    headline, human = _human_lines(event, where, action_taken)
+    text = "\n".join(human + [rule.machine_line()])
+    body = _oci_message(event, text, alarm_id)
+    size = len(json.dumps(body, separators=(",", ":")).encode())
+    if size > MAX_MESSAGE_BYTES:     # only a pathological body text can do this: cut the human part
+        cut = size - MAX_MESSAGE_BYTES + 64
+        body["body"] = "\n".join(human)[:-cut] + "…\n" + rule.machine_line()
+        encode_body(body)
+    return _clip_title(headline), body
+
+
+def _human_lines(event: AlarmEvent, where: str, action_taken: str | None) -> tuple[str, list[str]]:
+    """The headline and the lines a person reads: what, where, how bad, what was (or will be) done."""
+    rule = event.rule
     if event.status == OK:
         headline = f"OK: {rule.name} cleared ({where})"
         how_bad = f"{rule.metric_expression()} = {event.value:.4g}, back within {rule.operator} {rule.threshold:g}"
@@ -134,7 +147,13 @@ def format_alarm_message(event: AlarmEvent, action_taken: str | None = None, *,
     human = [f"What: {rule.describe()}", f"Where: {where}", f"How bad: {how_bad}", done]
     if rule.body:
         human.append(rule.body)
-    text = "\n".join(human + [rule.machine_line()])
+    return headline, human
+
+
+def _oci_message(event: AlarmEvent, text: str, alarm_id: str | None) -> dict[str, Any]:
+    """The message body in OCI's alarm message shape, with ``text`` as its ``body``."""
+    rule = event.rule
+    status = event.alarm_status
     trigger_minutes = max(1, rule.pending_s // 60)
     summary = (f'Alarm "{rule.name}" is in a "{status}" state; because the resources with dimensions listed '
                f'below {"meet" if status == FIRING else "no longer meet"} the trigger rule: "{rule.to_mql()}", '
@@ -161,12 +180,7 @@ def format_alarm_message(event: AlarmEvent, action_taken: str | None = None, *,
         "notificationType": NOTIFICATION_TYPE_SPLIT,
         "version": MESSAGE_VERSION,
     }
-    size = len(json.dumps(body, separators=(",", ":")).encode())
-    if size > MAX_MESSAGE_BYTES:     # only a pathological body text can do this: cut the human part
-        cut = size - MAX_MESSAGE_BYTES + 64
-        body["body"] = "\n".join(human)[:-cut] + "…\n" + rule.machine_line()
-        encode_body(body)
-    return _clip_title(headline), body
+    return body
 
 
 def format_action_message(what: str, *, endpoint: str | None = None, rule: str | None = None,

@@ -12,6 +12,7 @@ streams, and checks every rule before sending anything, with errors that name th
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import re
 import time
@@ -135,7 +136,7 @@ class OciMonitoringSink(MetricsSink):
         self.last_failures = []
         for chunk in self.batches(points):
             details = PostMetricDataDetails(metric_data=chunk, batch_atomicity="NON_ATOMIC")
-            resp = call_oci(lambda d=details: self.client.post_metric_data(d), "PostMetricData",
+            resp = call_oci(functools.partial(self.client.post_metric_data, details), "PostMetricData",
                             "metrics_rejected")
             self.calls += 1
             data = getattr(resp, "data", None)

@@ -95,7 +95,7 @@ class SqliteMetrics(MetricsStore):
         with self._lock:
             try:
                 with self._tx():
-                    rows = []
+                    rows: list[tuple[int, float, float, int]] = []
                     for key, pts in rows_by_key.items():
                         sid = self._stream_id(*key)
                         rows.extend((sid, ts, v, c) for ts, v, c in pts)
@@ -161,6 +161,8 @@ class SqliteMetrics(MetricsStore):
         """
         if not ids:
             return None
+        if statistic == "percentile" and percentile is None:
+            raise TypeError("the percentile statistic needs a percentile")
         if len(ids) > 500:          # SQLite's bound-parameter limit; the caller falls back to the points
             raise ValueError("too many streams for one SQL aggregate")
         where = f"stream_id IN ({','.join('?' * len(ids))}) AND ts > ? AND ts <= ?"
@@ -173,7 +175,7 @@ class SqliteMetrics(MetricsStore):
                 (value,) = self._db.execute(f"SELECT {expr} FROM points WHERE {where}", args).fetchone()
                 if value is None or statistic != "percentile":
                     return None if value is None else float(value)
-                need = float(percentile) * value             # p * total count, as evaluator.aggregate
+                need = float(percentile or 0.0) * value             # p * total count, as evaluator.aggregate
                 row = self._db.execute(
                     f"SELECT value FROM (SELECT value, SUM(count) OVER (ORDER BY value ROWS UNBOUNDED PRECEDING) AS acc "
                     f"FROM points WHERE {where}) WHERE acc >= ? ORDER BY value LIMIT 1", (*args, need)).fetchone()

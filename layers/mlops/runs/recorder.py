@@ -58,12 +58,7 @@ def train_and_register(entrypoint: str | Path, model: str, *, registry: Registry
     resolved = tr.resolve_params(project.defaults, params or {})
     run_id = new_run_id(clock)
     watch = tr.Stopwatch(stopwatch)
-    record: dict[str, Any] = {
-        "run_id": run_id, "model": model, "status": "failed", "entrypoint": _display_path(project.entrypoint),
-        "params": resolved, "metrics": {}, "started_at": iso(clock()), "finished_at": None, "duration_s": None,
-        "code_digest": tr.project_digest(project.directory), **tr.code_lineage(project.directory),
-        "data_digest": None, "holdout_digest": None, "packages": tr.package_versions(), "task": None,
-        "n_train": None, "n_holdout": None, "version": None, "created_by": registry.actor, "error": None}
+    record = _new_record(run_id, model, project, resolved, registry, clock)
     holdout: bytes | None = None
     why = ""
     try:
@@ -75,34 +70,17 @@ def train_and_register(entrypoint: str | Path, model: str, *, registry: Registry
         record.update(n_train=data.n_train, n_holdout=data.n_holdout, feature_names=names)
 
         if if_changed:
-            last = runs.latest(model, status="registered")
-            if last is not None:
-                changed = _same_inputs(last, record)
-                if not changed and last.get("version") is not None:
-                    try:
-                        registry.get_version(model, last["version"])
-                    except NotFoundError:
-                        changed = [f"version {last['version']} is gone from the registry"]
-                why = f" ({', '.join(changed)} changed since run {last['run_id']})" if changed else ""
-                if not changed:
-                    reason = (f"training code, data and params unchanged since run {last['run_id']}; "
-                              f"reusing {model} v{last['version']}")
-                    record["status"] = "reused"  # nothing new happened: no run is recorded
-                    return {**last, "trained": False, "reason": reason}
+            reused, why = _reuse(model, record, registry=registry, runs=runs)
+            if reused is not None:
+                record["status"] = "reused"  # nothing new happened: no run is recorded
+                return reused
 
         fitted, extra = tr.fit(project, resolved, data)
         metrics = tr.holdout_metrics(fitted, data, extra, project.entrypoint.name)
         record.update(metrics=metrics, task=tr.task_of(fitted), packages=tr.package_versions(fitted))
         holdout = pack_holdout(data.X_holdout, data.y_holdout)
         if register:
-            version = registry.register_version(
-                model, fitted, data.X_train, data.y_train, feature_names=names, target_name=data.target_name,
-                params=resolved, metrics=metrics, training_data_digest=record["data_digest"],
-                code_commit=record["code_commit"],
-                description=description or data.description or f"trained by {record['entrypoint']}",
-                tags={"run_id": run_id},
-                source={"run_id": run_id, "entrypoint": record["entrypoint"], "code_digest": record["code_digest"],
-                        "code_dirty": record["code_dirty"]})
+            version = _register(registry, model, fitted, data, record, description)
             record.update(version=version["version"], status="registered")
         else:
             record["status"] = "trained"
@@ -121,3 +99,48 @@ def train_and_register(entrypoint: str | Path, model: str, *, registry: Registry
     reason = (f"registered {model} v{record['version']}" if record["status"] == "registered"
               else "trained (not registered)") + why
     return {**record, "trained": True, "reason": reason}
+
+
+def _new_record(run_id: str, model: str, project: tr.TrainingProject, resolved: dict[str, Any], registry: Registry,
+                clock: Callable[[], float]) -> dict[str, Any]:
+    """The run record before training: inputs and lineage known, outcome fields empty, status "failed"."""
+    return {
+        "run_id": run_id, "model": model, "status": "failed", "entrypoint": _display_path(project.entrypoint),
+        "params": resolved, "metrics": {}, "started_at": iso(clock()), "finished_at": None, "duration_s": None,
+        "code_digest": tr.project_digest(project.directory), **tr.code_lineage(project.directory),
+        "data_digest": None, "holdout_digest": None, "packages": tr.package_versions(), "task": None,
+        "n_train": None, "n_holdout": None, "version": None, "created_by": registry.actor, "error": None}
+
+
+def _reuse(model: str, record: Mapping[str, Any], *, registry: Registry,
+           runs: RunStore) -> tuple[dict[str, Any] | None, str]:
+    """``(result, why)``: the last registered run's result when its inputs equal ``record``'s and its
+    version still exists (else None), and why training again ("" when there is no earlier run)."""
+    last = runs.latest(model, status="registered")
+    if last is None:
+        return None, ""
+    changed = _same_inputs(last, record)
+    if not changed and last.get("version") is not None:
+        try:
+            registry.get_version(model, last["version"])
+        except NotFoundError:
+            changed = [f"version {last['version']} is gone from the registry"]
+    if changed:
+        return None, f" ({', '.join(changed)} changed since run {last['run_id']})"
+    reason = (f"training code, data and params unchanged since run {last['run_id']}; "
+              f"reusing {model} v{last['version']}")
+    return {**last, "trained": False, "reason": reason}, ""
+
+
+def _register(registry: Registry, model: str, fitted: Any, data: tr.LoadedData, record: Mapping[str, Any],
+              description: str | None) -> dict[str, Any]:
+    """Register the fitted model as a new version of ``model``, with the run's lineage."""
+    run_id = record["run_id"]
+    return registry.register_version(
+        model, fitted, data.X_train, data.y_train, feature_names=record["feature_names"],
+        target_name=data.target_name, params=record["params"], metrics=record["metrics"],
+        training_data_digest=record["data_digest"], code_commit=record["code_commit"],
+        description=description or data.description or f"trained by {record['entrypoint']}",
+        tags={"run_id": run_id},
+        source={"run_id": run_id, "entrypoint": record["entrypoint"], "code_digest": record["code_digest"],
+                "code_dirty": record["code_dirty"]})

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from mlops.errors import (
     ConfigError,
@@ -80,6 +80,13 @@ def make_oci_client(*, auth: str = "auto", region: str | None = None, endpoint: 
     return oci.object_storage.ObjectStorageClient(config, **kwargs)
 
 
+class _ServiceError(Protocol):
+    """What this store reads of an ``oci.exceptions.ServiceError`` (the SDK is imported lazily)."""
+
+    status: int
+    code: str
+
+
 class OciObjectStore(ObjectStore):
     """An ``ObjectStore`` on one OCI bucket (optionally under a key prefix), native API."""
 
@@ -116,7 +123,7 @@ class OciObjectStore(ObjectStore):
             return False
         return False
 
-    def _is_service_error(self, exc: BaseException) -> bool:
+    def _is_service_error(self, exc: BaseException) -> TypeGuard[_ServiceError]:
         return isinstance(exc, self._oci.exceptions.ServiceError)
 
     def _fail(self, exc: Exception, op: str, key: str) -> Exception:
@@ -135,10 +142,10 @@ class OciObjectStore(ObjectStore):
         return UnavailableError(f"{op} {key!r}: {self.url} is unreachable: {type(exc).__name__}",
                                 code="store_unavailable")
 
-    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+    def _transport_errors(self) -> tuple[type[Exception], ...]:
         import requests
 
-        errors: tuple[type[BaseException], ...] = (
+        errors: tuple[type[Exception], ...] = (
             self._oci.exceptions.RequestException, self._oci.exceptions.ConnectTimeout,
             requests.exceptions.RequestException, ConnectionError, TimeoutError)
         try:   # the SDK raises its vendored requests' errors (ConnectionError on a dropped answer)

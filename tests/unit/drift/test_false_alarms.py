@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from mlops.drift import DriftDetector, build_reference_profile, load_profile, stats
+from mlops.drift import DriftDetector, build_reference_profile, categorical, load_profile, stats
 from mlops.drift.profile import psi_bin_edges
 
 ALPHA = 0.05
@@ -121,26 +121,26 @@ def test_pooling_merges_sparse_cells_by_the_margins():
     combined count, into cells that each just reach 5; at least two cells stay."""
     ref = np.array([5_000, 3_000, 1_000, 30, 20, 10, 0])
     cur = np.array([500, 300, 100, 3, 2, 1, 4])
-    r, c = stats.pool_sparse_cells(ref, cur)
+    r, c = categorical.pool_sparse_cells(ref, cur)
     # expected counts in the window: 502, 301, 100, 3.0, 2.0, 1.0, 0.4 -> the last four make one cell
     assert r.tolist() == [5_000, 3_000, 1_000, 60] and c.tolist() == [500, 300, 100, 10]
     # six columns of expected 4.0: cells of two columns each (8 >= 5)
-    r, c = stats.pool_sparse_cells(np.array([10_000] + [40] * 6), np.array([1_000] + [4] * 6))
+    r, c = categorical.pool_sparse_cells(np.array([10_000] + [40] * 6), np.array([1_000] + [4] * 6))
     assert r.tolist() == [10_000, 80, 80, 80] and c.tolist() == [1_000, 8, 8, 8]
     # the sparse remainder is too small for a cell: the least frequent kept column joins it
-    r, c = stats.pool_sparse_cells(np.array([900, 90, 9, 1]), np.array([90, 9, 1, 0]))
+    r, c = categorical.pool_sparse_cells(np.array([900, 90, 9, 1]), np.array([90, 9, 1, 0]))
     assert r.tolist() == [900, 100] and c.tolist() == [90, 10]
     # nothing reaches 5 anywhere: still two cells
-    r, c = stats.pool_sparse_cells(np.array([2, 1, 1, 1]), np.array([1, 1, 0, 1]))
+    r, c = categorical.pool_sparse_cells(np.array([2, 1, 1, 1]), np.array([1, 1, 0, 1]))
     assert r.shape[0] == 2 and r.sum() == 5 and c.sum() == 3
     # nothing sparse: unchanged (chi-square stays equal to scipy's)
-    r, c = stats.pool_sparse_cells(np.array([400, 300]), np.array([40, 30]))
+    r, c = categorical.pool_sparse_cells(np.array([400, 300]), np.array([40, 30]))
     assert r.tolist() == [400, 300] and c.tolist() == [40, 30]
     # which side a column came from does not decide its cell: window-only singletons listed last
     # (as the detector lists unseen categories) are spread over the cells, not grouped together
     ref = np.r_[np.full(10, 10_000), np.ones(2_000, dtype=int), np.zeros(200, dtype=int)]
     cur = np.r_[np.full(10, 100), np.zeros(2_000, dtype=int), np.ones(200, dtype=int)]
-    r, c = stats.pool_sparse_cells(ref, cur)
+    r, c = categorical.pool_sparse_cells(ref, cur)
     assert r.shape[0] > 12 and (r[10:] > 0).all()
 
 
@@ -149,19 +149,19 @@ def test_debiased_effect_sizes_are_near_zero_on_the_null_and_keep_real_distances
     rng = np.random.default_rng(9)
     p = np.full(200, 1 / 200)
     ref, cur = rng.multinomial(100_000, p), rng.multinomial(1_000, p)
-    r, c = stats.pool_sparse_cells(ref, cur)
-    assert stats.total_variation(r, c) > 0.08           # pure noise, 200 cells of 5 rows
-    assert stats.debiased_total_variation(r, c) < 0.02
-    assert stats.debiased_psi(r, c) < 0.02
-    assert stats.largest_share_change(ref, cur) < 0.01
+    r, c = categorical.pool_sparse_cells(ref, cur)
+    assert categorical.total_variation(r, c) > 0.08           # pure noise, 200 cells of 5 rows
+    assert categorical.debiased_total_variation(r, c) < 0.02
+    assert categorical.debiased_psi(r, c) < 0.02
+    assert categorical.largest_share_change(ref, cur) < 0.01
     # a category only the window has, in bulk, keeps most of its size; a complete change stays 1
-    assert stats.largest_share_change(np.array([1_000, 1_000, 0]), np.array([400, 400, 200])) > 0.15
-    assert stats.debiased_total_variation(np.array([500, 0]), np.array([0, 80])) == 1.0
+    assert categorical.largest_share_change(np.array([1_000, 1_000, 0]), np.array([400, 400, 200])) > 0.15
+    assert categorical.debiased_total_variation(np.array([500, 0]), np.array([0, 80])) == 1.0
     # a real distance of 0.2 (half the categories 40% more frequent) is kept; the correction
     # under-estimates a little where each cell's change is only a few standard errors
     shifted = rng.multinomial(50_000, np.r_[np.full(100, 1.4 / 200), np.full(100, 0.6 / 200)])
-    r, c = stats.pool_sparse_cells(ref, shifted)
-    assert 0.15 <= stats.debiased_total_variation(r, c) <= 0.2
+    r, c = categorical.pool_sparse_cells(ref, shifted)
+    assert 0.15 <= categorical.debiased_total_variation(r, c) <= 0.2
 
 
 # ----------------------------------------------------------------------------- discrete numerics
@@ -282,7 +282,7 @@ def test_empty_window_has_no_psi():
     with pytest.raises(ValueError, match="empty"):
         stats.psi(np.zeros(10), ref)
     with pytest.raises(ValueError, match="empty"):
-        stats.debiased_psi(np.array([10, 20]), np.array([0, 0]))
+        categorical.debiased_psi(np.array([10, 20]), np.array([0, 0]))
     profile = build_reference_profile({"x": np.arange(1_000.0)}, {"x": "numeric"})
     f = DriftDetector(profile).compare({"x": np.array([])}).features["x"]
     assert f.note == "too_few_rows" and f.psi == 0.0 and not f.drifted

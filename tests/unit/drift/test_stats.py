@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from mlops.drift import stats
+from mlops.drift import categorical, kolmogorov, stats
 from scipy import stats as sps
 
 
@@ -48,7 +48,7 @@ def test_ks_statistic_and_pvalue_equal_scipy_bit_for_bit():
     want_p = np.array([r.pvalue for r in expected])
     assert np.array_equal(stat, want_stat)      # ==, not allclose
     # Same method as scipy; in practice bit-equal too, the documented bound is KS_PVALUE_RTOL.
-    assert np.allclose(pval, want_p, rtol=stats.KS_PVALUE_RTOL, atol=1e-300)
+    assert np.allclose(pval, want_p, rtol=kolmogorov.KS_PVALUE_RTOL, atol=1e-300)
     # both of scipy's paths were exercised
     sizes = [(r.shape[0], c.shape[0]) for r, c in zip(refs, curs, strict=True)]
     assert any(max(s) <= stats.EXACT_MAX_N for s in sizes) and any(max(s) > stats.EXACT_MAX_N for s in sizes)
@@ -74,8 +74,8 @@ def _kstwo_grid(n: int, points: int) -> np.ndarray:
 def test_kstwo_sf_matches_scipy_on_a_grid(n, points):
     d = _kstwo_grid(n, points)
     want = sps.kstwo.sf(d, n)
-    got = stats.kstwo_sf(d, np.full(d.shape, n))
-    assert np.allclose(got, want, rtol=stats.KS_PVALUE_RTOL, atol=1e-300)
+    got = kolmogorov.kstwo_sf(d, np.full(d.shape, n))
+    assert np.allclose(got, want, rtol=kolmogorov.KS_PVALUE_RTOL, atol=1e-300)
 
 
 @pytest.mark.parametrize("n", [99_999, 100_001, 2_000_000])
@@ -83,8 +83,8 @@ def test_kstwo_sf_matches_scipy_for_large_n_where_p_matters(n):
     # scipy's own smirnov costs 0.1-2 s per value at these n, so the grid stays where
     # n * d**2 < 2.2 (Pelz-Good: p above ~0.02), plus one point past scipy's 370 cut-off.
     d = np.concatenate([np.geomspace(2e-3 / math.sqrt(n) * 100, math.sqrt(2.19 / n), 80), [math.sqrt(371 / n)]])
-    assert np.allclose(stats.kstwo_sf(d, np.full(d.shape, n)), sps.kstwo.sf(d, n),
-                       rtol=stats.KS_PVALUE_RTOL, atol=0)
+    assert np.allclose(kolmogorov.kstwo_sf(d, np.full(d.shape, n)), sps.kstwo.sf(d, n),
+                       rtol=kolmogorov.KS_PVALUE_RTOL, atol=0)
 
 
 def test_smirnov_sum_matches_scipy_smirnov():
@@ -93,19 +93,19 @@ def test_smirnov_sum_matches_scipy_smirnov():
     for n in (501, 5_000, 25_000):
         x = np.sqrt(np.geomspace(2.2, 369, 12) / n)
         x = np.concatenate([x[x < 0.99], [0.5, 0.7, 0.99]])
-        got = np.array([stats._smirnov(n, v) for v in x])
-        assert np.allclose(got, smirnov(n, x), rtol=stats.KS_PVALUE_RTOL, atol=1e-300)
+        got = np.array([kolmogorov._smirnov(n, v) for v in x])
+        assert np.allclose(got, smirnov(n, x), rtol=kolmogorov.KS_PVALUE_RTOL, atol=1e-300)
 
 
 @pytest.mark.parametrize("n", [5_000, 25_000, 99_999])
 def test_kstwo_sf_durbin_branch_is_replaced_within_the_bound_from_n_5000(n):
     d = np.linspace(1.01 / n, (1.4 / n) ** (2 / 3), 6)      # scipy's Durbin-matrix branch
-    assert np.allclose(stats.kstwo_sf(d, np.full(d.shape, n)), sps.kstwo.sf(d, n), rtol=1e-10, atol=0)
+    assert np.allclose(kolmogorov.kstwo_sf(d, np.full(d.shape, n)), sps.kstwo.sf(d, n), rtol=1e-10, atol=0)
 
 
 def test_kstwo_sf_small_n_falls_back_to_scipy():
     d = np.linspace(0.0, 1.0, 101)
-    assert np.array_equal(stats.kstwo_sf(d, np.full(d.shape, 40)), sps.kstwo.sf(d, 40))
+    assert np.array_equal(kolmogorov.kstwo_sf(d, np.full(d.shape, 40)), sps.kstwo.sf(d, 40))
 
 
 def test_chi2_homogeneity_equals_scipy_without_continuity_correction():
@@ -114,7 +114,7 @@ def test_chi2_homogeneity_equals_scipy_without_continuity_correction():
         k = int(rng.integers(2, 12))
         r = rng.integers(1, 500, size=k)
         c = rng.integers(1, 500, size=k)
-        stat, p, dof = stats.chi2_homogeneity(r, c)
+        stat, p, dof = categorical.chi2_homogeneity(r, c)
         want = sps.chi2_contingency(np.vstack([r, c]), correction=False)
         assert math.isclose(stat, want.statistic, rel_tol=1e-12)
         assert math.isclose(p, want.pvalue, rel_tol=1e-9, abs_tol=1e-300)
@@ -129,15 +129,15 @@ def test_chi2_homogeneity_equals_scipy_without_continuity_correction():
     ([7], [3]),                # one category
 ])
 def test_chi2_degenerate_tables_are_defined_not_nan(ref, cur):
-    stat, p, dof = stats.chi2_homogeneity(np.array(ref), np.array(cur))
+    stat, p, dof = categorical.chi2_homogeneity(np.array(ref), np.array(cur))
     assert (stat, p, dof) == (0.0, 1.0, 0)
-    assert not math.isnan(stats.total_variation(np.array(ref), np.array(cur)))
+    assert not math.isnan(categorical.total_variation(np.array(ref), np.array(cur)))
 
 
 def test_chi2_unseen_category_is_a_real_column():
-    stat, p, dof = stats.chi2_homogeneity(np.array([500, 500, 0]), np.array([40, 40, 20]))
+    stat, p, dof = categorical.chi2_homogeneity(np.array([500, 500, 0]), np.array([40, 40, 20]))
     assert dof == 2 and p < 1e-10 and math.isfinite(stat)
-    assert stats.total_variation(np.array([500, 500, 0]), np.array([40, 40, 20])) == pytest.approx(0.2)
+    assert categorical.total_variation(np.array([500, 500, 0]), np.array([40, 40, 20])) == pytest.approx(0.2)
 
 
 def test_psi_is_zero_on_equal_shares_and_finite_with_empty_bins():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlops.errors import BadRequestError
 from mlops.guardian import Guardian, StoreRetrainer
-from mlops.monitoring.alarms import default_rules
+from mlops.monitoring.defaults import default_rules
 from mlops.monitoring.evaluator import FIRING, OK, AlarmEvent
 from mlops.monitoring.notify import Notifier, format_action_message, format_alarm_message
 from mlops.registry import Registry

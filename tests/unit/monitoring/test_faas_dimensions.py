@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mlops.blueprint.functions import application_name, function_specs
 from mlops.monitoring import metrics as m
-from mlops.monitoring.alarms import rules_for_settings
+from mlops.monitoring.defaults import rules_for_settings
 from mlops.names import local_function_id
 from mlops.settings import settings_from_config
 

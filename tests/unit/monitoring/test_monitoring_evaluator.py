@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from mlops.monitoring.alarms import AlarmRule, default_rules
+from mlops.monitoring.alarms import AlarmRule
+from mlops.monitoring.defaults import default_rules
 from mlops.monitoring.evaluator import AlarmEvaluator, aggregate
 from mlops.monitoring.metrics import MemoryMetrics, MetricPoint, invocation_points
 from mlops.monitoring.sqlite import SqliteMetrics

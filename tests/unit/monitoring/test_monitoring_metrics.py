@@ -8,7 +8,8 @@ import threading
 import pytest
 from mlops.errors import UnavailableError, UnprocessableError
 from mlops.monitoring import metrics as m
-from mlops.monitoring.metrics import BufferedSink, MemoryMetrics, MetricPoint, MetricsSink, VariantWindow
+from mlops.monitoring.buffered import BufferedSink
+from mlops.monitoring.metrics import MemoryMetrics, MetricPoint, MetricsSink, VariantWindow
 from mlops.monitoring.sqlite import SqliteMetrics
 
 T0 = 1_800_000_000.0

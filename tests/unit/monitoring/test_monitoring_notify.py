@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from mlops.errors import BadRequestError, ConfigError, PayloadTooLargeError, UnavailableError
-from mlops.monitoring.alarms import default_rules
+from mlops.monitoring.defaults import default_rules
 from mlops.monitoring.evaluator import AlarmEvaluator
 from mlops.monitoring.metrics import MemoryMetrics, MetricPoint, invocation_points
 from mlops.monitoring.notify import (

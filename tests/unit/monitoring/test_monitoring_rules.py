@@ -7,13 +7,8 @@ import json
 
 import pytest
 from mlops.errors import ConfigError, UnprocessableError
-from mlops.monitoring.alarms import (
-    KINDS,
-    AlarmRule,
-    default_rules,
-    duration_seconds,
-    rules_for_settings,
-)
+from mlops.monitoring.alarms import AlarmRule, duration_seconds
+from mlops.monitoring.defaults import KINDS, default_rules, rules_for_settings
 from mlops.monitoring.mql import parse_alarm, parse_query, render_number
 from mlops.settings import settings_from_config
 
