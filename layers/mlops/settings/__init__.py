@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlops.errors import ConfigError
+from mlops.settings.base import PROJECT
 from mlops.settings.convert import load
 from mlops.settings.schema import stack_schema
 from mlops.settings.sections import (
@@ -44,7 +45,6 @@ from mlops.settings.sections import (
     StackSettings,
 )
 
-PROJECT = "mlops"
 T = TypeVar("T")
 
 __all__ = [

@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+PROJECT = "mlops"   # the Pulumi project namespace of the settings' keys: mlops:<section>
+
 
 class SettingError(ValueError):
     """A section's rule is broken: ``key`` is the setting below the section ('' for the section itself)."""

@@ -9,6 +9,7 @@ and hands the ``store`` section to ``StoreConfig.from_dict``, storage's own vali
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
@@ -54,6 +55,7 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, include_extras=True)
 

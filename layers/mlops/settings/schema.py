@@ -14,15 +14,17 @@ from typing import Any
 
 import msgspec
 
+from mlops.settings.base import PROJECT
+from mlops.settings.convert import HIDDEN
+from mlops.settings.sections import StackSettings
+from mlops.storage.config import BACKENDS, StoreConfig
+
 SCHEMA_FILE = Path(__file__).with_name("stack_schema.json")
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _section_defs() -> tuple[dict[str, Any], dict[str, Any]]:
     """(the ``StackSettings`` object schema, the other definitions) as msgspec generates them."""
-    from mlops.settings.sections import StackSettings
-    from mlops.storage.config import BACKENDS, StoreConfig
-
     defs = dict(msgspec.json.schema(StackSettings)["$defs"])
     store = defs[StoreConfig.__name__]
     store["additionalProperties"] = False   # StoreConfig.from_dict refuses unknown keys, as the Structs do
@@ -32,9 +34,6 @@ def _section_defs() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def stack_schema() -> dict[str, Any]:
     """The schema of a whole stack file; its ``config`` holds ``mlops:<section>`` keys."""
-    from mlops.settings import PROJECT
-    from mlops.settings.convert import HIDDEN
-
     top, defs = _section_defs()
     props = {f"{PROJECT}:{name}": sub for name, sub in top["properties"].items() if name not in HIDDEN}
     config = {

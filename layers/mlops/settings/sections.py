@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta, field
 
+from mlops.errors import NotFoundError
 from mlops.names import validate_endpoint_name, validate_name
 from mlops.settings.base import Section, SettingError, one_of
 from mlops.storage.config import StoreConfig
@@ -241,7 +242,6 @@ class StackSettings(Section):
         for ep in self.endpoints:
             if ep.name == name:
                 return ep
-        from mlops.errors import NotFoundError
         known = ", ".join(e.name for e in self.endpoints) or "none"
         raise NotFoundError(f"endpoint {name!r} is not in stack {self.stack!r} (known: {known})")
 
