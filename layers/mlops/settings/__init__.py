@@ -63,6 +63,8 @@ def load_dataclass(cls: type[T], data: Mapping[str, Any], where: str, sep: str =
 def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str = "config",
                          project_dir: str | os.PathLike = ".") -> StackSettings:
     """From the ``config:`` mapping of a stack file (keys ``mlops:<section>``)."""
+    if not isinstance(config or {}, Mapping):
+        raise ConfigError(f"{source}: config: expected a mapping, got {type(config).__name__}")
     data: dict[str, Any] = {}
     for key, value in (config or {}).items():
         ns, _, name = str(key).partition(":")
@@ -94,6 +96,8 @@ def load_stack(stack: str = "local", project_dir: str | os.PathLike = ".") -> St
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
     config = doc.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{path.name}: config: expected a mapping, got {type(config).__name__}")
     # Pulumi secrets appear as {"secure": "..."}: they never belong in settings.
     for key, value in config.items():
         if isinstance(value, Mapping) and "secure" in value and str(key).startswith(f"{PROJECT}:"):

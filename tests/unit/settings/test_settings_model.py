@@ -95,3 +95,11 @@ def test_storage_does_not_import_settings():
     code = "import sys, mlops.storage, mlops.storage.stack; print('mlops.settings' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_a_config_that_is_not_a_mapping_is_a_config_error(tmp_path):
+    (tmp_path / "Pulumi.x.yaml").write_text("config: 5\n")
+    with pytest.raises(ConfigError, match="Pulumi.x.yaml: config: expected a mapping, got int"):
+        load_stack("x", tmp_path)
+    with pytest.raises(ConfigError, match="config: expected a mapping"):
+        settings_from_config(["mlops:store"], stack="t")
