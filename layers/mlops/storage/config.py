@@ -1,7 +1,8 @@
 """Where the object store is (``StoreConfig``), as settings, env vars or a URL, and ``open_store``.
 
-Functions receive the store's location as the ``MLOPS_STORE_*`` env vars below (the spec
-builders write them from the stack settings); the CLI also accepts a URL (``--store``).
+Functions receive the store's location as the ``MLOPS_STORE_*`` env vars below (the blueprint,
+``mlops.blueprint.functions``, writes them from the stack settings); the CLI also accepts a URL (``--store``).
+``StoreConfig`` is also the ``store`` section of the stack settings: ``from_dict`` validates it there.
 Credentials never appear here: an S3 backend names a secret (``credentials_secret``) that a
 secret reader resolves to ``{"access_key": ..., "secret_key": ...}``.
 """

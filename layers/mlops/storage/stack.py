@@ -1,15 +1,43 @@
-"""The object store of a stack, as every command and the local runtime open it."""
+"""The object store of a stack, as every command and the local runtime open it.
+
+Storage sits below settings: this module reads a stack through ``StackSettings``, the protocol of
+the few attributes it needs, which ``mlops.settings.StackSettings`` satisfies; it never imports settings.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from mlops.storage.base import ObjectStore
 from mlops.storage.config import StoreConfig, open_store
 
-if TYPE_CHECKING:
-    from mlops.settings import StackSettings
+
+class _LocalFiles(Protocol):
+    @property
+    def secrets_file(self) -> str: ...
+
+
+class _AuditPlace(Protocol):
+    @property
+    def bucket(self) -> str | None: ...
+
+
+class StackSettings(Protocol):
+    """What this module reads of a stack's settings (``mlops.settings.StackSettings`` has it all)."""
+
+    @property
+    def stack(self) -> str: ...
+    @property
+    def environment(self) -> str: ...
+    @property
+    def store(self) -> StoreConfig: ...
+    @property
+    def local(self) -> _LocalFiles: ...
+    @property
+    def audit(self) -> _AuditPlace: ...
+    def path(self, rel: str) -> Path: ...
 
 
 def stack_store_config(settings: StackSettings) -> StoreConfig:
