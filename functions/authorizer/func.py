@@ -6,7 +6,7 @@ import os
 
 from fdk import response
 from mlops import fdkclock
-from mlops.fnconfig import AuthorizerConfig
+from mlops.fnconfig.authorizer import AuthorizerConfig
 from mlops.secrets import secrets_from_env
 from mlops.serving.apikeys import KeyRingSource
 from mlops.serving.authorizer import Authorizer, WeightCache

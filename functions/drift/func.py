@@ -3,7 +3,7 @@
 import os
 
 from mlops.driftjob import DriftJob
-from mlops.fnconfig import DriftConfig
+from mlops.fnconfig.drift import DriftConfig
 from mlops.function import fdk_handler
 from mlops.http import Request, Response
 from mlops.monitoring.fromenv import metrics_sink_from_env

@@ -2,7 +2,7 @@
 
 import os
 
-from mlops.fnconfig import GuardianConfig
+from mlops.fnconfig.guardian import GuardianConfig
 from mlops.function import fdk_handler
 from mlops.guardian import DevOpsRetrainer, Guardian, Retrainer, StoreRetrainer
 from mlops.http import Request, Response

@@ -2,7 +2,7 @@
 
 import os
 
-from mlops.fnconfig import InferenceConfig
+from mlops.fnconfig.inference import InferenceConfig
 from mlops.function import fdk_handler
 from mlops.registry import Registry
 from mlops.registry.anchor import anchor_from_env

@@ -2,7 +2,7 @@
 
 import os
 
-from mlops.fnconfig import RegistryConfig
+from mlops.fnconfig.registry import RegistryConfig
 from mlops.function import fdk_handler
 from mlops.registry import Registry
 from mlops.registry.anchor import anchor_from_env

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError
-from mlops.fnconfig import DriftJobConfig  # the job's thresholds: defined with the drift function's config
+from mlops.fnconfig.drift import DriftJobConfig  # the job thresholds live with the drift function config
 from mlops.monitoring import metrics as mm
 from mlops.storage.base import put_once
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mlops.errors import BadRequestError, ConfigError, MlopsError
-from mlops.fnconfig import GuardianConfig
+from mlops.fnconfig.guardian import GuardianConfig
 from mlops.jsonbody import parse_json
 from mlops.monitoring.alarms import ACTION_RETRAIN, ACTION_ROLLBACK
 from mlops.monitoring.notify import Notifier, format_action_message, parse_alarm_message

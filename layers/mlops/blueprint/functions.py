@@ -11,15 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.errors import ConfigError
-from mlops.fnconfig import (
-    AuthorizerConfig,
-    DriftConfig,
-    DriftJobConfig,
-    FunctionConfig,
-    GuardianConfig,
-    InferenceConfig,
-    RegistryConfig,
-)
+from mlops.fnconfig.authorizer import AuthorizerConfig
+from mlops.fnconfig.base import FunctionConfig
+from mlops.fnconfig.drift import DriftConfig, DriftJobConfig
+from mlops.fnconfig.guardian import GuardianConfig
+from mlops.fnconfig.inference import InferenceConfig
+from mlops.fnconfig.registry import RegistryConfig
 from mlops.names import inference_function_name
 from mlops.settings import Endpoint, StackSettings
 from mlops.storage.stack import audit_store_config, stack_store_config
@@ -109,6 +106,7 @@ def _notify_file(settings: StackSettings) -> str | None:
 
 
 def inference_config(settings: StackSettings, ep: Endpoint, variant: str) -> InferenceConfig:
+    """The config of endpoint ``ep``'s ``variant`` (stable | canary) function."""
     name = inference_function_name(ep.name, variant)
     return InferenceConfig(**_audited(settings, name), endpoint=ep.name, model=ep.model, variant=variant,
                            alias=ep.stable_alias if variant == "stable" else ep.canary_alias,
@@ -117,6 +115,7 @@ def inference_config(settings: StackSettings, ep: Endpoint, variant: str) -> Inf
 
 
 def authorizer_config(settings: StackSettings) -> AuthorizerConfig:
+    """The authorizer's config: key ring secret, answer and weight cache lifetimes, endpoints."""
     return AuthorizerConfig(**_common(settings, "authorizer"), api_keys_secret=settings.auth.api_keys_secret,
                             auth_ttl_s=settings.gateway.auth_cache_ttl_s,
                             weight_cache_ttl_s=settings.auth.weight_cache_ttl_s,
@@ -124,10 +123,12 @@ def authorizer_config(settings: StackSettings) -> AuthorizerConfig:
 
 
 def registry_config(settings: StackSettings) -> RegistryConfig:
+    """The registry function's config: the common and audit fields only."""
     return RegistryConfig(**_audited(settings, "registry"))
 
 
 def drift_config(settings: StackSettings) -> DriftConfig:
+    """The drift function's config: the settings' drift thresholds, endpoints, A/B auto-promotion."""
     d = settings.drift
     job = DriftJobConfig(alpha=d.alpha, effect_threshold=d.effect_threshold, share_threshold=d.share_threshold,
                          dataset_rule=d.dataset_rule, count_threshold=d.count_threshold,
@@ -141,6 +142,7 @@ def drift_config(settings: StackSettings) -> DriftConfig:
 
 
 def guardian_config(settings: StackSettings) -> GuardianConfig:
+    """The guardian's config: its automatic actions; locally, the training script a request starts."""
     g, local = settings.guardian, settings.environment == "local"
     return GuardianConfig(**_audited(settings, "guardian"), auto_rollback=g.auto_rollback,
                           auto_retrain=g.auto_retrain, ab_auto_promote=g.ab_auto_promote,
@@ -189,6 +191,7 @@ def function_specs(settings: StackSettings) -> list[FunctionSpec]:
 
 
 def function_spec(settings: StackSettings, name: str) -> FunctionSpec:
+    """The function ``name`` of the stack; ``NotFoundError`` if the stack has none."""
     for spec in function_specs(settings):
         if spec.name == name:
             return spec

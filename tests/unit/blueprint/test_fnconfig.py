@@ -13,15 +13,12 @@ import pytest
 from mlops import envvars as ev
 from mlops.blueprint.functions import function_specs
 from mlops.errors import ConfigError
-from mlops.fnconfig import (
-    AuthorizerConfig,
-    DriftConfig,
-    DriftJobConfig,
-    EnvConfig,
-    GuardianConfig,
-    InferenceConfig,
-    RegistryConfig,
-)
+from mlops.fnconfig.authorizer import AuthorizerConfig
+from mlops.fnconfig.base import EnvConfig
+from mlops.fnconfig.drift import DriftConfig, DriftJobConfig
+from mlops.fnconfig.guardian import GuardianConfig
+from mlops.fnconfig.inference import InferenceConfig
+from mlops.fnconfig.registry import RegistryConfig
 from mlops.settings import StackSettings, load_stack, settings_from_config
 from mlops.storage import StoreConfig
 
@@ -209,10 +206,18 @@ def test_a_deployed_config_map_decodes_to_what_the_settings_hold(make):
         assert type(cfg).from_env(again) == cfg, name      # same values ("30" and "30.0" both read 30.0)
 
 
-def test_fnconfig_imports_neither_settings_nor_blueprint():
-    code = ("import sys, mlops.fnconfig; "
+@pytest.mark.parametrize("module", ["authorizer", "registry", "inference", "drift", "guardian"])
+def test_fnconfig_imports_neither_settings_nor_blueprint(module):
+    code = (f"import sys, mlops.fnconfig.{module}; "
             "bad = sorted(m for m in sys.modules if m.startswith(('mlops.settings', 'mlops.blueprint'))); "
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT / "layers")})
     assert out.stdout.strip() == ""
+
+
+def test_the_authorizer_loads_only_its_own_config():
+    code = "import sys, mlops.fnconfig.authorizer; print(sorted(m for m in sys.modules if 'fnconfig' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "layers")})
+    assert out.stdout.strip() == str(["mlops.fnconfig", "mlops.fnconfig.authorizer", "mlops.fnconfig.base"])
