@@ -14,7 +14,7 @@ from mlops.secrets import secrets_from_env
 from mlops.storage import open_store
 
 _env = os.environ
-_cfg = DriftConfig.from_env(_env)              # first: a missing or bad config variable is the error to report
+_cfg = DriftConfig.from_env(_env)   # first: a missing or bad variable is the error to report
 _secrets = secrets_from_env(_env)
 _store = open_store(_cfg.store, _secrets)
 _registry = Registry(_store, actor="guardian",     # A/B promotions are the guardian's policy acting

@@ -13,7 +13,7 @@ from mlops.serving.source import RegistrySource
 from mlops.storage import open_store
 
 _env = os.environ
-_cfg = InferenceConfig.from_env(_env)          # first: a missing or bad config variable is the error to report
+_cfg = InferenceConfig.from_env(_env)   # first: a missing or bad variable is the error to report
 _secrets = secrets_from_env(_env)
 _store = open_store(_cfg.store, _secrets)
 _service = InferenceService(

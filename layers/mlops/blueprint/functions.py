@@ -130,8 +130,9 @@ def registry_config(settings: StackSettings) -> RegistryConfig:
 def drift_config(settings: StackSettings) -> DriftConfig:
     """The drift function's config: the settings' drift thresholds, endpoints, A/B auto-promotion."""
     d = settings.drift
-    job = DriftJobConfig(alpha=d.alpha, effect_threshold=d.effect_threshold, share_threshold=d.share_threshold,
-                         dataset_rule=d.dataset_rule, count_threshold=d.count_threshold,
+    job = DriftJobConfig(alpha=d.alpha, effect_threshold=d.effect_threshold,
+                         share_threshold=d.share_threshold, dataset_rule=d.dataset_rule,
+                         count_threshold=d.count_threshold,
                          strong_threshold=d.strong_threshold, persistence_k=d.persistence_k,
                          persistence_n=d.persistence_n, min_rows=d.min_rows,
                          namespace=settings.monitoring.namespace)

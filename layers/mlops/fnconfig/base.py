@@ -1,5 +1,6 @@
-"""The codec every function config shares (``EnvConfig``: fields named by ``env_field``, ``from_env`` / ``to_env``)
-and the fields every function's config map holds (``FunctionConfig``, ``AuditedFunctionConfig``)."""
+"""The codec every function config shares (``EnvConfig``: fields named by ``env_field``, ``from_env``,
+``to_env``) and the fields every function's config map holds (``FunctionConfig``,
+``AuditedFunctionConfig``)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def encode(name: str, kind: str, value: Any) -> str | None:
         items = [str(v) for v in value]
         bad = [v for v in items if "," in v or not v.strip()]
         if bad:
-            raise ConfigError(f"function config {name}: list item {bad[0]!r} may not be empty or hold a comma")
+            raise ConfigError(f"function config {name}: item {bad[0]!r} may not be empty or hold a comma")
         return ",".join(items)
     return str(value)   # str(int) and str(float) are their repr: "60", "0.05"
 
@@ -100,13 +101,14 @@ class EnvConfig:
                 if raw not in (None, ""):
                     kwargs[f.name] = decode(meta["env"], meta["kind"], raw)
                 elif meta.get("required"):
-                    raise ConfigError(f"function config {meta['env']} is not set; set it in the stack settings")
+                    raise ConfigError(f"function config {meta['env']} is not set; "
+                                      "set it in the stack settings")
             elif isinstance(f.default_factory, type) and issubclass(f.default_factory, EnvConfig):
                 kwargs[f.name] = f.default_factory.from_env(environ)     # a nested config
         return cls(**kwargs)
 
     def to_env(self) -> dict[str, str]:
-        """Every set field as its variable (None left out), nested configs included; ``from_env`` reads it back."""
+        """Every set field as its variable (None left out), nested configs included; ``from_env`` reads it."""
         out: dict[str, str] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)

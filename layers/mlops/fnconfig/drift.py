@@ -32,7 +32,7 @@ class DriftJobConfig(EnvConfig):
     alpha: float = env_field(ev.DRIFT_ALPHA, FLOAT, 0.05)
     effect_threshold: float = env_field(ev.DRIFT_EFFECT_THRESHOLD, FLOAT, 0.1)
     share_threshold: float = env_field(ev.DRIFT_SHARE_THRESHOLD, FLOAT, 0.3)
-    dataset_rule: str = env_field(ev.DRIFT_DATASET_RULE, STR, "strong_or_count")  # strong_or_count|any|count|share
+    dataset_rule: str = env_field(ev.DRIFT_DATASET_RULE, STR, "strong_or_count")  # |any|count|share
     count_threshold: int = env_field(ev.DRIFT_COUNT_THRESHOLD, INT, 2)
     strong_threshold: float = env_field(ev.DRIFT_STRONG_THRESHOLD, FLOAT, 0.25)
     persistence_k: int = 2
@@ -42,14 +42,20 @@ class DriftJobConfig(EnvConfig):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **explicit: Any) -> DriftJobConfig:
+        """As ``EnvConfig.from_env``, and ``persistence_k`` / ``persistence_n`` from ``k/n``."""
         cfg = super().from_env(environ, **explicit)
         raw = environ.get(ev.DRIFT_PERSISTENCE)
-        if raw in (None, "") or "persistence_k" in explicit or "persistence_n" in explicit:
+        if raw in (None, ""):
             return cfg
         k, n = parse_persistence(str(raw))
+        if explicit.get("persistence_k") is not None:
+            k = cfg.persistence_k
+        if explicit.get("persistence_n") is not None:
+            n = cfg.persistence_n
         return dataclasses.replace(cfg, persistence_k=k, persistence_n=n)
 
     def to_env(self) -> dict[str, str]:
+        """As ``EnvConfig.to_env``, and ``MLOPS_DRIFT_PERSISTENCE=k/n``."""
         out = super().to_env()
         out[ev.DRIFT_PERSISTENCE] = f"{self.persistence_k}/{self.persistence_n}"
         return out
@@ -76,7 +82,7 @@ class DriftConfig(AuditedFunctionConfig):
     drift: DriftJobConfig = _job()
     endpoints: tuple[str, ...] = env_field(ev.ENDPOINTS, LIST, ())
     ab_auto_promote: bool = env_field(ev.AB_AUTO_PROMOTE, BOOL, False)
-    notify_file: str | None = env_field(ev.NOTIFY_FILE, OPT)          # local: A/B verdicts are announced there
+    notify_file: str | None = env_field(ev.NOTIFY_FILE, OPT)          # local: A/B verdicts go there too
     notify_topic_id: str | None = env_field(ev.NOTIFY_TOPIC_ID, OPT)  # cloud: added at deploy time
 
     @property

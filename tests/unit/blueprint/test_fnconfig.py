@@ -113,6 +113,13 @@ def test_persistence_k_alone_means_k_of_k_as_before():
     assert (cfg.drift.persistence_k, cfg.drift.persistence_n) == (3, 3)
 
 
+def test_an_explicit_persistence_beats_the_variable_and_none_is_not_given():
+    env = {ev.DRIFT_PERSISTENCE: "3/5"}
+    assert DriftJobConfig.from_env(env, persistence_k=None).persistence_k == 3
+    assert (DriftJobConfig.from_env(env, persistence_k=1).persistence_k,
+            DriftJobConfig.from_env(env, persistence_k=1).persistence_n) == (1, 5)
+
+
 @pytest.mark.parametrize("cls,var", [(AuthorizerConfig, ev.API_KEYS_SECRET), (InferenceConfig, ev.ENDPOINT),
                                      (InferenceConfig, ev.MODEL)])
 def test_a_required_variable_that_is_unset_is_named(cls, var):
@@ -144,7 +151,7 @@ def test_lists_travel_as_one_comma_separated_variable():
     env = SAMPLES[0].to_env()
     assert env[ev.ENDPOINTS] == "a,b-2"
     assert AuthorizerConfig.from_env({**env, ev.ENDPOINTS: " a, ,b "}).endpoints == ("a", "b")
-    with pytest.raises(ConfigError, match="MLOPS_ENDPOINTS: list item 'x,y'"):
+    with pytest.raises(ConfigError, match="MLOPS_ENDPOINTS: item 'x,y'"):
         dataclasses.replace(SAMPLES[0], endpoints=("x,y",)).to_env()
 
 
