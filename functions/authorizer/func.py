@@ -5,35 +5,36 @@ import json
 import os
 
 from fdk import response
-from mlops import envvars as ev
 from mlops import fdkclock
+from mlops.fnconfig.authorizer import AuthorizerConfig
 from mlops.secrets import secrets_from_env
 from mlops.serving.apikeys import KeyRingSource
 from mlops.serving.authorizer import Authorizer, WeightCache
 from mlops.serving.deployment_state import canary_state_reader
-from mlops.storage import StoreConfig, open_store
+from mlops.storage import open_store
 
 fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection without it
 _env = os.environ
-_secrets = secrets_from_env(_env, ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")))
-_keys_name = ev.require(_env, ev.API_KEYS_SECRET)
+_cfg = AuthorizerConfig.from_env(_env)
+_secrets = secrets_from_env(_env, ttl_s=_cfg.auth_ttl_s)
+_keys_name = _cfg.api_keys_secret
 _reader = _secrets.reader                  # the ring is read through its own source, not the TTL cache
 # a file ring (local stacks) is re-read when its stat changes; a Vault ring on an unknown key id, at
 # most once a second, and every AUTH_TTL_S
 _keys = KeyRingSource(lambda: _reader.get(_keys_name), signature=getattr(_reader, "signature", None),
-                      max_age_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")), min_reload_interval_s=1.0)
+                      max_age_s=_cfg.auth_ttl_s, min_reload_interval_s=1.0)
 
 
-_store = open_store(StoreConfig.from_env(_env), _secrets)
+_store = open_store(_cfg.store, _secrets)
 _authorizer = Authorizer(
     _keys,
-    WeightCache(canary_state_reader(_store), ttl_s=float(ev.get(_env, ev.WEIGHT_CACHE_TTL_S, "2"))),
-    [e for e in (ev.get(_env, ev.ENDPOINTS, "") or "").split(",") if e],
-    ttl_s=float(ev.get(_env, ev.AUTH_TTL_S, "60")),
+    WeightCache(canary_state_reader(_store), ttl_s=_cfg.weight_cache_ttl_s),
+    list(_cfg.endpoints),
+    ttl_s=_cfg.auth_ttl_s,
 )
 
 
-def handler(ctx, data: io.BytesIO = None):
+def handler(ctx, data: io.BytesIO | None = None):
     try:
         doc = json.loads(data.getvalue()) if data is not None else {}
     except ValueError:

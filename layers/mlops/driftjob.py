@@ -24,26 +24,13 @@ from typing import Any
 import numpy as np
 
 from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError
+from mlops.fnconfig.drift import DriftJobConfig  # the job thresholds live with the drift function config
 from mlops.monitoring import metrics as mm
 from mlops.storage.base import put_once
 
 LOG_PREFIX = "prediction-logs/"
 REPORT_PREFIX = "reports/drift/"
 STATE_PREFIX = "drift-state/"
-
-
-@dataclass(frozen=True)
-class DriftJobConfig:
-    alpha: float = 0.05
-    effect_threshold: float = 0.1
-    share_threshold: float = 0.3
-    dataset_rule: str = "strong_or_count"   # see mlops.drift.detector and settings.Drift
-    count_threshold: int = 2
-    strong_threshold: float = 0.25
-    persistence_k: int = 2
-    persistence_n: int = 3
-    min_rows: int = 100
-    namespace: str = "mlops"
 
 
 @dataclass(frozen=True)

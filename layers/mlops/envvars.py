@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 STACK = "MLOPS_STACK"
 FUNCTION = "MLOPS_FUNCTION"
 ENVIRONMENT = "MLOPS_ENVIRONMENT"          # local | cloud
@@ -32,7 +34,7 @@ VAULT_ID = "MLOPS_VAULT_ID"
 API_KEYS_SECRET = "MLOPS_API_KEYS_SECRET"  # secret name (local) or OCID (cloud)
 AUTH_TTL_S = "MLOPS_AUTH_TTL_S"
 WEIGHT_CACHE_TTL_S = "MLOPS_WEIGHT_CACHE_TTL_S"
-ENDPOINTS = "MLOPS_ENDPOINTS"              # comma-separated endpoint names
+ENDPOINTS = "MLOPS_ENDPOINTS"              # endpoint names, comma-separated (one variable)
 
 # drift
 DRIFT_ALPHA = "MLOPS_DRIFT_ALPHA"
@@ -56,14 +58,16 @@ BUILD_PIPELINE_ID = "MLOPS_BUILD_PIPELINE_ID"
 PROJECT_DIR = "MLOPS_PROJECT_DIR"          # local only: where the pipeline runner finds the repo
 
 
-def get(environ, name: str, default: str | None = None) -> str | None:
+def get(environ: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    """``environ[name]``, an empty value counting as unset. A function reads its own variables through
+    its typed config (``mlops.fnconfig``); this is for the shared readers (secrets, metrics, audit)."""
     v = environ.get(name)
-    return v if v not in (None, "") else default
+    return v if v else default
 
 
-def require(environ, name: str) -> str:
+def require(environ: Mapping[str, str], name: str) -> str:
     from mlops.errors import ConfigError
     v = environ.get(name)
-    if v in (None, ""):
+    if not v:
         raise ConfigError(f"function config {name} is not set; set it in the stack settings")
     return v

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mlops.errors import BadRequestError, MlopsError
+from mlops.errors import BadRequestError, ConfigError, MlopsError
+from mlops.fnconfig.guardian import GuardianConfig
 from mlops.jsonbody import parse_json
 from mlops.monitoring.alarms import ACTION_RETRAIN, ACTION_ROLLBACK
 from mlops.monitoring.notify import Notifier, format_action_message, parse_alarm_message
@@ -136,6 +137,8 @@ class Guardian:
         return {"action": "rollback", "endpoint": endpoint, "version": canary, "result": "done", "reason": reason}
 
     def _retrain(self, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]:
+        if self.retrainer is None:       # the caller checks; a guardian without a retrainer never retrains
+            return {"action": "retrain", "endpoint": endpoint, "result": "no retrainer"}
         req = self.retrainer.request(endpoint=endpoint, model=model, version=version, reason=reason)
         self.registry.audit_event("guardian", "retrain.requested", f"endpoint:{endpoint}",
                                   {"model": model, "version": version, "reason": reason,
@@ -201,7 +204,7 @@ def ab_verdict(registry: Any, store: Any, endpoint: str, notifier: Notifier | No
     return out
 
 
-def local_training_starter(environ) -> Callable[[dict[str, Any]], str]:
+def local_training_starter(config: GuardianConfig) -> Callable[[dict[str, Any]], str]:
     """Local only: a retraining request starts ``mlops train`` on the stack's training project.
 
     The run goes on in the background (its output in ``<state>/retrain-<ts>.log``); the
@@ -213,10 +216,11 @@ def local_training_starter(environ) -> Callable[[dict[str, Any]], str]:
 
     from mlops import envvars as ev
 
-    project = ev.require(environ, ev.PROJECT_DIR)
-    entrypoint = ev.require(environ, ev.RETRAIN_ENTRYPOINT)
-    stack = ev.get(environ, ev.STACK, "local")
-    log_dir = os.path.dirname(ev.get(environ, ev.NOTIFY_FILE) or os.path.join(project, ".mlops"))
+    if not config.project_dir or not config.retrain_entrypoint:
+        missing = ev.PROJECT_DIR if not config.project_dir else ev.RETRAIN_ENTRYPOINT
+        raise ConfigError(f"function config {missing} is not set; set it in the stack settings")
+    project, entrypoint, stack = config.project_dir, config.retrain_entrypoint, config.stack
+    log_dir = os.path.dirname(config.notify_file or os.path.join(project, ".mlops"))
 
     def start(request: dict[str, Any]) -> str:
         model = request.get("model")

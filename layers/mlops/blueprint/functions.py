@@ -1,14 +1,25 @@
-"""Which functions a stack has and the config map of each: pure, shared by Pulumi and the local runtime."""
+"""Which functions a stack has and the config map of each: pure, shared by Pulumi and the local runtime.
+
+Each function's config map is its typed config (``mlops.fnconfig``) built from the stack settings and
+encoded by ``to_env``; OCI's limits on a config map (``validate_config``) are checked here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from mlops import envvars as ev
 from mlops.errors import ConfigError
+from mlops.fnconfig.authorizer import AuthorizerConfig
+from mlops.fnconfig.base import FunctionConfig
+from mlops.fnconfig.drift import DriftConfig, DriftJobConfig
+from mlops.fnconfig.guardian import GuardianConfig
+from mlops.fnconfig.inference import InferenceConfig
+from mlops.fnconfig.registry import RegistryConfig
 from mlops.names import inference_function_name
-from mlops.settings import StackSettings
+from mlops.settings import Endpoint, StackSettings
+from mlops.storage.stack import audit_store_config, stack_store_config
 
 MAX_CONFIG_BYTES = 4096          # OCI Functions: total config size per function
 # Config keys: "ASCII strings consisting solely of letters, digits, and the '_' (underscore) character, and
@@ -65,44 +76,96 @@ def validate_config(name: str, config: Mapping[str, str]) -> dict[str, str]:
 
 def store_env(settings: StackSettings) -> dict[str, str]:
     """The store's location as ``MLOPS_STORE_*`` (read back by ``StoreConfig.from_env``)."""
-    from mlops.storage.stack import stack_store_config
-
     return stack_store_config(settings).to_env()
 
 
-def _common(settings: StackSettings, name: str) -> dict[str, str]:
-    cfg = {ev.STACK: settings.stack, ev.FUNCTION: name, ev.ENVIRONMENT: settings.environment,
-           ev.METRICS_NAMESPACE: settings.monitoring.namespace}
-    if settings.oci.region:
-        cfg[ev.REGION] = settings.oci.region
-    if settings.oci.compartment_id:
-        cfg[ev.COMPARTMENT_ID] = settings.oci.compartment_id
-    if settings.environment == "local":
-        cfg[ev.METRICS_DB] = str(settings.state_dir / "metrics.sqlite")
-        cfg[ev.SECRETS_BACKEND] = "file"
-        cfg[ev.SECRETS_FILE] = str(settings.path(settings.local.secrets_file))
-        cfg[ev.PROJECT_DIR] = str(settings.path("."))
-    else:
-        cfg[ev.SECRETS_BACKEND] = "vault"
-    cfg.update(store_env(settings))
-    if name != "authorizer":                  # every function that may append to the audit log
-        from mlops.storage.stack import audit_store_config
-
-        if settings.audit.anchor_secret:
-            cfg[ev.AUDIT_ANCHOR_SECRET] = settings.audit.anchor_secret
-        audit_store = audit_store_config(settings)
-        if audit_store is not None:
-            cfg[ev.AUDIT_BUCKET] = str(audit_store.bucket)
-    return cfg
+def _common(settings: StackSettings, name: str) -> dict[str, Any]:
+    """The ``FunctionConfig`` fields every function has, from the settings."""
+    local = settings.environment == "local"
+    return {"store": stack_store_config(settings), "stack": settings.stack, "function": name,
+            "environment": settings.environment, "metrics_namespace": settings.monitoring.namespace,
+            "region": settings.oci.region or None, "compartment_id": settings.oci.compartment_id or None,
+            "metrics_db": str(settings.state_dir / "metrics.sqlite") if local else None,
+            "secrets_backend": "file" if local else "vault",
+            "secrets_file": str(settings.path(settings.local.secrets_file)) if local else None,
+            "project_dir": str(settings.path(".")) if local else None}
 
 
-def _sizes(settings: StackSettings, name: str, memory: int | None = None, timeout: int | None = None):
+def _audited(settings: StackSettings, name: str) -> dict[str, Any]:
+    """``_common`` and the audit log's anchor and bucket: every function that may append to the log."""
+    audit_store = audit_store_config(settings)
+    return {**_common(settings, name), "audit_anchor_secret": settings.audit.anchor_secret or None,
+            "audit_bucket": str(audit_store.bucket) if audit_store is not None else None}
+
+
+def _notify_file(settings: StackSettings) -> str | None:
+    """Local: the file notifications (alarm actions, A/B verdicts) are appended to."""
+    if settings.environment != "local":
+        return None
+    return str(settings.state_dir / settings.notifications.local_file)
+
+
+def inference_config(settings: StackSettings, ep: Endpoint, variant: str) -> InferenceConfig:
+    """The config of endpoint ``ep``'s ``variant`` (stable | canary) function."""
+    name = inference_function_name(ep.name, variant)
+    return InferenceConfig(**_audited(settings, name), endpoint=ep.name, model=ep.model, variant=variant,
+                           alias=ep.stable_alias if variant == "stable" else ep.canary_alias,
+                           max_batch=ep.max_batch, feature_sample_rate=ep.feature_sample_rate,
+                           model_refresh_s=ep.model_refresh_s, shadow=ep.shadow)
+
+
+def authorizer_config(settings: StackSettings) -> AuthorizerConfig:
+    """The authorizer's config: key ring secret, answer and weight cache lifetimes, endpoints."""
+    return AuthorizerConfig(**_common(settings, "authorizer"), api_keys_secret=settings.auth.api_keys_secret,
+                            auth_ttl_s=settings.gateway.auth_cache_ttl_s,
+                            weight_cache_ttl_s=settings.auth.weight_cache_ttl_s,
+                            endpoints=tuple(ep.name for ep in settings.endpoints))
+
+
+def registry_config(settings: StackSettings) -> RegistryConfig:
+    """The registry function's config: the common and audit fields only."""
+    return RegistryConfig(**_audited(settings, "registry"))
+
+
+def drift_config(settings: StackSettings) -> DriftConfig:
+    """The drift function's config: the settings' drift thresholds, endpoints, A/B auto-promotion."""
+    d = settings.drift
+    job = DriftJobConfig(alpha=d.alpha, effect_threshold=d.effect_threshold,
+                         share_threshold=d.share_threshold, dataset_rule=d.dataset_rule,
+                         count_threshold=d.count_threshold,
+                         strong_threshold=d.strong_threshold, persistence_k=d.persistence_k,
+                         persistence_n=d.persistence_n, min_rows=d.min_rows,
+                         namespace=settings.monitoring.namespace)
+    return DriftConfig(**_audited(settings, "drift"), drift=job,
+                       endpoints=tuple(ep.name for ep in settings.endpoints),
+                       ab_auto_promote=settings.guardian.ab_auto_promote,
+                       notify_file=_notify_file(settings))    # A/B verdicts are announced too
+
+
+def guardian_config(settings: StackSettings) -> GuardianConfig:
+    """The guardian's config: its automatic actions; locally, the training script a request starts."""
+    g, local = settings.guardian, settings.environment == "local"
+    return GuardianConfig(**_audited(settings, "guardian"), auto_rollback=g.auto_rollback,
+                          auto_retrain=g.auto_retrain, ab_auto_promote=g.ab_auto_promote,
+                          rollback_on_drift=g.rollback_canary_on_drift,
+                          endpoints=tuple(ep.name for ep in settings.endpoints),
+                          notify_file=_notify_file(settings),
+                          retrain_entrypoint=g.retrain_entrypoint if local else None)
+
+
+CORE_CONFIGS: dict[str, Callable[[StackSettings], FunctionConfig]] = {
+    "authorizer": authorizer_config, "registry": registry_config, "drift": drift_config,
+    "guardian": guardian_config}
+
+
+def _sizes(settings: StackSettings, name: str, memory: int | None = None,
+           timeout: int | None = None) -> tuple[int, int, int, int]:
     d = settings.functions
     o = settings.function_overrides.get(name)
     mem = (o and o.memory_mb) or memory or d.memory_mb
     tmo = (o and o.timeout_s) or timeout or d.timeout_s
     pool = (o and o.pool_size) or d.pool_size
-    pc = (o and o.provisioned_concurrency) if (o and o.provisioned_concurrency is not None) \
+    pc = o.provisioned_concurrency if (o and o.provisioned_concurrency is not None) \
         else d.provisioned_concurrency
     return mem, tmo, pool, pc
 
@@ -110,45 +173,15 @@ def _sizes(settings: StackSettings, name: str, memory: int | None = None, timeou
 def function_specs(settings: StackSettings) -> list[FunctionSpec]:
     """Every function of the stack with its validated config map, in a stable order."""
     specs: list[FunctionSpec] = []
-    endpoints = ",".join(ep.name for ep in settings.endpoints)
     for ep in settings.endpoints:
-        for variant, alias in (("stable", ep.stable_alias), ("canary", ep.canary_alias)):
+        for variant in ("stable", "canary"):
             name = inference_function_name(ep.name, variant)
-            cfg = _common(settings, name)
-            cfg.update({ev.ENDPOINT: ep.name, ev.MODEL: ep.model, ev.VARIANT: variant, ev.ALIAS: alias,
-                        ev.MAX_BATCH: str(ep.max_batch), ev.FEATURE_SAMPLE_RATE: repr(ep.feature_sample_rate),
-                        ev.MODEL_REFRESH_S: repr(ep.model_refresh_s), ev.SHADOW: "1" if ep.shadow else "0"})
+            cfg = inference_config(settings, ep, variant).to_env()
             mem, tmo, pool, pc = _sizes(settings, name, ep.memory_mb, ep.timeout_s)
             specs.append(FunctionSpec(name, "inference", mem, tmo, pool, pc, validate_config(name, cfg),
                                       endpoint=ep.name, variant=variant))
-    extra: dict[str, dict[str, str]] = {
-        "authorizer": {ev.API_KEYS_SECRET: settings.auth.api_keys_secret,
-                       ev.AUTH_TTL_S: str(settings.gateway.auth_cache_ttl_s),
-                       ev.WEIGHT_CACHE_TTL_S: repr(settings.auth.weight_cache_ttl_s),
-                       ev.ENDPOINTS: endpoints},
-        "registry": {},
-        "drift": {ev.DRIFT_ALPHA: repr(settings.drift.alpha),
-                  ev.DRIFT_EFFECT_THRESHOLD: repr(settings.drift.effect_threshold),
-                  ev.DRIFT_SHARE_THRESHOLD: repr(settings.drift.share_threshold),
-                  ev.DRIFT_DATASET_RULE: settings.drift.dataset_rule,
-                  ev.DRIFT_COUNT_THRESHOLD: str(settings.drift.count_threshold),
-                  ev.DRIFT_STRONG_THRESHOLD: repr(settings.drift.strong_threshold),
-                  ev.DRIFT_PERSISTENCE: f"{settings.drift.persistence_k}/{settings.drift.persistence_n}",
-                  ev.DRIFT_MIN_ROWS: str(settings.drift.min_rows), ev.ENDPOINTS: endpoints,
-                  ev.AB_AUTO_PROMOTE: "1" if settings.guardian.ab_auto_promote else "0"},
-        "guardian": {ev.AUTO_ROLLBACK: "1" if settings.guardian.auto_rollback else "0",
-                     ev.AUTO_RETRAIN: "1" if settings.guardian.auto_retrain else "0",
-                     ev.AB_AUTO_PROMOTE: "1" if settings.guardian.ab_auto_promote else "0",
-                     ev.ROLLBACK_ON_DRIFT: "1" if settings.guardian.rollback_canary_on_drift else "0",
-                     ev.ENDPOINTS: endpoints},
-    }
-    if settings.environment == "local":
-        extra["guardian"][ev.NOTIFY_FILE] = str(settings.state_dir / settings.notifications.local_file)
-        extra["drift"][ev.NOTIFY_FILE] = extra["guardian"][ev.NOTIFY_FILE]   # A/B verdicts are announced too
-        extra["guardian"][ev.RETRAIN_ENTRYPOINT] = settings.guardian.retrain_entrypoint
     for name in CORE_FUNCTIONS:
-        cfg = _common(settings, name)
-        cfg.update(extra[name])
+        cfg = CORE_CONFIGS[name](settings).to_env()
         timeout = 120 if name == "drift" else None
         memory = 1024 if name == "drift" else None
         mem, tmo, pool, pc = _sizes(settings, name, memory, timeout)
@@ -159,6 +192,7 @@ def function_specs(settings: StackSettings) -> list[FunctionSpec]:
 
 
 def function_spec(settings: StackSettings, name: str) -> FunctionSpec:
+    """The function ``name`` of the stack; ``NotFoundError`` if the stack has none."""
     for spec in function_specs(settings):
         if spec.name == name:
             return spec
