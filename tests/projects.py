@@ -11,7 +11,7 @@ import numpy as np
 from mlops.registry import Registry
 from sklearn.ensemble import GradientBoostingClassifier
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 N_FEATURES = 20
 FEATURES = [f"f{i}" for i in range(N_FEATURES)]
 
