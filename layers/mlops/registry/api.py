@@ -273,7 +273,7 @@ def build_router(registry: Registry) -> Router:
         endpoint = validate_endpoint_name(request.path_params["endpoint"])
         if request.query.get("at"):
             return registry.audit.deployment_at(endpoint, request.query["at"])
-        return registry.get_deployment(endpoint)
+        return registry.deployments().get(endpoint)
 
     @router.route("POST", "/v1/endpoints/{endpoint}/deployment")
     def change_deployment(request: Request) -> dict[str, Any]:
@@ -287,16 +287,16 @@ def build_router(registry: Registry) -> Router:
         reg = actor(request, DEPLOY_SCOPE)
         common = {"reason": body.get("reason"), "expected_generation": body.get("expected_generation")}
         if action == "set_stable":
-            return reg.set_stable(endpoint, body["model"], body["version"], alias=body.get("alias") or "production",
+            return reg.deployments().set_stable(endpoint, body["model"], body["version"], alias=body.get("alias") or "production",
                                   **common)
         if action == "start_canary":
-            return reg.start_canary(endpoint, body["version"], body["weight_bp"], **common)
+            return reg.deployments().start_canary(endpoint, body["version"], body["weight_bp"], **common)
         if action == "set_weight":
-            return reg.set_weight(endpoint, body["weight_bp"], **common)
+            return reg.deployments().set_weight(endpoint, body["weight_bp"], **common)
         if action == "set_shadow":
-            return reg.set_shadow(endpoint, body.get("version"), body.get("rate", 0.0), **common)
+            return reg.deployments().set_shadow(endpoint, body.get("version"), body.get("rate", 0.0), **common)
         if action == "promote":
-            return reg.promote(endpoint, alias=body.get("alias") or "production", **common)
-        return reg.rollback(endpoint, **common)
+            return reg.deployments().promote(endpoint, alias=body.get("alias") or "production", **common)
+        return reg.deployments().rollback(endpoint, **common)
 
     return router

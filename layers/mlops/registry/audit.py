@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
+from mlops.errors import ConflictError, IntegrityError, NotFoundError
 from mlops.registry import anchor as anchoring
 from mlops.registry import records
 from mlops.registry.anchor import AuditAnchor
@@ -128,7 +127,9 @@ class AuditLog:
         with self._lock:
             head = self._head or self._discover_head()
         jumped_to_tip = False
-        for attempt in range(MAX_APPEND_ATTEMPTS):
+
+        def once(_attempt: int) -> dict[str, Any]:
+            nonlocal head, jumped_to_tip
             seq, prev_hash, prev_ts = head
             now = records.iso(self.clock())
             entry = {"seq": seq + 1, "id": uuid.uuid4().hex, "ts": max(now, prev_ts), "actor": actor,
@@ -136,11 +137,10 @@ class AuditLog:
             entry["hash"] = entry_hash(entry)
             self._sign(entry)
             payload = records.dumps(entry)
-            t0 = time.perf_counter()
             try:
-                put_once(self.entry_store, audit_key(seq + 1), payload, if_none_match=True,
-                         content_type=JSON_CONTENT_TYPE)
-            except PreconditionFailedError:
+                records.put_or_lose(lambda: put_once(self.entry_store, audit_key(seq + 1), payload,
+                                                     if_none_match=True, content_type=JSON_CONTENT_TYPE))
+            except records.LostRace:
                 existing = self.entry_store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:
                     # Someone else appended seq+1. Jump to the tip once (cheap when we are far behind),
@@ -148,17 +148,21 @@ class AuditLog:
                     tip = None if jumped_to_tip else self._read_tip()
                     jumped_to_tip = True
                     head = tip if tip is not None and tip[0] > seq + 1 else self._head_from(seq + 1)
-                    records.backoff(attempt, time.perf_counter() - t0)
-                    continue
-            with self._lock:
-                if self._head is None or self._head[0] < entry["seq"]:
-                    self._head = (entry["seq"], entry["hash"], entry["ts"])
-            if len(self._cache) < MAX_CACHED_ENTRIES:
-                self._cache[entry["seq"]] = entry
-            self._advance_tip(entry)
+                    raise
+            self._appended(entry)
             return entry
-        raise ConflictError("could not append to the audit log: too many concurrent writers",
-                            code="too_much_contention")
+
+        return records.retry_lost_races(once, attempts=MAX_APPEND_ATTEMPTS, exhausted=lambda: ConflictError(
+            "could not append to the audit log: too many concurrent writers", code="too_much_contention"))
+
+    def _appended(self, entry: dict[str, Any]) -> None:
+        """Remember our entry as the head (and in the cache) and move the tip to it."""
+        with self._lock:
+            if self._head is None or self._head[0] < entry["seq"]:
+                self._head = (entry["seq"], entry["hash"], entry["ts"])
+        if len(self._cache) < MAX_CACHED_ENTRIES:
+            self._cache[entry["seq"]] = entry
+        self._advance_tip(entry)
 
     def _sign(self, entry: dict[str, Any]) -> None:
         if self.anchor is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from mlops.errors import NotFoundError
-from mlops.registry.deployments import read_deployment
+from mlops.serving.deployment_state import read_deployment
 from mlops.serving.inference import LoadedModel
 from mlops.serving.payload import Signature
 
