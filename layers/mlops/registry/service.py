@@ -158,6 +158,8 @@ class Registry:
             return cur
 
         doc, changed = records.update(self.store, model_key(name), change, what="model")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         if changed:
             self._audit("model.update", model_subject(name), {**changes, "generation": doc["generation"]})
         return public(doc)
@@ -363,6 +365,8 @@ class Registry:
             return cur
 
         doc, changed = records.update(self.store, model_key(model), change, what="model")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         if changed:
             self._audit("alias.set", model_subject(model),
                         {"alias": alias, "version": v, "previous": moved.get("previous"), "reason": reason,
@@ -393,6 +397,8 @@ class Registry:
             return cur
 
         doc, _ = records.update(self.store, model_key(model), change, what="model")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         self._audit("alias.delete", model_subject(model),
                     {"alias": alias, "version": None, "previous": removed.get("previous"), "reason": reason,
                      "generation": doc["generation"]})
@@ -424,6 +430,8 @@ class Registry:
                                             comment=comment)
 
         doc, _ = records.update(self.store, approval_key(model, v), change, what="approval")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         self._audit("approval.request", model_subject(model), {"version": v, "comment": comment})
         return public(doc)
 
@@ -439,6 +447,8 @@ class Registry:
                                              actor=self.actor, at=now, comment=comment)
 
         doc, _ = records.update(self.store, approval_key(model, v), change, what="approval")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         self._audit(f"approval.{decision}", model_subject(model), {"version": v, "comment": comment})
         return public(doc)
 
