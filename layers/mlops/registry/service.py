@@ -4,7 +4,8 @@ Nothing here is ever lost or silently overwritten: version records are created e
 (the number is allocated by trying ``latest + 1`` with ``if-none-match`` until it sticks), every
 mutable record changes by compare-and-swap, and each change appends to the hash-chained audit
 log. The order of writes is artifact -> record -> audit entry, so a reader never sees a record
-whose artifact is missing.
+whose artifact is missing. Registering a version is ``mlops.registry.versions``; endpoint
+deployments are ``mlops.registry.deployments`` (``Registry.deployments(actor=...)``).
 """
 
 from __future__ import annotations
