@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mlops.errors import ConflictError, PreconditionFailedError
 from mlops.storage import cas
 
