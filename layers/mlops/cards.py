@@ -55,7 +55,7 @@ def card_facts(registry: Any, model: str, version: int, *, endpoint: str | None 
     deployment = None
     if endpoint:
         try:
-            deployment = registry.get_deployment(endpoint)
+            deployment = registry.deployments().get(endpoint)
         except Exception:
             deployment = None
     return {"model": model, "version": version, "estimator": estimator_name, "record": rec,

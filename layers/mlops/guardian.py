@@ -122,14 +122,14 @@ class Guardian:
 
     def _rollback(self, endpoint: str, reason: str, rule: str | None = None) -> dict[str, Any]:
         try:
-            dep = self.registry.get_deployment(endpoint)
+            dep = self.registry.deployments().get(endpoint)
         except MlopsError:
             dep = None
         canary = (dep or {}).get("canary_version")
         if not canary:
             return {"action": "rollback", "endpoint": endpoint, "result": "no canary to roll back"}
         try:
-            self.registry.rollback(endpoint, reason=reason, actor="guardian")
+            self.registry.deployments(actor="guardian").rollback(endpoint, reason=reason)
         except MlopsError as exc:
             return {"action": "rollback", "endpoint": endpoint, "result": f"failed: {exc.message}"}
         what = f"rolled back canary v{canary} of endpoint {endpoint}: weight 0, stable keeps serving"
@@ -176,7 +176,7 @@ def ab_verdict(registry: Any, store: Any, endpoint: str, notifier: Notifier | No
     from mlops.ab import ABPolicy, analyze, decide_action, iter_log_objects
 
     try:
-        dep = registry.get_deployment(endpoint)
+        dep = registry.deployments().get(endpoint)
     except MlopsError:
         return None
     if not dep or not dep.get("canary_version"):
@@ -189,11 +189,11 @@ def ab_verdict(registry: Any, store: Any, endpoint: str, notifier: Notifier | No
     action = decide_action(report, policy)
     out = {"action": action.kind, "endpoint": endpoint, "decision": report.decision, "reason": action.reason}
     if action.kind == "promote":
-        registry.promote(endpoint, reason=action.reason, actor="guardian",
-                         expected_generation=dep.get("generation"))
+        registry.deployments(actor="guardian").promote(endpoint, reason=action.reason,
+                                                      expected_generation=dep.get("generation"))
     elif action.kind == "rollback":
-        registry.rollback(endpoint, reason=action.reason, actor="guardian",
-                          expected_generation=dep.get("generation"))
+        registry.deployments(actor="guardian").rollback(endpoint, reason=action.reason,
+                                                       expected_generation=dep.get("generation"))
     if action.kind != "none" and notifier is not None:
         title, body = format_action_message(action.reason, endpoint=endpoint, rule="ab",
                                             details={"decision": report.decision, "action": action.kind})

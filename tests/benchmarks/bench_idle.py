@@ -116,7 +116,7 @@ def main() -> int:
         v = reg.register_version(endpoint.model, model, X, y, feature_names=[f"f{i}" for i in range(30)])["version"]
         reg.request_approval(endpoint.model, v)
         reg.with_actor("reviewer").decide_approval(endpoint.model, v, "approve", comment="bench")
-        reg.set_stable(endpoint.name, endpoint.model, v, reason="bench")
+        reg.deployments().set_stable(endpoint.name, endpoint.model, v, reason="bench")
 
         state = start_runtime(settings)
         url = state["url"]

@@ -313,7 +313,7 @@ def deploy(project: Path, model, X, y) -> tuple[str, int]:
                              metrics={"train_accuracy": float((model.predict(X) == y).mean())})["version"]
     reg.request_approval(MODEL, v, comment="benchmark")
     reg.with_actor("approver").decide_approval(MODEL, v, "approve", comment="benchmark")
-    reg.set_stable(ENDPOINT, MODEL, v, reason="benchmark")
+    reg.deployments().set_stable(ENDPOINT, MODEL, v, reason="benchmark")
     return key, int(v)
 
 

@@ -108,7 +108,7 @@ def deploy(project: Path):
     v = reg.register_version(MODEL, model, X, y, feature_names=FEATURES)["version"]
     reg.request_approval(MODEL, v)
     reg.with_actor("approver").decide_approval(MODEL, v, "approve")
-    reg.set_stable(ENDPOINT, MODEL, v)
+    reg.deployments().set_stable(ENDPOINT, MODEL, v)
     return settings, key, X
 
 

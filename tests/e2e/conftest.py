@@ -28,7 +28,7 @@ def stack(tmp_path_factory):
     X, y = training_data()
     v1 = register_approved(reg, X, y)
     v2 = register_approved(reg, X, y, n_estimators=30, seed=1)
-    reg.set_stable("churn", "churn", v1, reason="first deploy")
+    reg.deployments().set_stable("churn", "churn", v1, reason="first deploy")
     rt = build_runtime(settings, port=0)
     with RuntimeThread(rt) as thread:
         yield {"settings": settings, "registry": reg, "store": store, "rt": rt, "thread": thread,

@@ -29,8 +29,8 @@ def test_better_canary_is_promoted_after_enough_feedback(tmp_path):
     X, y = training_data(n=3000)
     weak = register_approved(reg, X, y, n_estimators=1)        # one shallow tree: clearly worse
     strong = register_approved(reg, X, y, n_estimators=60, seed=1)
-    reg.set_stable("churn", "churn", weak, reason="baseline")
-    reg.start_canary("churn", strong, 3000, reason="A/B: strong candidate at 30%")
+    reg.deployments().set_stable("churn", "churn", weak, reason="baseline")
+    reg.deployments().start_canary("churn", strong, 3000, reason="A/B: strong candidate at 30%")
     tokens = add_api_keys(settings, [(f"caller-{i:04d}", ["mlops:predict"]) for i in range(400)])
     rt = build_runtime(settings, port=0)
     url = urlsplit("http://x")
@@ -63,11 +63,11 @@ def test_better_canary_is_promoted_after_enough_feedback(tmp_path):
             with concurrent.futures.ThreadPoolExecutor(8) as ex:
                 list(ex.map(caller, [range(sent + k, sent + 800, 8) for k in range(8)]))
             sent += 800
-            dep = reg.get_deployment("churn")
+            dep = reg.deployments().get("churn")
             if dep["stable_version"] == strong and not dep.get("canary_version"):
                 promoted = dep
                 break
-        assert promoted, f"not promoted after {sent} requests: {reg.get_deployment('churn')}"
+        assert promoted, f"not promoted after {sent} requests: {reg.deployments().get('churn')}"
     entry = reg.audit.history(subject="endpoint:churn", action="deployment.promote", limit=1)[0]
     assert entry["actor"] == "guardian"
     reason = entry["details"]["reason"]

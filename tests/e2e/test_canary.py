@@ -111,7 +111,7 @@ def test_weighted_canary_share_stickiness_rollback_and_promote(stack):
     reg, url = stack["registry"], stack["url"]
     n = 10_000
     tokens = add_api_keys(stack["settings"], [(f"user-{i:05d}", ["mlops:predict"]) for i in range(n)])
-    reg.start_canary("churn", stack["v2"], 1000, reason="e2e: 10% canary")
+    reg.deployments().start_canary("churn", stack["v2"], 1000, reason="e2e: 10% canary")
     body = json.dumps(row(stack)).encode()
     probe = tokens[:400]
     # the weight reaches the authorizer within its cache TTL; wait until the canary serves someone
@@ -130,7 +130,7 @@ def test_weighted_canary_share_stickiness_rollback_and_promote(stack):
     assert r.json()["version"] == stack["v2"]
 
     # rollback: once the TTLs passed, no request reaches the canary
-    reg.rollback("churn", reason="e2e rollback")
+    reg.deployments().rollback("churn", reason="e2e rollback")
     ttl = stack["settings"].gateway.auth_cache_ttl_s + stack["settings"].auth.weight_cache_ttl_s
     time.sleep(ttl + 0.5)
     assert set(_variants(url, canary_tokens, body)) == {"stable"}
@@ -138,8 +138,8 @@ def test_weighted_canary_share_stickiness_rollback_and_promote(stack):
     # promote: the stable function serves v2 without a restart
     stable_pool = stack["rt"].pools["inference-churn-stable"]
     pids = [w.process.pid for w in stable_pool.workers]
-    reg.start_canary("churn", stack["v2"], 1000, reason="e2e: again")
-    reg.promote("churn", reason="e2e promote")
+    reg.deployments().start_canary("churn", stack["v2"], 1000, reason="e2e: again")
+    reg.deployments().promote("churn", reason="e2e promote")
 
     def served():
         return {http("POST", url + PREDICT, body, {"Authorization": f"Bearer {t}"}).json()["version"]

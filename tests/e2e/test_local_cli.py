@@ -50,7 +50,7 @@ def test_up_request_status_invoke_logs_down(tmp_path):
     reg = Registry(open_stack_store(settings), actor="e2e")
     X, y = training_data()
     v1 = register_approved(reg, X, y)
-    reg.set_stable("churn", "churn", v1)
+    reg.deployments().set_stable("churn", "churn", v1)
 
     up = mlops(project, "local", "up")
     assert "is up at http://127.0.0.1:" in up.stdout

@@ -47,7 +47,7 @@ def test_a_store_outage_under_a_running_stack_loses_nothing(tmp_path):
     reg = Registry(store, actor="e2e", anchor=local_audit_anchor(settings))
     X, y = training_data()
     v1 = register_approved(reg, X, y)
-    reg.set_stable("churn", "churn", v1, reason="first deploy")
+    reg.deployments().set_stable("churn", "churn", v1, reason="first deploy")
     root = __import__("pathlib").Path(stack_store_config(settings).path)
     aside = tmp_path / "store-aside"
     rt = build_runtime(settings, port=0)

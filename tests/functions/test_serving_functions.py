@@ -34,7 +34,7 @@ def stack(tmp_path):
     v = reg.register_version("m", LogisticRegression().fit(X, y), X, y, feature_names=["a", "b", "c"])["version"]
     reg.request_approval("m", v)
     reg.with_actor("bob").decide_approval("m", v, "approve")
-    reg.set_stable("ep", "m", v)
+    reg.deployments().set_stable("ep", "m", v)
     return settings, reg, X
 
 
@@ -107,7 +107,7 @@ def test_guardian_rolls_back_through_fdk(stack, monkeypatch):
                               feature_names=["a", "b", "c"], profile=False)["version"]
     reg.request_approval("m", v2)
     reg.with_actor("bob").decide_approval("m", v2, "approve")
-    reg.start_canary("ep", v2, 500)
+    reg.deployments().start_canary("ep", v2, 500)
     fn = load("guardian", "guardian", settings, monkeypatch, "guardian_under_test")
     from mlops.monitoring.defaults import default_rules
     from mlops.monitoring.evaluator import FIRING, AlarmEvent
@@ -116,7 +116,7 @@ def test_guardian_rolls_back_through_fdk(stack, monkeypatch):
     _, msg = format_alarm_message(AlarmEvent(rule, FIRING, 9.0, rule.threshold, {"endpoint": "ep"}, 0.0, "x"))
     status, _, body = fdk_call(fn.handler, body=msg, gateway=False)
     assert status == 200 and json.loads(body)["actions"][0]["result"] == "done"
-    assert reg.get_deployment("ep")["canary_version"] is None
+    assert reg.deployments().get("ep")["canary_version"] is None
     notes = Path(function_spec(settings, "guardian").config["MLOPS_NOTIFY_FILE"]).read_text()
     assert "rolled back canary" in notes
 
@@ -153,7 +153,7 @@ def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_al
                               (X[:, 1] > 0).astype(int), feature_names=["a", "b", "c"])["version"]
     reg.request_approval("m", v2)
     reg.with_actor("bob").decide_approval("m", v2, "approve")
-    reg.start_canary("ep", v2, 1000)
+    reg.deployments().start_canary("ep", v2, 1000)
     tripwire = tmp_path / "unpickled"
     reg.store.put(reg.get_version("m", v2)["artifact"]["key"], __import__("pickle").dumps(_Tripwire(str(tripwire))))
 
@@ -189,7 +189,7 @@ def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_al
     _, msg = format_alarm_message(events[0])
     status, _, body = fdk_call(guardian.handler, body=msg, gateway=False)
     assert status == 200 and json.loads(body)["actions"][0]["result"] == "done"
-    assert reg.get_deployment("ep")["canary_version"] is None
+    assert reg.deployments().get("ep")["canary_version"] is None
 
 
 def test_a_stable_version_that_fails_verification_is_model_unavailable_not_undeployed(stack, monkeypatch):

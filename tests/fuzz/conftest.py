@@ -29,7 +29,7 @@ def fuzz_stack(tmp_path_factory):
     reg = Registry(store, actor="fuzz", anchor=local_audit_anchor(settings))
     X, y = training_data(n=300)
     v1 = register_approved(reg, X, y, n_estimators=5)
-    reg.set_stable("churn", "churn", v1, reason="first deploy")
+    reg.deployments().set_stable("churn", "churn", v1, reason="first deploy")
     rt = build_runtime(settings, port=0)
     with RuntimeThread(rt) as thread:
         # what `mlops local up` writes, so `mlops invoke` reaches this runtime's admin socket

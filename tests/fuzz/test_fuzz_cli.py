@@ -130,7 +130,7 @@ def cli_project(tmp_path_factory):
     v = reg.register_version("churn", model, X, y, feature_names=["a", "b", "c"])["version"]
     reg.request_approval("churn", v)
     reg.with_actor("approver").decide_approval("churn", v, "approve", comment="fuzz")
-    reg.set_stable("churn", "churn", v, reason="fuzz")
+    reg.deployments().set_stable("churn", "churn", v, reason="fuzz")
     return project
 
 

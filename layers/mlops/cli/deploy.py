@@ -82,46 +82,46 @@ def _show(doc: dict, args) -> int:
 def cmd_stable(args) -> int:
     settings = stack_settings(args)
     model = args.model or settings.endpoint(args.endpoint).model
-    return _show(registry_for(args).set_stable(args.endpoint, model, args.version, reason=args.reason), args)
+    return _show(registry_for(args).deployments().set_stable(args.endpoint, model, args.version, reason=args.reason), args)
 
 
 def cmd_canary(args) -> int:
     reg = registry_for(args)
     if args.model:
-        current = reg.get_deployment(args.endpoint).get("model")
+        current = reg.deployments().get(args.endpoint).get("model")
         if current != args.model:
             raise BadRequestError(f"endpoint {args.endpoint} serves model {current!r}, not {args.model!r}",
                                   code="model_mismatch")
-    return _show(reg.start_canary(args.endpoint, args.version, _weight_bp(args), reason=args.reason), args)
+    return _show(reg.deployments().start_canary(args.endpoint, args.version, _weight_bp(args), reason=args.reason), args)
 
 
 def cmd_weight(args) -> int:
     if args.weight is None and args.weight_bp is None:
         raise BadRequestError("give --weight PERCENT or --weight-bp BP", code="missing_weight")
-    return _show(registry_for(args).set_weight(args.endpoint, _weight_bp(args), reason=args.reason), args)
+    return _show(registry_for(args).deployments().set_weight(args.endpoint, _weight_bp(args), reason=args.reason), args)
 
 
 def cmd_promote(args) -> int:
-    return _show(registry_for(args).promote(args.endpoint, reason=args.reason), args)
+    return _show(registry_for(args).deployments().promote(args.endpoint, reason=args.reason), args)
 
 
 def cmd_rollback(args) -> int:
-    return _show(registry_for(args).rollback(args.endpoint, reason=args.reason or "manual rollback"), args)
+    return _show(registry_for(args).deployments().rollback(args.endpoint, reason=args.reason or "manual rollback"), args)
 
 
 def cmd_shadow(args) -> int:
     reg = registry_for(args)
     if args.off:
-        return _show(reg.set_shadow(args.endpoint, None, 0.0, reason=args.reason), args)
+        return _show(reg.deployments().set_shadow(args.endpoint, None, 0.0, reason=args.reason), args)
     if not args.version:
         raise BadRequestError("give --version to shadow, or --off to stop", code="missing_version")
     if not 0 < args.rate <= 1:
         raise BadRequestError("--rate is a share of stable requests in (0, 1]", code="invalid_rate")
-    return _show(reg.set_shadow(args.endpoint, args.version, args.rate, reason=args.reason), args)
+    return _show(reg.deployments().set_shadow(args.endpoint, args.version, args.rate, reason=args.reason), args)
 
 
 def cmd_status(args) -> int:
-    return _show(registry_for(args).get_deployment(args.endpoint), args)
+    return _show(registry_for(args).deployments().get(args.endpoint), args)
 
 
 def cmd_history(args) -> int:

@@ -229,7 +229,7 @@ def cmd_quickstart(args) -> int:
             approver.decide_approval(MODEL, v1, "approve", comment="holdout metrics reviewed")
             s.note("approved by 'approver'; the production alias is governed")
         with prog.step(f"deploy v{v1} as stable of endpoint {ENDPOINT}") as s:
-            ops.set_stable(ENDPOINT, MODEL, v1, reason="quickstart first deploy")
+            ops.deployments().set_stable(ENDPOINT, MODEL, v1, reason="quickstart first deploy")
             summary["cards"] = [write_card(ops, MODEL, v1, endpoint=ENDPOINT)]
             s.note(f"model card written: {_file_of(store, summary['cards'][-1]['html'])}")
         tokens = add_api_keys(settings, [(f"app-{i:04d}", ["mlops:predict"]) for i in range(args.callers)])
@@ -256,7 +256,7 @@ def cmd_quickstart(args) -> int:
             ds.request_approval(MODEL, v2, comment="passed the validation gate")
             approver.decide_approval(MODEL, v2, "approve", comment="gate passed")
         with prog.step(f"canary v{v2} at 10% of callers") as s:
-            dep = ops.start_canary(ENDPOINT, v2, 1000, reason="quickstart canary")
+            dep = ops.deployments().start_canary(ENDPOINT, v2, 1000, reason="quickstart canary")
             s.note(f"deployment generation {dep['generation']}: stable v{dep['stable_version']}, "
                    f"canary v{dep['canary_version']} at {dep['canary_weight_bp'] / 100:g}%")
         with prog.step("send traffic with ground-truth feedback (A/B)") as s:
@@ -267,7 +267,7 @@ def cmd_quickstart(args) -> int:
             summary["traffic"] = t
         with prog.step("A/B analysis (always-valid sequential test, SRM check)") as s:
             time.sleep(settings.log_shipping.max_age_s + 1.5)
-            dep = ops.get_deployment(ENDPOINT)
+            dep = ops.deployments().get(ENDPOINT)
             report = analyze(iter_log_objects(store, ENDPOINT, since=dep.get("updated_at")),
                              weight_bp=dep["canary_weight_bp"], endpoint=ENDPOINT, since=dep.get("updated_at"),
                              challenger="canary")
@@ -303,7 +303,7 @@ def cmd_quickstart(args) -> int:
         with prog.step("notification delivered (local sink, guardian subscription)") as s:
             s.note(f"{len(read_ndjson_messages(notes_file))} message(s) in {notes_file}")
         with prog.step("guardian rolls the canary back") as s:
-            dep = _wait(lambda: (lambda d: d if not d.get("canary_version") else None)(ops.get_deployment(ENDPOINT)),
+            dep = _wait(lambda: (lambda d: d if not d.get("canary_version") else None)(ops.deployments().get(ENDPOINT)),
                         args.timeout / 3)
             if not dep:
                 raise UnavailableError("the guardian did not roll the canary back; see `mlops local logs guardian`",

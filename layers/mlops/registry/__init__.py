@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from mlops.registry.anchor import AuditAnchor
 from mlops.registry.audit import AuditLog, entry_hash
-from mlops.registry.deployments import read_deployment
 from mlops.registry.service import Registry, validate_actor
+from mlops.serving.deployment_state import read_deployment
 
 __all__ = ["AuditAnchor", "AuditLog", "Registry", "entry_hash", "read_deployment", "validate_actor"]

@@ -33,9 +33,10 @@ need a principal (401 otherwise) and the scope named on the right in ``request.s
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from mlops.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from mlops.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
 from mlops.http import Request, Response, Router
 from mlops.names import (  # the scopes the routes allow
     APPROVE_SCOPE,
@@ -64,7 +65,8 @@ _DEPLOY_ACTIONS = {
 }
 
 
-def _body(request: Request, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:
+def _body(request: Request, allowed: AbstractSet[str],
+          required: AbstractSet[str] = frozenset()) -> dict[str, Any]:
     doc = request.json()
     if not isinstance(doc, Mapping):
         raise BadRequestError("the body must be a JSON object", code="invalid_body")
@@ -91,26 +93,33 @@ def _int_param(request: Request, name: str, default: int | None, lo: int, hi: in
     return v
 
 
-def build_router(registry: Registry) -> Router:
-    """All registry routes over ``registry`` (each request acts as its principal)."""
-    router = Router()
+class _Access:
+    """Who a request acts as: ``actor`` for a change (401 without a principal, 403 without ``scope``),
+    ``reader`` for a read (attributed to the principal when there is one)."""
 
-    def actor(request: Request, scope: str) -> Registry:
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    def actor(self, request: Request, scope: str) -> Registry:
         principal = request.principal
         if not principal:
             raise UnauthorizedError("this change needs an authenticated caller", code="no_principal")
         if scope not in request.scopes:
             raise ForbiddenError(f"this change needs the scope {scope!r}", code="missing_scope",
                                  details={"scope": scope})
-        return registry.with_actor(principal)
+        return self.registry.with_actor(principal)
 
-    def reader(request: Request) -> Registry:
-        return registry.with_actor(request.principal) if request.principal else registry
+    def reader(self, request: Request) -> Registry:
+        return self.registry.with_actor(request.principal) if request.principal else self.registry
 
-    def model_of(request: Request) -> str:
-        return validate_name(request.path_params["model"], "model")
 
-    # ---------------------------------------------------------------- models
+def _model_of(request: Request) -> str:
+    return validate_name(request.path_params["model"], "model")
+
+
+def _model_routes(router: Router, access: _Access) -> None:
+    """Models: list, create, read and change settings (governance changes need the approve scope)."""
+    registry, actor = access.registry, access.actor
 
     @router.route("GET", "/v1/models")
     def list_models(request: Request) -> dict[str, Any]:
@@ -135,7 +144,7 @@ def build_router(registry: Registry) -> Router:
 
     @router.route("GET", "/v1/models/{model}")
     def get_model(request: Request) -> dict[str, Any]:
-        return registry.get_model(model_of(request))
+        return registry.get_model(_model_of(request))
 
     @router.route("PUT", "/v1/models/{model}")
     def update_model(request: Request) -> dict[str, Any]:
@@ -143,49 +152,50 @@ def build_router(registry: Registry) -> Router:
         reg = actor(request, WRITE_SCOPE)
         if "required_metadata" in body or "governed_aliases" in body or governance.DEPLOY_POLICY in body:
             reg = actor(request, APPROVE_SCOPE)
-        return reg.update_model(model_of(request), description=body.get("description"), tags=body.get("tags"),
-                                required_metadata=body.get("required_metadata"),
+        return reg.update_model(_model_of(request), description=body.get("description"),
+                                tags=body.get("tags"), required_metadata=body.get("required_metadata"),
                                 governed_aliases=body.get("governed_aliases"),
                                 allow_unapproved_deploys=body.get(governance.DEPLOY_POLICY))
 
-    # ---------------------------------------------------------------- versions
+
+def _version_routes(router: Router, access: _Access) -> None:
+    """Versions: list, register by uploaded sha256, read, reference profile, approval requests/decisions."""
+    registry, actor = access.registry, access.actor
 
     @router.route("GET", "/v1/models/{model}/versions")
     def list_versions(request: Request) -> dict[str, Any]:
-        return {"model": model_of(request), "versions": registry.list_versions(model_of(request))}
+        return {"model": _model_of(request), "versions": registry.list_versions(_model_of(request))}
 
     @router.route("POST", "/v1/models/{model}/versions")
     def register(request: Request) -> Response:
         body = _body(request, _REGISTER_FIELDS, {"artifact_sha256", "signature"})
         reg = actor(request, WRITE_SCOPE)
-        rec = reg.register_version(model_of(request), **body)
+        rec = reg.register_version(_model_of(request), **body)
         return Response(rec, status=201, headers={"location": f"/v1/models/{rec['model']}/versions/{rec['version']}"})
 
     @router.route("GET", "/v1/models/{model}/versions/{ref}")
     def get_version(request: Request) -> dict[str, Any]:
-        model = model_of(request)
+        model = _model_of(request)
         return registry.get_version(model, registry.resolve(model, request.path_params["ref"]))
 
     @router.route("GET", "/v1/models/{model}/versions/{ref}/profile")
     def get_profile(request: Request) -> dict[str, Any]:
-        model = model_of(request)
+        model = _model_of(request)
         v = registry.resolve(model, request.path_params["ref"])
-        profile = reader(request).get_reference_profile(model, v)
+        profile = access.reader(request).get_reference_profile(model, v)
         if profile is None:
-            from mlops.errors import NotFoundError
-
             raise NotFoundError(f"{model} v{v} has no reference profile", code="profile_not_found")
         return profile
 
     @router.route("GET", "/v1/models/{model}/versions/{ref}/approval")
     def get_approval(request: Request) -> dict[str, Any]:
-        model = model_of(request)
+        model = _model_of(request)
         return registry.get_approval(model, registry.resolve(model, request.path_params["ref"]))
 
     @router.route("POST", "/v1/models/{model}/versions/{ref}/approval")
     def approval(request: Request) -> Response:
         body = _body(request, {"comment"}, {"action"})
-        model = model_of(request)
+        model = _model_of(request)
         action = body["action"]
         comment = body.get("comment") or ""
         if action == "request":
@@ -198,16 +208,19 @@ def build_router(registry: Registry) -> Router:
             return Response(reg.decide_approval(model, v, action, comment=comment), status=201)
         raise BadRequestError("action must be request, approve or reject", code="invalid_action")
 
-    # ---------------------------------------------------------------- aliases
+
+def _alias_routes(router: Router, access: _Access) -> None:
+    """Aliases: list, read (now or at a time), move and delete."""
+    registry, actor = access.registry, access.actor
 
     @router.route("GET", "/v1/models/{model}/aliases")
     def list_aliases(request: Request) -> dict[str, Any]:
-        doc = registry.get_model(model_of(request))
+        doc = registry.get_model(_model_of(request))
         return {"model": doc["name"], "aliases": doc.get("aliases") or {}}
 
     @router.route("GET", "/v1/models/{model}/aliases/{alias}")
     def get_alias(request: Request) -> dict[str, Any]:
-        model = model_of(request)
+        model = _model_of(request)
         alias = validate_name(request.path_params["alias"], "alias")
         if request.query.get("at"):
             registry.get_model(model)
@@ -221,7 +234,7 @@ def build_router(registry: Registry) -> Router:
         kwargs: dict[str, Any] = {"reason": body.get("reason")}
         if "expected_version" in body:
             kwargs["expected_version"] = body["expected_version"]
-        return reg.set_alias(model_of(request), request.path_params["alias"], body["version"], **kwargs)
+        return reg.set_alias(_model_of(request), request.path_params["alias"], body["version"], **kwargs)
 
     @router.route("DELETE", "/v1/models/{model}/aliases/{alias}")
     def delete_alias(request: Request) -> dict[str, Any]:
@@ -229,9 +242,12 @@ def build_router(registry: Registry) -> Router:
         kwargs: dict[str, Any] = {"reason": request.query.get("reason")}
         if request.query.get("expected_version"):
             kwargs["expected_version"] = request.query["expected_version"]
-        return reg.delete_alias(model_of(request), request.path_params["alias"], **kwargs)
+        return reg.delete_alias(_model_of(request), request.path_params["alias"], **kwargs)
 
-    # ---------------------------------------------------------------- audit
+
+def _audit_routes(router: Router, access: _Access) -> None:
+    """The audit log: entries by subject/action/time, verify, and where an alias/deployment was at a time."""
+    registry = access.registry
 
     @router.route("GET", "/v1/audit/entries")
     def audit_entries(request: Request) -> dict[str, Any]:
@@ -241,8 +257,9 @@ def build_router(registry: Registry) -> Router:
             subject = model_subject(validate_name(q["model"], "model"))
         elif q.get("endpoint"):
             subject = endpoint_subject(validate_endpoint_name(q["endpoint"]))
+        limit = _int_param(request, "limit", 100, 1, 1000) or 100
         entries = registry.audit.history(subject=subject, action=q.get("action") or None, since=q.get("since"),
-                                         until=q.get("until"), limit=_int_param(request, "limit", 100, 1, 1000),
+                                         until=q.get("until"), limit=limit,
                                          before_seq=_int_param(request, "before_seq", None, 1, 10**12))
         return {"entries": entries}
 
@@ -266,14 +283,17 @@ def build_router(registry: Registry) -> Router:
                 raise BadRequestError(f"query parameter {k} is required", code="missing_query")
         return registry.audit.deployment_at(validate_endpoint_name(q["endpoint"]), q["at"])
 
-    # ---------------------------------------------------------------- deployments
+
+def _deployment_routes(router: Router, access: _Access) -> None:
+    """An endpoint's deployment: read (now or at a time) and change it (deploy scope)."""
+    registry, actor = access.registry, access.actor
 
     @router.route("GET", "/v1/endpoints/{endpoint}/deployment")
     def get_deployment(request: Request) -> dict[str, Any]:
         endpoint = validate_endpoint_name(request.path_params["endpoint"])
         if request.query.get("at"):
             return registry.audit.deployment_at(endpoint, request.query["at"])
-        return registry.get_deployment(endpoint)
+        return registry.deployments().get(endpoint)
 
     @router.route("POST", "/v1/endpoints/{endpoint}/deployment")
     def change_deployment(request: Request) -> dict[str, Any]:
@@ -284,19 +304,30 @@ def build_router(registry: Registry) -> Router:
             raise BadRequestError(f"action must be one of {', '.join(_DEPLOY_ACTIONS)}", code="invalid_action")
         required, optional = _DEPLOY_ACTIONS[action]
         body = _body(request, optional | {"action"}, required)
-        reg = actor(request, DEPLOY_SCOPE)
-        common = {"reason": body.get("reason"), "expected_generation": body.get("expected_generation")}
+        deployments = actor(request, DEPLOY_SCOPE).deployments()
+        common: dict[str, Any] = {"reason": body.get("reason"),
+                                  "expected_generation": body.get("expected_generation")}
         if action == "set_stable":
-            return reg.set_stable(endpoint, body["model"], body["version"], alias=body.get("alias") or "production",
-                                  **common)
+            return deployments.set_stable(endpoint, body["model"], body["version"],
+                                          alias=body.get("alias") or "production", **common)
         if action == "start_canary":
-            return reg.start_canary(endpoint, body["version"], body["weight_bp"], **common)
+            return deployments.start_canary(endpoint, body["version"], body["weight_bp"], **common)
         if action == "set_weight":
-            return reg.set_weight(endpoint, body["weight_bp"], **common)
+            return deployments.set_weight(endpoint, body["weight_bp"], **common)
         if action == "set_shadow":
-            return reg.set_shadow(endpoint, body.get("version"), body.get("rate", 0.0), **common)
+            return deployments.set_shadow(endpoint, body.get("version"), body.get("rate", 0.0), **common)
         if action == "promote":
-            return reg.promote(endpoint, alias=body.get("alias") or "production", **common)
-        return reg.rollback(endpoint, **common)
+            return deployments.promote(endpoint, alias=body.get("alias") or "production", **common)
+        return deployments.rollback(endpoint, **common)
 
+
+_ROUTES = (_model_routes, _version_routes, _alias_routes, _audit_routes, _deployment_routes)
+
+
+def build_router(registry: Registry) -> Router:
+    """All registry routes over ``registry`` (each request acts as its principal)."""
+    router = Router()
+    access = _Access(registry)
+    for add_routes in _ROUTES:
+        add_routes(router, access)
     return router

@@ -149,6 +149,25 @@ def check_model_object(obj: Any, where: str = "the artifact") -> None:
                                  code="not_a_model")
 
 
+def _mlflow_signature(sig: dict[str, Any]) -> dict[str, Any] | None:
+    """Our signature from MLmodel's column-based input schema, or None when it has none."""
+    inputs = sig.get("inputs")
+    if not isinstance(inputs, str):
+        return None
+    try:
+        cols = json.loads(inputs)
+    except ValueError:
+        return None
+    if not (isinstance(cols, list) and cols and all(isinstance(c, dict) and c.get("name") for c in cols)):
+        return None
+    feats = []
+    for c in cols:
+        dtype = _MLFLOW_TYPES.get(str(c.get("type")), "str")
+        feats.append({"name": str(c["name"]), "dtype": dtype,
+                      "kind": "categorical" if dtype in ("str", "bool") else "numeric"})
+    return {"inputs": feats, "target": None, "classes": None}
+
+
 def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """Load an MLflow sklearn-flavor model directory: (model object, facts from ``MLmodel``).
 
@@ -196,19 +215,7 @@ def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
                                         "model_uuid": meta.get("model_uuid"),
                                         "mlflow_version": meta.get("mlflow_version"),
                                         "sklearn_version": flavor.get("sklearn_version")}}
-    sig = meta.get("signature") or {}
-    inputs = sig.get("inputs")
-    if isinstance(inputs, str):
-        try:
-            cols = json.loads(inputs)
-        except ValueError:
-            cols = None
-        if isinstance(cols, list) and cols and all(isinstance(c, dict) and c.get("name") for c in cols):
-            feats = []
-            for c in cols:
-                dtype = _MLFLOW_TYPES.get(str(c.get("type")), "str")
-                feats.append({"name": str(c["name"]), "dtype": dtype,
-                              "kind": "categorical" if dtype in ("str", "bool") else "numeric"})
-            facts["signature"] = {"inputs": feats, "target": None,
-                                  "classes": None}
+    signature = _mlflow_signature(meta.get("signature") or {})
+    if signature is not None:
+        facts["signature"] = signature
     return model, facts

@@ -9,7 +9,8 @@ never both append entry N: the loser re-reads the head and tries N+1. An entry i
 
 ``ts`` never decreases along the chain (an entry takes ``max(now, previous ts)``), so time
 queries can binary-search by seq. ``verify`` recomputes every hash and link and names the
-entry that was edited, removed or corrupted; ``audit-tip.json`` (the newest seq and hash)
+entry that was edited, removed or corrupted (the checks are ``mlops.registry.auditverify``);
+``audit-tip.json`` (the newest seq and hash)
 also exposes entries cut off the end. Time queries answer "which version did alias A of
 model M point to at T" and "what did endpoint E serve at T" from the log alone.
 
@@ -23,19 +24,18 @@ A store written without an anchor stays readable; ``verify`` says that it is not
 
 from __future__ import annotations
 
-import hashlib
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from mlops.errors import ConflictError, IntegrityError, NotFoundError, PreconditionFailedError
+from mlops.errors import ConflictError, IntegrityError, NotFoundError
 from mlops.registry import anchor as anchoring
-from mlops.registry import records
+from mlops.registry import auditverify, records
 from mlops.registry.anchor import AuditAnchor
+from mlops.registry.auditverify import GENESIS, entry_hash
 from mlops.registry.keys import (
     AUDIT_PREFIX,
     AUDIT_TIP,
@@ -46,12 +46,11 @@ from mlops.registry.keys import (
 )
 from mlops.storage.base import JSON_CONTENT_TYPE, ObjectStore, put_once
 
-GENESIS = "0" * 64
-ANCHOR_KINDS = ("forged", "unsigned", "unanchored")
+__all__ = ["GENESIS", "AuditLog", "audit_store_from_env", "entry_hash"]
+
 SETTLE_S = 300.0  # how much later than its commit a writer may append a change's entry (see _scan_back)
 MAX_APPEND_ATTEMPTS = 10_000
 MAX_CACHED_ENTRIES = 20_000
-_FIELDS = ("seq", "id", "ts", "actor", "action", "subject", "details", "prev_hash")
 
 
 def _gen(value: Any) -> int:
@@ -63,11 +62,6 @@ def _epoch(ts: str) -> float:
         return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
-
-
-def entry_hash(entry: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the entry's fields except ``hash``."""
-    return hashlib.sha256(records.dumps({k: entry.get(k) for k in _FIELDS})).hexdigest()
 
 
 class AuditLog:
@@ -128,7 +122,9 @@ class AuditLog:
         with self._lock:
             head = self._head or self._discover_head()
         jumped_to_tip = False
-        for attempt in range(MAX_APPEND_ATTEMPTS):
+
+        def once(_attempt: int) -> dict[str, Any]:
+            nonlocal head, jumped_to_tip
             seq, prev_hash, prev_ts = head
             now = records.iso(self.clock())
             entry = {"seq": seq + 1, "id": uuid.uuid4().hex, "ts": max(now, prev_ts), "actor": actor,
@@ -136,11 +132,10 @@ class AuditLog:
             entry["hash"] = entry_hash(entry)
             self._sign(entry)
             payload = records.dumps(entry)
-            t0 = time.perf_counter()
             try:
-                put_once(self.entry_store, audit_key(seq + 1), payload, if_none_match=True,
-                         content_type=JSON_CONTENT_TYPE)
-            except PreconditionFailedError:
+                records.put_or_lose(lambda: put_once(self.entry_store, audit_key(seq + 1), payload,
+                                                     if_none_match=True, content_type=JSON_CONTENT_TYPE))
+            except records.LostRace:
                 existing = self.entry_store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:
                     # Someone else appended seq+1. Jump to the tip once (cheap when we are far behind),
@@ -148,17 +143,21 @@ class AuditLog:
                     tip = None if jumped_to_tip else self._read_tip()
                     jumped_to_tip = True
                     head = tip if tip is not None and tip[0] > seq + 1 else self._head_from(seq + 1)
-                    records.backoff(attempt, time.perf_counter() - t0)
-                    continue
-            with self._lock:
-                if self._head is None or self._head[0] < entry["seq"]:
-                    self._head = (entry["seq"], entry["hash"], entry["ts"])
-            if len(self._cache) < MAX_CACHED_ENTRIES:
-                self._cache[entry["seq"]] = entry
-            self._advance_tip(entry)
+                    raise
+            self._appended(entry)
             return entry
-        raise ConflictError("could not append to the audit log: too many concurrent writers",
-                            code="too_much_contention")
+
+        return records.retry_lost_races(once, attempts=MAX_APPEND_ATTEMPTS, exhausted=lambda: ConflictError(
+            "could not append to the audit log: too many concurrent writers", code="too_much_contention"))
+
+    def _appended(self, entry: dict[str, Any]) -> None:
+        """Remember our entry as the head (and in the cache) and move the tip to it."""
+        with self._lock:
+            if self._head is None or self._head[0] < entry["seq"]:
+                self._head = (entry["seq"], entry["hash"], entry["ts"])
+        if len(self._cache) < MAX_CACHED_ENTRIES:
+            self._cache[entry["seq"]] = entry
+        self._advance_tip(entry)
 
     def _sign(self, entry: dict[str, Any]) -> None:
         if self.anchor is None:
@@ -238,8 +237,9 @@ class AuditLog:
             chunk = range(s, min(last, s + batch - 1) + 1)
             got = self._fetch(chunk)
             for q in chunk:
-                if got[q] is not None:
-                    yield got[q]
+                e = got[q]
+                if e is not None:
+                    yield e
             s += batch
 
     def history(self, *, subject: str | None = None, action: str | None = None, since: Any = None,
@@ -368,142 +368,9 @@ class AuditLog:
         ``absent`` (no key here and nothing signed: a cut tail with a rewritten tip would go unnoticed)
         or ``unchecked`` (signed, but no key here to check the signatures).
         """
-        problems: list[dict[str, Any]] = []
-
-        def problem(seq: int | None, kind: str, message: str, key: str | None = None) -> None:
-            problems.append({"seq": seq, "kind": kind, "key": key if key is not None else
-                             (audit_key(seq) if seq else None), "message": message})
-
-        seqs = []
-        for key in self.entry_store.list(AUDIT_PREFIX):
-            s = seq_of_audit_key(key)
-            if s is None:
-                problem(None, "stray", f"object {key} under {AUDIT_PREFIX} is not an audit entry", key)
-            else:
-                seqs.append(s)
-        seqs.sort()
-        raw: dict[int, dict[str, Any] | None] = {}
-        corrupt: set[int] = set()
-        for chunk_start in range(0, len(seqs), 256):
-            chunk = seqs[chunk_start:chunk_start + 256]
-            try:
-                raw.update(self._fetch(chunk, use_cache=False))
-            except IntegrityError:
-                for s in chunk:  # find the corrupt ones one by one
-                    try:
-                        raw[s] = self._entry_at(s)
-                    except IntegrityError as exc:
-                        raw[s] = None
-                        corrupt.add(s)
-                        problem(s, "corrupt", f"entry {s} is corrupt: {exc.message}")
-        expected = 1
-        prev: dict[str, Any] | None = None
-        prev_seq = 0
-        for s in seqs:
-            if s > expected:
-                gone = f"entry {expected} is" if s - 1 == expected else f"entries {expected}..{s - 1} are"
-                for m in range(expected, s):
-                    problem(m, "missing", f"entry {m} is missing: {gone} gone from the chain before entry {s}")
-            entry = raw.get(s)
-            expected = s + 1
-            if entry is None:
-                if s not in corrupt:
-                    problem(s, "missing", f"entry {s} disappeared while verifying")
-                prev, prev_seq = None, s
-                continue
-            if entry.get("seq") != s:
-                problem(s, "misplaced", f"entry stored as {audit_key(s)} says it is seq {entry.get('seq')!r}")
-            if entry_hash(entry) != entry.get("hash"):
-                problem(s, "edited", f"entry {s} was edited: its content no longer matches its hash")
-            else:  # an intact entry vouches for its predecessor (an edited one vouches for nothing)
-                if prev is not None and prev_seq == s - 1 and entry.get("prev_hash") != prev.get("hash"):
-                    problem(s - 1, "edited", f"entry {s - 1} was altered or replaced: entry {s}'s prev_hash "
-                                             f"does not match entry {s - 1}'s hash")
-                if s == 1 and entry.get("prev_hash") != GENESIS:
-                    problem(1, "edited", "entry 1 does not start the chain (prev_hash is not the genesis hash)")
-                if prev is not None and str(entry.get("ts", "")) < str(prev.get("ts", "")):
-                    problem(s, "edited", f"entry {s}'s time {entry.get('ts')} is before entry {prev_seq}'s")
-            prev, prev_seq = entry, s
-        last = seqs[-1] if seqs else 0
-        tip_doc: dict[str, Any] | None = None
-        try:
-            tip = self._read_tip()
-            if tip is not None:
-                tip_doc = records.read(self.store, AUDIT_TIP).data  # type: ignore[union-attr]
-        except (IntegrityError, AttributeError) as exc:
-            tip = None
-            problem(None, "corrupt", getattr(exc, "message", f"{AUDIT_TIP} is corrupt"), AUDIT_TIP)
-        if tip is not None:
-            t_seq, t_hash, _ts = tip
-            if t_seq > last:
-                gone = f"entry {t_seq} was" if t_seq == last + 1 else f"entries {last + 1}..{t_seq} were"
-                for m in range(last + 1, t_seq + 1):
-                    problem(m, "truncated", f"entry {m} is missing: the log ends at {last} but {AUDIT_TIP} "
-                                            f"records entry {t_seq} ({gone} removed from the end)")
-            elif raw.get(t_seq) is not None and raw[t_seq].get("hash") != t_hash:
-                problem(t_seq, "edited", f"entry {t_seq} was altered: its hash differs from the one "
-                                         f"{AUDIT_TIP} recorded")
-        anchor = self._verify_anchor(seqs, raw, tip_doc, problem)
-        seen: set[tuple[Any, str]] = set()
-        unique = []
-        for p in problems:  # one problem per entry and kind: the first (most specific) message
-            if (p["seq"] if p["seq"] is not None else p["key"], p["kind"]) not in seen:
-                seen.add((p["seq"] if p["seq"] is not None else p["key"], p["kind"]))
-                unique.append(p)
-        unique.sort(key=lambda p: (p["seq"] is None, p["seq"] or 0))
-        if anchor["state"] == "verified" and any(p["kind"] in ANCHOR_KINDS for p in unique):
-            anchor["state"] = "failed"
-        return {"ok": not unique, "entries": len(seqs), "last_seq": last, "anchor": anchor, "problems": unique}
-
-    def _verify_anchor(self, seqs: list[int], raw: dict[int, dict[str, Any] | None], tip: dict[str, Any] | None,
-                       problem: Callable[..., None]) -> dict[str, Any]:
-        """Check every signature against the anchor key; returns the report's ``anchor`` section."""
-        signed = any("mac" in (raw.get(s) or {}) or "kid" in (raw.get(s) or {}) for s in seqs) or \
-            (tip is not None and "mac" in tip)
-        if self.anchor is None:
-            if signed:
-                return {"state": "unchecked", "message": "the log is signed, but no anchor key is configured here, "
-                        "so the signatures were not checked: run verify where the key is readable"}
-            return {"state": "absent", "message": "no anchor key is configured: the hash chain is checked, but "
-                    "removing the newest entries together with audit-tip.json would go unnoticed"}
-        try:
-            self.anchor.kid  # noqa: B018 - reads the key once
-        except Exception as exc:  # noqa: BLE001 - any failure to read the key is the same answer
-            from mlops.errors import UnavailableError
-
-            raise UnavailableError(f"cannot verify the audit log: its anchor key ({self.anchor.label}) cannot be read "
-                                   f"({anchoring.safe_error(exc)})", code="anchor_unavailable") from None
-        tip_ok = tip is not None and "mac" in tip and self.anchor.tip_ok(tip)
-        since = tip.get("anchored_from") if tip_ok else None
-        if not isinstance(since, int):
-            since = next((s for s in seqs if "mac" in (raw.get(s) or {})), None)
-        for s in seqs:
-            e = raw.get(s)
-            if e is None:
-                continue
-            if "mac" in e or "kid" in e:
-                if not self.anchor.knows(e.get("kid")):
-                    problem(s, "forged", f"entry {s} is signed with a key this anchor does not hold "
-                                         f"(kid {str(e.get('kid'))[:20]!r})")
-                elif not self.anchor.entry_ok(e):
-                    problem(s, "forged", f"entry {s}'s signature does not match its content: it was changed or "
-                                         "written without the anchor key")
-            elif since is not None and s >= since:
-                problem(s, "unsigned", f"entry {s} has no signature although the log is signed from entry {since}: "
-                                       "written without the anchor key, or forged")
-        if seqs and tip is None:
-            problem(None, "unanchored", f"{AUDIT_TIP} is missing: nothing vouches for the end of the log "
-                                        "(entries may have been cut off)", AUDIT_TIP)
-        elif tip is not None and "mac" not in tip:
-            problem(None, "unanchored", f"{AUDIT_TIP} is not signed: the log was written before it had an anchor "
-                                        "key (any change, or `mlops audit anchor`, signs it), or the signed tip "
-                                        "was replaced to hide entries cut off the end", AUDIT_TIP)
-        elif tip is not None and not tip_ok:
-            problem(None, "forged", f"{AUDIT_TIP} was rewritten: its signature does not match its seq and hash "
-                                    "(e.g. to hide entries cut off the end)", AUDIT_TIP)
-        return {"state": "verified", "message": f"signed with the anchor key ({self.anchor.label}) from entry "
-                f"{since}" if since else "nothing is signed yet", "anchored_from": since,
-                "tip_seq": tip.get("seq") if tip_ok else None}
+        return auditverify.verify(auditverify.LogView(
+            self.store, self.entry_store, self.anchor, lambda seqs: self._fetch(seqs, use_cache=False),
+            self._entry_at, self._read_tip))
 
     def require(self, seq: int) -> dict[str, Any]:
         e = self._fetch([seq])[seq]

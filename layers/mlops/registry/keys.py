@@ -9,7 +9,8 @@
     audit/<seq:012d>.json                        hash-chained audit entries (create-exclusive; signed with
                                                  the anchor key; a cloud stack keeps them in its WORM audit bucket)
     audit-tip.json                               the newest audit entry's seq and hash, signed (CAS)
-    deployments/<endpoint>.json                  endpoint deployment state (CAS)
+    deployments/<endpoint>.json                  endpoint deployment state (CAS; the key is serving's,
+                                                 ``mlops.serving.deployment_state``)
 
 Version numbers are zero-padded so that a listing is in version order.
 """
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import re
 
-from mlops.names import validate_endpoint_name, validate_name
+from mlops.names import validate_name
+from mlops.serving.deployment_state import DEPLOYMENTS_PREFIX, deployment_key  # noqa: F401 - serving's record
 
 MODELS_PREFIX = "models/"
 AUDIT_PREFIX = "audit/"
 AUDIT_TIP = "audit-tip.json"
-DEPLOYMENTS_PREFIX = "deployments/"
 ARTIFACTS_PREFIX = "artifacts/sha256/"
 
 _VERSION_FILE = re.compile(r"^(\d{10})\.json\Z")
@@ -69,10 +70,6 @@ def audit_key(seq: int) -> str:
 def seq_of_audit_key(key: str) -> int | None:
     m = _AUDIT_FILE.match(key)
     return int(m.group(1)) if m else None
-
-
-def deployment_key(endpoint: str) -> str:
-    return f"{DEPLOYMENTS_PREFIX}{validate_endpoint_name(endpoint)}.json"
 
 
 def model_subject(model: str) -> str:

@@ -4,12 +4,12 @@ Nothing here is ever lost or silently overwritten: version records are created e
 (the number is allocated by trying ``latest + 1`` with ``if-none-match`` until it sticks), every
 mutable record changes by compare-and-swap, and each change appends to the hash-chained audit
 log. The order of writes is artifact -> record -> audit entry, so a reader never sees a record
-whose artifact is missing.
+whose artifact is missing. Registering a version is ``mlops.registry.versions``; endpoint
+deployments are ``mlops.registry.deployments`` (``Registry.deployments(actor=...)``).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -25,71 +25,20 @@ from mlops.errors import (
     UnprocessableError,
 )
 from mlops.names import validate_name, validate_version
-from mlops.registry import artifacts, governance, records
+from mlops.registry import artifacts, governance, records, versions
 from mlops.registry.anchor import AuditAnchor
 from mlops.registry.audit import AuditLog
-from mlops.registry.keys import (
-    MODELS_PREFIX,
-    approval_key,
-    model_key,
-    model_subject,
-    version_key,
-    version_of_key,
-    versions_prefix,
-)
+from mlops.registry.deployments import Deployments
+from mlops.registry.fields import check_tags, check_text, public, validate_actor
+from mlops.registry.keys import MODELS_PREFIX, approval_key, model_key, model_subject, version_key
 from mlops.storage.base import ObjectStore
 
-MAX_VERSION_ATTEMPTS = 1000
-VERIFY_ON_REGISTER_MAX_BYTES = 64 * 1024 * 1024
+__all__ = ["Registry", "validate_actor"]
+
 RESERVED_REFS = ("latest",)
 _UNSET: Any = object()
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 _SUBJECT = re.compile(r"^[a-z]+:[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-
-
-def _public(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    if doc is None:
-        return None
-    return {k: v for k, v in doc.items() if k != "write_id"}
-
-
-def validate_actor(actor: object) -> str:
-    if not isinstance(actor, str) or not actor or len(actor) > 256 or any(ord(c) < 0x20 for c in actor):
-        raise BadRequestError("actor must be a printable string of 1-256 characters", code="invalid_actor")
-    return actor
-
-
-def _check_scalars(name: str, value: Any, *, numbers_only: bool = False, max_items: int = 1000) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise BadRequestError(f"{name} must be an object of name -> value", code=f"invalid_{name}")
-    if len(value) > max_items:
-        raise BadRequestError(f"{name} has more than {max_items} entries", code=f"invalid_{name}")
-    out: dict[str, Any] = {}
-    for k, v in value.items():
-        if not isinstance(k, str) or not k or len(k) > 256:
-            raise BadRequestError(f"{name} keys must be strings of 1-256 characters", code=f"invalid_{name}")
-        if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-            v = v.item()  # numpy scalars
-        if numbers_only:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise BadRequestError(f"{name}[{k!r}] must be a finite number", code=f"invalid_{name}")
-        elif v is not None and not isinstance(v, (str, int, float, bool)):
-            raise BadRequestError(f"{name}[{k!r}] must be a string, number, boolean or null", code=f"invalid_{name}")
-        elif isinstance(v, float) and not math.isfinite(v):
-            raise BadRequestError(f"{name}[{k!r}] must be finite", code=f"invalid_{name}")
-        out[k] = v
-    return out
-
-
-def _check_tags(tags: Any) -> dict[str, str]:
-    out = _check_scalars("tags", tags, max_items=100)
-    for k, v in out.items():
-        validate_name(k, "tag")
-        if not isinstance(v, str) or len(v) > 1024:
-            raise BadRequestError(f"tags[{k!r}] must be a string of at most 1024 characters", code="invalid_tags")
-    return out
 
 
 def _alias_list(value: Any) -> list[str]:
@@ -104,14 +53,6 @@ def _check_version_doc(key: str, doc: Mapping[str, Any]) -> None:
             not isinstance(sig, Mapping) or not isinstance(sig.get("inputs"), list):
         raise IntegrityError(f"metadata object {key} is corrupt (no artifact sha256 or signature)",
                              code="corrupt_metadata", details={"key": key})
-
-
-def _check_text(name: str, value: Any, limit: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > limit:
-        raise BadRequestError(f"{name} must be a string of at most {limit} characters", code=f"invalid_{name}")
-    return value
 
 
 class Registry:
@@ -172,8 +113,8 @@ class Registry:
         governed = _alias_list(governance.DEFAULT_GOVERNED_ALIASES if governed_aliases is None else governed_aliases)
         policy = governance.validate_deploy_policy(allow_unapproved_deploys)
         now = self._now()
-        doc = {"schema": records.SCHEMA, "name": name, "description": _check_text("description", description, 10_000),
-               "tags": _check_tags(tags), "required_metadata": governance.validate_required_metadata(required_metadata),
+        doc = {"schema": records.SCHEMA, "name": name, "description": check_text("description", description, 10_000),
+               "tags": check_tags(tags), "required_metadata": governance.validate_required_metadata(required_metadata),
                "governed_aliases": governed, governance.DEPLOY_POLICY: policy, "aliases": {},
                "created_by": self.actor, "created_at": now,
                "updated_by": self.actor, "updated_at": now, "generation": 1}
@@ -186,7 +127,7 @@ class Registry:
         self._audit("model.create", model_subject(name),
                     {"description": doc["description"], "required_metadata": doc["required_metadata"],
                      "governed_aliases": governed, governance.DEPLOY_POLICY: policy, "tags": doc["tags"]})
-        return _public(doc)
+        return public(doc)
 
     def update_model(self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None,
                      required_metadata: list[str] | None = None,
@@ -195,9 +136,9 @@ class Registry:
         """Change a model's description, tags or governance settings (only the fields given)."""
         changes: dict[str, Any] = {}
         if description is not None:
-            changes["description"] = _check_text("description", description, 10_000)
+            changes["description"] = check_text("description", description, 10_000)
         if tags is not None:
-            changes["tags"] = _check_tags(tags)
+            changes["tags"] = check_tags(tags)
         if required_metadata is not None:
             changes["required_metadata"] = governance.validate_required_metadata(required_metadata)
         if governed_aliases is not None:
@@ -218,30 +159,30 @@ class Registry:
             return cur
 
         doc, changed = records.update(self.store, model_key(name), change, what="model")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         if changed:
             self._audit("model.update", model_subject(name), {**changes, "generation": doc["generation"]})
-        return _public(doc)
+        return public(doc)
 
     def get_model(self, name: str) -> dict[str, Any]:
         """The model record (settings, governance, aliases)."""
         doc = records.read(self.store, model_key(name))
         if doc is None:
             raise NotFoundError(f"model {name!r} does not exist", code="model_not_found")
-        return _public(doc.data)
+        return public(doc.data)
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model record, by name."""
         keys = [k for k in self.store.list(MODELS_PREFIX)
                 if k.endswith("/model.json") and k.count("/") == 2]
-        return [_public(d.data) for d in self._read_many(keys) if d is not None]
+        return [public(d.data) for d in self._read_many(keys) if d is not None]
 
     # ================================================================== versions
 
     def version_numbers(self, model: str) -> list[int]:
         """The version numbers of a model, ascending (from the store listing)."""
-        prefix = versions_prefix(model)
-        nums = [version_of_key(model, k) for k in self.store.list(prefix)]
-        return sorted(n for n in nums if n is not None)
+        return versions.version_numbers(self.store, model)
 
     def latest_version(self, model: str) -> int | None:
         nums = self.version_numbers(model)
@@ -262,28 +203,29 @@ class Registry:
                                  f"{doc.data.get('model')!r} v{doc.data.get('version')!r})",
                                  code="corrupt_metadata", details={"key": key})
         _check_version_doc(key, doc.data)
-        return _public(doc.data)
+        return public(doc.data)
 
     def list_versions(self, model: str) -> list[dict[str, Any]]:
         """Every version record of a model, ascending."""
         self.get_model(model)
         keys = [version_key(model, n) for n in self.version_numbers(model)]
-        return [_public(d.data) for d in self._read_many(keys) if d is not None]
+        return [public(d.data) for d in self._read_many(keys) if d is not None]
 
     def upload_artifact(self, data: bytes) -> dict[str, Any]:
         """Store artifact bytes by content; returns ``{"sha256", "size", "key"}`` (idempotent)."""
         return artifacts.upload(self.store, data)
 
-    def register_version(self, model: str, artifact: Any = None, X: Any = None, y: Any = None, *,
-                         artifact_sha256: str | None = None, feature_names: list[str] | None = None,
-                         target_name: str | None = None, signature: Mapping[str, Any] | None = None,
-                         reference_profile: Mapping[str, Any] | None = None,
-                         reference_profile_sha256: str | None = None, profile: bool = True,
-                         params: Mapping[str, Any] | None = None, metrics: Mapping[str, float] | None = None,
-                         training_data_digest: str | None = None, code_commit: str | None = None,
-                         description: str = "", tags: Mapping[str, str] | None = None,
-                         flavor: str = artifacts.FLAVOR_SKLEARN, source: Mapping[str, Any] | None = None,
-                         estimator: Any = None) -> dict[str, Any]:
+    def _registrar(self) -> versions.Registrar:
+        def model_for(name: str) -> dict[str, Any]:
+            try:
+                return self.get_model(name)
+            except NotFoundError:
+                return self.create_model(name, exist_ok=True)
+
+        return versions.Registrar(self.store, self.actor, self._now, self._audit, model_for)
+
+    def register_version(self, model: str, artifact: Any = None, X: Any = None, y: Any = None,
+                         **kwargs: Any) -> dict[str, Any]:
         """Register a new version of ``model`` (created with default governance if new).
 
         The artifact is a fitted estimator (serialized with joblib), its joblib bytes, or
@@ -292,141 +234,16 @@ class Registry:
         pass ``signature`` (and optionally ``reference_profile`` / ``training_data_digest``).
         ``estimator`` is the deserialized artifact when the caller already has it (e.g. the CLI loaded
         the user's own joblib file): it is only inspected (feature count, class labels), never stored.
-        Returns the version record.
+        The keyword arguments are ``mlops.registry.versions.register_version``'s. Returns the version record.
         """
-        from mlops.registry import signature as sigmod
-
-        validate_name(model, "model")
-        if flavor not in artifacts.FLAVORS:
-            raise BadRequestError(f"flavor must be one of {', '.join(artifacts.FLAVORS)}", code="invalid_flavor")
-        params_ = _check_scalars("params", params)
-        metrics_ = _check_scalars("metrics", metrics, numbers_only=True)
-        tags_ = _check_tags(tags)
-        description = _check_text("description", description, 10_000)
-        code_commit = _check_text("code_commit", code_commit, 200) or None
-        source_ = _check_scalars("source", source, max_items=50) or None
-        if X is not None and signature is not None:
-            raise BadRequestError("give the training frame X or a signature, not both", code="ambiguous_signature")
-        if reference_profile is not None and reference_profile_sha256 is not None:
-            raise BadRequestError("give reference_profile or reference_profile_sha256, not both",
-                                  code="ambiguous_profile")
-
-        # ---- the artifact (bytes in memory, or a reference to an upload)
-        model_obj = None
-        data: bytes | None = None
-        if isinstance(artifact, (bytes, bytearray, memoryview)):
-            data = bytes(artifact)
-        elif artifact is not None:
-            artifacts.check_model_object(artifact)      # a dict or list is not a model version
-            model_obj = artifact
-            data = artifacts.serialize_model(artifact)
-        elif artifact_sha256 is None:
-            raise BadRequestError("an artifact is required: a fitted model, its joblib bytes, or artifact_sha256",
-                                  code="missing_artifact")
-        if model_obj is None and estimator is not None:
-            model_obj = estimator
-        if data is not None and artifact_sha256 is not None and artifacts.sha256_hex(data) != artifact_sha256:
-            raise BadRequestError("artifact_sha256 does not match the artifact bytes", code="sha256_mismatch")
-
-        # ---- signature and training data
-        training_data = None
-        columns = None
-        if X is not None:
-            names, columns = sigmod.to_columns(X, feature_names)
-            sig = sigmod.infer_signature(names, columns, y=y, target_name=target_name,
-                                         classes=sigmod.classes_of(model_obj, y))
-            training_data = {"digest": sigmod.data_digest(names, columns, y), "rows": len(columns[names[0]]),
-                             "columns": len(names)}
-            if training_data_digest and training_data_digest != training_data["digest"]:
-                raise BadRequestError("training_data_digest does not match the training data given",
-                                      code="digest_mismatch")
-            _check_model_fits(model_obj, names)
-        elif signature is not None:
-            sig = sigmod.validate_signature(signature)
-            if training_data_digest:
-                training_data = {"digest": _check_text("training_data_digest", training_data_digest, 200),
-                                 "rows": None, "columns": len(sig["inputs"])}
-        else:
-            raise UnprocessableError("a signature is needed: pass the training frame X (and y) or a signature",
-                                     code="missing_signature")
-
-        sigmod.check_classes(sig.get("classes"))
-        will_profile = reference_profile is not None or reference_profile_sha256 is not None or \
-            (columns is not None and profile)
-        artifact_info = {"sha256": artifact_sha256, "size": None, "flavor": flavor, "format": artifacts.FORMAT_JOBLIB,
-                         "python_class": f"{type(model_obj).__module__}.{type(model_obj).__qualname__}"
-                         if model_obj is not None else None}
-        record: dict[str, Any] = {
-            "schema": records.SCHEMA, "model": model, "version": None, "artifact": artifact_info,
-            "signature": sig, "params": params_, "metrics": metrics_, "training_data": training_data,
-            "code_commit": code_commit, "description": description, "tags": tags_,
-            "reference_profile": {"pending": True} if will_profile else None,
-            "source": source_, "created_by": self.actor, "created_at": None}
-
-        # ---- governance before any write
-        try:
-            model_doc = self.get_model(model)
-        except NotFoundError:
-            model_doc = self.create_model(model, exist_ok=True)
-        governance.check_required_metadata(model_doc, record)
-
-        # ---- writes: artifact, profile, then the version record, then the audit entry
-        if data is not None:
-            up = artifacts.upload(self.store, data)
-            artifact_info.update(sha256=up["sha256"], size=up["size"])
-        else:
-            artifact_info.update(_existing_artifact(self.store, artifact_sha256))
-        artifact_info["key"] = f"artifacts/sha256/{artifact_info['sha256']}"
-        if will_profile:
-            record["reference_profile"] = self._store_profile(sig, columns, reference_profile,
-                                                              reference_profile_sha256)
-        record["compiled"] = self._store_compiled(model_obj, sig, columns)
-        record["created_at"] = self._now()
-        version = self._allocate_version(model, record)
-        self._audit("version.register", model_subject(model),
-                    {"version": version, "artifact_sha256": artifact_info["sha256"],
-                     "artifact_size": artifact_info["size"], "flavor": flavor,
-                     "training_data_digest": (training_data or {}).get("digest"), "code_commit": code_commit})
-        return _public(record)
+        return versions.register_version(self._registrar(), model, artifact, X, y, **kwargs)
 
     def import_mlflow(self, model: str, path: str, X: Any = None, y: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Register an MLflow sklearn-flavor model directory (``MLmodel`` + pickle) as a new version.
         Without ``X`` the signature comes from ``MLmodel`` (no reference profile then)."""
-        obj, facts = artifacts.read_mlflow_sklearn_dir(path)
-        if X is None and "signature" not in kwargs:
-            if not facts.get("signature"):
-                raise UnprocessableError(f"{path}: MLmodel has no column signature; pass the training frame X",
-                                         code="missing_signature")
-            kwargs["signature"] = facts["signature"]
-            classes = getattr(obj, "classes_", None)
-            if classes is not None:
-                kwargs["signature"] = {**kwargs["signature"],
-                                       "classes": [c.item() if hasattr(c, "item") else c for c in classes]}
-        return self.register_version(model, obj, X, y, source=facts["source"], **kwargs)
+        return versions.import_mlflow(self._registrar(), model, path, X, y, **kwargs)
 
-    def _store_compiled(self, model_obj: Any, sig: dict[str, Any], columns: Mapping[str, Any] | None
-                        ) -> dict[str, Any] | None:
-        """A tree ensemble's compiled scorer (``mlops.serving.compiled``), stored like an artifact and
-        verified against the model on training rows; serving then needs neither pickle nor sklearn."""
-        if model_obj is None or columns is None:
-            return None
-        import numpy as np
-
-        from mlops.serving.compiled import FORMAT, compile_model, verified
-
-        names = [f["name"] for f in sig["inputs"]]
-        try:
-            probe = np.column_stack([np.asarray(columns[n], dtype=np.float64)[:256] for n in names])
-        except (TypeError, ValueError):
-            return None                        # text features: a pipeline, served by the model itself
-        compiled = verified(compile_model(model_obj), model_obj, probe)
-        if compiled is None:
-            return None
-        up = artifacts.upload(self.store, compiled.to_npz(), content_type="application/octet-stream")
-        return {"sha256": up["sha256"], "size": up["size"], "key": f"artifacts/sha256/{up['sha256']}",
-                "format": FORMAT}
-
-    def get_compiled(self, model: str, version: int | str):
+    def get_compiled(self, model: str, version: int | str) -> tuple[Any, dict[str, Any]]:
         """The version's compiled scorer (verified by sha256, loaded without pickle), or None."""
         from mlops.serving.compiled import CompiledTrees
 
@@ -436,60 +253,6 @@ class Registry:
             return None, rec
         data = self._verified(rec, ref["sha256"], ref.get("size"), what="compiled scorer")
         return CompiledTrees.from_npz(data), rec
-
-    def _store_profile(self, sig: dict[str, Any], columns: Mapping[str, Any] | None,
-                       given: Mapping[str, Any] | None, given_sha256: str | None) -> dict[str, Any]:
-        if given_sha256 is not None:
-            info = _existing_artifact(self.store, given_sha256, what="reference profile")
-            profile = _profile_document(given_sha256, artifacts.fetch_verified(self.store, given_sha256,
-                                                                                what="reference profile"))
-            fmt = profile.get("format")
-        else:
-            if given is not None:
-                if not isinstance(given, Mapping) or not isinstance(given.get("features"), Mapping):
-                    raise UnprocessableError("reference_profile must be a profile document with 'features'",
-                                             code="invalid_profile")
-                profile = dict(given)
-            else:
-                from mlops.drift.profile import build_reference_profile
-                from mlops.registry.signature import kinds_of
-
-                kinds = kinds_of(sig)
-                # 10k reference values per feature keep KS exact and strong for production windows
-                # while a 100-feature profile stays ~20 MB rather than ~90 MB (drift benchmark)
-                profile = build_reference_profile({n: columns[n] for n in kinds}, kinds,  # type: ignore[index]
-                                                  max_sample=PROFILE_MAX_SAMPLE)
-            try:
-                payload = records.dumps(profile)
-            except (TypeError, ValueError) as exc:
-                raise UnprocessableError(f"reference_profile is not plain JSON: {exc}",
-                                         code="invalid_profile") from None
-            info = artifacts.upload(self.store, payload, content_type="application/json")
-            fmt = profile.get("format")
-        missing = [f["name"] for f in sig["inputs"] if f["name"] not in (profile.get("features") or {})]
-        if missing:
-            raise UnprocessableError(f"reference profile lacks features {missing[:10]}", code="invalid_profile")
-        return {"sha256": info["sha256"], "size": info["size"], "key": f"artifacts/sha256/{info['sha256']}",
-                "format": fmt}
-
-    def _allocate_version(self, model: str, record: dict[str, Any]) -> int:
-        """Create ``versions/<n>.json`` for the first free n from latest+1 (create-exclusive); returns n."""
-        n = (self.latest_version(model) or 0) + 1
-        for attempt in range(MAX_VERSION_ATTEMPTS):
-            record["version"] = n
-            record.pop("write_id", None)
-            t0 = time.perf_counter()
-            try:
-                records.create(self.store, version_key(model, n), record)
-                record.pop("write_id", None)
-                return n
-            except PreconditionFailedError:
-                # Someone else took n, so the next free number is above it (back off: a crowd is
-                # registering, and the audit log they append to next is contended as well).
-                n += 1
-                records.backoff(attempt, time.perf_counter() - t0)
-        raise ConflictError(f"could not allocate a version number for {model!r} after "
-                            f"{MAX_VERSION_ATTEMPTS} attempts", code="too_much_contention")
 
     def get_reference_profile(self, model: str, version: int | str) -> dict[str, Any] | None:
         """The version's drift reference profile (verified by sha256), or None if it has none."""
@@ -579,7 +342,7 @@ class Registry:
             expected_version = validate_version(expected_version)
         self.get_version(model, v)
         state = self.get_approval(model, v)["state"]
-        reason = _check_text("reason", reason, 1000) or None
+        reason = check_text("reason", reason, 1000) or None
         moved: dict[str, Any] = {}
 
         def change(cur: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -603,11 +366,13 @@ class Registry:
             return cur
 
         doc, changed = records.update(self.store, model_key(model), change, what="model")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         if changed:
             self._audit("alias.set", model_subject(model),
                         {"alias": alias, "version": v, "previous": moved.get("previous"), "reason": reason,
                          "generation": doc["generation"]})
-        return _public(doc)
+        return public(doc)
 
     def delete_alias(self, model: str, alias: str, *, expected_version: Any = _UNSET,
                      reason: str | None = None) -> dict[str, Any]:
@@ -615,7 +380,7 @@ class Registry:
         validate_name(alias, "alias")
         if expected_version is not _UNSET and expected_version is not None:
             expected_version = validate_version(expected_version)
-        reason = _check_text("reason", reason, 1000) or None
+        reason = check_text("reason", reason, 1000) or None
         removed: dict[str, Any] = {}
 
         def change(cur: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -633,10 +398,12 @@ class Registry:
             return cur
 
         doc, _ = records.update(self.store, model_key(model), change, what="model")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         self._audit("alias.delete", model_subject(model),
                     {"alias": alias, "version": None, "previous": removed.get("previous"), "reason": reason,
                      "generation": doc["generation"]})
-        return _public(doc)
+        return public(doc)
 
     # ================================================================== governance
 
@@ -647,7 +414,7 @@ class Registry:
         if doc is None:
             self.get_version(model, v)
             return governance.new_approval(model, v)
-        return _public(doc.data)
+        return public(doc.data)
 
     def is_approved(self, model: str, version: int | str) -> bool:
         return self.get_approval(model, version)["state"] == "approved"
@@ -656,7 +423,7 @@ class Registry:
         """Ask for approval of a version (state -> pending)."""
         v = validate_version(version)
         self.get_version(model, v)
-        comment = _check_text("comment", comment, 2000)
+        comment = check_text("comment", comment, 2000)
         now = self._now()
 
         def change(cur: dict[str, Any] | None) -> dict[str, Any]:
@@ -664,14 +431,16 @@ class Registry:
                                             comment=comment)
 
         doc, _ = records.update(self.store, approval_key(model, v), change, what="approval")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         self._audit("approval.request", model_subject(model), {"version": v, "comment": comment})
-        return _public(doc)
+        return public(doc)
 
     def decide_approval(self, model: str, version: int | str, decision: str, *, comment: str = "") -> dict[str, Any]:
         """Approve or reject a pending request; the registrant of the version cannot approve it."""
         v = validate_version(version)
         rec = self.get_version(model, v)
-        comment = _check_text("comment", comment, 2000)
+        comment = check_text("comment", comment, 2000)
         now = self._now()
 
         def change(cur: dict[str, Any] | None) -> dict[str, Any]:
@@ -679,117 +448,15 @@ class Registry:
                                              actor=self.actor, at=now, comment=comment)
 
         doc, _ = records.update(self.store, approval_key(model, v), change, what="approval")
+
+        assert doc is not None  # change() raises rather than leave a missing record missing
         self._audit(f"approval.{decision}", model_subject(model), {"version": v, "comment": comment})
-        return _public(doc)
+        return public(doc)
 
     # ================================================================== deployments (see deployments.py)
 
-    def get_deployment(self, endpoint: str) -> dict[str, Any]:
-        from mlops.registry import deployments
-
-        return deployments.get_deployment(self, endpoint)
-
-    def list_deployments(self) -> list[dict[str, Any]]:
-        from mlops.registry import deployments
-
-        return deployments.list_deployments(self)
-
-    def _as(self, actor: str | None) -> Registry:
-        return self if actor is None or actor == self.actor else self.with_actor(actor)
-
-    def set_stable(self, endpoint: str, model: str, version: int | str, *, reason: str | None = None,
-                   expected_generation: int | None = None, alias: str = "production",
-                   actor: str | None = None) -> dict[str, Any]:
-        """First deploy / direct switch of the stable version (approved versions only when governed)."""
-        from mlops.registry import deployments
-
-        return deployments.set_stable(self._as(actor), endpoint, model, version, reason=reason,
-                                      expected_generation=expected_generation, alias=alias)
-
-    def start_canary(self, endpoint: str, version: int | str, weight_bp: int, *, reason: str | None = None,
-                     expected_generation: int | None = None, actor: str | None = None) -> dict[str, Any]:
-        """Route ``weight_bp`` basis points of callers to ``version``."""
-        from mlops.registry import deployments
-
-        return deployments.start_canary(self._as(actor), endpoint, version, weight_bp, reason=reason,
-                                        expected_generation=expected_generation)
-
-    def set_weight(self, endpoint: str, weight_bp: int, *, reason: str | None = None,
-                   expected_generation: int | None = None, actor: str | None = None) -> dict[str, Any]:
-        """Change the running canary's weight (basis points)."""
-        from mlops.registry import deployments
-
-        return deployments.set_weight(self._as(actor), endpoint, weight_bp, reason=reason,
-                                      expected_generation=expected_generation)
-
-    def set_shadow(self, endpoint: str, version: int | str | None, rate: float = 0.0, *, reason: str | None = None,
-                   expected_generation: int | None = None, actor: str | None = None) -> dict[str, Any]:
-        """Shadow-score a share of stable traffic with ``version`` (None stops it)."""
-        from mlops.registry import deployments
-
-        return deployments.set_shadow(self._as(actor), endpoint, version, rate, reason=reason,
-                                      expected_generation=expected_generation)
-
-    def promote(self, endpoint: str, *, reason: str | None = None, expected_generation: int | None = None,
-                alias: str = "production", actor: str | None = None) -> dict[str, Any]:
-        """Canary becomes stable (weight 0) and ``alias`` moves to it (approved versions only when governed)."""
-        from mlops.registry import deployments
-
-        return deployments.promote(self._as(actor), endpoint, reason=reason,
-                                   expected_generation=expected_generation, alias=alias)
-
-    def rollback(self, endpoint: str, *, reason: str, expected_generation: int | None = None,
-                 actor: str | None = None) -> dict[str, Any]:
-        """Stop the canary (weight 0, canary cleared), audited with ``reason``; a no-op when none runs."""
-        from mlops.registry import deployments
-
-        return deployments.rollback(self._as(actor), endpoint, reason=reason,
-                                    expected_generation=expected_generation)
-
-
-PROFILE_MAX_SAMPLE = 10_000
-
-
-def _existing_artifact(store: ObjectStore, sha256: str | None, what: str = "artifact") -> dict[str, Any]:
-    """Size of an uploaded artifact, verified by sha256 when small enough to read here."""
-    from mlops.registry.keys import artifact_key
-
-    key = artifact_key(sha256 or "")
-    info = store.head(key)
-    if info is None:
-        raise NotFoundError(f"{what} sha256:{sha256} has not been uploaded (no {key} in the store)",
-                            code="artifact_missing")
-    if info.size <= VERIFY_ON_REGISTER_MAX_BYTES:
-        artifacts.fetch_verified(store, sha256, size=info.size, what=what)  # type: ignore[arg-type]
-    return {"sha256": sha256, "size": info.size}
-
-
-def _profile_document(sha256: str, data: bytes) -> dict[str, Any]:
-    """An uploaded artifact named as a reference profile: a JSON profile document, else a 422 that says so
-    (the caller chose the artifact; nothing in the store is corrupt)."""
-    from mlops.jsonbody import parse_json
-
-    try:
-        doc = parse_json(data)
-    except BadRequestError as exc:
-        raise UnprocessableError(f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a JSON "
-                                 f"reference profile ({exc.message})", code="invalid_profile") from None
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("features"), Mapping):
-        raise UnprocessableError(f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a "
-                                 "reference profile (a JSON object with 'features')", code="invalid_profile")
-    return dict(doc)
-
-
-def _check_model_fits(model: Any, names: list[str]) -> None:
-    """A fitted estimator must take exactly the training frame's columns."""
-    if model is None:
-        return
-    n_in = getattr(model, "n_features_in_", None)
-    if n_in is not None and int(n_in) != len(names):
-        raise UnprocessableError(f"the model takes {n_in} features but the training data has {len(names)} columns",
-                                 code="feature_count_mismatch")
-    fitted = getattr(model, "feature_names_in_", None)
-    if fitted is not None and [str(x) for x in fitted] != list(names):
-        raise UnprocessableError(f"the model was fitted on columns {[str(x) for x in fitted][:10]} but the training "
-                                 f"data has {names[:10]}", code="feature_names_mismatch")
-
+    def deployments(self, actor: str | None = None) -> Deployments:
+        """The endpoint deployment operations (``mlops.registry.deployments``), acting as ``actor``
+        (this registry's actor by default)."""
+        reg = self if actor is None or actor == self.actor else self.with_actor(actor)
+        return Deployments(reg.store, reg, reg.actor, reg._now, reg._audit)

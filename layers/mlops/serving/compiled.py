@@ -101,6 +101,8 @@ class CompiledTrees:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.kind == "gb-regressor":
             return self.raw(X)[:, 0]
+        if self.classes is None:
+            raise AttributeError("a classifier's compiled scorer needs its classes")
         return self.classes[self.predict_proba(X).argmax(axis=1)]
 
     @property
@@ -114,7 +116,8 @@ class CompiledTrees:
         np.savez(buf, format=np.array(FORMAT), kind=np.array(self.kind), feature=self.feature,
                  threshold=self.threshold, left=self.left, right=self.right, value=self.value,
                  tree_output=self.tree_output, init=self.init, depth=np.array(self.depth),
-                 n_features=np.array(self.n_features), **extra)
+                 n_features=np.array(self.n_features), **extra)  # type: ignore[arg-type]  # numpy's stub
+        # matches a **dict of arrays against savez's ``allow_pickle: bool`` keyword
         return buf.getvalue()
 
     @classmethod

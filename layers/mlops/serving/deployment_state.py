@@ -1,7 +1,9 @@
-"""What serving reads of an endpoint's deployment state: the canary weight and its cohort salt.
+"""The deployment record as serving reads it: where it lives, how it is read, the canary weight and salt.
 
-The registry owns the record (``mlops.registry.deployments``: CAS-written and audited);
-the authorizer only needs the weight and a salt that names the canary version.
+The registry writes the record (``mlops.registry.deployments``: CAS-written and audited) at
+``deployments/<endpoint>.json``; serving only reads it, through ``read_deployment``, and needs
+nothing else of the registry. The authorizer only needs the weight and a salt that names the
+canary version.
 """
 
 from __future__ import annotations
@@ -9,8 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlops.registry.deployments import read_deployment
+from mlops.names import validate_endpoint_name
 from mlops.serving.authorizer import CanaryState
+from mlops.storage import cas
+from mlops.storage.base import ObjectStore
+
+DEPLOYMENTS_PREFIX = "deployments/"
+
+
+def deployment_key(endpoint: str) -> str:
+    """The store key of an endpoint's deployment record."""
+    return f"{DEPLOYMENTS_PREFIX}{validate_endpoint_name(endpoint)}.json"
+
+
+def read_deployment(store: ObjectStore, endpoint: str) -> dict[str, Any] | None:
+    """The deployment record of an endpoint, or None if it was never deployed (no Registry needed)."""
+    doc = cas.read(store, deployment_key(endpoint))
+    return None if doc is None else {k: v for k, v in doc.data.items() if k != "write_id"}
 
 
 def canary_state(doc: dict[str, Any] | None, endpoint: str) -> CanaryState:
@@ -20,5 +37,5 @@ def canary_state(doc: dict[str, Any] | None, endpoint: str) -> CanaryState:
     return CanaryState(max(0, min(10_000, weight)), f"{endpoint}:v{doc['canary_version']}")
 
 
-def canary_state_reader(store) -> Callable[[str], CanaryState]:
+def canary_state_reader(store: ObjectStore) -> Callable[[str], CanaryState]:
     return lambda endpoint: canary_state(read_deployment(store, endpoint), endpoint)

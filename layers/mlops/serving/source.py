@@ -9,9 +9,10 @@ sha256 inside ``Registry.load_model`` before joblib touches them.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from mlops.errors import NotFoundError
-from mlops.registry.deployments import read_deployment
+from mlops.serving.deployment_state import read_deployment
 from mlops.serving.inference import LoadedModel
 from mlops.serving.payload import Signature
 
@@ -22,7 +23,7 @@ class RegistrySource:
         self.registry, self.store = registry, store
         self.endpoint, self.model, self.variant, self.alias = endpoint, model, variant, alias
         self.shadow_enabled = shadow_enabled
-        self._deployment = None
+        self._deployment: dict[str, Any] | None = None
 
     def resolve(self) -> int | None:
         dep = read_deployment(self.store, self.endpoint)

@@ -37,8 +37,8 @@ def world(tmp_path):
         reg.request_approval("m", v)
         reg.with_actor("bob").decide_approval("m", v, "approve")
         versions.append(v)
-    reg.set_stable("ep", "m", versions[0])
-    reg.start_canary("ep", versions[1], 1000)
+    reg.deployments().set_stable("ep", "m", versions[0])
+    reg.deployments().start_canary("ep", versions[1], 1000)
     notes = ListNotifier()
     g = Guardian(Registry(store, actor="guardian"), notes, StoreRetrainer(store))
     return store, reg, g, notes
@@ -55,7 +55,7 @@ def test_a_firing_canary_alarm_rolls_the_canary_back_once(world):
     store, reg, g, notes = world
     out = g.handle(json.dumps(alarm("canary-errors")).encode())
     assert out["actions"][0]["result"] == "done"
-    dep = reg.get_deployment("ep")
+    dep = reg.deployments().get("ep")
     assert dep["canary_version"] is None and dep["canary_weight_bp"] == 0 and dep["updated_by"] == "guardian"
     assert "rolled back canary" in notes.messages[-1][1]["what"]
     n_audit = reg.audit.last_seq()
@@ -67,7 +67,7 @@ def test_a_firing_canary_alarm_rolls_the_canary_back_once(world):
 def test_an_alarm_clearing_changes_nothing(world):
     _, reg, g, _ = world
     assert g.handle(alarm("canary-errors", OK))["actions"] == []
-    assert reg.get_deployment("ep")["canary_version"] is not None
+    assert reg.deployments().get("ep")["canary_version"] is not None
 
 
 def test_a_drift_alarm_requests_retraining_and_pauses_the_canary(world):

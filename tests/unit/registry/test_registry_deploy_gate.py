@@ -46,7 +46,7 @@ def deployed(reg, training):
     reg.register_version("churn", model, X, y, feature_names=names)
     reg.register_version("churn", model, X, y, feature_names=names)
     approve(reg, "churn", 1)
-    reg.set_stable("churn", "churn", 1)
+    reg.deployments().set_stable("churn", "churn", 1)
     return reg
 
 
@@ -59,9 +59,9 @@ def test_an_unapproved_version_serves_no_traffic_as_canary_shadow_or_stable(depl
     """issue 13 D: canary, shadow and stable (even under an ungoverned alias) all need an approved version."""
     reg = deployed
     before, seq = read_deployment(reg.store, "churn"), reg.audit.last_seq()
-    for attempt, role in ((lambda: reg.start_canary("churn", 2, 1000), "canary"),
-                          (lambda: reg.set_shadow("churn", 2, 0.5), "shadow"),
-                          (lambda: reg.set_stable("other-ep", "churn", 2, alias="staging"), "stable")):
+    for attempt, role in ((lambda: reg.deployments().start_canary("churn", 2, 1000), "canary"),
+                          (lambda: reg.deployments().set_shadow("churn", 2, 0.5), "shadow"),
+                          (lambda: reg.deployments().set_stable("other-ep", "churn", 2, alias="staging"), "stable")):
         with pytest.raises(ForbiddenError) as e:
             attempt()
         assert e.value.status == 403 and e.value.code == "approval_required"
@@ -71,10 +71,10 @@ def test_an_unapproved_version_serves_no_traffic_as_canary_shadow_or_stable(depl
     assert read_deployment(reg.store, "other-ep") is None
     reg.request_approval("churn", 2)
     with pytest.raises(ForbiddenError):            # a pending request is not an approval
-        reg.start_canary("churn", 2, 1000)
+        reg.deployments().start_canary("churn", 2, 1000)
     reg.with_actor("bob").decide_approval("churn", 2, "reject")
     with pytest.raises(ForbiddenError):
-        reg.start_canary("churn", 2, 1000)
+        reg.deployments().start_canary("churn", 2, 1000)
     _unchanged(reg, before, seq + 2)               # the request and the rejection only
 
 
@@ -86,7 +86,7 @@ def test_a_pickle_that_runs_code_on_load_never_reaches_the_canary_function(deplo
         "churn", pickle.dumps(_Tripwire(str(tripwire))),
         signature={"inputs": [{"name": n} for n in ("age", "income", "tenure")]})
     with pytest.raises(ForbiddenError):
-        reg.with_actor("mallory").start_canary("churn", evil["version"], 10_000)
+        reg.with_actor("mallory").deployments().start_canary("churn", evil["version"], 10_000)
     src = RegistrySource(reg, store, endpoint="churn", model="churn", variant="canary", alias="canary")
     svc = InferenceService(src, endpoint="churn", model_name="churn", variant="canary", emit=lambda r: None,
                            start_refresher=False, log=lambda m: None)
@@ -104,25 +104,25 @@ def test_the_policy_that_allows_unapproved_deploys_is_explicit_and_audited(deplo
     entry = reg.audit.history(limit=1)[0]
     assert (entry["action"], entry["actor"], entry["details"]["allow_unapproved_deploys"]) == \
         ("model.update", "bob", True)
-    assert reg.start_canary("churn", 2, 1000)["canary_version"] == 2
+    assert reg.deployments().start_canary("churn", 2, 1000)["canary_version"] == 2
     with pytest.raises(ForbiddenError):            # the production alias stays governed on its own
-        reg.promote("churn")
-    reg.rollback("churn", reason="policy test")
+        reg.deployments().promote("churn")
+    reg.deployments().rollback("churn", reason="policy test")
     reg.with_actor("bob").update_model("churn", allow_unapproved_deploys=False)
     with pytest.raises(ForbiddenError):
-        reg.start_canary("churn", 2, 1000)
+        reg.deployments().start_canary("churn", 2, 1000)
 
 
 def test_more_weight_for_an_unapproved_canary_is_refused(deployed):
     """issue 13 D: a canary started under the policy gets no more traffic once the policy is withdrawn."""
     reg = deployed
     reg.with_actor("bob").update_model("churn", allow_unapproved_deploys=True)
-    reg.start_canary("churn", 2, 500)
+    reg.deployments().start_canary("churn", 2, 500)
     reg.with_actor("bob").update_model("churn", allow_unapproved_deploys=False)
     with pytest.raises(ForbiddenError):
-        reg.set_weight("churn", 5000)
-    assert reg.set_weight("churn", 100)["canary_weight_bp"] == 100      # less is always allowed
-    assert reg.rollback("churn", reason="unapproved")["canary_version"] is None
+        reg.deployments().set_weight("churn", 5000)
+    assert reg.deployments().set_weight("churn", 100)["canary_weight_bp"] == 100      # less is always allowed
+    assert reg.deployments().rollback("churn", reason="unapproved")["canary_version"] is None
 
 
 def _swap(store, key: str, data: bytes) -> None:
@@ -139,9 +139,9 @@ def test_deploy_time_verification_refuses_an_altered_artifact(deployed, store, t
     tripwire = tmp_path / "unpickled"
     _swap(store, rec["artifact"]["key"], pickle.dumps(_Tripwire(str(tripwire))))
     before, seq = read_deployment(reg.store, "churn"), reg.audit.last_seq()
-    for attempt, role in ((lambda: reg.start_canary("churn", 2, 1000), "canary"),
-                          (lambda: reg.set_shadow("churn", 2, 0.5), "shadow"),
-                          (lambda: reg.set_stable("ep-two", "churn", 2), "stable")):
+    for attempt, role in ((lambda: reg.deployments().start_canary("churn", 2, 1000), "canary"),
+                          (lambda: reg.deployments().set_shadow("churn", 2, 0.5), "shadow"),
+                          (lambda: reg.deployments().set_stable("ep-two", "churn", 2), "stable")):
         with pytest.raises(ConflictError) as e:
             attempt()
         assert e.value.status == 409 and e.value.code == "artifact_integrity" and e.value.details["role"] == role
@@ -150,10 +150,10 @@ def test_deploy_time_verification_refuses_an_altered_artifact(deployed, store, t
     assert read_deployment(reg.store, "churn") == before and read_deployment(reg.store, "ep-two") is None
     assert reg.audit.last_seq() == seq + 3 and not tripwire.exists()
     _swap(store, rec["artifact"]["key"], original)
-    reg.start_canary("churn", 2, 1000)
+    reg.deployments().start_canary("churn", 2, 1000)
     _swap(store, rec["artifact"]["key"], original + b"\0")           # altered while the canary runs
     with pytest.raises(ConflictError) as e:
-        reg.promote("churn")
+        reg.deployments().promote("churn")
     assert e.value.code == "artifact_integrity"
     assert read_deployment(reg.store, "churn")["stable_version"] == 1
 
@@ -171,7 +171,7 @@ def test_deploy_time_verification_covers_the_compiled_scorer(reg, store):
     approve(reg, "trees", 1)
     store.put(rec["compiled"]["key"], store.get(rec["compiled"]["key"]).data + b"x")
     with pytest.raises(ConflictError) as e:
-        reg.set_stable("trees", "trees", 1)
+        reg.deployments().set_stable("trees", "trees", 1)
     assert e.value.code == "artifact_integrity" and "compiled scorer" in e.value.message
 
 

@@ -194,5 +194,5 @@ def test_corrupt_or_misplaced_version_record_names_the_object(reg, store, traini
 def test_corrupt_deployment_record_names_the_object(reg, store):
     store.put(deployment_key("churn"), b"nope")
     with pytest.raises(IntegrityError) as e:
-        reg.get_deployment("churn")
+        reg.deployments().get("churn")
     assert deployment_key("churn") in e.value.message

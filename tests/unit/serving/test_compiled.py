@@ -65,7 +65,7 @@ def test_registry_stores_it_and_serving_never_imports_sklearn(tmp_path):
     assert rec["compiled"]["format"] == "mlops-trees/1"
     reg.request_approval("m", rec["version"])
     reg.with_actor("bob").decide_approval("m", rec["version"], "approve")
-    reg.set_stable("ep", "m", rec["version"])
+    reg.deployments().set_stable("ep", "m", rec["version"])
     expected = model.predict_proba(X[:3])[:, 1].round(6).tolist()
     code = textwrap.dedent(f"""
         import json, sys

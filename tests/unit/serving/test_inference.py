@@ -50,7 +50,7 @@ def test_no_deployment_is_a_clear_503(world):
 
 def test_predict_serves_the_deployed_version_and_hot_swaps_on_promote(world):
     store, reg, X, v1, v2 = world
-    reg.set_stable("ep", "m", v1)
+    reg.deployments().set_stable("ep", "m", v1)
     records: list = []
     svc = service(store, reg, records=records, sample_rate=1.0)
     out = svc.predict(req({"instances": [X[0].tolist()]}, **{"x-mlops-principal": "bob"})).body
@@ -60,23 +60,23 @@ def test_predict_serves_the_deployed_version_and_hot_swaps_on_promote(world):
     rec = records[-1]
     assert rec["kind"] == "prediction" and rec["version"] == v1 and rec["features"]["a"] == X[0, 0]
     assert rec["principal"] and rec["principal"] != "bob"          # hashed, never the raw principal
-    reg.start_canary("ep", v2, 1000)
-    reg.promote("ep")
+    reg.deployments().start_canary("ep", v2, 1000)
+    reg.deployments().promote("ep")
     svc.refresh()                                                   # what the refresher thread does
     assert svc.predict(req({"instances": [X[0].tolist()]})).body["version"] == v2
 
 
 def test_canary_variant_serves_the_canary_version(world):
     store, reg, X, v1, v2 = world
-    reg.set_stable("ep", "m", v1)
-    reg.start_canary("ep", v2, 1000)
+    reg.deployments().set_stable("ep", "m", v1)
+    reg.deployments().start_canary("ep", v2, 1000)
     svc = service(store, reg, variant="canary")
     assert svc.predict(req({"inputs": dict(zip("abcd", X[0].tolist(), strict=True))})).body["version"] == v2
 
 
 def test_store_unreachable_keeps_serving_the_cached_model(world):
     store, reg, X, v1, _ = world
-    reg.set_stable("ep", "m", v1)
+    reg.deployments().set_stable("ep", "m", v1)
     logs: list = []
     src = RegistrySource(reg, store, endpoint="ep", model="m", variant="stable", alias="production")
     svc = InferenceService(src, endpoint="ep", model_name="m", variant="stable", emit=lambda r: None,
@@ -90,7 +90,7 @@ def test_store_unreachable_keeps_serving_the_cached_model(world):
 
 def test_sample_rate_zero_keeps_features_out_of_records(world):
     store, reg, X, v1, _ = world
-    reg.set_stable("ep", "m", v1)
+    reg.deployments().set_stable("ep", "m", v1)
     records: list = []
     svc = service(store, reg, records=records, sample_rate=0.0)
     svc.predict(req({"instances": X[:5].tolist()}))
@@ -99,7 +99,7 @@ def test_sample_rate_zero_keeps_features_out_of_records(world):
 
 def test_feedback_records_and_validation(world):
     store, reg, X, v1, _ = world
-    reg.set_stable("ep", "m", v1)
+    reg.deployments().set_stable("ep", "m", v1)
     records: list = []
     svc = service(store, reg, records=records)
     pid = svc.predict(req({"instances": [X[0].tolist()]})).body["prediction_id"]
@@ -118,7 +118,7 @@ def test_tampered_artifact_is_refused_before_deserialization(world, tmp_path):
     store, reg, X, v1, _ = world
     sha = reg.get_version("m", v1)["artifact"]["sha256"]
     key = f"artifacts/sha256/{sha}"
-    reg.set_stable("ep", "m", v1)                       # deploy-time verification passes, then the bytes change
+    reg.deployments().set_stable("ep", "m", v1)                       # deploy-time verification passes, then the bytes change
     store.put(key, store.get(key).data + b"tamper")
     logs: list = []
     src = RegistrySource(reg, store, endpoint="ep", model="m", variant="stable", alias="production")
@@ -129,7 +129,7 @@ def test_tampered_artifact_is_refused_before_deserialization(world, tmp_path):
 
 def test_direct_invoke_smoke_check(world):
     store, reg, X, v1, _ = world
-    reg.set_stable("ep", "m", v1)
+    reg.deployments().set_stable("ep", "m", v1)
     svc = service(store, reg)
     r = svc.router().dispatch(Request.from_url("POST", "/", {}, json.dumps({"smoke": True, "version": v1}).encode()))
     assert r.body["ok"] is True and r.body["version"] == v1
@@ -159,7 +159,7 @@ def test_a_pipeline_with_a_categorical_feature_serves_end_to_end(tmp_path):
     assert [i["dtype"] for i in rec["signature"]["inputs"]] == ["str", "float64"]
     reg.request_approval("m", v)
     reg.with_actor("bob").decide_approval("m", v, "approve")
-    reg.set_stable("ep", "m", v)
+    reg.deployments().set_stable("ep", "m", v)
     svc = service(store, reg)
     out = svc.predict(req({"dataframe_records": [{"plan": "gold", "age": 20.0}, {"plan": "basic", "age": 20.0}]}))
     assert out.body["predictions"] == [1, 0]
@@ -169,8 +169,8 @@ def test_an_unservable_canary_falls_back_to_stable_and_recovers_when_repaired(wo
     """issue 13 D: the canary's cohort gets stable's predictions (variant reported as stable) while the
     canary's artifact fails verification; with stable broken too, 503 model_unavailable; repaired, v2 again."""
     store, reg, X, v1, v2 = world
-    reg.set_stable("ep", "m", v1)
-    reg.start_canary("ep", v2, 1000)
+    reg.deployments().set_stable("ep", "m", v1)
+    reg.deployments().start_canary("ep", v2, 1000)
     key2 = reg.get_version("m", v2)["artifact"]["key"]
     key1 = reg.get_version("m", v1)["artifact"]["key"]
     good2, good1 = store.get(key2).data, store.get(key1).data
@@ -202,10 +202,10 @@ def test_an_unservable_canary_falls_back_to_stable_and_recovers_when_repaired(wo
 def test_a_stable_function_keeps_its_version_when_the_next_one_is_unservable(world):
     """issue 13 D: a promotion whose artifact was altered after the deploy check does not take stable down."""
     store, reg, X, v1, v2 = world
-    reg.set_stable("ep", "m", v1)
+    reg.deployments().set_stable("ep", "m", v1)
     stable = service(store, reg)
-    reg.start_canary("ep", v2, 1000)
-    reg.promote("ep")
+    reg.deployments().start_canary("ep", v2, 1000)
+    reg.deployments().promote("ep")
     key2 = reg.get_version("m", v2)["artifact"]["key"]
     store.put(key2, store.get(key2).data + b"x")
     stable.refresh()
