@@ -13,7 +13,6 @@ from typing import Any
 
 from mlops.cli.output import add_json_flag, print_json, table
 from mlops.errors import ConfigError
-from mlops.settings import find_project_dir, load_stack
 
 
 def _import_infra(project_dir: Path) -> Any:
@@ -35,6 +34,8 @@ def _import_infra(project_dir: Path) -> Any:
 
 def plan(stack: str, project_dir: str | Path = ".") -> dict[str, Any]:
     """The plan of ``stack`` as a dict: counts by type, every resource with its key properties, outputs."""
+    from mlops.settings import find_project_dir, load_stack
+
     pdir = find_project_dir(project_dir)
     settings = load_stack(stack, pdir)
     preview = _import_infra(pdir)

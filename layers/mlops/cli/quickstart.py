@@ -21,10 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlops.errors import MlopsError, UnavailableError
-from mlops.settings import find_project_dir, load_stack
 
 STACK = "quickstart"
 MODEL = "breast-cancer"
@@ -80,6 +77,8 @@ class _Step:
 
 def _make_project(repo: Path, run_dir: Path) -> Path:
     """A project dir for this run: the local stack's settings, with its own store, state and port."""
+    import yaml
+
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(repo / "Pulumi.yaml", run_dir / "Pulumi.yaml")
     for name in ("functions", "pipelines"):
@@ -187,6 +186,7 @@ def cmd_quickstart(args) -> int:
     from mlops.runs import RunStore
     from mlops.runs.gate import validate_candidate
     from mlops.runs.recorder import train_and_register
+    from mlops.settings import find_project_dir, load_stack
 
     repo = find_project_dir(args.project_dir)
     if not (repo / ENTRYPOINT).is_file() or not (repo / "Pulumi.local.yaml").is_file():
