@@ -13,6 +13,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Collection
 
 from mlops.errors import MlopsError
 
@@ -36,14 +37,12 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("mlops.cli.quickstart", (("quickstart", "run the whole lifecycle locally: train, deploy, canary, drift, "
                                              "rollback"),)),
 )
-COMMAND_MODULES = tuple(module for module, _ in COMMANDS)
-_ALL = object()
 
 
-def build_parser(command: str | None | object = _ALL) -> argparse.ArgumentParser:
-    """The ``mlops`` parser. By default every command in full (imports every command module); given a
-    command name, only that command's module is imported and registered, the others are placeholders
-    that carry their name and help line (enough for ``mlops --help`` and for finding the command)."""
+def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The ``mlops`` parser. By default every command in full (imports every command module); given command
+    names, only their modules are imported and registered, the others are placeholders that carry their
+    name and help line (enough for ``mlops --help`` and for finding the command)."""
     parser = argparse.ArgumentParser(prog="mlops", description="The model lifecycle on OCI, and on this laptop.")
     parser.add_argument("--stack", default=os.environ.get("MLOPS_STACK", "local"),
                         help="stack whose Pulumi.<stack>.yaml settings to use (default: local)")
@@ -51,7 +50,7 @@ def build_parser(command: str | None | object = _ALL) -> argparse.ArgumentParser
                         help="directory holding Pulumi.yaml and the stack files")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module, commands in COMMANDS:
-        if command is _ALL or any(name == command for name, _ in commands):
+        if load is None or any(name in load for name, _ in commands):
             importlib.import_module(module).register(sub)
         else:
             for name, help_ in commands:
@@ -61,7 +60,7 @@ def build_parser(command: str | None | object = _ALL) -> argparse.ArgumentParser
 
 def _command_of(argv: list[str] | None) -> str | None:
     """The command word of ``argv`` (parsed with placeholders only; ``--help`` and errors exit here)."""
-    args, _ = build_parser(None).parse_known_args(argv)
+    args, _ = build_parser(()).parse_known_args(argv)
     return args.command
 
 
@@ -80,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if bad is not None:
         print(f"mlops: error: argument {bad[:60]!r} is not valid UTF-8 [invalid_argument]", file=sys.stderr)
         return 2
-    parser = build_parser(_command_of(argv))
+    command = _command_of(argv)
+    parser = build_parser(() if command is None else (command,))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
