@@ -18,7 +18,7 @@ from collections.abc import Collection
 from mlops.errors import MlopsError
 
 # (module, ((command, one-line help), ...)) in the order `mlops --help` lists them. The help lines are the
-# ones each module's register() gives its parsers (tests/cli/test_lazy_cli.py checks they agree).
+# ones each module's register() gives its parsers (tests/unit/cli/test_lazy_cli.py checks they agree).
 COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("mlops.cli.local", (("local", "run the stack on this machine (127.0.0.1 only)"),
                          ("invoke", "invoke a function of the running local stack directly"))),
