@@ -4,27 +4,22 @@ Pulumi runs this file with the project root or ``infra/`` as the working directo
 therefore taken from this file's location, never from the cwd. The settings come from the
 stack file through the same loader the CLI and the local runtime use; secret values come from
 ``pulumi config set --secret mlops-secrets:<key>`` (see ``mlops_infra.secrets``).
+
+``mlops`` and ``mlops_infra`` are ordinary imports: both packages are installed into the project venv
+(``pip install -e '.[infra]'``, into the venv Pulumi.yaml names); Pulumi, which runs this directory as a
+script, also puts infra/ on ``sys.path``.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-INFRA_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = INFRA_DIR.parent
+import pulumi
+from mlops.errors import MlopsError
+from mlops.settings import load_stack
+from mlops_infra.stack import deploy
 
-if str(INFRA_DIR) not in sys.path:
-    sys.path.insert(0, str(INFRA_DIR))
-try:
-    import mlops  # noqa: F401  (installed into the project venv: pip install -e '.[infra]')
-except ModuleNotFoundError:
-    sys.path.insert(0, str(PROJECT_DIR / "layers"))
-
-import pulumi  # noqa: E402
-from mlops.errors import MlopsError  # noqa: E402
-from mlops.settings import load_stack  # noqa: E402
-from mlops_infra.stack import deploy  # noqa: E402
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

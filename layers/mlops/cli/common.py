@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import getpass
 import os
+from typing import TYPE_CHECKING
 
-from mlops.settings import StackSettings, find_project_dir, load_stack
+if TYPE_CHECKING:
+    from mlops.settings import StackSettings
 
 
 def stack_settings(args) -> StackSettings:
     cached = getattr(args, "_settings", None)
     if cached is None:
+        from mlops.settings import find_project_dir, load_stack
+
         cached = load_stack(args.stack, find_project_dir(args.project_dir))
         args._settings = cached
     return cached

@@ -7,7 +7,6 @@ import sys
 
 from mlops.cli.common import stack_settings, store_for
 from mlops.cli.output import add_json_flag, print_json, table
-from mlops.driftjob import REPORT_PREFIX
 from mlops.errors import NotFoundError
 from mlops.names import validate_endpoint_name
 
@@ -29,6 +28,8 @@ def register(sub) -> None:
 
 def _reports(store, endpoint: str) -> list[str]:
     validate_endpoint_name(endpoint)
+    from mlops.driftjob import REPORT_PREFIX
+
     return sorted((k for k in store.list(f"{REPORT_PREFIX}{endpoint}/") if k.endswith(".json")),
                   key=lambda k: k.rsplit("/", 1)[-1])
 
@@ -57,6 +58,8 @@ def cmd_reports(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from mlops.driftjob import REPORT_PREFIX
+
     store = store_for(stack_settings(args))
     key = args.key
     if key.startswith("latest:"):

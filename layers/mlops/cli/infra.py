@@ -1,44 +1,39 @@
 """``mlops infra plan``: what ``pulumi up`` would create for a stack, computed offline under Pulumi mocks.
 
-No tenancy, no credentials and no pulumi CLI are needed: the real Pulumi program (``infra/``)
-runs in-process against a mock engine. Secret values are never read; placeholders stand in.
+No tenancy, no credentials and no pulumi CLI are needed: the real Pulumi program (``infra/``; its package
+``mlops_infra`` is installed with ``mlops``) runs in-process against a mock engine. Secret values are never
+read; placeholders stand in.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from mlops.cli.output import add_json_flag, print_json, table
 from mlops.errors import ConfigError
-from mlops.settings import find_project_dir, load_stack
 
 
-def _import_infra(project_dir: Path) -> Any:
-    infra = project_dir / "infra"
-    if not (infra / "mlops_infra").is_dir():
-        raise ConfigError(f"no Pulumi program in {infra} (expected infra/mlops_infra); run from the project")
+def _require_pulumi() -> None:
     try:
         import pulumi  # noqa: F401
         import pulumi_oci  # noqa: F401
     except ModuleNotFoundError as exc:
         raise ConfigError(f"{exc.name} is not installed; install the infra extra: pip install 'oci-mlops[infra]'") \
             from None
-    if str(infra) not in sys.path:
-        sys.path.insert(0, str(infra))
-    from mlops_infra import preview
-
-    return preview
 
 
 def plan(stack: str, project_dir: str | Path = ".") -> dict[str, Any]:
     """The plan of ``stack`` as a dict: counts by type, every resource with its key properties, outputs."""
+    from mlops.settings import find_project_dir, load_stack
+
     pdir = find_project_dir(project_dir)
     settings = load_stack(stack, pdir)
-    preview = _import_infra(pdir)
-    return preview.plan_stack(settings, pdir).to_dict()
+    _require_pulumi()
+    from mlops_infra.preview import plan_stack
+
+    return plan_stack(settings, pdir).to_dict()
 
 
 def _props(props: dict[str, Any]) -> str:

@@ -16,8 +16,6 @@ from typing import Any
 
 from mlops.cli.output import add_json_flag, print_json, table
 from mlops.errors import BadRequestError, ConflictError, MlopsError, UnavailableError
-from mlops.local.runtime import STATE_FILE
-from mlops.settings import find_project_dir, load_stack
 
 
 def register(sub) -> None:
@@ -50,10 +48,14 @@ def register(sub) -> None:
 # ---------------------------------------------------------------------------- helpers
 
 def _settings(args):
+    from mlops.settings import find_project_dir, load_stack
+
     return load_stack(args.stack, find_project_dir(args.project_dir))
 
 
 def _state_path(settings) -> Path:
+    from mlops.local.runtime import STATE_FILE
+
     return settings.state_dir / STATE_FILE
 
 

@@ -226,21 +226,20 @@ def cmd_approve(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def register(sub) -> None:
-    p = sub.add_parser("models", help="register, inspect, alias and approve model versions")
-    m = p.add_subparsers(dest="models_command", metavar="ACTION")
+def _action(actions, name: str, help_: str, fn, *, writes: bool = False):
+    """One ``mlops models ACTION`` parser: every action takes --store and --json, a write also --as."""
+    a = actions.add_parser(name, help=help_)
+    add_store_flag(a)
+    add_json_flag(a)
+    if writes:
+        add_actor_flag(a)
+    a.set_defaults(func=fn)
+    return a
 
-    def cmd(name: str, help_: str, fn, *, writes: bool = False):
-        a = m.add_parser(name, help=help_)
-        add_store_flag(a)
-        add_json_flag(a)
-        if writes:
-            add_actor_flag(a)
-        a.set_defaults(func=fn)
-        return a
 
-    r = cmd("register", "register a new version from a joblib file and its training data", cmd_register,
-            writes=True)
+def _add_register(actions) -> None:
+    r = _action(actions, "register", "register a new version from a joblib file and its training data",
+                cmd_register, writes=True)
     r.add_argument("model")
     r.add_argument("--artifact", help="the fitted model as a joblib file")
     r.add_argument("--mlflow", metavar="DIR", help="an MLflow model directory (sklearn flavor) instead")
@@ -255,16 +254,10 @@ def register(sub) -> None:
                                                          "repository's HEAD; 'none' to leave it out)")
     r.add_argument("--no-profile", action="store_true", help="do not store a drift reference profile")
 
-    cmd("list", "list models", cmd_list)
 
-    s = cmd("show", "a model (its settings and aliases), or one version with --version", cmd_show)
-    s.add_argument("model")
-    s.add_argument("--version", help="a version number, alias or 'latest'")
-
-    v = cmd("versions", "the versions of a model", cmd_versions)
-    v.add_argument("model")
-
-    c = cmd("create", "create a model with its governance settings", cmd_create, writes=True)
+def _add_governance(actions) -> None:
+    """``create`` (a model with its governance settings) and ``policy`` (unapproved deploys allowed or not)."""
+    c = _action(actions, "create", "create a model with its governance settings", cmd_create, writes=True)
     c.add_argument("model")
     c.add_argument("--description", default="")
     c.add_argument("--require", action="append", metavar="FIELD",
@@ -276,8 +269,8 @@ def register(sub) -> None:
     c.add_argument("--allow-unapproved-deploys", action="store_true",
                    help="let versions nobody approved serve traffic (stable, canary, shadow); audited")
 
-    pol = cmd("policy", "show or change whether unapproved versions may serve traffic (audited)", cmd_policy,
-              writes=True)
+    pol = _action(actions, "policy", "show or change whether unapproved versions may serve traffic (audited)",
+                  cmd_policy, writes=True)
     pol.add_argument("model")
     choice = pol.add_mutually_exclusive_group()
     choice.add_argument("--allow-unapproved-deploys", dest="allow_unapproved_deploys", action="store_const",
@@ -285,7 +278,9 @@ def register(sub) -> None:
     choice.add_argument("--require-approved-deploys", dest="allow_unapproved_deploys", action="store_const",
                         const=False, help="only approved versions serve traffic (the default)")
 
-    a = cmd("alias", "show, set or delete an alias", cmd_alias, writes=True)
+
+def _add_alias_and_approval(actions) -> None:
+    a = _action(actions, "alias", "show, set or delete an alias", cmd_alias, writes=True)
     a.add_argument("model")
     a.add_argument("alias")
     a.add_argument("version", nargs="?", help="version number, 'latest' or another alias (omit to show)")
@@ -293,15 +288,29 @@ def register(sub) -> None:
     a.add_argument("--expect", metavar="VERSION", help="only if the alias points here now ('none' = unset)")
     a.add_argument("--reason", default=None)
 
-    q = cmd("request-approval", "ask for a version to be approved", cmd_request_approval, writes=True)
+    q = _action(actions, "request-approval", "ask for a version to be approved", cmd_request_approval, writes=True)
     q.add_argument("model")
     q.add_argument("version")
     q.add_argument("--comment", default="")
 
-    ap = cmd("approve", "approve (or --reject) a pending request; not your own registration", cmd_approve,
-             writes=True)
+    ap = _action(actions, "approve", "approve (or --reject) a pending request; not your own registration",
+                 cmd_approve, writes=True)
     ap.add_argument("model")
     ap.add_argument("version")
     ap.add_argument("--reject", action="store_true")
     ap.add_argument("--comment", default="")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="register, inspect, alias and approve model versions")
+    m = p.add_subparsers(dest="models_command", metavar="ACTION")
+    _add_register(m)
+    _action(m, "list", "list models", cmd_list)
+    s = _action(m, "show", "a model (its settings and aliases), or one version with --version", cmd_show)
+    s.add_argument("model")
+    s.add_argument("--version", help="a version number, alias or 'latest'")
+    v = _action(m, "versions", "the versions of a model", cmd_versions)
+    v.add_argument("model")
+    _add_governance(m)
+    _add_alias_and_approval(m)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

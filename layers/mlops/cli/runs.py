@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlops.cli.output import add_json_flag, emit, print_json, table
 
@@ -92,6 +92,10 @@ def _flatten(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _is_number(v: object) -> TypeGuard[int | float]:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of ``field | run A | run B | change`` (params, metrics, lineage side by side)."""
     fa, fb = _flatten(a), _flatten(b)
@@ -103,8 +107,7 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
         va, vb = fa.get(k), fb.get(k)
         change = ""
         if va != vb:
-            both_numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (va, vb))
-            change = f"{vb - va:+.4g}" if both_numbers and k.startswith("metrics.") else "*"
+            change = f"{vb - va:+.4g}" if k.startswith("metrics.") and _is_number(va) and _is_number(vb) else "*"
         rows.append({"field": k, "a": va, "b": vb, "change": change})
     return rows
 
