@@ -8,14 +8,13 @@ from pathlib import Path
 
 from mlops.cli.output import print_json
 from mlops.errors import BadRequestError
-from mlops.pipeline.buildspec import load_build_spec
-from mlops.pipeline.deployspec import PARAM_NAME, load_deploy_pipeline
-from mlops.pipeline.specfile import read_yaml
 
 DEFAULT_SPEC = "pipelines/build_spec.yaml"
 
 
 def _parse_vars(items: list[str] | None) -> dict[str, str]:
+    from mlops.pipeline.deployspec import PARAM_NAME
+
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, value = item.partition("=")
@@ -35,6 +34,7 @@ def _source_dir(spec_path: Path, workdir: str | None) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from mlops.pipeline.buildspec import load_build_spec
     from mlops.pipeline.results import format_report
     from mlops.pipeline.runner import BuildRunner
     from mlops.pipeline.variables import secrets_file_path
@@ -61,6 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from mlops.pipeline.buildspec import load_build_spec
+    from mlops.pipeline.deployspec import load_deploy_pipeline
+    from mlops.pipeline.specfile import read_yaml
+
     for name in args.files:
         data = read_yaml(name)
         if isinstance(data, dict) and data.get("kind") == "DeployPipeline":
