@@ -34,6 +34,7 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                         ("validate", "validation gate: candidate vs an alias on the candidate's holdout"))),
     ("mlops.cli.ab", (("ab", "A/B analysis of an endpoint's canary or shadow against stable"),)),
     ("mlops.cli.infra", (("infra", "the Pulumi program: preview what a stack deploys"),)),
+    ("mlops.cli.settings", (("settings", "stack settings: the stack file's JSON Schema, and a check"),)),
     ("mlops.cli.quickstart", (("quickstart", "run the whole lifecycle locally: train, deploy, canary, drift, "
                                              "rollback"),)),
 )
