@@ -179,6 +179,7 @@ def test_racing_creates_have_exactly_one_winner(store):
     assert store.get("race/1.json").data == b"writer-%d" % wins[0]
 
 
+@pytest.mark.slow
 def test_racing_compare_and_swap_loses_no_update(store):
     store.put("counter", b"0")
     n_threads, per_thread = 6, 8

@@ -21,6 +21,7 @@ from tests.projects import make_project, register_approved, training_data
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.slow
 def test_better_canary_is_promoted_after_enough_feedback(tmp_path):
     project = make_project(tmp_path / "project", extra="  mlops:guardian:\n    ab_auto_promote: true\n")
     settings = load_stack("e2e", project)

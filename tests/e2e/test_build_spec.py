@@ -36,6 +36,7 @@ def build(src: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_build_spec_trains_gates_and_refuses_a_worse_candidate(tmp_path):
     src = clean_copy(tmp_path / "src")
     first = build(src)

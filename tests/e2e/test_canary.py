@@ -107,6 +107,7 @@ def test_200_malformed_bodies_are_all_4xx_with_an_error_code(stack):
     assert {413, 422, 400} <= set(statuses)
 
 
+@pytest.mark.slow
 def test_weighted_canary_share_stickiness_rollback_and_promote(stack):
     reg, url = stack["registry"], stack["url"]
     n = 10_000

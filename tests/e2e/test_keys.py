@@ -33,6 +33,7 @@ def _run_all(cmds: list[list[str]], cwd: Path) -> list[subprocess.CompletedProce
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["local", "ring"])
 def test_64_concurrent_keys_new_and_revoke_lose_nothing(tmp_path, where):
     """issue 13 B: 48 `keys new` and 16 `keys revoke` at once -> exactly the expected ring, every token works."""

@@ -43,6 +43,7 @@ def _processes_in_group(pgid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_up_request_status_invoke_logs_down(tmp_path):
     project = make_project(tmp_path / "project")
     settings = load_stack("e2e", project)

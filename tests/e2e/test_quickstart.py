@@ -14,6 +14,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_quickstart_runs_the_whole_lifecycle(tmp_path):
     run_dir = tmp_path / "qs"
     r = subprocess.run([sys.executable, "-m", "mlops.cli", "quickstart", "--dir", str(run_dir),

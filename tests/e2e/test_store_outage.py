@@ -8,6 +8,7 @@ import os
 import stat
 import time
 
+import pytest
 from mlops.local.assemble import LogShippingService, MetricsService, build_runtime
 from mlops.local.setup import local_api_key, local_audit_anchor
 from mlops.registry import Registry
@@ -38,6 +39,7 @@ def prediction_ids_in(store) -> set[str]:
     return out
 
 
+@pytest.mark.slow
 def test_a_store_outage_under_a_running_stack_loses_nothing(tmp_path):
     project = make_project(tmp_path / "project",
                            extra="  mlops:guardian:\n    auto_rollback: false\n    auto_retrain: false\n")

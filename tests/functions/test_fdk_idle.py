@@ -98,6 +98,7 @@ KEEP_ALIVE_S = 75.0
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_idle_worker_does_not_spin_and_closes_after_keepalive_timeout(tmp_path):
     """Issue 19: after one response on a kept-alive connection, the worker uses < 1% of a core over the
     5+ s after fdk's keep-alive timeout and closes the connection; fdk as shipped spins there instead

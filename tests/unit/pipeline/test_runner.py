@@ -132,6 +132,7 @@ def test_step_timeout_kills_the_process_group_and_runs_on_failure(tmp_path):
     assert not alive, "the background child of the timed-out step survived"
 
 
+@pytest.mark.slow
 def test_build_timeout_bounds_the_steps(tmp_path):
     # step a has the build's 5 s to itself (ample even on a loaded machine); b cannot finish within it
     result, out, _ = run(tmp_path, [step("true", "a"), step("sleep 60", "b")], timeoutInSeconds=5)

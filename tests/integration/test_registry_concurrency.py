@@ -11,7 +11,7 @@ import pytest
 from mlops.errors import ConflictError
 from mlops.registry import Registry
 
-from tests.unit.registry.registry_workers import SIGNATURE, open_test_store, register_many
+from tests.integration.registry_workers import SIGNATURE, open_test_store, register_many
 
 WRITERS = 32
 
