@@ -24,10 +24,12 @@ from urllib.parse import urlsplit
 from mlops.blueprint.functions import function_specs
 from mlops.blueprint.gateway import deployment_spec, local_function_ids
 from mlops.errors import MlopsError, NotFoundError, new_request_id
-from mlops.local.gateway import Gateway, GatewayResponse, _ServerProtocol, serve
+from mlops.local.fnwire import GatewayResponse
+from mlops.local.gateway import Gateway
 from mlops.local.headercodec import decode_upstream_value
 from mlops.local.limits import ConnectionGuard, HttpLimits
 from mlops.local.pool import FunctionDef, FunctionPool
+from mlops.local.server import ServerProtocol, serve
 from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
 
@@ -140,7 +142,7 @@ class LocalRuntime:
             self._servers.append(server)
             self.bound_port = server.sockets[0].getsockname()[1]
             admin = await asyncio.get_running_loop().create_unix_server(
-                lambda: _ServerProtocol(_Admin(self), self._admin_guard), os.path.join(self.socket_dir, "admin.sock"))
+                lambda: ServerProtocol(_Admin(self), self._admin_guard), os.path.join(self.socket_dir, "admin.sock"))
             self._servers.append(admin)
             for svc in self.services:
                 await svc.start()
@@ -219,7 +221,8 @@ class _Admin:
     def __init__(self, rt: LocalRuntime) -> None:
         self.rt = rt
 
-    async def handle(self, method, url, headers, body, client_ip) -> GatewayResponse:
+    async def handle(self, method: str, url: str, headers: dict[str, str], body: bytes,
+                     client_ip: str = "") -> GatewayResponse:
         path = urlsplit(url).path
         try:
             if method == "GET" and path == "/status":

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops.names import cohort_key
-from mlops.ttlcache import TTLCache
 from mlops.serving.apikeys import INVALID_RECORD, MALFORMED, UNKNOWN_KEY, KeyRing, KeyRingSource
+from mlops.ttlcache import TTLCache
 
 CANARY, STABLE = "canary", "stable"
 log = logging.getLogger(__name__)
