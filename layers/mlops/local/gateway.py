@@ -156,7 +156,7 @@ class Gateway:
                              client_ip, request_id)
         if method.upper() == "OPTIONS" and self.cors and "access-control-request-method" in headers:
             return self._preflight(req)
-        route = self._match(req)
+        route = match_route(self.routes, req)
         if self.rate_limiter and not self.rate_limiter.allow(client_ip):
             raise RateLimitedError("too many requests; slow down and retry", code="rate_limited")
         authz = route.policies.get("authorization") or {"type": "AUTHENTICATION_ONLY"}
@@ -182,10 +182,12 @@ class Gateway:
     async def _authenticate(self, req: GatewayRequest) -> None:
         await self.authenticator.authenticate(req, self._invoke)
 
-    async def _invoke(self, fn_id: str, wire: list[tuple[str, str]], body: bytes, replay_safe: bool):
+    def _invoke(self, fn_id: str, wire: list[tuple[str, str]], body: bytes,
+                replay_safe: bool) -> Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]:
+        """The invoker's call (a plain function returning its awaitable: no coroutine of its own)."""
         if self._replay_kw:
-            return await self.invoke(fn_id, wire, body, replay_safe=replay_safe)
-        return await self.invoke(fn_id, wire, body)
+            return self.invoke(fn_id, wire, body, replay_safe=replay_safe)
+        return self.invoke(fn_id, wire, body)
 
     # -- backends ------------------------------------------------------------------------------
     async def _call_backend(self, backend: Mapping[str, Any], route: Route, req: GatewayRequest) -> GatewayResponse:
