@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
 
 STATE_FILE = "runtime.json"
+log = logging.getLogger(__name__)
 LineHook = Callable[[str, str, str], None]   # (function, stream, line)
 
 
@@ -56,6 +58,7 @@ class LogWriter:
         private_dir(self.dir)
         self._files: dict[str, Any] = {}
         self.hooks: list[LineHook] = []
+        self._failed_hooks: set[int] = set()
 
     def __call__(self, fn: str, stream: str, line: str) -> None:
         f = self._files.get(fn)
@@ -69,6 +72,9 @@ class LogWriter:
                 hook(fn, stream, line)
             except Exception as exc:  # a broken hook must not stop log capture
                 f.write(f"{time.time():.6f} runtime log hook failed: {exc!r}\n")
+                if id(hook) not in self._failed_hooks:      # once per hook: a broken hook fails on every line
+                    self._failed_hooks.add(id(hook))
+                    log.exception("log hook %r failed on a line of %s (logged once)", hook, fn)
 
     def flush(self) -> None:
         for f in self._files.values():
