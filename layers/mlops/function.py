@@ -3,22 +3,25 @@
 ``functions/<name>/func.py`` builds its service at import (once per container) and
 exposes ``handler = fdk_handler(router)``. The status reaches a client only through
 the gateway (``fn-http-status``), so every error body carries its own ``error.code``.
+Diagnostics go through ``mlops.logs`` (configured here, once per container), with the request id of
+the call in ``mlops.logs.request_id_var`` while it runs.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import sys
 import time
-import traceback
 from collections.abc import Callable
 
+from mlops import logs
 from mlops.errors import render
 from mlops.http import REQUEST_ID_HEADER, Request, Response, Router
 
 log = logging.getLogger("mlops.function")
+# func.py imports this module first and builds its service at import, before ``fdk_handler`` runs:
+# logging is set up now so that what the service logs while it starts is not lost
+logs.configure()
 
 
 def _first(value) -> str:
@@ -53,10 +56,8 @@ def _headers_of(ctx) -> dict[str, str]:
 
 
 def log_exception(request_id: str, exc: BaseException) -> None:
-    """One structured line with the traceback flattened; never the request body."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    print(json.dumps({"level": "ERROR", "request_id": request_id, "error": type(exc).__name__,
-                      "traceback": tb}), file=sys.stderr, flush=True)
+    """One structured line (error, traceback flattened, request id); never the request body."""
+    log.error("request failed: %s", type(exc).__name__, exc_info=exc, extra={"request_id": request_id})
 
 
 def dispatch(router: Router | Callable[[Request], Response], request: Request) -> Response:
@@ -86,7 +87,11 @@ def fdk_handler(router: Router | Callable[[Request], Response]):
         headers = _headers_of(ctx)
         request = Request.from_url(ctx.Method() or "POST", ctx.RequestURL() or "/", headers, body,
                                    request_id=headers.get(REQUEST_ID_HEADER) or ctx.CallID() or None)
-        resp = dispatch(router, request)
+        token = logs.request_id_var.set(request.request_id)
+        try:
+            resp = dispatch(router, request)
+        finally:
+            logs.request_id_var.reset(token)
         out_headers = dict(resp.headers)
         out_headers["content-type"] = resp.content_type()
         return fdk_response.Response(ctx, response_data=resp.encode(), headers=out_headers,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 from mlops import envvars as ev
 from mlops.errors import ConfigError, NotFoundError, UnavailableError
 from mlops.localfiles import locked, write_atomic
+from mlops.ttlcache import TTLCache
 
 T = TypeVar("T")
 
@@ -112,25 +112,12 @@ class CachedSecrets:
     def __init__(self, reader: SecretReader, ttl_s: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.reader, self.ttl_s, self.clock = reader, ttl_s, clock
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
+        self._cache: TTLCache[str, str] = TTLCache(ttl_s, keep_stale=True, clock=clock)
 
     def get(self, name: str, *, max_age_s: float | None = None) -> str:
         """The cached value if younger than ``max_age_s`` (default: the TTL), else a fresh read."""
-        now = self.clock()
-        hit = self._cache.get(name)
-        limit = self.ttl_s if max_age_s is None else min(self.ttl_s, max_age_s)
-        if hit and now - hit[0] < limit:
-            return hit[1]
-        try:
-            value = self.reader.get(name)
-        except UnavailableError:
-            if hit:
-                return hit[1]
-            raise
-        with self._lock:
-            self._cache[name] = (now, value)
-        return value
+        return self._cache.get_or_load(name, lambda: self.reader.get(name), max_age_s=max_age_s,
+                                       stale_on=(UnavailableError,))
 
 
 def secrets_from_env(environ: Mapping[str, str] | None = None, ttl_s: float = 300.0) -> CachedSecrets:

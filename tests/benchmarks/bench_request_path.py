@@ -129,11 +129,13 @@ def _fdk_server(handler, loop):
 
 
 async def measure(args, project: Path, key: str, body: bytes) -> dict:
-    from mlops.local import gateway as gw_mod
-    from mlops.local.gateway import Gateway, _ServerProtocol, select_backend
+    from mlops.local import routes as gw_mod
+    from mlops.local.gateway import Gateway
     from mlops.local.httpwire import Connection, _ResponseProtocol
     from mlops.local.pool import FunctionPool, Worker
+    from mlops.local.routes import select_backend
     from mlops.local.runtime import LocalRuntime
+    from mlops.local.server import ServerProtocol as _ServerProtocol
     from mlops.settings import load_stack
 
     loop = asyncio.get_running_loop()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from mlops.blueprint.functions import function_spec
-from mlops.local.gateway import Gateway, GatewayResponse
+from mlops.local.fnwire import GatewayResponse
+from mlops.local.gateway import Gateway
 from mlops.local.pool import FunctionDef
 from mlops.local.runtime import LocalRuntime
 from mlops.local.setup import add_api_key, local_api_key
@@ -326,7 +327,7 @@ def test_gateway_reuses_its_keep_alive_connection_to_each_worker(env):
 
 
 def test_context_variables_and_templates():
-    from mlops.local.gateway import GatewayRequest
+    from mlops.local.routes import GatewayRequest
 
     req = GatewayRequest("GET", "/x", {"q": "1"}, "/x?q=1", {"x-api-key": "k", "host": "h"}, b"", "1.2.3.4", "r",
                          path_params={"p": "v"}, auth={"principal": "alice"})

@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections import deque
 
 from mlops.local.runtime import LocalRuntime
 from mlops.settings import StackSettings
 from mlops.storage.stack import open_stack_store
+
+log = logging.getLogger(__name__)
 
 
 class MetricsService:
@@ -117,13 +120,19 @@ class AlarmService:
     def __init__(self, rt: LocalRuntime, settings: StackSettings, metrics: MetricsService) -> None:
         from mlops.monitoring.defaults import rules_for_settings
         from mlops.monitoring.evaluator import AlarmEvaluator
-        from mlops.monitoring.notify import FanOut, FunctionNotifier, NdjsonNotifier, WebhookNotifier
+        from mlops.monitoring.notify import (
+            FanOut,
+            FunctionNotifier,
+            NdjsonNotifier,
+            Notifier,
+            WebhookNotifier,
+        )
 
         self.rt, self.settings, self.metrics = rt, settings, metrics
         self.interval = settings.monitoring.evaluation_interval_s
         self.evaluator = AlarmEvaluator(metrics.store, rules_for_settings(settings),
                                         state_path=rt.state_dir / "alarm-state.json")
-        notifiers = [NdjsonNotifier(rt.state_dir / settings.notifications.local_file)]
+        notifiers: list[Notifier] = [NdjsonNotifier(rt.state_dir / settings.notifications.local_file)]
         notifiers += [WebhookNotifier(url) for url in settings.notifications.https_endpoints]
         if settings.notifications.guardian:
             notifiers.append(FunctionNotifier(self._invoke_guardian, "guardian"))
@@ -156,8 +165,10 @@ class AlarmService:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.interval)
-            with contextlib.suppress(Exception):
+            try:
                 await loop.run_in_executor(None, self.evaluate_once)
+            except Exception:  # noqa: BLE001 - the next round tries again; say why this one failed
+                log.exception("alarm evaluation failed")
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -1,4 +1,9 @@
-"""Entry point of the ``mlops local up`` background process: run one stack until SIGTERM."""
+"""Entry point of the ``mlops local up`` background process: run one stack until SIGTERM.
+
+Its stdout and stderr are the stack's ``runtime.log``. Diagnostics are JSON lines (``mlops.logs``);
+a failure to start stays one plain ``mlops local: <message> [<code>]`` line, which ``mlops local up``
+finds in the log's tail and shows to the person who ran it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--state-file", required=True)
     args = ap.parse_args(argv)
     os.umask(0o077)   # every file the runtime and its functions write is owner-only (issue 13 F)
+    from mlops import logs
+    logs.configure()
     from mlops.local.assemble import build_runtime
     from mlops.settings import load_stack
 
@@ -27,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         runtime = build_runtime(settings, port=args.port)
         try:
             import uvloop
-            runner = uvloop.run
         except ImportError:  # pragma: no cover
-            runner = asyncio.run
-        runner(runtime.run_forever(Path(args.state_file)))
+            asyncio.run(runtime.run_forever(Path(args.state_file)))
+        else:
+            uvloop.run(runtime.run_forever(Path(args.state_file)))
     except MlopsError as exc:
         print(f"mlops local: {exc.message} [{exc.code}]", file=sys.stderr, flush=True)
         return 1

@@ -24,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
-import sys
 import time
 import uuid
 from collections import deque
@@ -44,6 +44,8 @@ SPOOL_SUFFIX = ".spool"
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 #: (metric name, value) pairs the shipper reports; the runtime writes them to its metrics store
 MetricsHook = Callable[[list[tuple[str, float]]], None]
+
+log = logging.getLogger(__name__)
 
 METRIC_STORE_UNAVAILABLE = "store_unavailable"
 METRIC_BUFFERED_BYTES = "log_buffered_bytes"
@@ -78,7 +80,7 @@ class RetryLater(Exception):
 
 
 def _stderr_log(msg: str) -> None:
-    print(json.dumps({"level": "WARNING", "component": "log_shipper", "msg": msg}), file=sys.stderr, flush=True)
+    log.warning(msg, extra={"component": "log_shipper"})
 
 
 class LogShipper:

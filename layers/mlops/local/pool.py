@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import sys
@@ -23,8 +24,10 @@ from pathlib import Path
 
 from mlops.errors import BadGatewayError, DeadlineError, UnavailableError
 from mlops.local.httpwire import Connection, UpstreamClosed
+from mlops.local.tasks import TaskSet
 
 LogSink = Callable[[str, str, str], None]      # (function, stream, line)
+log = logging.getLogger(__name__)
 
 # Environment passed to functions: nothing of the parent's but what a container would have.
 _PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
@@ -48,6 +51,11 @@ def _log_pipe() -> tuple[int, int]:
     with contextlib.suppress(OSError, AttributeError):
         fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
     return r, w
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
 
 
 def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
@@ -105,6 +113,7 @@ class FunctionPool:
         self.fn_id = f"local:fn:{fn.name}"
         self.keepalive_s = _KEEPALIVE_S   # reconnect before the fdk's own 5 s idle timer closes a connection
         self.replays = 0                  # calls retried on a fresh connection (replay-safe ones only)
+        self._restarts = TaskSet(f"pool {fn.name}")   # restarts in flight, referenced until done
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -172,8 +181,8 @@ class FunctionPool:
         pending = b""
         try:
             while True:
-                ready = loop.create_future()
-                loop.add_reader(fd, lambda f=ready: f.done() or f.set_result(None))
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(fd, _wake, ready)
                 try:
                     await ready
                 finally:
@@ -226,18 +235,20 @@ class FunctionPool:
             await self._spawn(w)
         except Exception as exc:  # keep the gateway up; the next call retries the start
             self.log_sink(self.fn.name, "runtime", f"restart of worker {w.index} failed: {exc}")
+            log.warning("function %s: restart of worker %d failed: %s", self.fn.name, w.index, exc)
             await self._kill(w)
         self._idle.put_nowait(w)
 
     async def stop(self, grace_s: float = 3.0) -> None:
         self._closing = True
-        procs = [w.process for w in self.workers if w.alive]
-        for p in procs:
+        await self._restarts.cancel_all()     # a restart in flight would start a worker after the stop
+        procs = [w.process for w in self.workers if w.process is not None and w.process.returncode is None]
+        for proc in procs:
             with contextlib.suppress(ProcessLookupError):
-                p.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
         if procs:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), grace_s)
+                await asyncio.wait_for(asyncio.gather(*(proc.wait() for proc in procs)), grace_s)
         for w in self.workers:
             await self._kill(w)
             for p in (w.socket_path, os.path.join(os.path.dirname(w.socket_path),
@@ -282,12 +293,12 @@ class FunctionPool:
             ok = True
         except TimeoutError:
             returned = True
-            asyncio.ensure_future(self._restart(w))   # Fn kills a container past its timeout
+            self._restarts.spawn(self._restart(w))   # Fn kills a container past its timeout
             raise DeadlineError(f"function {self.fn.name} did not answer within {timeout:.0f}s",
                                 code="function_timeout") from None
         except (UpstreamClosed, ConnectionError, OSError) as exc:
             returned = True
-            asyncio.ensure_future(self._restart(w))
+            self._restarts.spawn(self._restart(w))
             raise BadGatewayError(f"function {self.fn.name} failed: {exc}; it is being restarted",
                                   code="function_crashed") from None
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,14 +25,17 @@ from urllib.parse import urlsplit
 from mlops.blueprint.functions import function_specs
 from mlops.blueprint.gateway import deployment_spec, local_function_ids
 from mlops.errors import MlopsError, NotFoundError, new_request_id
-from mlops.local.gateway import Gateway, GatewayResponse, _ServerProtocol, serve
+from mlops.local.fnwire import GatewayResponse
+from mlops.local.gateway import Gateway
 from mlops.local.headercodec import decode_upstream_value
 from mlops.local.limits import ConnectionGuard, HttpLimits
 from mlops.local.pool import FunctionDef, FunctionPool
+from mlops.local.server import ServerProtocol, serve
 from mlops.localfiles import write_atomic
 from mlops.settings import StackSettings
 
 STATE_FILE = "runtime.json"
+log = logging.getLogger(__name__)
 LineHook = Callable[[str, str, str], None]   # (function, stream, line)
 
 
@@ -54,6 +58,7 @@ class LogWriter:
         private_dir(self.dir)
         self._files: dict[str, Any] = {}
         self.hooks: list[LineHook] = []
+        self._failed_hooks: set[int] = set()
 
     def __call__(self, fn: str, stream: str, line: str) -> None:
         f = self._files.get(fn)
@@ -67,6 +72,9 @@ class LogWriter:
                 hook(fn, stream, line)
             except Exception as exc:  # a broken hook must not stop log capture
                 f.write(f"{time.time():.6f} runtime log hook failed: {exc!r}\n")
+                if id(hook) not in self._failed_hooks:      # once per hook: a broken hook fails on every line
+                    self._failed_hooks.add(id(hook))
+                    log.exception("log hook %r failed on a line of %s (logged once)", hook, fn)
 
     def flush(self) -> None:
         for f in self._files.values():
@@ -140,7 +148,7 @@ class LocalRuntime:
             self._servers.append(server)
             self.bound_port = server.sockets[0].getsockname()[1]
             admin = await asyncio.get_running_loop().create_unix_server(
-                lambda: _ServerProtocol(_Admin(self), self._admin_guard), os.path.join(self.socket_dir, "admin.sock"))
+                lambda: ServerProtocol(_Admin(self), self._admin_guard), os.path.join(self.socket_dir, "admin.sock"))
             self._servers.append(admin)
             for svc in self.services:
                 await svc.start()
@@ -219,7 +227,8 @@ class _Admin:
     def __init__(self, rt: LocalRuntime) -> None:
         self.rt = rt
 
-    async def handle(self, method, url, headers, body, client_ip) -> GatewayResponse:
+    async def handle(self, method: str, url: str, headers: dict[str, str], body: bytes,
+                     client_ip: str = "") -> GatewayResponse:
         path = urlsplit(url).path
         try:
             if method == "GET" and path == "/status":

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.errors import BadRequestError, ConfigError, UnavailableError
+from mlops.ttlcache import TTLCache
 
 PREFIX = "mlk_"
 SCHEME = "bearer"
@@ -169,40 +170,44 @@ class KeyRingSource:
         self.read, self.signature, self.clock = read, signature, clock
         self.max_age_s, self.min_reload_interval_s = max_age_s, min_reload_interval_s
         self.reads = 0
-        self._ring: KeyRing | None = None
+        # the parsed ring, stamped with the time of the last read (or failed read) of the source
+        self._cache: TTLCache[None, KeyRing] = TTLCache(max_age_s, keep_stale=True, clock=clock)
         self._raw: str | None = None
         self._sig: Hashable = None
-        self._loaded_at = float("-inf")
         self._lock = threading.Lock()
 
     def _load(self) -> KeyRing:
         sig = self.signature() if self.signature else None
         now = self.clock()
+        held = self._cache.stale(None)
         try:
             raw = self.read()
         except UnavailableError:
-            if self._ring is None:
+            if held is None:
                 raise
-            self._loaded_at = now          # keep the last ring; retry after the interval, not per request
-            return self._ring
+            self._cache.put(None, held, now=now)   # keep the last ring; retry after the interval, not per request
+            return held
         finally:
             self.reads += 1
-        if raw != self._raw or self._ring is None:
-            self._ring, self._raw = KeyRing.from_json(raw), raw
-        self._sig, self._loaded_at = sig, now
-        return self._ring
+        ring = held
+        if raw != self._raw or ring is None:
+            ring, self._raw = KeyRing.from_json(raw), raw
+        self._sig = sig
+        self._cache.put(None, ring, now=now)
+        return ring
 
     def ring(self) -> KeyRing:
         """The current ring: re-read if the file changed (file) or it is older than ``max_age_s``."""
         with self._lock:
-            if self._ring is None:
+            held = self._cache.stale(None)
+            if held is None:
                 return self._load()
             if self.signature is not None:
                 if self.signature() != self._sig:
                     return self._load()
-            elif self.clock() - self._loaded_at >= self.max_age_s:
+            elif self._cache.get(None) is None:
                 return self._load()
-            return self._ring
+            return held
 
     def check(self, header: str | None) -> tuple[KeyRecord | None, str]:
         """Like :meth:`KeyRing.check`, reloading a Vault ring (rate-limited) when the key id is unknown."""
@@ -211,7 +216,8 @@ class KeyRingSource:
         if why != UNKNOWN_KEY or self.signature is not None:
             return rec, why                # a file ring was just checked against its stat
         with self._lock:
-            if self.clock() - self._loaded_at < self.min_reload_interval_s:
+            age = self._cache.age(None)
+            if age is not None and age < self.min_reload_interval_s:
                 return rec, why
             ring = self._load()
         return ring.check(header)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 from mlops.names import cohort_key
 from mlops.serving.apikeys import INVALID_RECORD, MALFORMED, UNKNOWN_KEY, KeyRing, KeyRingSource
+from mlops.ttlcache import TTLCache
 
 CANARY, STABLE = "canary", "stable"
 log = logging.getLogger(__name__)
@@ -45,28 +45,20 @@ class CanaryState:
 
 
 class WeightCache:
-    """Per-endpoint canary weights read from the deployment state, cached for ``ttl_s``."""
+    """Per-endpoint canary weights read from the deployment state, cached for ``ttl_s``.
+
+    The store unreachable: the last known weight is kept (and the read retried on the next call);
+    with none known, weight 0 is cached for ``ttl_s`` (fail safe: nobody goes to an unknown canary).
+    """
 
     def __init__(self, read: Callable[[str], CanaryState], ttl_s: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.read, self.ttl_s, self.clock = read, ttl_s, clock
-        self._d: dict[str, tuple[float, CanaryState]] = {}
-        self._lock = threading.Lock()
+        self._cache: TTLCache[str, CanaryState] = TTLCache(ttl_s, keep_stale=True, clock=clock)
 
     def get(self, endpoint: str) -> CanaryState:
-        now = self.clock()
-        hit = self._d.get(endpoint)
-        if hit and now - hit[0] < self.ttl_s:
-            return hit[1]
-        try:
-            state = self.read(endpoint)
-        except Exception:
-            if hit:                      # store unreachable: keep the last known weight
-                return hit[1]
-            state = CanaryState(0, "")   # fail safe: nobody goes to an unknown canary
-        with self._lock:
-            self._d[endpoint] = (now, state)
-        return state
+        return self._cache.get_or_load(endpoint, lambda: self.read(endpoint), stale_on=(Exception,),
+                                       default=lambda: CanaryState(0, ""))
 
 
 def _iso(ts: float) -> str:

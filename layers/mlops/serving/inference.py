@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import queue
 import random
 import sys
@@ -38,6 +39,8 @@ from mlops.errors import IntegrityError, NotFoundError, UnavailableError, Unproc
 from mlops.http import COHORT_HEADER, Request, Response, Router
 from mlops.jsonbody import check_media_type
 from mlops.serving.payload import Signature, parse_payload
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ def principal_digest(principal: str | None) -> str | None:
 def _digest(principal: str) -> str:
     """Callers are few and call often: their digest is computed once (issue 19, per-request CPU)."""
     return hashlib.sha256(principal.encode()).hexdigest()[:16]
+
+
+def _diagnostic(msg: str) -> None:
+    """What the service has to say about its model (loads, swaps, failures): a diagnostic log line."""
+    log.info(msg)
 
 
 def _write_line(doc: dict[str, Any]) -> None:
@@ -113,7 +121,7 @@ class InferenceService:
         self.source, self.endpoint, self.model_name, self.variant = source, endpoint, model_name, variant
         self.max_batch, self.sample_rate, self.refresh_s = max_batch, sample_rate, refresh_s
         self.emit, self.clock = emit, clock
-        self.log = log or (lambda msg: print(json.dumps({"level": "INFO", "msg": msg}), file=sys.stderr, flush=True))
+        self.log: Callable[[str], None] = log or _diagnostic
         self.current: LoadedModel | None = None
         self.shadow: tuple[LoadedModel, float] | None = None
         self.unavailable: dict[str, Any] | None = None   # the deployed version that cannot be served, and why
@@ -241,7 +249,7 @@ class InferenceService:
                                 "variant": variant, "prediction_ids": ids, "request_id": request.request_id}
         if fallback is not None:
             body["fallback"] = fallback
-        if proba is not None:
+        if proba is not None and confidence is not None:     # both or neither (score)
             body["probabilities"] = np.round(proba, 6).tolist()
             body["classes"] = m.classes
             body["confidence"] = np.round(confidence, 6).tolist()
