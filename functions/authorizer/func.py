@@ -5,7 +5,7 @@ import json
 import os
 
 from fdk import response
-from mlops import fdkclock
+from mlops import fdkclock, logs
 from mlops.fnconfig.authorizer import AuthorizerConfig
 from mlops.secrets import secrets_from_env
 from mlops.serving.apikeys import KeyRingSource
@@ -14,6 +14,7 @@ from mlops.serving.deployment_state import canary_state_reader
 from mlops.storage import open_store
 
 fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection without it
+logs.configure()     # diagnostics as JSON lines on stderr, with the call's request id
 _env = os.environ
 _cfg = AuthorizerConfig.from_env(_env)
 _secrets = secrets_from_env(_env, ttl_s=_cfg.auth_ttl_s)
@@ -35,10 +36,14 @@ _authorizer = Authorizer(
 
 
 def handler(ctx, data: io.BytesIO | None = None):
+    token = logs.request_id_var.set(ctx.CallID() or None)
     try:
-        doc = json.loads(data.getvalue()) if data is not None else {}
-    except ValueError:
-        doc = {}
-    answer = _authorizer.authorize(doc)
+        try:
+            doc = json.loads(data.getvalue()) if data is not None else {}
+        except ValueError:
+            doc = {}
+        answer = _authorizer.authorize(doc)
+    finally:
+        logs.request_id_var.reset(token)
     return response.Response(ctx, response_data=json.dumps(answer),
                              headers={"Content-Type": "application/json"})

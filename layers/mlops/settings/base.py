@@ -64,8 +64,7 @@ def _choice_fields(cls: type) -> list[tuple[str, list[Any]]]:
     return _CHOICES[cls]
 
 
-# mypy reads the dataclass_transform of msgspec's stub and misses Struct.__init_subclass__'s options
-class Section(msgspec.Struct, forbid_unknown_fields=True):  # type: ignore[call-arg]
+class Section(msgspec.Struct, forbid_unknown_fields=True):
     """One ``mlops:<section>`` of a stack file; an unknown key is an error, not ignored."""
 
     def __post_init__(self) -> None:
