@@ -20,19 +20,13 @@ from mlops.local.pool import FunctionDef
 from mlops.local.runtime import LocalRuntime
 from mlops.settings import settings_from_config
 
-from tests.harness import RuntimeThread
+from tests.harness import ManualClock, RuntimeThread
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = ROOT / "tests" / "fixtures" / "functions" / "echo" / "func.py"
 PER_IP, TOTAL = 4, 6
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,7 @@ def env(tmp_path_factory):
     }, stack="limits", project_dir=project)
     spec = {"routes": [{"path": "/echo", "methods": ["GET", "POST"],
                         "backend": {"type": "ORACLE_FUNCTIONS_BACKEND", "function_id": "local:fn:echo"}}]}
-    clock = Clock()
+    clock = ManualClock(1000.0)
     limits = HttpLimits(max_connections_per_ip=PER_IP, max_connections=TOTAL, refusal_slack=8,
                         sweep_interval_s=3600)          # the tests sweep themselves
     rt = LocalRuntime(settings, port=0, spec=spec, functions=[FunctionDef("echo", ECHO, {}, pool_size=2)],

@@ -5,17 +5,11 @@ from __future__ import annotations
 import pytest
 from mlops.ttlcache import TTLCache
 
-
-class Clock:
-    def __init__(self, t: float = 0.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from tests.harness import ManualClock
 
 
 def test_an_entry_is_fresh_for_ttl_seconds_then_dropped():
-    clock = Clock()
+    clock = ManualClock(0.0)
     c: TTLCache[str, int] = TTLCache(10.0, clock=clock)
     c.put("a", 1)
     clock.t = 9.999
@@ -26,7 +20,7 @@ def test_an_entry_is_fresh_for_ttl_seconds_then_dropped():
 
 
 def test_an_absolute_expiry_overrides_the_ttl_and_an_expired_value_is_not_stored():
-    clock = Clock(100.0)
+    clock = ManualClock(100.0)
     c: TTLCache[str, str] = TTLCache(clock=clock)
     assert c.put("k", "v", expires_at=105.0)
     assert not c.put("old", "v", expires_at=100.0)
@@ -38,7 +32,7 @@ def test_an_absolute_expiry_overrides_the_ttl_and_an_expired_value_is_not_stored
 
 
 def test_keep_stale_serves_the_last_value_and_max_age_is_per_lookup():
-    clock = Clock()
+    clock = ManualClock(0.0)
     c: TTLCache[str, int] = TTLCache(10.0, keep_stale=True, clock=clock)
     c.put("a", 1)
     clock.t = 5.0
@@ -48,14 +42,14 @@ def test_keep_stale_serves_the_last_value_and_max_age_is_per_lookup():
 
 
 def test_max_entries_drops_the_oldest_insertion():
-    c: TTLCache[int, int] = TTLCache(max_entries=2, clock=Clock())
+    c: TTLCache[int, int] = TTLCache(max_entries=2, clock=ManualClock(0.0))
     for i in range(3):
         c.put(i, i)
     assert c.get(0) is None and c.get(1) == 1 and c.get(2) == 2
 
 
 def test_get_or_load_loads_once_per_ttl_and_stamps_the_time_of_the_lookup():
-    clock = Clock()
+    clock = ManualClock(0.0)
     calls = []
 
     def load() -> int:
@@ -72,7 +66,7 @@ def test_get_or_load_loads_once_per_ttl_and_stamps_the_time_of_the_lookup():
 
 
 def test_get_or_load_failures_serve_stale_not_restamped_else_default_else_raise():
-    clock = Clock()
+    clock = ManualClock(0.0)
     c: TTLCache[str, str] = TTLCache(1.0, keep_stale=True, clock=clock)
 
     def boom() -> str:

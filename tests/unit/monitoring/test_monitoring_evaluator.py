@@ -12,15 +12,11 @@ from mlops.monitoring.evaluator import AlarmEvaluator, aggregate
 from mlops.monitoring.metrics import MemoryMetrics, MetricPoint, invocation_points
 from mlops.monitoring.sqlite import SqliteMetrics
 
+from tests.harness import ManualClock
+
 T0 = 1_800_000_000.0
 
 
-class Clock:
-    def __init__(self, t=T0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 def rule(**kw):
@@ -35,7 +31,7 @@ def put(store, value, ts, **dims):
 
 
 def test_pt1m_fires_at_the_first_breach_and_clears_at_the_first_clear_minute():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     ev = AlarmEvaluator(store, [rule()], clock)
     put(store, 50, T0 - 10)
     assert ev.evaluate() == []
@@ -54,7 +50,7 @@ def test_pt1m_fires_at_the_first_breach_and_clears_at_the_first_clear_minute():
 
 
 def test_pending_duration_needs_the_condition_for_that_many_minutes():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     ev = AlarmEvaluator(store, [rule(pending_duration="PT3M")], clock)
     fired_at = []
     for minute in range(6):
@@ -66,7 +62,7 @@ def test_pending_duration_needs_the_condition_for_that_many_minutes():
 
 
 def test_an_interrupted_breach_starts_pending_over():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     ev = AlarmEvaluator(store, [rule(pending_duration="PT3M")], clock)
     events = []
     for v in (150, 150, 50, 150, 150, 150):
@@ -77,7 +73,7 @@ def test_an_interrupted_breach_starts_pending_over():
 
 
 def test_repeat_notification_while_firing():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     ev = AlarmEvaluator(store, [rule(repeat_notification_duration="PT5M")], clock)
     statuses = []
     for _ in range(12):
@@ -88,7 +84,7 @@ def test_repeat_notification_while_firing():
 
 
 def test_no_data_is_no_transition_and_no_progress():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     ev = AlarmEvaluator(store, [rule()], clock)
     put(store, 150, clock.t - 1)
     assert [e.status for e in ev.evaluate()] == ["FIRING"]
@@ -100,7 +96,7 @@ def test_no_data_is_no_transition_and_no_progress():
 
 
 def test_each_metric_stream_is_its_own_alarm_unless_grouped():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     for version, v in (("1", 150), ("2", 50), ("3", 130)):
         put(store, v, clock.t - 1, endpoint="churn", version=version)
     split = AlarmEvaluator(store, [rule()], clock).evaluate()
@@ -110,7 +106,7 @@ def test_each_metric_stream_is_its_own_alarm_unless_grouped():
 
 
 def test_window_is_the_rule_interval():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     put(store, 500, clock.t - 61)        # just outside a 1m window
     put(store, 50, clock.t - 1)
     assert AlarmEvaluator(store, [rule()], clock).evaluate() == []
@@ -141,7 +137,7 @@ def test_percentile_is_the_nearest_rank_numpy_calls_inverted_cdf():
 
 
 def test_state_survives_a_restart_and_a_changed_rule_starts_over(tmp_path):
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     state = tmp_path / "state" / "alarms.json"
     put(store, 150, clock.t - 1)
     assert [e.status for e in AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate()] == ["FIRING"]
@@ -156,20 +152,20 @@ def test_state_survives_a_restart_and_a_changed_rule_starts_over(tmp_path):
 def test_unreadable_state_starts_fresh(tmp_path):
     state = tmp_path / "alarms.json"
     state.write_text("{not json")
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     put(store, 150, clock.t - 1)
     assert [e.status for e in AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate()] == ["FIRING"]
 
 
 def test_disabled_rules_are_skipped():
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     put(store, 150, clock.t - 1)
     assert AlarmEvaluator(store, [rule(is_enabled=False)], clock).evaluate() == []
 
 
 def test_default_rules_on_local_oci_faas_twin_records(tmp_path):
     """The gateway's per-invocation records drive the canary error and latency rules."""
-    store, clock = SqliteMetrics(tmp_path / "m.sqlite"), Clock()
+    store, clock = SqliteMetrics(tmp_path / "m.sqlite"), ManualClock(T0)
     rules = default_rules(["churn"], [])
     ev = AlarmEvaluator(store, rules, clock)
     pts = []
@@ -197,7 +193,7 @@ def test_default_rules_on_local_oci_faas_twin_records(tmp_path):
 def test_custom_metrics_drive_drift_and_confidence_rules():
     from mlops.monitoring import metrics as m
 
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     ev = AlarmEvaluator(store, default_rules(["churn"], []), clock)
     store.put(m.drift_points("mlops", "churn", "churn", 3, drifted=True, drift_share=0.5, ts=clock.t - 30))
     store.put(m.window_points("mlops", "churn", "churn", 4, "canary", predictions=200, confidence_mean=0.3,
@@ -216,7 +212,7 @@ def test_custom_metrics_drive_drift_and_confidence_rules():
 def test_two_evaluators_sharing_a_state_file_report_a_transition_once(tmp_path):
     """issue 13 B: the state file is read-modify-written under its lock, so a second evaluator (another
     `mlops alarms eval --state`) sees the first one's transition instead of overwriting it."""
-    store, clock = MemoryMetrics(), Clock()
+    store, clock = MemoryMetrics(), ManualClock(T0)
     state = tmp_path / "alarms.json"
     first = AlarmEvaluator(store, [rule()], clock, state_path=state)
     second = AlarmEvaluator(store, [rule()], clock, state_path=state)     # loaded before first saved

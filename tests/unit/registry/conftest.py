@@ -7,19 +7,7 @@ import pytest
 from mlops.registry import Registry
 from mlops.storage import FileStore
 
-
-class ManualClock:
-    """A clock tests move by hand (epoch seconds)."""
-
-    def __init__(self, t: float = 1_790_000_000.0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def tick(self, seconds: float = 1.0) -> float:
-        self.t += seconds
-        return self.t
+from tests.harness import ManualClock
 
 
 @pytest.fixture

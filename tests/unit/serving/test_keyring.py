@@ -11,15 +11,11 @@ from mlops.secrets import FileSecrets
 from mlops.serving.apikeys import KeyRing, KeyRingSource, bearer_token, new_api_key, validate_principal
 from mlops.serving.authorizer import Authorizer, CanaryState, WeightCache
 
+from tests.harness import ManualClock
+
 RING = "mlops-api-keys"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class CountingFile(FileSecrets):
@@ -57,7 +53,7 @@ def test_file_ring_a_key_issued_after_1000_bogus_tokens_works_on_the_next_reques
     store = CountingFile(tmp_path / "secrets.json")
     _, first = new_api_key("first", ["mlops:predict"])
     store.put(RING, KeyRing([first]).to_json())
-    source = KeyRingSource(lambda: store.get(RING), signature=store.signature, clock=Clock())
+    source = KeyRingSource(lambda: store.get(RING), signature=store.signature, clock=ManualClock(1000.0))
     az = authorizer(source)
     assert ask(az, bogus(0))["active"] is False
     reads_before = source.reads
@@ -76,7 +72,7 @@ def test_file_ring_a_key_issued_after_1000_bogus_tokens_works_on_the_next_reques
 
 def test_vault_ring_reloads_on_an_unknown_id_at_most_once_per_interval(tmp_path):
     """issue 13 A: with no stat to look at, unknown ids trigger a read, rate-limited by the clock."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     _, first = new_api_key("first", ["mlops:predict"])
     ring = {"doc": KeyRing([first]).to_json()}
     reads = []
@@ -103,7 +99,7 @@ def test_vault_ring_reloads_on_an_unknown_id_at_most_once_per_interval(tmp_path)
 
 
 def test_vault_ring_outage_keeps_the_last_ring():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     token, rec = new_api_key("alice", ["mlops:predict"])
     state = {"down": False}
 
