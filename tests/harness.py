@@ -11,8 +11,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-def fdk_call(handler, *, url: str = "/", method: str = "POST", body: bytes | str | dict | None = None,
-             headers: dict[str, str] | None = None, gateway: bool = True):
+def fdk_call(
+    handler,
+    *,
+    url: str = "/",
+    method: str = "POST",
+    body: bytes | str | dict | None = None,
+    headers: dict[str, str] | None = None,
+    gateway: bool = True,
+):
     """Run ``handler`` through fdk's own request path (fdk.fixtures): (status, headers, body)."""
     from fdk import fixtures
 
@@ -22,9 +29,14 @@ def fdk_call(handler, *, url: str = "/", method: str = "POST", body: bytes | str
         body = body.encode()
 
     async def run():
-        call = await fixtures.setup_fn_call(handler, request_url=url, method=method,
-                                            headers=headers or {}, content=io.BytesIO(body or b""),
-                                            gateway=gateway)
+        call = await fixtures.setup_fn_call(
+            handler,
+            request_url=url,
+            method=method,
+            headers=headers or {},
+            content=io.BytesIO(body or b""),
+            gateway=gateway,
+        )
         return await call
 
     content, status, hdrs = asyncio.run(run())
@@ -71,9 +83,14 @@ class Response:
         return f"<Response {self.status} {self.body[:200]!r}>"
 
 
-def http(method: str, url: str, body: bytes | str | dict | list | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 30.0,
-         conn: httpclient.HTTPConnection | None = None) -> Response:
+def http(
+    method: str,
+    url: str,
+    body: bytes | str | dict | list | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    conn: httpclient.HTTPConnection | None = None,
+) -> Response:
     """One HTTP request with the standard library (a real TCP connection)."""
     if isinstance(body, (dict, list)):
         body = json.dumps(body)

@@ -21,7 +21,8 @@ def make_project(tmp: Path, *, extra: str = "") -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
     os.symlink(ROOT / "functions", tmp / "functions")
-    (tmp / "Pulumi.e2e.yaml").write_text(textwrap.dedent("""\
+    (tmp / "Pulumi.e2e.yaml").write_text(
+        textwrap.dedent("""\
         config:
           mlops:environment: local
           mlops:endpoints:
@@ -51,7 +52,9 @@ def make_project(tmp: Path, *, extra: str = "") -> Path:
             port: 0
             state_dir: .mlops/state
             secrets_file: .mlops/secrets.json
-        """) + extra)
+        """)
+        + extra
+    )
     return tmp
 
 
@@ -62,11 +65,22 @@ def training_data(seed: int = 0, n: int = 2000, shift: float = 0.0):
     return X, y
 
 
-def register_approved(reg: Registry, X, y, *, n_estimators: int = 20, seed: int = 0, flip: bool = False) -> int:
+def register_approved(
+    reg: Registry, X, y, *, n_estimators: int = 20, seed: int = 0, flip: bool = False
+) -> int:
     target = 1 - y if flip else y
-    model = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=2, random_state=seed).fit(X, target)
-    v = reg.register_version("churn", model, X, target, feature_names=FEATURES, params={"n_estimators": n_estimators},
-                             metrics={"train_accuracy": float((model.predict(X) == target).mean())})["version"]
+    model = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=2, random_state=seed).fit(
+        X, target
+    )
+    v = reg.register_version(
+        "churn",
+        model,
+        X,
+        target,
+        feature_names=FEATURES,
+        params={"n_estimators": n_estimators},
+        metrics={"train_accuracy": float((model.predict(X) == target).mean())},
+    )["version"]
     reg.request_approval("churn", v)
     reg.with_actor("approver").decide_approval("churn", v, "approve", comment="e2e")
     return v

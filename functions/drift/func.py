@@ -14,12 +14,15 @@ from mlops.secrets import secrets_from_env
 from mlops.storage import open_store
 
 _env = os.environ
-_cfg = DriftConfig.from_env(_env)   # first: a missing or bad variable is the error to report
+_cfg = DriftConfig.from_env(_env)  # first: a missing or bad variable is the error to report
 _secrets = secrets_from_env(_env)
 _store = open_store(_cfg.store, _secrets)
-_registry = Registry(_store, actor="guardian",     # A/B promotions are the guardian's policy acting
-                     anchor=anchor_from_env(_env, _secrets),
-                     audit_store=audit_store_from_env(_env, _cfg.store, _secrets))
+_registry = Registry(
+    _store,
+    actor="guardian",  # A/B promotions are the guardian's policy acting
+    anchor=anchor_from_env(_env, _secrets),
+    audit_store=audit_store_from_env(_env, _cfg.store, _secrets),
+)
 
 
 def _read_connector_object(obj):
@@ -35,11 +38,18 @@ def _ab_check(endpoint: str):
         return None
     from mlops.guardian import ab_verdict
     from mlops.monitoring.fromenv import notifier_from_env
+
     return ab_verdict(_registry, _store, endpoint, notifier=notifier_from_env(_env))
 
 
-_job = DriftJob(_store, _registry, metrics_sink_from_env(_env), log_reader=_read_connector_object,
-                after_window=_ab_check, config=_cfg.job)
+_job = DriftJob(
+    _store,
+    _registry,
+    metrics_sink_from_env(_env),
+    log_reader=_read_connector_object,
+    after_window=_ab_check,
+    config=_cfg.job,
+)
 
 
 def _run(request: Request) -> Response:

@@ -13,16 +13,29 @@ from mlops.serving.source import RegistrySource
 from mlops.storage import open_store
 
 _env = os.environ
-_cfg = InferenceConfig.from_env(_env)   # first: a missing or bad variable is the error to report
+_cfg = InferenceConfig.from_env(_env)  # first: a missing or bad variable is the error to report
 _secrets = secrets_from_env(_env)
 _store = open_store(_cfg.store, _secrets)
 _service = InferenceService(
-    RegistrySource(Registry(_store, actor=f"fn:{_cfg.function}",
-                            anchor=anchor_from_env(_env, _secrets),
-                            audit_store=audit_store_from_env(_env, _cfg.store, _secrets)), _store,
-                   endpoint=_cfg.endpoint, model=_cfg.model, variant=_cfg.variant,
-                   alias=_cfg.alias, shadow_enabled=_cfg.shadow),
-    endpoint=_cfg.endpoint, model_name=_cfg.model, variant=_cfg.variant,
-    max_batch=_cfg.max_batch, sample_rate=_cfg.feature_sample_rate, refresh_s=_cfg.model_refresh_s,
+    RegistrySource(
+        Registry(
+            _store,
+            actor=f"fn:{_cfg.function}",
+            anchor=anchor_from_env(_env, _secrets),
+            audit_store=audit_store_from_env(_env, _cfg.store, _secrets),
+        ),
+        _store,
+        endpoint=_cfg.endpoint,
+        model=_cfg.model,
+        variant=_cfg.variant,
+        alias=_cfg.alias,
+        shadow_enabled=_cfg.shadow,
+    ),
+    endpoint=_cfg.endpoint,
+    model_name=_cfg.model,
+    variant=_cfg.variant,
+    max_batch=_cfg.max_batch,
+    sample_rate=_cfg.feature_sample_rate,
+    refresh_s=_cfg.model_refresh_s,
 )
 handler = fdk_handler(_service.router())

@@ -15,7 +15,24 @@ from .storage import Storage, StorageArgs
 from .vault import Vault, VaultArgs
 
 __all__ = [
-    "ApiGateway", "Ci", "CiArgs", "Delivery", "DeliveryArgs", "Functions", "FunctionsArgs", "GatewayArgs", "Iam",
-    "IamArgs", "Network", "NetworkArgs", "Notifications", "NotificationsArgs", "Observability",
-    "ObservabilityArgs", "Storage", "StorageArgs", "Vault", "VaultArgs",
+    "ApiGateway",
+    "Ci",
+    "CiArgs",
+    "Delivery",
+    "DeliveryArgs",
+    "Functions",
+    "FunctionsArgs",
+    "GatewayArgs",
+    "Iam",
+    "IamArgs",
+    "Network",
+    "NetworkArgs",
+    "Notifications",
+    "NotificationsArgs",
+    "Observability",
+    "ObservabilityArgs",
+    "Storage",
+    "StorageArgs",
+    "Vault",
+    "VaultArgs",
 ]

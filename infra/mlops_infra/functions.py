@@ -20,7 +20,7 @@ from mlops.settings import StackSettings
 from .naming import child, prefix, type_token
 from .secrets import resolve_secret_refs
 
-IMAGE_TAG = "latest"      # used only when neither the settings nor the pipeline pinned an image
+IMAGE_TAG = "latest"  # used only when neither the settings nor the pipeline pinned an image
 
 #: Who owns the image of a function. The DevOps deploy pipeline (pipelines/deploy_pipeline.yaml,
 #: DEPLOY_FUNCTION stages) puts new images on every inference function, so after the first
@@ -71,8 +71,12 @@ def image_for(settings: StackSettings, spec: FunctionSpec, namespace: pulumi.Inp
         if o.image:
             return Image(o.image, o.image_digest)
     digest = next((o.image_digest for o in overrides if o.image_digest), None)
-    return Image(pulumi.Output.concat(registry_host(settings), "/", namespace, "/",
-                                      image_name(settings, spec.source), f":{IMAGE_TAG}"), digest)
+    return Image(
+        pulumi.Output.concat(
+            registry_host(settings), "/", namespace, "/", image_name(settings, spec.source), f":{IMAGE_TAG}"
+        ),
+        digest,
+    )
 
 
 def ocir_repositories(settings: StackSettings, specs: list[FunctionSpec]) -> list[str]:
@@ -80,15 +84,19 @@ def ocir_repositories(settings: StackSettings, specs: list[FunctionSpec]) -> lis
     return sorted({image_name(settings, s.source) for s in specs})
 
 
-def provisioned_concurrency(spec: FunctionSpec) -> oci.functions.FunctionProvisionedConcurrencyConfigArgsDict | None:
+def provisioned_concurrency(
+    spec: FunctionSpec,
+) -> oci.functions.FunctionProvisionedConcurrencyConfigArgsDict | None:
     """The ``provisioned_concurrency_config`` of a function, checked against OCI's PCU steps."""
     count = spec.provisioned_concurrency
     if not count:
         return None
     step = 40 if spec.memory_mb == 128 else 20 if spec.memory_mb == 256 else 10
     if count % step:
-        raise ConfigError(f"function {spec.name}: provisioned_concurrency {count} must be a multiple of {step} "
-                          f"for {spec.memory_mb} MB (OCI provisioned concurrency units)")
+        raise ConfigError(
+            f"function {spec.name}: provisioned_concurrency {count} must be a multiple of {step} "
+            f"for {spec.memory_mb} MB (OCI provisioned concurrency units)"
+        )
     return {"strategy": "CONSTANT", "count": count}
 
 
@@ -108,10 +116,13 @@ def deploy_config(spec: FunctionSpec, ids: DeployIds) -> dict[str, pulumi.Input[
     cfg: dict[str, pulumi.Input[str]] = resolve_secret_refs(spec.config, ids.secret_ids, spec.name)
     if ids.vault_id is not None:
         cfg[ev.VAULT_ID] = ids.vault_id
-    if ids.namespace is not None and cfg.get(ev.STORE_PREFIX + "BACKEND") == "oci" \
-            and ev.STORE_PREFIX + "NAMESPACE" not in cfg:
+    if (
+        ids.namespace is not None
+        and cfg.get(ev.STORE_PREFIX + "BACKEND") == "oci"
+        and ev.STORE_PREFIX + "NAMESPACE" not in cfg
+    ):
         cfg[ev.STORE_PREFIX + "NAMESPACE"] = ids.namespace
-    if spec.name in ("guardian", "drift"):     # the drift function announces A/B verdicts it acts on
+    if spec.name in ("guardian", "drift"):  # the drift function announces A/B verdicts it acts on
         if ids.topic_id is not None:
             cfg[ev.NOTIFY_TOPIC_ID] = ids.topic_id
     if spec.name == "guardian":
@@ -120,7 +131,7 @@ def deploy_config(spec: FunctionSpec, ids: DeployIds) -> dict[str, pulumi.Input[
     return cfg
 
 
-OCID_MAX_BYTES = 255      # OCI: an OCID is at most 255 characters
+OCID_MAX_BYTES = 255  # OCI: an OCID is at most 255 characters
 
 
 def checked_config(name: str, cfg: dict[str, pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
@@ -138,11 +149,11 @@ class FunctionsArgs:
     display_prefix: str
     subnet_ids: list[pulumi.Input[str]]
     specs: list[FunctionSpec]
-    images: dict[str, Image]                  # function name -> image
+    images: dict[str, Image]  # function name -> image
     ids: DeployIds = field(default_factory=DeployIds)
     tracing: bool = True
     shape: str = "GENERIC_X86"
-    application_name: str | None = None       # mlops.blueprint.functions.application_name (default <prefix>-app)
+    application_name: str | None = None  # mlops.blueprint.functions.application_name (default <prefix>-app)
 
 
 class Functions(pulumi.ComponentResource):
@@ -155,28 +166,47 @@ class Functions(pulumi.ComponentResource):
         cmp = args.compartment_id
         trace: oci.functions.ApplicationTraceConfigArgsDict | None = None
         if args.tracing:
-            self.apm = oci.apm.ApmDomain(f"{name}-apm", compartment_id=cmp, display_name=f"{args.display_prefix}-apm",
-                                         description="traces of the mlops functions", is_free_tier=True,
-                                         opts=child(self))
+            self.apm = oci.apm.ApmDomain(
+                f"{name}-apm",
+                compartment_id=cmp,
+                display_name=f"{args.display_prefix}-apm",
+                description="traces of the mlops functions",
+                is_free_tier=True,
+                opts=child(self),
+            )
             trace = {"domain_id": self.apm.id, "is_enabled": True}
         self.application = oci.functions.Application(
-            f"{name}-app", compartment_id=cmp, display_name=args.application_name or f"{args.display_prefix}-app",
-            subnet_ids=args.subnet_ids, shape=args.shape, trace_config=trace, opts=child(self))
+            f"{name}-app",
+            compartment_id=cmp,
+            display_name=args.application_name or f"{args.display_prefix}-app",
+            subnet_ids=args.subnet_ids,
+            shape=args.shape,
+            trace_config=trace,
+            opts=child(self),
+        )
         self.functions: dict[str, oci.functions.Function] = {}
         for spec in args.specs:
             image = args.images[spec.name]
-            source: oci.functions.FunctionSourceDetailsArgsDict = {"source_type": "CONTAINER_IMAGE", "image": image.image}
+            source: oci.functions.FunctionSourceDetailsArgsDict = {
+                "source_type": "CONTAINER_IMAGE",
+                "image": image.image,
+            }
             if image.digest:
                 source["image_digest"] = image.digest
             self.functions[spec.name] = oci.functions.Function(
-                f"{name}-{spec.name}", application_id=self.application.id, display_name=spec.name,
-                memory_in_mbs=str(spec.memory_mb), timeout_in_seconds=spec.timeout_s,
+                f"{name}-{spec.name}",
+                application_id=self.application.id,
+                display_name=spec.name,
+                memory_in_mbs=str(spec.memory_mb),
+                timeout_in_seconds=spec.timeout_s,
                 config=checked_config(spec.name, deploy_config(spec, args.ids)),
                 source_details=source,
                 provisioned_concurrency_config=provisioned_concurrency(spec),
                 trace_config={"is_enabled": args.tracing},
-                opts=child(self, ignore_changes=PIPELINE_OWNED_IMAGE) if image_owned_by_pipeline(spec)
-                else child(self))
+                opts=child(self, ignore_changes=PIPELINE_OWNED_IMAGE)
+                if image_owned_by_pipeline(spec)
+                else child(self),
+            )
         self.application_id = self.application.id
         self.function_ids = {n: f.id for n, f in self.functions.items()}
         self.register_outputs({"application_id": self.application_id, "function_ids": self.function_ids})

@@ -32,14 +32,28 @@ class ApiGateway(pulumi.ComponentResource):
         super().__init__(type_token("gateway", "ApiGateway"), name, None, opts)
         gw = args.settings.gateway
         self.gateway = oci.apigateway.Gateway(
-            f"{name}-gateway", compartment_id=args.compartment_id, endpoint_type=gw.endpoint_type,
-            subnet_id=args.subnet_id, display_name=f"{args.display_prefix}-gateway", opts=child(self))
+            f"{name}-gateway",
+            compartment_id=args.compartment_id,
+            endpoint_type=gw.endpoint_type,
+            subnet_id=args.subnet_id,
+            display_name=f"{args.display_prefix}-gateway",
+            opts=child(self),
+        )
         # mlops.blueprint builds the specification as plain data in OCI's shape (the layer has no pulumi)
-        self.specification = cast("oci.apigateway.DeploymentSpecificationArgsDict",
-                                  deployment_spec(args.settings, args.function_ids))
+        self.specification = cast(
+            "oci.apigateway.DeploymentSpecificationArgsDict",
+            deployment_spec(args.settings, args.function_ids),
+        )
         self.deployment = oci.apigateway.Deployment(
-            f"{name}-deployment", compartment_id=args.compartment_id, gateway_id=self.gateway.id,
-            path_prefix=gw.path_prefix, display_name=f"{args.display_prefix}-api",
-            specification=self.specification, opts=child(self))
+            f"{name}-deployment",
+            compartment_id=args.compartment_id,
+            gateway_id=self.gateway.id,
+            path_prefix=gw.path_prefix,
+            display_name=f"{args.display_prefix}-api",
+            specification=self.specification,
+            opts=child(self),
+        )
         self.url = self.deployment.endpoint
-        self.register_outputs({"gateway_id": self.gateway.id, "deployment_id": self.deployment.id, "url": self.url})
+        self.register_outputs(
+            {"gateway_id": self.gateway.id, "deployment_id": self.deployment.id, "url": self.url}
+        )

@@ -25,13 +25,13 @@ class IamContext:
     region: str
     functions_group: str
     devops_group: str
-    buckets: Mapping[str, str]                 # role -> name (registry, prediction_logs, reports, audit)
+    buckets: Mapping[str, str]  # role -> name (registry, prediction_logs, reports, audit)
     metrics_namespace: str
     alarm_topic_id: str
     devops_topic_id: str
     key_id: str
-    function_secret_ids: Sequence[str] = ()    # secrets functions read (API keys, store keys)
-    devops_secret_ids: Sequence[str] = ()      # secrets the pipelines read (git token)
+    function_secret_ids: Sequence[str] = ()  # secrets functions read (API keys, store keys)
+    devops_secret_ids: Sequence[str] = ()  # secrets the pipelines read (git token)
     ocir_repositories: Sequence[str] = ()
 
 
@@ -75,11 +75,14 @@ def policy_statements(c: IamContext) -> dict[str, list[str]]:
         # the guardian requests retraining as a build run of the stack's build pipeline
         f"Allow {fn} to manage devops-build-run {scope}",
     ]
-    if audit:   # the audit log's entries: appended and read, never deleted (the tip stays in the registry)
+    if audit:  # the audit log's entries: appended and read, never deleted (the tip stays in the registry)
         functions.insert(1, _audit_objects(fn, scope, audit[0]))
     if c.function_secret_ids:
-        functions.insert(0, f"Allow {fn} to read secret-bundles {scope} where "
-                            f"{_any('target.secret.id', list(c.function_secret_ids))}")
+        functions.insert(
+            0,
+            f"Allow {fn} to read secret-bundles {scope} where "
+            f"{_any('target.secret.id', list(c.function_secret_ids))}",
+        )
     services = [
         # Functions service: the application's subnets and the images in OCIR
         f"Allow service FaaS to use virtual-network-family {scope}",
@@ -106,7 +109,8 @@ def policy_statements(c: IamContext) -> dict[str, list[str]]:
         f"Allow {ops} to manage devops-deployment {scope}",
         # build: push one image per function
         f"Allow {ops} to manage repos {scope} where {_any('target.repo.name', list(c.ocir_repositories))}"
-        if c.ocir_repositories else f"Allow {ops} to read repos {scope}",
+        if c.ocir_repositories
+        else f"Allow {ops} to read repos {scope}",
         # deploy: update the canary function, invoke the smoke test, run the promote step
         f"Allow {ops} to read fn-app {scope}",
         f"Allow {ops} to use fn-function {scope}",
@@ -116,17 +120,22 @@ def policy_statements(c: IamContext) -> dict[str, list[str]]:
         # promote: the mlops CLI moves the endpoint's weight in the registry store
         f"Allow {ops} to manage objects {scope} where target.bucket.name = '{b['registry']}'",
     ]
-    if audit:   # ... and appends the change to the audit log
+    if audit:  # ... and appends the change to the audit log
         devops.append(_audit_objects(ops, scope, audit[0]))
     if c.devops_secret_ids:
-        devops.insert(0, f"Allow {ops} to read secret-bundles {scope} where "
-                         f"{_any('target.secret.id', list(c.devops_secret_ids))}")
+        devops.insert(
+            0,
+            f"Allow {ops} to read secret-bundles {scope} where "
+            f"{_any('target.secret.id', list(c.devops_secret_ids))}",
+        )
     return {"functions": functions, "services": services, "gateway": gateway, "devops": devops}
 
 
 def matching_rule(resource_types: Sequence[str], compartment_id: str) -> str:
     """A dynamic-group rule: resources of these types in the compartment."""
-    rules = [f"ALL {{resource.type = '{t}', resource.compartment.id = '{compartment_id}'}}" for t in resource_types]
+    rules = [
+        f"ALL {{resource.type = '{t}', resource.compartment.id = '{compartment_id}'}}" for t in resource_types
+    ]
     return rules[0] if len(rules) == 1 else "ANY {" + ", ".join(rules) + "}"
 
 
@@ -157,21 +166,41 @@ class Iam(pulumi.ComponentResource):
         super().__init__(type_token("iam", "Iam"), name, None, opts)
         p, cmp = args.display_prefix, args.compartment_id
         self.functions_group = oci.identity.DynamicGroup(
-            f"{name}-functions", compartment_id=args.tenancy_id, name=f"{p}-functions",
-            description="the mlops functions of this stack", matching_rule=matching_rule(FUNCTION_TYPES, cmp),
-            opts=child(self))
+            f"{name}-functions",
+            compartment_id=args.tenancy_id,
+            name=f"{p}-functions",
+            description="the mlops functions of this stack",
+            matching_rule=matching_rule(FUNCTION_TYPES, cmp),
+            opts=child(self),
+        )
         self.devops_group = oci.identity.DynamicGroup(
-            f"{name}-devops", compartment_id=args.tenancy_id, name=f"{p}-devops",
+            f"{name}-devops",
+            compartment_id=args.tenancy_id,
+            name=f"{p}-devops",
             description="the DevOps build and deploy pipelines of this stack",
-            matching_rule=matching_rule(DEVOPS_TYPES, cmp), opts=child(self))
+            matching_rule=matching_rule(DEVOPS_TYPES, cmp),
+            opts=child(self),
+        )
         statements = pulumi.Output.all(
-            functions_group=self.functions_group.name, devops_group=self.devops_group.name,
-            alarm_topic_id=args.alarm_topic_id, devops_topic_id=args.devops_topic_id, key_id=args.key_id,
+            functions_group=self.functions_group.name,
+            devops_group=self.devops_group.name,
+            alarm_topic_id=args.alarm_topic_id,
+            devops_topic_id=args.devops_topic_id,
+            key_id=args.key_id,
             function_secret_ids=pulumi.Output.all(*args.function_secret_ids),
             devops_secret_ids=pulumi.Output.all(*args.devops_secret_ids),
-        ).apply(lambda v: policy_statements(IamContext(
-            compartment_id=cmp, region=args.region, buckets=dict(args.buckets),
-            metrics_namespace=args.metrics_namespace, ocir_repositories=list(args.ocir_repositories), **v)))
+        ).apply(
+            lambda v: policy_statements(
+                IamContext(
+                    compartment_id=cmp,
+                    region=args.region,
+                    buckets=dict(args.buckets),
+                    metrics_namespace=args.metrics_namespace,
+                    ocir_repositories=list(args.ocir_repositories),
+                    **v,
+                )
+            )
+        )
         descriptions = {
             "functions": "what the mlops functions may touch: their buckets, secrets, metrics namespace, topic",
             "services": "Functions, Object Storage, Events and Connector Hub acting for this stack",
@@ -179,8 +208,20 @@ class Iam(pulumi.ComponentResource):
             "devops": "build and deploy pipelines: images, functions, notifications",
         }
         self.policies = {
-            role: oci.identity.Policy(f"{name}-{role}", compartment_id=cmp, name=f"{p}-{role}",
-                                      description=desc, statements=statements[role], opts=child(self))
-            for role, desc in descriptions.items()}
-        self.register_outputs({"functions_group": self.functions_group.name, "devops_group": self.devops_group.name,
-                               "policy_ids": {r: pol.id for r, pol in self.policies.items()}})
+            role: oci.identity.Policy(
+                f"{name}-{role}",
+                compartment_id=cmp,
+                name=f"{p}-{role}",
+                description=desc,
+                statements=statements[role],
+                opts=child(self),
+            )
+            for role, desc in descriptions.items()
+        }
+        self.register_outputs(
+            {
+                "functions_group": self.functions_group.name,
+                "devops_group": self.devops_group.name,
+                "policy_ids": {r: pol.id for r, pol in self.policies.items()},
+            }
+        )

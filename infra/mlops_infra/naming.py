@@ -29,7 +29,9 @@ def bucket_names(settings: StackSettings) -> dict[str, str]:
     from mlops.storage.stack import audit_bucket_name
 
     p = prefix(settings)
-    return {"registry": settings.store.bucket or f"{p}-registry",
-            "prediction_logs": f"{p}-prediction-logs",
-            "reports": f"{p}-reports",
-            "audit": audit_bucket_name(settings)}
+    return {
+        "registry": settings.store.bucket or f"{p}-registry",
+        "prediction_logs": f"{p}-prediction-logs",
+        "reports": f"{p}-reports",
+        "audit": audit_bucket_name(settings),
+    }

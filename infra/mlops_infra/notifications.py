@@ -16,7 +16,7 @@ class NotificationsArgs:
     compartment_id: str
     stack: str
     settings: NotificationSettings
-    secret_values: dict[str, pulumi.Output[str]] = field(default_factory=dict)   # slack_webhook, pagerduty
+    secret_values: dict[str, pulumi.Output[str]] = field(default_factory=dict)  # slack_webhook, pagerduty
 
 
 def subscriptions(settings: NotificationSettings) -> list[tuple[str, str, str]]:
@@ -35,21 +35,32 @@ class Notifications(pulumi.ComponentResource):
 
     topic_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(type_token("notifications", "Notifications"), name, None, opts)
         s = args.settings
         self.topic = oci.ons.NotificationTopic(
-            f"{name}-topic", compartment_id=args.compartment_id, name=f"{s.topic_name}-{args.stack}",
-            description="mlops alarms: latency, errors, drift, confidence, canary health", opts=child(self))
+            f"{name}-topic",
+            compartment_id=args.compartment_id,
+            name=f"{s.topic_name}-{args.stack}",
+            description="mlops alarms: latency, errors, drift, confidence, canary health",
+            opts=child(self),
+        )
         self.topic_id = self.topic.id
         self.subscriptions: dict[str, oci.ons.Subscription] = {}
         for role, protocol, endpoint in subscriptions(s):
             value: pulumi.Input[str] = endpoint
             extra = {}
             if endpoint.startswith("secret:"):
-                value = pulumi.Output.secret(args.secret_values[endpoint[len("secret:"):]])
+                value = pulumi.Output.secret(args.secret_values[endpoint[len("secret:") :]])
                 extra = {"additional_secret_outputs": ["endpoint"]}
             self.subscriptions[role] = oci.ons.Subscription(
-                f"{name}-{role}", compartment_id=args.compartment_id, topic_id=self.topic.id,
-                protocol=protocol, endpoint=value, opts=child(self, **extra))
+                f"{name}-{role}",
+                compartment_id=args.compartment_id,
+                topic_id=self.topic.id,
+                protocol=protocol,
+                endpoint=value,
+                opts=child(self, **extra),
+            )
         self.register_outputs({"topic_id": self.topic_id})

@@ -22,7 +22,7 @@ from mlops.settings import StackSettings
 
 from .naming import child, type_token
 
-LOG_RETENTION_DAYS = 30            # OCI Logging: 30-day steps up to 180
+LOG_RETENTION_DAYS = 30  # OCI Logging: 30-day steps up to 180
 # Connector Hub's Object Storage target batches: 1-100 MB and 1-7 minutes (Console limits, as
 # recalled; outside values are clamped rather than rejected by the service at apply time).
 ROLLOVER_MB = (1, 100)
@@ -39,8 +39,10 @@ def rollover(max_bytes: int, max_age_s: float) -> tuple[int, int]:
 
 def object_created_condition(bucket: str) -> str:
     """The Events rule filter: an object was created in ``bucket``."""
-    return json.dumps({"eventType": [OBJECT_CREATED], "data": {"additionalDetails": {"bucketName": [bucket]}}},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"eventType": [OBJECT_CREATED], "data": {"additionalDetails": {"bucketName": [bucket]}}},
+        separators=(",", ":"),
+    )
 
 
 @dataclass
@@ -54,59 +56,116 @@ class ObservabilityArgs:
     drift_function_id: pulumi.Input[str]
     guardian_function_id: pulumi.Input[str] | None
     topic_id: pulumi.Input[str]
-    function_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)   # name -> OCID
+    function_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # name -> OCID
 
 
 class Observability(pulumi.ComponentResource):
     """Log group, invoke log, connector, events rule, guardian subscription and one Alarm per rule."""
 
-    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(type_token("observability", "Observability"), name, None, opts)
         from mlops.monitoring.defaults import rules_for_settings
 
         cmp, p = args.compartment_id, args.display_prefix
-        self.log_group = oci.logging.LogGroup(f"{name}-logs", compartment_id=cmp, display_name=f"{p}-logs",
-                                              description="function invoke logs (prediction records)",
-                                              opts=child(self))
+        self.log_group = oci.logging.LogGroup(
+            f"{name}-logs",
+            compartment_id=cmp,
+            display_name=f"{p}-logs",
+            description="function invoke logs (prediction records)",
+            opts=child(self),
+        )
         self.invoke_log = oci.logging.Log(
-            f"{name}-invoke-log", display_name=f"{p}-invoke", log_group_id=self.log_group.id, log_type="SERVICE",
-            configuration={"compartment_id": cmp,
-                           "source": {"source_type": "OCISERVICE", "service": "functions", "category": "invoke",
-                                      "resource": args.application_id}},
-            is_enabled=True, retention_duration=LOG_RETENTION_DAYS, opts=child(self))
-        size_mb, time_ms = rollover(args.settings.log_shipping.max_bytes, args.settings.log_shipping.max_age_s)
+            f"{name}-invoke-log",
+            display_name=f"{p}-invoke",
+            log_group_id=self.log_group.id,
+            log_type="SERVICE",
+            configuration={
+                "compartment_id": cmp,
+                "source": {
+                    "source_type": "OCISERVICE",
+                    "service": "functions",
+                    "category": "invoke",
+                    "resource": args.application_id,
+                },
+            },
+            is_enabled=True,
+            retention_duration=LOG_RETENTION_DAYS,
+            opts=child(self),
+        )
+        size_mb, time_ms = rollover(
+            args.settings.log_shipping.max_bytes, args.settings.log_shipping.max_age_s
+        )
         self.connector = oci.sch.Connector(
-            f"{name}-log-shipping", compartment_id=cmp, display_name=f"{p}-prediction-logs",
+            f"{name}-log-shipping",
+            compartment_id=cmp,
+            display_name=f"{p}-prediction-logs",
             description="function invoke logs to the prediction-logs bucket, in batches",
-            source={"kind": "logging",
-                    "log_sources": [{"compartment_id": cmp, "log_group_id": self.log_group.id,
-                                     "log_id": self.invoke_log.id}]},
-            target={"kind": "objectStorage", "bucket": args.prediction_logs_bucket, "namespace": args.namespace,
-                    "batch_rollover_size_in_mbs": size_mb, "batch_rollover_time_in_ms": time_ms},
-            state="ACTIVE", opts=child(self))
+            source={
+                "kind": "logging",
+                "log_sources": [
+                    {"compartment_id": cmp, "log_group_id": self.log_group.id, "log_id": self.invoke_log.id}
+                ],
+            },
+            target={
+                "kind": "objectStorage",
+                "bucket": args.prediction_logs_bucket,
+                "namespace": args.namespace,
+                "batch_rollover_size_in_mbs": size_mb,
+                "batch_rollover_time_in_ms": time_ms,
+            },
+            state="ACTIVE",
+            opts=child(self),
+        )
         self.drift_rule = oci.events.Rule(
-            f"{name}-drift-trigger", compartment_id=cmp, display_name=f"{p}-drift-on-new-logs",
+            f"{name}-drift-trigger",
+            compartment_id=cmp,
+            display_name=f"{p}-drift-on-new-logs",
             description="a new prediction-log object invokes the drift function",
-            condition=object_created_condition(args.prediction_logs_bucket), is_enabled=True,
-            actions={"actions": [{"action_type": "FAAS", "function_id": args.drift_function_id,
-                                  "is_enabled": True, "description": "drift window"}]},
-            opts=child(self))
+            condition=object_created_condition(args.prediction_logs_bucket),
+            is_enabled=True,
+            actions={
+                "actions": [
+                    {
+                        "action_type": "FAAS",
+                        "function_id": args.drift_function_id,
+                        "is_enabled": True,
+                        "description": "drift window",
+                    }
+                ]
+            },
+            opts=child(self),
+        )
         self.guardian_subscription = None
         if args.guardian_function_id is not None:
             self.guardian_subscription = oci.ons.Subscription(
-                f"{name}-guardian", compartment_id=cmp, topic_id=args.topic_id, protocol="ORACLE_FUNCTIONS",
-                endpoint=args.guardian_function_id, opts=child(self))
+                f"{name}-guardian",
+                compartment_id=cmp,
+                topic_id=args.topic_id,
+                protocol="ORACLE_FUNCTIONS",
+                endpoint=args.guardian_function_id,
+                opts=child(self),
+            )
         self.rules = rules_for_settings(args.settings)
         self.alarms: dict[str, oci.monitoring.Alarm] = {}
         for rule in self.rules:
             # an oci_faas rule watches one function: its query filters on that function's OCID
             fn_id = args.function_ids.get(rule.function) if rule.function else None
             if rule.function and fn_id is None:
-                raise ConfigError(f"alarm rule {rule.name!r} watches function {rule.function!r}, "
-                                  "which this stack does not deploy")
+                raise ConfigError(
+                    f"alarm rule {rule.name!r} watches function {rule.function!r}, "
+                    "which this stack does not deploy"
+                )
             self.alarms[rule.name] = oci.monitoring.Alarm(
                 f"{name}-alarm-{rule.name}",
                 **rule.to_alarm_args(cmp, args.topic_id, display_name_prefix=f"{p}-", function_id=fn_id),
-                opts=child(self))
-        self.register_outputs({"log_group_id": self.log_group.id, "invoke_log_id": self.invoke_log.id,
-                               "alarm_ids": {n: a.id for n, a in self.alarms.items()}})
+                opts=child(self),
+            )
+        self.register_outputs(
+            {
+                "log_group_id": self.log_group.id,
+                "invoke_log_id": self.invoke_log.id,
+                "alarm_ids": {n: a.id for n, a in self.alarms.items()},
+            }
+        )

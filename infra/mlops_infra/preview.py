@@ -72,7 +72,7 @@ class PlannedResource:
     inputs: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
     id: str | None = None
-    ignore_changes: list[str] = field(default_factory=list)   # as the engine receives them (Pulumi names)
+    ignore_changes: list[str] = field(default_factory=list)  # as the engine receives them (Pulumi names)
 
     @property
     def short_type(self) -> str:
@@ -84,8 +84,16 @@ class PlannedResource:
 
 
 # OCID kinds of the mock ids, for readability of the plan (anything else: the class name).
-_KINDS = {"Function": "fnfunc", "Application": "fnapp", "Secret": "vaultsecret", "Vault": "vault",
-          "Key": "key", "NotificationTopic": "onstopic", "Subscription": "onssubscription", "Bucket": "bucket"}
+_KINDS = {
+    "Function": "fnfunc",
+    "Application": "fnapp",
+    "Secret": "vaultsecret",
+    "Vault": "vault",
+    "Key": "key",
+    "NotificationTopic": "onstopic",
+    "Subscription": "onssubscription",
+    "Bucket": "bucket",
+}
 
 
 def mock_id(urn: str, typ: str, region: str) -> str:
@@ -107,17 +115,23 @@ class PlanMocks(pulumi_mocks.Mocks):
         out = dict(inputs)
         t = args.typ
         if t == "oci:Kms/vault:Vault":
-            out.update(managementEndpoint=f"https://mock-management.kms.{self.region}.oraclecloud.com",
-                       cryptoEndpoint=f"https://mock-crypto.kms.{self.region}.oraclecloud.com")
+            out.update(
+                managementEndpoint=f"https://mock-management.kms.{self.region}.oraclecloud.com",
+                cryptoEndpoint=f"https://mock-crypto.kms.{self.region}.oraclecloud.com",
+            )
         elif t == "oci:ApiGateway/gateway:Gateway":
             out["hostname"] = f"mock.apigateway.{self.region}.oci.customer-oci.com"
         elif t == "oci:ApiGateway/deployment:Deployment":
             prefix = inputs.get("pathPrefix", "/")
-            out["endpoint"] = f"https://mock.apigateway.{self.region}.oci.customer-oci.com{prefix.rstrip('/')}"
+            out["endpoint"] = (
+                f"https://mock.apigateway.{self.region}.oci.customer-oci.com{prefix.rstrip('/')}"
+            )
         elif t == "oci:Functions/function:Function":
             out["invokeEndpoint"] = f"https://mock.functions.{self.region}.oci.oraclecloud.com"
         elif t == "oci:DevOps/repository:Repository":
-            out["httpUrl"] = f"https://devops.scmservice.{self.region}.oci.oraclecloud.com/mock/{inputs.get('name')}"
+            out["httpUrl"] = (
+                f"https://devops.scmservice.{self.region}.oci.oraclecloud.com/mock/{inputs.get('name')}"
+            )
         self.pending[key] = (rid or "", inputs)
         return rid, out
 
@@ -126,10 +140,17 @@ class PlanMocks(pulumi_mocks.Mocks):
         if args.token == "oci:ObjectStorage/getNamespace:getNamespace":
             return {"namespace": MOCK_NAMESPACE, "id": MOCK_NAMESPACE}, []
         if args.token == "oci:Core/getServices:getServices":
-            return {"id": "services", "services": [{
-                "id": f"ocid1.service.oc1.{self.region}.mockallservices",
-                "cidrBlock": f"all-{self.region[:3]}-services-in-oracle-services-network",
-                "name": "All Services In Oracle Services Network", "description": "all services"}]}, []
+            return {
+                "id": "services",
+                "services": [
+                    {
+                        "id": f"ocid1.service.oc1.{self.region}.mockallservices",
+                        "cidrBlock": f"all-{self.region[:3]}-services-in-oracle-services-network",
+                        "name": "All Services In Oracle Services Network",
+                        "description": "all services",
+                    }
+                ],
+            }, []
         raise NotImplementedError(f"plan: no mock answer for invoke {args.token}")
 
 
@@ -144,11 +165,22 @@ class PlanMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             rid, inputs = self.mocks.pending.pop((request.type, request.name))
-            parent = request.parent if request.parent and "::pulumi:pulumi:Stack::" not in request.parent else None
-            self.planned.append(PlannedResource(
-                urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
-                parent=parent, inputs=inputs, dependencies=sorted(set(request.dependencies)), id=rid or None,
-                ignore_changes=list(request.ignoreChanges)))
+            parent = (
+                request.parent if request.parent and "::pulumi:pulumi:Stack::" not in request.parent else None
+            )
+            self.planned.append(
+                PlannedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    parent=parent,
+                    inputs=inputs,
+                    dependencies=sorted(set(request.dependencies)),
+                    id=rid or None,
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
         return response
 
 
@@ -180,11 +212,23 @@ class Plan:
         return cur.type if cur is not r else "-"
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [{"component": self.component_of(r), "type": r.short_type, "name": r.name,
-                 "properties": key_properties(r)} for r in self.custom]
+        rows = [
+            {
+                "component": self.component_of(r),
+                "type": r.short_type,
+                "name": r.name,
+                "properties": key_properties(r),
+            }
+            for r in self.custom
+        ]
         rows.sort(key=lambda x: (x["component"], x["type"], x["name"]))
-        return {"stack": self.stack, "counts": self.counts(), "total": len(self.custom), "resources": rows,
-                "outputs": redact(self.outputs)}
+        return {
+            "stack": self.stack,
+            "counts": self.counts(),
+            "total": len(self.custom),
+            "resources": rows,
+            "outputs": redact(self.outputs),
+        }
 
 
 def _get(d: Mapping[str, Any], path: str) -> Any:
@@ -206,8 +250,12 @@ _KEY_PROPS: dict[str, tuple[str, ...]] = {
     "oci:ObjectStorage/bucket:Bucket": ("name", "versioning", "objectEventsEnabled", "accessType"),
     "oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy": ("rules",),
     "oci:Functions/application:Application": ("shape",),
-    "oci:Functions/function:Function": ("memoryInMbs", "timeoutInSeconds", "sourceDetails.image",
-                                        "provisionedConcurrencyConfig.count"),
+    "oci:Functions/function:Function": (
+        "memoryInMbs",
+        "timeoutInSeconds",
+        "sourceDetails.image",
+        "provisionedConcurrencyConfig.count",
+    ),
     "oci:ApiGateway/gateway:Gateway": ("endpointType",),
     "oci:ApiGateway/deployment:Deployment": ("pathPrefix", "specification.routes"),
     "oci:Ons/notificationTopic:NotificationTopic": ("name",),
@@ -250,9 +298,15 @@ def placeholder_secrets(settings: StackSettings) -> dict[str, str]:
     return {s.key: f"plan-placeholder-{s.key}" for s in secret_specs(settings)}
 
 
-def run_program(program: Callable[[], Mapping[str, Any]], *, stack: str, region: str,
-                config: Mapping[str, str] | None = None, secret_keys: list[str] | None = None,
-                project: str = "mlops") -> Plan:
+def run_program(
+    program: Callable[[], Mapping[str, Any]],
+    *,
+    stack: str,
+    region: str,
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    project: str = "mlops",
+) -> Plan:
     """Run ``program`` under mocks, in a fresh context; the Plan.
 
     The plan's outputs are what the program exported with ``pulumi.export`` plus what it returned.
@@ -272,7 +326,7 @@ def run_program(program: Callable[[], Mapping[str, Any]], *, stack: str, region:
         async def main() -> None:
             returned = program() or {}
             root = pulumi.runtime.settings.get_root_resource()
-            exported = {**dict(getattr(root, "outputs", None) or {}), **returned}   # pulumi.export(...) too
+            exported = {**dict(getattr(root, "outputs", None) or {}), **returned}  # pulumi.export(...) too
             resolved = await pulumi.Output.from_input(dict(exported)).future(with_unknowns=True)
             outputs.update(resolved or {})
 
@@ -286,8 +340,9 @@ def run_program(program: Callable[[], Mapping[str, Any]], *, stack: str, region:
     return Plan(stack, monitor.planned, outputs)
 
 
-def plan_stack(settings: StackSettings, project_dir: str | Path, *,
-               secret_values: Mapping[str, str] | None = None) -> Plan:
+def plan_stack(
+    settings: StackSettings, project_dir: str | Path, *, secret_values: Mapping[str, str] | None = None
+) -> Plan:
     """What ``pulumi up`` would create for ``settings`` (secrets: ``secret_values`` or placeholders)."""
     from .stack import check_cloud, deploy
 
@@ -295,5 +350,10 @@ def plan_stack(settings: StackSettings, project_dir: str | Path, *,
     values = dict(placeholder_secrets(settings))
     values.update(secret_values or {})
     config = {f"{NAMESPACE}:{k}": v for k, v in values.items()}
-    return run_program(lambda: deploy(settings, project_dir), stack=settings.stack,
-                       region=str(settings.oci.region), config=config, secret_keys=list(config))
+    return run_program(
+        lambda: deploy(settings, project_dir),
+        stack=settings.stack,
+        region=str(settings.oci.region),
+        config=config,
+        secret_keys=list(config),
+    )

@@ -29,8 +29,8 @@ SECRET_REF_KEYS = (ev.API_KEYS_SECRET, ev.STORE_PREFIX + "CREDENTIALS_SECRET", e
 class SecretSpec:
     """One secret value the stack needs: its config key, its Vault name and who uses it."""
 
-    key: str            # pulumi config key under mlops-secrets:
-    name: str           # Vault secret name (from the settings), or the subscription's label
+    key: str  # pulumi config key under mlops-secrets:
+    name: str  # Vault secret name (from the settings), or the subscription's label
     purpose: str
     in_vault: bool = True
 
@@ -50,28 +50,61 @@ def secret_specs(settings: StackSettings) -> list[SecretSpec]:
     """Every secret value ``pulumi up`` needs for these settings, in a stable order."""
     out: list[SecretSpec] = []
     if _managed(settings.auth.api_keys_secret):
-        out.append(SecretSpec("api_keys", settings.auth.api_keys_secret,
-                              "API keys the authorizer function accepts (JSON, see the authorizer docs)"))
+        out.append(
+            SecretSpec(
+                "api_keys",
+                settings.auth.api_keys_secret,
+                "API keys the authorizer function accepts (JSON, see the authorizer docs)",
+            )
+        )
     if _managed(settings.audit.anchor_secret):
-        out.append(SecretSpec("audit_anchor", str(settings.audit.anchor_secret),
-                              "HMAC key that signs the audit log (at least 32 characters: openssl rand -hex 32); "
-                              "every function and the deploy pipeline read it"))
+        out.append(
+            SecretSpec(
+                "audit_anchor",
+                str(settings.audit.anchor_secret),
+                "HMAC key that signs the audit log (at least 32 characters: openssl rand -hex 32); "
+                "every function and the deploy pipeline read it",
+            )
+        )
     if settings.store.backend == "s3" and _managed(settings.store.credentials_secret):
-        out.append(SecretSpec("store_credentials", str(settings.store.credentials_secret),
-                              'object-store keys for the S3 backend: {"access_key": ..., "secret_key": ...}'))
+        out.append(
+            SecretSpec(
+                "store_credentials",
+                str(settings.store.credentials_secret),
+                'object-store keys for the S3 backend: {"access_key": ..., "secret_key": ...}',
+            )
+        )
     if settings.devops.external_repository_url and _managed(settings.devops.github_token_secret):
-        out.append(SecretSpec("git_token", str(settings.devops.github_token_secret),
-                              "access token of the external git repository (DevOps connection)"))
+        out.append(
+            SecretSpec(
+                "git_token",
+                str(settings.devops.github_token_secret),
+                "access token of the external git repository (DevOps connection)",
+            )
+        )
     if settings.devops.external_repository_url and not settings.devops.github_token_secret:
-        raise ConfigError("mlops:devops.github_token_secret: required with devops.external_repository_url "
-                          "(the DevOps connection reads the token from Vault)")
+        raise ConfigError(
+            "mlops:devops.github_token_secret: required with devops.external_repository_url "
+            "(the DevOps connection reads the token from Vault)"
+        )
     if settings.notifications.slack_webhook_secret:
-        out.append(SecretSpec("slack_webhook", settings.notifications.slack_webhook_secret,
-                              "Slack incoming-webhook URL of the alarm topic's SLACK subscription", in_vault=False))
+        out.append(
+            SecretSpec(
+                "slack_webhook",
+                settings.notifications.slack_webhook_secret,
+                "Slack incoming-webhook URL of the alarm topic's SLACK subscription",
+                in_vault=False,
+            )
+        )
     if settings.notifications.pagerduty_secret:
-        out.append(SecretSpec("pagerduty", settings.notifications.pagerduty_secret,
-                              "PagerDuty integration URL of the alarm topic's PAGERDUTY subscription",
-                              in_vault=False))
+        out.append(
+            SecretSpec(
+                "pagerduty",
+                settings.notifications.pagerduty_secret,
+                "PagerDuty integration URL of the alarm topic's PAGERDUTY subscription",
+                in_vault=False,
+            )
+        )
     return out
 
 
@@ -91,12 +124,15 @@ def read_secrets(specs: list[SecretSpec]) -> dict[str, pulumi.Output[str]]:
             out[spec.key] = value
     if missing:
         cmds = "; ".join(s.set_command() for s in missing)
-        raise ConfigError(f"missing secret config ({', '.join(s.config_key for s in missing)}); set it with: {cmds}")
+        raise ConfigError(
+            f"missing secret config ({', '.join(s.config_key for s in missing)}); set it with: {cmds}"
+        )
     return out
 
 
-def resolve_secret_refs(config: Mapping[str, str], secret_ids: Mapping[str, pulumi.Input[str]],
-                        function: str) -> dict[str, pulumi.Input[str]]:
+def resolve_secret_refs(
+    config: Mapping[str, str], secret_ids: Mapping[str, pulumi.Input[str]], function: str
+) -> dict[str, pulumi.Input[str]]:
     """``config`` with every secret reference (a Vault name) replaced by the OCID this stack created.
 
     A reference that is already an OCID is kept; an unknown name is a ConfigError naming the key.
@@ -107,8 +143,10 @@ def resolve_secret_refs(config: Mapping[str, str], secret_ids: Mapping[str, pulu
         if not ref or ref.startswith(OCID_PREFIX):
             continue
         if ref not in secret_ids:
-            raise ConfigError(f"function {function}: {key} names secret {ref!r}, which this stack does not "
-                              f"create; give its OCID in the settings or set its value with "
-                              f"`pulumi config set --secret {NAMESPACE}:...`")
+            raise ConfigError(
+                f"function {function}: {key} names secret {ref!r}, which this stack does not "
+                f"create; give its OCID in the settings or set its value with "
+                f"`pulumi config set --secret {NAMESPACE}:...`"
+            )
         out[key] = secret_ids[ref]
     return out

@@ -51,19 +51,25 @@ _VARIANT_FUNCTION = re.compile(r"^inference-(stable|canary)$")
 def check_cloud(settings: StackSettings) -> None:
     """A stack ``pulumi up`` can deploy: cloud, with a region, compartment, tenancy and a bucket store."""
     if settings.environment != "cloud":
-        raise ConfigError(f"stack {settings.stack!r} is a local stack (mlops:environment: local); run it with "
-                          "`mlops local up`. Pulumi deploys cloud stacks only")
+        raise ConfigError(
+            f"stack {settings.stack!r} is a local stack (mlops:environment: local); run it with "
+            "`mlops local up`. Pulumi deploys cloud stacks only"
+        )
     for key in ("region", "compartment_id", "tenancy_id"):
         if not getattr(settings.oci, key):
             raise ConfigError(f"mlops:oci.{key}: required to deploy stack {settings.stack!r}")
     if settings.store.backend not in ("oci", "s3") or not settings.store.bucket:
-        raise ConfigError("mlops:store: a cloud stack keeps its registry in a bucket (backend: oci, bucket: <name>)")
+        raise ConfigError(
+            "mlops:store: a cloud stack keeps its registry in a bucket (backend: oci, bucket: <name>)"
+        )
     if not settings.endpoints:
         raise ConfigError("mlops:endpoints: a cloud stack needs at least one endpoint")
     provider_region = pulumi.Config("oci").get("region")
     if provider_region and provider_region != settings.oci.region:
-        raise ConfigError(f"oci:region is {provider_region} but mlops:oci.region is {settings.oci.region}; "
-                          "the provider would deploy where the functions do not look")
+        raise ConfigError(
+            f"oci:region is {provider_region} but mlops:oci.region is {settings.oci.region}; "
+            "the provider would deploy where the functions do not look"
+        )
 
 
 def load_pipeline_files(project_dir: Path) -> tuple[Any, dict]:
@@ -76,8 +82,9 @@ def load_pipeline_files(project_dir: Path) -> tuple[Any, dict]:
     return load_build_spec(project_dir / BUILD_SPEC), load_deploy_pipeline(project_dir / DEPLOY_PIPELINE)
 
 
-def endpoint_pipelines(template: Mapping[str, Any], settings: StackSettings,
-                       parameters: Mapping[str, pulumi.Input[str]]) -> dict[str, dict]:
+def endpoint_pipelines(
+    template: Mapping[str, Any], settings: StackSettings, parameters: Mapping[str, pulumi.Input[str]]
+) -> dict[str, dict]:
     """One deploy pipeline per endpoint from the definition (settings applied).
 
     An environment whose function is ``inference-canary`` / ``inference-stable`` targets that
@@ -103,19 +110,34 @@ def endpoint_pipelines(template: Mapping[str, Any], settings: StackSettings,
     return out
 
 
-def delivered_outputs(build_spec: Any, ocir_repo: pulumi.Input[str],
-                      artifact_repository_id: pulumi.Input[str]) -> list[Delivered]:
+def delivered_outputs(
+    build_spec: Any, ocir_repo: pulumi.Input[str], artifact_repository_id: pulumi.Input[str]
+) -> list[Delivered]:
     """What the DELIVER_ARTIFACT stage pushes: each DOCKER_IMAGE output to ``${OCIR_REPO}/<location>``,
     each BINARY output to the generic repository at version ``${IMAGE_TAG}``."""
     out: list[Delivered] = []
     for a in build_spec.output_artifacts:
         if a.type == "DOCKER_IMAGE":
-            out.append(Delivered(a.name, "DOCKER_IMAGE", {"deploy_artifact_source_type": "OCIR",
-                                                          "image_uri": f"${{OCIR_REPO}}/{a.location}"}))
+            out.append(
+                Delivered(
+                    a.name,
+                    "DOCKER_IMAGE",
+                    {"deploy_artifact_source_type": "OCIR", "image_uri": f"${{OCIR_REPO}}/{a.location}"},
+                )
+            )
         else:
-            out.append(Delivered(a.name, "GENERIC_FILE", {
-                "deploy_artifact_source_type": "GENERIC_ARTIFACT", "repository_id": artifact_repository_id,
-                "deploy_artifact_path": posixpath.basename(a.location), "deploy_artifact_version": "${IMAGE_TAG}"}))
+            out.append(
+                Delivered(
+                    a.name,
+                    "GENERIC_FILE",
+                    {
+                        "deploy_artifact_source_type": "GENERIC_ARTIFACT",
+                        "repository_id": artifact_repository_id,
+                        "deploy_artifact_path": posixpath.basename(a.location),
+                        "deploy_artifact_version": "${IMAGE_TAG}",
+                    },
+                )
+            )
     return out
 
 
@@ -134,52 +156,135 @@ def deploy(settings: StackSettings, project_dir: str | Path) -> dict[str, Any]:
     repos = ocir_repositories(settings, specs)
     ocir_repo = pulumi.Output.concat(registry_host(settings), "/", namespace, "/", ocir_path(settings))
 
-    network = Network("network", NetworkArgs(cmp, settings.network, p,
-                                             gateway_public=settings.gateway.endpoint_type == "PUBLIC"))
+    network = Network(
+        "network",
+        NetworkArgs(cmp, settings.network, p, gateway_public=settings.gateway.endpoint_type == "PUBLIC"),
+    )
     vault = Vault("vault", VaultArgs(cmp, p, secrets, values))
-    alerts = Notifications("alerts", NotificationsArgs(
-        cmp, settings.stack, settings.notifications,
-        {s.key: values[s.key] for s in secrets if not s.in_vault}))
+    alerts = Notifications(
+        "alerts",
+        NotificationsArgs(
+            cmp,
+            settings.stack,
+            settings.notifications,
+            {s.key: values[s.key] for s in secrets if not s.in_vault},
+        ),
+    )
     git_token = next((vault.secret_ids[s.name] for s in secrets if s.key == "git_token"), None)
-    ci = Ci("ci", CiArgs(cmp, p, settings.devops, repos, build_spec_file=BUILD_SPEC,
-                         build_timeout_s=build_spec.timeout_s, git_token_secret_id=git_token,
-                         parameters={"MLOPS_STACK": settings.stack, "OCIR_REPO": ocir_repo,
-                                     "OCIR_PREFIX": settings.devops.ocir_repository_prefix}))
+    ci = Ci(
+        "ci",
+        CiArgs(
+            cmp,
+            p,
+            settings.devops,
+            repos,
+            build_spec_file=BUILD_SPEC,
+            build_timeout_s=build_spec.timeout_s,
+            git_token_secret_id=git_token,
+            parameters={
+                "MLOPS_STACK": settings.stack,
+                "OCIR_REPO": ocir_repo,
+                "OCIR_PREFIX": settings.devops.ocir_repository_prefix,
+            },
+        ),
+    )
     # the deploy pipeline's CLI steps sign their audit entries with the anchor key too
-    anchor_secret = next((vault.secret_ids[s.name] for s in secrets if s.key == "audit_anchor"), None) or \
-        (settings.audit.anchor_secret if str(settings.audit.anchor_secret or "").startswith("ocid1.") else None)
+    anchor_secret = next((vault.secret_ids[s.name] for s in secrets if s.key == "audit_anchor"), None) or (
+        settings.audit.anchor_secret if str(settings.audit.anchor_secret or "").startswith("ocid1.") else None
+    )
     bucket_key = settings.oci.kms_key_id or vault.key_id
-    function_secrets: list[pulumi.Input[str]] = [vault.secret_ids[s.name] for s in secrets if s.in_vault and s.key != "git_token"]
-    iam = Iam("iam", IamArgs(
-        tenancy_id=str(settings.oci.tenancy_id), compartment_id=cmp, region=region, display_prefix=p,
-        buckets=buckets, metrics_namespace=settings.monitoring.namespace, alarm_topic_id=alerts.topic_id,
-        devops_topic_id=ci.topic.id, key_id=bucket_key, function_secret_ids=function_secrets,
-        devops_secret_ids=[i for i in (git_token, anchor_secret) if i is not None], ocir_repositories=repos))
-    storage = Storage("storage", StorageArgs(cmp, namespace, bucket_key, buckets,
-                                             audit_retention_days=settings.audit.retention_days,
-                                             audit_retention_locked_at=settings.audit.retention_locked_at),
-                      opts=pulumi.ResourceOptions(depends_on=[iam]))
-    functions = Functions("functions", FunctionsArgs(
-        cmp, p, [network.private_subnet_id], specs, {s.name: image_for(settings, s, namespace) for s in specs},
-        DeployIds(vault_id=vault.vault_id, secret_ids=vault.secret_ids, topic_id=alerts.topic_id,
-                  build_pipeline_id=ci.build_pipeline_id, namespace=namespace),
-        application_name=application_name(settings)),
-        opts=pulumi.ResourceOptions(depends_on=[iam, storage]))
-    subnet = network.public_subnet_id if settings.gateway.endpoint_type == "PUBLIC" else network.private_subnet_id
+    function_secrets: list[pulumi.Input[str]] = [
+        vault.secret_ids[s.name] for s in secrets if s.in_vault and s.key != "git_token"
+    ]
+    iam = Iam(
+        "iam",
+        IamArgs(
+            tenancy_id=str(settings.oci.tenancy_id),
+            compartment_id=cmp,
+            region=region,
+            display_prefix=p,
+            buckets=buckets,
+            metrics_namespace=settings.monitoring.namespace,
+            alarm_topic_id=alerts.topic_id,
+            devops_topic_id=ci.topic.id,
+            key_id=bucket_key,
+            function_secret_ids=function_secrets,
+            devops_secret_ids=[i for i in (git_token, anchor_secret) if i is not None],
+            ocir_repositories=repos,
+        ),
+    )
+    storage = Storage(
+        "storage",
+        StorageArgs(
+            cmp,
+            namespace,
+            bucket_key,
+            buckets,
+            audit_retention_days=settings.audit.retention_days,
+            audit_retention_locked_at=settings.audit.retention_locked_at,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[iam]),
+    )
+    functions = Functions(
+        "functions",
+        FunctionsArgs(
+            cmp,
+            p,
+            [network.private_subnet_id],
+            specs,
+            {s.name: image_for(settings, s, namespace) for s in specs},
+            DeployIds(
+                vault_id=vault.vault_id,
+                secret_ids=vault.secret_ids,
+                topic_id=alerts.topic_id,
+                build_pipeline_id=ci.build_pipeline_id,
+                namespace=namespace,
+            ),
+            application_name=application_name(settings),
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[iam, storage]),
+    )
+    subnet = (
+        network.public_subnet_id if settings.gateway.endpoint_type == "PUBLIC" else network.private_subnet_id
+    )
     api = ApiGateway("api", GatewayArgs(cmp, p, settings, subnet, functions.function_ids))
-    Observability("observability", ObservabilityArgs(
-        cmp, p, settings, functions.application_id, namespace, buckets["prediction_logs"],
-        functions.function_ids["drift"],
-        functions.function_ids["guardian"] if settings.notifications.guardian else None, alerts.topic_id,
-        functions.function_ids))
-    delivery = Delivery("delivery", DeliveryArgs(
-        p, ci.project_id, ci.build_pipeline_id, ci.build_stage.id,
-        endpoint_pipelines(deploy_template, settings, {"MLOPS_STACK": settings.stack, "OCIR_REPO": ocir_repo,
-                                                       "ARTIFACT_REGISTRY_ID": ci.artifact_repository_id,
-                                                       **({"AUDIT_ANCHOR_SECRET_ID": anchor_secret}
-                                                          if anchor_secret is not None else {})}),
-        functions.function_ids, {"public": network.public_subnet_id, "private": network.private_subnet_id},
-        delivered_outputs(build_spec, ocir_repo, ci.artifact_repository_id)))
+    Observability(
+        "observability",
+        ObservabilityArgs(
+            cmp,
+            p,
+            settings,
+            functions.application_id,
+            namespace,
+            buckets["prediction_logs"],
+            functions.function_ids["drift"],
+            functions.function_ids["guardian"] if settings.notifications.guardian else None,
+            alerts.topic_id,
+            functions.function_ids,
+        ),
+    )
+    delivery = Delivery(
+        "delivery",
+        DeliveryArgs(
+            p,
+            ci.project_id,
+            ci.build_pipeline_id,
+            ci.build_stage.id,
+            endpoint_pipelines(
+                deploy_template,
+                settings,
+                {
+                    "MLOPS_STACK": settings.stack,
+                    "OCIR_REPO": ocir_repo,
+                    "ARTIFACT_REGISTRY_ID": ci.artifact_repository_id,
+                    **({"AUDIT_ANCHOR_SECRET_ID": anchor_secret} if anchor_secret is not None else {}),
+                },
+            ),
+            functions.function_ids,
+            {"public": network.public_subnet_id, "private": network.private_subnet_id},
+            delivered_outputs(build_spec, ocir_repo, ci.artifact_repository_id),
+        ),
+    )
     return {
         "gateway_url": api.url,
         "application_id": functions.application_id,
@@ -192,6 +297,8 @@ def deploy(settings: StackSettings, project_dir: str | Path) -> dict[str, Any]:
         "devops_project_id": ci.project_id,
         "build_pipeline_id": ci.build_pipeline_id,
         "deploy_pipeline_ids": delivery.deploy_pipeline_ids,
-        "code_repository_url": ci.repository.http_url if ci.repository else settings.devops.external_repository_url,
+        "code_repository_url": ci.repository.http_url
+        if ci.repository
+        else settings.devops.external_repository_url,
         "ocir_repo": ocir_repo,
     }

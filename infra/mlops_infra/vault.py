@@ -17,7 +17,7 @@ class VaultArgs:
     compartment_id: str
     display_prefix: str
     secrets: list[SecretSpec] = field(default_factory=list)
-    values: dict[str, pulumi.Output[str]] = field(default_factory=dict)   # spec key -> secret value
+    values: dict[str, pulumi.Output[str]] = field(default_factory=dict)  # spec key -> secret value
 
 
 def _b64(value: str) -> str:
@@ -34,11 +34,22 @@ class Vault(pulumi.ComponentResource):
     def __init__(self, name: str, args: VaultArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("vault", "Vault"), name, None, opts)
         cmp = args.compartment_id
-        self.vault = oci.kms.Vault(f"{name}-vault", compartment_id=cmp, display_name=f"{args.display_prefix}-vault",
-                                   vault_type="DEFAULT", opts=child(self))
-        self.key = oci.kms.Key(f"{name}-key", compartment_id=cmp, display_name=f"{args.display_prefix}-key",
-                               key_shape={"algorithm": "AES", "length": 32}, protection_mode="HSM",
-                               management_endpoint=self.vault.management_endpoint, opts=child(self))
+        self.vault = oci.kms.Vault(
+            f"{name}-vault",
+            compartment_id=cmp,
+            display_name=f"{args.display_prefix}-vault",
+            vault_type="DEFAULT",
+            opts=child(self),
+        )
+        self.key = oci.kms.Key(
+            f"{name}-key",
+            compartment_id=cmp,
+            display_name=f"{args.display_prefix}-key",
+            key_shape={"algorithm": "AES", "length": 32},
+            protection_mode="HSM",
+            management_endpoint=self.vault.management_endpoint,
+            opts=child(self),
+        )
         self.vault_id = self.vault.id
         self.key_id = self.key.id
         self.secrets: dict[str, oci.vault.Secret] = {}
@@ -48,9 +59,16 @@ class Vault(pulumi.ComponentResource):
             value: pulumi.Output[str] = pulumi.Output.secret(args.values[spec.key])
             content = value.apply(_b64)
             self.secrets[spec.name] = oci.vault.Secret(
-                f"{name}-secret-{spec.key}", compartment_id=cmp, vault_id=self.vault.id, key_id=self.key.id,
-                secret_name=spec.name, description=spec.purpose,
+                f"{name}-secret-{spec.key}",
+                compartment_id=cmp,
+                vault_id=self.vault.id,
+                key_id=self.key.id,
+                secret_name=spec.name,
+                description=spec.purpose,
                 secret_content={"content_type": "BASE64", "content": content, "stage": "CURRENT"},
-                opts=child(self, additional_secret_outputs=["secret_content"]))
+                opts=child(self, additional_secret_outputs=["secret_content"]),
+            )
         self.secret_ids = {n: s.id for n, s in self.secrets.items()}
-        self.register_outputs({"vault_id": self.vault_id, "key_id": self.key_id, "secret_ids": self.secret_ids})
+        self.register_outputs(
+            {"vault_id": self.vault_id, "key_id": self.key_id, "secret_ids": self.secret_ids}
+        )

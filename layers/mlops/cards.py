@@ -26,6 +26,7 @@ def _importances(model: Any, names: list[str]) -> list[tuple[str, float]]:
         if coef is None:
             return []
         import numpy as np
+
         values = np.abs(np.asarray(coef)).reshape(-1, len(names)).mean(axis=0)
     pairs = sorted(zip(names, (float(v) for v in values), strict=False), key=lambda p: -p[1])
     return pairs
@@ -46,21 +47,45 @@ def card_facts(registry: Any, model: str, version: int, *, endpoint: str | None 
     baseline = []
     for name, f in list((profile.get("features") or {}).items())[:50]:
         if f.get("kind") == "numeric":
-            baseline.append({"feature": name, "kind": "numeric", "n": f.get("n"), "mean": f.get("mean"),
-                             "std": f.get("std"), "min": f.get("min"), "max": f.get("max")})
+            baseline.append(
+                {
+                    "feature": name,
+                    "kind": "numeric",
+                    "n": f.get("n"),
+                    "mean": f.get("mean"),
+                    "std": f.get("std"),
+                    "min": f.get("min"),
+                    "max": f.get("max"),
+                }
+            )
         else:
             counts = f.get("counts") or {}
-            baseline.append({"feature": name, "kind": f.get("kind"), "n": sum(counts.values()) if counts else None,
-                             "categories": len(counts)})
+            baseline.append(
+                {
+                    "feature": name,
+                    "kind": f.get("kind"),
+                    "n": sum(counts.values()) if counts else None,
+                    "categories": len(counts),
+                }
+            )
     deployment = None
     if endpoint:
         try:
             deployment = registry.deployments().get(endpoint)
         except Exception:
             deployment = None
-    return {"model": model, "version": version, "estimator": estimator_name, "record": rec,
-            "approval": approval, "importances": importances, "baseline": baseline, "deployment": deployment,
-            "endpoint": endpoint, "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "model": model,
+        "version": version,
+        "estimator": estimator_name,
+        "record": rec,
+        "approval": approval,
+        "importances": importances,
+        "baseline": baseline,
+        "deployment": deployment,
+        "endpoint": endpoint,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _fmt(v: Any) -> str:
@@ -74,34 +99,52 @@ def _fmt(v: Any) -> str:
 def render_markdown(f: dict[str, Any]) -> str:
     rec, appr = f["record"], f["approval"]
     sig = rec.get("signature") or {}
-    lines = [f"# Model card: {f['model']} v{f['version']}", "",
-             f"_Generated {f['generated_at']} from the registry; every fact below is stored there._", "",
-             "## Model", "",
-             f"- Estimator: `{f['estimator']}` (flavor `{(rec.get('artifact') or {}).get('flavor', rec.get('flavor'))}`)",
-             f"- Artifact: sha256 `{(rec.get('artifact') or {}).get('sha256')}`, "
-             f"{(rec.get('artifact') or {}).get('size')} bytes",
-             f"- Registered by {rec.get('created_by')} at {rec.get('created_at')}",
-             f"- Description: {rec.get('description') or '-'}",
-             f"- Classes: {sig.get('classes')}", "",
-             "## Lineage", "",
-             f"- Training data digest: `{(rec.get('training_data') or {}).get('digest')}` "
-             f"({(rec.get('training_data') or {}).get('rows')} rows)",
-             f"- Code commit: `{rec.get('code_commit') or '-'}`",
-             f"- Params: {json.dumps(rec.get('params') or {}, sort_keys=True)}", "",
-             "## Metrics", ""]
+    lines = [
+        f"# Model card: {f['model']} v{f['version']}",
+        "",
+        f"_Generated {f['generated_at']} from the registry; every fact below is stored there._",
+        "",
+        "## Model",
+        "",
+        f"- Estimator: `{f['estimator']}` (flavor `{(rec.get('artifact') or {}).get('flavor', rec.get('flavor'))}`)",
+        f"- Artifact: sha256 `{(rec.get('artifact') or {}).get('sha256')}`, "
+        f"{(rec.get('artifact') or {}).get('size')} bytes",
+        f"- Registered by {rec.get('created_by')} at {rec.get('created_at')}",
+        f"- Description: {rec.get('description') or '-'}",
+        f"- Classes: {sig.get('classes')}",
+        "",
+        "## Lineage",
+        "",
+        f"- Training data digest: `{(rec.get('training_data') or {}).get('digest')}` "
+        f"({(rec.get('training_data') or {}).get('rows')} rows)",
+        f"- Code commit: `{rec.get('code_commit') or '-'}`",
+        f"- Params: {json.dumps(rec.get('params') or {}, sort_keys=True)}",
+        "",
+        "## Metrics",
+        "",
+    ]
     metrics = rec.get("metrics") or {}
-    lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items())] \
-        if metrics else ["- none recorded"]
+    lines += (
+        ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items())]
+        if metrics
+        else ["- none recorded"]
+    )
     lines += ["", "## Approval", "", f"- State: **{appr.get('state')}**"]
     for h in appr.get("history") or []:
-        lines.append(f"- {h.get('event')} by {h.get('by')} at {h.get('at')}"
-                     + (f": {h.get('comment')}" if h.get("comment") else ""))
+        lines.append(
+            f"- {h.get('event')} by {h.get('by')} at {h.get('at')}"
+            + (f": {h.get('comment')}" if h.get("comment") else "")
+        )
     if f.get("deployment"):
         d = f["deployment"]
-        lines += ["", "## Deployment", "",
-                  f"- Endpoint `{f['endpoint']}`: stable v{d.get('stable_version')}, canary "
-                  f"v{d.get('canary_version') or '-'} at {(d.get('canary_weight_bp') or 0) / 100:g}%, "
-                  f"generation {d.get('generation')}, last change {d.get('last_action')} by {d.get('updated_by')}"]
+        lines += [
+            "",
+            "## Deployment",
+            "",
+            f"- Endpoint `{f['endpoint']}`: stable v{d.get('stable_version')}, canary "
+            f"v{d.get('canary_version') or '-'} at {(d.get('canary_weight_bp') or 0) / 100:g}%, "
+            f"generation {d.get('generation')}, last change {d.get('last_action')} by {d.get('updated_by')}",
+        ]
     lines += ["", "## Signature", "", "| # | feature | dtype | kind |", "|---|---|---|---|"]
     for i, inp in enumerate(sig.get("inputs") or []):
         lines.append(f"| {i} | {inp.get('name')} | {inp.get('dtype')} | {inp.get('kind')} |")
@@ -109,10 +152,18 @@ def render_markdown(f: dict[str, Any]) -> str:
         lines += ["", "## Feature importances", "", "| feature | importance |", "|---|---|"]
         lines += [f"| {n} | {v:.4f} |" for n, v in f["importances"][:20]]
     if f["baseline"]:
-        lines += ["", "## Drift baseline (reference profile)", "", "| feature | kind | n | mean | std | min | max |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {b['feature']} | {b['kind']} | {_fmt(b.get('n'))} | {_fmt(b.get('mean'))} | "
-                  f"{_fmt(b.get('std'))} | {_fmt(b.get('min'))} | {_fmt(b.get('max'))} |" for b in f["baseline"]]
+        lines += [
+            "",
+            "## Drift baseline (reference profile)",
+            "",
+            "| feature | kind | n | mean | std | min | max |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {b['feature']} | {b['kind']} | {_fmt(b.get('n'))} | {_fmt(b.get('mean'))} | "
+            f"{_fmt(b.get('std'))} | {_fmt(b.get('min'))} | {_fmt(b.get('max'))} |"
+            for b in f["baseline"]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -146,12 +197,16 @@ def render_html(f: dict[str, Any]) -> str:
             out.append(f"<p>{text.strip('_')}</p>")
     if in_table:
         out.append("</table>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
-             "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
-             "font-size:.9rem}th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem;border-radius:3px}p.li:before{content:'\\2022 '}h2{border-bottom:1px solid #ddd}")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
+        "font-size:.9rem}th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem;border-radius:3px}p.li:before{content:'\\2022 '}h2{border-bottom:1px solid #ddd}"
+    )
     title = html.escape(f"Model card: {f['model']} v{f['version']}")
-    return (f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title><style>{style}</style>"
-            f"</head><body>{''.join(out)}</body></html>\n")
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title><style>{style}</style>"
+        f"</head><body>{''.join(out)}</body></html>\n"
+    )
 
 
 def write_card(registry: Any, model: str, version: int, *, endpoint: str | None = None) -> dict[str, str]:

@@ -45,9 +45,11 @@ class LogObject:
 def object_of_event(event: Any) -> LogObject:
     """The object an OCI Events object-created CloudEvent names; a 400 for anything else."""
     if not isinstance(event, dict) or not str(event.get("eventType", "")).startswith(
-            "com.oraclecloud.objectstorage.createobject"):
-        raise BadRequestError("expected an Events com.oraclecloud.objectstorage.createobject CloudEvent",
-                              code="invalid_event")
+        "com.oraclecloud.objectstorage.createobject"
+    ):
+        raise BadRequestError(
+            "expected an Events com.oraclecloud.objectstorage.createobject CloudEvent", code="invalid_event"
+        )
     data = event.get("data") or {}
     name = data.get("resourceName")
     details = data.get("additionalDetails") or {}
@@ -60,8 +62,10 @@ def object_key_of_event(event: Any) -> str:
     """The object name of a local log event (``prediction-logs/<endpoint>/...``); a 400 otherwise."""
     obj = object_of_event(event)
     if not obj.key.startswith(LOG_PREFIX):
-        raise BadRequestError(f"object {obj.key[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
-                              code="not_a_prediction_log")
+        raise BadRequestError(
+            f"object {obj.key[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
+            code="not_a_prediction_log",
+        )
     return obj.key
 
 
@@ -97,15 +101,22 @@ def _columns(records: list[dict], names: Iterable[str]) -> dict[str, np.ndarray]
 class DriftJob:
     """Runs the drift analysis of one log object against the registry's reference profiles."""
 
-    def __init__(self, store, registry, sink: mm.MetricsSink, config: DriftJobConfig = DriftJobConfig(),
-                 clock: Callable[[], float] = time.time, *,
-                 log_reader: Callable[[LogObject], bytes] | None = None,
-                 after_window: Callable[[str], dict | None] | None = None) -> None:
+    def __init__(
+        self,
+        store,
+        registry,
+        sink: mm.MetricsSink,
+        config: DriftJobConfig = DriftJobConfig(),
+        clock: Callable[[], float] = time.time,
+        *,
+        log_reader: Callable[[LogObject], bytes] | None = None,
+        after_window: Callable[[str], dict | None] | None = None,
+    ) -> None:
         """``log_reader`` reads objects of the cloud's logs bucket (Service Connector output);
         ``after_window(endpoint)`` runs once per endpoint seen in a window (the A/B check)."""
         self.store, self.registry, self.sink, self.config, self.clock = store, registry, sink, config, clock
         self.log_reader, self.after_window = log_reader, after_window
-        self._detectors: dict[tuple[str, int], Any] = {}   # (model, version) -> (profile, detector)
+        self._detectors: dict[tuple[str, int], Any] = {}  # (model, version) -> (profile, detector)
 
     def _detector(self, model: str, version: int):
         """The version's reference profile and detector, loaded once per warm function instance."""
@@ -121,11 +132,17 @@ class DriftJob:
         if not raw:
             return None
         profile = load_profile(raw)
-        detector = DriftDetector(profile, alpha=self.config.alpha, effect_threshold=self.config.effect_threshold,
-                                 dataset_rule=self.config.dataset_rule, share_threshold=self.config.share_threshold,
-                                 count_threshold=self.config.count_threshold,
-                                 strong_threshold=self.config.strong_threshold, min_rows=self.config.min_rows)
-        if len(self._detectors) >= 8:       # profiles can be large: keep a few versions only
+        detector = DriftDetector(
+            profile,
+            alpha=self.config.alpha,
+            effect_threshold=self.config.effect_threshold,
+            dataset_rule=self.config.dataset_rule,
+            share_threshold=self.config.share_threshold,
+            count_threshold=self.config.count_threshold,
+            strong_threshold=self.config.strong_threshold,
+            min_rows=self.config.min_rows,
+        )
+        if len(self._detectors) >= 8:  # profiles can be large: keep a few versions only
             self._detectors.pop(next(iter(self._detectors)))
         self._detectors[(model, version)] = (profile, detector)
         return profile, detector
@@ -144,8 +161,12 @@ class DriftJob:
             pass
         summary = self._run(obj)
         try:
-            self.store.put(done_key, json.dumps(summary, default=str).encode(), if_none_match=True,
-                           content_type="application/json")
+            self.store.put(
+                done_key,
+                json.dumps(summary, default=str).encode(),
+                if_none_match=True,
+                content_type="application/json",
+            )
         except PreconditionFailedError:
             pass
         return summary
@@ -157,8 +178,10 @@ class DriftJob:
         elif self.log_reader is not None:
             data = self.log_reader(obj)
         else:
-            raise BadRequestError(f"object {obj.key[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
-                                  code="not_a_prediction_log")
+            raise BadRequestError(
+                f"object {obj.key[:120]!r} is not a prediction log (expected {LOG_PREFIX}...)",
+                code="not_a_prediction_log",
+            )
         preds, feedback = read_records(data)
         ts = self.clock()
         by_endpoint: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
@@ -166,14 +189,21 @@ class DriftJob:
             by_endpoint[str(r.get("endpoint"))][0].append(r)
         for r in feedback:
             by_endpoint[str(r.get("endpoint"))][1].append(r)
-        summary: dict[str, Any] = {"object": obj.key, "predictions": len(preds), "feedback": len(feedback),
-                                   "endpoints": {}}
+        summary: dict[str, Any] = {
+            "object": obj.key,
+            "predictions": len(preds),
+            "feedback": len(feedback),
+            "endpoints": {},
+        }
         points: list[mm.MetricPoint] = []
         for endpoint, (eps, efb) in sorted(by_endpoint.items()):
             if not local:
-                summary["endpoints"].setdefault(endpoint, {})["normalized"] = \
-                    self._normalize(obj, endpoint, eps + efb, ts)
-            summary["endpoints"].setdefault(endpoint, {})["versions"] = self._window(endpoint, eps, ts, points)
+                summary["endpoints"].setdefault(endpoint, {})["normalized"] = self._normalize(
+                    obj, endpoint, eps + efb, ts
+                )
+            summary["endpoints"].setdefault(endpoint, {})["versions"] = self._window(
+                endpoint, eps, ts, points
+            )
         if points:
             self.sink.put(points)
             self.sink.flush()
@@ -194,8 +224,10 @@ class DriftJob:
             if r.get("variant") == "shadow":
                 continue
             by_version[(str(r.get("model")), int(r.get("version") or 0))].append(r)
-        out = [self._drift_for(endpoint, model, version, recs, ts, points)
-               for (model, version), recs in sorted(by_version.items())]
+        out = [
+            self._drift_for(endpoint, model, version, recs, ts, points)
+            for (model, version), recs in sorted(by_version.items())
+        ]
         points.extend(self._window_points(endpoint, preds, ts))
         return out
 
@@ -220,8 +252,9 @@ class DriftJob:
         return key
 
     # ------------------------------------------------------------------ drift per version
-    def _drift_for(self, endpoint: str, model: str, version: int, recs: list[dict], ts: float,
-                   points: list) -> dict[str, Any]:
+    def _drift_for(
+        self, endpoint: str, model: str, version: int, recs: list[dict], ts: float, points: list
+    ) -> dict[str, Any]:
         from mlops.drift.report import render_html
 
         sampled = [r for r in recs if r.get("features")]
@@ -235,9 +268,16 @@ class DriftJob:
             return out
         profile, detector = loaded
         current = _columns(sampled, list(profile.features))
-        result = detector.compare(current, window={"endpoint": endpoint, "model": model, "version": version,
-                                                   "start": sampled[0].get("ts"), "end": sampled[-1].get("ts")}
-                                  ).to_dict()
+        result = detector.compare(
+            current,
+            window={
+                "endpoint": endpoint,
+                "model": model,
+                "version": version,
+                "start": sampled[0].get("ts"),
+                "end": sampled[-1].get("ts"),
+            },
+        ).to_dict()
         window_drifted = bool(result["dataset"]["drifted"])
         history = self._remember(endpoint, model, version, window_drifted)
         k, n = self.config.persistence_k, self.config.persistence_n
@@ -246,14 +286,34 @@ class DriftJob:
         stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S%fZ")
         base = f"{REPORT_PREFIX}{endpoint}/{model}-v{version}/{stamp}"
         title = f"Drift of {model} v{version} on endpoint {endpoint} ({len(sampled)} rows)"
-        self.store.put(base + ".json", json.dumps(result, default=float).encode(), content_type="application/json")
-        self.store.put(base + ".html", render_html(result, profile, current, title=title).encode(),
-                       content_type="text/html")
-        points.extend(mm.drift_points(self.config.namespace, endpoint, model, version, drifted=alarmed,
-                                      drift_share=float(result["dataset"].get("share") or 0.0), ts=ts))
-        out.update({"window_drifted": window_drifted, "drifted": alarmed,
-                    "share": result["dataset"].get("share"), "report": base + ".html",
-                    "drifted_features": [f for f, d in result["features"].items() if d.get("drifted")]})
+        self.store.put(
+            base + ".json", json.dumps(result, default=float).encode(), content_type="application/json"
+        )
+        self.store.put(
+            base + ".html",
+            render_html(result, profile, current, title=title).encode(),
+            content_type="text/html",
+        )
+        points.extend(
+            mm.drift_points(
+                self.config.namespace,
+                endpoint,
+                model,
+                version,
+                drifted=alarmed,
+                drift_share=float(result["dataset"].get("share") or 0.0),
+                ts=ts,
+            )
+        )
+        out.update(
+            {
+                "window_drifted": window_drifted,
+                "drifted": alarmed,
+                "share": result["dataset"].get("share"),
+                "report": base + ".html",
+                "drifted_features": [f for f, d in result["features"].items() if d.get("drifted")],
+            }
+        )
         return out
 
     def _remember(self, endpoint: str, model: str, version: int, drifted: bool) -> list[bool]:
@@ -265,7 +325,7 @@ class DriftJob:
                 doc, etag = json.loads(obj.data), obj.etag
             except NotFoundError:
                 doc, etag = {"history": []}, None
-            history = (list(doc.get("history") or []) + [drifted])[-max(10, self.config.persistence_n):]
+            history = (list(doc.get("history") or []) + [drifted])[-max(10, self.config.persistence_n) :]
             data = json.dumps({"history": history, "updated_at": self.clock()}).encode()
             try:
                 if etag is None:
@@ -287,20 +347,40 @@ class DriftJob:
         for (model, version, variant), recs in groups.items():
             conf = [r["confidence"] for r in recs if isinstance(r.get("confidence"), (int, float))]
             lat = [r["latency_ms"] for r in recs if isinstance(r.get("latency_ms"), (int, float))]
-            out.extend(mm.window_points(self.config.namespace, endpoint, model, version, variant,
-                                        predictions=len(recs),
-                                        confidence_mean=float(np.mean(conf)) if conf else None, ts=ts))
+            out.extend(
+                mm.window_points(
+                    self.config.namespace,
+                    endpoint,
+                    model,
+                    version,
+                    variant,
+                    predictions=len(recs),
+                    confidence_mean=float(np.mean(conf)) if conf else None,
+                    ts=ts,
+                )
+            )
             if variant in ("stable", "canary"):
-                windows[variant] = mm.VariantWindow(predictions=len(recs),
-                                                    confidence_mean=float(np.mean(conf)) if conf else None,
-                                                    latency_p99_ms=float(np.percentile(lat, 99)) if lat else None)
-        fallbacks = sum(1 for r in preds if isinstance(r.get("fallback"), dict)
-                        and r["fallback"].get("from") == "canary")
+                windows[variant] = mm.VariantWindow(
+                    predictions=len(recs),
+                    confidence_mean=float(np.mean(conf)) if conf else None,
+                    latency_p99_ms=float(np.percentile(lat, 99)) if lat else None,
+                )
+        fallbacks = sum(
+            1 for r in preds if isinstance(r.get("fallback"), dict) and r["fallback"].get("from") == "canary"
+        )
         if fallbacks or "canary" in windows:
             # the canary alarm's input: canary callers served by stable because the canary could not serve
             out.extend(mm.canary_unavailable_points(self.config.namespace, endpoint, fallbacks, ts=ts))
         if "stable" in windows and "canary" in windows:
             # p99 of a thin window is its maximum: compare only windows with enough of both
-            out.extend(mm.canary_points(self.config.namespace, endpoint, windows["stable"], windows["canary"], ts=ts,
-                                        min_predictions=100))
+            out.extend(
+                mm.canary_points(
+                    self.config.namespace,
+                    endpoint,
+                    windows["stable"],
+                    windows["canary"],
+                    ts=ts,
+                    min_predictions=100,
+                )
+            )
         return out

@@ -112,8 +112,9 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def error_body(code: str, message: str, request_id: str | None = None,
-               details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, request_id: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message, "request_id": request_id or new_request_id()}
     if details:
         err["details"] = details
@@ -126,6 +127,7 @@ def render(exc: BaseException, request_id: str | None = None) -> tuple[int, byte
         status, body = exc.status, exc.to_body(request_id)
     else:
         status = 500
-        body = error_body("internal_error", "internal error; see the function log for this request_id",
-                          request_id)
+        body = error_body(
+            "internal_error", "internal error; see the function log for this request_id", request_id
+        )
     return status, json.dumps(body, separators=(",", ":")).encode()

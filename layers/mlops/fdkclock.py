@@ -28,12 +28,9 @@ from mlops import fdkpatch
 # sha256 of inspect.getsource(...) of the code this patch relies on, per checked fdk version
 _CHECKED: dict[str, dict[str, str]] = {
     "0.1.128": {
-        "protocol.HttpProtocol.keep_alive_time_left":
-            "ed80facc548a242183a276e8e825bf75f989a2136bea77ca3bdc3828f9c398cd",
-        "protocol.HttpProtocol.keep_alive_timeout_callback":
-            "32112351c2a8ebc2ccd1308be88d493aaa2fc27434ce36ec699755ec631aa8d5",
-        "server.update_current_time":
-            "f83de3c7581cb22306dcf3acba45d4b45c170b8e910981b3fa165a960ee13001",
+        "protocol.HttpProtocol.keep_alive_time_left": "ed80facc548a242183a276e8e825bf75f989a2136bea77ca3bdc3828f9c398cd",
+        "protocol.HttpProtocol.keep_alive_timeout_callback": "32112351c2a8ebc2ccd1308be88d493aaa2fc27434ce36ec699755ec631aa8d5",
+        "server.update_current_time": "f83de3c7581cb22306dcf3acba45d4b45c170b8e910981b3fa165a960ee13001",
     },
 }
 _installed = False
@@ -41,6 +38,7 @@ _installed = False
 
 def _modules():
     from fdk.async_http import protocol, server
+
     return protocol, server
 
 
@@ -52,11 +50,13 @@ def source_digests() -> dict[str, str]:
     """sha256 of the installed fdk's code that the patch depends on (the original functions)."""
     protocol, server = _modules()
     update = getattr(server.update_current_time, "__wrapped_original__", server.update_current_time)
-    return fdkpatch.digests({
-        "protocol.HttpProtocol.keep_alive_time_left": protocol.HttpProtocol.keep_alive_time_left,
-        "protocol.HttpProtocol.keep_alive_timeout_callback": protocol.HttpProtocol.keep_alive_timeout_callback,
-        "server.update_current_time": update,
-    })
+    return fdkpatch.digests(
+        {
+            "protocol.HttpProtocol.keep_alive_time_left": protocol.HttpProtocol.keep_alive_time_left,
+            "protocol.HttpProtocol.keep_alive_timeout_callback": protocol.HttpProtocol.keep_alive_timeout_callback,
+            "server.update_current_time": update,
+        }
+    )
 
 
 def mismatch() -> str | None:

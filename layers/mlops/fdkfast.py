@@ -25,8 +25,7 @@ from mlops import fdkpatch
 # sha256 of inspect.getsource(...) of the original code each patch replaces, per checked fdk version
 _CHECKED: dict[str, dict[str, str]] = {
     "0.1.128": {
-        "context.TracingContext.__create_zipkin_attrs":
-            "0feb26084a6bce87fb43bf508bd2b642e46751b8e74a7ae29d72567ce4b1dd00",
+        "context.TracingContext.__create_zipkin_attrs": "0feb26084a6bce87fb43bf508bd2b642e46751b8e74a7ae29d72567ce4b1dd00",
     },
 }
 _installed = False
@@ -41,6 +40,7 @@ def fdk_version() -> str:
 
 def _originals() -> dict[str, Callable[..., Any]]:
     from fdk import context
+
     attr = "_TracingContext__create_zipkin_attrs"
     fn = context.TracingContext.__dict__[attr]
     return {"context.TracingContext.__create_zipkin_attrs": getattr(fn, "__wrapped_original__", fn)}
@@ -68,6 +68,7 @@ def install() -> bool:
     from fdk import context
 
     original = context.TracingContext.__dict__["_TracingContext__create_zipkin_attrs"]
+
     def create_zipkin_attrs(self, is_tracing_enabled):
         # fdk 0.1.128's body, with the namedtuple class built once (module level) instead of per call
         trace_id = self._TracingContext__trace_id
@@ -75,7 +76,7 @@ def install() -> bool:
         parent_span_id = self._TracingContext__parent_span_id
         is_sampled = bool(self._TracingContext__is_sampled)
         trace_flags = self._TracingContext__flags
-        if is_tracing_enabled:   # the fn LB sends the parent span id as the span id
+        if is_tracing_enabled:  # the fn LB sends the parent span id as the span id
             parent_span_id = span_id
             span_id = context.generate_id()
         return ZipkinAttrs(trace_id, span_id, parent_span_id, is_sampled, trace_flags)

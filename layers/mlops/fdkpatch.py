@@ -17,12 +17,15 @@ from typing import Any
 
 def fdk_version() -> str:
     from importlib.metadata import version
+
     return version("fdk")
 
 
 def digests(originals: Mapping[str, Callable[..., Any]]) -> dict[str, str]:
     """sha256 of the source of each original function, by name."""
-    return {name: hashlib.sha256(inspect.getsource(obj).encode()).hexdigest() for name, obj in originals.items()}
+    return {
+        name: hashlib.sha256(inspect.getsource(obj).encode()).hexdigest() for name, obj in originals.items()
+    }
 
 
 def mismatch(checked: Mapping[str, Mapping[str, str]], got: Mapping[str, str], what: str) -> str | None:

@@ -78,15 +78,22 @@ def fdk_handler(router: Router | Callable[[Request], Response]):
     from fdk import response as fdk_response  # imported here: the library never needs fdk
 
     from mlops import fdkclock
-    fdkclock.install()   # fdk 0.1.128 spins a core per idle kept-alive connection without it
+
+    fdkclock.install()  # fdk 0.1.128 spins a core per idle kept-alive connection without it
     from mlops import fdkfast
-    fdkfast.install()    # fdk 0.1.128 builds a namedtuple class per request
+
+    fdkfast.install()  # fdk 0.1.128 builds a namedtuple class per request
 
     def handler(ctx, data: io.BytesIO | None = None):
         body = data.getvalue() if isinstance(data, io.BytesIO) else (data.read() if data else b"")
         headers = _headers_of(ctx)
-        request = Request.from_url(ctx.Method() or "POST", ctx.RequestURL() or "/", headers, body,
-                                   request_id=headers.get(REQUEST_ID_HEADER) or ctx.CallID() or None)
+        request = Request.from_url(
+            ctx.Method() or "POST",
+            ctx.RequestURL() or "/",
+            headers,
+            body,
+            request_id=headers.get(REQUEST_ID_HEADER) or ctx.CallID() or None,
+        )
         token = logs.request_id_var.set(request.request_id)
         try:
             resp = dispatch(router, request)
@@ -94,8 +101,9 @@ def fdk_handler(router: Router | Callable[[Request], Response]):
             logs.request_id_var.reset(token)
         out_headers = dict(resp.headers)
         out_headers["content-type"] = resp.content_type()
-        return fdk_response.Response(ctx, response_data=resp.encode(), headers=out_headers,
-                                     status_code=resp.status)
+        return fdk_response.Response(
+            ctx, response_data=resp.encode(), headers=out_headers, status_code=resp.status
+        )
 
     return handler
 

@@ -24,7 +24,9 @@ from mlops.monitoring.notify import Notifier, format_action_message, parse_alarm
 
 
 class Retrainer(Protocol):
-    def request(self, *, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]: ...
+    def request(
+        self, *, endpoint: str, model: str | None, version: str | None, reason: str
+    ) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -35,10 +37,19 @@ class StoreRetrainer:
     start: Callable[[dict[str, Any]], str | None] | None = None
     clock: Callable[[], float] = time.time
 
-    def request(self, *, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]:
+    def request(
+        self, *, endpoint: str, model: str | None, version: str | None, reason: str
+    ) -> dict[str, Any]:
         ts = self.clock()
-        doc = {"endpoint": endpoint, "model": model, "version": version, "reason": reason, "requested_at": ts,
-               "requested_by": "guardian", "status": "requested"}
+        doc = {
+            "endpoint": endpoint,
+            "model": model,
+            "version": version,
+            "reason": reason,
+            "requested_at": ts,
+            "requested_by": "guardian",
+            "status": "requested",
+        }
         if self.start is not None:
             try:
                 doc["run"] = self.start(doc)
@@ -48,7 +59,9 @@ class StoreRetrainer:
         key = f"retrain-requests/{endpoint}/{int(ts * 1000):015d}.json"
         from mlops.storage.base import put_once
 
-        put_once(self.store, key, json.dumps(doc).encode(), if_none_match=True, content_type="application/json")
+        put_once(
+            self.store, key, json.dumps(doc).encode(), if_none_match=True, content_type="application/json"
+        )
         doc["key"] = key
         return doc
 
@@ -57,23 +70,30 @@ class StoreRetrainer:
 class DevOpsRetrainer:
     """Cloud: start a DevOps build run of the training pipeline through the oci SDK."""
 
-    client: Any                      # oci.devops.DevopsClient
+    client: Any  # oci.devops.DevopsClient
     build_pipeline_id: str
 
-    def request(self, *, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]:
+    def request(
+        self, *, endpoint: str, model: str | None, version: str | None, reason: str
+    ) -> dict[str, Any]:
         import oci
-        args = [oci.devops.models.BuildRunArgument(name="MLOPS_RETRAIN_ENDPOINT", value=endpoint),
-                oci.devops.models.BuildRunArgument(name="MLOPS_RETRAIN_REASON", value=reason[:250])]
+
+        args = [
+            oci.devops.models.BuildRunArgument(name="MLOPS_RETRAIN_ENDPOINT", value=endpoint),
+            oci.devops.models.BuildRunArgument(name="MLOPS_RETRAIN_REASON", value=reason[:250]),
+        ]
         details = oci.devops.models.CreateBuildRunDetails(
-            build_pipeline_id=self.build_pipeline_id, display_name=f"retrain-{endpoint}-{int(time.time())}",
-            build_run_arguments=oci.devops.models.BuildRunArgumentCollection(items=args))
+            build_pipeline_id=self.build_pipeline_id,
+            display_name=f"retrain-{endpoint}-{int(time.time())}",
+            build_run_arguments=oci.devops.models.BuildRunArgumentCollection(items=args),
+        )
         run = self.client.create_build_run(details).data
         return {"endpoint": endpoint, "status": "started", "run": run.id, "reason": reason}
 
 
 @dataclass
 class Guardian:
-    registry: Any                    # mlops.registry.Registry
+    registry: Any  # mlops.registry.Registry
     notifier: Notifier
     retrainer: Retrainer | None = None
     auto_rollback: bool = True
@@ -88,13 +108,17 @@ class Guardian:
         doc = payload
         if isinstance(payload, (bytes, bytearray)):
             try:
-                doc = parse_json(payload)       # the limits every route shares (depth, numbers, UTF-8)
+                doc = parse_json(payload)  # the limits every route shares (depth, numbers, UTF-8)
             except BadRequestError as exc:
                 if exc.code != "invalid_json":
                     raise
-                raise BadRequestError("the guardian takes an alarm message or an Events CloudEvent (JSON)",
-                                      code="invalid_message") from None
-        if isinstance(doc, dict) and str(doc.get("eventType", "")).startswith("com.oraclecloud.objectstorage."):
+                raise BadRequestError(
+                    "the guardian takes an alarm message or an Events CloudEvent (JSON)",
+                    code="invalid_message",
+                ) from None
+        if isinstance(doc, dict) and str(doc.get("eventType", "")).startswith(
+            "com.oraclecloud.objectstorage."
+        ):
             return self.on_object_created(doc)
         if isinstance(doc, dict) and doc.get("kind") == "action":
             # our own announcements travel on the same topic the guardian is subscribed to
@@ -109,15 +133,29 @@ class Guardian:
             return {"alarm": notice.rule, "type": notice.type, "actions": done}
         endpoint = notice.actions.get(ACTION_ROLLBACK)
         if endpoint and self.auto_rollback:
-            done.append(self._rollback(endpoint, f"alarm {notice.rule} is firing ({notice.severity})", notice.rule))
+            done.append(
+                self._rollback(endpoint, f"alarm {notice.rule} is firing ({notice.severity})", notice.rule)
+            )
         target = notice.actions.get(ACTION_RETRAIN)
         if target and self.rollback_on_drift and self.auto_rollback and target != endpoint:
-            done.append(self._rollback(target, f"alarm {notice.rule}: the endpoint's inputs drifted while a canary "
-                                               "ran, so its evidence no longer applies", notice.rule))
+            done.append(
+                self._rollback(
+                    target,
+                    f"alarm {notice.rule}: the endpoint's inputs drifted while a canary "
+                    "ran, so its evidence no longer applies",
+                    notice.rule,
+                )
+            )
         if target and self.auto_retrain and self.retrainer is not None:
             dims = notice.dimensions()[0] if notice.dimensions() else {}
-            done.append(self._retrain(target, dims.get("model"), dims.get("version"),
-                                      f"alarm {notice.rule} is firing: the production model's inputs drifted"))
+            done.append(
+                self._retrain(
+                    target,
+                    dims.get("model"),
+                    dims.get("version"),
+                    f"alarm {notice.rule} is firing: the production model's inputs drifted",
+                )
+            )
         return {"alarm": notice.rule, "type": notice.type, "actions": done}
 
     def _rollback(self, endpoint: str, reason: str, rule: str | None = None) -> dict[str, Any]:
@@ -134,17 +172,33 @@ class Guardian:
             return {"action": "rollback", "endpoint": endpoint, "result": f"failed: {exc.message}"}
         what = f"rolled back canary v{canary} of endpoint {endpoint}: weight 0, stable keeps serving"
         self._announce(what, endpoint, rule, reason)
-        return {"action": "rollback", "endpoint": endpoint, "version": canary, "result": "done", "reason": reason}
+        return {
+            "action": "rollback",
+            "endpoint": endpoint,
+            "version": canary,
+            "result": "done",
+            "reason": reason,
+        }
 
     def _retrain(self, endpoint: str, model: str | None, version: str | None, reason: str) -> dict[str, Any]:
-        if self.retrainer is None:       # the caller checks; a guardian without a retrainer never retrains
+        if self.retrainer is None:  # the caller checks; a guardian without a retrainer never retrains
             return {"action": "retrain", "endpoint": endpoint, "result": "no retrainer"}
         req = self.retrainer.request(endpoint=endpoint, model=model, version=version, reason=reason)
-        self.registry.audit_event("guardian", "retrain.requested", f"endpoint:{endpoint}",
-                                  {"model": model, "version": version, "reason": reason,
-                                   "status": req.get("status")})
-        self._announce(f"requested retraining for endpoint {endpoint} ({req.get('status')})", endpoint, None, reason)
-        return {"action": "retrain", "endpoint": endpoint, "result": req.get("status"), "request": req.get("key")}
+        self.registry.audit_event(
+            "guardian",
+            "retrain.requested",
+            f"endpoint:{endpoint}",
+            {"model": model, "version": version, "reason": reason, "status": req.get("status")},
+        )
+        self._announce(
+            f"requested retraining for endpoint {endpoint} ({req.get('status')})", endpoint, None, reason
+        )
+        return {
+            "action": "retrain",
+            "endpoint": endpoint,
+            "result": req.get("status"),
+            "request": req.get("key"),
+        }
 
     # ------------------------------------------------------------------ A/B verdicts
     def on_object_created(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -161,12 +215,20 @@ class Guardian:
         try:
             self.notifier.publish(title, body)
         except MlopsError:
-            pass   # the action is done and audited; a failed page must not undo it
+            pass  # the action is done and audited; a failed page must not undo it
 
 
-def ab_verdict(registry: Any, store: Any, endpoint: str, notifier: Notifier | None = None, *,
-               policy: Any = None, alpha: float = 0.05, mde: float = 0.02, min_samples: int = 100
-               ) -> dict[str, Any] | None:
+def ab_verdict(
+    registry: Any,
+    store: Any,
+    endpoint: str,
+    notifier: Notifier | None = None,
+    *,
+    policy: Any = None,
+    alpha: float = 0.05,
+    mde: float = 0.02,
+    min_samples: int = 100,
+) -> dict[str, Any] | None:
     """Analyze the running canary of ``endpoint`` and act on the verdict under ``policy``.
 
     The window starts when the deployment last changed (the split check compares against one
@@ -182,21 +244,33 @@ def ab_verdict(registry: Any, store: Any, endpoint: str, notifier: Notifier | No
     if not dep or not dep.get("canary_version"):
         return None
     policy = policy or ABPolicy(auto_promote=True, auto_rollback=True)
-    report = analyze(iter_log_objects(store, endpoint, since=dep.get("updated_at")),
-                     weight_bp=int(dep.get("canary_weight_bp") or 0), endpoint=endpoint,
-                     since=dep.get("updated_at"), challenger="canary", alpha=alpha, mde=mde,
-                     min_samples=min_samples)
+    report = analyze(
+        iter_log_objects(store, endpoint, since=dep.get("updated_at")),
+        weight_bp=int(dep.get("canary_weight_bp") or 0),
+        endpoint=endpoint,
+        since=dep.get("updated_at"),
+        challenger="canary",
+        alpha=alpha,
+        mde=mde,
+        min_samples=min_samples,
+    )
     action = decide_action(report, policy)
     out = {"action": action.kind, "endpoint": endpoint, "decision": report.decision, "reason": action.reason}
     if action.kind == "promote":
-        registry.deployments(actor="guardian").promote(endpoint, reason=action.reason,
-                                                      expected_generation=dep.get("generation"))
+        registry.deployments(actor="guardian").promote(
+            endpoint, reason=action.reason, expected_generation=dep.get("generation")
+        )
     elif action.kind == "rollback":
-        registry.deployments(actor="guardian").rollback(endpoint, reason=action.reason,
-                                                       expected_generation=dep.get("generation"))
+        registry.deployments(actor="guardian").rollback(
+            endpoint, reason=action.reason, expected_generation=dep.get("generation")
+        )
     if action.kind != "none" and notifier is not None:
-        title, body = format_action_message(action.reason, endpoint=endpoint, rule="ab",
-                                            details={"decision": report.decision, "action": action.kind})
+        title, body = format_action_message(
+            action.reason,
+            endpoint=endpoint,
+            rule="ab",
+            details={"decision": report.decision, "action": action.kind},
+        )
         try:
             notifier.publish(title, body)
         except MlopsError:
@@ -227,11 +301,28 @@ def local_training_starter(config: GuardianConfig) -> Callable[[dict[str, Any]],
         if not model:
             raise ValueError("the alarm named no model to retrain")
         log_path = os.path.join(log_dir, f"retrain-{int(time.time() * 1000)}.log")
-        cmd = [sys.executable, "-m", "mlops.cli", "--stack", stack, "--project-dir", project,
-               "train", entrypoint, "--model", model]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlops.cli",
+            "--stack",
+            stack,
+            "--project-dir",
+            project,
+            "train",
+            entrypoint,
+            "--model",
+            model,
+        ]
         with open(log_path, "ab") as log:
-            subprocess.Popen(cmd, cwd=project, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=False)
+            subprocess.Popen(
+                cmd,
+                cwd=project,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=False,
+            )
         return f"mlops train {entrypoint} --model {model} (log: {log_path})"
 
     return start

@@ -35,13 +35,24 @@ class Request:
     request_id: str = field(default_factory=new_request_id)
 
     @classmethod
-    def from_url(cls, method: str, url: str, headers: Mapping[str, str] | None = None,
-                 body: bytes = b"", request_id: str | None = None) -> Request:
+    def from_url(
+        cls,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        request_id: str | None = None,
+    ) -> Request:
         parts = urlsplit(url or "/")
         hdrs = {k.lower(): v for k, v in (headers or {}).items()}
-        return cls(method=(method or "POST").upper(), path=parts.path or "/", headers=hdrs,
-                   query=dict(parse_qsl(parts.query, keep_blank_values=True)), body=body or b"",
-                   request_id=request_id or hdrs.get(REQUEST_ID_HEADER) or new_request_id())
+        return cls(
+            method=(method or "POST").upper(),
+            path=parts.path or "/",
+            headers=hdrs,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            body=body or b"",
+            request_id=request_id or hdrs.get(REQUEST_ID_HEADER) or new_request_id(),
+        )
 
     def json(self, *, required: bool = True) -> Any:
         """The body as JSON under the shared limits (``mlops.jsonbody``): 415 for a declared non-JSON
@@ -95,7 +106,7 @@ def compile_path(pattern: str) -> re.Pattern[str]:
     """``/v1/models/{model}`` -> a regex with named groups; params match one segment."""
     out, pos = [], 0
     for m in _PARAM.finditer(pattern):
-        out.append(re.escape(pattern[pos:m.start()]))
+        out.append(re.escape(pattern[pos : m.start()]))
         out.append(f"(?P<{m.group(1)}>[^/]+)")
         pos = m.end()
     out.append(re.escape(pattern[pos:]))
@@ -112,6 +123,7 @@ class Router:
         def deco(fn: Handler) -> Handler:
             self._routes.append((compile_path(pattern), method.upper(), pattern, fn))
             return fn
+
         return deco
 
     def add(self, method: str, pattern: str, fn: Handler) -> None:
@@ -133,5 +145,6 @@ class Router:
             return Response(body=result)
         if allowed:
             raise MethodNotAllowedError(
-                f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(set(allowed)))}")
+                f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(set(allowed)))}"
+            )
         raise NotFoundError(f"no route for {request.method} {request.path}", code="route_not_found")

@@ -26,7 +26,7 @@ from typing import Any
 from mlops.errors import BadRequestError, UnsupportedMediaTypeError
 
 MAX_DEPTH = 64
-MAX_INT_DIGITS = 20          # 2**64 has 20 digits; nothing this project stores needs more
+MAX_INT_DIGITS = 20  # 2**64 has 20 digits; nothing this project stores needs more
 
 # Escape pairs, then everything but brackets and quotes, then strings: what is left is the nesting. Each step is
 # a C-speed bytes operation or a regex that starts with a literal, so the scan is linear and cheap for any body
@@ -37,7 +37,9 @@ _STRING = re.compile(rb'"[^"]*(?:"|\Z)')
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # Numbers as shapes: digits -> 0, exponent -> e, sign -> +, anything else -> space. Only an exponent of 3+ digits
 # can overflow a double and only a run of 21+ digits can exceed MAX_INT_DIGITS (or overflow without exponent).
-_NUMBER_SHAPES = bytes(48 if 48 <= b <= 57 else 101 if b in b"eE" else 43 if b in b"+-" else 32 for b in range(256))
+_NUMBER_SHAPES = bytes(
+    48 if 48 <= b <= 57 else 101 if b in b"eE" else 43 if b in b"+-" else 32 for b in range(256)
+)
 _UNDECLARED = ("", "application/octet-stream")
 
 
@@ -52,7 +54,8 @@ def check_media_type(content_type: str | None) -> None:
         return
     raise UnsupportedMediaTypeError(
         f"Content-Type {media[:80]!r} is not JSON; send the body as application/json",
-        details={"content_type": media[:80]})
+        details={"content_type": media[:80]},
+    )
 
 
 def depth_exceeds(body: bytes, limit: int = MAX_DEPTH) -> bool:
@@ -90,21 +93,28 @@ def _needs_number_hooks(raw: bytes) -> bool:
 
 def _parse_int(text: str) -> int:
     if len(text) - (text[0] == "-") > MAX_INT_DIGITS:
-        raise BadRequestError(f"the body has an integer with {len(text.lstrip('-'))} digits; at most "
-                              f"{MAX_INT_DIGITS} are accepted", code="invalid_number")
+        raise BadRequestError(
+            f"the body has an integer with {len(text.lstrip('-'))} digits; at most "
+            f"{MAX_INT_DIGITS} are accepted",
+            code="invalid_number",
+        )
     return int(text)
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):
-        raise BadRequestError(f"the body has a number too large for a double ({text[:40]})", code="invalid_number")
+        raise BadRequestError(
+            f"the body has a number too large for a double ({text[:40]})", code="invalid_number"
+        )
     return value
 
 
 def _parse_constant(name: str) -> Any:
-    raise BadRequestError(f"the body has {name}, which is not a JSON number; send a finite number or null",
-                          code="invalid_number")
+    raise BadRequestError(
+        f"the body has {name}, which is not a JSON number; send a finite number or null",
+        code="invalid_number",
+    )
 
 
 def _check_strings(doc: Any) -> None:
@@ -116,8 +126,10 @@ def _check_strings(doc: Any) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise BadRequestError("the body has a string with a lone UTF-16 surrogate escape (\\ud800-\\udfff)",
-                                      code="invalid_encoding") from None
+                raise BadRequestError(
+                    "the body has a string with a lone UTF-16 surrogate escape (\\ud800-\\udfff)",
+                    code="invalid_encoding",
+                ) from None
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -129,16 +141,21 @@ def parse_json(body: bytes | bytearray | str) -> Any:
     """Parse a request body under the limits above; every failure is a ``BadRequestError`` with a code."""
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
     if depth_exceeds(raw):
-        raise BadRequestError(f"the body nests arrays/objects deeper than {MAX_DEPTH} levels", code="json_too_deep")
+        raise BadRequestError(
+            f"the body nests arrays/objects deeper than {MAX_DEPTH} levels", code="json_too_deep"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequestError(f"the body is not UTF-8 (byte {exc.start}); JSON must be UTF-8",
-                              code="invalid_encoding") from None
+        raise BadRequestError(
+            f"the body is not UTF-8 (byte {exc.start}); JSON must be UTF-8", code="invalid_encoding"
+        ) from None
     try:
         if _needs_number_hooks(raw):
-            doc = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
-        else:   # no exponent and no 21-digit run: every number is a small int or a finite float (C fast path)
+            doc = json.loads(
+                text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+            )
+        else:  # no exponent and no 21-digit run: every number is a small int or a finite float (C fast path)
             doc = json.loads(text, parse_constant=_parse_constant)
     except json.JSONDecodeError as exc:
         raise BadRequestError(f"the body is not valid JSON: {exc}", code="invalid_json") from None

@@ -40,7 +40,7 @@ def locked(path: str | os.PathLike) -> Iterator[None]:
     key = os.path.abspath(os.fspath(path))
     held: set[str] = getattr(_held, "paths", None) or set()
     _held.paths = held
-    if key in held:                       # re-entry from the same thread: already ours
+    if key in held:  # re-entry from the same thread: already ours
         yield
         return
     lp = lock_path(path)
@@ -54,7 +54,7 @@ def locked(path: str | os.PathLike) -> Iterator[None]:
         finally:
             held.discard(key)
     finally:
-        os.close(fd)                      # closing drops the flock
+        os.close(fd)  # closing drops the flock
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str, mode: int = PRIVATE) -> None:
@@ -85,8 +85,14 @@ def read_json(path: str | os.PathLike, default: Callable[[], T]) -> Any | T:
     return json.loads(text)
 
 
-def update_json(path: str | os.PathLike, change: Callable[[Any], T], *, default: Callable[[], Any] = dict,
-                mode: int = PRIVATE, indent: int | None = 2) -> T:
+def update_json(
+    path: str | os.PathLike,
+    change: Callable[[Any], T],
+    *,
+    default: Callable[[], Any] = dict,
+    mode: int = PRIVATE,
+    indent: int | None = 2,
+) -> T:
     """Under the file's lock: read the document (``default()`` if missing), let ``change`` modify it in
     place, write it back atomically; returns what ``change`` returned."""
     with locked(path):

@@ -24,7 +24,7 @@ def _message_of(entry: dict[str, Any]) -> Any:
 
 
 def _unwrap(obj: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(obj, list):                  # an array of log entries on one line
+    if isinstance(obj, list):  # an array of log entries on one line
         for item in obj:
             yield from _unwrap(item)
         return

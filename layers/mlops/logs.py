@@ -29,8 +29,11 @@ LEVEL_ENV = "MLOPS_LOG_LEVEL"
 request_id_var: ContextVar[str | None] = ContextVar("mlops_request_id", default=None)
 
 # the attributes every LogRecord has: anything else on a record came from ``extra=``
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime",
-                                                                                   "taskName"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _time(created: float) -> str:
@@ -41,9 +44,13 @@ class JsonFormatter(logging.Formatter):
     """A record as one JSON line: time, level, logger, message, request_id, then the ``extra`` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"time": _time(record.created), "level": record.levelname, "logger": record.name,
-                               "message": record.getMessage(),
-                               "request_id": getattr(record, "request_id", None) or request_id_var.get()}
+        doc: dict[str, Any] = {
+            "time": _time(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+        }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in doc:
                 doc[key] = value

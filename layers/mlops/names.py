@@ -11,7 +11,7 @@ import re
 from mlops.errors import InvalidNameError
 
 # Model names, aliases, tags: letters, digits, '.', '_', '-'; no leading dot; no '..'.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")     # \Z: '$' would let a trailing newline in
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")  # \Z: '$' would let a trailing newline in
 # Endpoint and function names end up in OCI display names and env var values.
 _ENDPOINT = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]\Z|^[a-z]\Z")
 
@@ -23,7 +23,8 @@ def validate_name(value: object, kind: str = "name") -> str:
     if not _NAME.match(value) or ".." in value:
         raise InvalidNameError(
             f"{kind} {value[:80]!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no '/', no '..')")
+            "starting with a letter or digit (no '/', no '..')"
+        )
     return value
 
 
@@ -31,7 +32,8 @@ def validate_endpoint_name(value: object, kind: str = "endpoint") -> str:
     if not isinstance(value, str) or not _ENDPOINT.match(value):
         raise InvalidNameError(
             f"{kind} {str(value)[:80]!r} is not allowed: use 1-32 lower-case letters, digits or '-', "
-            "starting with a letter")
+            "starting with a letter"
+        )
     return value
 
 
@@ -48,7 +50,7 @@ def validate_version(value: object) -> int:
 
 # The OAuth-style scopes the gateway routes allow (``authorization.allowed_scopes``) and API keys carry.
 PREDICT_SCOPE = "mlops:predict"
-PIN_SCOPE = "mlops:pin"            # default of settings.auth.pin_scope: may call the pinned variant routes
+PIN_SCOPE = "mlops:pin"  # default of settings.auth.pin_scope: may call the pinned variant routes
 READ_SCOPE = "mlops:read"
 WRITE_SCOPE = "mlops:write"
 APPROVE_SCOPE = "mlops:approve"

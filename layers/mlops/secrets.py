@@ -36,8 +36,10 @@ class FileSecrets:
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            raise NotFoundError(f"secrets file {self.path} does not exist; `mlops local up` creates it",
-                                code="secrets_file_missing") from None
+            raise NotFoundError(
+                f"secrets file {self.path} does not exist; `mlops local up` creates it",
+                code="secrets_file_missing",
+            ) from None
         if st.st_mode & 0o077:
             raise ConfigError(f"secrets file {self.path} is readable by others; run chmod 600 on it")
         try:
@@ -87,21 +89,25 @@ class VaultSecrets:
     @classmethod
     def from_resource_principal(cls) -> VaultSecrets:
         import oci
+
         signer = oci.auth.signers.get_resource_principals_signer()
         return cls(oci.secrets.SecretsClient(config={}, signer=signer))
 
     def get(self, name: str) -> str:
         import oci
+
         try:
             bundle = self.client.get_secret_bundle(secret_id=name, stage="CURRENT").data
         except oci.exceptions.ServiceError as exc:
             if exc.status == 404:
                 raise NotFoundError(f"secret {name} not found in Vault", code="secret_not_found") from None
-            raise UnavailableError(f"Vault did not return secret {name} (HTTP {exc.status})",
-                                   code="vault_unavailable") from None
+            raise UnavailableError(
+                f"Vault did not return secret {name} (HTTP {exc.status})", code="vault_unavailable"
+            ) from None
         except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout, OSError) as exc:
-            raise UnavailableError(f"Vault is unreachable for secret {name} ({type(exc).__name__})",
-                                   code="vault_unavailable") from None
+            raise UnavailableError(
+                f"Vault is unreachable for secret {name} ({type(exc).__name__})", code="vault_unavailable"
+            ) from None
         content = bundle.secret_bundle_content
         return base64.b64decode(content.content).decode()
 
@@ -109,15 +115,17 @@ class VaultSecrets:
 class CachedSecrets:
     """A TTL cache in front of any reader; on a failed refresh the last value is served."""
 
-    def __init__(self, reader: SecretReader, ttl_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, reader: SecretReader, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.reader, self.ttl_s, self.clock = reader, ttl_s, clock
         self._cache: TTLCache[str, str] = TTLCache(ttl_s, keep_stale=True, clock=clock)
 
     def get(self, name: str, *, max_age_s: float | None = None) -> str:
         """The cached value if younger than ``max_age_s`` (default: the TTL), else a fresh read."""
-        return self._cache.get_or_load(name, lambda: self.reader.get(name), max_age_s=max_age_s,
-                                       stale_on=(UnavailableError,))
+        return self._cache.get_or_load(
+            name, lambda: self.reader.get(name), max_age_s=max_age_s, stale_on=(UnavailableError,)
+        )
 
 
 def secrets_from_env(environ: Mapping[str, str] | None = None, ttl_s: float = 300.0) -> CachedSecrets:

@@ -15,9 +15,9 @@ from typing import Any
 
 from mlops.errors import BadRequestError
 
-MIN_EPOCH = 0.0                                                       # 1970-01-01T00:00:00Z
+MIN_EPOCH = 0.0  # 1970-01-01T00:00:00Z
 MAX_EPOCH = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp()
-MAX_TEXT = 64                                                         # longer than any ISO 8601 time
+MAX_TEXT = 64  # longer than any ISO 8601 time
 RANGE_TEXT = "1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z"
 FORMATS_TEXT = "ISO 8601 (e.g. 2026-11-22T17:00:00Z) or epoch seconds"
 
@@ -38,7 +38,7 @@ def parse_epoch(value: Any, what: str = "time") -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             ts = float(value)
-        except OverflowError:                                         # an int too large for a float
+        except OverflowError:  # an int too large for a float
             raise _bad(value, f"is outside {RANGE_TEXT}", what) from None
         return _in_range(ts, value, what)
     if isinstance(value, datetime):
@@ -66,7 +66,7 @@ def parse_epoch(value: Any, what: str = "time") -> float:
         dt = dt.replace(tzinfo=UTC)
     try:
         ts = dt.timestamp()
-    except (OverflowError, ValueError, OSError):                      # pragma: no cover - platform dependent
+    except (OverflowError, ValueError, OSError):  # pragma: no cover - platform dependent
         raise _bad(value, f"is outside {RANGE_TEXT}", what) from None
     return _in_range(ts, value, what)
 

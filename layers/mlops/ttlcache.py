@@ -23,14 +23,20 @@ V = TypeVar("V")
 class Entry(NamedTuple, Generic[V]):
     value: V
     stored_at: float
-    expires_at: float | None       # absolute expiry; None: ``stored_at + ttl_s``
+    expires_at: float | None  # absolute expiry; None: ``stored_at + ttl_s``
 
 
 class TTLCache(Generic[K, V]):
     """Values by key, each fresh for ``ttl_s`` after it was stored (or until its own ``expires_at``)."""
 
-    def __init__(self, ttl_s: float = math.inf, *, max_entries: int | None = None, keep_stale: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float = math.inf,
+        *,
+        max_entries: int | None = None,
+        keep_stale: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl_s, self.max_entries, self.keep_stale, self.clock = ttl_s, max_entries, keep_stale, clock
         self._d: OrderedDict[K, Entry[V]] = OrderedDict()
         self._lock = threading.Lock()
@@ -81,8 +87,15 @@ class TTLCache(Generic[K, V]):
                 self._d.popitem(last=False)
         return True
 
-    def get_or_load(self, key: K, load: Callable[[], V], *, max_age_s: float | None = None,
-                    stale_on: tuple[type[Exception], ...] = (), default: Callable[[], V] | None = None) -> V:
+    def get_or_load(
+        self,
+        key: K,
+        load: Callable[[], V],
+        *,
+        max_age_s: float | None = None,
+        stale_on: tuple[type[Exception], ...] = (),
+        default: Callable[[], V] | None = None,
+    ) -> V:
         """The fresh value, else ``load()`` stored as of the time of the lookup.
 
         When ``load`` raises one of ``stale_on``: the last value (not re-stamped, so the next call

@@ -35,12 +35,22 @@ def load_data(params: dict[str, Any]) -> dict[str, Any]:
 
     data = load_breast_cancer()
     X_train, X_holdout, y_train, y_holdout = train_test_split(
-        data.data, data.target, test_size=params["holdout_fraction"], random_state=params["seed"],
-        stratify=data.target)
+        data.data,
+        data.target,
+        test_size=params["holdout_fraction"],
+        random_state=params["seed"],
+        stratify=data.target,
+    )
     names = [str(n).replace(" ", "_") for n in data.feature_names]
-    return {"X_train": X_train, "y_train": y_train, "X_holdout": X_holdout, "y_holdout": y_holdout,
-            "feature_names": names, "target_name": "benign",
-            "description": "Wisconsin diagnostic breast cancer (sklearn.datasets.load_breast_cancer)"}
+    return {
+        "X_train": X_train,
+        "y_train": y_train,
+        "X_holdout": X_holdout,
+        "y_holdout": y_holdout,
+        "feature_names": names,
+        "target_name": "benign",
+        "description": "Wisconsin diagnostic breast cancer (sklearn.datasets.load_breast_cancer)",
+    }
 
 
 def train(params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +58,14 @@ def train(params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     from sklearn.ensemble import GradientBoostingClassifier
 
     model = GradientBoostingClassifier(
-        n_estimators=params["n_estimators"], learning_rate=params["learning_rate"],
-        max_depth=params["max_depth"], subsample=params["subsample"], random_state=params["seed"])
+        n_estimators=params["n_estimators"],
+        learning_rate=params["learning_rate"],
+        max_depth=params["max_depth"],
+        subsample=params["subsample"],
+        random_state=params["seed"],
+    )
     model.fit(data["X_train"], data["y_train"])
-    return {"model": model, "metrics": {"train_accuracy": float(model.score(data["X_train"], data["y_train"]))}}
+    return {
+        "model": model,
+        "metrics": {"train_accuracy": float(model.score(data["X_train"], data["y_train"]))},
+    }

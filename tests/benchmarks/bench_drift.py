@@ -43,7 +43,7 @@ TARGETS = {20: 0.05, 100: 0.2}
 EVIDENTLY_VENV = ROOT / ".mlops" / "bench-venvs" / "evidently"
 EVIDENTLY_SPEC = ["evidently>=0.7,<0.8", "pandas<3"]  # evidently 0.7 imports a helper pandas 3 removed
 
-EVIDENTLY_RUNNER = textwrap.dedent('''
+EVIDENTLY_RUNNER = textwrap.dedent("""
     import json, sys, time, warnings
     import numpy as np, pandas as pd
     warnings.filterwarnings("ignore")
@@ -70,7 +70,7 @@ EVIDENTLY_RUNNER = textwrap.dedent('''
         run()
         times.append(time.perf_counter() - t)
     print(json.dumps({"version": evidently.__version__, "times": times}))
-''')
+""")
 
 
 def make_data(n_features: int, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -87,7 +87,7 @@ def make_data(n_features: int, rows: int, seed: int) -> tuple[np.ndarray, np.nda
             cur[j] = rng.normal(shift, 1.0, size=rows)
         elif kind == 3:
             ref[j] = rng.lognormal(size=rows)
-            cur[j] = rng.lognormal(size=rows) + shift * 2.16   # ~0.1 sd of a lognormal(0, 1)
+            cur[j] = rng.lognormal(size=rows) + shift * 2.16  # ~0.1 sd of a lognormal(0, 1)
         else:
             ref[j] = rng.poisson(4.0, size=rows)
             cur[j] = rng.poisson(4.0 + shift * 2.0, size=rows)
@@ -110,13 +110,18 @@ def ensure_evidently() -> Path | None:
     probe = [str(python), "-c", "import evidently, pandas"]
     if python.exists() and subprocess.run(probe, capture_output=True, timeout=120).returncode == 0:
         return python
-    print(f"setting up {EVIDENTLY_VENV.relative_to(ROOT)} with {' '.join(EVIDENTLY_SPEC)} (first run only)...",
-          file=sys.stderr)
+    print(
+        f"setting up {EVIDENTLY_VENV.relative_to(ROOT)} with {' '.join(EVIDENTLY_SPEC)} (first run only)...",
+        file=sys.stderr,
+    )
     try:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True, timeout=300)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *EVIDENTLY_SPEC],
-                       check=True, timeout=1800)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *EVIDENTLY_SPEC],
+            check=True,
+            timeout=1800,
+        )
         subprocess.run(probe, check=True, capture_output=True, timeout=120)
     except (subprocess.SubprocessError, OSError) as exc:
         print(f"Evidently skipped: could not install it into its own venv ({exc})", file=sys.stderr)
@@ -127,13 +132,18 @@ def ensure_evidently() -> Path | None:
 def run_evidently(python: Path, ref: np.ndarray, cur: np.ndarray, rounds: int) -> tuple[float, str] | None:
     with tempfile.TemporaryDirectory() as tmp:
         rp, cp, script = Path(tmp, "ref.npy"), Path(tmp, "cur.npy"), Path(tmp, "run_evidently.py")
-        np.save(rp, np.ascontiguousarray(ref.T))   # rows x features for the DataFrame
+        np.save(rp, np.ascontiguousarray(ref.T))  # rows x features for the DataFrame
         np.save(cp, np.ascontiguousarray(cur.T))
         script.write_text(EVIDENTLY_RUNNER)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         try:
-            proc = subprocess.run([str(python), str(script), str(rp), str(cp), str(rounds)], capture_output=True,
-                                  text=True, timeout=3600, env=env)
+            proc = subprocess.run(
+                [str(python), str(script), str(rp), str(cp), str(rounds)],
+                capture_output=True,
+                text=True,
+                timeout=3600,
+                env=env,
+            )
         except subprocess.TimeoutExpired:
             print("Evidently skipped: its run took more than an hour", file=sys.stderr)
             return None
@@ -161,13 +171,21 @@ def main() -> int:
     for nf in args.features:
         ref, cur, names = make_data(nf, args.rows, args.seed)
         kinds = dict.fromkeys(names, "numeric")
-        profile = load_profile(json.loads(json.dumps(
-            build_reference_profile({n: ref[j] for j, n in enumerate(names)}, kinds, max_sample=args.rows))))
+        profile = load_profile(
+            json.loads(
+                json.dumps(
+                    build_reference_profile(
+                        {n: ref[j] for j, n in enumerate(names)}, kinds, max_sample=args.rows
+                    )
+                )
+            )
+        )
         detector = DriftDetector(profile)
         window = {n: cur[j] for j, n in enumerate(names)}
         ours_s, result = time_rounds(lambda d=detector, w=window: d.compare(w), args.rounds)
         scipy_s, scipy_res = time_rounds(
-            lambda r=ref, c=cur: [ks_2samp(r[j], c[j]) for j in range(r.shape[0])], args.scipy_rounds)
+            lambda r=ref, c=cur: [ks_2samp(r[j], c[j]) for j in range(r.shape[0])], args.scipy_rounds
+        )
         ours_stat = np.array([result.features[n].statistic for n in names])
         ours_p = np.array([result.features[n].p_value for n in names])
         sp_stat = np.array([r.statistic for r in scipy_res])
@@ -180,19 +198,25 @@ def main() -> int:
             ev = run_evidently(evidently_python, ref, cur, args.evidently_rounds)
         rows_out.append((nf, ours_s, scipy_s, ev, p_rel, result))
 
-    print(f"\nDrift window, {args.rows:,} rows (reference {args.rows:,}, profiled once, not timed); "
-          f"medians of {args.rounds} (ours) / {args.scipy_rounds} (scipy) / {args.evidently_rounds} (Evidently) "
-          f"rounds on {os.cpu_count()} cores\n")
-    print("| features | ours (s) | target (s) | met | scipy ks_2samp loop (s) | scipy / ours | Evidently (s) "
-          "| Evidently / ours | KS stat == scipy | max p rel. diff | drifted (ours) |")
+    print(
+        f"\nDrift window, {args.rows:,} rows (reference {args.rows:,}, profiled once, not timed); "
+        f"medians of {args.rounds} (ours) / {args.scipy_rounds} (scipy) / {args.evidently_rounds} (Evidently) "
+        f"rounds on {os.cpu_count()} cores\n"
+    )
+    print(
+        "| features | ours (s) | target (s) | met | scipy ks_2samp loop (s) | scipy / ours | Evidently (s) "
+        "| Evidently / ours | KS stat == scipy | max p rel. diff | drifted (ours) |"
+    )
     print("|---:|---:|---:|:---:|---:|---:|---:|---:|:---:|---:|---:|")
     for nf, ours_s, scipy_s, ev, p_rel, result in rows_out:
         target = TARGETS.get(nf)
         met = "–" if target is None else ("yes" if ours_s <= target else "NO")
         ev_s = f"{ev[0]:.3f} (v{ev[1]})" if ev else "skipped"
         ev_ratio = f"{ev[0] / ours_s:.0f}×" if ev else "–"
-        print(f"| {nf} | {ours_s:.4f} | {target if target else '–'} | {met} | {scipy_s:.3f} | {scipy_s / ours_s:.1f}× "
-              f"| {ev_s} | {ev_ratio} | yes | {p_rel:.1e} | {result.dataset['n_drifted']}/{nf} |")
+        print(
+            f"| {nf} | {ours_s:.4f} | {target if target else '–'} | {met} | {scipy_s:.3f} | {scipy_s / ours_s:.1f}× "
+            f"| {ev_s} | {ev_ratio} | yes | {p_rel:.1e} | {result.dataset['n_drifted']}/{nf} |"
+        )
     return 0
 
 

@@ -33,7 +33,7 @@ from mlops.local.pool import FunctionDef, FunctionPool  # noqa: E402
 ECHO = ROOT / "tests" / "fixtures" / "functions" / "echo" / "func.py"
 BODY = json.dumps({"echo_only": 1, "instances": [[0.5] * 20]}).encode()
 
-SERVER = r'''
+SERVER = r"""
 import asyncio, json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
@@ -68,7 +68,7 @@ try:
     import uvloop; uvloop.run(main())
 except ImportError:
     asyncio.run(main())
-'''
+"""
 
 
 async def _latency(call, n: int) -> list[float]:
@@ -111,10 +111,15 @@ async def run(args) -> dict:
         async def call():
             status, _h, _b = await pool.call([("Content-Type", "application/json")], BODY)
             assert status == 200
+
         return call
 
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(tmp), str(args.pool)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(ROOT), str(tmp), str(args.pool)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     info = json.loads(server.stdout.readline())
     headers = [("Authorization", f"Bearer {info['key']}"), ("Content-Type", "application/json")]
 
@@ -124,13 +129,17 @@ async def run(args) -> dict:
         async def call():
             status, _h, _b = await conn.request("POST", "/v1/endpoints/bench/predict", headers, BODY)
             assert status == 200, (status, _b[:200])
+
         return call
 
     try:
-        results: dict = {"direct": {"p50": [], "p99": [], "rps": {}}, "gateway": {"p50": [], "p99": [], "rps": {}}}
+        results: dict = {
+            "direct": {"p50": [], "p99": [], "rps": {}},
+            "gateway": {"p50": [], "p99": [], "rps": {}},
+        }
         for _name, make in (("direct", direct_call), ("gateway", gateway_call)):
-            await _latency(make(), 300)                                      # warm up (and fill auth cache)
-        for _ in range(args.rounds):                                          # interleave the two paths
+            await _latency(make(), 300)  # warm up (and fill auth cache)
+        for _ in range(args.rounds):  # interleave the two paths
             for name, make in (("direct", direct_call), ("gateway", gateway_call)):
                 lat = await _latency(make(), args.requests)
                 results[name]["p50"].append(pct(lat, 0.5))
@@ -156,6 +165,7 @@ def main() -> None:
     args = ap.parse_args()
     try:
         import uvloop
+
         res = uvloop.run(run(args))
     except ImportError:
         res = asyncio.run(run(args))
@@ -164,16 +174,22 @@ def main() -> None:
     if args.json:
         print(json.dumps({"median": med, "rps": {k: v["rps"] for k, v in res.items()}}, indent=2))
         return
-    print(f"echo function, pool of {args.pool} fdk workers, {args.rounds} rounds x {args.requests} requests "
-          f"(c=1), {args.seconds:.0f}s throughput runs; medians; {os.cpu_count()} cores\n")
+    print(
+        f"echo function, pool of {args.pool} fdk workers, {args.rounds} rounds x {args.requests} requests "
+        f"(c=1), {args.seconds:.0f}s throughput runs; medians; {os.cpu_count()} cores\n"
+    )
     print("| path | p50 c=1 (ms) | p99 c=1 (ms) | req/s c=1 | req/s c=4 | req/s c=16 |")
     print("|---|---|---|---|---|---|")
     for name, r in (("direct fdk socket", d), ("through local gateway", g)):
         key = "direct" if r is d else "gateway"
-        print(f"| {name} | {med[key]['p50']:.3f} | {med[key]['p99']:.3f} | {r['rps'][1]:.0f} | {r['rps'][4]:.0f} "
-              f"| {r['rps'][16]:.0f} |")
-    print(f"\ngateway overhead at c=1: {med['gateway']['p50'] - med['direct']['p50']:.3f} ms median "
-          f"(target <= 0.5 ms); throughput ratio gateway/direct at c=16: {g['rps'][16] / d['rps'][16]:.2f}")
+        print(
+            f"| {name} | {med[key]['p50']:.3f} | {med[key]['p99']:.3f} | {r['rps'][1]:.0f} | {r['rps'][4]:.0f} "
+            f"| {r['rps'][16]:.0f} |"
+        )
+    print(
+        f"\ngateway overhead at c=1: {med['gateway']['p50'] - med['direct']['p50']:.3f} ms median "
+        f"(target <= 0.5 ms); throughput ratio gateway/direct at c=16: {g['rps'][16] / d['rps'][16]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,12 @@ def _measure(pids: list[int], seconds: float) -> dict[int, float]:
 
 def _request(url: str, key: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET",
-                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read())
 
@@ -113,7 +117,9 @@ def main() -> int:
         X = rng.normal(size=(2000, 30))
         y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
         model = GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=0).fit(X, y)
-        v = reg.register_version(endpoint.model, model, X, y, feature_names=[f"f{i}" for i in range(30)])["version"]
+        v = reg.register_version(endpoint.model, model, X, y, feature_names=[f"f{i}" for i in range(30)])[
+            "version"
+        ]
         reg.request_approval(endpoint.model, v)
         reg.with_actor("reviewer").decide_approval(endpoint.model, v, "approve", comment="bench")
         reg.deployments().set_stable(endpoint.name, endpoint.model, v, reason="bench")
@@ -125,15 +131,18 @@ def main() -> int:
             for i in range(args.requests):
                 out = _request(f"{base}/predict", key, {"instances": [X[i % len(X)].tolist()]})
                 if i % 10 == 0:
-                    _request(f"{base}/feedback", key,
-                             {"prediction_id": out["prediction_ids"][0], "actual": int(y[i % len(y)])})
+                    _request(
+                        f"{base}/feedback",
+                        key,
+                        {"prediction_id": out["prediction_ids"][0], "actual": int(y[i % len(y)])},
+                    )
             _request(f"{url}/v1/models/{endpoint.model}", key)
             _request(f"{base}/deployment", key)
             t_last = time.monotonic()
             pids = [int(state["pid"]), *_children(int(state["pid"]))]
             names = {p: _name(p) for p in pids}
             windows = []
-            time.sleep(15.0)        # the log shipper rolls the traffic's logs and the drift function runs
+            time.sleep(15.0)  # the log shipper rolls the traffic's logs and the drift function runs
             windows.append(("settled (15 s after traffic)", _measure(pids, args.window)))
             if not args.skip_keepalive:
                 time.sleep(max(0.0, t_last + FDK_KEEP_ALIVE_S + 5.0 - time.monotonic()))
@@ -148,7 +157,9 @@ def main() -> int:
     for p in sorted(names, key=lambda p: names[p]):
         print(f"| {names[p]} | {' | '.join(f'{w[1].get(p, 0.0):.2%}' for w in windows)} |")
     print(f"| **whole stack** | {' | '.join(f'**{sum(w[1].values()):.2%}**' for w in windows)} |")
-    print(f"\n{len(names)} processes; CPU time from /proc over {args.window:.0f} s windows; share of one core.")
+    print(
+        f"\n{len(names)} processes; CPU time from /proc over {args.window:.0f} s windows; share of one core."
+    )
     return 0
 
 

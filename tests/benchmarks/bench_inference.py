@@ -77,12 +77,12 @@ ENDPOINT, MODEL, STACK = "bench", "gbc", "bench"
 STABLE_FN = f"inference-{ENDPOINT}-stable"
 PREDICT_PATH = f"/v1/endpoints/{ENDPOINT}/predict"
 TARGET_P50_MS, TARGET_RPS_RATIO, TARGET_COLD_S = 1.5, 6.0, 1.2
-TARGET_BARE_RATIO, TARGET_P50_OVER_BARE_MS = 1.0, 0.3   # issue 19: >= the bare app's req/s, p50 within 0.3 ms
-N_BODIES = 256                  # distinct one-row bodies, cycled, the same sequence for both servers
-AGREE_ROWS = 200                # rows whose predictions both servers must agree on
-READY_TIMEOUT_S = 180.0         # any server start, bounded
+TARGET_BARE_RATIO, TARGET_P50_OVER_BARE_MS = 1.0, 0.3  # issue 19: >= the bare app's req/s, p50 within 0.3 ms
+N_BODIES = 256  # distinct one-row bodies, cycled, the same sequence for both servers
+AGREE_ROWS = 200  # rows whose predictions both servers must agree on
+READY_TIMEOUT_S = 180.0  # any server start, bounded
 
-SAVE_MLFLOW_MODEL = r'''
+SAVE_MLFLOW_MODEL = r"""
 import sys, joblib, numpy as np, pandas as pd, mlflow.sklearn
 from mlflow.models import infer_signature
 model, X, out, names = joblib.load(sys.argv[1]), np.load(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")
@@ -92,7 +92,7 @@ df = pd.DataFrame(X[:50], columns=names)
 # MLflow's default (skops) format asks to name the tree type trusted: we made the file ourselves
 mlflow.sklearn.save_model(model, out, signature=infer_signature(df, model.predict(df)),
                           skops_trusted_types=["sklearn.tree._tree.Tree"])
-'''
+"""
 
 
 # The inference function as run with --breakdown/--profile: the real func.py, its handler wrapped to
@@ -131,6 +131,7 @@ def handler(ctx, data=None):
 def _pin(cores: set[int]) -> Callable[[], None]:
     def pre() -> None:  # runs in the child before exec; every process it starts inherits the mask
         os.sched_setaffinity(0, cores)
+
     return pre
 
 
@@ -152,7 +153,7 @@ def _killpg(proc: subprocess.Popen | None, grace_s: float = 10.0) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
-    with contextlib.suppress(ProcessLookupError, PermissionError):   # stragglers of the group
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # stragglers of the group
         os.killpg(proc.pid, signal.SIGKILL)
 
 
@@ -211,8 +212,9 @@ class CpuMeter:
     def snapshot(self) -> dict[int, tuple[int, int]]:
         return {pid: _cpu_ns(pid) for pid in self.pids}
 
-    def per_request_us(self, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]],
-                       requests: int) -> dict[str, float]:
+    def per_request_us(
+        self, before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], requests: int
+    ) -> dict[str, float]:
         """CPU µs per request by label, their ``total``, and ``wakeups <label>``: times on a CPU per request."""
         out: dict[str, float] = {}
         runs: dict[str, float] = {}
@@ -220,7 +222,9 @@ class CpuMeter:
             label = self.labels.get(pid, self.default)
             ns0, slices0 = before.get(pid, (0, 0))
             out[label] = out.get(label, 0.0) + (ns - ns0) / 1000 / max(1, requests)
-            runs[f"wakeups {label}"] = runs.get(f"wakeups {label}", 0.0) + (slices - slices0) / max(1, requests)
+            runs[f"wakeups {label}"] = runs.get(f"wakeups {label}", 0.0) + (slices - slices0) / max(
+                1, requests
+            )
         out["total"] = sum(out.values())
         return {**out, **runs}
 
@@ -268,11 +272,15 @@ def make_project(tmp: Path, workers: int, diag_dir: Path | None = None, profile:
             if d.name != "inference":
                 os.symlink(d, tmp / "functions" / d.name)
         (tmp / "functions" / "inference").mkdir()
-        (tmp / "functions" / "inference" / "func.py").write_text(DIAG_FUNC.format(
-            out=str(diag_dir), real=str(ROOT / "functions" / "inference" / "func.py"), profile=profile))
+        (tmp / "functions" / "inference" / "func.py").write_text(
+            DIAG_FUNC.format(
+                out=str(diag_dir), real=str(ROOT / "functions" / "inference" / "func.py"), profile=profile
+            )
+        )
     # Defaults everywhere except: the rate limit (the default 1000 req/s per client IP would cap
     # the c=16 run), one process for the functions off the predict path, N for the stable variant.
-    (tmp / f"Pulumi.{STACK}.yaml").write_text(textwrap.dedent(f"""\
+    (tmp / f"Pulumi.{STACK}.yaml").write_text(
+        textwrap.dedent(f"""\
         config:
           mlops:environment: local
           mlops:endpoints:
@@ -294,7 +302,8 @@ def make_project(tmp: Path, workers: int, diag_dir: Path | None = None, profile:
             port: 0
             state_dir: .mlops/state
             secrets_file: .mlops/secrets.json
-        """))
+        """)
+    )
     return tmp
 
 
@@ -308,9 +317,15 @@ def deploy(project: Path, model, X, y) -> tuple[str, int]:
     settings = load_stack(STACK, project)
     key = local_api_key(settings)
     reg = Registry(open_stack_store(settings), actor="bench")
-    v = reg.register_version(MODEL, model, X, y, feature_names=FEATURES,
-                             params={"n_estimators": 100, "max_depth": 3},
-                             metrics={"train_accuracy": float((model.predict(X) == y).mean())})["version"]
+    v = reg.register_version(
+        MODEL,
+        model,
+        X,
+        y,
+        feature_names=FEATURES,
+        params={"n_estimators": 100, "max_depth": 3},
+        metrics={"train_accuracy": float((model.predict(X) == y).mean())},
+    )["version"]
     reg.request_approval(MODEL, v, comment="benchmark")
     reg.with_actor("approver").decide_approval(MODEL, v, "approve", comment="benchmark")
     reg.deployments().set_stable(ENDPOINT, MODEL, v, reason="benchmark")
@@ -323,35 +338,49 @@ def peer_python() -> Path | None:
     import sklearn
 
     python = PEER_VENV / "bin" / "python"
-    probe = [str(python), "-c", f"import mlflow, pandas, joblib, sklearn; assert sklearn.__version__ == "
-                                f"{sklearn.__version__!r}, sklearn.__version__"]
+    probe = [
+        str(python),
+        "-c",
+        f"import mlflow, pandas, joblib, sklearn; assert sklearn.__version__ == "
+        f"{sklearn.__version__!r}, sklearn.__version__",
+    ]
     if python.exists() and subprocess.run(probe, capture_output=True, timeout=300).returncode == 0:
         return python
     spec = ["mlflow", f"scikit-learn=={sklearn.__version__}", "joblib", "pandas"]
-    _log(f"creating {PEER_VENV.relative_to(ROOT)} and installing {' '.join(spec)} (first run only; minutes)...")
+    _log(
+        f"creating {PEER_VENV.relative_to(ROOT)} and installing {' '.join(spec)} (first run only; minutes)..."
+    )
     try:
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True, timeout=300)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *spec],
-                       check=True, timeout=1800)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *spec],
+            check=True,
+            timeout=1800,
+        )
         subprocess.run(probe, check=True, capture_output=True, timeout=300)
     except (subprocess.SubprocessError, OSError) as exc:
-        print(f"\nMLflow could not be installed into its own venv ({exc}); printing our figures only.\n",
-              file=sys.stderr, flush=True)
+        print(
+            f"\nMLflow could not be installed into its own venv ({exc}); printing our figures only.\n",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
     return python
 
 
 def peer_versions(python: Path) -> str:
-    code = ("import mlflow, uvicorn, pandas, sklearn; "
-            "print(f'mlflow {mlflow.__version__}, uvicorn {uvicorn.__version__}, pandas {pandas.__version__}, "
-            "scikit-learn {sklearn.__version__}')")
+    code = (
+        "import mlflow, uvicorn, pandas, sklearn; "
+        "print(f'mlflow {mlflow.__version__}, uvicorn {uvicorn.__version__}, pandas {pandas.__version__}, "
+        "scikit-learn {sklearn.__version__}')"
+    )
     r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300)
     return r.stdout.strip() or "unknown versions"
 
 
 def peer_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["PATH"] = f"{PEER_VENV / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"   # it runs `uvicorn` by name
+    env["PATH"] = f"{PEER_VENV / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"  # it runs `uvicorn` by name
     env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "OMP_NUM_THREADS": "1"})
     return env
 
@@ -363,19 +392,52 @@ def save_peer_model(python: Path, model, X, tmp: Path) -> Path:
     joblib.dump(model, tmp / "model.joblib")
     np.save(tmp / "X.npy", X)
     out = tmp / "mlflow-model"
-    r = subprocess.run([str(python), "-c", SAVE_MLFLOW_MODEL, str(tmp / "model.joblib"), str(tmp / "X.npy"),
-                        str(out), ",".join(FEATURES)], env=peer_env(), timeout=600, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            str(python),
+            "-c",
+            SAVE_MLFLOW_MODEL,
+            str(tmp / "model.joblib"),
+            str(tmp / "X.npy"),
+            str(out),
+            ",".join(FEATURES),
+        ],
+        env=peer_env(),
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"saving the MLflow model failed:\n{r.stderr[-3000:]}")
     return out
 
 
 def start_peer(python: Path, model_dir: Path, port: int, workers: int, cores: set[int]) -> subprocess.Popen:
-    cmd = [str(python.parent / "mlflow"), "models", "serve", "-m", str(model_dir), "-h", "127.0.0.1",
-           "-p", str(port), "-w", str(workers), "--env-manager", "local"]
-    return subprocess.Popen(cmd, env=peer_env(), cwd=str(model_dir.parent), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_pin(cores),
-                            start_new_session=True)
+    cmd = [
+        str(python.parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        str(model_dir),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
+        "--env-manager",
+        "local",
+    ]
+    return subprocess.Popen(
+        cmd,
+        env=peer_env(),
+        cwd=str(model_dir.parent),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_pin(cores),
+        start_new_session=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the bare app
@@ -406,28 +468,42 @@ def bare_python() -> Path | None:
     import sklearn
 
     python = BARE_VENV / "bin" / "python"
-    probe = [str(python), "-c", f"import fastapi, uvicorn, uvloop, httptools, joblib, sklearn; "
-                                f"assert sklearn.__version__ == {sklearn.__version__!r}, sklearn.__version__"]
+    probe = [
+        str(python),
+        "-c",
+        f"import fastapi, uvicorn, uvloop, httptools, joblib, sklearn; "
+        f"assert sklearn.__version__ == {sklearn.__version__!r}, sklearn.__version__",
+    ]
     if python.exists() and subprocess.run(probe, capture_output=True, timeout=300).returncode == 0:
         return python
     spec = ["fastapi", "uvicorn[standard]", f"scikit-learn=={sklearn.__version__}", "joblib"]
-    _log(f"creating {BARE_VENV.relative_to(ROOT)} and installing {' '.join(spec)} (first run only; minutes)...")
+    _log(
+        f"creating {BARE_VENV.relative_to(ROOT)} and installing {' '.join(spec)} (first run only; minutes)..."
+    )
     try:
         subprocess.run([sys.executable, "-m", "venv", str(BARE_VENV)], check=True, timeout=300)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *spec],
-                       check=True, timeout=1800)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *spec],
+            check=True,
+            timeout=1800,
+        )
         subprocess.run(probe, check=True, capture_output=True, timeout=300)
     except (subprocess.SubprocessError, OSError) as exc:
-        print(f"\nThe bare FastAPI app could not be installed into its own venv ({exc}); skipping it.\n",
-              file=sys.stderr, flush=True)
+        print(
+            f"\nThe bare FastAPI app could not be installed into its own venv ({exc}); skipping it.\n",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
     return python
 
 
 def bare_versions(python: Path) -> str:
-    code = ("import fastapi, uvicorn, uvloop, httptools, sklearn; "
-            "print(f'fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__} (uvloop {uvloop.__version__}, "
-            "httptools {httptools.__version__}), scikit-learn {sklearn.__version__}')")
+    code = (
+        "import fastapi, uvicorn, uvloop, httptools, sklearn; "
+        "print(f'fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__} (uvloop {uvloop.__version__}, "
+        "httptools {httptools.__version__}), scikit-learn {sklearn.__version__}')"
+    )
     r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300)
     return r.stdout.strip() or "unknown versions"
 
@@ -445,11 +521,29 @@ def save_bare_app(model, tmp: Path) -> Path:
 def start_bare(python: Path, app_dir: Path, port: int, workers: int, cores: set[int]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update({"BARE_MODEL": str(app_dir / "model.joblib"), "OMP_NUM_THREADS": "1"})
-    cmd = [str(python), "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(port),
-           "--no-access-log", "--log-level", "warning"] + (["--workers", str(workers)] if workers > 1 else [])
-    return subprocess.Popen(cmd, env=env, cwd=str(app_dir), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_pin(cores),
-                            start_new_session=True)
+    cmd = [
+        str(python),
+        "-m",
+        "uvicorn",
+        "bare_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ] + (["--workers", str(workers)] if workers > 1 else [])
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=str(app_dir),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_pin(cores),
+        start_new_session=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- our server
@@ -470,17 +564,27 @@ def serve_ours(project: Path, full: bool, diag_dir: Path | None = None, profile:
 
     pool_ms = array("d")
     if diag_dir is not None:
-        rt.invocation_hooks.append(lambda name, status, ms, ts: pool_ms.append(ms) if name == STABLE_FN else None)
+        rt.invocation_hooks.append(
+            lambda name, status, ms, ts: pool_ms.append(ms) if name == STABLE_FN else None
+        )
 
     async def main() -> None:
         await rt.start()
         try:
-            print(json.dumps({"port": rt.bound_port,
-                              "workers": {n: [w.process.pid for w in p.workers if w.process]
-                                          for n, p in rt.pools.items()}}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "port": rt.bound_port,
+                        "workers": {
+                            n: [w.process.pid for w in p.workers if w.process] for n, p in rt.pools.items()
+                        },
+                    }
+                ),
+                flush=True,
+            )
             loop = asyncio.get_running_loop()
             reader = loop.run_in_executor(None, sys.stdin.read)
-            while not reader.done():          # flush the captured function logs as run_forever does
+            while not reader.done():  # flush the captured function logs as run_forever does
                 await asyncio.wait([reader], timeout=0.5)
                 rt.logs.flush()
         finally:
@@ -488,13 +592,17 @@ def serve_ours(project: Path, full: bool, diag_dir: Path | None = None, profile:
 
     try:
         import uvloop
+
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
     prof = None
     if profile:
         import cProfile
-        prof = cProfile.Profile(time.thread_time)  # CPU, not wall time: a write that wakes the worker is not "slow"
+
+        prof = cProfile.Profile(
+            time.thread_time
+        )  # CPU, not wall time: a write that wakes the worker is not "slow"
         prof.enable()
     try:
         runner(main())
@@ -507,15 +615,22 @@ def serve_ours(project: Path, full: bool, diag_dir: Path | None = None, profile:
                 pool_ms.tofile(f)
 
 
-def start_ours(project: Path, cores: set[int], full: bool, diag_dir: Path | None = None,
-               profile: bool = False) -> tuple[subprocess.Popen, dict]:
+def start_ours(
+    project: Path, cores: set[int], full: bool, diag_dir: Path | None = None, profile: bool = False
+) -> tuple[subprocess.Popen, dict]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-ours", str(project)]
     if full:
         cmd.append("--full-runtime")
     if diag_dir is not None:
         cmd += ["--diag-dir", str(diag_dir)] + (["--profile", str(diag_dir)] if profile else [])
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            preexec_fn=_pin(cores), start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_pin(cores),
+        start_new_session=True,
+    )
     line = _readline_bounded(proc, READY_TIMEOUT_S)
     if not line:
         _killpg(proc)
@@ -542,7 +657,7 @@ def stop_ours(proc: subprocess.Popen | None) -> None:
         return
     with contextlib.suppress(Exception):
         assert proc.stdin is not None
-        proc.stdin.close()               # the runtime stops its pools and exits
+        proc.stdin.close()  # the runtime stops its pools and exits
         proc.wait(30)
     _killpg(proc)
 
@@ -570,6 +685,7 @@ class Target:
             if status != 200:
                 raise RuntimeError(f"{self.name}: HTTP {status}: {out[:300]!r}")
             return out
+
         return call
 
 
@@ -585,10 +701,11 @@ async def latency(call: Callable[[], Awaitable[bytes]], n: int, max_s: float = 1
     return out
 
 
-async def throughput(target: Target, bodies: list[bytes], c: int, seconds: float,
-                     max_requests: int = 500_000) -> float:
+async def throughput(
+    target: Target, bodies: list[bytes], c: int, seconds: float, max_requests: int = 500_000
+) -> float:
     calls = [target.caller(bodies[k::c] or bodies) for k in range(c)]
-    for call in calls:               # open the connections before the clock starts
+    for call in calls:  # open the connections before the clock starts
         await call()
     done = 0
     stop_at = time.perf_counter() + seconds
@@ -604,8 +721,9 @@ async def throughput(target: Target, bodies: list[bytes], c: int, seconds: float
     return done / (time.perf_counter() - t0), done
 
 
-async def wait_ready(target: Target, body: bytes, timeout_s: float, proc: subprocess.Popen | None = None,
-                     poll_s: float = 0.01) -> float:
+async def wait_ready(
+    target: Target, body: bytes, timeout_s: float, proc: subprocess.Popen | None = None, poll_s: float = 0.01
+) -> float:
     """Seconds until the first 200 prediction (connection refused / errors are retried)."""
     from mlops.local.httpwire import Connection
 
@@ -615,7 +733,9 @@ async def wait_ready(target: Target, body: bytes, timeout_s: float, proc: subpro
             raise RuntimeError(f"{target.name} exited with code {proc.returncode} before answering")
         conn = Connection(("127.0.0.1", target.port))
         try:
-            status, _h, _b = await asyncio.wait_for(conn.request("POST", target.path, target.headers, body), 30)
+            status, _h, _b = await asyncio.wait_for(
+                conn.request("POST", target.path, target.headers, body), 30
+            )
             if status == 200:
                 return time.perf_counter() - t0
         except (TimeoutError, OSError):
@@ -639,7 +759,7 @@ async def cold_start_ours(project: Path, body: bytes, rounds: int, cores: set[in
     before = os.sched_getaffinity(0)
     out = []
     try:
-        os.sched_setaffinity(0, cores)          # the fdk process inherits the server cores
+        os.sched_setaffinity(0, cores)  # the fdk process inherits the server cores
         for _ in range(rounds):
             sock_dir = tempfile.mkdtemp(prefix="mlops-cold-")
             pool = FunctionPool(fdef, sock_dir, start_timeout_s=READY_TIMEOUT_S)
@@ -662,16 +782,21 @@ async def cold_start_ours(project: Path, body: bytes, rounds: int, cores: set[in
     return out
 
 
-async def cold_start_peer(python: Path, model_dir: Path, body: bytes, rounds: int, workers: int,
-                          cores: set[int]) -> list[float]:
+async def cold_start_peer(
+    python: Path, model_dir: Path, body: bytes, rounds: int, workers: int, cores: set[int]
+) -> list[float]:
     out = []
     for _ in range(rounds):
         port = _free_port()
         t0 = time.perf_counter()
         proc = start_peer(python, model_dir, port, workers, cores)
         try:
-            await wait_ready(Target("mlflow", port, "/invocations", [("Content-Type", "application/json")]),
-                             body, READY_TIMEOUT_S, proc)
+            await wait_ready(
+                Target("mlflow", port, "/invocations", [("Content-Type", "application/json")]),
+                body,
+                READY_TIMEOUT_S,
+                proc,
+            )
             out.append(time.perf_counter() - t0)
         finally:
             _killpg(proc)
@@ -680,12 +805,15 @@ async def cold_start_peer(python: Path, model_dir: Path, body: bytes, rounds: in
 
 # ---------------------------------------------------------------------------------------------- the run
 def _bodies(X) -> list[bytes]:
-    return [json.dumps({"dataframe_split": {"columns": FEATURES, "data": [X[i].tolist()]}}).encode()
-            for i in range(len(X))]
+    return [
+        json.dumps({"dataframe_split": {"columns": FEATURES, "data": [X[i].tolist()]}}).encode()
+        for i in range(len(X))
+    ]
 
 
-async def measure(targets: list[Target], bodies: list[bytes], agree_bodies: list[bytes], expected: list[int],
-                  args) -> dict:
+async def measure(
+    targets: list[Target], bodies: list[bytes], agree_bodies: list[bytes], expected: list[int], args
+) -> dict:
     res: dict = {t.name: {"p50": [], "p99": [], "rps": {}} for t in targets}
     # agreement first: every server must give the model's own prediction on the same rows
     agree = {}
@@ -694,14 +822,16 @@ async def measure(targets: list[Target], bodies: list[bytes], agree_bodies: list
         got = [json.loads(await call())["predictions"][0] for _ in agree_bodies]
         agree[t.name] = sum(int(g == e) for g, e in zip(got, expected, strict=True))
     res["agreement"] = {"rows": len(expected), **agree}
-    for t in targets:                                        # warm up (auth cache, imports, JITs)
+    for t in targets:  # warm up (auth cache, imports, JITs)
         await latency(t.caller(bodies), args.warmup)
+
     def cpu_add(t: Target, phase: str, before, requests: int) -> None:
         if t.cpu is not None:
             res[t.name].setdefault("cpu_runs", {}).setdefault(phase, []).append(
-                t.cpu.per_request_us(before, t.cpu.snapshot(), requests))
+                t.cpu.per_request_us(before, t.cpu.snapshot(), requests)
+            )
 
-    for _ in range(args.rounds):                             # interleave the servers round by round
+    for _ in range(args.rounds):  # interleave the servers round by round
         for t in targets:
             before = t.cpu.snapshot() if t.cpu else None
             lat = await latency(t.caller(bodies), args.requests)
@@ -714,15 +844,16 @@ async def measure(targets: list[Target], bodies: list[bytes], agree_bodies: list
             for t in targets:
                 before = t.cpu.snapshot() if t.cpu else None
                 rps, n = await throughput(t, bodies, c, args.seconds)
-                cpu_add(t, f"c={c}", before, n + c)      # + the c calls that open the connections
+                cpu_add(t, f"c={c}", before, n + c)  # + the c calls that open the connections
                 runs[t.name].append(rps)
         for t in targets:
             res[t.name]["rps"][c] = statistics.median(runs[t.name])
             res[t.name].setdefault("rps_runs", {})[c] = runs[t.name]
-    for t in targets:                                        # median per process label and phase
+    for t in targets:  # median per process label and phase
         for phase, rs in res[t.name].get("cpu_runs", {}).items():
             res[t.name].setdefault("cpu_us", {})[phase] = {
-                k: statistics.median(r.get(k, 0.0) for r in rs) for k in rs[0]}
+                k: statistics.median(r.get(k, 0.0) for r in rs) for k in rs[0]
+            }
     return res
 
 
@@ -731,10 +862,18 @@ async def run(args) -> dict:
     import sklearn
 
     server_cores, client_cores = set(args.server_cores), set(args.client_cores)
-    info: dict = {"load_start": loadavg(), "cpu": _cpu_model(), "cores": os.cpu_count(),
-                  "python": platform.python_version(), "sklearn": sklearn.__version__,
-                  "server_cores": sorted(server_cores), "client_cores": sorted(client_cores),
-                  "workers": args.workers, "full_runtime": args.full_runtime, "peers": args.peers}
+    info: dict = {
+        "load_start": loadavg(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "sklearn": sklearn.__version__,
+        "server_cores": sorted(server_cores),
+        "client_cores": sorted(client_cores),
+        "workers": args.workers,
+        "full_runtime": args.full_runtime,
+        "peers": args.peers,
+    }
     python = peer_python() if "mlflow" in args.peers else None
     bare_py = bare_python() if "bare" in args.peers else None
     info["peer"] = peer_versions(python) if python else None
@@ -750,7 +889,7 @@ async def run(args) -> dict:
         model_dir = save_peer_model(python, model, X, tmp) if python else None
         bare_dir = save_bare_app(model, tmp) if bare_py else None
         bodies = _bodies(X_test[:N_BODIES])
-        agree_rows = X_test[N_BODIES:N_BODIES + AGREE_ROWS]
+        agree_rows = X_test[N_BODIES : N_BODIES + AGREE_ROWS]
         expected = [int(v) for v in model.predict(agree_rows)]
         info["positives_in_agree_rows"] = int(np.sum(expected))
 
@@ -760,13 +899,20 @@ async def run(args) -> dict:
             res_cold["ours"] = await cold_start_ours(project, bodies[0], args.cold_rounds, server_cores)
         if python and args.peer_cold_rounds:
             _log(f"cold starts: mlflow x{args.peer_cold_rounds}")
-            res_cold["mlflow"] = await cold_start_peer(python, model_dir, bodies[0], args.peer_cold_rounds,
-                                                       args.workers, server_cores)
+            res_cold["mlflow"] = await cold_start_peer(
+                python, model_dir, bodies[0], args.peer_cold_rounds, args.workers, server_cores
+            )
 
         _log("starting the servers")
         ours_proc, ours = start_ours(project, server_cores, args.full_runtime)
-        targets = [Target("ours", ours["port"], PREDICT_PATH,
-                          [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")])]
+        targets = [
+            Target(
+                "ours",
+                ours["port"],
+                PREDICT_PATH,
+                [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")],
+            )
+        ]
         procs = [ours_proc]
         if python:
             port = _free_port()
@@ -782,20 +928,31 @@ async def run(args) -> dict:
         for t, proc in zip(targets, procs, strict=True):
             await wait_ready(t, bodies[0], READY_TIMEOUT_S, proc)
         info["ours_processes"] = len(_group_affinities(ours_proc.pid))
-        info["affinity"] = {t.name: sorted(set(_group_affinities(p.pid).values()))
-                            for t, p in zip(targets, procs, strict=True)}
+        info["affinity"] = {
+            t.name: sorted(set(_group_affinities(p.pid).values()))
+            for t, p in zip(targets, procs, strict=True)
+        }
         info["ours_inference_pids"] = ours["workers"].get(STABLE_FN)
         if args.cpu:
             labels = {ours_proc.pid: "gateway"}
             labels.update({pid: "inference worker" for pid in ours["workers"].get(STABLE_FN, [])})
             for t, p in zip(targets, procs, strict=True):
-                t.cpu = (CpuMeter(p.pid, labels, "other functions") if t.name == "ours"
-                         else CpuMeter(p.pid, {}, "server"))
+                t.cpu = (
+                    CpuMeter(p.pid, labels, "other functions")
+                    if t.name == "ours"
+                    else CpuMeter(p.pid, {}, "server")
+                )
         _log(f"measuring (load average {loadavg()})")
         res = await measure(targets, bodies, _bodies(agree_rows), expected, args)
         res["cold"] = res_cold
-        info["connections"] = {t.name: {"callers": len(t.conns), "opened": sum(c.connects for c in t.conns),
-                                        "requests": sum(c.requests for c in t.conns)} for t in targets}
+        info["connections"] = {
+            t.name: {
+                "callers": len(t.conns),
+                "opened": sum(c.connects for c in t.conns),
+                "requests": sum(c.requests for c in t.conns),
+            }
+            for t in targets
+        }
         info["load_end"] = loadavg()
         res["info"] = info
         return res
@@ -822,8 +979,12 @@ async def run_breakdown(args) -> dict:
         bodies = _bodies(X_test[:N_BODIES])
         proc, ours = start_ours(project, set(args.server_cores), args.full_runtime, diag, keep is not None)
         os.sched_setaffinity(0, set(args.client_cores))
-        t = Target("ours", ours["port"], PREDICT_PATH,
-                   [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")])
+        t = Target(
+            "ours",
+            ours["port"],
+            PREDICT_PATH,
+            [("Authorization", f"Bearer {key}"), ("Content-Type", "application/json")],
+        )
         await wait_ready(t, bodies[0], READY_TIMEOUT_S, proc)
         await latency(t.caller(bodies), args.warmup)
         client = []
@@ -837,6 +998,7 @@ async def run_breakdown(args) -> dict:
             with contextlib.suppress(OSError):
                 a.frombytes(path.read_bytes())
             return list(a)
+
         pool = floats(diag / "pool-ms.bin")
         handler = [v for f in diag.glob("handler-ms-*.bin") for v in floats(f)]
         log = project / ".mlops" / "state" / STACK / "logs" / f"{STABLE_FN}.log"
@@ -846,12 +1008,18 @@ async def run_breakdown(args) -> dict:
             stream, _, payload = rest.partition(" ")
             if stream == "stdout" and '"kind":"prediction"' in payload:
                 predict.append(json.loads(payload)["latency_ms"])
-        med = {k: statistics.median(v) if v else float("nan") for k, v in
-               (("client", client), ("pool", pool), ("handler", handler), ("predict", predict))}
-        out = {"median_ms": med, "n": {"client": len(client), "pool": len(pool), "handler": len(handler),
-                                        "predict": len(predict)}, "load": loadavg()}
+        med = {
+            k: statistics.median(v) if v else float("nan")
+            for k, v in (("client", client), ("pool", pool), ("handler", handler), ("predict", predict))
+        }
+        out = {
+            "median_ms": med,
+            "n": {"client": len(client), "pool": len(pool), "handler": len(handler), "predict": len(predict)},
+            "load": loadavg(),
+        }
         if keep is not None:
             import pstats
+
             for name in ["gateway.prof", *sorted(p.name for p in diag.glob("inference-*.prof"))]:
                 buf = __import__("io").StringIO()
                 pstats.Stats(str(diag / name), stream=buf).sort_stats("tottime").print_stats(25)
@@ -864,13 +1032,15 @@ async def run_breakdown(args) -> dict:
 
 def breakdown_report(res: dict) -> str:
     m = res["median_ms"]
-    rows = [("client round trip through the gateway (c=1)", m["client"]),
-            ("  the gateway's call of the inference function (fdk pool round trip)", m["pool"]),
-            ("    the handler inside the function (mlops code)", m["handler"]),
-            ("      parse + validate + predict_proba (the record's latency_ms)", m["predict"]),
-            ("gateway + client + TCP (client - pool call)", m["client"] - m["pool"]),
-            ("fdk + unix socket (pool call - handler)", m["pool"] - m["handler"]),
-            ("handler outside predict (routing, ids, response, prediction record)", m["handler"] - m["predict"])]
+    rows = [
+        ("client round trip through the gateway (c=1)", m["client"]),
+        ("  the gateway's call of the inference function (fdk pool round trip)", m["pool"]),
+        ("    the handler inside the function (mlops code)", m["handler"]),
+        ("      parse + validate + predict_proba (the record's latency_ms)", m["predict"]),
+        ("gateway + client + TCP (client - pool call)", m["client"] - m["pool"]),
+        ("fdk + unix socket (pool call - handler)", m["pool"] - m["handler"]),
+        ("handler outside predict (routing, ids, response, prediction record)", m["handler"] - m["predict"]),
+    ]
     lines = ["| section | median ms |", "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in rows]
     text = "\n".join(lines) + f"\n\nsamples: {res['n']}; load average {res['load']}"
     for name, prof in (res.get("profiles") or {}).items():
@@ -880,18 +1050,24 @@ def breakdown_report(res: dict) -> str:
 
 def _workers_note(info: dict) -> str:
     if info["workers"] == 1:
-        return ("One model process each, as the servers get one core (MLflow with `-w 2` or more serves from a "
-                "socket uvicorn creates with protocol 0, for which asyncio leaves Nagle's algorithm on: on "
-                "keep-alive connections its p50 then rises to about 56 ms from delayed ACKs, a comparison we do "
-                "not want to win). ")
-    return (f"{info['workers']} model processes each; note that MLflow with `-w` >= 2 leaves Nagle's algorithm on "
-            f"(uvicorn's shared socket has protocol 0, so asyncio skips TCP_NODELAY): its keep-alive latency "
-            f"then includes delayed-ACK stalls. ")
+        return (
+            "One model process each, as the servers get one core (MLflow with `-w 2` or more serves from a "
+            "socket uvicorn creates with protocol 0, for which asyncio leaves Nagle's algorithm on: on "
+            "keep-alive connections its p50 then rises to about 56 ms from delayed ACKs, a comparison we do "
+            "not want to win). "
+        )
+    return (
+        f"{info['workers']} model processes each; note that MLflow with `-w` >= 2 leaves Nagle's algorithm on "
+        f"(uvicorn's shared socket has protocol 0, so asyncio skips TCP_NODELAY): its keep-alive latency "
+        f"then includes delayed-ACK stalls. "
+    )
 
 
 def _conn_txt(info: dict) -> str:
-    return "; ".join(f"{k}: {v['requests']} requests on {v['opened']} connections"
-                     for k, v in info.get("connections", {}).items())
+    return "; ".join(
+        f"{k}: {v['requests']} requests on {v['opened']} connections"
+        for k, v in info.get("connections", {}).items()
+    )
 
 
 def _cpu_model() -> str:
@@ -918,14 +1094,22 @@ def report(res: dict, args) -> str:
         ours = vals["ours"]
         ratios = [f"{ours / vals[p]:.2f}x" if ours is not None and vals.get(p) else "n/a" for p in peers]
         met = "" if ok is None else ("yes" if ok else "**no**")
-        return "| " + " | ".join([label, *(cell(vals.get(n), fmt) for n in names), *ratios, target, met]) + " |"
+        return (
+            "| " + " | ".join([label, *(cell(vals.get(n), fmt) for n in names), *ratios, target, met]) + " |"
+        )
 
-    lines = ["| metric | " + " | ".join(head[n] for n in names)
-             + "".join(f" | ours / {head[p]}" for p in peers) + " | target | met |",
-             "|---" * (3 + len(names) + len(peers)) + "|"]
+    lines = [
+        "| metric | "
+        + " | ".join(head[n] for n in names)
+        + "".join(f" | ours / {head[p]}" for p in peers)
+        + " | target | met |",
+        "|---" * (3 + len(names) + len(peers)) + "|",
+    ]
     p50 = {n: med[n]["p50"] for n in names}
     tgt = f"<= {TARGET_P50_MS} ms" + (f"; <= bare + {TARGET_P50_OVER_BARE_MS} ms" if "bare" in names else "")
-    ok = p50["ours"] <= TARGET_P50_MS and ("bare" not in names or p50["ours"] <= p50["bare"] + TARGET_P50_OVER_BARE_MS)
+    ok = p50["ours"] <= TARGET_P50_MS and (
+        "bare" not in names or p50["ours"] <= p50["bare"] + TARGET_P50_OVER_BARE_MS
+    )
     lines.append(row("p50 latency, c=1 (ms)", p50, ".3f", tgt, ok))
     lines.append(row("p99 latency, c=1 (ms)", {n: med[n]["p99"] for n in names}, ".3f", "", None))
     for c in (1, 4, 16):
@@ -946,36 +1130,52 @@ def report(res: dict, args) -> str:
             vals = {n: res[n].get("cpu_us", {}).get(phase, {}).get("total") for n in names}
             lines.append(row(f"CPU per request, {phase} (µs, all processes)", vals, ".0f", "", None))
     if cold:
-        lines.append(row("cold start to first prediction (s)", {n: cold.get(n) for n in names}, ".3f",
-                         f"<= {TARGET_COLD_S} s", cold["ours"] <= TARGET_COLD_S if "ours" in cold else None))
+        lines.append(
+            row(
+                "cold start to first prediction (s)",
+                {n: cold.get(n) for n in names},
+                ".3f",
+                f"<= {TARGET_COLD_S} s",
+                cold["ours"] <= TARGET_COLD_S if "ours" in cold else None,
+            )
+        )
     cpu_lines = []
     for n in names:
         for phase, d in res[n].get("cpu_us", {}).items():
-            parts = ", ".join(f"{k} {v:.1f}" if k.startswith("wakeups") else f"{k} {v:.0f}"
-                              for k, v in d.items() if k != "total")
+            parts = ", ".join(
+                f"{k} {v:.1f}" if k.startswith("wakeups") else f"{k} {v:.0f}"
+                for k, v in d.items()
+                if k != "total"
+            )
             cpu_lines.append(f"- {n}, {phase}: {d['total']:.0f} µs ({parts})")
-    for p in peers:      # interleaved runs: the ratio of each pair of neighbouring runs, then the median
+    for p in peers:  # interleaved runs: the ratio of each pair of neighbouring runs, then the median
         for phase, runs in res["ours"].get("cpu_runs", {}).items():
             theirs = res[p].get("cpu_runs", {}).get(phase)
             if theirs:
                 r = sorted(a["total"] / b["total"] for a, b in zip(runs, theirs, strict=False) if b["total"])
                 if r:
-                    cpu_lines.append(f"- ours / {p} CPU per request, {phase}: median {statistics.median(r):.2f}x "
-                                     f"(runs {', '.join(f'{x:.2f}' for x in r)})")
-    for c in (1, 4, 16):   # the same for req/s
+                    cpu_lines.append(
+                        f"- ours / {p} CPU per request, {phase}: median {statistics.median(r):.2f}x "
+                        f"(runs {', '.join(f'{x:.2f}' for x in r)})"
+                    )
+    for c in (1, 4, 16):  # the same for req/s
         for p in peers:
             a, b = res["ours"]["rps_runs"][c], res[p]["rps_runs"][c]
             r = sorted(x / y for x, y in zip(a, b, strict=False) if y)
             if r:
-                cpu_lines.append(f"- ours / {p} req/s at c={c}, run by run: median {statistics.median(r):.2f}x "
-                                 f"(runs {', '.join(f'{x:.2f}' for x in r)})")
+                cpu_lines.append(
+                    f"- ours / {p} req/s at c={c}, run by run: median {statistics.median(r):.2f}x "
+                    f"(runs {', '.join(f'{x:.2f}' for x in r)})"
+                )
     agree = res["agreement"]
     agree_txt = ", ".join(f"{k} {v}/{agree['rows']}" for k, v in agree.items() if k != "rows")
-    ours_desc = ("the whole `mlops local up` runtime (with log shipping, drift events, alarms, metrics)"
-                 if info["full_runtime"] else
-                 "the local runtime's serving path (`LocalRuntime` of the stack: gateway with authorizer "
-                 "(cache warm), rate limit, dynamic routing and header transformations, all functions as fdk "
-                 "processes, function stdout captured to log files; log shipping/drift/alarm services off)")
+    ours_desc = (
+        "the whole `mlops local up` runtime (with log shipping, drift events, alarms, metrics)"
+        if info["full_runtime"]
+        else "the local runtime's serving path (`LocalRuntime` of the stack: gateway with authorizer "
+        "(cache warm), rate limit, dynamic routing and header transformations, all functions as fdk "
+        "processes, function stdout captured to log files; log shipping/drift/alarm services off)"
+    )
     w = info["workers"]
     procs = "1 fdk process" if w == 1 else f"{w} fdk processes"
     cores_s, cores_c = ",".join(map(str, info["server_cores"])), ",".join(map(str, info["client_cores"]))
@@ -988,12 +1188,17 @@ def report(res: dict, args) -> str:
         f"Ours: {ours_desc}; the inference function has a pool of {procs}.",
     ]
     if "mlflow" in names:
-        parts += [f"MLflow: `mlflow models serve --env-manager local -w {w}` (uvicorn) from its own venv "
-                  f"({info['peer']}), the model saved with `mlflow.sklearn.save_model`.", _workers_note(info).strip()]
+        parts += [
+            f"MLflow: `mlflow models serve --env-manager local -w {w}` (uvicorn) from its own venv "
+            f"({info['peer']}), the model saved with `mlflow.sklearn.save_model`.",
+            _workers_note(info).strip(),
+        ]
     if "bare" in names:
-        parts.append(f"Bare: a FastAPI app, one `POST /invocations` route doing `await request.json()`, "
-                     f"`model.predict_proba` on the event loop and a `JSONResponse`, no auth/routing/logs, run by "
-                     f"`uvicorn --no-access-log` ({w} process) from its own venv ({info['bare']}).")
+        parts.append(
+            f"Bare: a FastAPI app, one `POST /invocations` route doing `await request.json()`, "
+            f"`model.predict_proba` on the event loop and a `JSONResponse`, no auth/routing/logs, run by "
+            f"`uvicorn --no-access-log` ({w} process) from its own venv ({info['bare']})."
+        )
     parts += [
         f"Every server, and every process started by it, pinned to core(s) {cores_s} (`sched_setaffinity`, "
         f"checked per process: " + ", ".join(f"{n} {info['affinity'].get(n)}" for n in names) + ").",
@@ -1006,14 +1211,22 @@ def report(res: dict, args) -> str:
         f"interleaved, median.",
     ]
     if any("cpu_us" in res[n] for n in names):
-        parts.append("CPU per request: the CPU time (`/proc/<pid>/task/*/schedstat`) every process of a server "
-                     "used during a run divided by the requests it answered, median over the runs; unlike req/s "
-                     "it does not depend on what else the machine runs.")
+        parts.append(
+            "CPU per request: the CPU time (`/proc/<pid>/task/*/schedstat`) every process of a server "
+            "used during a run divided by the requests it answered, median over the runs; unlike req/s "
+            "it does not depend on what else the machine runs."
+        )
     if cold:
-        parts.append(f"Cold start: from spawning one inference fdk process (pool of 1, same cores) to its first "
-                     f"successful prediction on its socket, median of {len(res['cold'].get('ours', []))}"
-                     + (f"; MLflow's: from launching `mlflow models serve` to the first successful "
-                        f"`/invocations`, median of {len(res['cold']['mlflow'])}." if "mlflow" in cold else "."))
+        parts.append(
+            f"Cold start: from spawning one inference fdk process (pool of 1, same cores) to its first "
+            f"successful prediction on its socket, median of {len(res['cold'].get('ours', []))}"
+            + (
+                f"; MLflow's: from launching `mlflow models serve` to the first successful "
+                f"`/invocations`, median of {len(res['cold']['mlflow'])}."
+                if "mlflow" in cold
+                else "."
+            )
+        )
     parts.append(f"Predictions agree with the model's own on {agree['rows']} held-out rows: {agree_txt}.")
     out = "\n".join(lines) + "\n\n" + " ".join(parts)
     if cpu_lines:
@@ -1030,35 +1243,61 @@ def main() -> None:
     ap.add_argument("--rps-rounds", type=int, default=3, help="throughput runs per concurrency level")
     ap.add_argument("--cold-rounds", type=int, default=5)
     ap.add_argument("--peer-cold-rounds", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=1,
-                    help="model-serving processes of each server (default 1: the servers get one core)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="model-serving processes of each server (default 1: the servers get one core)",
+    )
     ap.add_argument("--server-cores", type=int, nargs="+", default=[0])
     ap.add_argument("--client-cores", type=int, nargs="+", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peer", action="store_true", help="measure ours only (same as --peers with nothing)")
-    ap.add_argument("--peers", nargs="*", choices=["mlflow", "bare"], default=["mlflow", "bare"],
-                    help="servers measured next to ours: `mlflow models serve` and a bare FastAPI + uvicorn app")
-    ap.add_argument("--cpu", action="store_true",
-                    help="also measure CPU time per request of every server process (from /proc schedstat)")
-    ap.add_argument("--full-runtime", action="store_true",
-                    help="run everything `mlops local up` runs (log shipping, drift events, alarms, metrics)")
-    ap.add_argument("--breakdown", action="store_true",
-                    help="ours only, c=1: split a request's time into gateway, fdk, handler and predict")
-    ap.add_argument("--profile", metavar="DIR",
-                    help="with --breakdown: cProfile the runtime process and the inference handler into DIR")
+    ap.add_argument(
+        "--peers",
+        nargs="*",
+        choices=["mlflow", "bare"],
+        default=["mlflow", "bare"],
+        help="servers measured next to ours: `mlflow models serve` and a bare FastAPI + uvicorn app",
+    )
+    ap.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also measure CPU time per request of every server process (from /proc schedstat)",
+    )
+    ap.add_argument(
+        "--full-runtime",
+        action="store_true",
+        help="run everything `mlops local up` runs (log shipping, drift events, alarms, metrics)",
+    )
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="ours only, c=1: split a request's time into gateway, fdk, handler and predict",
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="with --breakdown: cProfile the runtime process and the inference handler into DIR",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--serve-ours", metavar="PROJECT", help=argparse.SUPPRESS)
     ap.add_argument("--diag-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_ours:
-        serve_ours(Path(args.serve_ours), args.full_runtime, Path(args.diag_dir) if args.diag_dir else None,
-                   args.profile is not None)
+        serve_ours(
+            Path(args.serve_ours),
+            args.full_runtime,
+            Path(args.diag_dir) if args.diag_dir else None,
+            args.profile is not None,
+        )
         return
     avail = sorted(os.sched_getaffinity(0))
     if args.client_cores is None:
         args.client_cores = [c for c in avail if c not in args.server_cores] or avail
     try:
         import uvloop
+
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
@@ -1075,7 +1314,9 @@ def main() -> None:
     print(report(res, args))
     missing = [p for p in ("mlflow", "bare") if p not in res]
     if missing:
-        print(f"\nNot measured (not installed or not asked for): {', '.join(missing)}; their ratios are missing.")
+        print(
+            f"\nNot measured (not installed or not asked for): {', '.join(missing)}; their ratios are missing."
+        )
 
 
 if __name__ == "__main__":

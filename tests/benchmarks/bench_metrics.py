@@ -77,8 +77,10 @@ def per_call_direct(tmp: Path, n: int) -> float:
 def flush_rate(tmp: Path, batch: int, batches: int) -> float:
     store = SqliteMetrics(tmp / f"flush-{time.monotonic_ns()}.sqlite")
     t = time.time()
-    data = [[p for i in range(batch // 3) for p in invocation_points(f"fn{i % 4}", 200, 1.0, t + b + i * 1e-4)]
-            for b in range(batches)]
+    data = [
+        [p for i in range(batch // 3) for p in invocation_points(f"fn{i % 4}", 200, 1.0, t + b + i * 1e-4)]
+        for b in range(batches)
+    ]
     start = time.perf_counter()
     for pts in data:
         store.put(pts)
@@ -91,11 +93,13 @@ def evaluation(tmp: Path) -> tuple[float, int]:
     store = SqliteMetrics(tmp / f"eval-{time.monotonic_ns()}.sqlite")
     now = time.time()
     pts = []
-    for i in range(60_000):          # 10 minutes at 100 req/s, split over the two variants
+    for i in range(60_000):  # 10 minutes at 100 req/s, split over the two variants
         fn = "inference-churn-canary" if i % 10 == 0 else "inference-churn-stable"
         pts += invocation_points(fn, 200, 0.3 + (i % 50) / 100, now - 600 + i / 100)
     store.put(pts)
-    ev = AlarmEvaluator(store, default_rules(["churn"], ["authorizer", "registry", "drift", "guardian"]), lambda: now)
+    ev = AlarmEvaluator(
+        store, default_rules(["churn"], ["authorizer", "registry", "drift", "guardian"]), lambda: now
+    )
     start = time.perf_counter()
     ev.evaluate()
     elapsed = time.perf_counter() - start
@@ -112,10 +116,14 @@ def main() -> None:
         tmp = Path(d)
         for _ in range(args.rounds):
             rows.setdefault("hot path: invocation_points + buffered put, us/invocation", []).append(
-                per_call_hot_path(50_000) * 1e6)
-            rows.setdefault("same + SQLite flushing in the same process (amortized), us/invocation", []).append(
-                per_call_buffered(tmp, 20_000) * 1e6)
-            rows.setdefault("direct SQLite put (peer), us/invocation", []).append(per_call_direct(tmp, 500) * 1e6)
+                per_call_hot_path(50_000) * 1e6
+            )
+            rows.setdefault(
+                "same + SQLite flushing in the same process (amortized), us/invocation", []
+            ).append(per_call_buffered(tmp, 20_000) * 1e6)
+            rows.setdefault("direct SQLite put (peer), us/invocation", []).append(
+                per_call_direct(tmp, 500) * 1e6
+            )
             rows.setdefault("flush, points/s (batches of 500)", []).append(flush_rate(tmp, 500, 40))
             rows.setdefault("flush, points/s (batches of 10,000)", []).append(flush_rate(tmp, 10_000, 4))
             el, n = evaluation(tmp)
@@ -128,8 +136,10 @@ def main() -> None:
     hot = med["hot path: invocation_points + buffered put, us/invocation"]
     amortized = med["same + SQLite flushing in the same process (amortized), us/invocation"]
     direct = med["direct SQLite put (peer), us/invocation"]
-    print(f"\nhot path {direct / hot:,.0f}x and amortized total {direct / amortized:,.0f}x cheaper than a "
-          "transaction per invocation")
+    print(
+        f"\nhot path {direct / hot:,.0f}x and amortized total {direct / amortized:,.0f}x cheaper than a "
+        "transaction per invocation"
+    )
 
 
 if __name__ == "__main__":

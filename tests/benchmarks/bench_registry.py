@@ -72,7 +72,12 @@ def bench_backend(name: str, store, rounds: int) -> dict[str, tuple[float, float
         alice.load_model("bench", "production")
         t_load.append(time.perf_counter() - t0)
     assert alice.audit.verify()["ok"]
-    return {"register": _stats(t_reg), "alias": _stats(t_alias), "record": _stats(t_record), "load": _stats(t_load)}
+    return {
+        "register": _stats(t_reg),
+        "alias": _stats(t_alias),
+        "record": _stats(t_record),
+        "load": _stats(t_load),
+    }
 
 
 _MLFLOW_SCRIPT = r"""
@@ -116,14 +121,22 @@ def bench_mlflow(rounds: int) -> dict | None:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     if subprocess.run([str(py), "-c", "import mlflow, sklearn, pandas"], capture_output=True).returncode != 0:
         print(f"installing mlflow-skinny, scikit-learn, pandas into {venv} ...", file=sys.stderr)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "mlflow-skinny", "scikit-learn", "pandas"],
-                       check=True, timeout=900)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "mlflow-skinny", "scikit-learn", "pandas"],
+            check=True,
+            timeout=900,
+        )
     with tempfile.TemporaryDirectory() as d:
         # MLflow 3 keeps its file store in maintenance mode behind this switch; it is the like-for-like peer
         # of our file store (both: local files, no server).
         env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"}
-        out = subprocess.run([str(py), "-c", _MLFLOW_SCRIPT, d, str(rounds)], capture_output=True, text=True,
-                             timeout=1800, env=env)
+        out = subprocess.run(
+            [str(py), "-c", _MLFLOW_SCRIPT, d, str(rounds)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            env=env,
+        )
     if out.returncode != 0:
         print(f"mlflow peer failed:\n{out.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -152,8 +165,9 @@ def main() -> int:
                 from mlops.storage.s3 import S3Store
 
                 bucket = server.create_bucket(f"bench-{uuid.uuid4().hex[:12]}")
-                results["s3 (moto, HTTP)"] = bench_backend("s3", S3Store(bucket, client=server.client()),
-                                                           args.rounds)
+                results["s3 (moto, HTTP)"] = bench_backend(
+                    "s3", S3Store(bucket, client=server.client()), args.rounds
+                )
             finally:
                 server.stop()
         else:
@@ -163,19 +177,29 @@ def main() -> int:
     def cell(v):
         return f"{v[0]:.1f} ({v[1]:.1f})" if v else "-"
 
-    print(f"\nRegistry, {args.rounds} rounds, {N_ROWS}x{N_FEATURES} LogisticRegression, "
-          f"{os.cpu_count()} CPUs; median (p90) in ms\n")
-    print("| backend | register version | resolve alias -> number | resolve alias -> record | load (verify + unpickle) |")
+    print(
+        f"\nRegistry, {args.rounds} rounds, {N_ROWS}x{N_FEATURES} LogisticRegression, "
+        f"{os.cpu_count()} CPUs; median (p90) in ms\n"
+    )
+    print(
+        "| backend | register version | resolve alias -> number | resolve alias -> record | load (verify + unpickle) |"
+    )
     print("|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {cell(r['register'])} | {cell(r['alias'])} | {cell(r['record'])} | {cell(r['load'])} |")
+        print(
+            f"| {name} | {cell(r['register'])} | {cell(r['alias'])} | {cell(r['record'])} | {cell(r['load'])} |"
+        )
     if peer:
-        print(f"| MLflow {peer['version']} registry, file store (peer) | {cell(peer['register'])} | - | "
-              f"{cell(peer['record'])} | {cell(peer['load'])} |")
+        print(
+            f"| MLflow {peer['version']} registry, file store (peer) | {cell(peer['register'])} | - | "
+            f"{cell(peer['record'])} | {cell(peer['load'])} |"
+        )
         if "file" in results:
             f = results["file"]
-            print(f"\nfile store vs MLflow file store: register {peer['register'][0] / f['register'][0]:.1f}x faster, "
-                  f"resolve alias {peer['record'][0] / f['record'][0]:.1f}x, load {peer['load'][0] / f['load'][0]:.1f}x")
+            print(
+                f"\nfile store vs MLflow file store: register {peer['register'][0] / f['register'][0]:.1f}x faster, "
+                f"resolve alias {peer['record'][0] / f['record'][0]:.1f}x, load {peer['load'][0] / f['load'][0]:.1f}x"
+            )
     return 0
 
 

@@ -92,8 +92,16 @@ def _load_function(fdef, env_extra: dict[str, str]):
     """Import a function's func.py as its fdk process would (its config as environment variables)."""
     saved = dict(os.environ)
     os.environ.update({k: str(v) for k, v in fdef.config.items()})
-    os.environ.update({"FN_FORMAT": "http-stream", "FN_APP_NAME": fdef.app_name, "FN_FN_NAME": fdef.name,
-                       "FN_FN_ID": f"local:fn:{fdef.name}", "FN_TYPE": "sync", **env_extra})
+    os.environ.update(
+        {
+            "FN_FORMAT": "http-stream",
+            "FN_APP_NAME": fdef.app_name,
+            "FN_FN_NAME": fdef.name,
+            "FN_FN_ID": f"local:fn:{fdef.name}",
+            "FN_TYPE": "sync",
+            **env_extra,
+        }
+    )
     cwd = os.getcwd()
     try:
         os.chdir(fdef.func_py.parent)
@@ -112,7 +120,7 @@ def _fdk_server(handler, loop):
     from fdk.async_http import app, router
     from fdk.async_http.protocol import HttpProtocol
 
-    class _Code(customer_code.Function):   # the loaded handler, as fdk's Function would give it
+    class _Code(customer_code.Function):  # the loaded handler, as fdk's Function would give it
         def __init__(self, h) -> None:
             self._h = h
 
@@ -123,9 +131,21 @@ def _fdk_server(handler, loop):
     rtr.add("/call", frozenset({"POST"}), event_handler.event_handle(_Code(handler)))
     srv = app.AsyncHTTPServer(name="fdk", router=rtr)
     from fdk.async_http.server import Signal
-    return partial(HttpProtocol, loop=loop, connections=set(), signal=Signal(), request_handler=srv.handle_request,
-                   error_handler=srv.error_handler, request_timeout=60, response_timeout=60,
-                   keep_alive_timeout=75, request_max_size=100000000, router=rtr, access_log=True)
+
+    return partial(
+        HttpProtocol,
+        loop=loop,
+        connections=set(),
+        signal=Signal(),
+        request_handler=srv.handle_request,
+        error_handler=srv.error_handler,
+        request_timeout=60,
+        response_timeout=60,
+        keep_alive_timeout=75,
+        request_max_size=100000000,
+        router=rtr,
+        access_log=True,
+    )
 
 
 async def measure(args, project: Path, key: str, body: bytes) -> dict:
@@ -161,6 +181,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
             pid = os.getpid()
 
             def send_signal(self, sig) -> None: ...
+
         w.process = _Proc()  # type: ignore[assignment]
         conn = Connection("in-memory")
 
@@ -176,6 +197,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
 
         async def aconnect(connect=connect):
             connect()
+
         conn.connect = aconnect  # type: ignore[method-assign]
         w.conn = conn
         pool._idle.put_nowait(w)
@@ -185,8 +207,10 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
         return await pools[fn_id.split(":", 2)[-1]].call(headers, b)
 
     gateway = Gateway(rt.spec, invoke)
-    client_headers = (f"POST {bi.PREDICT_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-                      f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    client_headers = (
+        f"POST {bi.PREDICT_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     raw_request = client_headers + body
 
     # the whole path, in memory: client bytes -> gateway -> pool -> fdk -> handler -> back
@@ -215,6 +239,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
             status, h, rb = await invoke(fn_id, headers, b)
             fdk_wire[fn_id] = (headers, b, status, h, rb)
             return status, h, rb
+
         gateway.invoke = recording_invoke
         await full()
         fn_id = next(k for k in fdk_wire if bi.STABLE_FN in k)
@@ -222,18 +247,32 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
 
         async def canned_invoke(fn_id, headers, b):
             return f_status, f_headers, f_body
+
         gateway.invoke = invoke
-        gw2 = Gateway(rt.spec, canned_invoke)      # the same gateway, its function answering at once
+        gw2 = Gateway(rt.spec, canned_invoke)  # the same gateway, its function answering at once
         gw2.auth_cache = gateway.auth_cache
 
-        req_headers = {"host": "127.0.0.1", "authorization": f"Bearer {key}", "content-type": "application/json",
-                       "content-length": str(len(body))}
+        req_headers = {
+            "host": "127.0.0.1",
+            "authorization": f"Bearer {key}",
+            "content-type": "application/json",
+            "content-length": str(len(body)),
+        }
 
         def gw_request():
             from urllib.parse import parse_qsl, unquote, urlsplit
+
             parts = urlsplit(bi.PREDICT_PATH)
-            return gw_mod.GatewayRequest("POST", unquote(parts.path), dict(parse_qsl(parts.query)), bi.PREDICT_PATH,
-                                         dict(req_headers), body, "127.0.0.1", "rid")
+            return gw_mod.GatewayRequest(
+                "POST",
+                unquote(parts.path),
+                dict(parse_qsl(parts.query)),
+                bi.PREDICT_PATH,
+                dict(req_headers),
+                body,
+                "127.0.0.1",
+                "rid",
+            )
 
         async def gw_auth():
             req = gw_request()
@@ -250,10 +289,16 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
             await gw2.handle("POST", bi.PREDICT_PATH, dict(req_headers), body, "127.0.0.1")
 
         # the pool client against a worker that answers at once with the recorded fdk response
-        fdk_raw = (f"HTTP/1.1 {f_status} OK\r\n".encode()
-                   + b"".join(k + b": " + v + b"\r\n" for k, v in f_headers
-                              if k.lower() not in (b"content-length", b"connection"))
-                   + f"Content-Length: {len(f_body)}\r\nConnection: keep-alive\r\n\r\n".encode() + f_body)
+        fdk_raw = (
+            f"HTTP/1.1 {f_status} OK\r\n".encode()
+            + b"".join(
+                k + b": " + v + b"\r\n"
+                for k, v in f_headers
+                if k.lower() not in (b"content-length", b"connection")
+            )
+            + f"Content-Length: {len(f_body)}\r\nConnection: keep-alive\r\n\r\n".encode()
+            + f_body
+        )
         echo_pool = FunctionPool(defs[bi.STABLE_FN], tempfile.gettempdir())
         ew = Worker(0, "in-memory")
         ew.process = pools[bi.STABLE_FN]._idle._queue[0].process
@@ -272,6 +317,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
             econn._proto = eclient
             econn.requests = 0
             econn.last_used = time.monotonic()
+
         econn.connect = econnect  # type: ignore[method-assign]
         ew.conn = econn
         echo_pool._idle.put_nowait(ew)
@@ -280,11 +326,23 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
             await echo_pool.call(wire_headers, wire_body)
 
         # fdk + the handler, on fdk's own protocol fed the request bytes the pool sends
-        fdk_request = b"".join([b"POST /call HTTP/1.1\r\nHost: localhost\r\nContent-Length: ",
-                                str(len(wire_body)).encode(), b"\r\n",
-                                *(f"{k}: {v}\r\n".encode("latin-1")
-                                  for k, v in [("Fn-Call-Id", "0" * 32), ("Fn-Deadline", "2099-01-01T00:00:00Z"),
-                                               *wire_headers]), b"\r\n", wire_body])
+        fdk_request = b"".join(
+            [
+                b"POST /call HTTP/1.1\r\nHost: localhost\r\nContent-Length: ",
+                str(len(wire_body)).encode(),
+                b"\r\n",
+                *(
+                    f"{k}: {v}\r\n".encode("latin-1")
+                    for k, v in [
+                        ("Fn-Call-Id", "0" * 32),
+                        ("Fn-Deadline", "2099-01-01T00:00:00Z"),
+                        *wire_headers,
+                    ]
+                ),
+                b"\r\n",
+                wire_body,
+            ]
+        )
         fdk_out = _Pipe(loop)
         fdk_proto = _fdk_server(inference["handler"], loop)()
         fdk_proto.connection_made(fdk_out)
@@ -297,8 +355,11 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
 
         from fdk import response as fdk_response
 
-        def trivial(ctx, data=None):     # the least a function can do: fdk's own cost, no project code
-            return fdk_response.Response(ctx, response_data=f_body, headers={"content-type": "application/json"})
+        def trivial(ctx, data=None):  # the least a function can do: fdk's own cost, no project code
+            return fdk_response.Response(
+                ctx, response_data=f_body, headers={"content-type": "application/json"}
+            )
+
         triv_out = _Pipe(loop)
         triv_proto = _fdk_server(trivial, loop)()
         triv_proto.connection_made(triv_out)
@@ -310,27 +371,34 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
                 await asyncio.sleep(0)
 
         from fdk import constants, context
-        fdk_headers = {k.lower(): v for k, v in [("Fn-Call-Id", "0" * 32), ("Fn-Deadline", "2099-01-01T00:00:00Z"),
-                                                 *wire_headers]}
+
+        fdk_headers = {
+            k.lower(): v
+            for k, v in [("Fn-Call-Id", "0" * 32), ("Fn-Deadline", "2099-01-01T00:00:00Z"), *wire_headers]
+        }
         fdk_headers.update({"host": "localhost", "content-length": str(len(wire_body))})
         handler = inference["handler"]
 
         def fn_handler():
-            ctx, data = context.context_from_format(constants.HTTPSTREAM, headers=dict(fdk_headers),
-                                                    data=io.BytesIO(wire_body))
+            ctx, data = context.context_from_format(
+                constants.HTTPSTREAM, headers=dict(fdk_headers), data=io.BytesIO(wire_body)
+            )
             return handler(ctx, data)
 
         def fn_context():
-            return context.context_from_format(constants.HTTPSTREAM, headers=dict(fdk_headers),
-                                               data=io.BytesIO(wire_body))
+            return context.context_from_format(
+                constants.HTTPSTREAM, headers=dict(fdk_headers), data=io.BytesIO(wire_body)
+            )
 
         from mlops.function import _headers_of
         from mlops.http import REQUEST_ID_HEADER, Request
+
         service = inference["_service"]
         ctx0, _ = fn_context()
         h0 = _headers_of(ctx0)
-        request = Request.from_url("POST", ctx0.RequestURL(), h0, wire_body,
-                                   request_id=h0.get(REQUEST_ID_HEADER) or ctx0.CallID())
+        request = Request.from_url(
+            "POST", ctx0.RequestURL(), h0, wire_body, request_id=h0.get(REQUEST_ID_HEADER) or ctx0.CallID()
+        )
         emit = service.emit
         service.emit = lambda rec: None
 
@@ -360,6 +428,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
         if args.profile:
             import cProfile
             import pstats
+
             for name, (kind, fn) in steps.items():
                 if args.profile not in name:
                     continue
@@ -375,7 +444,7 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
                 pstats.Stats(prof, stream=buf).sort_stats(args.sort).print_stats(40)
                 print(f"### {name}\n{buf.getvalue()}", file=sys.stderr)
         rounds: dict[str, list[float]] = {k: [] for k in steps}
-        for kind, fn in steps.values():     # warm up
+        for kind, fn in steps.values():  # warm up
             for _ in range(200):
                 if kind == "async":
                     await fn()
@@ -400,17 +469,25 @@ async def measure(args, project: Path, key: str, body: bytes) -> dict:
         server2.data_received(raw_request)
         while len(out2.written) == n:
             await asyncio.sleep(0)
+
     for _ in range(200):
         await gw_http_full()
     vals = [await _acpu_us(gw_http_full, args.n) for _ in range(args.rounds)]
     med["gateway: HTTP server + handle, function answered at once"] = statistics.median(vals)
-    return {"median_us": med, "rounds_us": rounds, "n": args.n, "response_head": sample_response[:200].decode(
-        "latin-1"), "load": bi.loadavg()}
+    return {
+        "median_us": med,
+        "rounds_us": rounds,
+        "n": args.n,
+        "response_head": sample_response[:200].decode("latin-1"),
+        "load": bi.loadavg(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- one hop
-_HOP_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300\r\n"
-                 b"Connection: keep-alive\r\n\r\n" + b"x" * 300)
+_HOP_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300\r\n"
+    b"Connection: keep-alive\r\n\r\n" + b"x" * 300
+)
 
 
 def hop_server(path: str) -> None:
@@ -432,7 +509,9 @@ def hop_server(path: str) -> None:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         srv.close()
+
     import uvloop
+
     uvloop.run(main())
 
 
@@ -447,8 +526,12 @@ async def measure_hop(n: int, rounds: int, core: int, body: bytes) -> dict:
     path = os.path.join(d, "hop.sock")
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {core})
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--hop-server", path],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--hop-server", path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         conn = Connection(path)
@@ -531,8 +614,14 @@ def measure_bare(model, body: bytes, n: int, rounds: int) -> dict | None:
         (d / "bare" / "measure.py").write_text(BARE_MEASURE)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
         env.update({"BARE_MODEL": str(d / "bare" / "model.joblib"), "OMP_NUM_THREADS": "1"})
-        r = subprocess.run([str(python), "measure.py", str(n), str(rounds)], cwd=d / "bare", env=env,
-                           capture_output=True, text=True, timeout=1800)
+        r = subprocess.run(
+            [str(python), "measure.py", str(n), str(rounds)],
+            cwd=d / "bare",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if r.returncode != 0:
             print(r.stderr[-2000:], file=sys.stderr)
             return None
@@ -544,7 +633,10 @@ def measure_bare(model, body: bytes, n: int, rounds: int) -> dict | None:
 def breakdown(m: dict[str, float]) -> list[tuple[str, float]]:
     g_all = m["gateway: HTTP server + handle, function answered at once"]
     g_handle = m["gateway: handle (auth + route + forward), function answered at once"]
-    auth, route = m["gateway: auth (authorizer cache warm)"], m["gateway: route (match + rate limit + dynamic routing)"]
+    auth, route = (
+        m["gateway: auth (authorizer cache warm)"],
+        m["gateway: route (match + rate limit + dynamic routing)"],
+    )
     pool = m["pool client (call id, deadline, HTTP to the worker and back)"]
     fdk_all = m["fdk + handler (fdk's HttpProtocol fed the request)"]
     ctx_handler = m["context + handler (mlops.function + service)"]
@@ -563,9 +655,18 @@ def breakdown(m: dict[str, float]) -> list[tuple[str, float]]:
         ("prediction record (JSON line to stdout)", pred_rec - pred),
     ]
     rows.append(("sum of the steps", sum(v for _, v in rows)))
-    rows.append(("(for reference) fdk with a function that returns a fixed response",
-                 m["fdk alone (a function that returns a fixed response)"]))
-    rows.append(("whole path measured in one piece (check)", m["whole path, in memory (gateway + pool + fdk + handler)"]))
+    rows.append(
+        (
+            "(for reference) fdk with a function that returns a fixed response",
+            m["fdk alone (a function that returns a fixed response)"],
+        )
+    )
+    rows.append(
+        (
+            "whole path measured in one piece (check)",
+            m["whole path, in memory (gateway + pool + fdk + handler)"],
+        )
+    )
     return rows
 
 
@@ -576,12 +677,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
-    ap.add_argument("--profile", metavar="STEP", help="cProfile the steps whose name contains STEP (to stderr)")
-    ap.add_argument("--hop", action="store_true",
-                    help="also: CPU of one request/response between two processes on one core (unix socket)")
+    ap.add_argument(
+        "--profile", metavar="STEP", help="cProfile the steps whose name contains STEP (to stderr)"
+    )
+    ap.add_argument(
+        "--hop",
+        action="store_true",
+        help="also: CPU of one request/response between two processes on one core (unix socket)",
+    )
     ap.add_argument("--hop-core", type=int, default=0)
-    ap.add_argument("--bare", action="store_true",
-                    help="also: the bare FastAPI app's user-space CPU per request (ASGI in-process, its own venv)")
+    ap.add_argument(
+        "--bare",
+        action="store_true",
+        help="also: the bare FastAPI app's user-space CPU per request (ASGI in-process, its own venv)",
+    )
     ap.add_argument("--hop-server", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hop_server:
@@ -595,6 +704,7 @@ def main() -> None:
         body = bi._bodies(X_test[:1])[0]
         try:
             import uvloop
+
             runner = uvloop.run
         except ImportError:
             runner = asyncio.run
@@ -612,13 +722,21 @@ def main() -> None:
     for name, v in breakdown(res["median_us"]):
         print(f"| {name} | {v:.1f} |")
     if "hop" in res:
-        print(f"| one extra hop: request + response between two processes on core {args.hop_core} over a unix "
-              f"socket, both processes' CPU (trivial server) | {res['hop']['round_trip_us']:.1f} |")
+        print(
+            f"| one extra hop: request + response between two processes on core {args.hop_core} over a unix "
+            f"socket, both processes' CPU (trivial server) | {res['hop']['round_trip_us']:.1f} |"
+        )
     if res.get("bare"):
         b = res["bare"]
-        print(f"| bare FastAPI app, in-process through ASGI (no HTTP server): whole request | {b['asgi']:.1f} |")
-        print(f"| bare FastAPI app: of which scikit-learn predict_proba (one row) | {b['predict_proba']:.1f} |")
-    print(f"\n{args.rounds} rounds x {args.n} requests per step, this thread's CPU time; load average {res['load']}")
+        print(
+            f"| bare FastAPI app, in-process through ASGI (no HTTP server): whole request | {b['asgi']:.1f} |"
+        )
+        print(
+            f"| bare FastAPI app: of which scikit-learn predict_proba (one row) | {b['predict_proba']:.1f} |"
+        )
+    print(
+        f"\n{args.rounds} rounds x {args.n} requests per step, this thread's CPU time; load average {res['load']}"
+    )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ STACK, ENDPOINT, MODEL = "soak", "soak", "soak-model"
 FEATURES = [f"f{i}" for i in range(20)]
 
 # The daemon, optionally under tracemalloc: a thread dumps a snapshot whenever DIR/dump-<n> appears.
-DAEMON = r'''
+DAEMON = r"""
 import os, sys, threading, time
 trace = sys.argv[1]
 if trace:
@@ -57,7 +57,7 @@ if trace:
     threading.Thread(target=dumper, daemon=True).start()
 from mlops.local.daemon import main
 sys.exit(main(sys.argv[2:]))
-'''
+"""
 
 
 def log(msg: str) -> None:
@@ -69,7 +69,8 @@ def make_project(tmp: Path) -> Path:
     (tmp / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
     os.symlink(ROOT / "functions", tmp / "functions")
     # defaults except the rate limit (it would cap c=16) and a port of our own
-    (tmp / f"Pulumi.{STACK}.yaml").write_text(textwrap.dedent(f"""\
+    (tmp / f"Pulumi.{STACK}.yaml").write_text(
+        textwrap.dedent(f"""\
         config:
           mlops:environment: local
           mlops:endpoints:
@@ -86,7 +87,8 @@ def make_project(tmp: Path) -> Path:
             port: 0
             state_dir: .mlops/state
             secrets_file: .mlops/secrets.json
-        """))
+        """)
+    )
     return tmp
 
 
@@ -156,8 +158,9 @@ async def load(url_port: int, key: str, X, total: int, concurrency: int, every: 
         conn = Connection(("127.0.0.1", url_port))
         i = w
         while done < total:
-            status, _h, _b = await conn.request("POST", f"/v1/endpoints/{ENDPOINT}/predict", headers,
-                                                bodies[i % len(bodies)])
+            status, _h, _b = await conn.request(
+                "POST", f"/v1/endpoints/{ENDPOINT}/predict", headers, bodies[i % len(bodies)]
+            )
             i += concurrency
             done += 1
             if status != 200:
@@ -197,9 +200,26 @@ def main() -> int:
     trace = str(Path(args.trace).resolve()) if args.trace else ""
     if trace:
         Path(trace).mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-c", DAEMON, trace, "--stack", STACK, "--project-dir", str(project),
-                             "--state-file", str(state_file), "--port", "0"], cwd=str(project),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp / "daemon.log", "wb"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            DAEMON,
+            trace,
+            "--stack",
+            STACK,
+            "--project-dir",
+            str(project),
+            "--state-file",
+            str(state_file),
+            "--port",
+            "0",
+        ],
+        cwd=str(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "daemon.log", "wb"),
+    )
     try:
         deadline = time.monotonic() + 180
         while not state_file.exists():
@@ -241,25 +261,44 @@ def main() -> int:
         ys = samples[pid]
         if not ys or not ys[0]:
             continue
-        rows.append({"process": name, "pid": pid, "rss_start_mb": ys[0] / 1024, "rss_end_mb": ys[-1] / 1024,
-                     "growth_per_10k_kb_fit": slope_per_10k(xs, ys),
-                     "growth_per_10k_kb": (ys[-1] - ys[0]) / max(1, xs[-1]) * 10_000,
-                     "samples_mb": [round(y / 1024, 1) for y in ys]})
-    out = {"requests": res["requests"], "errors": res["errors"], "seconds": round(res["seconds"], 1),
-           "req_per_s": round(res["requests"] / res["seconds"]), "concurrency": args.concurrency,
-           "warmup": args.warmup, "processes": rows}
+        rows.append(
+            {
+                "process": name,
+                "pid": pid,
+                "rss_start_mb": ys[0] / 1024,
+                "rss_end_mb": ys[-1] / 1024,
+                "growth_per_10k_kb_fit": slope_per_10k(xs, ys),
+                "growth_per_10k_kb": (ys[-1] - ys[0]) / max(1, xs[-1]) * 10_000,
+                "samples_mb": [round(y / 1024, 1) for y in ys],
+            }
+        )
+    out = {
+        "requests": res["requests"],
+        "errors": res["errors"],
+        "seconds": round(res["seconds"], 1),
+        "req_per_s": round(res["requests"] / res["seconds"]),
+        "concurrency": args.concurrency,
+        "warmup": args.warmup,
+        "processes": rows,
+    }
     if trace and dumps >= 2:
         out["trace_top"] = trace_diff(Path(trace), 0, dumps - 1)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"\nSoak: {out['requests']} requests at c={args.concurrency} in {out['seconds']} s "
-          f"({out['req_per_s']} req/s, {out['errors']} errors), after a warm-up of {args.warmup}\n")
-    print("| process | RSS after warm-up (MB) | RSS at end (MB) | growth per 10k requests (KB, fit) | (first->last) |")
+    print(
+        f"\nSoak: {out['requests']} requests at c={args.concurrency} in {out['seconds']} s "
+        f"({out['req_per_s']} req/s, {out['errors']} errors), after a warm-up of {args.warmup}\n"
+    )
+    print(
+        "| process | RSS after warm-up (MB) | RSS at end (MB) | growth per 10k requests (KB, fit) | (first->last) |"
+    )
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['process']} | {r['rss_start_mb']:.1f} | {r['rss_end_mb']:.1f} | "
-              f"{r['growth_per_10k_kb_fit']:.0f} | {r['growth_per_10k_kb']:.0f} |")
+        print(
+            f"| {r['process']} | {r['rss_start_mb']:.1f} | {r['rss_end_mb']:.1f} | "
+            f"{r['growth_per_10k_kb_fit']:.0f} | {r['growth_per_10k_kb']:.0f} |"
+        )
     for line in out.get("trace_top", []):
         print(line)
     return 0

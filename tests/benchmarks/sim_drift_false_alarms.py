@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--windows", type=int, default=200, help="null windows of 1,000 rows (a quarter of 50,000)")
+    ap.add_argument(
+        "--windows", type=int, default=200, help="null windows of 1,000 rows (a quarter of 50,000)"
+    )
     ap.add_argument("--layers", default=str(ROOT / "layers"))
     args = ap.parse_args()
     sys.path.insert(0, args.layers)
@@ -41,8 +43,9 @@ def main() -> int:
     for k in (1_000, 10_000, 100_000):
         draw = zipf(k)
         rng = np.random.default_rng(k)
-        det = DriftDetector(build_reference_profile({"c": draw(rng, 100_000)}, {"c": "categorical"}),
-                            dataset_rule="any")
+        det = DriftDetector(
+            build_reference_profile({"c": draw(rng, 100_000)}, {"c": "categorical"}), dataset_rule="any"
+        )
         for n in (1_000, 50_000):
             w = args.windows if n == 1_000 else max(args.windows // 4, 20)
             sig = drifted = 0
@@ -53,11 +56,15 @@ def main() -> int:
                 sig += f.p_value <= 0.05
                 drifted += f.drifted
                 effects.append(f.effect_size)
-            print(f"| Zipf K={k:,}, window {n:,} rows | {w} | {sig / w:.3f} | {drifted / w:.3f} "
-                  f"| {np.mean(effects):.3f} | ({time.perf_counter() - t:.1f} s)")
+            print(
+                f"| Zipf K={k:,}, window {n:,} rows | {w} | {sig / w:.3f} | {drifted / w:.3f} "
+                f"| {np.mean(effects):.3f} | ({time.perf_counter() - t:.1f} s)"
+            )
     rng = np.random.default_rng(3)
-    det = DriftDetector(build_reference_profile({"x": rng.poisson(3, 20_000).astype(float)}, {"x": "numeric"}),
-                        dataset_rule="any")
+    det = DriftDetector(
+        build_reference_profile({"x": rng.poisson(3, 20_000).astype(float)}, {"x": "numeric"}),
+        dataset_rule="any",
+    )
     for shift in (0.0, 0.017, -1e-9, 1.0):
         drifted, psis = 0, []
         for _ in range(45):
@@ -67,11 +74,14 @@ def main() -> int:
         print(f"| Poisson(3) {shift:+g}, 5,000 rows | 45 | | {drifted}/45 | PSI {np.mean(psis):.3f} |")
     rng = np.random.default_rng(4)
     names = [f"x{i}" for i in range(20)]
-    det = DriftDetector(build_reference_profile({n: rng.normal(size=20_000) for n in names},
-                                                dict.fromkeys(names, "numeric")))
+    det = DriftDetector(
+        build_reference_profile({n: rng.normal(size=20_000) for n in names}, dict.fromkeys(names, "numeric"))
+    )
     r = det.compare({n: rng.normal(size=5_000) + (0.5 if i < 5 else 0.0) for i, n in enumerate(names)})
-    print(f"\n5 of 20 features shifted by 0.5 sd, default detector: {r.dataset['n_drifted']} drifted, "
-          f"rule {r.dataset['rule']}, dataset drifted: {r.drifted}")
+    print(
+        f"\n5 of 20 features shifted by 0.5 sd, default detector: {r.dataset['n_drifted']} drifted, "
+        f"rule {r.dataset['rule']}, dataset drifted: {r.drifted}"
+    )
     try:
         value = stats.psi(np.full(10, 0.1), stats.sorted_bin_fractions(np.empty(0), np.arange(9.0)))
         print(f"PSI of an empty window: {value}")

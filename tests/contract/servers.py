@@ -66,7 +66,9 @@ class AtomicMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         app = _SerializedWrites(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -80,9 +82,12 @@ class AtomicMotoServer(ThreadedMotoServer):
         if getattr(self, "_client", None) is None:
             from mlops.storage.s3 import make_s3_client
 
-            self._client = make_s3_client(endpoint_url=self.endpoint, region="us-east-1",
-                                          access_key=S3_TEST_KEYS["access_key"],
-                                          secret_key=S3_TEST_KEYS["secret_key"])
+            self._client = make_s3_client(
+                endpoint_url=self.endpoint,
+                region="us-east-1",
+                access_key=S3_TEST_KEYS["access_key"],
+                secret_key=S3_TEST_KEYS["secret_key"],
+            )
         return self._client
 
     def create_bucket(self, name: str) -> str:
@@ -113,10 +118,10 @@ class FakeOciObjectStorage:
         self.lock = threading.Lock()
         self.requests = 0
         self.unsigned_requests = 0
-        self.drop_responses = 0      # apply this many next writes/deletes, then close without an answer
-        self.writes = 0              # writes and deletes applied
-        self.puts = 0                # PUT requests received (applied or refused)
-        self.lose_requests = 0       # close this many next writes/deletes without applying them
+        self.drop_responses = 0  # apply this many next writes/deletes, then close without an answer
+        self.writes = 0  # writes and deletes applied
+        self.puts = 0  # PUT requests received (applied or refused)
+        self.lose_requests = 0  # close this many next writes/deletes without applying them
         fake = self
 
         class Handler(_OciHandler):
@@ -158,9 +163,14 @@ class _OciHandler(BaseHTTPRequestHandler):
         n = int(self.headers.get("content-length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
-        if getattr(self, "_drop", False):    # the change is applied; its answer is lost on the way back
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        if getattr(self, "_drop", False):  # the change is applied; its answer is lost on the way back
             self.close_connection = True
             return
         self.send_response(status)
@@ -200,8 +210,11 @@ class _OciHandler(BaseHTTPRequestHandler):
         if not auth.startswith("Signature "):
             with svc.lock:
                 svc.unsigned_requests += 1
-            return self._error(401, "NotAuthenticated", "The required information to complete "
-                                                        "authentication was not provided.")
+            return self._error(
+                401,
+                "NotAuthenticated",
+                "The required information to complete authentication was not provided.",
+            )
         route = self._route()
         if route is None:
             return self._error(404, "NotFound", "There is no operation supported at the URI path")
@@ -209,7 +222,7 @@ class _OciHandler(BaseHTTPRequestHandler):
         self._drop = False
         if self.command in ("PUT", "DELETE") and name is not None:
             with svc.lock:
-                if svc.lose_requests > 0:     # lost on the way in: nothing applied, no answer
+                if svc.lose_requests > 0:  # lost on the way in: nothing applied, no answer
                     svc.lose_requests -= 1
                     self.close_connection = True
                     return None
@@ -221,15 +234,23 @@ class _OciHandler(BaseHTTPRequestHandler):
                 return self._error(405, "MethodNotAllowed", "method not allowed")
             return self._send(200, json.dumps(svc.namespace).encode())
         if ns != svc.namespace:
-            return self._error(404, "NamespaceNotFound", f"You do not have authorization to perform this "
-                                                         f"request, or the requested resource could not be "
-                                                         f"found. Namespace {ns}")
+            return self._error(
+                404,
+                "NamespaceNotFound",
+                f"You do not have authorization to perform this "
+                f"request, or the requested resource could not be "
+                f"found. Namespace {ns}",
+            )
         with svc.lock:
             objects = svc.buckets.get(bucket)
             if objects is None:
-                return self._error(404, "BucketNotFound", f"Either the bucket named '{bucket}' does not exist "
-                                                          f"in the namespace '{ns}' or you are not authorized "
-                                                          "to access it")
+                return self._error(
+                    404,
+                    "BucketNotFound",
+                    f"Either the bucket named '{bucket}' does not exist "
+                    f"in the namespace '{ns}' or you are not authorized "
+                    "to access it",
+                )
             if name is None:
                 if self.command != "GET":
                     return self._error(405, "MethodNotAllowed", "method not allowed")
@@ -241,11 +262,19 @@ class _OciHandler(BaseHTTPRequestHandler):
         start = query.get("start")
         start_after = query.get("startAfter")
         limit = min(int(query.get("limit") or 1000), 1000)
-        names = sorted(n for n in objects if n.startswith(prefix)
-                       and (start is None or n >= start) and (start_after is None or n > start_after))
+        names = sorted(
+            n
+            for n in objects
+            if n.startswith(prefix)
+            and (start is None or n >= start)
+            and (start_after is None or n > start_after)
+        )
         page, rest = names[:limit], names[limit:]
-        doc = {"objects": [{"name": n} for n in page], "prefixes": [],
-               "nextStartWith": rest[0] if rest else None}
+        doc = {
+            "objects": [{"name": n} for n in page],
+            "prefixes": [],
+            "nextStartWith": rest[0] if rest else None,
+        }
         if doc["nextStartWith"] is None:
             del doc["nextStartWith"]
         self._send(200, json.dumps(doc).encode())
@@ -257,25 +286,37 @@ class _OciHandler(BaseHTTPRequestHandler):
         if self.command == "PUT":
             if if_none_match is not None:
                 if if_none_match != "*":
-                    return self._error(400, "InvalidParameter", "The only valid value for if-none-match is '*'")
+                    return self._error(
+                        400, "InvalidParameter", "The only valid value for if-none-match is '*'"
+                    )
                 if current is not None:
-                    return self._error(412, "IfNoneMatchFailed",
-                                       f"The If-None-Match header is '*' but there is an existing entity "
-                                       f"named '{name}'")
+                    return self._error(
+                        412,
+                        "IfNoneMatchFailed",
+                        f"The If-None-Match header is '*' but there is an existing entity named '{name}'",
+                    )
             if if_match is not None and (current is None or current.etag != if_match):
                 if current is None:
                     return self._error(404, "ObjectNotFound", f"The object '{name}' was not found")
-                return self._error(412, "IfMatchFailed", f"The If-Match header '{if_match}' does not match "
-                                                         f"the ETag of the entity '{name}'")
+                return self._error(
+                    412,
+                    "IfMatchFailed",
+                    f"The If-Match header '{if_match}' does not match the ETag of the entity '{name}'",
+                )
             obj = _Obj(body, self.headers.get("content-type") or "application/octet-stream")
             objects[name] = obj
             self.service.writes += 1
-            return self._send(200, b"", {"etag": obj.etag, "opc-content-md5": obj.md5,
-                                         "last-modified": obj.modified})
+            return self._send(
+                200, b"", {"etag": obj.etag, "opc-content-md5": obj.md5, "last-modified": obj.modified}
+            )
         if self.command in ("GET", "HEAD"):
             if current is None:
                 return self._error(404, "ObjectNotFound", f"The object '{name}' was not found in the bucket")
-            headers = {"etag": current.etag, "opc-content-md5": current.md5, "last-modified": current.modified}
+            headers = {
+                "etag": current.etag,
+                "opc-content-md5": current.md5,
+                "last-modified": current.modified,
+            }
             if self.command == "HEAD":
                 self.send_response(200)
                 self.send_header("opc-request-id", uuid.uuid4().hex)
@@ -290,8 +331,11 @@ class _OciHandler(BaseHTTPRequestHandler):
             if current is None:
                 return self._error(404, "ObjectNotFound", f"The object '{name}' was not found in the bucket")
             if if_match is not None and current.etag != if_match:
-                return self._error(412, "IfMatchFailed", f"The If-Match header '{if_match}' does not match "
-                                                         f"the ETag of the entity '{name}'")
+                return self._error(
+                    412,
+                    "IfMatchFailed",
+                    f"The If-Match header '{if_match}' does not match the ETag of the entity '{name}'",
+                )
             del objects[name]
             self.service.writes += 1
             return self._send(204)
@@ -312,19 +356,32 @@ def throwaway_oci_client(fake: FakeOciObjectStorage, key_dir: Path):
     key_path = Path(key_dir) / "oci_api_key.pem"
     if not key_path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.TraditionalOpenSSL,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
         key_path.chmod(0o600)
     tenancy = "ocid1.tenancy.oc1..aaaaaaaatesttenancy"
     user = "ocid1.user.oc1..aaaaaaaatestuser"
     fingerprint = ":".join(["ab"] * 16)
-    config = {"tenancy": tenancy, "user": user, "fingerprint": fingerprint, "key_file": str(key_path),
-              "region": "us-ashburn-1"}
+    config = {
+        "tenancy": tenancy,
+        "user": user,
+        "fingerprint": fingerprint,
+        "key_file": str(key_path),
+        "region": "us-ashburn-1",
+    }
     signer = oci.signer.Signer(tenancy, user, fingerprint, str(key_path))
     return oci.object_storage.ObjectStorageClient(
-        config, signer=signer, service_endpoint=fake.endpoint,
-        retry_strategy=oci.retry.NoneRetryStrategy(), timeout=(5, 30))
+        config,
+        signer=signer,
+        service_endpoint=fake.endpoint,
+        retry_strategy=oci.retry.NoneRetryStrategy(),
+        timeout=(5, 30),
+    )
 
 
 def write_oci_config_file(fake: FakeOciObjectStorage, key_dir: Path) -> Path:
@@ -332,12 +389,14 @@ def write_oci_config_file(fake: FakeOciObjectStorage, key_dir: Path) -> Path:
     client = throwaway_oci_client(fake, key_dir)  # creates the key file
     del client
     path = Path(key_dir) / "oci_config"
-    path.write_text("[DEFAULT]\n"
-                    "user=ocid1.user.oc1..aaaaaaaatestuser\n"
-                    f"fingerprint={':'.join(['ab'] * 16)}\n"
-                    f"key_file={Path(key_dir) / 'oci_api_key.pem'}\n"
-                    "tenancy=ocid1.tenancy.oc1..aaaaaaaatesttenancy\n"
-                    "region=us-ashburn-1\n")
+    path.write_text(
+        "[DEFAULT]\n"
+        "user=ocid1.user.oc1..aaaaaaaatestuser\n"
+        f"fingerprint={':'.join(['ab'] * 16)}\n"
+        f"key_file={Path(key_dir) / 'oci_api_key.pem'}\n"
+        "tenancy=ocid1.tenancy.oc1..aaaaaaaatesttenancy\n"
+        "region=us-ashburn-1\n"
+    )
     return path
 
 

@@ -23,8 +23,11 @@ from tests.contract.servers import S3_TEST_KEYS, DroppingProxy, write_oci_config
 
 @pytest.fixture()
 def oci_store(oci_fake, tmp_path):
-    client = make_oci_client(auth="config_file", endpoint=oci_fake.endpoint,
-                             config_file=str(write_oci_config_file(oci_fake, tmp_path)))
+    client = make_oci_client(
+        auth="config_file",
+        endpoint=oci_fake.endpoint,
+        config_file=str(write_oci_config_file(oci_fake, tmp_path)),
+    )
     bucket = oci_fake.create_bucket(f"t-{uuid.uuid4().hex[:20]}")
     store = OciObjectStore(None, bucket, client)
 
@@ -51,7 +54,7 @@ def s3_store(moto_server, s3_proxy):
 
     def drop_next():
         s3_proxy.drop_responses = 1
-        return None          # moto does not say how many writes it applied; the content does
+        return None  # moto does not say how many writes it applied; the content does
 
     yield store, drop_next
     s3_proxy.drop_responses = 0
@@ -70,7 +73,7 @@ def test_a_cas_update_whose_answer_is_lost_succeeds_exactly_once(lossy):
     doc, wrote = records.update(store, "models/m.json", lambda cur: {**cur, "n": cur["n"] + 1})
     assert wrote and doc["n"] == 1
     stored = records.read(store, "models/m.json").data
-    assert stored["n"] == 1 and stored["write_id"] == doc["write_id"]    # our change, applied once
+    assert stored["n"] == 1 and stored["write_id"] == doc["write_id"]  # our change, applied once
     if applied:
         assert applied() - before == 1
 
@@ -79,10 +82,10 @@ def test_an_exclusive_create_whose_answer_is_lost_is_not_taken_for_a_conflict(lo
     store, drop_next = lossy
     drop_next()
     reg = Registry(store, actor="ds")
-    model = reg.create_model("churn")                  # before: 409 model_exists (or store_unavailable)
+    model = reg.create_model("churn")  # before: 409 model_exists (or store_unavailable)
     assert model["name"] == "churn"
     entries = [e for e in reg.audit.entries() if e["action"] == "model.create"]
-    assert len(entries) == 1                          # audited once
+    assert len(entries) == 1  # audited once
 
 
 def test_a_run_whose_answer_is_lost_is_saved_not_refused_as_existing(lossy):
@@ -125,7 +128,7 @@ def test_a_lost_answer_over_another_writers_change_is_a_lost_race(oci_fake, oci_
 
     store, _ = oci_store
     etag = store.put("k.json", b"v0", content_type="application/json")
-    other = store.put("k.json", b"other")            # somebody else's write lands
+    other = store.put("k.json", b"other")  # somebody else's write lands
     assert other != etag
     # our conditional write on the old etag, whose request is lost: reading back shows another's bytes
     oci_fake.lose_requests = 1

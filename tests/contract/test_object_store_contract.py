@@ -9,10 +9,30 @@ import pytest
 from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError
 from mlops.storage import ObjectInfo, StoredObject
 
-BAD_KEYS = ["", "/abs", "trailing/", "a//b", "a/../b", "..", "a/..", "a\\b", "a\x00b", "a/./b", ".",
-            "tab\there", "new\nline", "x" * 1025]
-ODD_BUT_VALID = ["models/a b/c.json", "models/é-ü/ß.json", "k+e=y;@,!$'()*&", "percent%41/x", "a.b/c_d-e~f",
-                 ".hidden/x"]
+BAD_KEYS = [
+    "",
+    "/abs",
+    "trailing/",
+    "a//b",
+    "a/../b",
+    "..",
+    "a/..",
+    "a\\b",
+    "a\x00b",
+    "a/./b",
+    ".",
+    "tab\there",
+    "new\nline",
+    "x" * 1025,
+]
+ODD_BUT_VALID = [
+    "models/a b/c.json",
+    "models/é-ü/ß.json",
+    "k+e=y;@,!$'()*&",
+    "percent%41/x",
+    "a.b/c_d-e~f",
+    ".hidden/x",
+]
 
 
 def test_put_get_head_roundtrip(store):
@@ -104,8 +124,11 @@ def test_list_prefix_sorted_and_paged(store):
     assert list(store.list("audit/")) == keys
     assert list(store.list("audit/", start_after=keys[14])) == keys[15:]
     assert list(store.list("models/a/")) == ["models/a/model.json", "models/a/versions/0000000001.json"]
-    assert list(store.list("models/a")) == ["models/a/model.json", "models/a/versions/0000000001.json",
-                                            "models/ab/model.json"]
+    assert list(store.list("models/a")) == [
+        "models/a/model.json",
+        "models/a/versions/0000000001.json",
+        "models/ab/model.json",
+    ]
     assert list(store.list("nothing/")) == []
     everything = list(store.list(""))
     assert everything == sorted(everything) and len(everything) == 24

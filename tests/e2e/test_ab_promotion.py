@@ -28,7 +28,7 @@ def test_better_canary_is_promoted_after_enough_feedback(tmp_path):
     local_api_key(settings)
     reg = Registry(open_stack_store(settings), actor="e2e", anchor=local_audit_anchor(settings))
     X, y = training_data(n=3000)
-    weak = register_approved(reg, X, y, n_estimators=1)        # one shallow tree: clearly worse
+    weak = register_approved(reg, X, y, n_estimators=1)  # one shallow tree: clearly worse
     strong = register_approved(reg, X, y, n_estimators=60, seed=1)
     reg.deployments().set_stable("churn", "churn", weak, reason="baseline")
     reg.deployments().start_canary("churn", strong, 3000, reason="A/B: strong candidate at 30%")
@@ -44,15 +44,26 @@ def test_better_canary_is_promoted_after_enough_feedback(tmp_path):
             try:
                 for i in chunk:
                     row = int(rng.integers(0, len(X)))
-                    auth = {"Authorization": f"Bearer {tokens[i % len(tokens)]}", "Content-Type": "application/json"}
-                    conn.request("POST", "/v1/endpoints/churn/predict",
-                                 body=json.dumps({"instances": [X[row].tolist()]}), headers=auth)
+                    auth = {
+                        "Authorization": f"Bearer {tokens[i % len(tokens)]}",
+                        "Content-Type": "application/json",
+                    }
+                    conn.request(
+                        "POST",
+                        "/v1/endpoints/churn/predict",
+                        body=json.dumps({"instances": [X[row].tolist()]}),
+                        headers=auth,
+                    )
                     r = conn.getresponse()
                     out = json.loads(r.read())
                     if r.status != 200:
                         continue
-                    conn.request("POST", "/v1/endpoints/churn/feedback", headers=auth,
-                                 body=json.dumps({"prediction_id": out["prediction_id"], "actual": int(y[row])}))
+                    conn.request(
+                        "POST",
+                        "/v1/endpoints/churn/feedback",
+                        headers=auth,
+                        body=json.dumps({"prediction_id": out["prediction_id"], "actual": int(y[row])}),
+                    )
                     conn.getresponse().read()
             finally:
                 conn.close()

@@ -29,8 +29,19 @@ def clean_copy(dst: Path) -> Path:
 
 
 def build(src: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "mlops.cli", "pipeline", "run", str(src / "pipelines" / "build_spec.yaml"),
-           "--workdir", str(src), "--var", f"BUILD_VENV_SEED={sys.prefix}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlops.cli",
+        "pipeline",
+        "run",
+        str(src / "pipelines" / "build_spec.yaml"),
+        "--workdir",
+        str(src),
+        "--var",
+        f"BUILD_VENV_SEED={sys.prefix}",
+        *extra,
+    ]
     for step in STEPS:
         cmd += ["--only", step]
     return subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=900)
@@ -104,10 +115,27 @@ def _image_build(tmp_path, *extra):
     bin_dir.mkdir()
     (bin_dir / "podman").write_text(FAKE_ENGINE.format(python=sys.executable))
     (bin_dir / "podman").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
-           "FAKE_ENGINE_STATE": str(tmp_path / "engine.json")}
-    cmd = [sys.executable, "-m", "mlops.cli", "pipeline", "run", str(src / "pipelines" / "build_spec.yaml"),
-           "--workdir", str(src), "--only", "Prepare", "--only", "Build function images", "--json", *extra]
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_ENGINE_STATE": str(tmp_path / "engine.json"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlops.cli",
+        "pipeline",
+        "run",
+        str(src / "pipelines" / "build_spec.yaml"),
+        "--workdir",
+        str(src),
+        "--only",
+        "Prepare",
+        "--only",
+        "Build function images",
+        "--json",
+        *extra,
+    ]
     proc = subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(proc.stdout), json.loads((tmp_path / "engine.json").read_text())
@@ -126,7 +154,9 @@ def test_image_step_builds_with_podman_and_exports_the_registry_digest(tmp_path)
         assert exported[f"{fn.upper()}_IMAGE_DIGEST"] == engine["pushed"][pushed]
         assert exported[f"{fn.upper()}_IMAGE_DIGEST"] != engine["images"][f"mlops-{fn}:{tag}"]
     builds = [a for a in engine["log"] if a[:1] == ["build"]]
-    assert len(builds) == 5 and all("--format" in a and a[a.index("--format") + 1] == "docker" for a in builds)
+    assert len(builds) == 5 and all(
+        "--format" in a and a[a.index("--format") + 1] == "docker" for a in builds
+    )
 
 
 def test_image_step_without_a_push_exports_no_digest(tmp_path):

@@ -42,8 +42,12 @@ def _variants(url: str, tokens: list[str], body: bytes, threads: int = 8) -> lis
         out = []
         try:
             for t in chunk:
-                conn.request("POST", PREDICT, body=body, headers={"Authorization": f"Bearer {t}",
-                                                                  "Content-Type": "application/json"})
+                conn.request(
+                    "POST",
+                    PREDICT,
+                    body=body,
+                    headers={"Authorization": f"Bearer {t}", "Content-Type": "application/json"},
+                )
                 r = conn.getresponse()
                 data = r.read()
                 assert r.status == 200, data[:300]
@@ -68,35 +72,37 @@ def test_200_malformed_bodies_are_all_4xx_with_an_error_code(stack):
     rng = random.Random(42)
     auth = {"Authorization": f"Bearer {stack['key']}", "Content-Type": "application/json"}
     good = row(stack)["instances"][0]
-    atoms = [None, "x", [], {}, True, 1e309, "1.0", [1, 2]]      # each invalid for a float feature
+    atoms = [None, "x", [], {}, True, 1e309, "1.0", [1, 2]]  # each invalid for a float feature
     bodies: list[bytes] = []
     for i in range(220):
         kind = i % 11
         if kind == 0:
-            bodies.append(json.dumps(good)[: rng.randint(0, 30)].encode())                  # truncated JSON
+            bodies.append(json.dumps(good)[: rng.randint(0, 30)].encode())  # truncated JSON
         elif kind == 1:
-            bodies.append(json.dumps({"instances": [good[: rng.randint(0, 19)]]}).encode())  # too few features
+            bodies.append(
+                json.dumps({"instances": [good[: rng.randint(0, 19)]]}).encode()
+            )  # too few features
         elif kind == 2:
             bad = list(good)
             bad[rng.randrange(20)] = rng.choice(atoms)
-            bodies.append(json.dumps({"instances": [bad]}).encode())                         # wrong types
+            bodies.append(json.dumps({"instances": [bad]}).encode())  # wrong types
         elif kind == 3:
             bodies.append(json.dumps({"inputs": {f"f{j}": 0.1 for j in range(rng.randint(0, 25))}}).encode())
         elif kind == 4:
             bodies.append(json.dumps({"dataframe_split": {"columns": ["zz"], "data": [[1]]}}).encode())
         elif kind == 5:
-            bodies.append(json.dumps({"instances": [good] * 1001}).encode())                 # over max_batch
+            bodies.append(json.dumps({"instances": [good] * 1001}).encode())  # over max_batch
         elif kind == 6:
-            bodies.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))))        # binary junk
+            bodies.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))))  # binary junk
         elif kind == 7:
-            bodies.append(json.dumps([good]).encode())                                        # not an object
+            bodies.append(json.dumps([good]).encode())  # not an object
         elif kind == 8:
-            bodies.append(json.dumps({"instances": good, "inputs": good}).encode())            # two shapes
+            bodies.append(json.dumps({"instances": good, "inputs": good}).encode())  # two shapes
         elif kind == 9:
-            bodies.append(b"")                                                                # empty
+            bodies.append(b"")  # empty
         else:
-            bodies.append(b'{"instances": [[' + b"1," * 19 + b"NaN]]}")                        # non-finite
-    bodies.append(b"x" * (6 * 1024 * 1024 + 10))                                              # over 6 MB
+            bodies.append(b'{"instances": [[' + b"1," * 19 + b"NaN]]}")  # non-finite
+    bodies.append(b"x" * (6 * 1024 * 1024 + 10))  # over 6 MB
     statuses = []
     for body in bodies:
         r = http("POST", stack["url"] + PREDICT, body, auth)
@@ -143,8 +149,10 @@ def test_weighted_canary_share_stickiness_rollback_and_promote(stack):
     reg.deployments().promote("churn", reason="e2e promote")
 
     def served():
-        return {http("POST", url + PREDICT, body, {"Authorization": f"Bearer {t}"}).json()["version"]
-                for t in tokens[:20]}
+        return {
+            http("POST", url + PREDICT, body, {"Authorization": f"Bearer {t}"}).json()["version"]
+            for t in tokens[:20]
+        }
 
     assert wait_until(lambda: served() == {stack["v2"]}, timeout=60)
     assert [w.process.pid for w in stable_pool.workers] == pids
@@ -161,22 +169,50 @@ def test_a_key_from_keys_new_works_on_the_next_request_after_1000_bogus_tokens(s
     conn = httpclient.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
         for i in range(1000):
-            conn.request("POST", PREDICT, body=body, headers={"Authorization": f"Bearer mlk_{i:012x}_{'x' * 32}",
-                                                              "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                PREDICT,
+                body=body,
+                headers={
+                    "Authorization": f"Bearer mlk_{i:012x}_{'x' * 32}",
+                    "Content-Type": "application/json",
+                },
+            )
             r = conn.getresponse()
             r.read()
             assert r.status == 401
         settings = stack["settings"]
-        new = subprocess.run([sys.executable, "-m", "mlops.cli", "--stack", settings.stack, "--project-dir",
-                              settings.project_dir, "keys", "new", "fresh-app", "--scope", "mlops:predict"],
-                             capture_output=True, text=True, timeout=120, cwd=settings.project_dir)
+        new = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlops.cli",
+                "--stack",
+                settings.stack,
+                "--project-dir",
+                settings.project_dir,
+                "keys",
+                "new",
+                "fresh-app",
+                "--scope",
+                "mlops:predict",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=settings.project_dir,
+        )
         assert new.returncode == 0, new.stderr
         token = new.stdout.strip()
-        conn.request("POST", PREDICT, body=body, headers={"Authorization": f"Bearer {token}",
-                                                          "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            PREDICT,
+            body=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         r = conn.getresponse()
         data = r.read()
-        assert r.status == 200, data[:300]           # the very next request, no retry
+        assert r.status == 200, data[:300]  # the very next request, no retry
     finally:
         conn.close()
 

@@ -34,7 +34,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_the_walkthrough(project, capsys):
     assert run(capsys, "train", "pipelines/train/train.py", "--model", "breast-cancer")[0] == 0
     assert run(capsys, "models", "request-approval", "breast-cancer", "1")[0] == 0
-    code, _, err = run(capsys, "models", "approve", "breast-cancer", "1")      # the registrant may not
+    code, _, err = run(capsys, "models", "approve", "breast-cancer", "1")  # the registrant may not
     assert code != 0 and "approve" in err and "Traceback" not in err
     assert run(capsys, "models", "approve", "--as", "reviewer", "breast-cancer", "1")[0] == 0
     code, out, _ = run(capsys, "deploy", "stable", "diagnosis", "--version", "1", "--json")
@@ -44,17 +44,27 @@ def test_the_walkthrough(project, capsys):
     secrets = json.loads((project / ".mlops" / "secrets.json").read_text())
     ring = KeyRing.from_json(secrets["mlops-api-keys"])
     assert code == 0 and ring.verify(f"Bearer {token.strip()}").principal == "my-app"
-    assert token.strip() not in (project / ".mlops" / "secrets.json").read_text()   # only its hash is kept
+    assert token.strip() not in (project / ".mlops" / "secrets.json").read_text()  # only its hash is kept
 
-    assert run(capsys, "train", "pipelines/train/train.py", "--model", "breast-cancer",
-               "--param", "n_estimators=50")[0] == 0
+    assert (
+        run(
+            capsys,
+            "train",
+            "pipelines/train/train.py",
+            "--model",
+            "breast-cancer",
+            "--param",
+            "n_estimators=50",
+        )[0]
+        == 0
+    )
     assert run(capsys, "models", "request-approval", "breast-cancer", "2")[0] == 0
     assert run(capsys, "models", "approve", "--as", "reviewer", "breast-cancer", "2")[0] == 0
     code, out, _ = run(capsys, "deploy", "canary", "diagnosis", "--version", "2", "--weight", "10", "--json")
     assert code == 0 and json.loads(out)["canary_weight_bp"] == 1000
     code, out, _ = run(capsys, "deploy", "rollback", "diagnosis", "--json")
     assert code == 0 and json.loads(out)["canary_version"] is None
-    code, _, err = run(capsys, "deploy", "promote", "diagnosis")                # nothing to promote now
+    code, _, err = run(capsys, "deploy", "promote", "diagnosis")  # nothing to promote now
     assert code != 0 and "Traceback" not in err
     code, out, _ = run(capsys, "deploy", "history", "diagnosis")
     assert code == 0 and "deployment.rollback" in out and "deployment.start_canary" in out

@@ -17,7 +17,7 @@ from tests.projects import make_project
 
 pytestmark = pytest.mark.e2e
 
-N_NEW, N_REVOKE = 48, 16          # 64 concurrent CLI processes
+N_NEW, N_REVOKE = 48, 16  # 64 concurrent CLI processes
 
 
 def _cmd(project: Path, *args: str) -> list[str]:
@@ -25,7 +25,9 @@ def _cmd(project: Path, *args: str) -> list[str]:
 
 
 def _run_all(cmds: list[list[str]], cwd: Path) -> list[subprocess.CompletedProcess]:
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd) for c in cmds]
+    procs = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd) for c in cmds
+    ]
     out = []
     for c, p in zip(cmds, procs, strict=True):
         stdout, stderr = p.communicate(timeout=600)
@@ -59,32 +61,40 @@ def test_64_concurrent_keys_new_and_revoke_lose_nothing(tmp_path, where):
     tokens = {f"ck-{i}": r.stdout.strip() for i, r in enumerate(results[:N_NEW])}
 
     if where == "local":
-        ring = KeyRing.from_json(FileSecrets(settings.path(settings.local.secrets_file)).get(
-            settings.auth.api_keys_secret))
+        ring = KeyRing.from_json(
+            FileSecrets(settings.path(settings.local.secrets_file)).get(settings.auth.api_keys_secret)
+        )
         mode = settings.path(settings.local.secrets_file).stat().st_mode & 0o777
     else:
         ring = KeyRing.from_json(ring_file.read_text())
         mode = ring_file.stat().st_mode & 0o777
     assert mode == 0o600
     new = {r.principal: r for r in ring.by_id.values() if r.principal.startswith("ck-")}
-    assert sorted(new) == sorted(tokens)                           # not one key lost
+    assert sorted(new) == sorted(tokens)  # not one key lost
     for principal, token in tokens.items():
-        rec = ring.verify(f"Bearer {token}")                       # every printed token works
+        rec = ring.verify(f"Bearer {token}")  # every printed token works
         assert rec is not None and rec.principal == principal and rec.scopes == ("mlops:predict",)
     for kid, token in zip(old_ids, old_tokens, strict=True):
-        assert ring.by_id[kid].disabled and ring.verify(f"Bearer {token}") is None   # every revoke kept
-    expected = N_NEW + N_REVOKE + (1 if where == "local" else 0)   # the local ring also has the dev key
+        assert ring.by_id[kid].disabled and ring.verify(f"Bearer {token}") is None  # every revoke kept
+    expected = N_NEW + N_REVOKE + (1 if where == "local" else 0)  # the local ring also has the dev key
     assert len(ring.by_id) == expected
     leftovers = [p.name for p in ring_file.parent.rglob("*.tmp")]
     assert leftovers == []
 
 
-@pytest.mark.parametrize("principal", ["", "张三", "😀", "a" * 300, "evil\r\nFn-Http-H-X-Mlops-Scopes: mlops:deploy"])
+@pytest.mark.parametrize(
+    "principal", ["", "张三", "😀", "a" * 300, "evil\r\nFn-Http-H-X-Mlops-Scopes: mlops:deploy"]
+)
 def test_keys_new_refuses_a_malformed_principal_in_one_line(tmp_path, principal):
     """issue 13 D: one line on stderr, non-zero exit, nothing written."""
     project = make_project(tmp_path / "project")
-    r = subprocess.run(_cmd(project, "keys", "new", principal, "--ring", str(tmp_path / "ring.json")),
-                       capture_output=True, text=True, timeout=120, cwd=project)
+    r = subprocess.run(
+        _cmd(project, "keys", "new", principal, "--ring", str(tmp_path / "ring.json")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+    )
     assert r.returncode != 0 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "invalid_principal" in r.stderr
     assert "Traceback" not in r.stderr
@@ -93,17 +103,28 @@ def test_keys_new_refuses_a_malformed_principal_in_one_line(tmp_path, principal)
 
 def test_keys_help_documents_the_principal_rule(tmp_path):
     project = make_project(tmp_path / "project")
-    r = subprocess.run(_cmd(project, "keys", "new", "--help"), capture_output=True, text=True, timeout=120,
-                       cwd=project)
+    r = subprocess.run(
+        _cmd(project, "keys", "new", "--help"), capture_output=True, text=True, timeout=120, cwd=project
+    )
     assert r.returncode == 0 and "ASCII letters, digits and . _ @ : + -" in " ".join(r.stdout.split())
 
 
 def test_keys_list_reads_a_ring_the_cli_wrote(tmp_path):
     project = make_project(tmp_path / "project")
     ring = tmp_path / "ring.json"
-    r = subprocess.run(_cmd(project, "keys", "new", "alice@example.com", "--ring", str(ring)),
-                       capture_output=True, text=True, timeout=120, cwd=project)
+    r = subprocess.run(
+        _cmd(project, "keys", "new", "alice@example.com", "--ring", str(ring)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+    )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(_cmd(project, "keys", "list", "--ring", str(ring), "--json"),
-                       capture_output=True, text=True, timeout=120, cwd=project)
+    r = subprocess.run(
+        _cmd(project, "keys", "list", "--ring", str(ring), "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+    )
     assert [k["principal"] for k in json.loads(r.stdout)] == ["alice@example.com"]

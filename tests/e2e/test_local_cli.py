@@ -47,7 +47,7 @@ def _processes_in_group(pgid: int) -> list[int]:
 def test_up_request_status_invoke_logs_down(tmp_path):
     project = make_project(tmp_path / "project")
     settings = load_stack("e2e", project)
-    local_api_key(settings)             # the stack's first-run set-up makes its store (issue 13 F)
+    local_api_key(settings)  # the stack's first-run set-up makes its store (issue 13 F)
     reg = Registry(open_stack_store(settings), actor="e2e")
     X, y = training_data()
     v1 = register_approved(reg, X, y)
@@ -64,23 +64,37 @@ def test_up_request_status_invoke_logs_down(tmp_path):
         assert r.status == 200 and r.json()["variant"] == "stable" and r.json()["version"] == v1
         # a caller with the pin scope reaches the canary function on its pinned route (issue 13 G),
         # which has no version to serve yet and says so
-        r = http("POST", state["url"] + "/v1/endpoints/churn/variants/canary/predict", body,
-                 {"Authorization": f"Bearer {key}"})
+        r = http(
+            "POST",
+            state["url"] + "/v1/endpoints/churn/variants/canary/predict",
+            body,
+            {"Authorization": f"Bearer {key}"},
+        )
         assert r.status == 503 and "(canary)" in r.json()["error"]["message"]
         assert http("POST", url, body, {}).status == 401
         # the registry API through the same gateway: identity comes from the authorizer, not the client
         models = http("GET", state["url"] + "/v1/models", None, {"Authorization": f"Bearer {key}"})
         assert models.status == 200 and "churn" in json.dumps(models.json())
-        dep = http("GET", state["url"] + "/v1/endpoints/churn/deployment", None, {"Authorization": f"Bearer {key}"})
+        dep = http(
+            "GET", state["url"] + "/v1/endpoints/churn/deployment", None, {"Authorization": f"Bearer {key}"}
+        )
         assert dep.status == 200 and dep.json()["stable_version"] == v1
         assert http("GET", state["url"] + "/v1/health").status == 200
 
         st = json.loads(mlops(project, "local", "status", "--json").stdout)
         assert st["running"] and {p["function"] for p in st["pools"]} >= {
-            "inference-churn-stable", "inference-churn-canary", "authorizer", "registry", "drift", "guardian"}
+            "inference-churn-stable",
+            "inference-churn-canary",
+            "authorizer",
+            "registry",
+            "drift",
+            "guardian",
+        }
         inv = mlops(project, "invoke", "inference-churn-stable", "--data", json.dumps(body))
         assert json.loads(inv.stdout)["version"] == v1
-        refused = mlops(project, "invoke", "inference-churn-stable", "--data", '{"instances": [[1, 2]]}', check=False)
+        refused = mlops(
+            project, "invoke", "inference-churn-stable", "--data", '{"instances": [[1, 2]]}', check=False
+        )
         assert refused.returncode == 1 and '"wrong_width"' in refused.stdout
         bad = mlops(project, "invoke", "nope", "--data", "{}", check=False)
         assert bad.returncode != 0 and "no function 'nope'" in bad.stderr and "Traceback" not in bad.stderr
@@ -97,8 +111,11 @@ def test_up_request_status_invoke_logs_down(tmp_path):
     assert "stopped" in down.stdout
     # every invocation was counted in the local oci_faas twin (flushed on the way down)
     from mlops.monitoring.sqlite import SqliteMetrics
+
     store = SqliteMetrics(settings.state_dir / "metrics.sqlite")
-    calls = store.query("oci_faas", "FunctionInvocationCount", {"resourceId": "local:fn:inference-churn-stable"})
+    calls = store.query(
+        "oci_faas", "FunctionInvocationCount", {"resourceId": "local:fn:inference-churn-stable"}
+    )
     durations = store.query("oci_faas", "FunctionExecutionDuration", {"resourceId": "local:fn:authorizer"})
     assert len(calls) >= 2 and durations and all(ms > 0 for _, ms in durations)
     store.close()

@@ -57,8 +57,11 @@ def test_every_code_block_command_parses_in_full(cmd, capsys):
 @pytest.mark.parametrize("cell", table_commands())
 def test_every_table_command_exists(cell, capsys):
     parts = [p.strip().strip("`") for p in cell.split(" / ")]
-    head = [w for w in shlex.split(parts[0])[1:] if not w.startswith("-") and not w.startswith("[")
-            and not w.isupper() and "=" not in w]
+    head = [
+        w
+        for w in shlex.split(parts[0])[1:]
+        if not w.startswith("-") and not w.startswith("[") and not w.isupper() and "=" not in w
+    ]
     # keep only the sub-command words (lower-case names before the first placeholder)
     words: list[str] = []
     for w in head:

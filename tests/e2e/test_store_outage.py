@@ -41,10 +41,11 @@ def prediction_ids_in(store) -> set[str]:
 
 @pytest.mark.slow
 def test_a_store_outage_under_a_running_stack_loses_nothing(tmp_path):
-    project = make_project(tmp_path / "project",
-                           extra="  mlops:guardian:\n    auto_rollback: false\n    auto_retrain: false\n")
+    project = make_project(
+        tmp_path / "project", extra="  mlops:guardian:\n    auto_rollback: false\n    auto_retrain: false\n"
+    )
     settings = load_stack("e2e", project)
-    key = local_api_key(settings)                      # the stack's first-run set-up makes the store
+    key = local_api_key(settings)  # the stack's first-run set-up makes the store
     store = open_stack_store(settings)
     reg = Registry(store, actor="e2e", anchor=local_audit_anchor(settings))
     X, y = training_data()
@@ -71,28 +72,36 @@ def test_a_store_outage_under_a_running_stack_loses_nothing(tmp_path):
 
         before = send(20, 0)
         wait_for(lambda: before <= prediction_ids_in(store), "the first records shipped")
-        os.rename(root, aside)                         # the outage
-        during = send(60, 20)                          # workers that hold the model keep serving
+        os.rename(root, aside)  # the outage
+        during = send(60, 20)  # workers that hold the model keep serving
         wait_for(lambda: shipping.shipper.store_down is not None, "the shipper noticing the outage")
         during |= send(20, 80)
         wait_for(lambda: shipping.shipper.buffered_bytes > 0, "records buffered on local disk")
         assert not root.exists(), "a writer re-created the store's root during the outage"
-        os.rename(aside, root)                         # the store returns
+        os.rename(aside, root)  # the store returns
         wanted = before | during
         wait_for(lambda: wanted <= prediction_ids_in(store), "every record in the real store", timeout=90)
-        wait_for(lambda: shipping.shipper.store_down is None and shipping.shipper.buffered_bytes == 0,
-                 "the spool emptied")
+        wait_for(
+            lambda: shipping.shipper.store_down is None and shipping.shipper.buffered_bytes == 0,
+            "the spool emptied",
+        )
         st = shipping.shipper.status()
         assert st["outages"] == 1 and st["dropped_objects"] == 0, st
         metrics.sink.flush()
-        seen = [v for _, v in metrics.store.query("mlops", "store_unavailable", {"component": "log_shipper"},
-                                                  start=0, end=time.time() + 60)]
+        seen = [
+            v
+            for _, v in metrics.store.query(
+                "mlops", "store_unavailable", {"component": "log_shipper"}, start=0, end=time.time() + 60
+            )
+        ]
         assert 1.0 in seen and seen[-1] == 0.0, seen
         assert http("POST", url, {"instances": [X[0].tolist()]}, auth).status == 200
         # the records of the outage went through the drift function once the store was back
-        wait_for(lambda: any(k.startswith("drift-state/done/") for k in store.list("drift-state/")),
-                 "a drift run on a shipped object")
-    assert not unhandled, unhandled                    # no "Task exception was never retrieved"
+        wait_for(
+            lambda: any(k.startswith("drift-state/done/") for k in store.list("drift-state/")),
+            "a drift run on a shipped object",
+        )
+    assert not unhandled, unhandled  # no "Task exception was never retrieved"
 
     # issue 13 F: prediction logs, the metrics database, function logs, spool and store are owner-only
     checked = 0

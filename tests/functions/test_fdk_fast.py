@@ -15,10 +15,19 @@ import pytest
 from fdk import constants, context
 from mlops import fdkfast
 
-HEADERS = {constants.FN_HTTP_METHOD: "POST", constants.FN_HTTP_REQUEST_URL: "http://x/v1/endpoints/e/predict",
-           constants.FN_CALL_ID: "call-1", "content-type": "application/json"}
-B3 = {constants.X_B3_TRACEID: "463ac35c9f6413ad", constants.X_B3_SPANID: "a2fb4a1d1a96d312",
-      constants.X_B3_PARENTSPANID: "0020000000000001", constants.X_B3_SAMPLED: "1", constants.X_B3_FLAGS: "0"}
+HEADERS = {
+    constants.FN_HTTP_METHOD: "POST",
+    constants.FN_HTTP_REQUEST_URL: "http://x/v1/endpoints/e/predict",
+    constants.FN_CALL_ID: "call-1",
+    "content-type": "application/json",
+}
+B3 = {
+    constants.X_B3_TRACEID: "463ac35c9f6413ad",
+    constants.X_B3_SPANID: "a2fb4a1d1a96d312",
+    constants.X_B3_PARENTSPANID: "0020000000000001",
+    constants.X_B3_SAMPLED: "1",
+    constants.X_B3_FLAGS: "0",
+}
 
 
 def test_checked_against_the_installed_fdk():
@@ -44,11 +53,11 @@ def test_same_tracing_context_as_fdk(monkeypatch, tracing, b3):
     headers = {**HEADERS, **(B3 if b3 else {})}
     ctx, body = context.context_from_format(constants.HTTPSTREAM, headers=headers, data=io.BytesIO(b"{}"))
     tc = ctx.TracingContext()
-    assert type(tc.zipkin_attrs()) is fdkfast.ZipkinAttrs          # the real request path uses the patch
+    assert type(tc.zipkin_attrs()) is fdkfast.ZipkinAttrs  # the real request path uses the patch
     enabled = tc.is_tracing_enabled()
     assert enabled is (tracing == "1")
     patched = context.TracingContext.__dict__["_TracingContext__create_zipkin_attrs"]
-    random.seed(7)      # the same generated span id, when tracing is on
+    random.seed(7)  # the same generated span id, when tracing is on
     got = patched(tc, enabled)
     random.seed(7)
     want = _original_attrs(tc, enabled)
@@ -64,9 +73,10 @@ def test_no_class_per_request():
     assert fdkfast.install()
     types = set()
     for i in range(3):
-        ctx, _ = context.context_from_format(constants.HTTPSTREAM, headers={**HEADERS, constants.FN_CALL_ID: f"c{i}"},
-                                             data=io.BytesIO(b""))
+        ctx, _ = context.context_from_format(
+            constants.HTTPSTREAM, headers={**HEADERS, constants.FN_CALL_ID: f"c{i}"}, data=io.BytesIO(b"")
+        )
         types.add(type(ctx.TracingContext().zipkin_attrs()))
     assert len(types) == 1
     original = {type(_original_attrs(ctx.TracingContext(), False)) for _ in range(2)}
-    assert len(original) == 2      # the unpatched code does (this is what the patch removes)
+    assert len(original) == 2  # the unpatched code does (this is what the patch removes)

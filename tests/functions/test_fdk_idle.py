@@ -21,27 +21,29 @@ from mlops import fdkclock
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
-LAUNCH = ("import sys, asyncio, fdk; asyncio.set_event_loop(asyncio.new_event_loop()); "
-          "from fdk.scripts.fdk import main; sys.exit(main())")
+LAUNCH = (
+    "import sys, asyncio, fdk; asyncio.set_event_loop(asyncio.new_event_loop()); "
+    "from fdk.scripts.fdk import main; sys.exit(main())"
+)
 
-PATCHED = textwrap.dedent('''\
+PATCHED = textwrap.dedent("""\
     from mlops.function import fdk_handler
     from mlops.http import Response
 
     handler = fdk_handler(lambda request: Response(body={"ok": True}))
-    ''')
+    """)
 # the same function without the project's entry point: fdk as shipped
-UNPATCHED = textwrap.dedent('''\
+UNPATCHED = textwrap.dedent("""\
     from fdk import response
 
     def handler(ctx, data=None):
         return response.Response(ctx, response_data='{"ok": true}', headers={"Content-Type": "application/json"})
-    ''')
+    """)
 
 
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 class Worker:
@@ -51,8 +53,13 @@ class Worker:
         self.sock_path = str(tmp / "w.sock")
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
         env.update(FN_FORMAT="http-stream", FN_LISTENER=f"unix:{self.sock_path}", PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-c", LAUNCH, str(tmp / "func.py"), "handler"],
-                                     cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH, str(tmp / "func.py"), "handler"],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while not os.path.exists(self.sock_path):
             assert self.proc.poll() is None, self.proc.stderr.read().decode()[-2000:]
@@ -64,17 +71,22 @@ class Worker:
 
     def call_once(self) -> bytes:
         body = b"{}"
-        self.conn.sendall(b"POST /call HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                          b"Fn-Call-Id: 1\r\nFn-Deadline: 2999-01-01T00:00:00Z\r\n"
-                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.conn.sendall(
+            b"POST /call HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Fn-Call-Id: 1\r\nFn-Deadline: 2999-01-01T00:00:00Z\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
         got = b""
         while b"\r\n\r\n" not in got:
             chunk = self.conn.recv(65536)
             assert chunk, "connection closed before the response"
             got += chunk
         head, rest = got.split(b"\r\n\r\n", 1)
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
         while len(rest) < length:
             rest += self.conn.recv(65536)
         assert head.startswith(b"HTTP/1.1 200"), head
@@ -117,11 +129,13 @@ def test_idle_worker_does_not_spin_and_closes_after_keepalive_timeout(tmp_path):
         elapsed = time.monotonic() - t0
         share = {w: (_cpu_seconds(w.proc.pid) - c) / elapsed for w, c in c0.items()}
         assert share[patched] < 0.01, f"idle worker used {share[patched]:.1%} of a core"
-        patched.conn.settimeout(60)       # closed at the keep-alive timeout; wait for EOF generously
+        patched.conn.settimeout(60)  # closed at the keep-alive timeout; wait for EOF generously
         assert patched.conn.recv(1) == b"", "the worker sent data on an idle connection"
         if control is not None:
-            assert share[control] > 0.05, (f"fdk as shipped used only {share[control]:.1%} of a core: "
-                                           "has the bug been fixed upstream? then drop mlops.fdkclock")
+            assert share[control] > 0.05, (
+                f"fdk as shipped used only {share[control]:.1%} of a core: "
+                "has the bug been fixed upstream? then drop mlops.fdkclock"
+            )
     finally:
         patched.close()
         if control is not None:

@@ -18,14 +18,14 @@ PREDICT = "/v1/endpoints/ep/predict"
 def test_a_worker_started_during_an_outage_says_the_store_is_unavailable(stack, monkeypatch, tmp_path):  # noqa: F811
     settings, _, X = stack
     root, aside = tmp_path / "store", tmp_path / "aside"
-    root.rename(aside)                                           # the outage
+    root.rename(aside)  # the outage
     fn = load("inference-ep-stable", "inference", settings, monkeypatch, "inference_outage_start")
     status, _, body = fdk_call(fn.handler, url=PREDICT, body={"instances": [X[0].tolist()]})
     err = json.loads(body)["error"]
     assert status == 503 and err["code"] == "store_unavailable", err
     assert "cannot be reached" in err["message"] and err["request_id"]
     assert not root.exists(), "the function re-created the store directory"
-    aside.rename(root)                                           # the store returns: the next refresh loads
+    aside.rename(root)  # the store returns: the next refresh loads
     fn._service.refresh()
     status, _, body = fdk_call(fn.handler, url=PREDICT, body={"instances": [X[0].tolist()]})
     assert status == 200 and json.loads(body)["version"] == 1
@@ -36,7 +36,7 @@ def test_a_worker_with_its_model_keeps_serving_through_an_outage(stack, monkeypa
     fn = load("inference-ep-stable", "inference", settings, monkeypatch, "inference_outage_warm")
     assert fdk_call(fn.handler, url=PREDICT, body={"instances": [X[0].tolist()]})[0] == 200
     (tmp_path / "store").rename(tmp_path / "aside")
-    fn._service.refresh()                                        # the refresher finds the store gone
+    fn._service.refresh()  # the refresher finds the store gone
     status, _, body = fdk_call(fn.handler, url=PREDICT, body={"instances": [X[0].tolist()]})
     assert status == 200 and json.loads(body)["version"] == 1
     assert not (tmp_path / "store").exists()
@@ -48,8 +48,9 @@ def test_the_drift_function_answers_503_during_an_outage(stack, monkeypatch, tmp
     settings, _, _ = stack
     fn = load("drift", "drift", settings, monkeypatch, "drift_outage")
     (tmp_path / "store").rename(tmp_path / "aside")
-    event = object_created_event("prediction-logs/ep/2026/01/01/000000-000-000001.ndjson", bucket="local",
-                                 namespace="local", size=10)
+    event = object_created_event(
+        "prediction-logs/ep/2026/01/01/000000-000-000001.ndjson", bucket="local", namespace="local", size=10
+    )
     status, _, body = fdk_call(fn.handler, body=event, gateway=True, url="/")
     assert status == 503 and json.loads(body)["error"]["code"] == "store_unavailable"
     assert not (tmp_path / "store").exists()

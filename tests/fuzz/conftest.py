@@ -21,8 +21,10 @@ from tests.projects import make_project, register_approved, training_data
 @pytest.fixture(scope="session")
 def fuzz_stack(tmp_path_factory):
     """The running stack: v1 stable and approved on endpoint churn; the dev key has every scope."""
-    project = make_project(tmp_path_factory.mktemp("fuzz") / "project",
-                           extra="  mlops:guardian:\n    auto_rollback: false\n    auto_retrain: false\n")
+    project = make_project(
+        tmp_path_factory.mktemp("fuzz") / "project",
+        extra="  mlops:guardian:\n    auto_rollback: false\n    auto_retrain: false\n",
+    )
     settings = load_stack("e2e", project)
     key = local_api_key(settings)
     store = open_stack_store(settings)
@@ -35,8 +37,17 @@ def fuzz_stack(tmp_path_factory):
         # what `mlops local up` writes, so `mlops invoke` reaches this runtime's admin socket
         (settings.state_dir / "runtime.json").write_text(json.dumps(rt.state()))
         try:
-            yield {"project": project, "settings": settings, "registry": reg, "store": store, "url": thread.url,
-                   "key": key, "v1": v1, "X": X, "y": y}
+            yield {
+                "project": project,
+                "settings": settings,
+                "registry": reg,
+                "store": store,
+                "url": thread.url,
+                "key": key,
+                "v1": v1,
+                "X": X,
+                "y": y,
+            }
         finally:
             (settings.state_dir / "runtime.json").unlink(missing_ok=True)
 

@@ -37,25 +37,91 @@ COMMANDS: list[list] = [
     ["keys", "new", (T, "fuzz-app"), "--scope", (T, "mlops:predict")],
     ["keys", "list"],
     ["keys", "revoke", (T, "k_missing")],
-    ["models", "register", (T, "churn"), "--artifact", (F, "model.joblib"), "--data", (D, "train.csv"),
-     "--target", (T, "y"), "--code-commit", "none", "--param", (T, "a=1"), "--metric", (T, "auc=0.5")],
-    ["models", "register", (T, "churn"), "--artifact", (F, "model.joblib"), "--data", (D, "train.npy"),
-     "--feature-names", (T, "a,b,c"), "--code-commit", "none"],
+    [
+        "models",
+        "register",
+        (T, "churn"),
+        "--artifact",
+        (F, "model.joblib"),
+        "--data",
+        (D, "train.csv"),
+        "--target",
+        (T, "y"),
+        "--code-commit",
+        "none",
+        "--param",
+        (T, "a=1"),
+        "--metric",
+        (T, "auc=0.5"),
+    ],
+    [
+        "models",
+        "register",
+        (T, "churn"),
+        "--artifact",
+        (F, "model.joblib"),
+        "--data",
+        (D, "train.npy"),
+        "--feature-names",
+        (T, "a,b,c"),
+        "--code-commit",
+        "none",
+    ],
     ["models", "register", (T, "churn"), "--mlflow", (F, "dir"), "--code-commit", "none"],
     ["models", "list"],
     ["models", "show", (T, "churn"), "--version", (T, "1")],
     ["models", "versions", (T, "churn")],
-    ["models", "create", (T, "fuzz-model"), "--governed", (T, "production"), "--require", (T, "code_commit"),
-     "--tag", (T, "owner=x")],
+    [
+        "models",
+        "create",
+        (T, "fuzz-model"),
+        "--governed",
+        (T, "production"),
+        "--require",
+        (T, "code_commit"),
+        "--tag",
+        (T, "owner=x"),
+    ],
     ["models", "policy", (T, "churn")],
-    ["models", "alias", (T, "churn"), (T, "staging"), (T, "1"), "--expect", (T, "none"), "--reason", (T, "r")],
+    [
+        "models",
+        "alias",
+        (T, "churn"),
+        (T, "staging"),
+        (T, "1"),
+        "--expect",
+        (T, "none"),
+        "--reason",
+        (T, "r"),
+    ],
     ["models", "request-approval", (T, "churn"), (T, "1"), "--comment", (T, "c")],
     ["models", "approve", (T, "churn"), (T, "1"), "--as", (T, "reviewer")],
     ["audit", "verify"],
-    ["audit", "history", "--model", (T, "churn"), "--since", (W, "2026-01-01T00:00:00Z"), "--until",
-     (W, "2099-01-01T00:00:00Z"), "--limit", (N, "5"), "--action", (T, "alias.set")],
+    [
+        "audit",
+        "history",
+        "--model",
+        (T, "churn"),
+        "--since",
+        (W, "2026-01-01T00:00:00Z"),
+        "--until",
+        (W, "2099-01-01T00:00:00Z"),
+        "--limit",
+        (N, "5"),
+        "--action",
+        (T, "alias.set"),
+    ],
     ["audit", "history", "--endpoint", (T, "churn"), "--subject", (T, "model:churn")],
-    ["audit", "at", "--model", (T, "churn"), "--alias", (T, "production"), "--time", (W, "2026-01-01T00:00:00Z")],
+    [
+        "audit",
+        "at",
+        "--model",
+        (T, "churn"),
+        "--alias",
+        (T, "production"),
+        "--time",
+        (W, "2026-01-01T00:00:00Z"),
+    ],
     ["audit", "at", "--endpoint", (T, "churn"), "--time", (W, "1795000000")],
     ["deploy", "stable", (T, "churn"), "--version", (T, "1"), "--reason", (T, "r"), "--model", (T, "churn")],
     ["deploy", "canary", (T, "churn"), "--version", (T, "1"), "--weight", (N, "10")],
@@ -76,9 +142,35 @@ COMMANDS: list[list] = [
     ["runs", "list", "--model", (T, "churn"), "--limit", (N, "5")],
     ["runs", "show", (T, "20260101T000000000000Z-deadbeef")],
     ["runs", "compare", (T, "a"), (T, "b")],
-    ["validate", (T, "churn"), "--candidate", (T, "1"), "--against", (T, "production"), "--min-delta", (N, "0")],
-    ["ab", "status", (T, "churn"), "--since", (W, "24h"), "--until", (W, "1h"), "--alpha", (N, "0.05"),
-     "--mde", (N, "0.02"), "--min-samples", (N, "10"), "--tau", (N, "1"), "--weight-bp", (N, "100")],
+    [
+        "validate",
+        (T, "churn"),
+        "--candidate",
+        (T, "1"),
+        "--against",
+        (T, "production"),
+        "--min-delta",
+        (N, "0"),
+    ],
+    [
+        "ab",
+        "status",
+        (T, "churn"),
+        "--since",
+        (W, "24h"),
+        "--until",
+        (W, "1h"),
+        "--alpha",
+        (N, "0.05"),
+        "--mde",
+        (N, "0.02"),
+        "--min-samples",
+        (N, "10"),
+        "--tau",
+        (N, "1"),
+        "--weight-bp",
+        (N, "100"),
+    ],
     ["ab", "status", (T, "churn"), "--records", (F, "garbage.csv")],
     ["infra", "plan", "--stack", (T, "missing")],
     ["quickstart", "--callers", "not-a-number"],
@@ -94,7 +186,9 @@ def cli_cases(n: int = 400) -> list[tuple[str, list[str]]]:
     cases: list[tuple[str, list[str]]] = []
     for template in COMMANDS:
         cases.append((" ".join(_plain(template))[:60], _plain(template)))
-        cases.append((" ".join(_plain(template))[:40] + " --no-such-flag", _plain(template) + ["--no-such-flag"]))
+        cases.append(
+            (" ".join(_plain(template))[:40] + " --no-such-flag", _plain(template) + ["--no-such-flag"])
+        )
         for i, slot in enumerate(template):
             if not isinstance(slot, tuple):
                 continue
@@ -102,8 +196,8 @@ def cli_cases(n: int = 400) -> list[tuple[str, list[str]]]:
                 argv = _plain(template)
                 argv[i] = bad
                 cases.append((f"{' '.join(_plain(template[:2]))} slot{i}={bad[:24]!r}", argv))
-    head = cases[: 2 * len(COMMANDS)]          # every command, plain and with an unknown flag
-    rest = cases[2 * len(COMMANDS):]
+    head = cases[: 2 * len(COMMANDS)]  # every command, plain and with an unknown flag
+    rest = cases[2 * len(COMMANDS) :]
     rng.shuffle(rest)
     return head + rest[: max(0, n - len(head))]
 
@@ -123,10 +217,13 @@ def cli_project(tmp_path_factory):
 
     joblib.dump(model, project / "model.joblib")
     np.save(project / "train.npy", X)
-    (project / "train.csv").write_text("a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X, y,
-                                                                                                        strict=True)))
+    (project / "train.csv").write_text(
+        "a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X, y, strict=True))
+    )
     settings = load_stack("e2e", project)
-    reg = Registry(open_stack_store(settings, create=True), actor="fuzz")   # set-up makes the store (issue 13 F)
+    reg = Registry(
+        open_stack_store(settings, create=True), actor="fuzz"
+    )  # set-up makes the store (issue 13 F)
     v = reg.register_version("churn", model, X, y, feature_names=["a", "b", "c"])["version"]
     reg.request_approval("churn", v)
     reg.with_actor("approver").decide_approval("churn", v, "approve", comment="fuzz")
@@ -139,7 +236,7 @@ def run_cli(project, argv: list[str]) -> tuple[int, str, str]:
     with redirect_stdout(out), redirect_stderr(err):
         try:
             code = main(["--stack", "e2e", "--project-dir", str(project), *argv])
-        except SystemExit as exc:          # argparse: usage + one "error:" line, exit 2
+        except SystemExit as exc:  # argparse: usage + one "error:" line, exit 2
             code = exc.code if isinstance(exc.code, int) else 1
     return int(code or 0), out.getvalue(), err.getvalue()
 
@@ -169,7 +266,7 @@ def test_no_command_answers_bad_input_with_a_traceback(cli_project, monkeypatch)
         code, out, err = run_cli(cli_project, argv)
         exits[code] = exits.get(code, 0) + 1
         if argv[:2] == ["local", "status"] and code == 3 and "not running" in out:
-            continue                       # LSB status convention: 3 = not running, said on stdout
+            continue  # LSB status convention: 3 = not running, said on stdout
         problem = problem_of(code, err)
         if problem:
             failures.append(f"{name}: exit {code}: {problem}")
@@ -177,15 +274,23 @@ def test_no_command_answers_bad_input_with_a_traceback(cli_project, monkeypatch)
     assert sum(n for c, n in exits.items() if c != 0) > len(cases) // 2, exits
 
 
-@pytest.mark.parametrize("argv", [
-    ["audit", "at", "--model", "churn", "--alias", "production", "--time", "1e400"],
-    ["models", "register", "churn", "--artifact", "text.joblib", "--data", "train.csv", "--target", "y"],
-    ["models", "register", "churn", "--artifact", "model.joblib", "--data", "garbage.npy"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["audit", "at", "--model", "churn", "--alias", "production", "--time", "1e400"],
+        ["models", "register", "churn", "--artifact", "text.joblib", "--data", "train.csv", "--target", "y"],
+        ["models", "register", "churn", "--artifact", "model.joblib", "--data", "garbage.npy"],
+    ],
+)
 def test_real_processes_fail_in_one_line(cli_project, argv):
     """The same through a real interpreter and a real argv (bytes from the OS, no in-process shortcuts)."""
-    r = subprocess.run([sys.executable, "-m", "mlops.cli", "--stack", "e2e", "--project-dir", str(cli_project),
-                        *argv], capture_output=True, text=True, timeout=120, cwd=cli_project)
+    r = subprocess.run(
+        [sys.executable, "-m", "mlops.cli", "--stack", "e2e", "--project-dir", str(cli_project), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cli_project,
+    )
     assert r.returncode != 0
     assert r.stderr.startswith("mlops: error") and r.stderr.strip().count("\n") == 0, r.stderr
     assert "internal error" not in r.stderr and "Traceback" not in r.stderr

@@ -57,7 +57,11 @@ def test_no_route_answers_bad_input_with_5xx_or_a_traceback(fuzz_stack):
     assert not failures, f"{len(failures)} of {len(cases)} cases failed:\n" + "\n".join(failures[:40])
     assert sum(n for s, n in statuses.items() if 400 <= s < 500) > len(cases) // 2, statuses
     # the stack still serves a good request after all of that
-    ok = _send(fuzz_stack["url"], type(cases[0])("ok", "POST", "/v1/endpoints/churn/predict",
-                                                 json.dumps({"instances": [[0.0] * 20]}).encode()),
-               fuzz_stack["key"])
+    ok = _send(
+        fuzz_stack["url"],
+        type(cases[0])(
+            "ok", "POST", "/v1/endpoints/churn/predict", json.dumps({"instances": [[0.0] * 20]}).encode()
+        ),
+        fuzz_stack["key"],
+    )
     assert ok[0] == 200, ok

@@ -33,16 +33,22 @@ SECRET_VALUES = {
 BASE: dict[str, Any] = {
     "mlops:environment": "cloud",
     "mlops:oci": {"region": "eu-frankfurt-1", "tenancy_id": TENANCY, "compartment_id": COMPARTMENT},
-    "mlops:endpoints": [{"name": "churn", "model": "churn"},
-                        {"name": "fraud", "model": "fraud", "memory_mb": 1024}],
+    "mlops:endpoints": [
+        {"name": "churn", "model": "churn"},
+        {"name": "fraud", "model": "fraud", "memory_mb": 1024},
+    ],
     "mlops:store": {"backend": "oci", "bucket": "mlops-test-registry", "region": "eu-frankfurt-1"},
-    "mlops:function_overrides": {"authorizer": {"provisioned_concurrency": 20},
-                                 "inference": {"image": "fra.ocir.io/ns/mlops/inference:1.2.3",
-                                               "image_digest": "sha256:" + "a" * 64}},
+    "mlops:function_overrides": {
+        "authorizer": {"provisioned_concurrency": 20},
+        "inference": {"image": "fra.ocir.io/ns/mlops/inference:1.2.3", "image_digest": "sha256:" + "a" * 64},
+    },
     "mlops:auth": {"api_keys_secret": "mlops-test-api-keys"},
-    "mlops:notifications": {"email": ["oncall@example.com"], "slack_webhook_secret": "mlops-test-slack",
-                            "pagerduty_secret": "mlops-test-pagerduty",
-                            "https_endpoints": ["https://hooks.example.com/mlops"]},
+    "mlops:notifications": {
+        "email": ["oncall@example.com"],
+        "slack_webhook_secret": "mlops-test-slack",
+        "pagerduty_secret": "mlops-test-pagerduty",
+        "https_endpoints": ["https://hooks.example.com/mlops"],
+    },
 }
 
 

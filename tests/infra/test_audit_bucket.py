@@ -39,13 +39,15 @@ def test_the_retention_rule_is_what_pulumi_oci_and_the_sdk_accept():
         args = pulumi_oci.objectstorage.BucketRetentionRuleArgs(
             display_name=rule["display_name"],
             duration=pulumi_oci.objectstorage.BucketRetentionRuleDurationArgs(**rule["duration"]),
-            time_rule_locked=rule.get("time_rule_locked"))
+            time_rule_locked=rule.get("time_rule_locked"),
+        )
         assert args.time_rule_locked == locked and rule["duration"]["time_amount"] == str(days)
         duration = oci.object_storage.models.Duration(**rule["duration"])
-        assert duration.time_unit == "DAYS"        # the SDK turns a value outside its enum into UNKNOWN_ENUM_VALUE
-        details = oci.object_storage.models.CreateRetentionRuleDetails(display_name=rule["display_name"],
-                                                                       duration=duration)
-        assert details.duration.time_amount == str(days)   # a string, as the Args want it
+        assert duration.time_unit == "DAYS"  # the SDK turns a value outside its enum into UNKNOWN_ENUM_VALUE
+        details = oci.object_storage.models.CreateRetentionRuleDetails(
+            display_name=rule["display_name"], duration=duration
+        )
+        assert details.duration.time_amount == str(days)  # a string, as the Args want it
 
 
 def test_the_stack_has_a_worm_audit_bucket_and_functions_write_their_entries_there(plan):
@@ -53,17 +55,20 @@ def test_the_stack_has_a_worm_audit_bucket_and_functions_write_their_entries_the
     buckets = {r.inputs["name"]: r.inputs for r in plan.by_type(BUCKET)}
     audit = buckets["mlops-test-audit"]
     assert audit["versioning"] == "Disabled" and audit["accessType"] == "NoPublicAccess"
-    assert audit["retentionRules"] == [{"displayName": "mlops-audit-worm",
-                                        "duration": {"timeAmount": "365", "timeUnit": "DAYS"}}]
+    assert audit["retentionRules"] == [
+        {"displayName": "mlops-audit-worm", "duration": {"timeAmount": "365", "timeUnit": "DAYS"}}
+    ]
     assert buckets["mlops-test-registry"].get("retentionRules") in (None, [])
-    anchor = next(s for s in plan.by_type("oci:Vault/secret:Secret") if s.inputs["secretName"] == "mlops-audit-anchor")
+    anchor = next(
+        s for s in plan.by_type("oci:Vault/secret:Secret") if s.inputs["secretName"] == "mlops-audit-anchor"
+    )
     for fn in plan.by_type(FUNCTION):
         config = unwrap(fn.inputs["config"])
         if fn.inputs["displayName"] == "authorizer":
             assert "MLOPS_AUDIT_BUCKET" not in config and "MLOPS_AUDIT_ANCHOR_SECRET" not in config
         else:
             assert config["MLOPS_AUDIT_BUCKET"] == "mlops-test-audit"
-            assert config["MLOPS_AUDIT_ANCHOR_SECRET"] == anchor.id         # the OCID, never the key
+            assert config["MLOPS_AUDIT_ANCHOR_SECRET"] == anchor.id  # the OCID, never the key
     pipelines = plan.by_type("oci:DevOps/deployPipeline:DeployPipeline")
     assert pipelines
     for p in pipelines:
@@ -77,14 +82,23 @@ def test_nobody_may_delete_an_audit_entry(plan):
     statements = [st for p in plan.by_type(POLICY) for st in p.inputs["statements"]]
     on_audit = [st for st in statements if "'mlops-test-audit'" in st]
     writes = [st for st in on_audit if " to manage objects " in st]
-    assert len(writes) == 2 and {st.split()[2] for st in writes} == {"mlops-test-functions", "mlops-test-devops"}
+    assert len(writes) == 2 and {st.split()[2] for st in writes} == {
+        "mlops-test-functions",
+        "mlops-test-devops",
+    }
     for st in writes:
         perms = set(re.findall(r"request\.permission = '([A-Z_]+)'", st))
         assert perms == set(AUDIT_OBJECT_PERMISSIONS) and "OBJECT_DELETE" not in perms
-        assert st.startswith("Allow dynamic-group ") and "where all {target.bucket.name = 'mlops-test-audit', any {" in st
+        assert (
+            st.startswith("Allow dynamic-group ")
+            and "where all {target.bucket.name = 'mlops-test-audit', any {" in st
+        )
     assert all("OBJECT_DELETE" not in st for st in statements)
-    broad = [st for st in statements if "manage objects" in st and "'mlops-test-audit'" not in st
-             and "permission" not in st]
+    broad = [
+        st
+        for st in statements
+        if "manage objects" in st and "'mlops-test-audit'" not in st and "permission" not in st
+    ]
     assert all("mlops-test-audit" not in st for st in broad)
 
 
@@ -93,8 +107,11 @@ def test_retention_settings_are_validated_and_reach_the_bucket(root):
         make_settings(audit={"retention_days": 0, "retention_locked_at": "2030-01-01T00:00:00Z"})
     with pytest.raises(ConfigError, match=r"audit\.retention_days"):
         make_settings(audit={"retention_days": -1})
-    plan = plan_stack(make_settings(audit={"retention_days": 2555, "retention_locked_at": "2030-01-01T00:00:00Z"}),
-                      root, secret_values=SECRET_VALUES)
+    plan = plan_stack(
+        make_settings(audit={"retention_days": 2555, "retention_locked_at": "2030-01-01T00:00:00Z"}),
+        root,
+        secret_values=SECRET_VALUES,
+    )
     (audit,) = [r.inputs for r in plan.by_type(BUCKET) if r.inputs["name"] == "mlops-test-audit"]
     assert audit["retentionRules"][0]["timeRuleLocked"] == "2030-01-01T00:00:00Z"
     assert audit["retentionRules"][0]["duration"]["timeAmount"] == "2555"
@@ -103,7 +120,11 @@ def test_retention_settings_are_validated_and_reach_the_bucket(root):
 def test_the_deploy_pipeline_signs_its_cli_changes(root):
     """The deploy pipeline's CLI steps (start canary, promote) append audit entries: they read the key too."""
     doc = yaml.safe_load((root / "pipelines" / "deploy_pipeline.yaml").read_text())
-    assert {"name": "AUDIT_ANCHOR_SECRET_ID", "defaultValue": "none"}.items() <= \
-        next(p for p in doc["parameters"] if p["name"] == "AUDIT_ANCHOR_SECRET_ID").items()
+    assert {"name": "AUDIT_ANCHOR_SECRET_ID", "defaultValue": "none"}.items() <= next(
+        p for p in doc["parameters"] if p["name"] == "AUDIT_ANCHOR_SECRET_ID"
+    ).items()
     text = (root / "pipelines" / "deploy_pipeline.yaml").read_text()
-    assert text.count('export MLOPS_AUDIT_ANCHOR_SECRET="${AUDIT_ANCHOR_SECRET_ID}" MLOPS_SECRETS_BACKEND=vault') == 2
+    assert (
+        text.count('export MLOPS_AUDIT_ANCHOR_SECRET="${AUDIT_ANCHOR_SECRET_ID}" MLOPS_SECRETS_BACKEND=vault')
+        == 2
+    )

@@ -45,11 +45,17 @@ def _one(plan, type_token):
 def test_graph_of_a_two_endpoint_stack(plan, settings):
     components = {r.name: r.type for r in plan.resources if not r.custom}
     assert components == {
-        "network": "mlops:network:Network", "vault": "mlops:vault:Vault",
-        "alerts": "mlops:notifications:Notifications", "ci": "mlops:devops:Ci", "iam": "mlops:iam:Iam",
-        "storage": "mlops:storage:Storage", "functions": "mlops:functions:Functions",
-        "api": "mlops:gateway:ApiGateway", "observability": "mlops:observability:Observability",
-        "delivery": "mlops:devops:Delivery"}
+        "network": "mlops:network:Network",
+        "vault": "mlops:vault:Vault",
+        "alerts": "mlops:notifications:Notifications",
+        "ci": "mlops:devops:Ci",
+        "iam": "mlops:iam:Iam",
+        "storage": "mlops:storage:Storage",
+        "functions": "mlops:functions:Functions",
+        "api": "mlops:gateway:ApiGateway",
+        "observability": "mlops:observability:Observability",
+        "delivery": "mlops:devops:Delivery",
+    }
     by_urn = {r.urn: r for r in plan.resources}
     for r in plan.custom:
         # every cloud resource is the child of one component and named after it
@@ -59,12 +65,16 @@ def test_graph_of_a_two_endpoint_stack(plan, settings):
 
     fns = {r.inputs["displayName"]: r for r in plan.by_type(FUNCTION)}
     assert sorted(fns) == sorted(s.name for s in function_specs(settings))
-    assert {inference_function_name(e, v) for e in ("churn", "fraud") for v in ("stable", "canary")} <= set(fns)
+    assert {inference_function_name(e, v) for e in ("churn", "fraud") for v in ("stable", "canary")} <= set(
+        fns
+    )
     counts = plan.counts()
     assert counts["functions.Function"] == 8
     assert counts["apigateway.Deployment"] == 1 and counts["apigateway.Gateway"] == 1
-    assert counts["objectstorage.Bucket"] == 4 and counts["kms.Key"] == 1     # 4th: the audit bucket (issue 13 E)
-    assert counts["devops.DeployPipeline"] == 2          # one canary pipeline per endpoint
+    assert (
+        counts["objectstorage.Bucket"] == 4 and counts["kms.Key"] == 1
+    )  # 4th: the audit bucket (issue 13 E)
+    assert counts["devops.DeployPipeline"] == 2  # one canary pipeline per endpoint
     assert counts["monitoring.Alarm"] == len(rules_for_settings(settings))
 
     # edges the order of creation depends on
@@ -75,15 +85,19 @@ def test_graph_of_a_two_endpoint_stack(plan, settings):
     for bucket in plan.by_type("oci:ObjectStorage/bucket:Bucket"):
         assert key.urn in bucket.dependencies
     guardian = fns["guardian"]
-    assert _one(plan, "oci:DevOps/buildPipeline:BuildPipeline").urn in guardian.dependencies   # retraining
+    assert _one(plan, "oci:DevOps/buildPipeline:BuildPipeline").urn in guardian.dependencies  # retraining
     assert {t.urn for t in plan.by_type(TOPIC) if t.name == "alerts-topic"} <= set(guardian.dependencies)
 
 
 def test_buckets_are_private_versioned_encrypted_with_events_and_lifecycle(plan, settings):
     buckets = {r.inputs["name"]: r.inputs for r in plan.by_type("oci:ObjectStorage/bucket:Bucket")}
     key_id = _one(plan, "oci:Kms/key:Key").id
-    assert set(buckets) == {"mlops-test-registry", "mlops-test-prediction-logs", "mlops-test-reports",
-                            "mlops-test-audit"}
+    assert set(buckets) == {
+        "mlops-test-registry",
+        "mlops-test-prediction-logs",
+        "mlops-test-reports",
+        "mlops-test-audit",
+    }
     assert all(b["kmsKeyId"] == key_id and b["accessType"] == "NoPublicAccess" for b in buckets.values())
     assert buckets["mlops-test-registry"]["versioning"] == "Enabled"
     assert buckets["mlops-test-prediction-logs"]["objectEventsEnabled"] is True
@@ -95,14 +109,17 @@ def test_functions_take_sizes_images_and_concurrency_from_the_spec(plan, setting
     specs = {s.name: s for s in function_specs(settings)}
     for r in plan.by_type(FUNCTION):
         spec = specs[r.inputs["displayName"]]
-        assert r.inputs["memoryInMbs"] == str(spec.memory_mb)      # a string, as pulumi-oci wants
+        assert r.inputs["memoryInMbs"] == str(spec.memory_mb)  # a string, as pulumi-oci wants
         assert r.inputs["timeoutInSeconds"] == spec.timeout_s
         assert r.inputs["traceConfig"] == {"isEnabled": True}
         src = r.inputs["sourceDetails"]
         assert src["sourceType"] == "CONTAINER_IMAGE"
-        if spec.source == "inference":   # function_overrides.inference pins every inference function
-            assert src == {"sourceType": "CONTAINER_IMAGE", "image": "fra.ocir.io/ns/mlops/inference:1.2.3",
-                           "imageDigest": "sha256:" + "a" * 64}
+        if spec.source == "inference":  # function_overrides.inference pins every inference function
+            assert src == {
+                "sourceType": "CONTAINER_IMAGE",
+                "image": "fra.ocir.io/ns/mlops/inference:1.2.3",
+                "imageDigest": "sha256:" + "a" * 64,
+            }
         else:
             assert src["image"].endswith(f"/mlops-test/mlops-{spec.source}:latest")
         pc = r.inputs.get("provisionedConcurrencyConfig")
@@ -121,9 +138,13 @@ def test_pulumi_up_leaves_the_image_of_pipeline_deployed_functions_alone(plan, s
         spec = specs[r.inputs["displayName"]]
         if spec.source == "inference":
             # the names the engine compares: top-level (deprecated) and the source_details ones in use
-            assert set(r.ignore_changes) == {"image", "imageDigest", "sourceDetails.image",
-                                             "sourceDetails.imageDigest"}, r.name
-            for path in r.ignore_changes:        # each path names an input the program really sets
+            assert set(r.ignore_changes) == {
+                "image",
+                "imageDigest",
+                "sourceDetails.image",
+                "sourceDetails.imageDigest",
+            }, r.name
+            for path in r.ignore_changes:  # each path names an input the program really sets
                 if path.startswith("sourceDetails."):
                     assert path.split(".", 1)[1] in r.inputs["sourceDetails"], path
         else:
@@ -160,21 +181,32 @@ def test_every_route_targets_a_function_of_the_application(plan):
     predict = {r["path"]: r for r in spec["routes"]}["/v1/endpoints/churn/predict"]
     by_key = {b["key"]["name"]: b["backend"]["functionId"] for b in predict["backend"]["routingBackends"]}
     fn_by_name = {r.inputs["displayName"]: r.id for r in plan.by_type(FUNCTION)}
-    assert by_key == {"canary": fn_by_name["inference-churn-canary"], "stable": fn_by_name["inference-churn-stable"]}
+    assert by_key == {
+        "canary": fn_by_name["inference-churn-canary"],
+        "stable": fn_by_name["inference-churn-stable"],
+    }
 
 
 def test_every_alarm_has_a_destination(plan, settings):
     topics = {r.id for r in plan.by_type(TOPIC)}
     alarms = plan.by_type(ALARM)
-    assert {a.inputs["displayName"] for a in alarms} == {f"mlops-test-{r.name}" for r in rules_for_settings(settings)}
+    assert {a.inputs["displayName"] for a in alarms} == {
+        f"mlops-test-{r.name}" for r in rules_for_settings(settings)
+    }
     for a in alarms:
         dest = a.inputs["destinations"]
         assert len(dest) == 1 and dest[0] in topics, a.name
         assert a.inputs["metricCompartmentId"] == COMPARTMENT and a.inputs["query"]
     guardian = next(r for r in plan.by_type(FUNCTION) if r.inputs["displayName"] == "guardian")
-    subs = {(s.inputs["protocol"], str(s.inputs["endpoint"])) for s in plan.by_type("oci:Ons/subscription:Subscription")}
+    subs = {
+        (s.inputs["protocol"], str(s.inputs["endpoint"]))
+        for s in plan.by_type("oci:Ons/subscription:Subscription")
+    }
     assert ("ORACLE_FUNCTIONS", guardian.id) in subs
-    assert ("EMAIL", "oncall@example.com") in subs and ("CUSTOM_HTTPS", "https://hooks.example.com/mlops") in subs
+    assert ("EMAIL", "oncall@example.com") in subs and (
+        "CUSTOM_HTTPS",
+        "https://hooks.example.com/mlops",
+    ) in subs
 
 
 def test_each_function_alarm_filters_on_the_ocid_of_the_function_it_watches(plan, settings):
@@ -194,17 +226,20 @@ def test_each_function_alarm_filters_on_the_ocid_of_the_function_it_watches(plan
         others = [i for n, i in fn_ids.items() if n != rule.function]
         assert not any(i in a.inputs["query"] for i in others)
     app = _one(plan, APPLICATION)
-    assert app.inputs["displayName"] == application_name(settings)   # resourceDisplayName's first half
+    assert app.inputs["displayName"] == application_name(settings)  # resourceDisplayName's first half
 
 
 def test_drift_function_is_invoked_on_new_prediction_logs(plan):
     rule = _one(plan, "oci:Events/rule:Rule").inputs
     cond = json.loads(rule["condition"])
-    assert cond == {"eventType": ["com.oraclecloud.objectstorage.createobject"],
-                    "data": {"additionalDetails": {"bucketName": ["mlops-test-prediction-logs"]}}}
+    assert cond == {
+        "eventType": ["com.oraclecloud.objectstorage.createobject"],
+        "data": {"additionalDetails": {"bucketName": ["mlops-test-prediction-logs"]}},
+    }
     drift = next(r for r in plan.by_type(FUNCTION) if r.inputs["displayName"] == "drift")
-    assert rule["actions"]["actions"] == [{"actionType": "FAAS", "functionId": drift.id, "isEnabled": True,
-                                           "description": "drift window"}]
+    assert rule["actions"]["actions"] == [
+        {"actionType": "FAAS", "functionId": drift.id, "isEnabled": True, "description": "drift window"}
+    ]
     connector = _one(plan, "oci:Sch/connector:Connector").inputs
     log = _one(plan, "oci:Logging/log:Log")
     assert connector["source"]["logSources"][0]["logId"] == log.id
@@ -244,7 +279,10 @@ def test_no_secret_value_in_any_function_config_input_or_output(plan):
             if _leaks(text):
                 # only Vault secret contents and ONS webhook endpoints may hold a value, marked secret
                 assert secret, f"{r.type} {r.name}{path} holds a secret value in plain text"
-                assert r.type in ("oci:Vault/secret:Secret", "oci:Ons/subscription:Subscription"), (r.type, path)
+                assert r.type in ("oci:Vault/secret:Secret", "oci:Ons/subscription:Subscription"), (
+                    r.type,
+                    path,
+                )
     for fn in plan.by_type(FUNCTION):
         assert not _leaks(json.dumps(unwrap(fn.inputs["config"]))), fn.name
     assert not _leaks(json.dumps(plan.outputs, default=str))
@@ -252,15 +290,21 @@ def test_no_secret_value_in_any_function_config_input_or_output(plan):
     # ... and the values did reach Vault and ONS
     secret = _api_keys_secret(plan)
     assert is_secret_value(secret.inputs["secretContent"])
-    assert unwrap(secret.inputs["secretContent"])["content"] == base64.b64encode(
-        SECRET_VALUES["api_keys"].encode()).decode()
-    slack = next(s for s in plan.by_type("oci:Ons/subscription:Subscription") if s.inputs["protocol"] == "SLACK")
+    assert (
+        unwrap(secret.inputs["secretContent"])["content"]
+        == base64.b64encode(SECRET_VALUES["api_keys"].encode()).decode()
+    )
+    slack = next(
+        s for s in plan.by_type("oci:Ons/subscription:Subscription") if s.inputs["protocol"] == "SLACK"
+    )
     assert is_secret_value(slack.inputs["endpoint"])
 
 
 def _api_keys_secret(plan):
     """The API key ring's Vault secret (the stack also has the audit anchor's, issue 13 E)."""
-    found = [r for r in plan.by_type("oci:Vault/secret:Secret") if r.inputs["secretName"] == "mlops-test-api-keys"]
+    found = [
+        r for r in plan.by_type("oci:Vault/secret:Secret") if r.inputs["secretName"] == "mlops-test-api-keys"
+    ]
     assert len(found) == 1
     return found[0]
 
@@ -282,26 +326,45 @@ def test_function_config_carries_secret_ocids_and_stays_under_4_kb(plan):
 
 # --------------------------------------------------------------------------- IAM
 
-_STATEMENT = re.compile(r"^Allow (?P<subject>dynamic-group \S+|any-user|service \S+) to (?P<verb>inspect|read|use|manage) "
-                        r"(?P<resource>[a-z-]+) in compartment id (?P<cmp>\S+)(?: where (?P<where>.+))?$")
+_STATEMENT = re.compile(
+    r"^Allow (?P<subject>dynamic-group \S+|any-user|service \S+) to (?P<verb>inspect|read|use|manage) "
+    r"(?P<resource>[a-z-]+) in compartment id (?P<cmp>\S+)(?: where (?P<where>.+))?$"
+)
 
 # What each policy may grant: (subject kind, verb, resource type). Anything else is broader than needed.
 NEEDS = {
-    "functions": {("dynamic-group", "read", "secret-bundles"), ("dynamic-group", "manage", "objects"),
-                  ("dynamic-group", "read", "objects"), ("dynamic-group", "read", "buckets"),
-                  ("dynamic-group", "use", "metrics"), ("dynamic-group", "use", "ons-topics"),
-                  ("dynamic-group", "manage", "devops-build-run")},
-    "services": {("service", "use", "virtual-network-family"), ("service", "read", "repos"),
-                 ("service", "use", "keys"), ("service", "manage", "object-family"),
-                 ("service", "use", "functions-family"), ("any-user", "read", "log-content"),
-                 ("any-user", "manage", "objects")},
+    "functions": {
+        ("dynamic-group", "read", "secret-bundles"),
+        ("dynamic-group", "manage", "objects"),
+        ("dynamic-group", "read", "objects"),
+        ("dynamic-group", "read", "buckets"),
+        ("dynamic-group", "use", "metrics"),
+        ("dynamic-group", "use", "ons-topics"),
+        ("dynamic-group", "manage", "devops-build-run"),
+    },
+    "services": {
+        ("service", "use", "virtual-network-family"),
+        ("service", "read", "repos"),
+        ("service", "use", "keys"),
+        ("service", "manage", "object-family"),
+        ("service", "use", "functions-family"),
+        ("any-user", "read", "log-content"),
+        ("any-user", "manage", "objects"),
+    },
     "gateway": {("any-user", "use", "functions-family")},
-    "devops": {("dynamic-group", "use", "ons-topics"), ("dynamic-group", "read", "devops-family"),
-               ("dynamic-group", "manage", "devops-deployment"), ("dynamic-group", "manage", "repos"),
-               ("dynamic-group", "read", "fn-app"), ("dynamic-group", "use", "fn-function"),
-               ("dynamic-group", "use", "fn-invocation"), ("dynamic-group", "use", "subnets"),
-               ("dynamic-group", "use", "vnics"), ("dynamic-group", "manage", "objects"),
-               ("dynamic-group", "read", "secret-bundles")},
+    "devops": {
+        ("dynamic-group", "use", "ons-topics"),
+        ("dynamic-group", "read", "devops-family"),
+        ("dynamic-group", "manage", "devops-deployment"),
+        ("dynamic-group", "manage", "repos"),
+        ("dynamic-group", "read", "fn-app"),
+        ("dynamic-group", "use", "fn-function"),
+        ("dynamic-group", "use", "fn-invocation"),
+        ("dynamic-group", "use", "subnets"),
+        ("dynamic-group", "use", "vnics"),
+        ("dynamic-group", "manage", "objects"),
+        ("dynamic-group", "read", "secret-bundles"),
+    },
 }
 # A manage grant without a condition is allowed only on these single resource types.
 UNCONDITIONED_MANAGE = {"devops-build-run", "devops-deployment"}
@@ -337,13 +400,23 @@ def test_no_iam_statement_is_broader_than_its_component_needs(plan):
 
 
 def test_policy_statements_grow_only_with_what_the_stack_uses():
-    ctx = IamContext(compartment_id="ocid1.compartment.oc1..c", region="eu-frankfurt-1", functions_group="fg",
-                     devops_group="dg", buckets={"registry": "r", "prediction_logs": "p", "reports": "x"},
-                     metrics_namespace="mlops", alarm_topic_id="t1", devops_topic_id="t2", key_id="k")
+    ctx = IamContext(
+        compartment_id="ocid1.compartment.oc1..c",
+        region="eu-frankfurt-1",
+        functions_group="fg",
+        devops_group="dg",
+        buckets={"registry": "r", "prediction_logs": "p", "reports": "x"},
+        metrics_namespace="mlops",
+        alarm_topic_id="t1",
+        devops_topic_id="t2",
+        key_id="k",
+    )
     bare = policy_statements(ctx)
     assert not any("secret-bundles" in s for s in bare["functions"] + bare["devops"])
     with_secret = policy_statements(IamContext(**{**ctx.__dict__, "function_secret_ids": ["s1", "s2"]}))
-    assert with_secret["functions"][0].endswith("where any {target.secret.id = 's1', target.secret.id = 's2'}")
+    assert with_secret["functions"][0].endswith(
+        "where any {target.secret.id = 's1', target.secret.id = 's2'}"
+    )
 
 
 def test_build_stage_runs_on_the_documented_ol8_runner_image(plan):
@@ -353,7 +426,10 @@ def test_build_stage_runs_on_the_documented_ol8_runner_image(plan):
 
     from oci.devops.models import build_stage
 
-    [stage] = [s for s in plan.by_type("oci:DevOps/buildPipelineStage:BuildPipelineStage")
-               if s.inputs["buildPipelineStageType"] == "BUILD"]
+    [stage] = [
+        s
+        for s in plan.by_type("oci:DevOps/buildPipelineStage:BuildPipelineStage")
+        if s.inputs["buildPipelineStageType"] == "BUILD"
+    ]
     assert stage.inputs["image"] == "OL8_X86_64_STANDARD_10"
     assert '"OL8_X86_64_STANDARD_10"' in inspect.getsource(build_stage.BuildStage.image.fget)

@@ -28,7 +28,9 @@ def _args_class(name: str) -> type:
 
 def unknown_keys(value: Any, cls: type, where: str = "specification") -> list[str]:
     """Paths of keys in ``value`` that ``cls.__init__`` (and its nested Args classes) does not accept."""
-    params = {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n not in ("self", "__self__")}
+    params = {
+        n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n not in ("self", "__self__")
+    }
     bad: list[str] = []
     for key, item in value.items():
         if key not in params:
@@ -36,7 +38,7 @@ def unknown_keys(value: Any, cls: type, where: str = "specification") -> list[st
             continue
         nested = _ARGS.findall(str(params[key].annotation))
         if not nested:
-            continue        # a scalar, a list of scalars or a free mapping (e.g. parameters)
+            continue  # a scalar, a list of scalars or a free mapping (e.g. parameters)
         sub = _args_class(nested[0])
         if isinstance(item, dict):
             bad += unknown_keys(item, sub, f"{where}.{key}")
@@ -54,11 +56,15 @@ def _spec(**sections):
 
 
 def test_the_checker_finds_unknown_keys_at_any_depth():
-    spec = {"routes": [{"path": "/x", "backend": {"type": "HTTP_BACKEND", "url": "https://e", "no_such": 1}}],
-            "request_policies": {"rate_limiting": {"rate_key": "TOTAL", "rate_in_requests_per_second": 1}},
-            "bogus": True}
+    spec = {
+        "routes": [{"path": "/x", "backend": {"type": "HTTP_BACKEND", "url": "https://e", "no_such": 1}}],
+        "request_policies": {"rate_limiting": {"rate_key": "TOTAL", "rate_in_requests_per_second": 1}},
+        "bogus": True,
+    }
     assert [b.split(" ")[0] for b in unknown_keys(spec, apigateway.DeploymentSpecificationArgs)] == [
-        "specification.routes[0].backend.no_such", "specification.bogus"]
+        "specification.routes[0].backend.no_such",
+        "specification.bogus",
+    ]
 
 
 def test_every_key_of_the_deployment_spec_is_a_pulumi_oci_argument():
@@ -67,5 +73,7 @@ def test_every_key_of_the_deployment_spec_is_a_pulumi_oci_argument():
 
 
 def test_without_rate_limit_and_cors_too():
-    bad = unknown_keys(_spec(gateway={"rate_limit": None, "cors": None}), apigateway.DeploymentSpecificationArgs)
+    bad = unknown_keys(
+        _spec(gateway={"rate_limit": None, "cors": None}), apigateway.DeploymentSpecificationArgs
+    )
     assert not bad, "\n".join(bad)

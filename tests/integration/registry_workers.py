@@ -16,8 +16,9 @@ def open_test_store(spec: dict[str, Any]):
         return FileStore(spec["path"])
     from mlops.storage.s3 import S3Store, make_s3_client
 
-    client = make_s3_client(endpoint_url=spec["endpoint"], region="us-east-1", access_key="testing",
-                            secret_key="testing")
+    client = make_s3_client(
+        endpoint_url=spec["endpoint"], region="us-east-1", access_key="testing", secret_key="testing"
+    )
     return S3Store(spec["bucket"], client=client)
 
 
@@ -31,8 +32,9 @@ def register_many(spec: dict[str, Any], model: str, writer_ids: list[int], barri
     def one(writer: int) -> None:
         reg = Registry(store, actor=f"writer-{writer}")
         try:
-            rec = reg.register_version(model, b"artifact of writer %d" % writer, signature=SIGNATURE,
-                                       params={"writer": writer})
+            rec = reg.register_version(
+                model, b"artifact of writer %d" % writer, signature=SIGNATURE, params={"writer": writer}
+            )
             results.append((writer, rec["version"]))
         except Exception as exc:  # reported to the parent, which fails the test
             results.append((writer, f"{type(exc).__name__}: {exc}"))

@@ -63,9 +63,13 @@ def test_32_writers_in_processes_register_versions_1_to_32(store_spec):
     procs_n, per_proc = 8, WRITERS // 8
     barrier = ctx.Barrier(procs_n)
     out = ctx.Queue()
-    procs = [ctx.Process(target=register_many,
-                         args=(store_spec, "m", list(range(i * per_proc, (i + 1) * per_proc)), barrier, out))
-             for i in range(procs_n)]
+    procs = [
+        ctx.Process(
+            target=register_many,
+            args=(store_spec, "m", list(range(i * per_proc, (i + 1) * per_proc)), barrier, out),
+        )
+        for i in range(procs_n)
+    ]
     for p in procs:
         p.start()
     results = []
@@ -138,13 +142,18 @@ def test_conditional_alias_moves_lose_no_update(store_spec):
     for t in threads:
         t.join(timeout=180)
     assert len(done) == movers * moves_each
-    moves = [e["details"] for e in reg.audit.entries()
-             if e["action"] == "alias.set" and e["details"]["alias"] == "champion"]
+    moves = [
+        e["details"]
+        for e in reg.audit.entries()
+        if e["action"] == "alias.set" and e["details"]["alias"] == "champion"
+    ]
     assert len(moves) == 1 + movers * moves_each
     # Entries may be appended in a slightly different order than the record changes were committed;
     # the record generation they carry gives the commit order, with no gap and no fork.
     moves.sort(key=lambda d: d["generation"])
-    assert [d["generation"] for d in moves] == list(range(moves[0]["generation"], moves[0]["generation"] + len(moves)))
+    assert [d["generation"] for d in moves] == list(
+        range(moves[0]["generation"], moves[0]["generation"] + len(moves))
+    )
     for before, after in zip(moves, moves[1:], strict=False):
         assert after["previous"] == before["version"], "a move was based on a state that was overwritten"
     assert reg.alias_version("m", "champion") == moves[-1]["version"]
@@ -167,12 +176,16 @@ def test_unconditional_alias_moves_are_never_silent(store_spec):
         t.start()
     for t in threads:
         t.join(timeout=120)
-    moves = sorted((e["details"] for e in reg.audit.entries() if e["action"] == "alias.set"),
-                   key=lambda d: d["generation"])
+    moves = sorted(
+        (e["details"] for e in reg.audit.entries() if e["action"] == "alias.set"),
+        key=lambda d: d["generation"],
+    )
     # A move to where the alias already points changes nothing and records nothing; every real move
     # is recorded, in one unbroken chain of commits.
     assert 2 <= len(moves) <= n
-    assert [d["generation"] for d in moves] == list(range(moves[0]["generation"], moves[0]["generation"] + len(moves)))
+    assert [d["generation"] for d in moves] == list(
+        range(moves[0]["generation"], moves[0]["generation"] + len(moves))
+    )
     assert all(d["previous"] != d["version"] for d in moves)
     assert moves[0]["previous"] is None
     for before, after in zip(moves, moves[1:], strict=False):

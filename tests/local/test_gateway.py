@@ -33,52 +33,126 @@ def _spec(auth_ttl: int = 60) -> dict:
     return {
         "request_policies": {
             "authentication": {
-                "type": "CUSTOM_AUTHENTICATION", "function_id": "local:fn:authorizer",
+                "type": "CUSTOM_AUTHENTICATION",
+                "function_id": "local:fn:authorizer",
                 "is_anonymous_access_allowed": True,
                 "parameters": {"token": "request.headers[Authorization]"},
                 "cache_keys": ["token"],
             },
-            "cors": {"allowed_origins": ["https://app.example"], "allowed_methods": ["POST"],
-                     "allowed_headers": ["Authorization"], "max_age_in_seconds": 60},
+            "cors": {
+                "allowed_origins": ["https://app.example"],
+                "allowed_methods": ["POST"],
+                "allowed_headers": ["Authorization"],
+                "max_age_in_seconds": 60,
+            },
         },
         "routes": [
-            {"path": "/health", "methods": ["GET"], "request_policies": {"authorization": {"type": "ANONYMOUS"}},
-             "backend": {"type": "STOCK_RESPONSE_BACKEND", "status": 200, "body": '{"ok":true}',
-                         "headers": [{"name": "Content-Type", "value": "application/json"}]}},
-            {"path": "/v1/endpoints/demo/predict", "methods": ["POST"],
-             "backend": {"type": "DYNAMIC_ROUTING_BACKEND",
-                         "selection_source": {"type": "SINGLE", "selector": "request.auth[cohort_demo]"},
-                         "routing_backends": [
-                             {"key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"},
-                              "backend": _fn("echo-canary")},
-                             {"key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
-                              "backend": _fn("echo-stable")}]},
-             "request_policies": {
-                 "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:predict"]},
-                 "header_transformations": {"set_headers": {"items": [
-                     {"name": "X-Mlops-Principal", "values": ["${request.auth[principal]}"], "if_exists": "OVERWRITE"}]}}}},
-            {"path": "/v1/endpoints/demo/variants/canary/predict", "methods": ["POST"], "backend": _fn("echo-canary"),
-             "request_policies": {
-                 "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:pin"]},
-                 "header_transformations": {"set_headers": {"items": [
-                     {"name": "X-Mlops-Principal", "values": ["${request.auth[principal]}"], "if_exists": "OVERWRITE"},
-                     {"name": "X-Mlops-Cohort", "values": ["canary"], "if_exists": "OVERWRITE"}]}}}},
+            {
+                "path": "/health",
+                "methods": ["GET"],
+                "request_policies": {"authorization": {"type": "ANONYMOUS"}},
+                "backend": {
+                    "type": "STOCK_RESPONSE_BACKEND",
+                    "status": 200,
+                    "body": '{"ok":true}',
+                    "headers": [{"name": "Content-Type", "value": "application/json"}],
+                },
+            },
+            {
+                "path": "/v1/endpoints/demo/predict",
+                "methods": ["POST"],
+                "backend": {
+                    "type": "DYNAMIC_ROUTING_BACKEND",
+                    "selection_source": {"type": "SINGLE", "selector": "request.auth[cohort_demo]"},
+                    "routing_backends": [
+                        {
+                            "key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"},
+                            "backend": _fn("echo-canary"),
+                        },
+                        {
+                            "key": {
+                                "type": "ANY_OF",
+                                "values": ["stable"],
+                                "name": "stable",
+                                "is_default": True,
+                            },
+                            "backend": _fn("echo-stable"),
+                        },
+                    ],
+                },
+                "request_policies": {
+                    "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:predict"]},
+                    "header_transformations": {
+                        "set_headers": {
+                            "items": [
+                                {
+                                    "name": "X-Mlops-Principal",
+                                    "values": ["${request.auth[principal]}"],
+                                    "if_exists": "OVERWRITE",
+                                }
+                            ]
+                        }
+                    },
+                },
+            },
+            {
+                "path": "/v1/endpoints/demo/variants/canary/predict",
+                "methods": ["POST"],
+                "backend": _fn("echo-canary"),
+                "request_policies": {
+                    "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:pin"]},
+                    "header_transformations": {
+                        "set_headers": {
+                            "items": [
+                                {
+                                    "name": "X-Mlops-Principal",
+                                    "values": ["${request.auth[principal]}"],
+                                    "if_exists": "OVERWRITE",
+                                },
+                                {"name": "X-Mlops-Cohort", "values": ["canary"], "if_exists": "OVERWRITE"},
+                            ]
+                        }
+                    },
+                },
+            },
             {"path": "/items/{item}", "methods": ["GET", "PUT"], "backend": _fn("echo-stable")},
             {"path": "/files/{rest*}", "methods": ["GET"], "backend": _fn("echo-stable")},
-            {"path": "/by-query", "methods": ["GET"],
-             "backend": {"type": "DYNAMIC_ROUTING_BACKEND",
-                         "selection_source": {"type": "SINGLE", "selector": "request.query[v]"},
-                         "routing_backends": [
-                             {"key": {"type": "ANY_OF", "values": ["2"], "name": "v2"}, "backend": _fn("echo-canary")},
-                             {"key": {"type": "WILDCARD", "expression": "beta-*", "name": "beta"},
-                              "backend": _fn("echo-canary")}]}},
-            {"path": "/by-header/{which}", "methods": ["GET"],
-             "backend": {"type": "DYNAMIC_ROUTING_BACKEND",
-                         "selection_source": {"type": "SINGLE", "selector": "request.path[which]"},
-                         "routing_backends": [
-                             {"key": {"type": "ANY_OF", "values": ["c"], "name": "c"}, "backend": _fn("echo-canary")},
-                             {"key": {"type": "ANY_OF", "values": ["s"], "name": "s", "is_default": True},
-                              "backend": _fn("echo-stable")}]}},
+            {
+                "path": "/by-query",
+                "methods": ["GET"],
+                "backend": {
+                    "type": "DYNAMIC_ROUTING_BACKEND",
+                    "selection_source": {"type": "SINGLE", "selector": "request.query[v]"},
+                    "routing_backends": [
+                        {
+                            "key": {"type": "ANY_OF", "values": ["2"], "name": "v2"},
+                            "backend": _fn("echo-canary"),
+                        },
+                        {
+                            "key": {"type": "WILDCARD", "expression": "beta-*", "name": "beta"},
+                            "backend": _fn("echo-canary"),
+                        },
+                    ],
+                },
+            },
+            {
+                "path": "/by-header/{which}",
+                "methods": ["GET"],
+                "backend": {
+                    "type": "DYNAMIC_ROUTING_BACKEND",
+                    "selection_source": {"type": "SINGLE", "selector": "request.path[which]"},
+                    "routing_backends": [
+                        {
+                            "key": {"type": "ANY_OF", "values": ["c"], "name": "c"},
+                            "backend": _fn("echo-canary"),
+                        },
+                        {
+                            "key": {"type": "ANY_OF", "values": ["s"], "name": "s", "is_default": True},
+                            "backend": _fn("echo-stable"),
+                        },
+                    ],
+                },
+            },
             {"path": "/slow", "methods": ["POST"], "backend": _fn("echo-slow")},
             {"path": "/echo", "methods": ["POST"], "backend": _fn("echo-stable")},
         ],
@@ -88,14 +162,21 @@ def _spec(auth_ttl: int = 60) -> dict:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     project = tmp_path_factory.mktemp("project")
-    settings = settings_from_config({
-        "mlops:endpoints": [],
-        "mlops:store": {"backend": "file", "path": str(project / "store")},
-        "mlops:local": {"port": 0, "state_dir": str(project / "state"),
-                        "secrets_file": str(project / "secrets.json")},
-        "mlops:auth": {"weight_cache_ttl_s": 0.2},
-        "mlops:gateway": {"auth_cache_ttl_s": 1},
-    }, stack="gwtest", project_dir=project)
+    settings = settings_from_config(
+        {
+            "mlops:endpoints": [],
+            "mlops:store": {"backend": "file", "path": str(project / "store")},
+            "mlops:local": {
+                "port": 0,
+                "state_dir": str(project / "state"),
+                "secrets_file": str(project / "secrets.json"),
+            },
+            "mlops:auth": {"weight_cache_ttl_s": 0.2},
+            "mlops:gateway": {"auth_cache_ttl_s": 1},
+        },
+        stack="gwtest",
+        project_dir=project,
+    )
     key = local_api_key(settings)
     reader = add_api_key(settings, "reader", ["mlops:read"])
     authz_cfg = dict(function_spec(settings, "authorizer").config)
@@ -108,8 +189,15 @@ def env(tmp_path_factory):
     ]
     rt = LocalRuntime(settings, port=0, functions=functions, spec=_spec())
     with RuntimeThread(rt) as thread:
-        yield {"rt": rt, "thread": thread, "url": thread.url, "key": key, "reader": reader,
-               "store": FileStore(str(project / "store")), "settings": settings}
+        yield {
+            "rt": rt,
+            "thread": thread,
+            "url": thread.url,
+            "key": key,
+            "reader": reader,
+            "store": FileStore(str(project / "store")),
+            "settings": settings,
+        }
 
 
 def auth(env, **extra):
@@ -131,17 +219,19 @@ def test_missing_and_invalid_keys_get_401_with_error_code(env):
 
 
 def test_scope_is_enforced_per_route(env):
-    r = http("POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", {"Authorization": f"Bearer {env['reader']}"})
+    r = http(
+        "POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", {"Authorization": f"Bearer {env['reader']}"}
+    )
     assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope"
 
 
 def test_fn_header_encapsulation_and_status_unwrapping(env):
     r = http("POST", env["url"] + "/echo?x=1", {"status": 201}, auth(env, **{"X-Custom": "v"}))
-    assert r.status == 201, r            # fn-http-status reaches the client
+    assert r.status == 201, r  # fn-http-status reaches the client
     body = r.json()
     assert body["url"] == "/echo?x=1" and body["method"] == "POST"
-    assert body["headers"]["x-custom"] == "v"          # Fn-Http-H-* reached the function
-    assert r.headers["x-echo"] == "yes"                # fn-http-h-* reached the client
+    assert body["headers"]["x-custom"] == "v"  # Fn-Http-H-* reached the function
+    assert r.headers["x-echo"] == "yes"  # fn-http-h-* reached the client
 
 
 def test_path_params_and_wildcards(env):
@@ -158,7 +248,7 @@ def test_path_params_and_wildcards(env):
 def test_dynamic_routing_on_query_path_and_wildcard(env):
     assert http("GET", env["url"] + "/by-query?v=2", None, auth(env)).json()["config"] == "canary"
     assert http("GET", env["url"] + "/by-query?v=beta-7", None, auth(env)).json()["config"] == "canary"
-    r = http("GET", env["url"] + "/by-query?v=3", None, auth(env))     # no match, no default
+    r = http("GET", env["url"] + "/by-query?v=3", None, auth(env))  # no match, no default
     assert r.status == 404 and r.json()["error"]["code"] == "no_backend"
     assert http("GET", env["url"] + "/by-header/c", None, auth(env)).json()["config"] == "canary"
     assert http("GET", env["url"] + "/by-header/zzz", None, auth(env)).json()["config"] == "stable"
@@ -167,29 +257,35 @@ def test_dynamic_routing_on_query_path_and_wildcard(env):
 def test_authorizer_context_chooses_the_backend_and_pin_needs_its_scope(env):
     url = env["url"] + "/v1/endpoints/demo/predict"
     r = http("POST", url, b"{}", auth(env))
-    assert r.status == 200 and r.json()["config"] == "stable"          # no canary deployed: weight 0
+    assert r.status == 200 and r.json()["config"] == "stable"  # no canary deployed: weight 0
     # issue 13 G: a header no longer pins; the pinned route does, for a key with the pin scope
     r = http("POST", url, b"{}", auth(env, **{"X-Mlops-Cohort": "canary"}))
     assert r.json()["config"] == "stable"
     pinned = env["url"] + "/v1/endpoints/demo/variants/canary/predict"
-    r = http("POST", pinned, b"{}", auth(env))                          # the dev key has mlops:pin
+    r = http("POST", pinned, b"{}", auth(env))  # the dev key has mlops:pin
     assert r.status == 200 and r.json()["config"] == "canary"
-    assert r.json()["headers"]["x-mlops-principal"] == "local-dev"      # set by the route from request.auth
+    assert r.json()["headers"]["x-mlops-principal"] == "local-dev"  # set by the route from request.auth
     assert r.json()["headers"]["x-mlops-cohort"] == "canary"
     r = http("POST", pinned, b"{}", {"Authorization": f"Bearer {env['reader']}"})
     assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope"
 
 
 def test_principal_header_cannot_be_forged(env):
-    r = http("POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", auth(env, **{"X-Mlops-Principal": "root"}))
+    r = http(
+        "POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", auth(env, **{"X-Mlops-Principal": "root"})
+    )
     assert r.json()["headers"]["x-mlops-principal"] == "local-dev"
 
 
 def test_canary_weight_from_deployment_state_applies_after_cache_ttl(env):
     store = env["store"]
     url = env["url"] + "/v1/endpoints/demo/predict"
-    store.put("deployments/demo.json", json.dumps({"endpoint": "demo", "stable_version": 1, "canary_version": 2,
-                                                   "canary_weight_bp": 10_000}).encode())
+    store.put(
+        "deployments/demo.json",
+        json.dumps(
+            {"endpoint": "demo", "stable_version": 1, "canary_version": 2, "canary_weight_bp": 10_000}
+        ).encode(),
+    )
     try:
         deadline = time.monotonic() + 60
         seen = None
@@ -200,8 +296,12 @@ def test_canary_weight_from_deployment_state_applies_after_cache_ttl(env):
             time.sleep(0.2)
         assert seen == "canary"
     finally:
-        store.put("deployments/demo.json", json.dumps({"endpoint": "demo", "stable_version": 1,
-                                                       "canary_version": None, "canary_weight_bp": 0}).encode())
+        store.put(
+            "deployments/demo.json",
+            json.dumps(
+                {"endpoint": "demo", "stable_version": 1, "canary_version": None, "canary_weight_bp": 0}
+            ).encode(),
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and http("POST", url, b"{}", auth(env)).json()["config"] != "stable":
         time.sleep(0.2)
@@ -263,14 +363,14 @@ def test_16_concurrent_requests_spread_over_the_pool(env):
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
         pids = list(ex.map(one, range(16)))
     assert len(pids) == 16
-    assert len(set(pids)) == 4        # every one of the 4 workers took part, one request at a time each
+    assert len(set(pids)) == 4  # every one of the 4 workers took part, one request at a time each
 
 
 def test_function_stdout_is_captured_as_its_invoke_log(env):
     marker = f"hello-{os.getpid()}-{time.time()}"
     http("POST", env["url"] + "/echo", {"print": marker}, auth(env))
     log_file = env["rt"].state_dir / "logs" / "echo-stable.log"
-    deadline = time.monotonic() + 60      # the line travels the pipe after the response
+    deadline = time.monotonic() + 60  # the line travels the pipe after the response
     while time.monotonic() < deadline:
         env["thread"].loop.call_soon_threadsafe(env["rt"].logs.flush)
         if marker in log_file.read_text():
@@ -280,8 +380,12 @@ def test_function_stdout_is_captured_as_its_invoke_log(env):
 
 
 def test_cors_preflight_and_origin_headers(env):
-    r = http("OPTIONS", env["url"] + "/echo", None, {"Origin": "https://app.example",
-                                                      "Access-Control-Request-Method": "POST"})
+    r = http(
+        "OPTIONS",
+        env["url"] + "/echo",
+        None,
+        {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+    )
     assert r.status == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
     r = http("POST", env["url"] + "/echo", b"{}", auth(env, Origin="https://evil.example"))
     assert "access-control-allow-origin" not in r.headers
@@ -290,6 +394,7 @@ def test_cors_preflight_and_origin_headers(env):
 def test_malformed_http_gets_400(env):
     import socket
     from urllib.parse import urlsplit
+
     u = urlsplit(env["url"])
     with socket.create_connection((u.hostname, u.port), timeout=5) as s:
         s.sendall(b"GARBAGE\r\n\r\n")
@@ -301,8 +406,10 @@ def test_rate_limit_gives_429():
     async def invoke(fn_id, headers, body):
         return 200, [(b"fn-http-status", b"200")], b"ok"
 
-    spec = {"request_policies": {"rate_limiting": {"rate_in_requests_per_second": 5, "rate_key": "CLIENT_IP"}},
-            "routes": [{"path": "/x", "methods": ["GET"], "backend": _fn("f")}]}
+    spec = {
+        "request_policies": {"rate_limiting": {"rate_in_requests_per_second": 5, "rate_key": "CLIENT_IP"}},
+        "routes": [{"path": "/x", "methods": ["GET"], "backend": _fn("f")}],
+    }
     import asyncio
 
     async def run():
@@ -315,7 +422,7 @@ def test_rate_limit_gives_429():
     statuses = [r.status for r in out]
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429] * 3
     assert json.loads(out[-1].body)["error"]["code"] == "rate_limited"
-    assert isinstance(other, GatewayResponse) and other.status == 200     # per client IP
+    assert isinstance(other, GatewayResponse) and other.status == 200  # per client IP
 
 
 def test_gateway_reuses_its_keep_alive_connection_to_each_worker(env):
@@ -323,14 +430,24 @@ def test_gateway_reuses_its_keep_alive_connection_to_each_worker(env):
     for _ in range(10):
         assert http("GET", env["url"] + "/by-query?v=2", None, auth(env)).status == 200
     reused = [w.conn.requests for w in pool.workers if w.conn is not None]
-    assert max(reused) >= 4, reused          # one connection carried several calls
+    assert max(reused) >= 4, reused  # one connection carried several calls
 
 
 def test_context_variables_and_templates():
     from mlops.local.routes import GatewayRequest
 
-    req = GatewayRequest("GET", "/x", {"q": "1"}, "/x?q=1", {"x-api-key": "k", "host": "h"}, b"", "1.2.3.4", "r",
-                         path_params={"p": "v"}, auth={"principal": "alice"})
+    req = GatewayRequest(
+        "GET",
+        "/x",
+        {"q": "1"},
+        "/x?q=1",
+        {"x-api-key": "k", "host": "h"},
+        b"",
+        "1.2.3.4",
+        "r",
+        path_params={"p": "v"},
+        auth={"principal": "alice"},
+    )
     assert req.variable("request.headers[X-Api-Key]") == "k" and req.variable("request.host") == "h"
     assert req.variable("request.query[q]") == "1" and req.variable("request.path[p]") == "v"
     assert req.render("user=${request.auth[principal]};q=${request.query[q]}!") == "user=alice;q=1!"

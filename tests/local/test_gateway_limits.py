@@ -27,22 +27,43 @@ ECHO = ROOT / "tests" / "fixtures" / "functions" / "echo" / "func.py"
 PER_IP, TOTAL = 4, 6
 
 
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     project = tmp_path_factory.mktemp("limits")
-    settings = settings_from_config({
-        "mlops:endpoints": [], "mlops:store": {"backend": "file", "path": str(project / "store")},
-        "mlops:local": {"port": 0, "state_dir": str(project / "state"), "secrets_file": str(project / "s.json")},
-    }, stack="limits", project_dir=project)
-    spec = {"routes": [{"path": "/echo", "methods": ["GET", "POST"],
-                        "backend": {"type": "ORACLE_FUNCTIONS_BACKEND", "function_id": "local:fn:echo"}}]}
+    settings = settings_from_config(
+        {
+            "mlops:endpoints": [],
+            "mlops:store": {"backend": "file", "path": str(project / "store")},
+            "mlops:local": {
+                "port": 0,
+                "state_dir": str(project / "state"),
+                "secrets_file": str(project / "s.json"),
+            },
+        },
+        stack="limits",
+        project_dir=project,
+    )
+    spec = {
+        "routes": [
+            {
+                "path": "/echo",
+                "methods": ["GET", "POST"],
+                "backend": {"type": "ORACLE_FUNCTIONS_BACKEND", "function_id": "local:fn:echo"},
+            }
+        ]
+    }
     clock = ManualClock(1000.0)
-    limits = HttpLimits(max_connections_per_ip=PER_IP, max_connections=TOTAL, refusal_slack=8,
-                        sweep_interval_s=3600)          # the tests sweep themselves
-    rt = LocalRuntime(settings, port=0, spec=spec, functions=[FunctionDef("echo", ECHO, {}, pool_size=2)],
-                      http_limits=limits, limits_clock=clock)
+    limits = HttpLimits(
+        max_connections_per_ip=PER_IP, max_connections=TOTAL, refusal_slack=8, sweep_interval_s=3600
+    )  # the tests sweep themselves
+    rt = LocalRuntime(
+        settings,
+        port=0,
+        spec=spec,
+        functions=[FunctionDef("echo", ECHO, {}, pool_size=2)],
+        http_limits=limits,
+        limits_clock=clock,
+    )
     with RuntimeThread(rt) as thread:
         u = urlsplit(thread.url)
         yield {"rt": rt, "thread": thread, "addr": (u.hostname, u.port), "clock": clock, "guard": rt.guard}
@@ -53,12 +74,14 @@ def sweep(env, advance: float = 0.0) -> None:
 
     async def run():
         env["guard"].sweep()
+
     env["thread"].run(run())
 
 
 def open_count(env) -> int:
     async def run():
         return len(env["guard"].conns)
+
     return env["thread"].run(run())
 
 
@@ -79,7 +102,7 @@ def connect(env, source_ip: str = "127.0.0.1") -> socket.socket:
     return s
 
 
-_LEFTOVER: dict[int, bytes] = {}     # bytes read past one response, by socket fd (pipelining)
+_LEFTOVER: dict[int, bytes] = {}  # bytes read past one response, by socket fd (pipelining)
 
 
 def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:
@@ -127,6 +150,7 @@ def nothing_to_read(s: socket.socket, wait_s: float = 0.3) -> bool:
 def conn_states(env) -> list[tuple[int, float]]:
     async def run():
         return [(c.phase, c.last_read) for c in env["guard"].conns]
+
     return env["thread"].run(run())
 
 
@@ -158,10 +182,10 @@ def test_8mb_url_is_414(env):
     with connect(env) as s:
         s.sendall(b"GET /echo?q=" + b"u" * (8 * 1024 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         assert_error(*read_response(s), 414, "uri_too_long")
-    with connect(env) as s:      # a 9 KB URL in one small request
+    with connect(env) as s:  # a 9 KB URL in one small request
         s.sendall(b"GET /echo?q=" + b"u" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         assert_error(*read_response(s), 414, "uri_too_long")
-    with connect(env) as s:      # a 4 KB URL is fine
+    with connect(env) as s:  # a 4 KB URL is fine
         s.sendall(b"GET /echo?q=" + b"u" * 4000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_response(s)[0] == 200
 
@@ -172,11 +196,11 @@ def test_slowloris_half_request_gets_408_within_the_header_read_timeout(env):
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Le")
         wait_read(env, HEAD)
         sweep(env, 14.0)
-        assert nothing_to_read(s)                      # 14 s without a byte: still waiting
-        sweep(env, 2.0)                                # 16 s: over the 15 s header read timeout
+        assert nothing_to_read(s)  # 14 s without a byte: still waiting
+        sweep(env, 2.0)  # 16 s: over the 15 s header read timeout
         assert_error(*read_response(s), 408, "request_timeout")
         s.settimeout(30)
-        assert s.recv(100) == b""                      # and the connection is closed
+        assert s.recv(100) == b""  # and the connection is closed
 
 
 def test_a_silent_connection_gets_408(env):
@@ -206,7 +230,7 @@ def test_trickling_header_bytes_is_capped_at_60_s_in_all(env):
             assert nothing_to_read(s, 0.1)
             s.sendall(b"X")
             wait_read(env, HEAD)
-        sweep(env, 11.0)                               # 61 s since the head began
+        sweep(env, 11.0)  # 61 s since the head began
         assert_error(*read_response(s), 408, "request_timeout")
 
 
@@ -216,16 +240,17 @@ def test_idle_keep_alive_connection_is_closed_after_60_s_and_busy_ones_are_not(e
         status, headers, _ = read_response(s)
         assert status == 200 and headers["connection"] == "keep-alive"
         sweep(env, 59.0)
-        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")       # still open: it answers
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")  # still open: it answers
         assert read_response(s)[0] == 200
         states = conn_states(env)
         sweep(env, 61.0)
         s.settimeout(30)
         try:
-            assert s.recv(100) == b""                              # closed quietly, no answer needed
+            assert s.recv(100) == b""  # closed quietly, no answer needed
         except TimeoutError:
-            raise AssertionError(f"not closed; before the sweep: {states}, clock {env['clock'].t}, "
-                                 f"after: {conn_states(env)}") from None
+            raise AssertionError(
+                f"not closed; before the sweep: {states}, clock {env['clock'].t}, after: {conn_states(env)}"
+            ) from None
 
 
 def test_connections_over_the_per_client_bound_get_429_and_over_the_total_503(env):
@@ -234,31 +259,34 @@ def test_connections_over_the_per_client_bound_get_429_and_over_the_total_503(en
     held = [connect(env) for _ in range(PER_IP)]
     try:
         wait_for(lambda: open_count(env) == PER_IP, "the connections to be counted")
-        with connect(env) as s:                                     # one too many from 127.0.0.1
+        with connect(env) as s:  # one too many from 127.0.0.1
             s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
             assert_error(*read_response(s), 429, "too_many_connections")
         wait_for(lambda: open_count(env) == PER_IP, "the refused connection to go")
-        other = [connect(env, "127.0.0.2") for _ in range(TOTAL - PER_IP)]   # another client: served
+        other = [connect(env, "127.0.0.2") for _ in range(TOTAL - PER_IP)]  # another client: served
         held += other
         for s in other:
             s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(s)[0] == 200
-        with connect(env, "127.0.0.3") as s:                       # over the total: 503
+        with connect(env, "127.0.0.3") as s:  # over the total: 503
             s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
             assert_error(*read_response(s), 503, "server_busy")
     finally:
         for s in held:
             s.close()
     wait_for(lambda: open_count(env) == 0, "all connections to close")
-    with connect(env) as s:                                         # and it serves again
+    with connect(env) as s:  # and it serves again
         s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_response(s)[0] == 200
 
 
 def test_pipelined_requests_are_answered_in_order(env):
     with connect(env) as s:
-        s.sendall(b"GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n" b"GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
-                  b"GET /echo?n=3 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n")
+        s.sendall(
+            b"GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /echo?n=3 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"
+        )
         for n in (1, 2):
             status, _h, body = read_response(s)
             assert status == 200 and json.loads(body)["url"] == f"/echo?n={n}"

@@ -9,8 +9,15 @@ import logging
 from mlops import logs
 from mlops.local.gateway import Gateway
 
-SPEC = {"routes": [{"path": "/x", "methods": ["POST"],
-                    "backend": {"type": "ORACLE_FUNCTIONS_BACKEND", "function_id": "local:fn:f"}}]}
+SPEC = {
+    "routes": [
+        {
+            "path": "/x",
+            "methods": ["POST"],
+            "backend": {"type": "ORACLE_FUNCTIONS_BACKEND", "function_id": "local:fn:f"},
+        }
+    ]
+}
 
 
 def test_a_gateway_failure_is_one_json_line_with_the_request_id(capsys):
@@ -29,4 +36,4 @@ def test_a_gateway_failure_is_one_json_line_with_the_request_id(capsys):
     assert seen == ["rid-7"]
     assert [r["request_id"] for r in recs] == ["rid-7", "rid-7"]
     assert recs[1]["logger"] == "mlops.local.gateway" and recs[1]["error"] == "RuntimeError"
-    assert logs.request_id_var.get() is None        # reset after the request
+    assert logs.request_id_var.get() is None  # reset after the request

@@ -23,15 +23,45 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry", ("functions", "__main__", "mlops.cli", "mlops.__main__")),
     ("runtimes", ("mlops.local", "mlops_infra")),
-    ("services", ("mlops.runs", "mlops.guardian", "mlops.driftjob", "mlops.pipeline", "mlops.ab",
-                  "mlops.function")),
+    (
+        "services",
+        ("mlops.runs", "mlops.guardian", "mlops.driftjob", "mlops.pipeline", "mlops.ab", "mlops.function"),
+    ),
     ("registry", ("mlops.registry",)),
     ("serving", ("mlops.serving",)),
-    ("core", ("mlops.monitoring", "mlops.blueprint", "mlops.settings", "mlops.fnconfig", "mlops.storage",
-              "mlops.secrets", "mlops.drift")),
-    ("base", ("mlops.names", "mlops.errors", "mlops.envvars", "mlops.times", "mlops.jsonbody", "mlops.http",
-              "mlops.localfiles", "mlops.logrecords", "mlops.cards", "mlops.fdkpatch", "mlops.fdkclock",
-              "mlops.fdkfast", "mlops.logs", "mlops.ttlcache", "mlops.texttable", "mlops")),
+    (
+        "core",
+        (
+            "mlops.monitoring",
+            "mlops.blueprint",
+            "mlops.settings",
+            "mlops.fnconfig",
+            "mlops.storage",
+            "mlops.secrets",
+            "mlops.drift",
+        ),
+    ),
+    (
+        "base",
+        (
+            "mlops.names",
+            "mlops.errors",
+            "mlops.envvars",
+            "mlops.times",
+            "mlops.jsonbody",
+            "mlops.http",
+            "mlops.localfiles",
+            "mlops.logrecords",
+            "mlops.cards",
+            "mlops.fdkpatch",
+            "mlops.fdkclock",
+            "mlops.fdkfast",
+            "mlops.logs",
+            "mlops.ttlcache",
+            "mlops.texttable",
+            "mlops",
+        ),
+    ),
 )
 
 # Over the size limits on purpose (path relative to layers/): data tables, not logic. Keep this short.
@@ -63,7 +93,7 @@ def _modules() -> dict[str, Module]:
             if ".venv" in path.parts or "__pycache__" in path.parts:
                 continue
             name = _module_name(path)
-            if top == "functions":      # each function is its own top-level ``func`` module
+            if top == "functions":  # each function is its own top-level ``func`` module
                 name = "functions." + path.parent.name + "." + path.stem
             out[name] = Module(name, path)
     return out
@@ -80,7 +110,8 @@ def _layer_of(name: str) -> int:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST) -> Iterator[tuple[str, list[str]]]:
@@ -190,9 +221,12 @@ def test_every_module_has_a_layer():
 
 def test_imports_never_run_up_a_layer():
     _, graph = _graph()
-    upward = [f"{a} ({LAYERS[_layer_of(a)][0]}) -> {b} ({LAYERS[_layer_of(b)][0]})"
-              for a, targets in sorted(graph.items()) for b in sorted(targets)
-              if _layer_of(b) < _layer_of(a)]
+    upward = [
+        f"{a} ({LAYERS[_layer_of(a)][0]}) -> {b} ({LAYERS[_layer_of(b)][0]})"
+        for a, targets in sorted(graph.items())
+        for b in sorted(targets)
+        if _layer_of(b) < _layer_of(a)
+    ]
     assert not upward, "imports from a lower layer to a higher one:\n" + "\n".join(upward)
 
 
@@ -206,7 +240,7 @@ def test_no_import_cycle_between_rooms():
     rooms: dict[str, set[str]] = {}
     for a, targets in graph.items():
         rooms.setdefault(_room(a), set()).update(_room(b) for b in targets if _room(b) != _room(a))
-    rooms.pop("mlops", None)      # the package face (``from mlops import x``) is not a room
+    rooms.pop("mlops", None)  # the package face (``from mlops import x``) is not a room
     for targets in rooms.values():
         targets.discard("mlops")
     assert not _cycles(rooms), f"import cycles between packages: {_cycles(rooms)}"
@@ -226,11 +260,14 @@ def test_modules_and_functions_stay_small():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
-                    too_big.append(f"{rel}:{node.lineno} {node.name}: {length} lines (max {MAX_FUNCTION_LINES})")
+                    too_big.append(
+                        f"{rel}:{node.lineno} {node.name}: {length} lines (max {MAX_FUNCTION_LINES})"
+                    )
     assert not too_big, "split by subject:\n" + "\n".join(too_big)
 
 
 # --- the checker itself must be able to fail ---------------------------------------------------------------
+
 
 def test_cycle_finder_finds_a_circle_and_passes_a_chain():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -238,8 +275,10 @@ def test_cycle_finder_finds_a_circle_and_passes_a_chain():
 
 
 def test_imports_inside_functions_count_and_type_checking_ones_do_not():
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mlops.cli\n"
-                     "def f():\n    from mlops.registry import service\n")
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mlops.cli\n"
+        "def f():\n    from mlops.registry import service\n"
+    )
     seen = [m for m, _ in _imports(tree) if m.startswith("mlops")]
     assert seen == ["mlops.registry"]
 

@@ -60,14 +60,14 @@ from mlops.ab.srm import DEFAULT_CONCENTRATION, DEFAULT_SRM_ALPHA, SRMResult, ch
 from mlops.errors import BadRequestError
 
 DECISIONS = ("continue", "canary_wins", "shadow_wins", "stable_wins", "no_difference", "srm_alarm")
-MIN_CALLERS_PER_ARM = 10   # below this a caller-clustered variance is unreliable: say so
+MIN_CALLERS_PER_ARM = 10  # below this a caller-clustered variance is unreliable: say so
 
 
 @dataclass
 class Comparison:
     """The challenger-vs-stable effect: estimate, always-valid interval and p-value, and the rates compared."""
 
-    method: str                    # two_sample | paired
+    method: str  # two_sample | paired
     challenger: str
     control: str
     challenger_rate: float | None  # outcome rate of the challenger on the compared outcomes
@@ -76,10 +76,16 @@ class Comparison:
     tau: float
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"method": self.method, "challenger": self.challenger, "control": self.control,
-             "challenger_rate": self.challenger_rate, "control_rate": self.control_rate, "tau": self.tau}
+        d = {
+            "method": self.method,
+            "challenger": self.challenger,
+            "control": self.control,
+            "challenger_rate": self.challenger_rate,
+            "control_rate": self.control_rate,
+            "tau": self.tau,
+        }
         r = self.result.to_dict()
-        r["test_decision"] = r.pop("decision")   # the bare test's verdict, before the split check
+        r["test_decision"] = r.pop("decision")  # the bare test's verdict, before the split check
         d.update(r)
         return d
 
@@ -113,15 +119,29 @@ class ABReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (no NaN or infinity)."""
-        return _finite({
-            "endpoint": self.endpoint, "challenger": self.challenger, "outcome": self.outcome,
-            "higher_is_better": self.higher_is_better, "weight_bp": self.weight_bp, "shadow_bp": self.shadow_bp,
-            "alpha": self.alpha, "mde": self.mde, "min_samples": self.min_samples,
-            "variants": [v.to_dict() for v in self.variants],
-            "comparison": self.comparison.to_dict() if self.comparison else None,
-            "srm": self.srm.to_dict(), "decision": self.decision, "winner": self.winner, "reason": self.reason,
-            "warnings": list(self.warnings), "join": self.join.to_dict(), "since": self.since, "until": self.until,
-        })
+        return _finite(
+            {
+                "endpoint": self.endpoint,
+                "challenger": self.challenger,
+                "outcome": self.outcome,
+                "higher_is_better": self.higher_is_better,
+                "weight_bp": self.weight_bp,
+                "shadow_bp": self.shadow_bp,
+                "alpha": self.alpha,
+                "mde": self.mde,
+                "min_samples": self.min_samples,
+                "variants": [v.to_dict() for v in self.variants],
+                "comparison": self.comparison.to_dict() if self.comparison else None,
+                "srm": self.srm.to_dict(),
+                "decision": self.decision,
+                "winner": self.winner,
+                "reason": self.reason,
+                "warnings": list(self.warnings),
+                "join": self.join.to_dict(),
+                "since": self.since,
+                "until": self.until,
+            }
+        )
 
 
 def _finite(obj: Any) -> Any:
@@ -136,6 +156,7 @@ def _finite(obj: Any) -> Any:
 
 # --------------------------------------------------------------------------- arm statistics
 
+
 @dataclass
 class ArmStats:
     """Running sums of one arm's outcomes, per cluster (caller) too, for the variance of its mean."""
@@ -143,7 +164,7 @@ class ArmStats:
     n: int = 0
     total: float = 0.0
     total_sq: float = 0.0
-    clusters: dict[Any, list[float]] = field(default_factory=dict)   # key -> [count, sum]
+    clusters: dict[Any, list[float]] = field(default_factory=dict)  # key -> [count, sum]
 
     def add(self, y: float, cluster: Any) -> None:
         """One outcome ``y`` of a unit in ``cluster`` (a caller)."""
@@ -186,8 +207,11 @@ def two_arm_variance(challenger: ArmStats, control: ArmStats) -> float:
     seeded A/A experiments with 80 heterogeneous, unevenly busy callers and 20 looks (see the
     tests): outcome-level variance alone -> 60% false positives at alpha = 5%, clustered -> 0.5%.
     """
-    iid = float(two_sample_variance(challenger.n, challenger.total, challenger.total_sq,
-                                    control.n, control.total, control.total_sq))
+    iid = float(
+        two_sample_variance(
+            challenger.n, challenger.total, challenger.total_sq, control.n, control.total, control.total_sq
+        )
+    )
     return max(iid, challenger.cluster_robust_variance() + control.cluster_robust_variance())
 
 
@@ -199,7 +223,9 @@ def _outcome_value(fn: Outcome, pred: Prediction) -> float | None:
         return None
     y = float(y)
     if not 0.0 <= y <= 1.0:
-        raise BadRequestError(f"outcome values must lie in [0, 1], got {y} for prediction {pred.prediction_id}")
+        raise BadRequestError(
+            f"outcome values must lie in [0, 1], got {y} for prediction {pred.prediction_id}"
+        )
     return y
 
 
@@ -244,8 +270,16 @@ def _paired(joined: Joined, fn: Outcome) -> tuple[ArmStats, ArmStats, ArmStats, 
 
 # --------------------------------------------------------------------------- split check
 
-def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_bp: int | None,
-         srm_alpha: float, srm_unit: str, warnings: list[str]) -> SRMResult:
+
+def _srm(
+    joined: Joined,
+    challenger: str | None,
+    weight_bp: int | None,
+    shadow_bp: int | None,
+    srm_alpha: float,
+    srm_unit: str,
+    warnings: list[str],
+) -> SRMResult:
     if challenger == "shadow":
         # The inference function shadows whole requests (every row of a batch or none), so the unit
         # is the request: a stable request counts as shadowed when any of its rows has a shadow twin.
@@ -258,8 +292,18 @@ def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_b
         share = None if shadow_bp is None else shadow_bp / 10000.0
         res = check_srm(with_twin, len(shadowed) - with_twin, share, alpha=srm_alpha, unit="request")
         if shadow_bp is None:
-            return SRMResult(False, "request", res.n_challenger, res.n_control, None, res.observed_share,
-                             None, srm_alpha, False, "shadow share unknown (pass shadow_bp, --shadow-bp)")
+            return SRMResult(
+                False,
+                "request",
+                res.n_challenger,
+                res.n_control,
+                None,
+                res.observed_share,
+                None,
+                srm_alpha,
+                False,
+                "shadow share unknown (pass shadow_bp, --shadow-bp)",
+            )
         return res
     preds = list(joined.by_variant["stable"].values()) + list(joined.by_variant["canary"].values())
     with_principal = sum(1 for p in preds if p.principal)
@@ -268,8 +312,10 @@ def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_b
         unit = "principal" if preds and with_principal >= 0.95 * len(preds) else "request"
     mismatched = sum(1 for p in preds if p.cohort in ("stable", "canary") and p.cohort != p.variant)
     if mismatched:
-        warnings.append(f"{mismatched} prediction(s) served by a variant other than their cohort "
-                        "(cohort routing and serving disagree)")
+        warnings.append(
+            f"{mismatched} prediction(s) served by a variant other than their cohort "
+            "(cohort routing and serving disagree)"
+        )
     if unit == "principal":
         units: dict[str, set[str]] = {}
         for p in preds:
@@ -279,13 +325,16 @@ def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_b
         n_c, n_s = len(units.get("canary", ())), len(units.get("stable", ()))
         both = len(units.get("canary", set()) & units.get("stable", set()))
         if both:
-            warnings.append(f"{both} caller(s) appear in both cohorts: the weight changed inside the window? "
-                            "start the window after the last weight change")
-    else:   # no caller identity: a request (all rows of a batch share its cohort) is the unit
+            warnings.append(
+                f"{both} caller(s) appear in both cohorts: the weight changed inside the window? "
+                "start the window after the last weight change"
+            )
+    else:  # no caller identity: a request (all rows of a batch share its cohort) is the unit
         cohorts: dict[str, str] = {}
         for p in preds:
-            cohorts.setdefault(p.request_id or p.prediction_id,
-                               p.cohort if p.cohort in ("stable", "canary") else p.variant)
+            cohorts.setdefault(
+                p.request_id or p.prediction_id, p.cohort if p.cohort in ("stable", "canary") else p.variant
+            )
         n_c = sum(1 for c in cohorts.values() if c == "canary")
         n_s = len(cohorts) - n_c
     share = None if weight_bp is None else weight_bp / 10000.0
@@ -295,6 +344,7 @@ def _srm(joined: Joined, challenger: str | None, weight_bp: int | None, shadow_b
 
 
 # --------------------------------------------------------------------------- analyze
+
 
 def check_bp(value: int | None, name: str) -> int | None:
     """``value`` if it is None or an integer number of basis points 0..10000, else a 400."""
@@ -311,11 +361,24 @@ def _fmt_versions(vm: VariantMetrics | None) -> str:
     return " " + ",".join(f"v{v}" for v in vm.versions)
 
 
-def analyze(records: Any, *, weight_bp: int | None, alpha: float = 0.05, mde: float = 0.02,
-            min_samples: int = 100, tau: float | None = None, challenger: str | None = None,
-            outcome: str | Outcome = "accuracy", higher_is_better: bool = True, endpoint: str | None = None,
-            since: Any = None, until: Any = None, shadow_bp: int | None = None,
-            srm_alpha: float = DEFAULT_SRM_ALPHA, srm_unit: str = "auto") -> ABReport:
+def analyze(
+    records: Any,
+    *,
+    weight_bp: int | None,
+    alpha: float = 0.05,
+    mde: float = 0.02,
+    min_samples: int = 100,
+    tau: float | None = None,
+    challenger: str | None = None,
+    outcome: str | Outcome = "accuracy",
+    higher_is_better: bool = True,
+    endpoint: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    shadow_bp: int | None = None,
+    srm_alpha: float = DEFAULT_SRM_ALPHA,
+    srm_unit: str = "auto",
+) -> ABReport:
     """Analyse one endpoint's experiment.
 
     ``records``: prediction/feedback records (dicts, NDJSON bytes, an iterable of either) or a
@@ -336,10 +399,14 @@ def analyze(records: Any, *, weight_bp: int | None, alpha: float = 0.05, mde: fl
         raise BadRequestError(f"srm_unit must be auto, principal or request, got {srm_unit!r}")
     test = SequentialTest(alpha=alpha, mde=mde, min_samples=min_samples, tau=tau)
     outcome_name, fn = resolve_outcome(outcome)
-    joined = records if isinstance(records, Joined) else join(records, endpoint=endpoint, since=since, until=until)
+    joined = (
+        records if isinstance(records, Joined) else join(records, endpoint=endpoint, since=since, until=until)
+    )
     table = metrics(joined, fn)
     if challenger is None:
-        challenger = "canary" if joined.by_variant["canary"] else ("shadow" if joined.by_variant["shadow"] else None)
+        challenger = (
+            "canary" if joined.by_variant["canary"] else ("shadow" if joined.by_variant["shadow"] else None)
+        )
     warnings: list[str] = []
     srm = _srm(joined, challenger, weight_bp, shadow_bp, srm_alpha, srm_unit, warnings)
 
@@ -350,14 +417,38 @@ def analyze(records: Any, *, weight_bp: int | None, alpha: float = 0.05, mde: fl
 
     decision, winner, reason = _decide(test, challenger, comparison, srm, table, outcome_name)
     return ABReport(
-        endpoint=endpoint, challenger=challenger, outcome=outcome_name, higher_is_better=higher_is_better,
-        weight_bp=weight_bp, shadow_bp=shadow_bp, alpha=alpha, mde=mde, min_samples=min_samples,
-        variants=list(table.values()), comparison=comparison, srm=srm, decision=decision, winner=winner,
-        reason=reason, warnings=warnings, join=joined.stats, since=joined.since, until=joined.until)
+        endpoint=endpoint,
+        challenger=challenger,
+        outcome=outcome_name,
+        higher_is_better=higher_is_better,
+        weight_bp=weight_bp,
+        shadow_bp=shadow_bp,
+        alpha=alpha,
+        mde=mde,
+        min_samples=min_samples,
+        variants=list(table.values()),
+        comparison=comparison,
+        srm=srm,
+        decision=decision,
+        winner=winner,
+        reason=reason,
+        warnings=warnings,
+        join=joined.stats,
+        since=joined.since,
+        until=joined.until,
+    )
 
 
-def _compare(joined: Joined, challenger: str, fn: Outcome, test: SequentialTest, higher_is_better: bool,
-             tau: float | None, mde: float, alpha: float) -> tuple[Comparison, tuple[ArmStats, ...]]:
+def _compare(
+    joined: Joined,
+    challenger: str,
+    fn: Outcome,
+    test: SequentialTest,
+    higher_is_better: bool,
+    tau: float | None,
+    mde: float,
+    alpha: float,
+) -> tuple[Comparison, tuple[ArmStats, ...]]:
     """The sequential comparison of the challenger with stable (two-sample for a canary, paired for a
     shadow) and the arms it was computed from."""
     arms: tuple[ArmStats, ...]
@@ -373,48 +464,98 @@ def _compare(joined: Joined, challenger: str, fn: Outcome, test: SequentialTest,
     sign = 1.0 if higher_is_better else -1.0
     r = test.evaluate(sign * est, var, n_c, n_s)
     lo, hi = (r.ci_low, r.ci_high) if sign > 0 else (-r.ci_high, -r.ci_low)
-    result = SequentialResult(estimate=est, ci_low=lo, ci_high=hi, p_value=r.p_value, variance=var,
-                              n_challenger=n_c, n_control=n_s, decision=r.decision, ready=r.ready)
-    comparison = Comparison(method, challenger, "stable", rate_c, rate_s, result,
-                            tau if tau is not None else default_tau(mde, alpha))
+    result = SequentialResult(
+        estimate=est,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=r.p_value,
+        variance=var,
+        n_challenger=n_c,
+        n_control=n_s,
+        decision=r.decision,
+        ready=r.ready,
+    )
+    comparison = Comparison(
+        method,
+        challenger,
+        "stable",
+        rate_c,
+        rate_s,
+        result,
+        tau if tau is not None else default_tau(mde, alpha),
+    )
     return comparison, arms
 
 
-def _comparison_warnings(challenger: str, arms: tuple[ArmStats, ...], table: dict[str, VariantMetrics]) -> list[str]:
+def _comparison_warnings(
+    challenger: str, arms: tuple[ArmStats, ...], table: dict[str, VariantMetrics]
+) -> list[str]:
     """What limits a comparison: too few callers in an arm, or challenger errors the outcome cannot see."""
     warnings: list[str] = []
-    few = [a for a in arms if a.n and len(a.clusters) < MIN_CALLERS_PER_ARM
-           and any(not isinstance(k, tuple) for k in a.clusters)]
+    few = [
+        a
+        for a in arms
+        if a.n and len(a.clusters) < MIN_CALLERS_PER_ARM and any(not isinstance(k, tuple) for k in a.clusters)
+    ]
     if few:
-        warnings.append(f"outcomes come from fewer than {MIN_CALLERS_PER_ARM} callers in an arm: outcomes of "
-                        "one caller are correlated, so the interval is only as good as the callers are many")
+        warnings.append(
+            f"outcomes come from fewer than {MIN_CALLERS_PER_ARM} callers in an arm: outcomes of "
+            "one caller are correlated, so the interval is only as good as the callers are many"
+        )
     vc, vs = table.get(challenger), table.get("stable")
-    if vc and vs and vc.error_rate is not None and vs.error_rate is not None and vc.errors >= 5 \
-            and vc.error_rate > vs.error_rate + 0.01:
-        warnings.append(f"{challenger} error rate {vc.error_rate:.2%} exceeds stable's {vs.error_rate:.2%}; "
-                        "errors are not labelled, so the outcome comparison cannot see them")
+    if (
+        vc
+        and vs
+        and vc.error_rate is not None
+        and vs.error_rate is not None
+        and vc.errors >= 5
+        and vc.error_rate > vs.error_rate + 0.01
+    ):
+        warnings.append(
+            f"{challenger} error rate {vc.error_rate:.2%} exceeds stable's {vs.error_rate:.2%}; "
+            "errors are not labelled, so the outcome comparison cannot see them"
+        )
     return warnings
 
 
-def _decide(test: SequentialTest, challenger: str | None, comparison: Comparison | None, srm: SRMResult,
-            table: dict[str, VariantMetrics], outcome: str) -> tuple[str, str | None, str]:
+def _decide(
+    test: SequentialTest,
+    challenger: str | None,
+    comparison: Comparison | None,
+    srm: SRMResult,
+    table: dict[str, VariantMetrics],
+    outcome: str,
+) -> tuple[str, str | None, str]:
     if srm.alarm:
-        what = f"{challenger or 'canary'} share" if challenger != "shadow" else "shadowed share of stable requests"
-        return ("srm_alarm", None,
-                f"sample ratio mismatch: the {what} is {srm.observed_share:.2%} of {srm.n_challenger + srm.n_control} "
-                f"{srm.unit}s, configured {srm.expected_share:.2%} (always-valid p = {srm.p_value:.2g} < {srm.alpha:g}); "
-                "assignment or logging is broken, so no winner can be trusted"
-                + (f" ({srm.note})" if srm.note else ""))
+        what = (
+            f"{challenger or 'canary'} share"
+            if challenger != "shadow"
+            else "shadowed share of stable requests"
+        )
+        return (
+            "srm_alarm",
+            None,
+            f"sample ratio mismatch: the {what} is {srm.observed_share:.2%} of {srm.n_challenger + srm.n_control} "
+            f"{srm.unit}s, configured {srm.expected_share:.2%} (always-valid p = {srm.p_value:.2g} < {srm.alpha:g}); "
+            "assignment or logging is broken, so no winner can be trusted"
+            + (f" ({srm.note})" if srm.note else ""),
+        )
     if challenger is None or comparison is None:
         return "continue", None, "no canary or shadow predictions in the window: nothing to compare"
     r = comparison.result
     ci = f"{1 - test.alpha:.0%} always-valid CI [{r.ci_low:+.4f}, {r.ci_high:+.4f}]"
-    counts = (f"{r.n_challenger} {challenger} / {r.n_control} stable labelled outcomes"
-              if comparison.method == "two_sample" else f"{r.n_challenger} requests scored by both and labelled")
+    counts = (
+        f"{r.n_challenger} {challenger} / {r.n_control} stable labelled outcomes"
+        if comparison.method == "two_sample"
+        else f"{r.n_challenger} requests scored by both and labelled"
+    )
     vc, vs = table.get(challenger), table.get("stable")
     tag_c, tag_s = f"{challenger}{_fmt_versions(vc)}", f"stable{_fmt_versions(vs)}"
-    rates = (f"{comparison.challenger_rate:.4f} vs {comparison.control_rate:.4f}"
-             if comparison.challenger_rate is not None and comparison.control_rate is not None else "n/a")
+    rates = (
+        f"{comparison.challenger_rate:.4f} vs {comparison.control_rate:.4f}"
+        if comparison.challenger_rate is not None and comparison.control_rate is not None
+        else "n/a"
+    )
     if not r.ready:
         if comparison.method == "two_sample":
             need = f"{r.n_challenger}/{test.min_samples} {challenger} and {r.n_control}/{test.min_samples} stable"
@@ -427,17 +568,28 @@ def _decide(test: SequentialTest, challenger: str | None, comparison: Comparison
                 cov += f", stable {vs.coverage:.0%}"
         return "continue", None, f"collecting: {need} labelled outcomes needed before any decision{cov}"
     code = {v: k for k, v in DECISION_NAMES.items()}[r.decision]
-    common = f"{outcome} {rates}, effect {r.estimate:+.4f}, {ci}, p = {r.p_value:.3g}, {counts}, MDE {test.mde:g}"
+    common = (
+        f"{outcome} {rates}, effect {r.estimate:+.4f}, {ci}, p = {r.p_value:.3g}, {counts}, MDE {test.mde:g}"
+    )
     if code == CHALLENGER_WINS:
-        return (f"{challenger}_wins", challenger,
-                f"{tag_c} beats {tag_s}: {common}; the interval excludes 0 and the effect reaches the MDE")
+        return (
+            f"{challenger}_wins",
+            challenger,
+            f"{tag_c} beats {tag_s}: {common}; the interval excludes 0 and the effect reaches the MDE",
+        )
     if code == CONTROL_WINS:
-        return ("stable_wins", "stable",
-                f"{tag_s} beats {tag_c}: {common}; the interval excludes 0 and the effect reaches the MDE")
+        return (
+            "stable_wins",
+            "stable",
+            f"{tag_s} beats {tag_c}: {common}; the interval excludes 0 and the effect reaches the MDE",
+        )
     if code == NO_DIFFERENCE:
-        return ("no_difference", None,
-                f"no meaningful difference between {tag_c} and {tag_s}: {common}; "
-                f"the interval lies within +-{test.mde:g}")
+        return (
+            "no_difference",
+            None,
+            f"no meaningful difference between {tag_c} and {tag_s}: {common}; "
+            f"the interval lies within +-{test.mde:g}",
+        )
     if r.ci_low > 0 or r.ci_high < 0:
         why = f"significant but the effect is below the MDE {test.mde:g}"
     else:

@@ -66,15 +66,19 @@ def iter_records(source: Any) -> Iterator[dict[str, Any]]:
     if isinstance(source, dict):
         yield source
         return
-    if isinstance(source, (bytes, bytearray, memoryview)) and bytes(source[:2]) == GZIP_MAGIC or \
-            isinstance(source, (bytes, bytearray)) and b'"logContent"' in source[:4096]:
+    if (
+        isinstance(source, (bytes, bytearray, memoryview))
+        and bytes(source[:2]) == GZIP_MAGIC
+        or isinstance(source, (bytes, bytearray))
+        and b'"logContent"' in source[:4096]
+    ):
         # the cloud's Service Connector objects: log entries (maybe gzip) whose messages are records
         yield from iter_log_records(bytes(source))
         return
     if isinstance(source, (bytes, bytearray, memoryview, str)):
         data = source.encode() if isinstance(source, str) else bytes(source)
         start, end = 0, len(data)
-        while start < end:   # line by line, without a second copy of the whole object
+        while start < end:  # line by line, without a second copy of the whole object
             nl = data.find(b"\n", start)
             stop = end if nl < 0 else nl
             line = data[start:stop].strip()
@@ -132,13 +136,13 @@ class Prediction:
 class JoinStats:
     """What the join skipped or merged, so that a surprising table can be explained."""
 
-    lines_ignored: int = 0            # not JSON, or a kind other than prediction/feedback
-    invalid_records: int = 0          # a prediction/feedback without prediction_id or with an unknown variant
+    lines_ignored: int = 0  # not JSON, or a kind other than prediction/feedback
+    invalid_records: int = 0  # a prediction/feedback without prediction_id or with an unknown variant
     other_endpoint: int = 0
-    outside_window: int = 0           # predictions whose ts is outside [since, until) (or missing with a window)
+    outside_window: int = 0  # predictions whose ts is outside [since, until) (or missing with a window)
     duplicate_predictions: int = 0
-    duplicate_feedback: int = 0       # feedback records superseded by a later one for the same prediction
-    orphan_feedback: int = 0          # feedback whose prediction is not in the window or was never seen
+    duplicate_feedback: int = 0  # feedback records superseded by a later one for the same prediction
+    orphan_feedback: int = 0  # feedback whose prediction is not in the window or was never seen
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -209,8 +213,10 @@ class Joiner:
             return
         ts = parse_ts(record.get("ts"))
         if (self.since is not None or self.until is not None) and (
-                ts is None or (self.since is not None and ts < self.since)
-                or (self.until is not None and ts >= self.until)):
+            ts is None
+            or (self.since is not None and ts < self.since)
+            or (self.until is not None and ts >= self.until)
+        ):
             stats.outside_window += 1
             self._out_of_window.add(pid)
             return
@@ -224,13 +230,18 @@ class Joiner:
         cohort = record.get("cohort")
         request_id = record.get("request_id")
         bucket[pid] = Prediction(
-            prediction_id=pid, variant=variant, ts=ts, version=record.get("version"),
+            prediction_id=pid,
+            variant=variant,
+            ts=ts,
+            version=record.get("version"),
             cohort=cohort if isinstance(cohort, str) else None,
             principal=principal if isinstance(principal, str) and principal else None,
             prediction=record.get("prediction"),
             confidence=float(confidence) if _is_number(confidence) else None,
             latency_ms=float(latency) if _is_number(latency) else None,
-            error=is_error(record), request_id=request_id if isinstance(request_id, str) and request_id else None)
+            error=is_error(record),
+            request_id=request_id if isinstance(request_id, str) and request_id else None,
+        )
 
     def feed(self, source: Any) -> Joiner:
         """``add`` every record in ``source`` (see :func:`iter_records`)."""
@@ -304,6 +315,7 @@ def resolve_outcome(outcome: str | Outcome) -> tuple[str, Outcome]:
 
 # --------------------------------------------------------------------------- metrics
 
+
 def percentile(sorted_values: list[float], q: float) -> float | None:
     """Linear-interpolated percentile (numpy's default) of already sorted values; None when empty."""
     if not sorted_values:
@@ -323,8 +335,8 @@ class VariantMetrics:
     predictions: int
     errors: int
     error_rate: float | None
-    labelled: int              # non-error predictions with feedback and a defined outcome
-    coverage: float | None     # labelled / non-error predictions
+    labelled: int  # non-error predictions with feedback and a defined outcome
+    coverage: float | None  # labelled / non-error predictions
     successes: float
     outcome_rate: float | None
     latency_p50_ms: float | None
@@ -368,20 +380,35 @@ def variant_metrics(preds: Iterable[Prediction], variant: str, outcome: Outcome 
     latencies.sort()
     ok = n - errors
     return VariantMetrics(
-        variant=variant, versions=sorted(versions, key=str), predictions=n, errors=errors,
-        error_rate=errors / n if n else None, labelled=labelled, coverage=labelled / ok if ok else None,
-        successes=successes, outcome_rate=successes / labelled if labelled else None,
-        latency_p50_ms=percentile(latencies, 50), latency_p95_ms=percentile(latencies, 95),
-        latency_p99_ms=percentile(latencies, 99), principals=len(principals), first_ts=first, last_ts=last)
+        variant=variant,
+        versions=sorted(versions, key=str),
+        predictions=n,
+        errors=errors,
+        error_rate=errors / n if n else None,
+        labelled=labelled,
+        coverage=labelled / ok if ok else None,
+        successes=successes,
+        outcome_rate=successes / labelled if labelled else None,
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
+        latency_p99_ms=percentile(latencies, 99),
+        principals=len(principals),
+        first_ts=first,
+        last_ts=last,
+    )
 
 
 def metrics(joined: Joined, outcome: str | Outcome = "accuracy") -> dict[str, VariantMetrics]:
     """Per-variant metrics of a join, for every variant that has at least one prediction."""
     _name, fn = resolve_outcome(outcome)
-    return {v: variant_metrics(joined.by_variant[v].values(), v, fn) for v in VARIANTS if joined.by_variant[v]}
+    return {
+        v: variant_metrics(joined.by_variant[v].values(), v, fn) for v in VARIANTS if joined.by_variant[v]
+    }
 
 
-def window_metrics(joined: Joined, width_s: float, outcome: str | Outcome = "accuracy") -> list[dict[str, Any]]:
+def window_metrics(
+    joined: Joined, width_s: float, outcome: str | Outcome = "accuracy"
+) -> list[dict[str, Any]]:
     """Per-variant metrics in consecutive windows of ``width_s`` seconds of prediction time.
 
     Returns ``[{"start": epoch, "end": epoch, "variants": {variant: VariantMetrics}}]`` in time
@@ -398,6 +425,11 @@ def window_metrics(joined: Joined, width_s: float, outcome: str | Outcome = "acc
             buckets.setdefault(int(p.ts // width_s), {}).setdefault(v, []).append(p)
     out = []
     for k in sorted(buckets):
-        out.append({"start": k * width_s, "end": (k + 1) * width_s,
-                    "variants": {v: variant_metrics(ps, v, fn) for v, ps in buckets[k].items()}})
+        out.append(
+            {
+                "start": k * width_s,
+                "end": (k + 1) * width_s,
+                "variants": {v: variant_metrics(ps, v, fn) for v, ps in buckets[k].items()},
+            }
+        )
     return out

@@ -46,8 +46,10 @@ class ABPolicy:
         if self.on_srm not in _ON_SRM:
             raise ConfigError(f"ab policy on_srm: must be one of {', '.join(_ON_SRM)}, got {self.on_srm!r}")
         if self.on_no_difference not in _ON_NO_DIFFERENCE:
-            raise ConfigError(f"ab policy on_no_difference: must be one of {', '.join(_ON_NO_DIFFERENCE)}, "
-                              f"got {self.on_no_difference!r}")
+            raise ConfigError(
+                f"ab policy on_no_difference: must be one of {', '.join(_ON_NO_DIFFERENCE)}, "
+                f"got {self.on_no_difference!r}"
+            )
         for name in ("auto_promote", "auto_rollback"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"ab policy {name}: expected true or false, got {getattr(self, name)!r}")
@@ -74,19 +76,26 @@ class ABPolicy:
 class Action:
     """What to do, to which variant, and the audit sentence that says why."""
 
-    kind: str                      # promote | rollback | alarm | notify | none
+    kind: str  # promote | rollback | alarm | notify | none
     endpoint: str | None
-    challenger: str | None         # canary | shadow
+    challenger: str | None  # canary | shadow
     decision: str
-    automatic: bool                # True when the policy lets the guardian act without a person
+    automatic: bool  # True when the policy lets the guardian act without a person
     reason: str
-    versions: dict[str, list[Any]] = field(default_factory=dict)   # variant -> versions seen
-    evidence: dict[str, Any] = field(default_factory=dict)         # the numbers behind the decision
+    versions: dict[str, list[Any]] = field(default_factory=dict)  # variant -> versions seen
+    evidence: dict[str, Any] = field(default_factory=dict)  # the numbers behind the decision
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "endpoint": self.endpoint, "challenger": self.challenger,
-                "decision": self.decision, "automatic": self.automatic, "reason": self.reason,
-                "versions": {k: list(v) for k, v in self.versions.items()}, "evidence": dict(self.evidence)}
+        return {
+            "kind": self.kind,
+            "endpoint": self.endpoint,
+            "challenger": self.challenger,
+            "decision": self.decision,
+            "automatic": self.automatic,
+            "reason": self.reason,
+            "versions": {k: list(v) for k, v in self.versions.items()},
+            "evidence": dict(self.evidence),
+        }
 
 
 def decide_action(report: ABReport, policy: ABPolicy | None = None) -> Action:
@@ -98,9 +107,11 @@ def decide_action(report: ABReport, policy: ABPolicy | None = None) -> Action:
     base = report.reason
     if d == "srm_alarm":
         kind = policy.on_srm
-        suffix = {ALARM: "alarm raised; no promotion or rollback on untrustworthy data",
-                  ROLLBACK: f"policy on_srm=rollback: rolling the {c or 'challenger'} back",
-                  NONE: "policy on_srm=none: no action"}[kind]
+        suffix = {
+            ALARM: "alarm raised; no promotion or rollback on untrustworthy data",
+            ROLLBACK: f"policy on_srm=rollback: rolling the {c or 'challenger'} back",
+            NONE: "policy on_srm=none: no action",
+        }[kind]
         return _action(report, kind, kind == ROLLBACK, f"{who}: {base}; {suffix}")
     if d in ("canary_wins", "shadow_wins"):
         if policy.auto_promote:
@@ -112,20 +123,34 @@ def decide_action(report: ABReport, policy: ABPolicy | None = None) -> Action:
         return _action(report, NOTIFY, False, f"{who}: {base}; auto_rollback is off: roll {c} back by hand")
     if d == "no_difference":
         kind = policy.on_no_difference
-        suffix = {NONE: "policy on_no_difference=none: no action",
-                  NOTIFY: "policy on_no_difference=notify: a person decides",
-                  PROMOTE: f"policy on_no_difference=promote: {c} is not meaningfully worse, promoting it",
-                  ROLLBACK: f"policy on_no_difference=rollback: {c} is not meaningfully better, rolling it back"}[kind]
+        suffix = {
+            NONE: "policy on_no_difference=none: no action",
+            NOTIFY: "policy on_no_difference=notify: a person decides",
+            PROMOTE: f"policy on_no_difference=promote: {c} is not meaningfully worse, promoting it",
+            ROLLBACK: f"policy on_no_difference=rollback: {c} is not meaningfully better, rolling it back",
+        }[kind]
         return _action(report, kind, kind in (PROMOTE, ROLLBACK), f"{who}: {base}; {suffix}")
     return _action(report, NONE, False, f"{who}: {base}")
 
 
 def _action(report: ABReport, kind: str, automatic: bool, reason: str) -> Action:
     cmp = report.comparison
-    evidence: dict[str, Any] = {"outcome": report.outcome, "alpha": report.alpha, "mde": report.mde,
-                                "min_samples": report.min_samples, "srm": report.srm.to_dict()}
+    evidence: dict[str, Any] = {
+        "outcome": report.outcome,
+        "alpha": report.alpha,
+        "mde": report.mde,
+        "min_samples": report.min_samples,
+        "srm": report.srm.to_dict(),
+    }
     if cmp is not None:
         evidence["comparison"] = cmp.to_dict()
-    return Action(kind=kind, endpoint=report.endpoint, challenger=report.challenger, decision=report.decision,
-                  automatic=automatic, reason=reason,
-                  versions={v.variant: list(v.versions) for v in report.variants}, evidence=evidence)
+    return Action(
+        kind=kind,
+        endpoint=report.endpoint,
+        challenger=report.challenger,
+        decision=report.decision,
+        automatic=automatic,
+        reason=reason,
+        versions={v.variant: list(v.versions) for v in report.variants},
+        evidence=evidence,
+    )

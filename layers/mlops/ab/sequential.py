@@ -67,8 +67,12 @@ import numpy as np
 from mlops.errors import BadRequestError
 
 CONTINUE, CHALLENGER_WINS, CONTROL_WINS, NO_DIFFERENCE = 0, 1, 2, 3
-DECISION_NAMES = {CONTINUE: "continue", CHALLENGER_WINS: "challenger_wins",
-                  CONTROL_WINS: "control_wins", NO_DIFFERENCE: "no_difference"}
+DECISION_NAMES = {
+    CONTINUE: "continue",
+    CHALLENGER_WINS: "challenger_wins",
+    CONTROL_WINS: "control_wins",
+    NO_DIFFERENCE: "no_difference",
+}
 
 
 def unit_variance(n: Any, total: Any, total_sq: Any, lo: float = 0.0, hi: float = 1.0) -> Any:
@@ -88,8 +92,16 @@ def variance_of_mean(n: Any, total: Any, total_sq: Any, lo: float = 0.0, hi: flo
     return unit_variance(n, total, total_sq, lo, hi) / np.maximum(np.asarray(n, dtype=float), 1.0)
 
 
-def two_sample_variance(n_a: Any, total_a: Any, total_sq_a: Any, n_b: Any, total_b: Any, total_sq_b: Any,
-                        lo: float = 0.0, hi: float = 1.0) -> Any:
+def two_sample_variance(
+    n_a: Any,
+    total_a: Any,
+    total_sq_a: Any,
+    n_b: Any,
+    total_b: Any,
+    total_sq_b: Any,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> Any:
     """Variance of ``mean_a - mean_b`` for independent arms: the larger of unpooled and pooled.
 
     The unpooled ``s_a^2/n_a + s_b^2/n_b`` is right away from the null; the pooled
@@ -97,12 +109,17 @@ def two_sample_variance(n_a: Any, total_a: Any, total_sq_a: Any, n_b: Any, total
     extreme rate (a 5% canary at 98% accuracy) from understating the variance — with the
     unpooled one alone the false-positive rate reached 8% at alpha = 5% in that regime.
     """
-    unpooled = variance_of_mean(n_a, total_a, total_sq_a, lo, hi) + variance_of_mean(n_b, total_b, total_sq_b,
-                                                                                    lo, hi)
+    unpooled = variance_of_mean(n_a, total_a, total_sq_a, lo, hi) + variance_of_mean(
+        n_b, total_b, total_sq_b, lo, hi
+    )
     na, nb = np.asarray(n_a, dtype=float), np.asarray(n_b, dtype=float)
-    pooled = unit_variance(na + nb, np.asarray(total_a, dtype=float) + total_b,
-                           np.asarray(total_sq_a, dtype=float) + total_sq_b, lo, hi) \
-        * (1.0 / np.maximum(na, 1.0) + 1.0 / np.maximum(nb, 1.0))
+    pooled = unit_variance(
+        na + nb,
+        np.asarray(total_a, dtype=float) + total_b,
+        np.asarray(total_sq_a, dtype=float) + total_sq_b,
+        lo,
+        hi,
+    ) * (1.0 / np.maximum(na, 1.0) + 1.0 / np.maximum(nb, 1.0))
     return np.maximum(unpooled, pooled)
 
 
@@ -147,13 +164,21 @@ class SequentialResult:
     variance: float
     n_challenger: int
     n_control: int
-    decision: str            # continue | challenger_wins | control_wins | no_difference
-    ready: bool              # both arms have reached min_samples
+    decision: str  # continue | challenger_wins | control_wins | no_difference
+    ready: bool  # both arms have reached min_samples
 
     def to_dict(self) -> dict[str, Any]:
-        return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high,
-                "p_value": self.p_value, "variance": self.variance, "n_challenger": self.n_challenger,
-                "n_control": self.n_control, "decision": self.decision, "ready": self.ready}
+        return {
+            "estimate": self.estimate,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "variance": self.variance,
+            "n_challenger": self.n_challenger,
+            "n_control": self.n_control,
+            "decision": self.decision,
+            "ready": self.ready,
+        }
 
 
 @dataclass(frozen=True)
@@ -163,7 +188,7 @@ class SequentialTest:
     alpha: float = 0.05
     mde: float = 0.02
     min_samples: int = 100
-    tau: float | None = None   # mixing scale; None = default_tau(mde, alpha)
+    tau: float | None = None  # mixing scale; None = default_tau(mde, alpha)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -180,7 +205,9 @@ class SequentialTest:
         t = self.tau if self.tau is not None else default_tau(self.mde, self.alpha)
         return t * t
 
-    def evaluate_many(self, estimate: Any, variance: Any, n_challenger: Any, n_control: Any) -> dict[str, Any]:
+    def evaluate_many(
+        self, estimate: Any, variance: Any, n_challenger: Any, n_control: Any
+    ) -> dict[str, Any]:
         """Vectorised looks: arrays of estimates/variances/counts in, arrays out (``decision`` as codes)."""
         est = np.asarray(estimate, dtype=float)
         var = np.maximum(np.asarray(variance, dtype=float), 1e-300)
@@ -192,30 +219,59 @@ class SequentialTest:
         challenger = ready & (lo > 0.0) & (est >= self.mde)
         control = ready & (hi < 0.0) & (est <= -self.mde)
         nodiff = ready & (lo > -self.mde) & (hi < self.mde)
-        decision = np.select([challenger, control, nodiff], [CHALLENGER_WINS, CONTROL_WINS, NO_DIFFERENCE],
-                             CONTINUE)
-        return {"estimate": est, "ci_low": lo, "ci_high": hi, "p_value": p, "ready": ready,
-                "decision": decision}
+        decision = np.select(
+            [challenger, control, nodiff], [CHALLENGER_WINS, CONTROL_WINS, NO_DIFFERENCE], CONTINUE
+        )
+        return {
+            "estimate": est,
+            "ci_low": lo,
+            "ci_high": hi,
+            "p_value": p,
+            "ready": ready,
+            "decision": decision,
+        }
 
-    def evaluate(self, estimate: float, variance: float, n_challenger: int, n_control: int) -> SequentialResult:
+    def evaluate(
+        self, estimate: float, variance: float, n_challenger: int, n_control: int
+    ) -> SequentialResult:
         """One look: the effect ``estimate`` with plug-in ``variance`` after n outcomes per arm."""
         out = self.evaluate_many(estimate, variance, n_challenger, n_control)
         return SequentialResult(
-            estimate=float(out["estimate"]), ci_low=float(out["ci_low"]), ci_high=float(out["ci_high"]),
-            p_value=float(out["p_value"]), variance=float(variance), n_challenger=int(n_challenger),
-            n_control=int(n_control), decision=DECISION_NAMES[int(out["decision"])],
-            ready=bool(out["ready"]))
+            estimate=float(out["estimate"]),
+            ci_low=float(out["ci_low"]),
+            ci_high=float(out["ci_high"]),
+            p_value=float(out["p_value"]),
+            variance=float(variance),
+            n_challenger=int(n_challenger),
+            n_control=int(n_control),
+            decision=DECISION_NAMES[int(out["decision"])],
+            ready=bool(out["ready"]),
+        )
 
-    def evaluate_proportions(self, successes_challenger: int, n_challenger: int,
-                             successes_control: int, n_control: int) -> SequentialResult:
+    def evaluate_proportions(
+        self, successes_challenger: int, n_challenger: int, successes_control: int, n_control: int
+    ) -> SequentialResult:
         """One look at two independent arms with 0/1 outcomes."""
-        if n_challenger < 0 or n_control < 0 or not 0 <= successes_challenger <= n_challenger \
-                or not 0 <= successes_control <= n_control:
+        if (
+            n_challenger < 0
+            or n_control < 0
+            or not 0 <= successes_challenger <= n_challenger
+            or not 0 <= successes_control <= n_control
+        ):
             raise BadRequestError("successes must lie between 0 and the number of outcomes")
-        est = (successes_challenger / n_challenger if n_challenger else 0.0) \
-            - (successes_control / n_control if n_control else 0.0)
-        var = float(two_sample_variance(n_challenger, successes_challenger, successes_challenger,
-                                        n_control, successes_control, successes_control))
+        est = (successes_challenger / n_challenger if n_challenger else 0.0) - (
+            successes_control / n_control if n_control else 0.0
+        )
+        var = float(
+            two_sample_variance(
+                n_challenger,
+                successes_challenger,
+                successes_challenger,
+                n_control,
+                successes_control,
+                successes_control,
+            )
+        )
         return self.evaluate(est, var, n_challenger, n_control)
 
     def evaluate_paired(self, n_pairs: int, total: float, total_sq: float) -> SequentialResult:

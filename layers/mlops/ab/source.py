@@ -24,7 +24,7 @@ class ReadableStore(Protocol):
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]: ...
 
-    def get(self, key: str) -> Any: ...   # has .data: bytes
+    def get(self, key: str) -> Any: ...  # has .data: bytes
 
 
 def log_prefix(endpoint: str) -> str:
@@ -33,7 +33,7 @@ def log_prefix(endpoint: str) -> str:
 
 
 def _day_of_key(key: str, prefix: str) -> datetime | None:
-    parts = key[len(prefix):].split("/")
+    parts = key[len(prefix) :].split("/")
     if len(parts) < 4:
         return None
     try:
@@ -42,8 +42,9 @@ def _day_of_key(key: str, prefix: str) -> datetime | None:
         return None
 
 
-def iter_log_objects(store: ReadableStore, endpoint: str, *, since: Any = None,
-                     until: Any = None) -> Iterator[bytes]:
+def iter_log_objects(
+    store: ReadableStore, endpoint: str, *, since: Any = None, until: Any = None
+) -> Iterator[bytes]:
     """Yield the bytes of each prediction-log object of ``endpoint`` that may hold records in the window."""
     prefix = log_prefix(endpoint)
     start_after = None

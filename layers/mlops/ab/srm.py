@@ -51,17 +51,28 @@ def _lgamma(x: Any) -> Any:
     return _lgamma_array(np.asarray(x, dtype=float)).astype(float)
 
 
-def log_bayes_factor(n_challenger: Any, n_control: Any, share: float,
-                     concentration: float = DEFAULT_CONCENTRATION) -> Any:
+def log_bayes_factor(
+    n_challenger: Any, n_control: Any, share: float, concentration: float = DEFAULT_CONCENTRATION
+) -> Any:
     """log BF of "the challenger share is not ``share``" against "it is" (arrays welcome).
 
     ``share`` must lie strictly between 0 and 1 (see :func:`check_srm` for 0 and 1).
     """
     a, b = concentration * share, concentration * (1.0 - share)
-    nc = np.asarray(n_challenger, dtype=float) if not isinstance(n_challenger, (int, float)) else float(n_challenger)
+    nc = (
+        np.asarray(n_challenger, dtype=float)
+        if not isinstance(n_challenger, (int, float))
+        else float(n_challenger)
+    )
     ns = np.asarray(n_control, dtype=float) if not isinstance(n_control, (int, float)) else float(n_control)
-    log_marginal = (_lgamma(a + b) - _lgamma(a) - _lgamma(b)
-                    + _lgamma(a + nc) + _lgamma(b + ns) - _lgamma(a + b + nc + ns))
+    log_marginal = (
+        _lgamma(a + b)
+        - _lgamma(a)
+        - _lgamma(b)
+        + _lgamma(a + nc)
+        + _lgamma(b + ns)
+        - _lgamma(a + b + nc + ns)
+    )
     log_null = nc * math.log(share) + ns * math.log1p(-share)
     return log_marginal - log_null
 
@@ -70,8 +81,8 @@ def log_bayes_factor(n_challenger: Any, n_control: Any, share: float,
 class SRMResult:
     """The split check: counts per arm, expected and observed challenger share, p-value, alarm."""
 
-    checked: bool            # False when there is no configured share to compare with
-    unit: str                # "principal" | "request"
+    checked: bool  # False when there is no configured share to compare with
+    unit: str  # "principal" | "request"
     n_challenger: int
     n_control: int
     expected_share: float | None
@@ -82,15 +93,29 @@ class SRMResult:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "unit": self.unit, "n_challenger": self.n_challenger,
-                "n_control": self.n_control, "expected_share": self.expected_share,
-                "observed_share": self.observed_share, "p_value": self.p_value, "alpha": self.alpha,
-                "alarm": self.alarm, "note": self.note}
+        return {
+            "checked": self.checked,
+            "unit": self.unit,
+            "n_challenger": self.n_challenger,
+            "n_control": self.n_control,
+            "expected_share": self.expected_share,
+            "observed_share": self.observed_share,
+            "p_value": self.p_value,
+            "alpha": self.alpha,
+            "alarm": self.alarm,
+            "note": self.note,
+        }
 
 
-def check_srm(n_challenger: int, n_control: int, expected_share: float | None, *,
-              alpha: float = DEFAULT_SRM_ALPHA, concentration: float = DEFAULT_CONCENTRATION,
-              unit: str = "principal") -> SRMResult:
+def check_srm(
+    n_challenger: int,
+    n_control: int,
+    expected_share: float | None,
+    *,
+    alpha: float = DEFAULT_SRM_ALPHA,
+    concentration: float = DEFAULT_CONCENTRATION,
+    unit: str = "principal",
+) -> SRMResult:
     """Sequential SRM test of the observed split against ``expected_share`` (the challenger's share).
 
     ``expected_share`` None means the configured weight is unknown: the result says so and never alarms.
@@ -105,15 +130,27 @@ def check_srm(n_challenger: int, n_control: int, expected_share: float | None, *
     total = n_challenger + n_control
     observed = n_challenger / total if total else None
     if expected_share is None:
-        return SRMResult(False, unit, n_challenger, n_control, None, observed, None, alpha, False,
-                         "configured weight unknown (pass weight_bp, --weight-bp)")
+        return SRMResult(
+            False,
+            unit,
+            n_challenger,
+            n_control,
+            None,
+            observed,
+            None,
+            alpha,
+            False,
+            "configured weight unknown (pass weight_bp, --weight-bp)",
+        )
     if not 0.0 <= expected_share <= 1.0:
         raise BadRequestError(f"expected share must be in [0, 1], got {expected_share}")
     if expected_share in (0.0, 1.0):
         impossible = n_challenger if expected_share == 0.0 else n_control
         p = 0.0 if impossible else 1.0
         note = f"{impossible} {unit}(s) in an arm configured to receive no traffic" if impossible else ""
-        return SRMResult(True, unit, n_challenger, n_control, expected_share, observed, p, alpha, p < alpha, note)
+        return SRMResult(
+            True, unit, n_challenger, n_control, expected_share, observed, p, alpha, p < alpha, note
+        )
     lbf = float(log_bayes_factor(n_challenger, n_control, expected_share, concentration))
     p = 1.0 if lbf <= 0.0 else math.exp(-lbf)
     return SRMResult(True, unit, n_challenger, n_control, expected_share, observed, p, alpha, p < alpha)

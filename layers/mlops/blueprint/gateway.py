@@ -42,10 +42,10 @@ from mlops.names import (
 )
 from mlops.settings import StackSettings
 
-MAX_ROUTES_PER_DEPLOYMENT = 50     # OCI API Gateway internal limit (see the module doc)
-FIXED_ROUTES = 5                   # health + 4 registry routes
-ROUTES_PER_ENDPOINT = 4            # predict, feedback, variants/stable/predict, variants/canary/predict
-MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT   # 11
+MAX_ROUTES_PER_DEPLOYMENT = 50  # OCI API Gateway internal limit (see the module doc)
+FIXED_ROUTES = 5  # health + 4 registry routes
+ROUTES_PER_ENDPOINT = 4  # predict, feedback, variants/stable/predict, variants/canary/predict
+MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT  # 11
 
 
 def _fn(function_id: Any) -> dict[str, Any]:
@@ -53,30 +53,38 @@ def _fn(function_id: Any) -> dict[str, Any]:
 
 
 def _set_headers(items: Mapping[str, str]) -> dict[str, Any]:
-    return {"set_headers": {"items": [{"name": name, "values": [value], "if_exists": "OVERWRITE"}
-                                      for name, value in items.items()]}}
+    return {
+        "set_headers": {
+            "items": [
+                {"name": name, "values": [value], "if_exists": "OVERWRITE"} for name, value in items.items()
+            ]
+        }
+    }
 
 
 def _identity_headers(extra: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Pass who the authorizer says the caller is; OVERWRITE so a client cannot forge it."""
-    items = {PRINCIPAL_HEADER.title(): "${request.auth[principal]}",
-             SCOPES_HEADER.title(): "${request.auth[scopes]}"}
+    items = {
+        PRINCIPAL_HEADER.title(): "${request.auth[principal]}",
+        SCOPES_HEADER.title(): "${request.auth[scopes]}",
+    }
     items.update(extra or {})
     return _set_headers(items)
 
 
 def _scoped(scopes: list[str], headers: dict[str, Any]) -> dict[str, Any]:
-    return {"authorization": {"type": "ANY_OF", "allowed_scopes": scopes},
-            "header_transformations": headers}
+    return {"authorization": {"type": "ANY_OF", "allowed_scopes": scopes}, "header_transformations": headers}
 
 
 def deployment_spec(settings: StackSettings, function_ids: Mapping[str, Any]) -> dict[str, Any]:
     """The deployment specification; ``function_ids`` maps function name -> OCID (or a local id)."""
     if len(settings.endpoints) > MAX_ENDPOINTS:
-        raise ConfigError(f"mlops:endpoints: {len(settings.endpoints)} endpoints need "
-                          f"{FIXED_ROUTES + ROUTES_PER_ENDPOINT * len(settings.endpoints)} gateway routes; an OCI API "
-                          f"deployment has at most {MAX_ROUTES_PER_DEPLOYMENT}, so a stack has at most {MAX_ENDPOINTS} "
-                          "endpoints (split the endpoints over several stacks)")
+        raise ConfigError(
+            f"mlops:endpoints: {len(settings.endpoints)} endpoints need "
+            f"{FIXED_ROUTES + ROUTES_PER_ENDPOINT * len(settings.endpoints)} gateway routes; an OCI API "
+            f"deployment has at most {MAX_ROUTES_PER_DEPLOYMENT}, so a stack has at most {MAX_ENDPOINTS} "
+            "endpoints (split the endpoints over several stacks)"
+        )
     routes: list[dict[str, Any]] = [_health_route()]
     for ep in settings.endpoints:
         routes.extend(_endpoint_routes(ep.name, settings.auth.pin_scope, function_ids))
@@ -92,7 +100,7 @@ def _request_policies(settings: StackSettings, authorizer_id: Any) -> dict[str, 
         "authentication": {
             "type": "CUSTOM_AUTHENTICATION",
             "function_id": authorizer_id,
-            "is_anonymous_access_allowed": True,   # only routes marked ANONYMOUS (health) use it
+            "is_anonymous_access_allowed": True,  # only routes marked ANONYMOUS (health) use it
             # one argument, present on every authenticated request (see the module doc)
             "parameters": {"token": f"request.headers[{gw.auth_header}]"},
             "cache_keys": ["token"],
@@ -100,24 +108,29 @@ def _request_policies(settings: StackSettings, authorizer_id: Any) -> dict[str, 
                 "type": "MODIFY_RESPONSE",
                 "response_code": "401",
                 "response_message": '{"error":{"code":"unauthorized","message":"a valid API key is '
-                                    'required in the ' + gw.auth_header + ' header, as Bearer <key>"}}',
+                "required in the " + gw.auth_header + ' header, as Bearer <key>"}}',
                 # RFC 7235: a 401 names the scheme it wants; OCI replaces the response under
                 # MODIFY_RESPONSE, so the header is set here rather than left to the authorizer
-                "response_header_transformations": _set_headers({"Content-Type": "application/json",
-                                                                 "WWW-Authenticate": "Bearer"}),
+                "response_header_transformations": _set_headers(
+                    {"Content-Type": "application/json", "WWW-Authenticate": "Bearer"}
+                ),
             },
         },
     }
     if gw.rate_limit:
-        policies["rate_limiting"] = {"rate_in_requests_per_second": gw.rate_limit.requests_per_second,
-                                     "rate_key": gw.rate_limit.key}
+        policies["rate_limiting"] = {
+            "rate_in_requests_per_second": gw.rate_limit.requests_per_second,
+            "rate_key": gw.rate_limit.key,
+        }
     if gw.cors:
-        policies["cors"] = {"allowed_origins": list(gw.cors.allowed_origins),
-                            "allowed_methods": list(gw.cors.allowed_methods),
-                            "allowed_headers": list(gw.cors.allowed_headers),
-                            "exposed_headers": ["X-Request-Id"],
-                            "is_allow_credentials_enabled": False,
-                            "max_age_in_seconds": gw.cors.max_age_s}
+        policies["cors"] = {
+            "allowed_origins": list(gw.cors.allowed_origins),
+            "allowed_methods": list(gw.cors.allowed_methods),
+            "allowed_headers": list(gw.cors.allowed_headers),
+            "exposed_headers": ["X-Request-Id"],
+            "is_allow_credentials_enabled": False,
+            "max_age_in_seconds": gw.cors.max_age_s,
+        }
     return policies
 
 
@@ -125,9 +138,12 @@ def _health_route() -> dict[str, Any]:
     return {
         "path": "/v1/health",
         "methods": ["GET"],
-        "backend": {"type": "STOCK_RESPONSE_BACKEND", "status": 200,
-                    "body": '{"status":"ok"}',
-                    "headers": [{"name": "Content-Type", "value": "application/json"}]},
+        "backend": {
+            "type": "STOCK_RESPONSE_BACKEND",
+            "status": 200,
+            "body": '{"status":"ok"}',
+            "headers": [{"name": "Content-Type", "value": "application/json"}],
+        },
         "request_policies": {"authorization": {"type": "ANONYMOUS"}},
     }
 
@@ -137,45 +153,67 @@ def _endpoint_routes(endpoint: str, pin_scope: str, function_ids: Mapping[str, A
     stable = function_ids[inference_function_name(endpoint, "stable")]
     canary = function_ids[inference_function_name(endpoint, "canary")]
     key = cohort_key(endpoint)
-    routes: list[dict[str, Any]] = [{
-        "path": f"/v1/endpoints/{endpoint}/predict",
-        "methods": ["POST"],
-        "backend": {
-            "type": "DYNAMIC_ROUTING_BACKEND",
-            "selection_source": {"type": "SINGLE", "selector": f"request.auth[{key}]"},
-            "routing_backends": [
-                {"key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"}, "backend": _fn(canary)},
-                {"key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
-                 "backend": _fn(stable)},
-            ],
-        },
-        "request_policies": _scoped([PREDICT_SCOPE], _identity_headers(
-            {COHORT_HEADER.title(): "${request.auth[" + key + "]}"})),
-    }]
-    for variant, fn_id in (("stable", stable), ("canary", canary)):
-        routes.append({
-            "path": pinned_predict_path(endpoint, variant),
+    routes: list[dict[str, Any]] = [
+        {
+            "path": f"/v1/endpoints/{endpoint}/predict",
             "methods": ["POST"],
-            "backend": _fn(fn_id),
-            "request_policies": _scoped([pin_scope], _identity_headers({COHORT_HEADER.title(): variant})),
-        })
-    routes.append({
-        "path": f"/v1/endpoints/{endpoint}/feedback",
-        "methods": ["POST"],
-        "backend": _fn(stable),
-        "request_policies": _scoped([PREDICT_SCOPE], _identity_headers()),
-    })
+            "backend": {
+                "type": "DYNAMIC_ROUTING_BACKEND",
+                "selection_source": {"type": "SINGLE", "selector": f"request.auth[{key}]"},
+                "routing_backends": [
+                    {
+                        "key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"},
+                        "backend": _fn(canary),
+                    },
+                    {
+                        "key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
+                        "backend": _fn(stable),
+                    },
+                ],
+            },
+            "request_policies": _scoped(
+                [PREDICT_SCOPE], _identity_headers({COHORT_HEADER.title(): "${request.auth[" + key + "]}"})
+            ),
+        }
+    ]
+    for variant, fn_id in (("stable", stable), ("canary", canary)):
+        routes.append(
+            {
+                "path": pinned_predict_path(endpoint, variant),
+                "methods": ["POST"],
+                "backend": _fn(fn_id),
+                "request_policies": _scoped([pin_scope], _identity_headers({COHORT_HEADER.title(): variant})),
+            }
+        )
+    routes.append(
+        {
+            "path": f"/v1/endpoints/{endpoint}/feedback",
+            "methods": ["POST"],
+            "backend": _fn(stable),
+            "request_policies": _scoped([PREDICT_SCOPE], _identity_headers()),
+        }
+    )
     return routes
 
 
 def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
     registry = _fn(registry_id)
-    return [{
-        "path": path,
-        "methods": ["GET", "POST", "PUT", "DELETE"],
-        "backend": registry,
-        "request_policies": _scoped([READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE], _identity_headers()),
-    } for path in ("/v1/models", "/v1/models/{rest*}", "/v1/audit/{rest*}", "/v1/endpoints/{endpoint}/deployment")]
+    return [
+        {
+            "path": path,
+            "methods": ["GET", "POST", "PUT", "DELETE"],
+            "backend": registry,
+            "request_policies": _scoped(
+                [READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE], _identity_headers()
+            ),
+        }
+        for path in (
+            "/v1/models",
+            "/v1/models/{rest*}",
+            "/v1/audit/{rest*}",
+            "/v1/endpoints/{endpoint}/deployment",
+        )
+    ]
 
 
 def local_function_ids(names) -> dict[str, str]:

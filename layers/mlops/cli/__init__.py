@@ -20,23 +20,38 @@ from mlops.errors import MlopsError
 # (module, ((command, one-line help), ...)) in the order `mlops --help` lists them. The help lines are the
 # ones each module's register() gives its parsers (tests/unit/cli/test_lazy_cli.py checks they agree).
 COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("mlops.cli.local", (("local", "run the stack on this machine (127.0.0.1 only)"),
-                         ("invoke", "invoke a function of the running local stack directly"))),
+    (
+        "mlops.cli.local",
+        (
+            ("local", "run the stack on this machine (127.0.0.1 only)"),
+            ("invoke", "invoke a function of the running local stack directly"),
+        ),
+    ),
     ("mlops.cli.keys", (("keys", "API keys for the gateway (salted hashes; tokens shown once)"),)),
     ("mlops.cli.models", (("models", "register, inspect, alias and approve model versions"),)),
-    ("mlops.cli.audit", (("audit", "the tamper-evident audit log: verify, history, point-in-time questions"),)),
+    (
+        "mlops.cli.audit",
+        (("audit", "the tamper-evident audit log: verify, history, point-in-time questions"),),
+    ),
     ("mlops.cli.deploy", (("deploy", "move versions between an endpoint's stable and canary"),)),
     ("mlops.cli.drift", (("drift", "drift reports of an endpoint (written by the drift function)"),)),
     ("mlops.cli.alarms", (("alarms", "alarm rules: their MQL, and a local evaluation"),)),
     ("mlops.cli.pipeline", (("pipeline", "run the OCI DevOps build spec locally; validate pipeline files"),)),
-    ("mlops.cli.runs", (("train", "run a training project, record the run, register the version"),
-                        ("runs", "recorded training runs: list, show, compare"),
-                        ("validate", "validation gate: candidate vs an alias on the candidate's holdout"))),
+    (
+        "mlops.cli.runs",
+        (
+            ("train", "run a training project, record the run, register the version"),
+            ("runs", "recorded training runs: list, show, compare"),
+            ("validate", "validation gate: candidate vs an alias on the candidate's holdout"),
+        ),
+    ),
     ("mlops.cli.ab", (("ab", "A/B analysis of an endpoint's canary or shadow against stable"),)),
     ("mlops.cli.infra", (("infra", "the Pulumi program: preview what a stack deploys"),)),
     ("mlops.cli.settings", (("settings", "stack settings: the stack file's JSON Schema, and a check"),)),
-    ("mlops.cli.quickstart", (("quickstart", "run the whole lifecycle locally: train, deploy, canary, drift, "
-                                             "rollback"),)),
+    (
+        "mlops.cli.quickstart",
+        (("quickstart", "run the whole lifecycle locally: train, deploy, canary, drift, rollback"),),
+    ),
 )
 
 
@@ -44,11 +59,19 @@ def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser
     """The ``mlops`` parser. By default every command in full (imports every command module); given command
     names, only their modules are imported and registered, the others are placeholders that carry their
     name and help line (enough for ``mlops --help`` and for finding the command)."""
-    parser = argparse.ArgumentParser(prog="mlops", description="The model lifecycle on OCI, and on this laptop.")
-    parser.add_argument("--stack", default=os.environ.get("MLOPS_STACK", "local"),
-                        help="stack whose Pulumi.<stack>.yaml settings to use (default: local)")
-    parser.add_argument("--project-dir", default=os.environ.get("MLOPS_PROJECT_DIR", "."),
-                        help="directory holding Pulumi.yaml and the stack files")
+    parser = argparse.ArgumentParser(
+        prog="mlops", description="The model lifecycle on OCI, and on this laptop."
+    )
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("MLOPS_STACK", "local"),
+        help="stack whose Pulumi.<stack>.yaml settings to use (default: local)",
+    )
+    parser.add_argument(
+        "--project-dir",
+        default=os.environ.get("MLOPS_PROJECT_DIR", "."),
+        help="directory holding Pulumi.yaml and the stack files",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module, commands in COMMANDS:
         if load is None or any(name in load for name, _ in commands):
@@ -96,15 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except OSError as exc:          # a missing file, a refused connection: say which, in one line
+    except OSError as exc:  # a missing file, a refused connection: say which, in one line
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"mlops: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless asked to
         if os.environ.get("MLOPS_DEBUG"):
             raise
-        print(f"mlops: internal error: {type(exc).__name__}: {str(exc)[:300]} "
-              "(set MLOPS_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        print(
+            f"mlops: internal error: {type(exc).__name__}: {str(exc)[:300]} "
+            "(set MLOPS_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 3
     return int(code or 0)
 

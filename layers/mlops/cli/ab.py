@@ -13,8 +13,20 @@ from mlops.names import validate_endpoint_name
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-COLUMNS = ("variant", "versions", "predictions", "errors", "error_rate", "labelled", "coverage", "outcome_rate",
-           "p50_ms", "p95_ms", "p99_ms", "callers")
+COLUMNS = (
+    "variant",
+    "versions",
+    "predictions",
+    "errors",
+    "error_rate",
+    "labelled",
+    "coverage",
+    "outcome_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "callers",
+)
 
 
 def register(sub) -> None:
@@ -23,28 +35,64 @@ def register(sub) -> None:
     st = asub.add_parser("status", help="per-variant table, effect with confidence interval, decision")
     st.add_argument("endpoint", metavar="ENDPOINT")
     src = st.add_mutually_exclusive_group()
-    src.add_argument("--records", metavar="FILE",
-                     help="read prediction/feedback records from an NDJSON file ('-' = stdin) instead of the store")
-    src.add_argument("--store", metavar="URL",
-                     help="object store URL (path, s3://bucket/prefix?..., oci://...); default: the stack's store")
-    st.add_argument("--weight-bp", type=int, default=None,
-                    help="configured canary weight in basis points (1000 = 10%%); default: the endpoint's "
-                         "deployment record in the store; unknown = the split is not checked")
-    st.add_argument("--shadow-bp", type=int, default=None,
-                    help="configured shadowed share of stable requests in basis points, for the shadow split check "
-                         "(default: the deployment record)")
-    st.add_argument("--challenger", choices=("canary", "shadow"), default=None,
-                    help="what to compare with stable (default: canary if present, else shadow)")
-    st.add_argument("--outcome", choices=("accuracy", "actual"), default="accuracy",
-                    help="accuracy: prediction == actual; actual: the feedback's 0/1 value (a conversion)")
+    src.add_argument(
+        "--records",
+        metavar="FILE",
+        help="read prediction/feedback records from an NDJSON file ('-' = stdin) instead of the store",
+    )
+    src.add_argument(
+        "--store",
+        metavar="URL",
+        help="object store URL (path, s3://bucket/prefix?..., oci://...); default: the stack's store",
+    )
+    st.add_argument(
+        "--weight-bp",
+        type=int,
+        default=None,
+        help="configured canary weight in basis points (1000 = 10%%); default: the endpoint's "
+        "deployment record in the store; unknown = the split is not checked",
+    )
+    st.add_argument(
+        "--shadow-bp",
+        type=int,
+        default=None,
+        help="configured shadowed share of stable requests in basis points, for the shadow split check "
+        "(default: the deployment record)",
+    )
+    st.add_argument(
+        "--challenger",
+        choices=("canary", "shadow"),
+        default=None,
+        help="what to compare with stable (default: canary if present, else shadow)",
+    )
+    st.add_argument(
+        "--outcome",
+        choices=("accuracy", "actual"),
+        default="accuracy",
+        help="accuracy: prediction == actual; actual: the feedback's 0/1 value (a conversion)",
+    )
     st.add_argument("--lower-is-better", action="store_true", help="the outcome is bad when high (an error)")
-    st.add_argument("--alpha", type=float, default=0.05, help="error rate of the sequential test (default 0.05)")
-    st.add_argument("--mde", type=float, default=0.02,
-                    help="minimum detectable (meaningful) effect in outcome-rate units (default 0.02)")
-    st.add_argument("--min-samples", type=int, default=100,
-                    help="labelled outcomes per arm before any decision (default 100)")
-    st.add_argument("--tau", type=float, default=None, help="mixing scale of the mSPRT (default: from the MDE)")
-    st.add_argument("--since", default=None, help="window start: ISO-8601 time or a duration ago (30m, 24h, 7d)")
+    st.add_argument(
+        "--alpha", type=float, default=0.05, help="error rate of the sequential test (default 0.05)"
+    )
+    st.add_argument(
+        "--mde",
+        type=float,
+        default=0.02,
+        help="minimum detectable (meaningful) effect in outcome-rate units (default 0.02)",
+    )
+    st.add_argument(
+        "--min-samples",
+        type=int,
+        default=100,
+        help="labelled outcomes per arm before any decision (default 100)",
+    )
+    st.add_argument(
+        "--tau", type=float, default=None, help="mixing scale of the mSPRT (default: from the MDE)"
+    )
+    st.add_argument(
+        "--since", default=None, help="window start: ISO-8601 time or a duration ago (30m, 24h, 7d)"
+    )
     st.add_argument("--until", default=None, help="window end (exclusive): ISO-8601 time or a duration ago")
     add_json_flag(st)
     st.set_defaults(func=cmd_status)
@@ -66,12 +114,12 @@ def parse_when(value: str | None, now: datetime | None = None) -> str | None:
         if not ago <= now.timestamp():
             raise BadRequestError(f"{value[:40]!r} ago is before 1970", code="invalid_time")
         return (now - timedelta(seconds=ago)).isoformat()
-    ts = parse_epoch(value, "time")                 # 400 invalid_time outside 1970..9999
+    ts = parse_epoch(value, "time")  # 400 invalid_time outside 1970..9999
     try:
         float(value)
     except ValueError:
-        return value                                # an ISO 8601 time, as given
-    return iso(ts)                                  # epoch seconds, as ISO 8601
+        return value  # an ISO 8601 time, as given
+    return iso(ts)  # epoch seconds, as ISO 8601
 
 
 def _open_store(args):
@@ -80,8 +128,9 @@ def _open_store(args):
     return open_args_store(args)
 
 
-def configured_split(store, endpoint: str, weight_bp: int | None,
-                     shadow_bp: int | None) -> tuple[int | None, int | None, str | None]:
+def configured_split(
+    store, endpoint: str, weight_bp: int | None, shadow_bp: int | None
+) -> tuple[int | None, int | None, str | None]:
     """Fill the canary weight and shadow share the user did not give from the endpoint's deployment record.
 
     Returns ``(weight_bp, shadow_bp, note)``; the note says where the numbers came from.
@@ -103,8 +152,14 @@ def configured_split(store, endpoint: str, weight_bp: int | None,
     if not filled:
         return weight_bp, shadow_bp, None
     when = dep.get("updated_at") or "?"
-    return weight_bp, shadow_bp, (f"{' and '.join(filled)} from the deployment record (changed {when}); "
-                                  "start the window after that change with --since")
+    return (
+        weight_bp,
+        shadow_bp,
+        (
+            f"{' and '.join(filled)} from the deployment record (changed {when}); "
+            "start the window after that change with --since"
+        ),
+    )
 
 
 def _read_records(args, store, endpoint: str, since: str | None, until: str | None) -> Any:
@@ -129,35 +184,57 @@ def render(report, note: str | None = None) -> str:
     """The human-readable status: header, per-variant table, effect, split, decision, reason, warnings."""
     rows = []
     for v in report.variants:
-        rows.append({"variant": v.variant, "versions": [f"v{x}" for x in v.versions], "predictions": v.predictions,
-                     "errors": v.errors, "error_rate": v.error_rate, "labelled": v.labelled, "coverage": v.coverage,
-                     "outcome_rate": v.outcome_rate, "p50_ms": v.latency_p50_ms, "p95_ms": v.latency_p95_ms,
-                     "p99_ms": v.latency_p99_ms, "callers": v.principals})
+        rows.append(
+            {
+                "variant": v.variant,
+                "versions": [f"v{x}" for x in v.versions],
+                "predictions": v.predictions,
+                "errors": v.errors,
+                "error_rate": v.error_rate,
+                "labelled": v.labelled,
+                "coverage": v.coverage,
+                "outcome_rate": v.outcome_rate,
+                "p50_ms": v.latency_p50_ms,
+                "p95_ms": v.latency_p95_ms,
+                "p99_ms": v.latency_p99_ms,
+                "callers": v.principals,
+            }
+        )
     cols = [c if c != "outcome_rate" else report.outcome for c in COLUMNS]
     for r in rows:
         r[report.outcome] = r.pop("outcome_rate")
     window = ""
     if report.since is not None or report.until is not None:
         window = f"  window [{_iso(report.since) or '-'}, {_iso(report.until) or 'now'})"
-    lines = [f"endpoint {report.endpoint}  challenger {report.challenger or '-'}  outcome {report.outcome}"
-             f"{'' if report.higher_is_better else ' (lower is better)'}  alpha {report.alpha:g}  mde {report.mde:g}"
-             f"  min-samples {report.min_samples}{window}", ""]
+    lines = [
+        f"endpoint {report.endpoint}  challenger {report.challenger or '-'}  outcome {report.outcome}"
+        f"{'' if report.higher_is_better else ' (lower is better)'}  alpha {report.alpha:g}  mde {report.mde:g}"
+        f"  min-samples {report.min_samples}{window}",
+        "",
+    ]
     lines.append(table(rows, cols) if rows else "(no prediction records)")
     lines.append("")
     cmp = report.comparison
     if cmp is not None:
         r = cmp.result
-        n = (f"n = {r.n_challenger}/{r.n_control} labelled" if cmp.method == "two_sample"
-             else f"n = {r.n_challenger} labelled pairs")
-        lines.append(f"effect    {cmp.challenger} - stable = {r.estimate:+.4f}  "
-                     f"{1 - report.alpha:.0%} always-valid CI [{r.ci_low:+.4f}, {r.ci_high:+.4f}]  "
-                     f"p = {r.p_value:.3g}  ({cmp.method}, {n})")
+        n = (
+            f"n = {r.n_challenger}/{r.n_control} labelled"
+            if cmp.method == "two_sample"
+            else f"n = {r.n_challenger} labelled pairs"
+        )
+        lines.append(
+            f"effect    {cmp.challenger} - stable = {r.estimate:+.4f}  "
+            f"{1 - report.alpha:.0%} always-valid CI [{r.ci_low:+.4f}, {r.ci_high:+.4f}]  "
+            f"p = {r.p_value:.3g}  ({cmp.method}, {n})"
+        )
     s = report.srm
     if s.checked:
         observed = s.observed_share if s.observed_share is not None else 0.0
-        lines.append(f"split     {report.challenger or 'canary'} {observed:.2%} of {s.n_challenger + s.n_control} "
-                     f"{s.unit}s, configured {s.expected_share:.2%}  p = {s.p_value:.3g}  "
-                     f"{'MISMATCH' if s.alarm else 'ok'}")
+        lines.append(
+            f"split     {report.challenger or 'canary'} {observed:.2%} of {s.n_challenger + s.n_control} "
+            f"{s.unit}s, configured {s.expected_share:.2%}  p = {s.p_value:.3g}  "
+            f"{'MISMATCH' if s.alarm else 'ok'}"
+        )
     else:
         lines.append(f"split     not checked: {s.note}")
     if note:
@@ -185,9 +262,21 @@ def cmd_status(args) -> int:
     if store is not None:
         weight_bp, shadow_bp, note = configured_split(store, endpoint, weight_bp, shadow_bp)
     records = _read_records(args, store, endpoint, since, until)
-    report = analyze(records, weight_bp=weight_bp, shadow_bp=shadow_bp, alpha=args.alpha, mde=args.mde,
-                     min_samples=args.min_samples, tau=args.tau, challenger=args.challenger, outcome=args.outcome,
-                     higher_is_better=not args.lower_is_better, endpoint=endpoint, since=since, until=until)
+    report = analyze(
+        records,
+        weight_bp=weight_bp,
+        shadow_bp=shadow_bp,
+        alpha=args.alpha,
+        mde=args.mde,
+        min_samples=args.min_samples,
+        tau=args.tau,
+        challenger=args.challenger,
+        outcome=args.outcome,
+        higher_is_better=not args.lower_is_better,
+        endpoint=endpoint,
+        since=since,
+        until=until,
+    )
     if args.json:
         doc = report.to_dict()
         doc["split_source"] = note

@@ -13,10 +13,20 @@ def register(sub) -> None:
     asub = p.add_subparsers(dest="alarms_command", metavar="ACTION")
 
     def common(q) -> None:
-        q.add_argument("--endpoint", action="append", default=[], metavar="NAME",
-                       help="an endpoint to build rules for (repeatable; default: the stack's endpoints)")
-        q.add_argument("--function", action="append", default=[], metavar="NAME",
-                       help="a further function to watch for errors (repeatable; with --endpoint)")
+        q.add_argument(
+            "--endpoint",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="an endpoint to build rules for (repeatable; default: the stack's endpoints)",
+        )
+        q.add_argument(
+            "--function",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="a further function to watch for errors (repeatable; with --endpoint)",
+        )
         q.add_argument("--namespace", default=None, help="custom-metric namespace (default: the stack's)")
         add_json_flag(q)
 
@@ -26,10 +36,15 @@ def register(sub) -> None:
     ev = asub.add_parser("eval", help="evaluate every rule once against a local metrics store")
     common(ev)
     ev.add_argument("--db", default=None, help="SQLite metrics store (default: the stack's metrics.sqlite)")
-    ev.add_argument("--state", default=None,
-                    help="alarm state file to carry FIRING/pending between runs (default: none, stateless)")
+    ev.add_argument(
+        "--state",
+        default=None,
+        help="alarm state file to carry FIRING/pending between runs (default: none, stateless)",
+    )
     ev.add_argument("--now", type=float, default=None, help="evaluate at this epoch time (default: now)")
-    ev.add_argument("--notify-file", default=None, help="also append each transition's message to this NDJSON file")
+    ev.add_argument(
+        "--notify-file", default=None, help="also append each transition's message to this NDJSON file"
+    )
     ev.set_defaults(func=cmd_eval)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
@@ -48,7 +63,9 @@ def _rules(args):
     try:
         settings = _settings(args)
     except ConfigError as exc:
-        raise BadRequestError(f"{exc.message}; pass --endpoint NAME to list rules without a stack file") from None
+        raise BadRequestError(
+            f"{exc.message}; pass --endpoint NAME to list rules without a stack file"
+        ) from None
     return rules_for_settings(settings, namespace=args.namespace)
 
 
@@ -60,9 +77,17 @@ def cmd_list(args) -> int:
     if not rules:
         print("no alarm rules: the stack has no endpoints (add some, or pass --endpoint NAME)")
         return 0
-    rows = [{"rule": r.name, "severity": r.severity, "pending": r.pending_duration,
-             "action": ",".join(f"{k}:{v}" for k, v in sorted(r.actions.items())) or "-",
-             "enabled": "yes" if r.is_enabled else "no", "query": r.to_mql()} for r in rules]
+    rows = [
+        {
+            "rule": r.name,
+            "severity": r.severity,
+            "pending": r.pending_duration,
+            "action": ",".join(f"{k}:{v}" for k, v in sorted(r.actions.items())) or "-",
+            "enabled": "yes" if r.is_enabled else "no",
+            "query": r.to_mql(),
+        }
+        for r in rules
+    ]
     print(table(rows, ["rule", "severity", "pending", "action", "enabled", "query"]))
     return 0
 
@@ -94,8 +119,16 @@ def cmd_eval(args) -> int:
     if not events:
         print(f"no transitions ({len(rules)} rules evaluated)")
         return 0
-    rows = [{"rule": e.rule.name, "type": e.type, "severity": e.rule.severity, "value": e.value,
-             "threshold": f"{e.rule.operator} {e.threshold:g}",
-             "where": ", ".join(f"{k}={v}" for k, v in sorted(e.dimensions.items()))} for e in events]
+    rows = [
+        {
+            "rule": e.rule.name,
+            "type": e.type,
+            "severity": e.rule.severity,
+            "value": e.value,
+            "threshold": f"{e.rule.operator} {e.threshold:g}",
+            "where": ", ".join(f"{k}={v}" for k, v in sorted(e.dimensions.items())),
+        }
+        for e in events
+    ]
     print(table(rows, ["rule", "type", "severity", "value", "threshold", "where"]))
     return 0

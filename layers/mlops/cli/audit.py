@@ -19,7 +19,9 @@ def cmd_verify(args) -> int:
     if args.json:
         print_json(report)
     elif report["ok"]:
-        print(f"audit log intact: {report['entries']} entries, hash chain verified up to seq {report['last_seq']}")
+        print(
+            f"audit log intact: {report['entries']} entries, hash chain verified up to seq {report['last_seq']}"
+        )
         if anchor.get("state") == "verified":
             print(f"anchor: {anchor['message']}")
         elif anchor:
@@ -34,21 +36,33 @@ def cmd_anchor(args) -> int:
     """Sign a log written before it had an anchor key: check the chain, then append a signed entry."""
     reg = open_registry(args)
     if reg.audit.anchor is None:
-        raise BadRequestError("no audit anchor key is configured for this store (a local stack creates one; "
-                              "elsewhere set MLOPS_AUDIT_ANCHOR_SECRET)", code="no_anchor_key")
+        raise BadRequestError(
+            "no audit anchor key is configured for this store (a local stack creates one; "
+            "elsewhere set MLOPS_AUDIT_ANCHOR_SECRET)",
+            code="no_anchor_key",
+        )
     report = reg.audit.verify()
     blocking = [p for p in report["problems"] if p["kind"] != "unanchored"]
     if blocking:
-        raise ConflictError(f"the audit log has {len(blocking)} problem(s) other than a missing signature "
-                            f"(first: {blocking[0]['message']}); `mlops audit verify` lists them - refusing to "
-                            "sign over them", code="audit_tampered")
+        raise ConflictError(
+            f"the audit log has {len(blocking)} problem(s) other than a missing signature "
+            f"(first: {blocking[0]['message']}); `mlops audit verify` lists them - refusing to "
+            "sign over them",
+            code="audit_tampered",
+        )
     if report["ok"]:
         print(f"audit log already anchored: {report['anchor']['message']}")
         return 0
-    entry = reg.audit_event(None, "audit.anchor", "registry:audit",
-                            {"chain_verified_to": report["last_seq"], "entries": report["entries"]})
-    print(f"audit log anchored at entry {entry['seq']}: entries 1..{report['last_seq']} were verified "
-          "and are now vouched for by a signed tip")
+    entry = reg.audit_event(
+        None,
+        "audit.anchor",
+        "registry:audit",
+        {"chain_verified_to": report["last_seq"], "entries": report["entries"]},
+    )
+    print(
+        f"audit log anchored at entry {entry['seq']}: entries 1..{report['last_seq']} were verified "
+        "and are now vouched for by a signed tip"
+    )
     return 0
 
 
@@ -59,13 +73,23 @@ def cmd_history(args) -> int:
         subject = f"model:{validate_name(args.model, 'model')}"
     elif args.endpoint:
         subject = f"endpoint:{validate_endpoint_name(args.endpoint)}"
-    entries = reg.audit.history(subject=subject, action=args.action, since=args.since, until=args.until,
-                                limit=args.limit)
+    entries = reg.audit.history(
+        subject=subject, action=args.action, since=args.since, until=args.until, limit=args.limit
+    )
     if args.json:
         print_json({"entries": entries})
         return 0
-    rows = [{"seq": e["seq"], "ts": e["ts"], "actor": e["actor"], "action": e["action"], "subject": e["subject"],
-             "details": _summary(e.get("details") or {})} for e in entries]
+    rows = [
+        {
+            "seq": e["seq"],
+            "ts": e["ts"],
+            "actor": e["actor"],
+            "action": e["action"],
+            "subject": e["subject"],
+            "details": _summary(e.get("details") or {}),
+        }
+        for e in entries
+    ]
     print(table(rows, ["seq", "ts", "actor", "action", "subject", "details"]))
     return 0
 
@@ -91,15 +115,28 @@ def cmd_at(args) -> int:
         if state is None:
             print(f"endpoint {args.endpoint} had no deployment at {answer['at']}")
         else:
-            print(table([{"endpoint": args.endpoint, "at": answer["at"], "stable": state.get("stable_version"),
-                          "canary": state.get("canary_version"),
-                          "weight": f"{(state.get('canary_weight_bp') or 0) / 100:g}%", "since": answer["since"],
-                          "by": answer.get("actor")}],
-                        ["endpoint", "at", "stable", "canary", "weight", "since", "by"]))
+            print(
+                table(
+                    [
+                        {
+                            "endpoint": args.endpoint,
+                            "at": answer["at"],
+                            "stable": state.get("stable_version"),
+                            "canary": state.get("canary_version"),
+                            "weight": f"{(state.get('canary_weight_bp') or 0) / 100:g}%",
+                            "since": answer["since"],
+                            "by": answer.get("actor"),
+                        }
+                    ],
+                    ["endpoint", "at", "stable", "canary", "weight", "since", "by"],
+                )
+            )
         return 0
     if not (args.model and args.alias):
         raise BadRequestError("give --model and --alias, or --endpoint", code="invalid_argument")
-    answer = reg.audit.alias_at(validate_name(args.model, "model"), validate_name(args.alias, "alias"), args.time)
+    answer = reg.audit.alias_at(
+        validate_name(args.model, "model"), validate_name(args.alias, "alias"), args.time
+    )
     if args.json:
         print_json(answer)
     else:
@@ -116,7 +153,9 @@ def register(sub) -> None:
     add_json_flag(v)
     v.set_defaults(func=cmd_verify)
 
-    an = a.add_parser("anchor", help="sign a log written before it had an anchor key (after checking its chain)")
+    an = a.add_parser(
+        "anchor", help="sign a log written before it had an anchor key (after checking its chain)"
+    )
     add_store_flag(an)
     add_actor_flag(an)
     an.set_defaults(func=cmd_anchor)

@@ -35,9 +35,13 @@ def store_for(settings: StackSettings):
 
 
 def add_store_flag(parser) -> None:
-    parser.add_argument("--store", default=None, metavar="PATH_OR_URL",
-                        help="object store to use instead of the stack's (a directory, s3://bucket?endpoint=..., "
-                             "oci://bucket?namespace=...)")
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="PATH_OR_URL",
+        help="object store to use instead of the stack's (a directory, s3://bucket?endpoint=..., "
+        "oci://bucket?namespace=...)",
+    )
 
 
 def open_args_store(args):
@@ -45,7 +49,7 @@ def open_args_store(args):
     from mlops.storage import StoreConfig, open_store
 
     url = getattr(args, "store", None)
-    if url:   # a directory named on the command line is the person's explicit choice: set it up
+    if url:  # a directory named on the command line is the person's explicit choice: set it up
         return open_store(StoreConfig.from_url(url), create=True)
     if os.environ.get("MLOPS_STORE_BACKEND"):
         return open_store(StoreConfig.from_env(os.environ))
@@ -85,8 +89,12 @@ def registry_for(args):
     """The registry on the store the arguments name (see ``open_args_store``), acting as ``--as``."""
     from mlops.registry import Registry
 
-    return Registry(open_args_store(args), actor=actor(args), anchor=audit_anchor_for(args),
-                    audit_store=audit_store_for(args))
+    return Registry(
+        open_args_store(args),
+        actor=actor(args),
+        anchor=audit_anchor_for(args),
+        audit_store=audit_store_for(args),
+    )
 
 
 def audit_store_for(args):
@@ -100,7 +108,11 @@ def audit_store_for(args):
         from mlops.secrets import secrets_from_env
         from mlops.storage import StoreConfig
 
-        base = StoreConfig.from_url(args.store) if getattr(args, "store", None) else StoreConfig.from_env(os.environ)
+        base = (
+            StoreConfig.from_url(args.store)
+            if getattr(args, "store", None)
+            else StoreConfig.from_env(os.environ)
+        )
         return audit_store_from_env(os.environ, base, secrets_from_env(os.environ))
     from mlops.storage.stack import open_stack_audit_store
 
@@ -108,5 +120,9 @@ def audit_store_for(args):
 
 
 def add_actor_flag(parser) -> None:
-    parser.add_argument("--as", dest="as_actor", default=None,
-                        help="who is acting, for the audit log (default: $MLOPS_ACTOR or your user name)")
+    parser.add_argument(
+        "--as",
+        dest="as_actor",
+        default=None,
+        help="who is acting, for the audit log (default: $MLOPS_ACTOR or your user name)",
+    )

@@ -29,25 +29,38 @@ def register(sub) -> None:
             a.add_argument("--version", required=True, help="model version number, or an alias")
         if weight:
             w = a.add_mutually_exclusive_group()
-            w.add_argument("--weight", type=float, default=None,
-                           help="percent of callers in the canary cohort (default 10)")
-            w.add_argument("--weight-bp", type=int, default=None, help="the same in basis points (1000 = 10%%)")
+            w.add_argument(
+                "--weight",
+                type=float,
+                default=None,
+                help="percent of callers in the canary cohort (default 10)",
+            )
+            w.add_argument(
+                "--weight-bp", type=int, default=None, help="the same in basis points (1000 = 10%%)"
+            )
         a.add_argument("--reason", default=None, required=reason, help="why, for the audit log")
         add_actor_flag(a)
         add_json_flag(a)
         a.set_defaults(func=fn)
         return a
 
-    st = action("stable", "serve a version as the endpoint's stable (first deploy or direct switch)", cmd_stable,
-                version=True)
+    st = action(
+        "stable",
+        "serve a version as the endpoint's stable (first deploy or direct switch)",
+        cmd_stable,
+        version=True,
+    )
     st.add_argument("--model", default=None, help="model name (default: the endpoint's model in the stack)")
-    ca = action("canary", "route a share of callers to a candidate version", cmd_canary, version=True, weight=True)
+    ca = action(
+        "canary", "route a share of callers to a candidate version", cmd_canary, version=True, weight=True
+    )
     ca.add_argument("--model", default=None, help="refuse unless the endpoint serves this model")
     action("weight", "change the running canary's share of callers", cmd_weight, weight=True)
     action("promote", "make the canary the stable version (and move the production alias)", cmd_promote)
     action("rollback", "stop the canary now: weight 0, stable serves everyone", cmd_rollback)
-    sh = action("shadow", "also score a share of stable traffic with a version, without answering with it",
-                cmd_shadow)
+    sh = action(
+        "shadow", "also score a share of stable traffic with a version, without answering with it", cmd_shadow
+    )
     sh.add_argument("--version", default=None)
     sh.add_argument("--rate", type=float, default=0.1, help="share of stable requests to shadow (0..1)")
     sh.add_argument("--off", action="store_true", help="stop shadowing")
@@ -68,12 +81,24 @@ def _show(doc: dict, args) -> int:
         print_json(doc)
         return 0
     w = doc.get("canary_weight_bp") or 0
-    print(table([{
-        "endpoint": doc.get("endpoint"), "model": doc.get("model"), "stable": doc.get("stable_version"),
-        "canary": doc.get("canary_version"), "weight": f"{w / 100:g}%",
-        "shadow": doc.get("shadow_version"), "generation": doc.get("generation"),
-        "updated": doc.get("updated_at"), "by": doc.get("updated_by"),
-    }], ["endpoint", "model", "stable", "canary", "weight", "shadow", "generation", "updated", "by"]))
+    print(
+        table(
+            [
+                {
+                    "endpoint": doc.get("endpoint"),
+                    "model": doc.get("model"),
+                    "stable": doc.get("stable_version"),
+                    "canary": doc.get("canary_version"),
+                    "weight": f"{w / 100:g}%",
+                    "shadow": doc.get("shadow_version"),
+                    "generation": doc.get("generation"),
+                    "updated": doc.get("updated_at"),
+                    "by": doc.get("updated_by"),
+                }
+            ],
+            ["endpoint", "model", "stable", "canary", "weight", "shadow", "generation", "updated", "by"],
+        )
+    )
     if doc.get("reason"):
         print(f"last change: {doc.get('last_action')}: {doc['reason']}")
     return 0
@@ -82,7 +107,10 @@ def _show(doc: dict, args) -> int:
 def cmd_stable(args) -> int:
     settings = stack_settings(args)
     model = args.model or settings.endpoint(args.endpoint).model
-    return _show(registry_for(args).deployments().set_stable(args.endpoint, model, args.version, reason=args.reason), args)
+    return _show(
+        registry_for(args).deployments().set_stable(args.endpoint, model, args.version, reason=args.reason),
+        args,
+    )
 
 
 def cmd_canary(args) -> int:
@@ -90,15 +118,22 @@ def cmd_canary(args) -> int:
     if args.model:
         current = reg.deployments().get(args.endpoint).get("model")
         if current != args.model:
-            raise BadRequestError(f"endpoint {args.endpoint} serves model {current!r}, not {args.model!r}",
-                                  code="model_mismatch")
-    return _show(reg.deployments().start_canary(args.endpoint, args.version, _weight_bp(args), reason=args.reason), args)
+            raise BadRequestError(
+                f"endpoint {args.endpoint} serves model {current!r}, not {args.model!r}",
+                code="model_mismatch",
+            )
+    return _show(
+        reg.deployments().start_canary(args.endpoint, args.version, _weight_bp(args), reason=args.reason),
+        args,
+    )
 
 
 def cmd_weight(args) -> int:
     if args.weight is None and args.weight_bp is None:
         raise BadRequestError("give --weight PERCENT or --weight-bp BP", code="missing_weight")
-    return _show(registry_for(args).deployments().set_weight(args.endpoint, _weight_bp(args), reason=args.reason), args)
+    return _show(
+        registry_for(args).deployments().set_weight(args.endpoint, _weight_bp(args), reason=args.reason), args
+    )
 
 
 def cmd_promote(args) -> int:
@@ -106,7 +141,10 @@ def cmd_promote(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    return _show(registry_for(args).deployments().rollback(args.endpoint, reason=args.reason or "manual rollback"), args)
+    return _show(
+        registry_for(args).deployments().rollback(args.endpoint, reason=args.reason or "manual rollback"),
+        args,
+    )
 
 
 def cmd_shadow(args) -> int:
@@ -117,7 +155,9 @@ def cmd_shadow(args) -> int:
         raise BadRequestError("give --version to shadow, or --off to stop", code="missing_version")
     if not 0 < args.rate <= 1:
         raise BadRequestError("--rate is a share of stable requests in (0, 1]", code="invalid_rate")
-    return _show(reg.deployments().set_shadow(args.endpoint, args.version, args.rate, reason=args.reason), args)
+    return _show(
+        reg.deployments().set_shadow(args.endpoint, args.version, args.rate, reason=args.reason), args
+    )
 
 
 def cmd_status(args) -> int:
@@ -130,10 +170,18 @@ def cmd_history(args) -> int:
     if args.json:
         print_json(entries)
         return 0
-    rows = [{"seq": e.get("seq"), "time": e.get("ts"), "actor": e.get("actor"), "action": e.get("action"),
-             "stable": (e.get("details") or {}).get("state", {}).get("stable_version"),
-             "canary": (e.get("details") or {}).get("state", {}).get("canary_version"),
-             "weight": (e.get("details") or {}).get("state", {}).get("canary_weight_bp"),
-             "reason": (e.get("details") or {}).get("reason")} for e in entries]
+    rows = [
+        {
+            "seq": e.get("seq"),
+            "time": e.get("ts"),
+            "actor": e.get("actor"),
+            "action": e.get("action"),
+            "stable": (e.get("details") or {}).get("state", {}).get("stable_version"),
+            "canary": (e.get("details") or {}).get("state", {}).get("canary_version"),
+            "weight": (e.get("details") or {}).get("state", {}).get("canary_weight_bp"),
+            "reason": (e.get("details") or {}).get("reason"),
+        }
+        for e in entries
+    ]
     print(table(rows, ["seq", "time", "actor", "action", "stable", "canary", "weight", "reason"]))
     return 0

@@ -14,7 +14,9 @@ from mlops.names import validate_endpoint_name
 def register(sub) -> None:
     p = sub.add_parser("drift", help="drift reports of an endpoint (written by the drift function)")
     d = p.add_subparsers(dest="drift_command", metavar="ACTION")
-    r = d.add_parser("reports", help="the newest reports: when, which version, drifted or not, which features")
+    r = d.add_parser(
+        "reports", help="the newest reports: when, which version, drifted or not, which features"
+    )
     r.add_argument("endpoint")
     r.add_argument("--limit", type=int, default=20)
     add_json_flag(r)
@@ -30,8 +32,10 @@ def _reports(store, endpoint: str) -> list[str]:
     validate_endpoint_name(endpoint)
     from mlops.driftjob import REPORT_PREFIX
 
-    return sorted((k for k in store.list(f"{REPORT_PREFIX}{endpoint}/") if k.endswith(".json")),
-                  key=lambda k: k.rsplit("/", 1)[-1])
+    return sorted(
+        (k for k in store.list(f"{REPORT_PREFIX}{endpoint}/") if k.endswith(".json")),
+        key=lambda k: k.rsplit("/", 1)[-1],
+    )
 
 
 def _short(names: list[str], n: int = 4) -> str:
@@ -41,13 +45,21 @@ def _short(names: list[str], n: int = 4) -> str:
 def cmd_reports(args) -> int:
     store = store_for(stack_settings(args))
     rows = []
-    for key in _reports(store, args.endpoint)[-args.limit:][::-1]:
+    for key in _reports(store, args.endpoint)[-args.limit :][::-1]:
         doc = json.loads(store.get(key).data)
         ds, win = doc.get("dataset", {}), doc.get("window", {})
-        rows.append({"report": key, "model": win.get("model"), "version": win.get("version"),
-                     "rows": win.get("n_rows"), "window_drifted": ds.get("drifted"),
-                     "alarm": (doc.get("persistence") or {}).get("drifted"), "share": ds.get("share"),
-                     "features": _short(ds.get("drifted_features") or [])})
+        rows.append(
+            {
+                "report": key,
+                "model": win.get("model"),
+                "version": win.get("version"),
+                "rows": win.get("n_rows"),
+                "window_drifted": ds.get("drifted"),
+                "alarm": (doc.get("persistence") or {}).get("drifted"),
+                "share": ds.get("share"),
+                "features": _short(ds.get("drifted_features") or []),
+            }
+        )
     if args.json:
         print_json(rows)
     elif rows:

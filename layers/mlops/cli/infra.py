@@ -20,8 +20,9 @@ def _require_pulumi() -> None:
         import pulumi  # noqa: F401
         import pulumi_oci  # noqa: F401
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"{exc.name} is not installed; install the infra extra: pip install 'oci-mlops[infra]'") \
-            from None
+        raise ConfigError(
+            f"{exc.name} is not installed; install the infra extra: pip install 'oci-mlops[infra]'"
+        ) from None
 
 
 def plan(stack: str, project_dir: str | Path = ".") -> dict[str, Any]:
@@ -45,9 +46,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
         return 0
-    rows = [{"component": r["component"].split(":")[-1], "type": r["type"], "name": r["name"],
-             "display_name": r["properties"].get("display_name"), "properties": _props(r["properties"])}
-            for r in data["resources"]]
+    rows = [
+        {
+            "component": r["component"].split(":")[-1],
+            "type": r["type"],
+            "name": r["name"],
+            "display_name": r["properties"].get("display_name"),
+            "properties": _props(r["properties"]),
+        }
+        for r in data["resources"]
+    ]
     print(f"pulumi up --stack {data['stack']} would create {data['total']} resources:\n")
     print(table(rows, ["component", "type", "name", "display_name", "properties"]))
     print("\ncounts by type:\n")

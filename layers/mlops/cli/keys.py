@@ -29,10 +29,18 @@ def register(sub) -> None:
     p = sub.add_parser("keys", help="API keys for the gateway (salted hashes; tokens shown once)")
     k = p.add_subparsers(dest="keys_command", metavar="ACTION")
     n = k.add_parser("new", help="issue a key for a principal")
-    n.add_argument("principal", help=f"who the key is for (the functions see it as the caller): {PRINCIPAL_RULE}")
-    n.add_argument("--scope", action="append", default=None,
-                   help=f"repeatable; default mlops:predict (known: {', '.join(ALL_SCOPES)}, mlops:pin)")
-    n.add_argument("--ring", default=None, help="cloud stacks: the key-ring JSON file to update (outside git)")
+    n.add_argument(
+        "principal", help=f"who the key is for (the functions see it as the caller): {PRINCIPAL_RULE}"
+    )
+    n.add_argument(
+        "--scope",
+        action="append",
+        default=None,
+        help=f"repeatable; default mlops:predict (known: {', '.join(ALL_SCOPES)}, mlops:pin)",
+    )
+    n.add_argument(
+        "--ring", default=None, help="cloud stacks: the key-ring JSON file to update (outside git)"
+    )
     n.set_defaults(func=cmd_new)
     ls = k.add_parser("list", help="key ids, principals and scopes (never hashes)")
     ls.add_argument("--ring", default=None)
@@ -50,8 +58,11 @@ def _ring_file(args) -> Path | None:
     if args.ring:
         return Path(args.ring)
     if settings.environment != "local":
-        raise BadRequestError("a cloud stack's key ring lives in Vault: pass --ring FILE, then "
-                              "pulumi config set --secret mlops-secrets:api_keys \"$(cat FILE)\"", code="ring_required")
+        raise BadRequestError(
+            "a cloud stack's key ring lives in Vault: pass --ring FILE, then "
+            'pulumi config set --secret mlops-secrets:api_keys "$(cat FILE)"',
+            code="ring_required",
+        )
     return None
 
 
@@ -61,9 +72,12 @@ def _load(args) -> KeyRing:
     if path is not None:
         return KeyRing.from_json(path.read_text()) if path.exists() else KeyRing([])
     from mlops.local.setup import ensure_local_secrets
+
     settings = stack_settings(args)
     ensure_local_secrets(settings)
-    return KeyRing.from_json(FileSecrets(settings.path(settings.local.secrets_file)).get(settings.auth.api_keys_secret))
+    return KeyRing.from_json(
+        FileSecrets(settings.path(settings.local.secrets_file)).get(settings.auth.api_keys_secret)
+    )
 
 
 def _update(args, change: Callable[[KeyRing], T]) -> T:
@@ -71,6 +85,7 @@ def _update(args, change: Callable[[KeyRing], T]) -> T:
     path = _ring_file(args)
     if path is None:
         from mlops.local.setup import update_local_ring
+
         return update_local_ring(stack_settings(args), change)
     with locked(path):
         ring = KeyRing.from_json(path.read_text()) if path.exists() else KeyRing([])
@@ -88,17 +103,24 @@ def cmd_new(args) -> int:
     token, rec = new_api_key(args.principal, scopes)
     _update(args, lambda ring: ring.by_id.__setitem__(rec.id, rec))
     print(token)
-    print(f"key {rec.id} for {args.principal} ({', '.join(scopes)}); this token is shown only now", file=sys.stderr)
+    print(
+        f"key {rec.id} for {args.principal} ({', '.join(scopes)}); this token is shown only now",
+        file=sys.stderr,
+    )
     if args.ring:
-        print(f'next: pulumi config set --secret mlops-secrets:api_keys "$(cat {args.ring})" && pulumi up',
-              file=sys.stderr)
+        print(
+            f'next: pulumi config set --secret mlops-secrets:api_keys "$(cat {args.ring})" && pulumi up',
+            file=sys.stderr,
+        )
     return 0
 
 
 def cmd_list(args) -> int:
     ring = _load(args)
-    rows = [{"id": r.id, "principal": r.principal, "scopes": list(r.scopes), "disabled": r.disabled}
-            for r in ring.by_id.values()]
+    rows = [
+        {"id": r.id, "principal": r.principal, "scopes": list(r.scopes), "disabled": r.disabled}
+        for r in ring.by_id.values()
+    ]
     if args.json:
         print_json(rows)
     else:
@@ -113,6 +135,7 @@ def cmd_revoke(args) -> int:
             raise NotFoundError(f"no key {args.key_id!r}", code="key_not_found")
         ring.by_id[rec.id] = replace(rec, disabled=True)
         return rec
+
     rec = _update(args, revoke)
     print(f"key {rec.id} of {rec.principal} revoked (takes effect within the authorizer's cache TTL)")
     return 0

@@ -47,6 +47,7 @@ def register(sub) -> None:
 
 # ---------------------------------------------------------------------------- helpers
 
+
 def _settings(args):
     from mlops.settings import find_project_dir, load_stack
 
@@ -85,9 +86,16 @@ def read_state(settings) -> dict[str, Any] | None:
     return state
 
 
-def admin_request(state: dict[str, Any], method: str, path: str, body: bytes = b"",
-                  headers: dict[str, str] | None = None, timeout: float = 330.0):
+def admin_request(
+    state: dict[str, Any],
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = 330.0,
+):
     """One request to the runtime's admin unix socket: (status, headers, body)."""
+
     class _Conn(http.client.HTTPConnection):
         def connect(self):
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -100,8 +108,10 @@ def admin_request(state: dict[str, Any], method: str, path: str, body: bytes = b
         resp = conn.getresponse()
         return resp.status, dict(resp.getheaders()), resp.read()
     except OSError as exc:
-        raise UnavailableError(f"the local runtime does not answer ({exc}); try `mlops local down` "
-                               "then `mlops local up`", code="runtime_unavailable") from None
+        raise UnavailableError(
+            f"the local runtime does not answer ({exc}); try `mlops local down` then `mlops local up`",
+            code="runtime_unavailable",
+        ) from None
     finally:
         conn.close()
 
@@ -109,12 +119,15 @@ def admin_request(state: dict[str, Any], method: str, path: str, body: bytes = b
 def require_state(settings) -> dict[str, Any]:
     state = read_state(settings)
     if state is None:
-        raise UnavailableError(f"the local runtime of stack {settings.stack!r} is not running; "
-                               "start it with `mlops local up`", code="runtime_not_running")
+        raise UnavailableError(
+            f"the local runtime of stack {settings.stack!r} is not running; start it with `mlops local up`",
+            code="runtime_not_running",
+        )
     return state
 
 
 # ---------------------------------------------------------------------------- commands
+
 
 def start_runtime(settings, port: int | None = None, wait_s: float = 120.0) -> dict[str, Any]:
     """Start the daemon for ``settings`` and wait until it serves; returns its state."""
@@ -122,36 +135,58 @@ def start_runtime(settings, port: int | None = None, wait_s: float = 120.0) -> d
     if existing:
         return existing
     from mlops.local.runtime import private_dir
+
     private_dir(settings.state_dir)
     from mlops.local.setup import ensure_local_secrets
+
     ensure_local_secrets(settings)
     state_file = _state_path(settings)
     with contextlib.suppress(FileNotFoundError):
         state_file.unlink()
     log_path = settings.state_dir / "runtime.log"
-    cmd = [sys.executable, "-m", "mlops.local.daemon", "--stack", settings.stack,
-           "--project-dir", str(settings.path(".")), "--state-file", str(state_file)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlops.local.daemon",
+        "--stack",
+        settings.stack,
+        "--project-dir",
+        str(settings.path(".")),
+        "--state-file",
+        str(state_file),
+    ]
     if port is not None:
         cmd += ["--port", str(port)]
     with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=str(settings.path(".")))
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(settings.path(".")),
+        )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-            msg = next((line for line in reversed(tail) if line.startswith("mlops local:")), None) \
-                or (tail[-1] if tail else f"exit code {proc.returncode}")
-            raise UnavailableError(f"the local runtime did not start: {msg.removeprefix('mlops local: ')} "
-                                   f"(log: {log_path})", code="runtime_start_failed")
+            msg = next((line for line in reversed(tail) if line.startswith("mlops local:")), None) or (
+                tail[-1] if tail else f"exit code {proc.returncode}"
+            )
+            raise UnavailableError(
+                f"the local runtime did not start: {msg.removeprefix('mlops local: ')} (log: {log_path})",
+                code="runtime_start_failed",
+            )
         if state_file.is_file():
             state = read_state(settings)
             if state:
                 return state
         time.sleep(0.05)
     stop_runtime(settings, pid=proc.pid)
-    raise UnavailableError(f"the local runtime was not ready within {wait_s:.0f}s (log: {log_path})",
-                           code="runtime_start_timeout")
+    raise UnavailableError(
+        f"the local runtime was not ready within {wait_s:.0f}s (log: {log_path})",
+        code="runtime_start_timeout",
+    )
 
 
 def stop_runtime(settings, pid: int | None = None, grace_s: float = 15.0) -> bool:
@@ -178,11 +213,12 @@ def stop_runtime(settings, pid: int | None = None, grace_s: float = 15.0) -> boo
         time.sleep(0.05)
     if pgid is not None and pgid != os.getpgid(0):
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)   # anything left of the group
+            os.killpg(pgid, signal.SIGKILL)  # anything left of the group
     with contextlib.suppress(FileNotFoundError):
         _state_path(settings).unlink()
     if state and state.get("socket_dir"):
         import shutil
+
         shutil.rmtree(state["socket_dir"], ignore_errors=True)
     return True
 
@@ -224,10 +260,16 @@ def cmd_status(args) -> int:
     print(f"local stack {settings.stack!r} at {doc['url']} (pid {doc['pid']})")
     rows = []
     for p in doc["pools"]:
-        rows.append({"function": p["function"], "workers": f"{sum(w['alive'] for w in p['workers'])}/{p['pool_size']}",
-                     "idle": p["idle"], "calls": sum(w["calls"] for w in p["workers"]),
-                     "restarts": sum(w["restarts"] for w in p["workers"]),
-                     "pids": [w["pid"] for w in p["workers"]]})
+        rows.append(
+            {
+                "function": p["function"],
+                "workers": f"{sum(w['alive'] for w in p['workers'])}/{p['pool_size']}",
+                "idle": p["idle"],
+                "calls": sum(w["calls"] for w in p["workers"]),
+                "restarts": sum(w["restarts"] for w in p["workers"]),
+                "pids": [w["pid"] for w in p["workers"]],
+            }
+        )
     print(table(rows, ["function", "workers", "idle", "calls", "restarts", "pids"]))
     return 0
 
@@ -243,11 +285,12 @@ def cmd_logs(args) -> int:
             print("no logs yet")
         return 0
     from mlops.names import validate_name
+
     validate_name(args.function, "function")
     path = log_dir / f"{args.function}.log"
     if not path.is_file():
         raise BadRequestError(f"no log for function {args.function!r} in {log_dir}", code="no_log")
-    lines = path.read_text(errors="replace").splitlines()[-max(args.lines, 0):] if args.lines else []
+    lines = path.read_text(errors="replace").splitlines()[-max(args.lines, 0) :] if args.lines else []
     for line in lines:
         print(line)
     if args.follow:
@@ -269,7 +312,7 @@ def cmd_logs(args) -> int:
 def cmd_invoke(args) -> int:
     from mlops.names import validate_name
 
-    validate_name(args.function, "function")     # it becomes a URL path: ASCII letters, digits, '.', '_', '-'
+    validate_name(args.function, "function")  # it becomes a URL path: ASCII letters, digits, '.', '_', '-'
     settings = _settings(args)
     state = require_state(settings)
     data = args.data
@@ -293,7 +336,9 @@ def cmd_invoke(args) -> int:
     sys.stdout.write(out.decode(errors="replace"))
     if out and not out.endswith(b"\n"):
         sys.stdout.write("\n")
-    fn_status = int(hdrs.get("fn-http-status") or hdrs.get("Fn-Http-Status") or (200 if status == 200 else 502))
+    fn_status = int(
+        hdrs.get("fn-http-status") or hdrs.get("Fn-Http-Status") or (200 if status == 200 else 502)
+    )
     if fn_status < 400 and out[:1] == b"{":
         # a direct invoke carries no fn-http-status: our functions' error bodies say it instead
         try:

@@ -31,7 +31,9 @@ def _pairs(items: list[str] | None, what: str, *, numbers: bool = False) -> dict
             try:
                 out[key] = float(value)
             except ValueError:
-                raise BadRequestError(f"--{what} {key}: {value!r} is not a number", code="invalid_argument") from None
+                raise BadRequestError(
+                    f"--{what} {key}: {value!r} is not a number", code="invalid_argument"
+                ) from None
         else:
             out[key] = _scalar(value)
     return out
@@ -58,12 +60,17 @@ def _git_commit(cwd: str = ".") -> str | None:
 
 def _version_row(rec: dict[str, Any], aliases: dict[str, int] | None = None) -> dict[str, Any]:
     names = [a for a, v in sorted((aliases or {}).items()) if v == rec["version"]]
-    return {"version": rec["version"], "created_at": rec.get("created_at"), "created_by": rec.get("created_by"),
-            "sha256": (rec.get("artifact") or {}).get("sha256", "")[:12],
-            "size": (rec.get("artifact") or {}).get("size"),
-            "features": len((rec.get("signature") or {}).get("inputs") or []),
-            "metrics": rec.get("metrics") or None, "aliases": names or None,
-            "commit": (rec.get("code_commit") or "")[:10] or None}
+    return {
+        "version": rec["version"],
+        "created_at": rec.get("created_at"),
+        "created_by": rec.get("created_by"),
+        "sha256": (rec.get("artifact") or {}).get("sha256", "")[:12],
+        "size": (rec.get("artifact") or {}).get("size"),
+        "features": len((rec.get("signature") or {}).get("inputs") or []),
+        "metrics": rec.get("metrics") or None,
+        "aliases": names or None,
+        "commit": (rec.get("code_commit") or "")[:10] or None,
+    }
 
 
 # ----------------------------------------------------------------------------- commands
@@ -84,40 +91,68 @@ def cmd_register(args) -> int:
         commit = _git_commit()
     elif commit == "none":
         commit = None
-    common = dict(params=_pairs(args.param, "param"), metrics=_pairs(args.metric, "metric", numbers=True),
-                  tags=_pairs(args.tag, "tag"), description=args.description or "", code_commit=commit,
-                  profile=not args.no_profile, target_name=args.target)
+    common = dict(
+        params=_pairs(args.param, "param"),
+        metrics=_pairs(args.metric, "metric", numbers=True),
+        tags=_pairs(args.tag, "tag"),
+        description=args.description or "",
+        code_commit=commit,
+        profile=not args.no_profile,
+        target_name=args.target,
+    )
     if args.mlflow:
         if args.artifact:
             raise BadRequestError("give --artifact or --mlflow, not both", code="invalid_argument")
         rec = reg.import_mlflow(args.model, args.mlflow, X, y, **common)
     else:
         if not args.artifact:
-            raise BadRequestError("--artifact FILE.joblib (or --mlflow DIR) is required", code="invalid_argument")
+            raise BadRequestError(
+                "--artifact FILE.joblib (or --mlflow DIR) is required", code="invalid_argument"
+            )
         if X is None:
-            raise BadRequestError("--data FILE is required: the signature and drift profile come from it",
-                                  code="invalid_argument")
+            raise BadRequestError(
+                "--data FILE is required: the signature and drift profile come from it",
+                code="invalid_argument",
+            )
         from mlops.registry.artifacts import load_model_bytes, read_model_file
 
-        data = read_model_file(args.artifact)       # checked (no symlink, not empty, joblib magic) first
-        estimator = load_model_bytes(data, f"--artifact {args.artifact}")  # the user's own file, inspected here
+        data = read_model_file(args.artifact)  # checked (no symlink, not empty, joblib magic) first
+        estimator = load_model_bytes(
+            data, f"--artifact {args.artifact}"
+        )  # the user's own file, inspected here
         rec = reg.register_version(args.model, data, X, y, feature_names=names, estimator=estimator, **common)
     if args.json:
         print_json(rec)
     else:
-        print(table([_version_row(rec) | {"model": rec["model"],
-                                          "profile": "yes" if rec.get("reference_profile") else "no"}],
-                    ["model", "version", "sha256", "size", "features", "profile", "commit"]))
+        print(
+            table(
+                [
+                    _version_row(rec)
+                    | {"model": rec["model"], "profile": "yes" if rec.get("reference_profile") else "no"}
+                ],
+                ["model", "version", "sha256", "size", "features", "profile", "commit"],
+            )
+        )
     return 0
 
 
 def cmd_list(args) -> int:
     models = open_registry(args).list_models()
-    rows = [{"name": m["name"], "aliases": ",".join(f"{a}=v{v}" for a, v in sorted(m.get("aliases", {}).items()))
-             or None, "governed": m.get("governed_aliases"), "updated_at": m.get("updated_at"),
-             "description": (m.get("description") or "")[:50] or None} for m in models]
-    emit({"models": models} if args.json else rows, args,
-         None if args.json else ["name", "aliases", "governed", "updated_at", "description"])
+    rows = [
+        {
+            "name": m["name"],
+            "aliases": ",".join(f"{a}=v{v}" for a, v in sorted(m.get("aliases", {}).items())) or None,
+            "governed": m.get("governed_aliases"),
+            "updated_at": m.get("updated_at"),
+            "description": (m.get("description") or "")[:50] or None,
+        }
+        for m in models
+    ]
+    emit(
+        {"models": models} if args.json else rows,
+        args,
+        None if args.json else ["name", "aliases", "governed", "updated_at", "description"],
+    )
     return 0
 
 
@@ -130,10 +165,20 @@ def cmd_show(args) -> int:
             return 0
         approval = reg.get_approval(args.model, rec["version"])
         sig = rec.get("signature") or {}
-        print(table([_version_row(rec, reg.get_model(args.model).get("aliases"))],
-                    ["version", "created_at", "created_by", "sha256", "size", "commit", "aliases"]))
-        print(f"approval: {approval['state']}" + (f" (last: {approval['history'][-1]['event']} by "
-                                                 f"{approval['history'][-1]['by']})" if approval["history"] else ""))
+        print(
+            table(
+                [_version_row(rec, reg.get_model(args.model).get("aliases"))],
+                ["version", "created_at", "created_by", "sha256", "size", "commit", "aliases"],
+            )
+        )
+        print(
+            f"approval: {approval['state']}"
+            + (
+                f" (last: {approval['history'][-1]['event']} by {approval['history'][-1]['by']})"
+                if approval["history"]
+                else ""
+            )
+        )
         print(f"training data: {(rec.get('training_data') or {}).get('digest')}")
         print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
         print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
@@ -144,13 +189,28 @@ def cmd_show(args) -> int:
     if args.json:
         print_json(doc)
         return 0
-    print(table([{"name": doc["name"], "created_by": doc.get("created_by"), "created_at": doc.get("created_at"),
-                  "governed": doc.get("governed_aliases"), "requires": doc.get("required_metadata") or None}],
-                ["name", "created_by", "created_at", "governed", "requires"]))
+    print(
+        table(
+            [
+                {
+                    "name": doc["name"],
+                    "created_by": doc.get("created_by"),
+                    "created_at": doc.get("created_at"),
+                    "governed": doc.get("governed_aliases"),
+                    "requires": doc.get("required_metadata") or None,
+                }
+            ],
+            ["name", "created_by", "created_at", "governed", "requires"],
+        )
+    )
     if doc.get("description"):
         print(doc["description"])
-    print(table([{"alias": a, "version": v} for a, v in sorted((doc.get("aliases") or {}).items())],
-                ["alias", "version"]))
+    print(
+        table(
+            [{"alias": a, "version": v} for a, v in sorted((doc.get("aliases") or {}).items())],
+            ["alias", "version"],
+        )
+    )
     return 0
 
 
@@ -161,8 +221,12 @@ def cmd_versions(args) -> int:
         print_json({"model": args.model, "versions": versions})
         return 0
     aliases = reg.get_model(args.model).get("aliases") or {}
-    print(table([_version_row(r, aliases) for r in versions],
-                ["version", "created_at", "created_by", "sha256", "features", "metrics", "aliases", "commit"]))
+    print(
+        table(
+            [_version_row(r, aliases) for r in versions],
+            ["version", "created_at", "created_by", "sha256", "features", "metrics", "aliases", "commit"],
+        )
+    )
     return 0
 
 
@@ -171,10 +235,17 @@ def cmd_create(args) -> int:
     governed = args.governed if args.governed is not None else None
     if args.no_governed:
         governed = []
-    doc = reg.create_model(args.model, description=args.description or "", required_metadata=args.require,
-                           governed_aliases=governed, tags=_pairs(args.tag, "tag"),
-                           allow_unapproved_deploys=args.allow_unapproved_deploys)
-    emit(doc, args, ["name", "governed_aliases", "required_metadata", "allow_unapproved_deploys", "created_by"])
+    doc = reg.create_model(
+        args.model,
+        description=args.description or "",
+        required_metadata=args.require,
+        governed_aliases=governed,
+        tags=_pairs(args.tag, "tag"),
+        allow_unapproved_deploys=args.allow_unapproved_deploys,
+    )
+    emit(
+        doc, args, ["name", "governed_aliases", "required_metadata", "allow_unapproved_deploys", "created_by"]
+    )
     return 0
 
 
@@ -201,9 +272,13 @@ def cmd_alias(args) -> int:
             print(reg.alias_version(args.model, args.alias))
             return 0
         doc = reg.set_alias(args.model, args.alias, reg.resolve(args.model, args.version), **kwargs)
-    emit({"model": doc["name"], "aliases": doc.get("aliases") or {}} if args.json else
-         [{"alias": a, "version": v} for a, v in sorted((doc.get("aliases") or {}).items())],
-         args, None if args.json else ["alias", "version"])
+    emit(
+        {"model": doc["name"], "aliases": doc.get("aliases") or {}}
+        if args.json
+        else [{"alias": a, "version": v} for a, v in sorted((doc.get("aliases") or {}).items())],
+        args,
+        None if args.json else ["alias", "version"],
+    )
     return 0
 
 
@@ -217,8 +292,9 @@ def cmd_request_approval(args) -> int:
 def cmd_approve(args) -> int:
     reg = open_registry(args)
     decision = "reject" if args.reject else "approve"
-    doc = reg.decide_approval(args.model, reg.resolve(args.model, args.version), decision,
-                              comment=args.comment or "")
+    doc = reg.decide_approval(
+        args.model, reg.resolve(args.model, args.version), decision, comment=args.comment or ""
+    )
     emit(doc, args, ["model", "version", "state"])
     return 0
 
@@ -238,20 +314,30 @@ def _action(actions, name: str, help_: str, fn, *, writes: bool = False):
 
 
 def _add_register(actions) -> None:
-    r = _action(actions, "register", "register a new version from a joblib file and its training data",
-                cmd_register, writes=True)
+    r = _action(
+        actions,
+        "register",
+        "register a new version from a joblib file and its training data",
+        cmd_register,
+        writes=True,
+    )
     r.add_argument("model")
     r.add_argument("--artifact", help="the fitted model as a joblib file")
     r.add_argument("--mlflow", metavar="DIR", help="an MLflow model directory (sklearn flavor) instead")
-    r.add_argument("--data", help="training data (.csv, .npy, .parquet): signature, lineage digest, drift profile")
+    r.add_argument(
+        "--data", help="training data (.csv, .npy, .parquet): signature, lineage digest, drift profile"
+    )
     r.add_argument("--target", help="the label column in --data (excluded from the features)")
     r.add_argument("--feature-names", help="comma-separated names, in model order (for .npy, or to reorder)")
     r.add_argument("--param", action="append", metavar="K=V", help="a training parameter (repeatable)")
     r.add_argument("--metric", action="append", metavar="K=V", help="an evaluation metric (repeatable)")
     r.add_argument("--tag", action="append", metavar="K=V", help="a tag (repeatable)")
     r.add_argument("--description", default="")
-    r.add_argument("--code-commit", default="auto", help="git commit of the training code (default: this "
-                                                         "repository's HEAD; 'none' to leave it out)")
+    r.add_argument(
+        "--code-commit",
+        default="auto",
+        help="git commit of the training code (default: this repository's HEAD; 'none' to leave it out)",
+    )
     r.add_argument("--no-profile", action="store_true", help="do not store a drift reference profile")
 
 
@@ -260,23 +346,50 @@ def _add_governance(actions) -> None:
     c = _action(actions, "create", "create a model with its governance settings", cmd_create, writes=True)
     c.add_argument("model")
     c.add_argument("--description", default="")
-    c.add_argument("--require", action="append", metavar="FIELD",
-                   help="metadata every version must carry: code_commit, metrics.auc, tags.owner, ... (repeatable)")
-    c.add_argument("--governed", action="append", metavar="ALIAS",
-                   help="an alias that may only point at approved versions (default: production; repeatable)")
+    c.add_argument(
+        "--require",
+        action="append",
+        metavar="FIELD",
+        help="metadata every version must carry: code_commit, metrics.auc, tags.owner, ... (repeatable)",
+    )
+    c.add_argument(
+        "--governed",
+        action="append",
+        metavar="ALIAS",
+        help="an alias that may only point at approved versions (default: production; repeatable)",
+    )
     c.add_argument("--no-governed", action="store_true", help="no governed aliases at all")
     c.add_argument("--tag", action="append", metavar="K=V")
-    c.add_argument("--allow-unapproved-deploys", action="store_true",
-                   help="let versions nobody approved serve traffic (stable, canary, shadow); audited")
+    c.add_argument(
+        "--allow-unapproved-deploys",
+        action="store_true",
+        help="let versions nobody approved serve traffic (stable, canary, shadow); audited",
+    )
 
-    pol = _action(actions, "policy", "show or change whether unapproved versions may serve traffic (audited)",
-                  cmd_policy, writes=True)
+    pol = _action(
+        actions,
+        "policy",
+        "show or change whether unapproved versions may serve traffic (audited)",
+        cmd_policy,
+        writes=True,
+    )
     pol.add_argument("model")
     choice = pol.add_mutually_exclusive_group()
-    choice.add_argument("--allow-unapproved-deploys", dest="allow_unapproved_deploys", action="store_const",
-                        const=True, default=None, help="versions serve traffic without approval")
-    choice.add_argument("--require-approved-deploys", dest="allow_unapproved_deploys", action="store_const",
-                        const=False, help="only approved versions serve traffic (the default)")
+    choice.add_argument(
+        "--allow-unapproved-deploys",
+        dest="allow_unapproved_deploys",
+        action="store_const",
+        const=True,
+        default=None,
+        help="versions serve traffic without approval",
+    )
+    choice.add_argument(
+        "--require-approved-deploys",
+        dest="allow_unapproved_deploys",
+        action="store_const",
+        const=False,
+        help="only approved versions serve traffic (the default)",
+    )
 
 
 def _add_alias_and_approval(actions) -> None:
@@ -288,13 +401,20 @@ def _add_alias_and_approval(actions) -> None:
     a.add_argument("--expect", metavar="VERSION", help="only if the alias points here now ('none' = unset)")
     a.add_argument("--reason", default=None)
 
-    q = _action(actions, "request-approval", "ask for a version to be approved", cmd_request_approval, writes=True)
+    q = _action(
+        actions, "request-approval", "ask for a version to be approved", cmd_request_approval, writes=True
+    )
     q.add_argument("model")
     q.add_argument("version")
     q.add_argument("--comment", default="")
 
-    ap = _action(actions, "approve", "approve (or --reject) a pending request; not your own registration",
-                 cmd_approve, writes=True)
+    ap = _action(
+        actions,
+        "approve",
+        "approve (or --reject) a pending request; not your own registration",
+        cmd_approve,
+        writes=True,
+    )
     ap.add_argument("model")
     ap.add_argument("version")
     ap.add_argument("--reject", action="store_true")

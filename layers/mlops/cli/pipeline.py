@@ -19,7 +19,9 @@ def _parse_vars(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not PARAM_NAME.match(name):
-            raise BadRequestError(f"--var {item!r}: expected NAME=VALUE with NAME matching ^[a-zA-Z][a-zA-Z_0-9]*$")
+            raise BadRequestError(
+                f"--var {item!r}: expected NAME=VALUE with NAME matching ^[a-zA-Z][a-zA-Z_0-9]*$"
+            )
         out[name] = value
     return out
 
@@ -47,8 +49,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadRequestError(f"--secrets {secrets_path}: no such file")
     secrets = FileSecrets(secrets_path)
     live = sys.stderr if args.json else sys.stdout
-    runner = BuildRunner(spec, source_dir=_source_dir(spec_path, args.workdir), params=_parse_vars(args.var),
-                         secrets=secrets, secrets_source=str(secrets_path), out=live)
+    runner = BuildRunner(
+        spec,
+        source_dir=_source_dir(spec_path, args.workdir),
+        params=_parse_vars(args.var),
+        secrets=secrets,
+        secrets_source=str(secrets_path),
+        out=live,
+    )
     result = runner.run(only=args.only)
     if args.json:
         print_json(result.to_dict(runner.masker))
@@ -73,30 +81,51 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"{name}: valid deploy pipeline: {stages}")
         else:
             spec = load_build_spec(name, component=None)
-            print(f"{name}: valid {spec.component} spec: {len(spec.steps)} steps ("
-                  + ", ".join(spec.step_names()) + ")"
-                  + (f"; exports {', '.join(spec.exported_variables)}" if spec.exported_variables else ""))
+            print(
+                f"{name}: valid {spec.component} spec: {len(spec.steps)} steps ("
+                + ", ".join(spec.step_names())
+                + ")"
+                + (f"; exports {', '.join(spec.exported_variables)}" if spec.exported_variables else "")
+            )
     return 0
 
 
 def register(subparsers) -> None:
     """Add ``mlops pipeline run|validate``."""
-    p = subparsers.add_parser("pipeline", help="run the OCI DevOps build spec locally; validate pipeline files")
+    p = subparsers.add_parser(
+        "pipeline", help="run the OCI DevOps build spec locally; validate pipeline files"
+    )
     sub = p.add_subparsers(dest="pipeline_command", metavar="ACTION")
     sub.required = True
 
     r = sub.add_parser("run", help="run a build spec locally, as the OCI DevOps build runner would")
     r.add_argument("spec", nargs="?", default=DEFAULT_SPEC, help=f"build spec file (default {DEFAULT_SPEC})")
-    r.add_argument("--var", action="append", metavar="NAME=VALUE",
-                   help="a build parameter, visible to the steps as an env var (repeatable)")
-    r.add_argument("--secrets", metavar="FILE",
-                   help="JSON file of secret-OCID -> value for env.vaultVariables "
-                        "(default $MLOPS_SECRETS_FILE or ~/.config/mlops/secrets.json); keep it out of git")
-    r.add_argument("--workdir", metavar="DIR",
-                   help="primary source directory (OCI_PRIMARY_SOURCE_DIR); default: the git checkout of the spec")
-    r.add_argument("--only", action="append", metavar="STEP",
-                   help="run only this step (name or 1-based number; repeatable)")
-    r.add_argument("--json", action="store_true", help="print the result as JSON (step output goes to stderr)")
+    r.add_argument(
+        "--var",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a build parameter, visible to the steps as an env var (repeatable)",
+    )
+    r.add_argument(
+        "--secrets",
+        metavar="FILE",
+        help="JSON file of secret-OCID -> value for env.vaultVariables "
+        "(default $MLOPS_SECRETS_FILE or ~/.config/mlops/secrets.json); keep it out of git",
+    )
+    r.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="primary source directory (OCI_PRIMARY_SOURCE_DIR); default: the git checkout of the spec",
+    )
+    r.add_argument(
+        "--only",
+        action="append",
+        metavar="STEP",
+        help="run only this step (name or 1-based number; repeatable)",
+    )
+    r.add_argument(
+        "--json", action="store_true", help="print the result as JSON (step output goes to stderr)"
+    )
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check build specs, command specs and deploy pipeline files")

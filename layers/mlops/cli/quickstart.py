@@ -31,15 +31,19 @@ STACK = "quickstart"
 MODEL = "breast-cancer"
 ENDPOINT = "diagnosis"
 ENTRYPOINT = "pipelines/train/train.py"
-STORE_DIR = "store"          # the run's file store, in its project directory
+STORE_DIR = "store"  # the run's file store, in its project directory
 
 
 def register(sub) -> None:
-    p = sub.add_parser("quickstart", help="run the whole lifecycle locally: train, deploy, canary, drift, rollback")
+    p = sub.add_parser(
+        "quickstart", help="run the whole lifecycle locally: train, deploy, canary, drift, rollback"
+    )
     p.add_argument("--keep", action="store_true", help="leave the local runtime running at the end")
     p.add_argument("--callers", type=int, default=300, help="distinct API-key holders sending traffic")
     p.add_argument("--requests", type=int, default=1500, help="requests per traffic phase")
-    p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for drift -> alarm -> rollback")
+    p.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for drift -> alarm -> rollback"
+    )
     p.add_argument("--dir", default=None, help="where to put the run (default .mlops/quickstart/run-<time>)")
     p.set_defaults(func=cmd_quickstart)
 
@@ -91,16 +95,28 @@ def _make_project(repo: Path, run_dir: Path) -> Path:
     doc = yaml.safe_load((repo / "Pulumi.local.yaml").read_text())
     cfg = doc["config"]
     cfg["mlops:store"] = {"backend": "file", "path": STORE_DIR}
-    cfg["mlops:local"] = {**(cfg.get("mlops:local") or {}), "port": 0, "state_dir": "state",
-                          "secrets_file": "secrets.json"}
-    cfg["mlops:endpoints"] = [{"name": ENDPOINT, "model": MODEL, "feature_sample_rate": 1.0,
-                               "model_refresh_s": 0.5, "shadow": False}]
+    cfg["mlops:local"] = {
+        **(cfg.get("mlops:local") or {}),
+        "port": 0,
+        "state_dir": "state",
+        "secrets_file": "secrets.json",
+    }
+    cfg["mlops:endpoints"] = [
+        {
+            "name": ENDPOINT,
+            "model": MODEL,
+            "feature_sample_rate": 1.0,
+            "model_refresh_s": 0.5,
+            "shadow": False,
+        }
+    ]
     cfg["mlops:gateway"] = {**(cfg.get("mlops:gateway") or {}), "auth_cache_ttl_s": 1}
     cfg["mlops:auth"] = {**(cfg.get("mlops:auth") or {}), "weight_cache_ttl_s": 0.3}
     cfg["mlops:log_shipping"] = {"max_bytes": 400_000, "max_age_s": 2}
     cfg["mlops:monitoring"] = {**(cfg.get("mlops:monitoring") or {}), "evaluation_interval_s": 1}
     (run_dir / f"Pulumi.{STACK}.yaml").write_text(
-        "# written by `mlops quickstart` for this run only\n" + yaml.safe_dump(doc, sort_keys=False))
+        "# written by `mlops quickstart` for this run only\n" + yaml.safe_dump(doc, sort_keys=False)
+    )
     return run_dir
 
 
@@ -136,7 +152,10 @@ class Traffic:
             out = []
             try:
                 for i in idx:
-                    auth = {"Authorization": f"Bearer {self.tokens[callers[i]]}", "Content-Type": "application/json"}
+                    auth = {
+                        "Authorization": f"Bearer {self.tokens[callers[i]]}",
+                        "Content-Type": "application/json",
+                    }
                     body = json.dumps({"instances": [X[rows[i]].tolist()]})
                     conn.request("POST", f"/v1/endpoints/{ENDPOINT}/predict", body=body, headers=auth)
                     r = conn.getresponse()
@@ -162,7 +181,11 @@ class Traffic:
                         continue
                     by_variant[variant] = by_variant.get(variant, 0) + 1
                     versions.setdefault(variant, set()).add(version)
-        return {"by_variant": by_variant, "versions": {k: sorted(v) for k, v in versions.items()}, "errors": errors}
+        return {
+            "by_variant": by_variant,
+            "versions": {k: sorted(v) for k, v in versions.items()},
+            "errors": errors,
+        }
 
 
 def _wait(pred, timeout: float, every: float = 0.5):
@@ -177,7 +200,7 @@ def _wait(pred, timeout: float, every: float = 0.5):
 
 def _file_of(store, key: str) -> str:
     """Where a key of the local file store lives on disk (the summary points at real files)."""
-    path_of = getattr(store, "path_of", None)      # only the local file store has files to point at
+    path_of = getattr(store, "path_of", None)  # only the local file store has files to point at
     return str(path_of(key)) if path_of else key
 
 
@@ -192,9 +215,9 @@ class _Run:
     y: Any = None
     state: dict[str, Any] | None = None
     store: Any = None
-    ds: Any = None              # the registry acting as the data scientist (it signs the audit log)
+    ds: Any = None  # the registry acting as the data scientist (it signs the audit log)
     approver: Any = None
-    ops: Any = None             # ... and as the ML engineer who deploys
+    ops: Any = None  # ... and as the ML engineer who deploys
     runs: Any = None
     traffic: Traffic | None = None
     v1: int = 0
@@ -226,21 +249,33 @@ def _start(run: _Run, s: _Step) -> None:
 def _train(run: _Run, s: _Step, params: dict[str, str], description: str) -> int:
     from mlops.runs.recorder import train_and_register
 
-    r = train_and_register(run.project / ENTRYPOINT, MODEL, registry=run.ds, runs=run.runs, params=params,
-                           description=description)
+    r = train_and_register(
+        run.project / ENTRYPOINT,
+        MODEL,
+        registry=run.ds,
+        runs=run.runs,
+        params=params,
+        description=description,
+    )
     s.note(f"run {r['run_id']}: holdout f1 {r['metrics'].get('f1', float('nan')):.4f}")
     return r["version"]
 
 
 def _train_v1(run: _Run, s: _Step) -> None:
-    run.v1 = _train(run, s, {"n_estimators": "15", "max_depth": "1", "learning_rate": "0.05"},
-                    "quickstart v1: a small first model")
+    run.v1 = _train(
+        run,
+        s,
+        {"n_estimators": "15", "max_depth": "1", "learning_rate": "0.05"},
+        "quickstart v1: a small first model",
+    )
 
 
 def _register_v1(run: _Run, s: _Step) -> None:
     rec = run.ds.get_version(MODEL, run.v1)
-    s.note(f"{len(rec['signature']['inputs'])} features, data {rec['training_data']['digest'][:19]}..., "
-           f"artifact sha256 {rec['artifact']['sha256'][:12]}...")
+    s.note(
+        f"{len(rec['signature']['inputs'])} features, data {rec['training_data']['digest'][:19]}..., "
+        f"artifact sha256 {rec['artifact']['sha256'][:12]}..."
+    )
 
 
 def _approve_v1(run: _Run, s: _Step) -> None:
@@ -267,11 +302,16 @@ def _traffic(run: _Run, s: _Step) -> None:
     run.traffic = traffic = Traffic(run.state["url"], tokens)
     got = _wait(lambda: traffic.send(X, n=50, seed=99)["versions"].get("stable") == [v1], 20)
     t = traffic.send(X, n=args.requests, seed=1)
-    s.note(f"{sum(t['by_variant'].values())} predictions by {args.callers} callers: {t['by_variant']}, "
-           f"errors {t['errors']}")
+    s.note(
+        f"{sum(t['by_variant'].values())} predictions by {args.callers} callers: {t['by_variant']}, "
+        f"errors {t['errors']}"
+    )
     if not got:
-        raise UnavailableError(f"the stable function did not serve v{v1} within 20 s; see "
-                               "`mlops local logs inference-diagnosis-stable`", code="not_serving")
+        raise UnavailableError(
+            f"the stable function did not serve v{v1} within 20 s; see "
+            "`mlops local logs inference-diagnosis-stable`",
+            code="not_serving",
+        )
 
 
 def _train_v2(run: _Run, s: _Step) -> None:
@@ -292,8 +332,10 @@ def _validate_v2(run: _Run, s: _Step) -> None:
 
 def _canary_v2(run: _Run, s: _Step) -> None:
     dep = run.ops.deployments().start_canary(ENDPOINT, run.v2, 1000, reason="quickstart canary")
-    s.note(f"deployment generation {dep['generation']}: stable v{dep['stable_version']}, "
-           f"canary v{dep['canary_version']} at {dep['canary_weight_bp'] / 100:g}%")
+    s.note(
+        f"deployment generation {dep['generation']}: stable v{dep['stable_version']}, "
+        f"canary v{dep['canary_version']} at {dep['canary_weight_bp'] / 100:g}%"
+    )
 
 
 def _traffic_with_feedback(run: _Run, s: _Step) -> None:
@@ -301,8 +343,10 @@ def _traffic_with_feedback(run: _Run, s: _Step) -> None:
     assert traffic is not None
     _wait(lambda: "canary" in traffic.send(X, n=100, seed=98)["by_variant"], 20)
     t = traffic.send(X, run.y, n=run.args.requests, seed=2)
-    s.note(f"{sum(t['by_variant'].values())} predictions + feedback: {t['by_variant']} "
-           f"(versions {t['versions']})")
+    s.note(
+        f"{sum(t['by_variant'].values())} predictions + feedback: {t['by_variant']} "
+        f"(versions {t['versions']})"
+    )
     run.summary["traffic"] = t
 
 
@@ -311,9 +355,13 @@ def _ab_analysis(run: _Run, s: _Step) -> None:
 
     time.sleep(run.settings.log_shipping.max_age_s + 1.5)
     dep = run.ops.deployments().get(ENDPOINT)
-    report = analyze(iter_log_objects(run.store, ENDPOINT, since=dep.get("updated_at")),
-                     weight_bp=dep["canary_weight_bp"], endpoint=ENDPOINT, since=dep.get("updated_at"),
-                     challenger="canary")
+    report = analyze(
+        iter_log_objects(run.store, ENDPOINT, since=dep.get("updated_at")),
+        weight_bp=dep["canary_weight_bp"],
+        endpoint=ENDPOINT,
+        since=dep.get("updated_at"),
+        challenger="canary",
+    )
     run.summary["ab"] = report.to_dict()
     s.note(f"decision: {report.decision} - {report.reason}")
 
@@ -323,7 +371,7 @@ def _inject_drift(run: _Run, s: _Step) -> None:
 
     assert run.traffic is not None
     X, n = run.X, run.args.requests
-    Xd = X * np.where(np.arange(X.shape[1]) % 2 == 0, 1.8, 1.0)     # every other feature scaled
+    Xd = X * np.where(np.arange(X.shape[1]) % 2 == 0, 1.8, 1.0)  # every other feature scaled
     t = run.traffic.send(Xd, n=n, seed=3)
     t2 = run.traffic.send(Xd, n=n, seed=4)
     s.note(f"{sum(t['by_variant'].values()) + sum(t2['by_variant'].values())} drifted requests")
@@ -341,8 +389,10 @@ def _drift_report(run: _Run, s: _Step) -> None:
     if not found:
         raise UnavailableError("no drift report appeared; see `mlops local logs drift`", code="no_report")
     key, doc = found[-1]
-    s.note(f"{len(found)} report(s); latest: drifted={doc['dataset']['drifted']}, "
-           f"share {doc['dataset'].get('share'):.2f}, persistence {doc.get('persistence', {}).get('history')}")
+    s.note(
+        f"{len(found)} report(s); latest: drifted={doc['dataset']['drifted']}, "
+        f"share {doc['dataset'].get('share'):.2f}, persistence {doc.get('persistence', {}).get('history')}"
+    )
     run.summary["drift_report"] = _file_of(store, key[:-5] + ".html")
 
 
@@ -350,8 +400,14 @@ def _alarm_fires(run: _Run, s: _Step) -> None:
     from mlops.monitoring.notify import read_ndjson_messages
 
     notes_file = run.notes_file
-    alarms = _wait(lambda: [m for m in (read_ndjson_messages(notes_file) if notes_file.exists() else [])
-                            if (m.get("body") or {}).get("type") == "OK_TO_FIRING"], run.args.timeout / 3)
+    alarms = _wait(
+        lambda: [
+            m
+            for m in (read_ndjson_messages(notes_file) if notes_file.exists() else [])
+            if (m.get("body") or {}).get("type") == "OK_TO_FIRING"
+        ],
+        run.args.timeout / 3,
+    )
     if not alarms:
         raise UnavailableError("no alarm fired; see `mlops alarms eval`", code="no_alarm")
     s.note(f"{alarms[0]['title']}")
@@ -365,11 +421,14 @@ def _notification(run: _Run, s: _Step) -> None:
 
 def _rollback(run: _Run, s: _Step) -> None:
     ops, store = run.ops, run.store
-    dep = _wait(lambda: (lambda d: d if not d.get("canary_version") else None)(ops.deployments().get(ENDPOINT)),
-                run.args.timeout / 3)
+    dep = _wait(
+        lambda: (lambda d: d if not d.get("canary_version") else None)(ops.deployments().get(ENDPOINT)),
+        run.args.timeout / 3,
+    )
     if not dep:
-        raise UnavailableError("the guardian did not roll the canary back; see `mlops local logs guardian`",
-                               code="no_rollback")
+        raise UnavailableError(
+            "the guardian did not roll the canary back; see `mlops local logs guardian`", code="no_rollback"
+        )
     s.note(f"by {dep['updated_by']}: {dep.get('reason')}")
     requests = sorted(store.list("retrain-requests/"))
     if requests:
@@ -382,8 +441,7 @@ def _audit_and_cards(run: _Run, s: _Step) -> None:
 
     verdict = run.ops.audit.verify()
     run.summary["cards"].append(write_card(run.ops, MODEL, run.v2))
-    s.note(f"audit log: {verdict.get('entries', verdict.get('checked'))} entries, "
-           f"ok={verdict.get('ok')}")
+    s.note(f"audit log: {verdict.get('entries', verdict.get('checked'))} entries, ok={verdict.get('ok')}")
 
 
 # The lifecycle, step by step: (title, with {run.v1}/{run.v2} filled in when the step starts; function).
@@ -414,10 +472,15 @@ def _new_run(args) -> _Run:
 
     repo = find_project_dir(args.project_dir)
     if not (repo / ENTRYPOINT).is_file() or not (repo / "Pulumi.local.yaml").is_file():
-        raise UnavailableError(f"run the quickstart from the oci-mlops checkout (no {ENTRYPOINT} in {repo})",
-                               code="not_a_checkout")
-    run_dir = Path(args.dir).resolve() if args.dir else \
-        repo / ".mlops" / "quickstart" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+        raise UnavailableError(
+            f"run the quickstart from the oci-mlops checkout (no {ENTRYPOINT} in {repo})",
+            code="not_a_checkout",
+        )
+    run_dir = (
+        Path(args.dir).resolve()
+        if args.dir
+        else repo / ".mlops" / "quickstart" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    )
     if run_dir.exists():
         raise MlopsError(f"{run_dir} exists already; pick another --dir", code="run_dir_exists")
     project = _make_project(repo, run_dir)
@@ -440,8 +503,10 @@ def _print_summary(run: _Run) -> None:
     print(f"             mlops --project-dir {project} --stack {STACK} ab status {ENDPOINT}")
     if run.args.keep:
         assert run.state is not None
-        print(f"  the runtime is still up at {run.state['url']}; stop it with "
-              f"mlops --project-dir {project} --stack {STACK} local down")
+        print(
+            f"  the runtime is still up at {run.state['url']}; stop it with "
+            f"mlops --project-dir {project} --stack {STACK} local down"
+        )
 
 
 def cmd_quickstart(args) -> int:

@@ -22,13 +22,17 @@ def _registry_and_runs(args: argparse.Namespace):
     from mlops.runs.store import RunStore
 
     store = _open_store(args)
-    return Registry(store, actor=actor(args), anchor=audit_anchor_for(args),
-                    audit_store=audit_store_for(args)), RunStore(store)
+    return Registry(
+        store, actor=actor(args), anchor=audit_anchor_for(args), audit_store=audit_store_for(args)
+    ), RunStore(store)
 
 
 def _add_store_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", metavar="URL",
-                   help="object store to use instead of the stack's (a path, file:, s3://, oci://)")
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="object store to use instead of the stack's (a path, file:, s3://, oci://)",
+    )
 
 
 # ------------------------------------------------------------------ train
@@ -39,15 +43,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mlops.runs.training import parse_param_args
 
     registry, runs = _registry_and_runs(args)
-    result = train_and_register(args.entrypoint, args.model, registry=registry, runs=runs,
-                                params=parse_param_args(args.param), if_changed=args.if_changed,
-                                register=not args.no_register, description=args.description)
+    result = train_and_register(
+        args.entrypoint,
+        args.model,
+        registry=registry,
+        runs=runs,
+        params=parse_param_args(args.param),
+        if_changed=args.if_changed,
+        register=not args.no_register,
+        description=args.description,
+    )
     if args.json:
         print_json(result)
         return 0
     print(result["reason"])
-    rows = [{"field": k, "value": result.get(k)} for k in
-            ("run_id", "model", "version", "status", "duration_s", "code_commit", "data_digest")]
+    rows = [
+        {"field": k, "value": result.get(k)}
+        for k in ("run_id", "model", "version", "status", "duration_s", "code_commit", "data_digest")
+    ]
     rows += [{"field": f"params.{k}", "value": v} for k, v in sorted(result.get("params", {}).items())]
     rows += [{"field": f"metrics.{k}", "value": v} for k, v in sorted(result.get("metrics", {}).items())]
     print(table(rows, ["field", "value"]))
@@ -80,8 +93,24 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 def _flatten(run: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for k in ("model", "version", "status", "entrypoint", "started_at", "duration_s", "code_commit", "code_dirty",
-              "code_digest", "data_digest", "holdout_digest", "n_train", "n_holdout", "task", "created_by", "error"):
+    for k in (
+        "model",
+        "version",
+        "status",
+        "entrypoint",
+        "started_at",
+        "duration_s",
+        "code_commit",
+        "code_dirty",
+        "code_digest",
+        "data_digest",
+        "holdout_digest",
+        "n_train",
+        "n_holdout",
+        "task",
+        "created_by",
+        "error",
+    ):
         out[k] = run.get(k)
     for k, v in sorted((run.get("params") or {}).items()):
         out[f"params.{k}"] = v
@@ -107,7 +136,9 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
         va, vb = fa.get(k), fb.get(k)
         change = ""
         if va != vb:
-            change = f"{vb - va:+.4g}" if k.startswith("metrics.") and _is_number(va) and _is_number(vb) else "*"
+            change = (
+                f"{vb - va:+.4g}" if k.startswith("metrics.") and _is_number(va) and _is_number(vb) else "*"
+            )
         rows.append({"field": k, "a": va, "b": vb, "change": change})
     return rows
 
@@ -138,15 +169,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from mlops.runs.gate import validate_candidate
 
     registry, runs = _registry_and_runs(args)
-    result = validate_candidate(registry, runs, args.model, args.candidate, against=args.against,
-                                metric=args.metric, min_delta=args.min_delta)
+    result = validate_candidate(
+        registry,
+        runs,
+        args.model,
+        args.candidate,
+        against=args.against,
+        metric=args.metric,
+        min_delta=args.min_delta,
+    )
     if args.json:
         print_json(result.to_dict())
     else:
         if result.candidate_metrics:
-            rows = [{"metric": m, f"candidate v{result.candidate}": result.candidate_metrics.get(m),
-                     f"{args.against} v{result.baseline}": result.baseline_metrics.get(m)}
-                    for m in result.candidate_metrics]
+            rows = [
+                {
+                    "metric": m,
+                    f"candidate v{result.candidate}": result.candidate_metrics.get(m),
+                    f"{args.against} v{result.baseline}": result.baseline_metrics.get(m),
+                }
+                for m in result.candidate_metrics
+            ]
             cols = ["metric", f"candidate v{result.candidate}", f"{args.against} v{result.baseline}"]
             print(table(rows, cols))
         print(("PASS: " if result.passed else "FAIL: ") + result.reason)
@@ -162,8 +205,11 @@ def register(subparsers) -> None:
     t.add_argument("entrypoint", help="training script defining load_data(params) and train(params, data)")
     t.add_argument("--model", required=True, help="registered model name")
     t.add_argument("--param", action="append", metavar="NAME=VALUE", help="training parameter (repeatable)")
-    t.add_argument("--if-changed", action="store_true",
-                   help="train only if the code, data or params differ from the model's last registered run")
+    t.add_argument(
+        "--if-changed",
+        action="store_true",
+        help="train only if the code, data or params differ from the model's last registered run",
+    )
     t.add_argument("--no-register", action="store_true", help="record the run without registering a version")
     t.add_argument("--description", help="description of the new version")
     _add_store_flag(t)
@@ -190,13 +236,19 @@ def register(subparsers) -> None:
     add_json_flag(cp)
     cp.set_defaults(func=cmd_runs_compare)
 
-    v = subparsers.add_parser("validate", help="validation gate: candidate vs an alias on the candidate's holdout")
+    v = subparsers.add_parser(
+        "validate", help="validation gate: candidate vs an alias on the candidate's holdout"
+    )
     v.add_argument("model")
     v.add_argument("--candidate", required=True, help="candidate version (number, alias or latest)")
     v.add_argument("--against", default="production", help="alias to beat (default production)")
     v.add_argument("--metric", default="f1", help="metric to compare (default f1)")
-    v.add_argument("--min-delta", type=float, default=0.0,
-                   help="required improvement over the baseline (default 0: at least as good)")
+    v.add_argument(
+        "--min-delta",
+        type=float,
+        default=0.0,
+        help="required improvement over the baseline (default 0: at least as good)",
+    )
     _add_store_flag(v)
     add_json_flag(v)
     v.set_defaults(func=cmd_validate)

@@ -23,14 +23,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     from mlops.settings import find_project_dir, load_stack
 
     settings = load_stack(args.stack, find_project_dir(args.project_dir))
-    print(f"Pulumi.{settings.stack}.yaml: valid ({settings.environment}, {len(settings.endpoints)} endpoint(s))")
+    print(
+        f"Pulumi.{settings.stack}.yaml: valid ({settings.environment}, {len(settings.endpoints)} endpoint(s))"
+    )
     return 0
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("settings", help="stack settings: the stack file's JSON Schema, and a check")
     sub = p.add_subparsers(dest="settings_command", metavar="ACTION", required=True)
-    s = sub.add_parser("schema", help="print the JSON Schema of Pulumi.<stack>.yaml (point your editor at it)")
+    s = sub.add_parser(
+        "schema", help="print the JSON Schema of Pulumi.<stack>.yaml (point your editor at it)"
+    )
     s.add_argument("--output", "-o", help="write it to this file instead of stdout")
     s.set_defaults(func=cmd_schema)
     c = sub.add_parser("check", help="load and validate the --stack settings; errors name the key")

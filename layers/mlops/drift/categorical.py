@@ -44,7 +44,7 @@ import numpy as np
 
 from mlops.drift.stats import psi
 
-MIN_EXPECTED = 5.0            # chi-square cells: pool columns whose expected count is below this
+MIN_EXPECTED = 5.0  # chi-square cells: pool columns whose expected count is below this
 
 
 def chi2_homogeneity(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float, int]:
@@ -67,7 +67,9 @@ def chi2_homogeneity(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[fl
     return stat, float(np.clip(chdtrc(dof, stat), 0.0, 1.0)), dof
 
 
-def _nonempty_columns(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nonempty_columns(
+    ref_counts: np.ndarray, cur_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (reference, current, total) counts as floats, without the columns empty on both sides."""
     r = np.asarray(ref_counts, dtype=np.float64)
     c = np.asarray(cur_counts, dtype=np.float64)
@@ -86,8 +88,9 @@ def total_variation(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     return float(0.5 * np.abs(r / nr - c / nc).sum())
 
 
-def pool_sparse_cells(ref_counts: np.ndarray, cur_counts: np.ndarray, *,
-                      min_expected: float = MIN_EXPECTED) -> tuple[np.ndarray, np.ndarray]:
+def pool_sparse_cells(
+    ref_counts: np.ndarray, cur_counts: np.ndarray, *, min_expected: float = MIN_EXPECTED
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge the columns of a 2 x K table whose expected count is below ``min_expected``.
 
     Columns empty on both sides are dropped. The rest are ranked by combined count (most frequent
@@ -116,30 +119,32 @@ def pool_sparse_cells(ref_counts: np.ndarray, cur_counts: np.ndarray, *,
     order = np.lexsort((tiebreak, -total))
     r, c, total = r[order], c[order], total[order]
     expected = min(nr, nc) * total / (nr + nc)
-    k = int(np.count_nonzero(expected >= min_expected))   # a prefix: expected falls along the ranking
+    k = int(np.count_nonzero(expected >= min_expected))  # a prefix: expected falls along the ranking
     if k == total.shape[0]:
         return r, c
     cum = np.cumsum(expected[k:])
-    ends: list[int] = []                                  # last tail column of each pooled cell
+    ends: list[int] = []  # last tail column of each pooled cell
     base = 0.0
-    while True:                                           # one step per cell: at most N / min_expected
+    while True:  # one step per cell: at most N / min_expected
         j = int(np.searchsorted(cum, base + min_expected, side="left"))
         if j >= cum.shape[0]:
             break
         ends.append(j)
         base = float(cum[j])
     if ends:
-        ends[-1] = cum.shape[0] - 1                       # the remainder joins the last cell
+        ends[-1] = cum.shape[0] - 1  # the remainder joins the last cell
         starts = [k] + [k + e + 1 for e in ends[:-1]]
     elif k > 1:
-        k -= 1                                            # too little for one cell: the last kept column joins
+        k -= 1  # too little for one cell: the last kept column joins
         starts = [k]
     else:
         starts = [k]
-    if k + len(starts) < 2:                               # keep two cells: the most frequent column and the rest
+    if k + len(starts) < 2:  # keep two cells: the most frequent column and the rest
         k, starts = 1, [1]
-    return (np.concatenate([r[:k], np.add.reduceat(r, starts)]),
-            np.concatenate([c[:k], np.add.reduceat(c, starts)]))
+    return (
+        np.concatenate([r[:k], np.add.reduceat(r, starts)]),
+        np.concatenate([c[:k], np.add.reduceat(c, starts)]),
+    )
 
 
 def debiased_total_variation(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:

@@ -117,11 +117,19 @@ class FeatureDrift:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "kind": self.kind, "test": self.test, "statistic": self.statistic,
-            "p_value": self.p_value, "p_adjusted": self.p_adjusted,
-            "effect_size": self.effect_size, "effect": self.effect, "psi": self.psi,
-            "drifted": self.drifted, "reasons": list(self.reasons),
-            "n_ref": self.n_ref, "n_cur": self.n_cur, "missing": dict(self.missing),
+            "kind": self.kind,
+            "test": self.test,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
+            "effect_size": self.effect_size,
+            "effect": self.effect,
+            "psi": self.psi,
+            "drifted": self.drifted,
+            "reasons": list(self.reasons),
+            "n_ref": self.n_ref,
+            "n_cur": self.n_cur,
+            "missing": dict(self.missing),
             "note": self.note,
         }
         if self.kind == "categorical":
@@ -148,9 +156,13 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (module docstring)."""
-        return {"format": RESULT_FORMAT, "dataset": dict(self.dataset),
-                "features": {n: f.to_dict() for n, f in self.features.items()},
-                "window": dict(self.window), "config": dict(self.config)}
+        return {
+            "format": RESULT_FORMAT,
+            "dataset": dict(self.dataset),
+            "features": {n: f.to_dict() for n, f in self.features.items()},
+            "window": dict(self.window),
+            "config": dict(self.config),
+        }
 
 
 @dataclass
@@ -190,17 +202,30 @@ def _finite(x: float) -> float:
 class DriftDetector:
     """Compare windows of production data with one reference profile (load it once, reuse)."""
 
-    def __init__(self, profile: Mapping[str, Any] | ReferenceProfile, *, alpha: float = 0.05,
-                 effect_threshold: float = 0.1, psi_threshold: float | None = 0.2,
-                 missing_threshold: float = 0.1, dataset_rule: str = "strong_or_count",
-                 share_threshold: float = 0.5, count_threshold: int = 2, strong_threshold: float = 0.25,
-                 min_rows: int = 50):
+    def __init__(
+        self,
+        profile: Mapping[str, Any] | ReferenceProfile,
+        *,
+        alpha: float = 0.05,
+        effect_threshold: float = 0.1,
+        psi_threshold: float | None = 0.2,
+        missing_threshold: float = 0.1,
+        dataset_rule: str = "strong_or_count",
+        share_threshold: float = 0.5,
+        count_threshold: int = 2,
+        strong_threshold: float = 0.25,
+        min_rows: int = 50,
+    ):
         if not 0 < alpha < 1:
             raise BadRequestError("alpha must be in (0, 1)")
         if dataset_rule not in DATASET_RULES:
             raise BadRequestError(f"dataset_rule must be one of {DATASET_RULES}, not {dataset_rule!r}")
-        if (effect_threshold < 0 or missing_threshold < 0 or strong_threshold < 0
-                or (psi_threshold is not None and psi_threshold < 0)):
+        if (
+            effect_threshold < 0
+            or missing_threshold < 0
+            or strong_threshold < 0
+            or (psi_threshold is not None and psi_threshold < 0)
+        ):
             raise BadRequestError("thresholds must be >= 0")
         if not 0 < share_threshold <= 1:
             raise BadRequestError("share_threshold must be in (0, 1]")
@@ -219,11 +244,17 @@ class DriftDetector:
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "effect_threshold": self.effect_threshold,
-                "psi_threshold": self.psi_threshold, "missing_threshold": self.missing_threshold,
-                "dataset_rule": self.dataset_rule, "share_threshold": self.share_threshold,
-                "count_threshold": self.count_threshold, "strong_threshold": self.strong_threshold,
-                "min_rows": self.min_rows}
+        return {
+            "alpha": self.alpha,
+            "effect_threshold": self.effect_threshold,
+            "psi_threshold": self.psi_threshold,
+            "missing_threshold": self.missing_threshold,
+            "dataset_rule": self.dataset_rule,
+            "share_threshold": self.share_threshold,
+            "count_threshold": self.count_threshold,
+            "strong_threshold": self.strong_threshold,
+            "min_rows": self.min_rows,
+        }
 
     # ------------------------------------------------------------------ compare
 
@@ -250,8 +281,13 @@ class DriftDetector:
             raise BadRequestError(f"window columns have different lengths: {dict(sorted(lengths.items()))}")
         return distinct.pop() if distinct else 0
 
-    def _numeric(self, num: list[tuple[str, NumericReference]], current: Mapping[str, Any], n_rows: int,
-                 pending: dict[str, _Pending]) -> None:
+    def _numeric(
+        self,
+        num: list[tuple[str, NumericReference]],
+        current: Mapping[str, Any],
+        n_rows: int,
+        pending: dict[str, _Pending],
+    ) -> None:
         if not num:
             return
         matrix = np.empty((len(num), n_rows))
@@ -262,7 +298,7 @@ class DriftDetector:
             else:
                 matrix[j] = np.nan
                 absent.add(name)
-        matrix.sort(axis=1)                       # the only sort of the window, all features at once
+        matrix.sort(axis=1)  # the only sort of the window, all features at once
         # sorted rows read [-inf..., finite..., +inf..., NaN...]: the finite part is found by bisection
         lo = [int(np.searchsorted(row, -np.inf, side="right")) for row in matrix]
         hi = [int(np.searchsorted(row, np.inf, side="left")) for row in matrix]
@@ -270,12 +306,22 @@ class DriftDetector:
         for j, (name, ref) in enumerate(num):
             n2 = hi[j] - lo[j]
             missing_cur = n_rows - n2
-            p = _Pending(kind="numeric", test="ks", effect="wasserstein/std", n_ref=int(ref.sample.shape[0]),
-                         n_cur=n2, note="absent" if name in absent else None)
-            p.missing = {"ref_share": ref.missing_share,
-                         "cur_share": (missing_cur / n_rows) if n_rows else 0.0}
+            p = _Pending(
+                kind="numeric",
+                test="ks",
+                effect="wasserstein/std",
+                n_ref=int(ref.sample.shape[0]),
+                n_cur=n2,
+                note="absent" if name in absent else None,
+            )
+            p.missing = {
+                "ref_share": ref.missing_share,
+                "cur_share": (missing_cur / n_rows) if n_rows else 0.0,
+            }
             if n_rows >= self.min_rows and (ref.n_missing > 0 or missing_cur > 0):
-                _, mp, _ = categorical.chi2_homogeneity(np.array([ref.n, ref.n_missing]), np.array([n2, missing_cur]))
+                _, mp, _ = categorical.chi2_homogeneity(
+                    np.array([ref.n, ref.n_missing]), np.array([n2, missing_cur])
+                )
                 p.missing_tested, p.missing_p = True, mp
                 p.missing_effect = abs(p.missing["cur_share"] - p.missing["ref_share"])
             if ref.sample.shape[0] == 0:
@@ -284,7 +330,7 @@ class DriftDetector:
                 p.note = p.note or ("all_missing" if n2 == 0 and n_rows > 0 else "too_few_rows")
             else:
                 p.tested = True
-                cur = matrix[j, lo[j]:hi[j]]
+                cur = matrix[j, lo[j] : hi[j]]
                 refs.append(ref.ks)
                 samples.append(ref.sample)
                 curs.append(cur)
@@ -313,8 +359,10 @@ class DriftDetector:
         unseen = sorted(k for k in counts if k not in ref.index)
         p.unseen = tuple(unseen)
         p.n_cur = int(sum(counts.values()))
-        p.missing = {"ref_share": ref.n_missing / (ref.n + ref.n_missing) if ref.n + ref.n_missing else 0.0,
-                     "cur_share": n_missing / n_rows if n_rows else 0.0}
+        p.missing = {
+            "ref_share": ref.n_missing / (ref.n + ref.n_missing) if ref.n + ref.n_missing else 0.0,
+            "cur_share": n_missing / n_rows if n_rows else 0.0,
+        }
         k = len(ref.categories)
         ref_counts = np.zeros(k + len(unseen) + 1, dtype=np.int64)
         cur_counts = np.zeros_like(ref_counts)
@@ -333,15 +381,22 @@ class DriftDetector:
         p.tested = True
         pooled_r, pooled_c = categorical.pool_sparse_cells(ref_counts, cur_counts)
         p.statistic, p.p_value, _ = categorical.chi2_homogeneity(pooled_r, pooled_c)
-        p.effect_size = max(categorical.debiased_total_variation(pooled_r, pooled_c),
-                            categorical.largest_share_change(ref_counts, cur_counts))
+        p.effect_size = max(
+            categorical.debiased_total_variation(pooled_r, pooled_c),
+            categorical.largest_share_change(ref_counts, cur_counts),
+        )
         p.psi = categorical.debiased_psi(pooled_r, pooled_c)
         return p
 
     # ------------------------------------------------------------------ decide
 
-    def _decide(self, pending: dict[str, _Pending], current: Mapping[str, Any], n_rows: int,
-                window: Mapping[str, Any] | None) -> DriftResult:
+    def _decide(
+        self,
+        pending: dict[str, _Pending],
+        current: Mapping[str, Any],
+        n_rows: int,
+        window: Mapping[str, Any] | None,
+    ) -> DriftResult:
         family: list[_Test] = []
         for name, p in pending.items():
             if p.tested:
@@ -349,7 +404,9 @@ class DriftDetector:
             if p.missing_tested:
                 family.append(_Test(name, "missing", p.missing_p))
         adjusted = stats.benjamini_hochberg(np.array([t.p for t in family]))
-        adj: dict[tuple[str, str], float] = {(t.feature, t.role): float(a) for t, a in zip(family, adjusted, strict=True)}
+        adj: dict[tuple[str, str], float] = {
+            (t.feature, t.role): float(a) for t, a in zip(family, adjusted, strict=True)
+        }
         features: dict[str, FeatureDrift] = {}
         for name, p in pending.items():
             p_adj = adj.get((name, "main"), 1.0)
@@ -359,25 +416,43 @@ class DriftDetector:
                 big_psi = self.psi_threshold is not None and p.psi >= self.psi_threshold
                 if big or big_psi:
                     reasons.append("distribution")
-            missing = dict(p.missing, p_value=None, p_adjusted=None,
-                           effect_size=abs(p.missing["cur_share"] - p.missing["ref_share"]))
+            missing = dict(
+                p.missing,
+                p_value=None,
+                p_adjusted=None,
+                effect_size=abs(p.missing["cur_share"] - p.missing["ref_share"]),
+            )
             if p.missing_tested:
                 m_adj = adj[(name, "missing")]
                 missing.update(p_value=p.missing_p, p_adjusted=m_adj)
                 if m_adj <= self.alpha and p.missing_effect >= self.missing_threshold:
                     reasons.append("missing")
             features[name] = FeatureDrift(
-                kind=p.kind, test=p.test, statistic=_finite(p.statistic), p_value=_finite(p.p_value),
-                p_adjusted=_finite(p_adj), effect_size=_finite(p.effect_size), effect=p.effect,
-                psi=_finite(p.psi), drifted=bool(reasons), reasons=tuple(reasons), n_ref=p.n_ref,
-                n_cur=p.n_cur, missing=missing, note=p.note, unseen=p.unseen)
+                kind=p.kind,
+                test=p.test,
+                statistic=_finite(p.statistic),
+                p_value=_finite(p.p_value),
+                p_adjusted=_finite(p_adj),
+                effect_size=_finite(p.effect_size),
+                effect=p.effect,
+                psi=_finite(p.psi),
+                drifted=bool(reasons),
+                reasons=tuple(reasons),
+                n_ref=p.n_ref,
+                n_cur=p.n_cur,
+                missing=missing,
+                note=p.note,
+                unseen=p.unseen,
+            )
         n_tested = sum(1 for f in pending.values() if f.tested or f.missing_tested)
         drifted_names = [n for n, f in features.items() if f.drifted]
         share = len(drifted_names) / n_tested if n_tested else 0.0
-        strong_names = [n for n in drifted_names
-                        if ("distribution" in features[n].reasons and features[n].effect_size >= self.strong_threshold)
-                        or ("missing" in features[n].reasons
-                            and pending[n].missing_effect >= self.strong_threshold)]
+        strong_names = [
+            n
+            for n in drifted_names
+            if ("distribution" in features[n].reasons and features[n].effect_size >= self.strong_threshold)
+            or ("missing" in features[n].reasons and pending[n].missing_effect >= self.strong_threshold)
+        ]
         if self.dataset_rule == "any":
             dataset_drift = bool(drifted_names)
         elif self.dataset_rule == "count":
@@ -386,9 +461,16 @@ class DriftDetector:
             dataset_drift = bool(strong_names) or len(drifted_names) >= self.count_threshold
         else:
             dataset_drift = n_tested > 0 and share >= self.share_threshold
-        dataset = {"drifted": dataset_drift, "rule": self.dataset_rule, "share": share,
-                   "n_drifted": len(drifted_names), "n_tested": n_tested, "n_features": len(features),
-                   "drifted_features": drifted_names, "strong_features": strong_names}
+        dataset = {
+            "drifted": dataset_drift,
+            "rule": self.dataset_rule,
+            "share": share,
+            "n_drifted": len(drifted_names),
+            "n_tested": n_tested,
+            "n_features": len(features),
+            "drifted_features": drifted_names,
+            "strong_features": strong_names,
+        }
         meta: dict[str, Any] = {"n_rows": n_rows}
         ignored = sorted(set(current) - set(self.profile.features))
         if ignored:

@@ -18,20 +18,26 @@ import math
 
 import numpy as np
 
-KS_PVALUE_RTOL = 1e-9         # documented bound of kstwo_sf against scipy.stats.kstwo.sf (tested)
+KS_PVALUE_RTOL = 1e-9  # documented bound of kstwo_sf against scipy.stats.kstwo.sf (tested)
 
 
 _LOG_2PI = math.log(2 * math.pi)
 _SQRT2PI = math.sqrt(2 * math.pi)
 _SQRT3 = math.sqrt(3)
-_PI2 = math.pi ** 2
-_PI4 = math.pi ** 4
-_PI6 = math.pi ** 6
+_PI2 = math.pi**2
+_PI4 = math.pi**4
+_PI6 = math.pi**6
 _MIN_LOG = -708
-_STIRLING = [-2.955065359477124183e-2, 6.4102564102564102564e-3,
-             -1.9175269175269175269e-3, 8.4175084175084175084e-4,
-             -5.952380952380952381e-4, 7.9365079365079365079e-4,
-             -2.7777777777777777778e-3, 8.3333333333333333333e-2]
+_STIRLING = [
+    -2.955065359477124183e-2,
+    6.4102564102564102564e-3,
+    -1.9175269175269175269e-3,
+    8.4175084175084175084e-4,
+    -5.952380952380952381e-4,
+    7.9365079365079365079e-4,
+    -2.7777777777777777778e-3,
+    8.3333333333333333333e-2,
+]
 
 
 def _log_nfact_div_n_pow_n(n: np.ndarray) -> np.ndarray:
@@ -42,7 +48,7 @@ def _log_nfact_div_n_pow_n(n: np.ndarray) -> np.ndarray:
 def _pelz_good_cdf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Pelz-Good approximation of P(D_n <= x), vectorized (scipy's ``_kolmogn_PelzGood``)."""
     z = np.sqrt(n) * x
-    z2, z3, z4, z6 = z ** 2, z ** 3, z ** 4, z ** 6
+    z2, z3, z4, z6 = z**2, z**3, z**4, z**6
     qlog = -_PI2 / 8 / z2
     tiny = qlog < _MIN_LOG
     q = np.exp(np.where(tiny, 0.0, qlog))
@@ -54,21 +60,22 @@ def _pelz_good_cdf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
     k3d = _PI6 * (5 - 30 * z2) / 64
     k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
     k3b = _PI2 * (135 * z4 - 96 * z6) / 4
-    k3a = -30 * z6 - 90 * z ** 8
+    k3a = -30 * z6 - 90 * z**8
     maxk = np.ceil(16 * z / np.pi).astype(np.int64)
     kk = np.zeros((4,) + z.shape)
     top = int(maxk.max()) if maxk.size else 0
     for k in range(top, 0, -1):
         live = maxk >= k
         m = 2 * k - 1
-        m2, m4, m6 = m ** 2, m ** 4, m ** 6
+        m2, m4, m6 = m**2, m**4, m**6
         qp = np.power(q, 8 * k)
-        coeffs = np.stack([np.ones_like(z), k1a + k1b * m2, k2a + k2b * m2 + k2c * m4,
-                           k3a + k3b * m2 + k3c * m4 + k3d * m6])
+        coeffs = np.stack(
+            [np.ones_like(z), k1a + k1b * m2, k2a + k2b * m2 + k2c * m4, k3a + k3b * m2 + k3c * m4 + k3d * m6]
+        )
         kk = np.where(live, kk * qp + coeffs, kk)
     kk *= q
     kk *= _SQRT2PI
-    kk /= np.stack([z, 6 * z4, 72 * z ** 7, 6480 * z ** 10])
+    kk /= np.stack([z, 6 * z4, 72 * z**7, 6480 * z**10])
     q2 = np.exp(-_PI2 / 2 / z2)
     s2 = np.zeros_like(z)
     s3 = np.zeros_like(z)
@@ -88,8 +95,8 @@ def _pelz_good_cdf(n: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(tiny, 0.0, cdf)
 
 
-_DMTW_SCIPY_BELOW = 5_000      # Durbin matrix branch: scipy below this n, Pelz-Good from it
-_SMIRNOV_SCIPY_MAX_N = 500     # up to here scipy.special.smirnov itself (O(n) in C, cheap)
+_DMTW_SCIPY_BELOW = 5_000  # Durbin matrix branch: scipy below this n, Pelz-Good from it
+_SMIRNOV_SCIPY_MAX_N = 500  # up to here scipy.special.smirnov itself (O(n) in C, cheap)
 _log_factorials = np.zeros(1)
 
 
@@ -119,8 +126,13 @@ def _smirnov(n: int, x: float) -> float:
     lf = _log_factorial_table(n)
     j = np.arange(jmax + 1, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        terms = (lf[n] - lf[: jmax + 1] - lf[n - jmax: n + 1][::-1]
-                 + (n - j) * np.log1p(-x - j / n) + (j - 1) * np.log(x + j / n))
+        terms = (
+            lf[n]
+            - lf[: jmax + 1]
+            - lf[n - jmax : n + 1][::-1]
+            + (n - j) * np.log1p(-x - j / n)
+            + (j - 1) * np.log(x + j / n)
+        )
     top = float(terms.max())
     if not math.isfinite(top):
         return 0.0
@@ -165,7 +177,7 @@ def kstwo_sf(d: np.ndarray, n: np.ndarray) -> np.ndarray:
     out[take(nx2 >= 18.0)] = 0.0  # unreachable after the 2.2 branch; kept to mirror scipy
     # scipy's Durbin matrix branch (p > 1 - 1e-9 for large n) costs an O(n) Python loop per value;
     # from n >= 5000 Pelz-Good agrees with it to < 1e-10 relative (tested), so only smaller n go to scipy.
-    fallback |= take((n < _DMTW_SCIPY_BELOW) & (n <= 100000) & (n * x ** 1.5 <= 1.4))
+    fallback |= take((n < _DMTW_SCIPY_BELOW) & (n <= 100000) & (n * x**1.5 <= 1.4))
     m = take(np.ones(x.shape, dtype=bool))
     if m.any():
         out[m] = 1.0 - _pelz_good_cdf(n[m], x[m])

@@ -43,7 +43,7 @@ from mlops.drift import stats
 from mlops.errors import BadRequestError, UnprocessableError
 
 PROFILE_FORMAT = "mlops-drift-profile/1"
-PSI_EDGES = "midpoints"   # profiles without "psi_edges" put edges on data values: re-binned at load
+PSI_EDGES = "midpoints"  # profiles without "psi_edges" put edges on data values: re-binned at load
 KINDS = ("numeric", "categorical")
 DEFAULT_PSI_BINS = 10
 
@@ -112,12 +112,14 @@ def count_categories(values: Any) -> tuple[dict[str, int], int]:
         arr = arr[~nan]
     if arr.dtype.kind in "iubfUS":
         uniq, cnt = np.unique(arr, return_counts=True)
-        if arr.dtype.kind in "iuU":   # keys are the integers' text / the strings themselves: no per-value calls
+        if (
+            arr.dtype.kind in "iuU"
+        ):  # keys are the integers' text / the strings themselves: no per-value calls
             return dict(zip(uniq.astype(str).tolist(), cnt.tolist(), strict=True)), n_missing
         counts: dict[str, int] = {}
         for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
             key = category_key(u)
-            if key is None:                   # not reached: missing values were removed above
+            if key is None:  # not reached: missing values were removed above
                 n_missing += int(c)
                 continue
             counts[key] = counts.get(key, 0) + int(c)  # 1 and 1.0 may share a key
@@ -185,10 +187,14 @@ def _numeric_profile(values: Any, max_sample: int, seed: int, bins: int) -> dict
     }
     if n:
         q25, q75 = np.quantile(finite, [0.25, 0.75])
-        out.update(mean=_float_or_none(finite.mean()), std=_float_or_none(finite.std()),
-                   min=float(sample[0]) if n <= max_sample else float(finite.min()),
-                   max=float(sample[-1]) if n <= max_sample else float(finite.max()),
-                   q25=float(q25), q75=float(q75))
+        out.update(
+            mean=_float_or_none(finite.mean()),
+            std=_float_or_none(finite.std()),
+            min=float(sample[0]) if n <= max_sample else float(finite.min()),
+            max=float(sample[-1]) if n <= max_sample else float(finite.max()),
+            q25=float(q25),
+            q75=float(q75),
+        )
     else:
         out.update(mean=None, std=None, min=None, max=None, q25=None, q75=None)
     return out
@@ -197,13 +203,23 @@ def _numeric_profile(values: Any, max_sample: int, seed: int, bins: int) -> dict
 def _categorical_profile(values: Any) -> dict[str, Any]:
     counts, n_missing = count_categories(values)
     keys = sorted(counts)
-    return {"kind": "categorical", "n": int(sum(counts.values())), "n_missing": n_missing,
-            "categories": keys, "counts": [int(counts[k]) for k in keys]}
+    return {
+        "kind": "categorical",
+        "n": int(sum(counts.values())),
+        "n_missing": n_missing,
+        "categories": keys,
+        "counts": [int(counts[k]) for k in keys],
+    }
 
 
-def build_reference_profile(columns: Mapping[str, np.ndarray], kinds: Mapping[str, str], *,
-                            max_sample: int = 50_000, seed: int = 0,
-                            psi_bins: int = DEFAULT_PSI_BINS) -> dict:
+def build_reference_profile(
+    columns: Mapping[str, np.ndarray],
+    kinds: Mapping[str, str],
+    *,
+    max_sample: int = 50_000,
+    seed: int = 0,
+    psi_bins: int = DEFAULT_PSI_BINS,
+) -> dict:
     """Profile the reference (training) data once; the result is JSON-serializable.
 
     ``kinds`` names every feature to profile as ``"numeric"`` or ``"categorical"``; each of them
@@ -224,8 +240,14 @@ def build_reference_profile(columns: Mapping[str, np.ndarray], kinds: Mapping[st
             features[name] = _numeric_profile(columns[name], max_sample, seed, psi_bins)
         else:
             features[name] = _categorical_profile(columns[name])
-    return {"format": PROFILE_FORMAT, "max_sample": max_sample, "seed": seed, "psi_bins": psi_bins,
-            "psi_edges": PSI_EDGES, "features": features}
+    return {
+        "format": PROFILE_FORMAT,
+        "max_sample": max_sample,
+        "seed": seed,
+        "psi_bins": psi_bins,
+        "psi_edges": PSI_EDGES,
+        "features": features,
+    }
 
 
 # ----------------------------------------------------------------------------- load
@@ -238,9 +260,9 @@ class NumericReference:
     name: str
     n: int
     n_missing: int
-    sample: np.ndarray            # sorted finite float64 values
-    ks: stats.SortedReference     # the sample prepared for KS windows
-    quantiles: np.ndarray         # stats.quantile_grid(sample): for Wasserstein-1
+    sample: np.ndarray  # sorted finite float64 values
+    ks: stats.SortedReference  # the sample prepared for KS windows
+    quantiles: np.ndarray  # stats.quantile_grid(sample): for Wasserstein-1
     bin_edges: np.ndarray
     bin_fractions: np.ndarray
     mean: float | None
@@ -265,8 +287,8 @@ class CategoricalReference:
     n: int
     n_missing: int
     categories: tuple[str, ...]
-    counts: np.ndarray            # int64, aligned with categories
-    index: Mapping[str, int]      # category -> position
+    counts: np.ndarray  # int64, aligned with categories
+    index: Mapping[str, int]  # category -> position
     kind: str = field(default="categorical", init=False)
 
 
@@ -314,25 +336,38 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
                     raise UnprocessableError(f"profile feature {name!r}: sample has non-finite values")
                 edges = np.asarray(f["bin_edges"], dtype=np.float64)
                 fractions = np.asarray(f["bin_fractions"], dtype=np.float64)
-                if old_edges:   # a profile made before midpoint edges: re-bin from its sample
+                if old_edges:  # a profile made before midpoint edges: re-bin from its sample
                     edges = psi_bin_edges(sample, int(d.get("psi_bins", DEFAULT_PSI_BINS)))
                     fractions = bin_fractions(sample, edges)
                 features[name] = NumericReference(
-                    name=name, n=int(f["n"]), n_missing=int(f.get("n_missing", 0)), sample=sample,
+                    name=name,
+                    n=int(f["n"]),
+                    n_missing=int(f.get("n_missing", 0)),
+                    sample=sample,
                     ks=stats.SortedReference.prepare(sample),
                     quantiles=stats.quantile_grid(sample),
-                    bin_edges=edges, bin_fractions=fractions,
-                    mean=_opt_float(f.get("mean")), std=_opt_float(f.get("std")),
-                    min=_opt_float(f.get("min")), max=_opt_float(f.get("max")),
-                    q25=_opt_float(f.get("q25")), q75=_opt_float(f.get("q75")))
+                    bin_edges=edges,
+                    bin_fractions=fractions,
+                    mean=_opt_float(f.get("mean")),
+                    std=_opt_float(f.get("std")),
+                    min=_opt_float(f.get("min")),
+                    max=_opt_float(f.get("max")),
+                    q25=_opt_float(f.get("q25")),
+                    q75=_opt_float(f.get("q75")),
+                )
             elif f["kind"] == "categorical":
                 cats = tuple(str(c) for c in f["categories"])
                 counts = np.asarray(f["counts"], dtype=np.int64)
                 if counts.shape[0] != len(cats):
                     raise UnprocessableError(f"profile feature {name!r}: categories and counts differ")
                 features[name] = CategoricalReference(
-                    name=name, n=int(f["n"]), n_missing=int(f.get("n_missing", 0)), categories=cats,
-                    counts=counts, index={c: i for i, c in enumerate(cats)})
+                    name=name,
+                    n=int(f["n"]),
+                    n_missing=int(f.get("n_missing", 0)),
+                    categories=cats,
+                    counts=counts,
+                    index={c: i for i, c in enumerate(cats)},
+                )
             else:
                 raise UnprocessableError(f"profile feature {name!r}: unknown kind {f['kind']!r}")
     except (KeyError, TypeError, ValueError) as exc:
@@ -342,6 +377,10 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
             for arr in vars(part).values():
                 if isinstance(arr, np.ndarray):
                     arr.setflags(write=False)
-    return ReferenceProfile(features=features, max_sample=int(d.get("max_sample", 0)),
-                            seed=int(d.get("seed", 0)), psi_bins=int(d.get("psi_bins", DEFAULT_PSI_BINS)),
-                            document=d)
+    return ReferenceProfile(
+        features=features,
+        max_sample=int(d.get("max_sample", 0)),
+        seed=int(d.get("seed", 0)),
+        psi_bins=int(d.get("psi_bins", DEFAULT_PSI_BINS)),
+        document=d,
+    )

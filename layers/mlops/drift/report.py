@@ -57,31 +57,39 @@ def _e(s: Any) -> str:
 
 
 def _frame(body: list[str], label: str) -> str:
-    return (f'<svg width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img" aria-label="{_e(label)}">'
-            f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#fff"/>' + "".join(body) + "</svg>")
+    return (
+        f'<svg width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img" aria-label="{_e(label)}">'
+        f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#fff"/>' + "".join(body) + "</svg>"
+    )
 
 
 def _axes(lo: float, hi: float) -> list[str]:
     y0 = _H - _PAD
-    return [f'<line x1="{_PAD}" y1="{y0}" x2="{_W - 6}" y2="{y0}" stroke="#999"/>',
-            f'<text x="{_PAD}" y="{_H - 10}" font-size="10" fill="#555">{_fmt(lo, 3)}</text>',
-            f'<text x="{_W - 6}" y="{_H - 10}" font-size="10" fill="#555" text-anchor="end">{_fmt(hi, 3)}</text>']
+    return [
+        f'<line x1="{_PAD}" y1="{y0}" x2="{_W - 6}" y2="{y0}" stroke="#999"/>',
+        f'<text x="{_PAD}" y="{_H - 10}" font-size="10" fill="#555">{_fmt(lo, 3)}</text>',
+        f'<text x="{_W - 6}" y="{_H - 10}" font-size="10" fill="#555" text-anchor="end">{_fmt(hi, 3)}</text>',
+    ]
 
 
 def _histogram_svg(ref: np.ndarray, cur: np.ndarray, name: str) -> str:
     both = ref if cur.shape[0] == 0 else (cur if ref.shape[0] == 0 else np.concatenate((ref, cur)))
     if both.shape[0] == 0:
-        return _frame([f'<text x="{_W / 2}" y="{_H / 2}" font-size="12" text-anchor="middle">no values</text>'],
-                      f"{name}: no values")
+        return _frame(
+            [f'<text x="{_W / 2}" y="{_H / 2}" font-size="12" text-anchor="middle">no values</text>'],
+            f"{name}: no values",
+        )
     lo, hi = (float(v) for v in np.quantile(both, [0.005, 0.995]))
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, HIST_BINS + 1)
+
     def shares(x: np.ndarray) -> np.ndarray:
         if x.shape[0] == 0:
             return np.zeros(HIST_BINS)
         h, _ = np.histogram(np.clip(x, lo, hi), bins=edges)
         return h / x.shape[0]
+
     hr, hc = shares(ref), shares(cur)
     top = max(float(hr.max()), float(hc.max()), 1e-12)
     plot_w, plot_h = _W - _PAD - 6, _H - 2 * _PAD
@@ -92,8 +100,10 @@ def _histogram_svg(ref: np.ndarray, cur: np.ndarray, name: str) -> str:
             if s <= 0:
                 continue
             h = s / top * plot_h
-            body.append(f'<rect x="{_PAD + i * bw + off:.1f}" y="{_H - _PAD - h:.1f}" width="{bw / 2:.1f}" '
-                        f'height="{h:.1f}" fill="{color}" fill-opacity="0.8"/>')
+            body.append(
+                f'<rect x="{_PAD + i * bw + off:.1f}" y="{_H - _PAD - h:.1f}" width="{bw / 2:.1f}" '
+                f'height="{h:.1f}" fill="{color}" fill-opacity="0.8"/>'
+            )
     return _frame(body, f"{name}: histogram, reference vs current")
 
 
@@ -111,13 +121,17 @@ def _ecdf_svg(ref: np.ndarray, cur: np.ndarray, name: str) -> str:
         if x.shape[0] == 0:
             continue
         f = np.searchsorted(x, grid, side="right") / x.shape[0]
-        pts = " ".join(f"{_PAD + (g - lo) / (hi - lo) * plot_w:.1f},{_H - _PAD - v * plot_h:.1f}"
-                       for g, v in zip(grid, f, strict=True))
+        pts = " ".join(
+            f"{_PAD + (g - lo) / (hi - lo) * plot_w:.1f},{_H - _PAD - v * plot_h:.1f}"
+            for g, v in zip(grid, f, strict=True)
+        )
         body.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.5"/>')
     return _frame(body, f"{name}: ECDF, reference vs current")
 
 
-def _bars_svg(cats: Sequence[str], ref_share: np.ndarray, cur_share: np.ndarray, unseen: set[str], name: str) -> str:
+def _bars_svg(
+    cats: Sequence[str], ref_share: np.ndarray, cur_share: np.ndarray, unseen: set[str], name: str
+) -> str:
     k = len(cats)
     if k == 0:
         return _frame([], f"{name}: no categories")
@@ -128,12 +142,16 @@ def _bars_svg(cats: Sequence[str], ref_share: np.ndarray, cur_share: np.ndarray,
     for i, c in enumerate(cats):
         for s, color, off in ((ref_share[i], REF_COLOR, 0.1), (cur_share[i], CUR_COLOR, 0.5)):
             h = s / top * plot_h
-            body.append(f'<rect x="{_PAD + (i + off) * gw:.1f}" y="{_H - _PAD - h:.1f}" width="{gw * 0.4:.1f}" '
-                        f'height="{h:.1f}" fill="{color}"><title>{_e(c)}: {s:.3f}</title></rect>')
+            body.append(
+                f'<rect x="{_PAD + (i + off) * gw:.1f}" y="{_H - _PAD - h:.1f}" width="{gw * 0.4:.1f}" '
+                f'height="{h:.1f}" fill="{color}"><title>{_e(c)}: {s:.3f}</title></rect>'
+            )
         label = (c[:8] + "…") if len(c) > 9 else c
         weight = ' font-weight="bold" fill="#b00"' if c in unseen else ' fill="#555"'
-        body.append(f'<text x="{_PAD + (i + 0.5) * gw:.1f}" y="{_H - 12}" font-size="9" text-anchor="middle"'
-                    f'{weight}>{_e(label)}</text>')
+        body.append(
+            f'<text x="{_PAD + (i + 0.5) * gw:.1f}" y="{_H - 12}" font-size="9" text-anchor="middle"'
+            f"{weight}>{_e(label)}</text>"
+        )
     return _frame(body, f"{name}: category shares, reference vs current")
 
 
@@ -170,8 +188,13 @@ td.l,th.l{text-align:left}tr.d td{background:#fff3f2}
 """
 
 
-def render_html(result: DriftResult | Mapping[str, Any], profile: Mapping[str, Any] | ReferenceProfile,
-                current: Mapping[str, Any] | None, *, title: str = "Drift report") -> str:
+def render_html(
+    result: DriftResult | Mapping[str, Any],
+    profile: Mapping[str, Any] | ReferenceProfile,
+    current: Mapping[str, Any] | None,
+    *,
+    title: str = "Drift report",
+) -> str:
     """A self-contained HTML page: summary, per-feature table, and one plot card per feature."""
     res = result.to_dict() if isinstance(result, DriftResult) else dict(result)
     prof = load_profile(profile)
@@ -181,37 +204,65 @@ def render_html(result: DriftResult | Mapping[str, Any], profile: Mapping[str, A
     window = res.get("window", {})
     cfg = res.get("config", {})
     drifted = bool(ds.get("drifted"))
-    out: list[str] = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-                      f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-                      f"<h1>{_e(title)}</h1>"]
+    out: list[str] = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+    ]
     meta = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in window.items() if not isinstance(v, (dict, list)))
     out.append(f'<div class="meta">{meta}</div>')
-    verdict = (f"Dataset drift: {ds.get('n_drifted', 0)} of {ds.get('n_tested', 0)} tested features drifted "
-               f"(share {_fmt(float(ds.get('share', 0.0)), 3)}, rule “{_e(ds.get('rule', ''))}”)")
-    out.append(f'<div class="banner {"drift" if drifted else "ok"}">'
-               f'{"DRIFT DETECTED" if drifted else "No dataset drift"} — {verdict}</div>')
+    verdict = (
+        f"Dataset drift: {ds.get('n_drifted', 0)} of {ds.get('n_tested', 0)} tested features drifted "
+        f"(share {_fmt(float(ds.get('share', 0.0)), 3)}, rule “{_e(ds.get('rule', ''))}”)"
+    )
+    out.append(
+        f'<div class="banner {"drift" if drifted else "ok"}">'
+        f"{'DRIFT DETECTED' if drifted else 'No dataset drift'} — {verdict}</div>"
+    )
     out.append('<div class="small">' + " · ".join(f"{_e(k)} = {_e(v)}" for k, v in cfg.items()) + "</div>")
-    out.append(f'<div class="legend small">colors:<span style="background:{REF_COLOR}"></span>reference'
-               f'<span style="background:{CUR_COLOR}"></span>current · histograms and ECDFs span the '
-               '0.5-99.5% range of both samples; the histograms fold values outside it into the end bins</div>')
-    cols = ["feature", "kind", "drifted", "test", "statistic", "p-value", "p adjusted", "effect", "PSI",
-            "missing ref→cur", "n ref", "n cur", "note"]
-    out.append('<h2 style="margin-top:16px">Features</h2><table><tr>'
-               + "".join(f'<th class="{"l" if i < 4 or c == "note" else ""}">{c}</th>' for i, c in enumerate(cols))
-               + "</tr>")
+    out.append(
+        f'<div class="legend small">colors:<span style="background:{REF_COLOR}"></span>reference'
+        f'<span style="background:{CUR_COLOR}"></span>current · histograms and ECDFs span the '
+        "0.5-99.5% range of both samples; the histograms fold values outside it into the end bins</div>"
+    )
+    cols = [
+        "feature",
+        "kind",
+        "drifted",
+        "test",
+        "statistic",
+        "p-value",
+        "p adjusted",
+        "effect",
+        "PSI",
+        "missing ref→cur",
+        "n ref",
+        "n cur",
+        "note",
+    ]
+    out.append(
+        '<h2 style="margin-top:16px">Features</h2><table><tr>'
+        + "".join(f'<th class="{"l" if i < 4 or c == "note" else ""}">{c}</th>' for i, c in enumerate(cols))
+        + "</tr>"
+    )
     for name, f in feats.items():
         miss = f.get("missing") or {}
         reasons = ", ".join(f.get("reasons") or [])
-        cells = [f'<td class="l"><a href="#f-{_e(name)}">{_e(name)}</a></td>', f'<td class="l">{_e(f.get("kind"))}</td>',
-                 f'<td class="l">{"yes (" + _e(reasons) + ")" if f.get("drifted") else "no"}</td>',
-                 f'<td class="l">{_e(f.get("test"))}</td>',
-                 f"<td>{_fmt(f.get('statistic'))}</td>", f"<td>{_fmt(f.get('p_value'))}</td>",
-                 f"<td>{_fmt(f.get('p_adjusted'))}</td>",
-                 f"<td>{_fmt(f.get('effect_size'))} <span class=small>{_e(f.get('effect', ''))}</span></td>",
-                 f"<td>{_fmt(f.get('psi'))}</td>",
-                 f"<td>{_fmt(miss.get('ref_share'), 3)} → {_fmt(miss.get('cur_share'), 3)}</td>",
-                 f"<td>{_fmt(f.get('n_ref'))}</td>", f"<td>{_fmt(f.get('n_cur'))}</td>",
-                 f'<td class="l">{_e(f.get("note") or "")}</td>']
+        cells = [
+            f'<td class="l"><a href="#f-{_e(name)}">{_e(name)}</a></td>',
+            f'<td class="l">{_e(f.get("kind"))}</td>',
+            f'<td class="l">{"yes (" + _e(reasons) + ")" if f.get("drifted") else "no"}</td>',
+            f'<td class="l">{_e(f.get("test"))}</td>',
+            f"<td>{_fmt(f.get('statistic'))}</td>",
+            f"<td>{_fmt(f.get('p_value'))}</td>",
+            f"<td>{_fmt(f.get('p_adjusted'))}</td>",
+            f"<td>{_fmt(f.get('effect_size'))} <span class=small>{_e(f.get('effect', ''))}</span></td>",
+            f"<td>{_fmt(f.get('psi'))}</td>",
+            f"<td>{_fmt(miss.get('ref_share'), 3)} → {_fmt(miss.get('cur_share'), 3)}</td>",
+            f"<td>{_fmt(f.get('n_ref'))}</td>",
+            f"<td>{_fmt(f.get('n_cur'))}</td>",
+            f'<td class="l">{_e(f.get("note") or "")}</td>',
+        ]
         out.append(f'<tr class="{"d" if f.get("drifted") else ""}">' + "".join(cells) + "</tr>")
     out.append("</table>")
     for name, f in feats.items():
@@ -219,8 +270,10 @@ def render_html(result: DriftResult | Mapping[str, Any], profile: Mapping[str, A
     out.append("</body></html>")
     return "".join(out)
 
-def _feature_card(name: str, f: Mapping[str, Any], ref: NumericReference | CategoricalReference | None,
-                  col: Any) -> str:
+
+def _feature_card(
+    name: str, f: Mapping[str, Any], ref: NumericReference | CategoricalReference | None, col: Any
+) -> str:
     """One feature's card: its verdict line and its plots (histogram and ECDF, or category shares)."""
     plots: list[str] = []
     if isinstance(ref, NumericReference):
@@ -229,9 +282,10 @@ def _feature_card(name: str, f: Mapping[str, Any], ref: NumericReference | Categ
     elif isinstance(ref, CategoricalReference):
         plots = [_categorical_plot(ref, col, set(f.get("unseen") or []), name)]
     unseen = f.get("unseen") or []
-    extra = f' · unseen categories: {_e(", ".join(unseen[:20]))}' if unseen else ""
-    return (f'<div class="card{" d" if f.get("drifted") else ""}" id="f-{_e(name)}"><h2>{_e(name)} '
-            f'<span class="small">{_e(f.get("kind"))} · {"drifted" if f.get("drifted") else "stable"} · '
-            f'effect {_fmt(f.get("effect_size"))} · p adj {_fmt(f.get("p_adjusted"))}{extra}</span></h2>'
-            f'<div class="plots">{"".join(plots)}</div></div>')
-
+    extra = f" · unseen categories: {_e(', '.join(unseen[:20]))}" if unseen else ""
+    return (
+        f'<div class="card{" d" if f.get("drifted") else ""}" id="f-{_e(name)}"><h2>{_e(name)} '
+        f'<span class="small">{_e(f.get("kind"))} · {"drifted" if f.get("drifted") else "stable"} · '
+        f"effect {_fmt(f.get('effect_size'))} · p adj {_fmt(f.get('p_adjusted'))}{extra}</span></h2>"
+        f'<div class="plots">{"".join(plots)}</div></div>'
+    )

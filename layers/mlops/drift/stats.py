@@ -48,8 +48,8 @@ import numpy as np
 
 from mlops.drift.kolmogorov import kstwo_sf
 
-EXACT_MAX_N = 10_000          # scipy's MAX_AUTO_N: exact p-values when max(n1, n2) <= this
-PSI_EPSILON = 1e-4            # share floor for PSI bins
+EXACT_MAX_N = 10_000  # scipy's MAX_AUTO_N: exact p-values when max(n1, n2) <= this
+PSI_EPSILON = 1e-4  # share floor for PSI bins
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class KSResult:
 
 # ----------------------------------------------------------------------------- KS statistic
 
-KS_GRID = 2048                 # grid points on the reference for the bounded KS search
-_MARGIN = 1e-12                # slack when pruning intervals: float rounding is ~1e-16, slack only widens the search
+KS_GRID = 2048  # grid points on the reference for the bounded KS search
+_MARGIN = 1e-12  # slack when pruning intervals: float rounding is ~1e-16, slack only widens the search
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,11 @@ class SortedReference:
     between consecutive grid values are what a window's KS search prunes.
     """
 
-    values: np.ndarray      # sorted finite float64
-    right: np.ndarray       # #values <= values[j]
-    grid: np.ndarray        # distinct ascending grid values
-    grid_le: np.ndarray     # #values <= grid[k]
-    grid_lt: np.ndarray     # #values < grid[k]
+    values: np.ndarray  # sorted finite float64
+    right: np.ndarray  # #values <= values[j]
+    grid: np.ndarray  # distinct ascending grid values
+    grid_le: np.ndarray  # #values <= grid[k]
+    grid_lt: np.ndarray  # #values < grid[k]
 
     @classmethod
     def prepare(cls, sorted_values: np.ndarray, grid_size: int = KS_GRID) -> SortedReference:
@@ -92,7 +92,9 @@ class SortedReference:
             return cls(v, empty, np.empty(0), empty, empty)
         right = np.searchsorted(v, v, side="right")
         grid = np.unique(v[np.linspace(0, n - 1, min(grid_size, n)).astype(np.int64)])
-        return cls(v, right, grid, np.searchsorted(v, grid, side="right"), np.searchsorted(v, grid, side="left"))
+        return cls(
+            v, right, grid, np.searchsorted(v, grid, side="right"), np.searchsorted(v, grid, side="left")
+        )
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -128,7 +130,7 @@ def _ks_sides(ref: SortedReference, cur: np.ndarray) -> tuple[float, float]:
     keep = upper >= best_plus - _MARGIN
     if keep.any():
         idx = _ranges(ref.grid_lt[keep], lt_next[keep])
-        idx = idx[ref.right[idx] == idx + 1]     # one point per run of equal values (same counts)
+        idx = idx[ref.right[idx] == idx + 1]  # one point per run of equal values (same counts)
         if idx.shape[0]:
             vals = ref.right[idx] / n1 - np.searchsorted(cur, r[idx], side="right") / n2
             best_plus = max(best_plus, float(vals.max()))
@@ -142,7 +144,7 @@ def _ks_sides(ref: SortedReference, cur: np.ndarray) -> tuple[float, float]:
         if idx.shape[0]:
             last = idx + 1 == n2
             np.logical_or(last, cur[np.minimum(idx + 1, n2 - 1)] != cur[idx], out=last)
-            idx = idx[last]                      # one point per run of equal values (same counts)
+            idx = idx[last]  # one point per run of equal values (same counts)
             pts = cur[idx]
             vals = np.searchsorted(r, pts, side="right") / n1 - np.searchsorted(cur, pts, side="right") / n2
             best_minus = min(best_minus, float(vals.min()))
@@ -172,12 +174,14 @@ def ks_2samp_sorted(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> KSResult:
     cur_sorted = np.asarray(cur_sorted, dtype=np.float64)
     stat, p = ks_many([ref], [cur_sorted])
     w1 = wasserstein_grid([ref.values], [cur_sorted])
-    return KSResult(float(stat[0]), float(p[0]), float(w1[0]), int(ref.values.shape[0]),
-                    int(cur_sorted.shape[0]))
+    return KSResult(
+        float(stat[0]), float(p[0]), float(w1[0]), int(ref.values.shape[0]), int(cur_sorted.shape[0])
+    )
 
 
-def ks_many(refs: Sequence[SortedReference | np.ndarray],
-            curs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def ks_many(
+    refs: Sequence[SortedReference | np.ndarray], curs: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """KS statistics and p-values for many features: ``refs[i]`` vs ``curs[i]``, all sorted, finite.
 
     A reference is best a ``SortedReference`` prepared once (the loaded profile holds one per
@@ -213,7 +217,7 @@ def ks_many(refs: Sequence[SortedReference | np.ndarray],
 # ----------------------------------------------------------------------------- Wasserstein
 
 W1_GRID = 4096
-W1_TAIL = 0.01                 # share of u at each end integrated at the samples' own resolution
+W1_TAIL = 0.01  # share of u at each end integrated at the samples' own resolution
 _U = (np.arange(W1_GRID) + 0.5) / W1_GRID
 _MID = slice(round(W1_TAIL * W1_GRID), W1_GRID - round(W1_TAIL * W1_GRID))
 
@@ -237,8 +241,9 @@ def _w1_tail(ref: np.ndarray, cur: np.ndarray, a: float, b: float) -> float:
     return float(np.abs(q1 - q2).sum()) * ((b - a) / cells)
 
 
-def wasserstein_grid(refs: Sequence[np.ndarray], curs: Sequence[np.ndarray],
-                     ref_grids: Sequence[np.ndarray] | None = None) -> np.ndarray:
+def wasserstein_grid(
+    refs: Sequence[np.ndarray], curs: Sequence[np.ndarray], ref_grids: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
     """Wasserstein-1 distance per feature: the integral of |Q_ref(u) - Q_cur(u)| over u in [0, 1].
 
     The middle 98% by the midpoint rule on a 4096-cell grid; the outer 1% at each end (where heavy

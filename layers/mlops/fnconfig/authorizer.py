@@ -13,7 +13,7 @@ class AuthorizerConfig(FunctionConfig):
     """The authorizer: its key ring's secret, how long answers and deployment weights are cached."""
 
     function: str = env_field(ev.FUNCTION, STR, "authorizer")
-    api_keys_secret: str = env_field(ev.API_KEYS_SECRET, STR, required=True)   # name (local) or OCID (cloud)
+    api_keys_secret: str = env_field(ev.API_KEYS_SECRET, STR, required=True)  # name (local) or OCID (cloud)
     auth_ttl_s: float = env_field(ev.AUTH_TTL_S, FLOAT, 60.0)
     weight_cache_ttl_s: float = env_field(ev.WEIGHT_CACHE_TTL_S, FLOAT, 2.0)
     endpoints: tuple[str, ...] = env_field(ev.ENDPOINTS, LIST, ())

@@ -74,13 +74,13 @@ def encode(name: str, kind: str, value: Any) -> str | None:
         if bad:
             raise ConfigError(f"function config {name}: item {bad[0]!r} may not be empty or hold a comma")
         return ",".join(items)
-    return str(value)   # str(int) and str(float) are their repr: "60", "0.05"
+    return str(value)  # str(int) and str(float) are their repr: "60", "0.05"
 
 
 class EnvConfig:
     """Mixin of a frozen dataclass whose fields carry ``env_field`` metadata: ``from_env`` / ``to_env``."""
 
-    __dataclass_fields__: ClassVar[dict[str, Any]]    # every subclass is a dataclass
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # every subclass is a dataclass
 
     @classmethod
     def from_env(cls: type[C], environ: Mapping[str, str], **explicit: Any) -> C:
@@ -101,10 +101,11 @@ class EnvConfig:
                 if raw not in (None, ""):
                     kwargs[f.name] = decode(meta["env"], meta["kind"], raw)
                 elif meta.get("required"):
-                    raise ConfigError(f"function config {meta['env']} is not set; "
-                                      "set it in the stack settings")
+                    raise ConfigError(
+                        f"function config {meta['env']} is not set; set it in the stack settings"
+                    )
             elif isinstance(f.default_factory, type) and issubclass(f.default_factory, EnvConfig):
-                kwargs[f.name] = f.default_factory.from_env(environ)     # a nested config
+                kwargs[f.name] = f.default_factory.from_env(environ)  # a nested config
         return cls(**kwargs)
 
     def to_env(self) -> dict[str, str]:
@@ -135,15 +136,15 @@ class FunctionConfig(EnvConfig):
     store: StoreConfig = _store()
     stack: str = env_field(ev.STACK, STR, "local")
     function: str = env_field(ev.FUNCTION, STR, "function")
-    environment: str = env_field(ev.ENVIRONMENT, STR, "local")          # local | cloud
+    environment: str = env_field(ev.ENVIRONMENT, STR, "local")  # local | cloud
     metrics_namespace: str = env_field(ev.METRICS_NAMESPACE, STR, "mlops")
     region: str | None = env_field(ev.REGION, OPT)
     compartment_id: str | None = env_field(ev.COMPARTMENT_ID, OPT)
-    metrics_db: str | None = env_field(ev.METRICS_DB, OPT)             # local: the SQLite metrics store
-    secrets_backend: str = env_field(ev.SECRETS_BACKEND, STR, "file")   # file | vault
-    secrets_file: str | None = env_field(ev.SECRETS_FILE, OPT)         # local only
-    project_dir: str | None = env_field(ev.PROJECT_DIR, OPT)           # local only
-    vault_id: str | None = env_field(ev.VAULT_ID, OPT)                 # cloud: added at deploy time
+    metrics_db: str | None = env_field(ev.METRICS_DB, OPT)  # local: the SQLite metrics store
+    secrets_backend: str = env_field(ev.SECRETS_BACKEND, STR, "file")  # file | vault
+    secrets_file: str | None = env_field(ev.SECRETS_FILE, OPT)  # local only
+    project_dir: str | None = env_field(ev.PROJECT_DIR, OPT)  # local only
+    vault_id: str | None = env_field(ev.VAULT_ID, OPT)  # cloud: added at deploy time
 
 
 @dataclass(frozen=True, kw_only=True)

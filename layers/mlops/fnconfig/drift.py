@@ -82,7 +82,7 @@ class DriftConfig(AuditedFunctionConfig):
     drift: DriftJobConfig = _job()
     endpoints: tuple[str, ...] = env_field(ev.ENDPOINTS, LIST, ())
     ab_auto_promote: bool = env_field(ev.AB_AUTO_PROMOTE, BOOL, False)
-    notify_file: str | None = env_field(ev.NOTIFY_FILE, OPT)          # local: A/B verdicts go there too
+    notify_file: str | None = env_field(ev.NOTIFY_FILE, OPT)  # local: A/B verdicts go there too
     notify_topic_id: str | None = env_field(ev.NOTIFY_TOPIC_ID, OPT)  # cloud: added at deploy time
 
     @property

@@ -18,7 +18,7 @@ class GuardianConfig(AuditedFunctionConfig):
     ab_auto_promote: bool = env_field(ev.AB_AUTO_PROMOTE, BOOL, False)
     rollback_on_drift: bool = env_field(ev.ROLLBACK_ON_DRIFT, BOOL, True)
     endpoints: tuple[str, ...] = env_field(ev.ENDPOINTS, LIST, ())
-    notify_file: str | None = env_field(ev.NOTIFY_FILE, OPT)          # local
+    notify_file: str | None = env_field(ev.NOTIFY_FILE, OPT)  # local
     notify_topic_id: str | None = env_field(ev.NOTIFY_TOPIC_ID, OPT)  # cloud: added at deploy time
-    retrain_entrypoint: str | None = env_field(ev.RETRAIN_ENTRYPOINT, OPT)   # local: the training script
-    build_pipeline_id: str | None = env_field(ev.BUILD_PIPELINE_ID, OPT)     # cloud: added at deploy time
+    retrain_entrypoint: str | None = env_field(ev.RETRAIN_ENTRYPOINT, OPT)  # local: the training script
+    build_pipeline_id: str | None = env_field(ev.BUILD_PIPELINE_ID, OPT)  # cloud: added at deploy time

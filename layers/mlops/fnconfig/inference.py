@@ -15,7 +15,7 @@ class InferenceConfig(AuditedFunctionConfig):
     function: str = env_field(ev.FUNCTION, STR, "inference")
     endpoint: str = env_field(ev.ENDPOINT, STR, required=True)
     model: str = env_field(ev.MODEL, STR, required=True)
-    variant: str = env_field(ev.VARIANT, STR, "stable")          # stable | canary
+    variant: str = env_field(ev.VARIANT, STR, "stable")  # stable | canary
     alias: str = env_field(ev.ALIAS, STR, "production")
     max_batch: int = env_field(ev.MAX_BATCH, INT, 1000)
     feature_sample_rate: float = env_field(ev.FEATURE_SAMPLE_RATE, FLOAT, 0.1)

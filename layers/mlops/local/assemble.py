@@ -39,10 +39,10 @@ class MetricsService:
         from mlops.monitoring.sqlite import SqliteMetrics
 
         private_dir(rt.state_dir)
-        self.store = SqliteMetrics(rt.state_dir / "metrics.sqlite")     # created 0600
+        self.store = SqliteMetrics(rt.state_dir / "metrics.sqlite")  # created 0600
         self.sink = BufferedSink(self.store, max_points=2000, max_delay_s=1.0)
         self._points = invocation_points
-        self.application = application_name(rt.settings)   # resourceDisplayName = "<application>:<function>"
+        self.application = application_name(rt.settings)  # resourceDisplayName = "<application>:<function>"
         rt.invocation_hooks.append(self.on_invocation)
 
     def on_invocation(self, fn: str, status: int, ms: float, ts: float) -> None:
@@ -59,45 +59,57 @@ class MetricsService:
 class LogShippingService:
     """Prediction lines -> log objects -> object-created events -> the drift function."""
 
-    def __init__(self, rt: LocalRuntime, settings: StackSettings, metrics: MetricsService | None = None) -> None:
+    def __init__(
+        self, rt: LocalRuntime, settings: StackSettings, metrics: MetricsService | None = None
+    ) -> None:
         from mlops.local.logship import LogShipper
 
         self.rt = rt
         self.namespace = settings.monitoring.namespace
         self.metrics = metrics
         # the spool keeps rolled objects on the local disk until the store takes them (issue 13 F)
-        self.shipper = LogShipper(open_stack_store(settings), spool_dir=rt.state_dir / "spool" / "prediction-logs",
-                                  max_bytes=settings.log_shipping.max_bytes, max_age_s=settings.log_shipping.max_age_s,
-                                  spool_max_bytes=settings.log_shipping.spool_max_bytes,
-                                  metrics=self._post_metrics if metrics is not None else None)
+        self.shipper = LogShipper(
+            open_stack_store(settings),
+            spool_dir=rt.state_dir / "spool" / "prediction-logs",
+            max_bytes=settings.log_shipping.max_bytes,
+            max_age_s=settings.log_shipping.max_age_s,
+            spool_max_bytes=settings.log_shipping.spool_max_bytes,
+            metrics=self._post_metrics if metrics is not None else None,
+        )
         rt.logs.hooks.append(self.shipper.on_line)
         self.shipper.subscribers.append(self._to_functions)
-        self.results: deque[dict] = deque(maxlen=100)    # the last drift answers (tests, status)
+        self.results: deque[dict] = deque(maxlen=100)  # the last drift answers (tests, status)
 
     def _post_metrics(self, values: list[tuple[str, float]]) -> None:
         from mlops.monitoring.metrics import MetricPoint
 
         assert self.metrics is not None
         now = time.time()
-        self.metrics.sink.put([MetricPoint(self.namespace, name, value, {"component": "log_shipper"}, now)
-                               for name, value in values])
+        self.metrics.sink.put(
+            [
+                MetricPoint(self.namespace, name, value, {"component": "log_shipper"}, now)
+                for name, value in values
+            ]
+        )
 
     async def _to_functions(self, event: dict) -> None:
         from mlops.local.logship import RetryLater
 
         body = json.dumps(event).encode()
-        for fn in ("drift",):      # the Events rule's one action (the drift job also runs the A/B check)
+        for fn in ("drift",):  # the Events rule's one action (the drift job also runs the A/B check)
             if fn not in self.rt.pools:
                 continue
             t0 = time.perf_counter()
             status = 502
             try:
-                status, headers, out = await self.rt.pools[fn].call([("Content-Type", "application/json")], body)
+                status, headers, out = await self.rt.pools[fn].call(
+                    [("Content-Type", "application/json")], body
+                )
                 app_status = next((v for k, v in headers if k.lower() == b"fn-http-status"), b"200")
                 if fn == "drift" and status == 200 and app_status == b"200":
                     with contextlib.suppress(ValueError):
                         self.results.append(json.loads(out))
-                elif app_status == b"503":     # the drift job's store is down: deliver it again later
+                elif app_status == b"503":  # the drift job's store is down: deliver it again later
                     raise RetryLater(f"{fn} answered 503: {out[:200].decode(errors='replace')}")
             finally:
                 self.rt._on_invocation(f"local:fn:{fn}", status, (time.perf_counter() - t0) * 1000)
@@ -130,8 +142,9 @@ class AlarmService:
 
         self.rt, self.settings, self.metrics = rt, settings, metrics
         self.interval = settings.monitoring.evaluation_interval_s
-        self.evaluator = AlarmEvaluator(metrics.store, rules_for_settings(settings),
-                                        state_path=rt.state_dir / "alarm-state.json")
+        self.evaluator = AlarmEvaluator(
+            metrics.store, rules_for_settings(settings), state_path=rt.state_dir / "alarm-state.json"
+        )
         notifiers: list[Notifier] = [NdjsonNotifier(rt.state_dir / settings.notifications.local_file)]
         notifiers += [WebhookNotifier(url) for url in settings.notifications.https_endpoints]
         if settings.notifications.guardian:
@@ -147,8 +160,9 @@ class AlarmService:
         pool = self.rt.pools.get("guardian")
         if pool is None:
             return
-        fut = asyncio.run_coroutine_threadsafe(pool.call([("Content-Type", "application/json")], payload),
-                                               self._loop)
+        fut = asyncio.run_coroutine_threadsafe(
+            pool.call([("Content-Type", "application/json")], payload), self._loop
+        )
         fut.result(120)
 
     def evaluate_once(self) -> int:
@@ -183,8 +197,8 @@ def build_runtime(settings: StackSettings, *, port: int | None = None) -> LocalR
     """The runtime ``mlops local up`` runs for ``settings``."""
     from mlops.local.setup import ensure_audit_anchor, ensure_local_store
 
-    ensure_audit_anchor(settings)        # the functions sign the audit log with it (their Vault twin)
-    ensure_local_store(settings)         # `mlops local up` is explicit set-up; no writer ever makes the root
+    ensure_audit_anchor(settings)  # the functions sign the audit log with it (their Vault twin)
+    ensure_local_store(settings)  # `mlops local up` is explicit set-up; no writer ever makes the root
     rt = LocalRuntime(settings, port=port)
     metrics = MetricsService(rt)
     rt.services.append(metrics)

@@ -23,7 +23,7 @@ from mlops.ttlcache import TTLCache
 
 #: (function id, wire headers, body, replay_safe) -> (fdk status, raw headers, body)
 AuthInvoker = Callable[[str, list[tuple[str, str]], bytes, bool], Awaitable[tuple[int, list, bytes]]]
-InvocationHook = Callable[[str, int, float], None]     # (function id, status, duration ms)
+InvocationHook = Callable[[str, int, float], None]  # (function id, status, duration ms)
 
 
 @dataclass
@@ -59,9 +59,14 @@ def parse_authorizer_answer(status: int, body: bytes) -> AuthAnswer:
     if isinstance(scope, str):
         scope = scope.split()
     ctx = doc.get("context") or {}
-    return AuthAnswer(bool(doc.get("active")), doc.get("principal"), [str(s) for s in scope],
-                      {str(k): str(v) for k, v in ctx.items()} if isinstance(ctx, dict) else {},
-                      _parse_expires(doc.get("expiresAt")), doc.get("wwwAuthenticate"))
+    return AuthAnswer(
+        bool(doc.get("active")),
+        doc.get("principal"),
+        [str(s) for s in scope],
+        {str(k): str(v) for k, v in ctx.items()} if isinstance(ctx, dict) else {},
+        _parse_expires(doc.get("expiresAt")),
+        doc.get("wwwAuthenticate"),
+    )
 
 
 class AuthCache:
@@ -83,15 +88,16 @@ class AuthCache:
         return self._cache.get(key)
 
     def put(self, key: tuple, ans: AuthAnswer) -> None:
-        if ans.expires_at is not None:         # no expiresAt: not cached
+        if ans.expires_at is not None:  # no expiresAt: not cached
             self._cache.put(key, ans, expires_at=ans.expires_at)
 
 
 class Authenticator:
     """Runs the spec's authentication policy for a request: cached answer, or one authorizer call."""
 
-    def __init__(self, policy: Mapping[str, Any], on_invocation: InvocationHook,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, policy: Mapping[str, Any], on_invocation: InvocationHook, clock: Callable[[], float] = time.time
+    ) -> None:
         self.policy, self.on_invocation = policy, on_invocation
         self.cache = AuthCache(clock=clock)
         self._inflight: dict[tuple, asyncio.Future] = {}
@@ -99,7 +105,9 @@ class Authenticator:
     async def authenticate(self, req: GatewayRequest, invoke: AuthInvoker) -> None:
         """Sets ``req.auth`` from the answer (principal, scopes, context); a 401 when it is inactive."""
         if self.policy.get("type") != "CUSTOM_AUTHENTICATION":
-            raise ConfigError(f"authentication type {self.policy.get('type')!r} is not supported by the local gateway")
+            raise ConfigError(
+                f"authentication type {self.policy.get('type')!r} is not supported by the local gateway"
+            )
         args = {}
         for name, expr in (self.policy.get("parameters") or {}).items():
             value = req.variable(expr)
@@ -118,7 +126,7 @@ class Authenticator:
 
     async def _answer(self, key: tuple, args: dict[str, str], invoke: AuthInvoker) -> AuthAnswer:
         fut = self._inflight.get(key)
-        if fut is not None:       # coalesce concurrent misses for one caller into one call
+        if fut is not None:  # coalesce concurrent misses for one caller into one call
             return await asyncio.shield(fut)
         fut = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
@@ -129,7 +137,7 @@ class Authenticator:
             return ans
         except BaseException as exc:
             fut.set_exception(exc)
-            fut.exception()   # mark retrieved
+            fut.exception()  # mark retrieved
             raise
         finally:
             del self._inflight[key]
@@ -154,5 +162,8 @@ class Authenticator:
             except (ValueError, KeyError, TypeError):
                 message = policy["response_message"]
         # RFC 7235: every 401 says which scheme it wants (the authorizer's challenge, else Bearer)
-        raise UnauthorizedError(message, code="unauthorized",
-                                details={"www_authenticate": ans.www_authenticate or 'Bearer realm="mlops"'})
+        raise UnauthorizedError(
+            message,
+            code="unauthorized",
+            details={"www_authenticate": ans.www_authenticate or 'Bearer realm="mlops"'},
+        )

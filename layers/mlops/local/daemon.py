@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=None)
     ap.add_argument("--state-file", required=True)
     args = ap.parse_args(argv)
-    os.umask(0o077)   # every file the runtime and its functions write is owner-only (issue 13 F)
+    os.umask(0o077)  # every file the runtime and its functions write is owner-only (issue 13 F)
     from mlops import logs
+
     logs.configure()
     from mlops.local.assemble import build_runtime
     from mlops.settings import load_stack

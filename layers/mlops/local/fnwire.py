@@ -27,7 +27,9 @@ class GatewayResponse:
     body: bytes
 
 
-def json_error(exc: MlopsError, request_id: str, extra_headers: Iterable[tuple[str, str]] = ()) -> GatewayResponse:
+def json_error(
+    exc: MlopsError, request_id: str, extra_headers: Iterable[tuple[str, str]] = ()
+) -> GatewayResponse:
     body = json.dumps(exc.to_body(request_id), separators=(",", ":")).encode()
     return GatewayResponse(exc.status, [("Content-Type", "application/json"), *extra_headers], body)
 
@@ -48,9 +50,12 @@ def transformed_headers(req: GatewayRequest, policies: Mapping[str, Any]) -> dic
 
 def fn_request_headers(req: GatewayRequest, headers: Mapping[str, str]) -> list[tuple[str, str]]:
     """The invoke headers of a client request in gateway mode (``Fn-Intent: httprequest``)."""
-    wire = [("Fn-Intent", "httprequest"), ("Fn-Http-Method", req.method),
-            ("Fn-Http-Request-Url", req.raw_url), ("Content-Type", headers.get("content-type",
-                                                                                 "application/octet-stream"))]
+    wire = [
+        ("Fn-Intent", "httprequest"),
+        ("Fn-Http-Method", req.method),
+        ("Fn-Http-Request-Url", req.raw_url),
+        ("Content-Type", headers.get("content-type", "application/octet-stream")),
+    ]
     for name, value in headers.items():
         if name in _HOP_BY_HOP:
             continue
@@ -58,8 +63,9 @@ def fn_request_headers(req: GatewayRequest, headers: Mapping[str, str]) -> list[
     return wire
 
 
-def unwrap_fn_response(status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes,
-                       request_id: str) -> GatewayResponse:
+def unwrap_fn_response(
+    status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes, request_id: str
+) -> GatewayResponse:
     """Fn's answer to a client response: ``fn-http-status`` and ``fn-http-h-*`` unwrapped."""
     out: list[tuple[str, str]] = []
     http_status = None
@@ -82,7 +88,13 @@ def unwrap_fn_response(status: int, raw_headers: list[tuple[bytes, bytes]], body
         return GatewayResponse(final, out, body)
     # 502 (uncaught exception) or 504 (TimeoutError) from the fdk: never leak its message.
     code = "function_timeout" if status == 504 else "function_error"
-    msg = ("the function did not finish in time" if status == 504
-           else "the function failed; see its log for this request id")
-    return GatewayResponse(504 if status == 504 else 502, [("Content-Type", "application/json")],
-                           json.dumps(error_body(code, msg, request_id)).encode())
+    msg = (
+        "the function did not finish in time"
+        if status == 504
+        else "the function failed; see its log for this request id"
+    )
+    return GatewayResponse(
+        504 if status == 504 else 502,
+        [("Content-Type", "application/json")],
+        json.dumps(error_body(code, msg, request_id)).encode(),
+    )

@@ -47,7 +47,7 @@ from mlops.local.headercodec import HeaderValueError
 from mlops.local.routes import GatewayRequest, Route, compile_routes, match_route, select_backend
 from mlops.logs import request_id_var
 
-MAX_BODY_BYTES = 6 * 1024 * 1024          # OCI Functions invoke body limit
+MAX_BODY_BYTES = 6 * 1024 * 1024  # OCI Functions invoke body limit
 # (function id, wire headers, body[, replay_safe=]) -> (fdk status, raw headers, body); ``replay_safe`` is
 # passed only to an invoker that takes it (the runtime's does; simple test invokers need not)
 Invoker = Callable[..., Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
@@ -94,8 +94,15 @@ def _accepts_replay_safe(invoke: Callable) -> bool:
 class Gateway:
     """Serves one deployment spec; ``invoke`` reaches functions by their function id."""
 
-    def __init__(self, spec: Mapping[str, Any], invoke: Invoker, *, on_invocation: InvocationHook | None = None,
-                 clock: Callable[[], float] = time.time, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        spec: Mapping[str, Any],
+        invoke: Invoker,
+        *,
+        on_invocation: InvocationHook | None = None,
+        clock: Callable[[], float] = time.time,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         unknown = set(spec.get("request_policies") or {}) - _SUPPORTED_SPEC_POLICIES
         if unknown:
             raise ConfigError(f"request_policies: {sorted(unknown)} not supported by the local gateway")
@@ -108,8 +115,9 @@ class Gateway:
         policies = spec.get("request_policies") or {}
         self.authn = policies.get("authentication")
         rl = policies.get("rate_limiting")
-        self.rate_limiter = RateLimiter(rl["rate_in_requests_per_second"], rl.get("rate_key", "CLIENT_IP")) \
-            if rl else None
+        self.rate_limiter = (
+            RateLimiter(rl["rate_in_requests_per_second"], rl.get("rate_key", "CLIENT_IP")) if rl else None
+        )
         self.cors = policies.get("cors")
         self.authenticator = Authenticator(self.authn or {}, self._hook, clock=clock)
         self._replay_kw = _accepts_replay_safe(invoke)
@@ -126,8 +134,9 @@ class Gateway:
         self.on_invocation(fn_id, status, ms)
 
     # -- entry point ------------------------------------------------------------------------
-    async def handle(self, method: str, url: str, headers: dict[str, str], body: bytes,
-                     client_ip: str = "127.0.0.1") -> GatewayResponse:
+    async def handle(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, client_ip: str = "127.0.0.1"
+    ) -> GatewayResponse:
         request_id = headers.get("x-request-id") or new_request_id()
         token = request_id_var.set(request_id)
         try:
@@ -139,21 +148,33 @@ class Gateway:
             resp = json_error(exc, request_id, extra)
         except Exception:  # noqa: BLE001 - the gateway answers every request, and stays up
             log.exception("request %s failed", request_id)
-            resp = json_error(InternalError("the gateway failed on this request; see the runtime log"), request_id)
+            resp = json_error(
+                InternalError("the gateway failed on this request; see the runtime log"), request_id
+            )
         finally:
             request_id_var.reset(token)
         resp.headers.append(("opc-request-id", request_id))
         return resp
 
-    async def _handle(self, method: str, url: str, headers: dict[str, str], body: bytes, client_ip: str,
-                      request_id: str) -> GatewayResponse:
+    async def _handle(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, client_ip: str, request_id: str
+    ) -> GatewayResponse:
         if len(body) > self.max_body_bytes:
-            raise PayloadTooLargeError(f"the request body is {len(body)} bytes; the limit is "
-                                       f"{self.max_body_bytes} bytes (6 MB)", code="body_too_large")
+            raise PayloadTooLargeError(
+                f"the request body is {len(body)} bytes; the limit is {self.max_body_bytes} bytes (6 MB)",
+                code="body_too_large",
+            )
         parts = urlsplit(url)
-        req = GatewayRequest(method.upper(), unquote(parts.path) or "/",
-                             dict(parse_qsl(parts.query, keep_blank_values=True)), url, headers, body,
-                             client_ip, request_id)
+        req = GatewayRequest(
+            method.upper(),
+            unquote(parts.path) or "/",
+            dict(parse_qsl(parts.query, keep_blank_values=True)),
+            url,
+            headers,
+            body,
+            client_ip,
+            request_id,
+        )
         if method.upper() == "OPTIONS" and self.cors and "access-control-request-method" in headers:
             return self._preflight(req)
         route = match_route(self.routes, req)
@@ -165,9 +186,11 @@ class Gateway:
             if authz.get("type") == "ANY_OF":
                 allowed = set(authz.get("allowed_scopes") or [])
                 if not allowed & set(req.auth.get("__scopes__", "").split()):
-                    raise ForbiddenError(f"this API key may not call {req.method} {req.path} "
-                                         f"(needs one of the scopes: {', '.join(sorted(allowed))})",
-                                         code="insufficient_scope")
+                    raise ForbiddenError(
+                        f"this API key may not call {req.method} {req.path} "
+                        f"(needs one of the scopes: {', '.join(sorted(allowed))})",
+                        code="insufficient_scope",
+                    )
         backend = select_backend(route.backend, req)
         if backend is None:
             raise NotFoundError(f"no backend matches this request on {route.path}", code="no_backend")
@@ -182,19 +205,24 @@ class Gateway:
     async def _authenticate(self, req: GatewayRequest) -> None:
         await self.authenticator.authenticate(req, self._invoke)
 
-    def _invoke(self, fn_id: str, wire: list[tuple[str, str]], body: bytes,
-                replay_safe: bool) -> Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]:
+    def _invoke(
+        self, fn_id: str, wire: list[tuple[str, str]], body: bytes, replay_safe: bool
+    ) -> Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]:
         """The invoker's call (a plain function returning its awaitable: no coroutine of its own)."""
         if self._replay_kw:
             return self.invoke(fn_id, wire, body, replay_safe=replay_safe)
         return self.invoke(fn_id, wire, body)
 
     # -- backends ------------------------------------------------------------------------------
-    async def _call_backend(self, backend: Mapping[str, Any], route: Route, req: GatewayRequest) -> GatewayResponse:
+    async def _call_backend(
+        self, backend: Mapping[str, Any], route: Route, req: GatewayRequest
+    ) -> GatewayResponse:
         btype = backend.get("type")
         if btype == "STOCK_RESPONSE_BACKEND":
             hdrs = [(h["name"], h["value"]) for h in backend.get("headers") or []]
-            return GatewayResponse(int(backend.get("status", 200)), hdrs, (backend.get("body") or "").encode())
+            return GatewayResponse(
+                int(backend.get("status", 200)), hdrs, (backend.get("body") or "").encode()
+            )
         if btype != "ORACLE_FUNCTIONS_BACKEND":
             raise ConfigError(f"backend type {btype!r} is not supported by the local gateway")
         fn_id = backend["function_id"]
@@ -207,7 +235,7 @@ class Gateway:
         try:
             status, raw_headers, body = await self._invoke(fn_id, wire, req.body, req.method in _IDEMPOTENT)
         except HeaderValueError:
-            status = None             # refused before the function ran: not an invocation
+            status = None  # refused before the function ran: not an invocation
             raise
         except MlopsError as exc:
             status = exc.status
@@ -232,7 +260,9 @@ class Gateway:
         cors: Mapping[str, Any] = self.cors or {}
         hdrs = self._cors_headers(req.headers.get("origin", ""))
         if hdrs:
-            hdrs += [("Access-Control-Allow-Methods", ",".join(cors.get("allowed_methods") or [])),
-                     ("Access-Control-Allow-Headers", ",".join(cors.get("allowed_headers") or [])),
-                     ("Access-Control-Max-Age", str(cors.get("max_age_in_seconds", 0)))]
+            hdrs += [
+                ("Access-Control-Allow-Methods", ",".join(cors.get("allowed_methods") or [])),
+                ("Access-Control-Allow-Headers", ",".join(cors.get("allowed_headers") or [])),
+                ("Access-Control-Max-Age", str(cors.get("max_age_in_seconds", 0))),
+            ]
         return GatewayResponse(204, hdrs, b"")

@@ -42,21 +42,24 @@ class HeaderValueError(BadRequestError):
 def encode_name(name: str) -> bytes:
     """A header name as bytes; refused unless it is an RFC 9110 token. Cached: names repeat."""
     if not _TOKEN.fullmatch(name):
-        raise HeaderValueError(f"header name {name[:64]!r} is not a valid HTTP token",
-                               code="invalid_header_name")
+        raise HeaderValueError(
+            f"header name {name[:64]!r} is not a valid HTTP token", code="invalid_header_name"
+        )
     return name.encode("ascii")
 
 
 def encode_value(name: str, value: str) -> bytes:
     """A header value as bytes: UTF-8 (surrogateescape), refusing every control character."""
-    if not (value.isascii() and value.isprintable()):        # the fast path covers almost every value
+    if not (value.isascii() and value.isprintable()):  # the fast path covers almost every value
         m = _CTL.search(value)
         if m is not None:
-            raise HeaderValueError(f"the value of header {name[:64]} contains the control character "
-                                   f"{m.group()!r}; header values may not contain CR, LF or other controls")
+            raise HeaderValueError(
+                f"the value of header {name[:64]} contains the control character "
+                f"{m.group()!r}; header values may not contain CR, LF or other controls"
+            )
     try:
         return value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:      # a lone surrogate (e.g. from JSON "\ud800") has no UTF-8 form
+    except UnicodeEncodeError:  # a lone surrogate (e.g. from JSON "\ud800") has no UTF-8 form
         raise HeaderValueError(f"the value of header {name[:64]} is not valid Unicode text") from None
 
 
@@ -81,7 +84,7 @@ def _join_checked(fields: list[tuple[str, str]]) -> str:
     if block.count("\r\n") != len(fields) or not block.replace("\r\n", "").isprintable():
         for k, v in fields:
             encode_name(k)
-            encode_value(k, v)             # raises HeaderValueError for the first bad value
+            encode_value(k, v)  # raises HeaderValueError for the first bad value
     return block
 
 
@@ -115,9 +118,13 @@ def decode_client_value(name: bytes, raw: bytes) -> str:
     try:
         value = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise HeaderValueError(f"the value of header {name[:64].decode('latin-1')} is not valid UTF-8") from None
+        raise HeaderValueError(
+            f"the value of header {name[:64].decode('latin-1')} is not valid UTF-8"
+        ) from None
     if not (value.isascii() and value.isprintable()) and _CTL.search(value):
-        raise HeaderValueError(f"the value of header {name[:64].decode('latin-1')} contains a control character")
+        raise HeaderValueError(
+            f"the value of header {name[:64].decode('latin-1')} contains a control character"
+        )
     return value
 
 

@@ -24,8 +24,17 @@ class UpstreamClosed(ConnectionError):
 
 
 class _ResponseProtocol(asyncio.Protocol):
-    __slots__ = ("transport", "parser", "waiter", "status", "headers", "body", "closed", "got_bytes",
-                 "keep_alive")
+    __slots__ = (
+        "transport",
+        "parser",
+        "waiter",
+        "status",
+        "headers",
+        "body",
+        "closed",
+        "got_bytes",
+        "keep_alive",
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -90,7 +99,7 @@ class Connection:
         self._proto: _ResponseProtocol | None = None
         self.last_used = 0.0
         self.requests = 0
-        self.connects = 0          # connections opened so far (benchmarks show keep-alive held)
+        self.connects = 0  # connections opened so far (benchmarks show keep-alive held)
 
     @property
     def is_open(self) -> bool:
@@ -112,8 +121,14 @@ class Connection:
             self._proto.transport.close()
         self._proto = None
 
-    async def request(self, method: str, path: str, headers: list[tuple[str, str]] | None = None,
-                      body: bytes = b"", max_idle_s: float | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        max_idle_s: float | None = None,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Send one request and return (status, raw headers, body); reconnects when needed.
 
         Every header goes through ``headercodec`` (no CR/LF, UTF-8): a value that may not be
@@ -126,8 +141,19 @@ class Connection:
             await self.connect()
         proto = self._proto
         assert proto is not None and proto.transport is not None
-        head = b"".join((f"{method} {path} HTTP/1.1\r\n".encode(), b"Host: ", self.host_header, b"\r\n",
-                         b"Content-Length: ", str(len(body)).encode(), b"\r\n", fields, b"\r\n"))
+        head = b"".join(
+            (
+                f"{method} {path} HTTP/1.1\r\n".encode(),
+                b"Host: ",
+                self.host_header,
+                b"\r\n",
+                b"Content-Length: ",
+                str(len(body)).encode(),
+                b"\r\n",
+                fields,
+                b"\r\n",
+            )
+        )
         waiter = proto.reset(asyncio.get_running_loop())
         proto.transport.write(head + body)
         try:

@@ -82,19 +82,19 @@ def _fd_budget(reserve: int = 256) -> int:
 class HttpLimits:
     """The limits one gateway server enforces (defaults: OCI API Gateway's, see the module doc)."""
 
-    max_head_bytes: int = 8 * 1024                 # OCI: maximum header size 8 KB (method, URI, headers)
-    header_read_timeout_s: float = 15.0            # OCI: request header read timeout
-    body_read_timeout_s: float = 15.0              # OCI: request body read timeout
-    send_timeout_s: float = 15.0                   # OCI: response body read timeout
-    max_connections_per_ip: int = 1000             # OCI: simultaneous connections per IP address
-    header_total_timeout_s: float = 60.0           # local: the whole head, however slowly it trickles
-    keepalive_idle_s: float = 60.0                 # local: an idle kept-alive connection is closed
-    max_connections: int = 10_000                  # local: all connections (clipped to the fd budget) -> 503
-    refusal_slack: int = 256                       # refused connections that still get an answer
-    linger_s: float = 2.0                          # after a refusal: read-and-discard at most this long
-    max_linger_bytes: int = 16 * 1024 * 1024       # ... and at most this much
-    max_pipelined: int = 16                        # queued requests per connection before reading pauses
-    sweep_interval_s: float = 1.0                  # how often deadlines are checked
+    max_head_bytes: int = 8 * 1024  # OCI: maximum header size 8 KB (method, URI, headers)
+    header_read_timeout_s: float = 15.0  # OCI: request header read timeout
+    body_read_timeout_s: float = 15.0  # OCI: request body read timeout
+    send_timeout_s: float = 15.0  # OCI: response body read timeout
+    max_connections_per_ip: int = 1000  # OCI: simultaneous connections per IP address
+    header_total_timeout_s: float = 60.0  # local: the whole head, however slowly it trickles
+    keepalive_idle_s: float = 60.0  # local: an idle kept-alive connection is closed
+    max_connections: int = 10_000  # local: all connections (clipped to the fd budget) -> 503
+    refusal_slack: int = 256  # refused connections that still get an answer
+    linger_s: float = 2.0  # after a refusal: read-and-discard at most this long
+    max_linger_bytes: int = 16 * 1024 * 1024  # ... and at most this much
+    max_pipelined: int = 16  # queued requests per connection before reading pauses
+    sweep_interval_s: float = 1.0  # how often deadlines are checked
 
     def effective_max_connections(self) -> int:
         return min(self.max_connections, _fd_budget())
@@ -125,8 +125,15 @@ class ConnectionGuard:
         self.max_connections = self.limits.effective_max_connections()
         self.conns: set[Any] = set()
         self.per_client: dict[str, int] = {}
-        self.stats = {"refused_per_client": 0, "refused_total": 0, "aborted": 0, "timeouts": 0,
-                      "idle_closed": 0, "send_stalled": 0, "too_large": 0}
+        self.stats = {
+            "refused_per_client": 0,
+            "refused_total": 0,
+            "aborted": 0,
+            "timeouts": 0,
+            "idle_closed": 0,
+            "send_stalled": 0,
+            "too_large": 0,
+        }
         self._sweeper: asyncio.Task | None = None
         self._closed = False
 
@@ -144,18 +151,24 @@ class ConnectionGuard:
         self._ensure_sweeper()
         lim = self.limits
         total = len(self.conns)
-        if n > lim.max_connections_per_ip + lim.refusal_slack or total > self.max_connections + lim.refusal_slack:
+        if (
+            n > lim.max_connections_per_ip + lim.refusal_slack
+            or total > self.max_connections + lim.refusal_slack
+        ):
             self.stats["aborted"] += 1
             raise OverflowError("over every connection bound")
         if n > lim.max_connections_per_ip:
             self.stats["refused_per_client"] += 1
             return TooManyConnectionsError(
                 f"this client has {n} open connections to the gateway; the limit is "
-                f"{lim.max_connections_per_ip} (as OCI API Gateway's simultaneous connections per IP address)")
+                f"{lim.max_connections_per_ip} (as OCI API Gateway's simultaneous connections per IP address)"
+            )
         if total > self.max_connections:
             self.stats["refused_total"] += 1
-            return ServerBusyError(f"the gateway has {total} open connections, over its limit of "
-                                   f"{self.max_connections}; retry shortly")
+            return ServerBusyError(
+                f"the gateway has {total} open connections, over its limit of "
+                f"{self.max_connections}; retry shortly"
+            )
         return None
 
     def release(self, conn: Any) -> None:
@@ -181,11 +194,11 @@ class ConnectionGuard:
                     c.abort()
                 continue
             if c.write_paused_at is not None and now - c.write_paused_at > lim.send_timeout_s:
-                self.stats["send_stalled"] += 1      # the client stopped reading our answer
+                self.stats["send_stalled"] += 1  # the client stopped reading our answer
                 c.abort()
                 continue
             if c.busy:
-                continue                             # the gateway is working on a request: no client timeout
+                continue  # the gateway is working on a request: no client timeout
             phase = c.phase
             if phase == IDLE:
                 if now - c.last_active > lim.keepalive_idle_s:
@@ -194,17 +207,26 @@ class ConnectionGuard:
             elif phase == BODY:
                 if now - c.last_read > lim.body_read_timeout_s:
                     self.stats["timeouts"] += 1
-                    c.refuse(RequestTimeoutError(
-                        f"no request body bytes arrived for {lim.body_read_timeout_s:g} s; the request is abandoned"))
-            elif now - c.last_read > lim.header_read_timeout_s or now - c.head_started > lim.header_total_timeout_s:
+                    c.refuse(
+                        RequestTimeoutError(
+                            f"no request body bytes arrived for {lim.body_read_timeout_s:g} s; the request is abandoned"
+                        )
+                    )
+            elif (
+                now - c.last_read > lim.header_read_timeout_s
+                or now - c.head_started > lim.header_total_timeout_s
+            ):
                 self.stats["timeouts"] += 1
-                c.refuse(RequestTimeoutError(
-                    f"the request line and headers did not arrive in time (at most {lim.header_read_timeout_s:g} s "
-                    f"between reads, {lim.header_total_timeout_s:g} s in all)"))
+                c.refuse(
+                    RequestTimeoutError(
+                        f"the request line and headers did not arrive in time (at most {lim.header_read_timeout_s:g} s "
+                        f"between reads, {lim.header_total_timeout_s:g} s in all)"
+                    )
+                )
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None and not self._closed:
-            with contextlib.suppress(RuntimeError):       # no running loop: nothing to sweep yet
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to sweep yet
                 self._sweeper = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -213,7 +235,7 @@ class ConnectionGuard:
                 await asyncio.sleep(self.limits.sweep_interval_s)
                 self.sweep()
         finally:
-            self._sweeper = None                      # restarted by the next connection
+            self._sweeper = None  # restarted by the next connection
 
     def close(self) -> None:
         """Stop the sweeper and drop every connection (the server is shutting down)."""
@@ -224,15 +246,23 @@ class ConnectionGuard:
             c.abort()
 
     def status(self) -> dict[str, Any]:
-        return {"open": len(self.conns), "clients": len(self.per_client), "max_connections": self.max_connections,
-                **self.stats}
+        return {
+            "open": len(self.conns),
+            "clients": len(self.per_client),
+            "max_connections": self.max_connections,
+            **self.stats,
+        }
 
 
 def head_limit_error(limits: HttpLimits, request_line_bytes: int, head_bytes: int) -> MlopsError:
     """414 when the request line alone is over the head limit, else 431 (see the module doc)."""
     cap = limits.max_head_bytes
     if request_line_bytes > cap:
-        return UriTooLongError(f"the request line is over {cap} bytes, the limit for the request line and headers "
-                               f"together (as OCI API Gateway's 8 KB maximum header size)")
-    return HeaderFieldsTooLargeError(f"the request line and headers are {head_bytes}+ bytes; the limit is {cap} "
-                                     f"bytes (as OCI API Gateway's 8 KB maximum header size)")
+        return UriTooLongError(
+            f"the request line is over {cap} bytes, the limit for the request line and headers "
+            f"together (as OCI API Gateway's 8 KB maximum header size)"
+        )
+    return HeaderFieldsTooLargeError(
+        f"the request line and headers are {head_bytes}+ bytes; the limit is {cap} "
+        f"bytes (as OCI API Gateway's 8 KB maximum header size)"
+    )

@@ -52,8 +52,9 @@ METRIC_BUFFERED_BYTES = "log_buffered_bytes"
 METRIC_DROPPED_OBJECTS = "log_dropped_objects"
 
 
-def object_created_event(key: str, *, bucket: str, namespace: str, size: int,
-                         compartment_id: str = "local") -> dict[str, Any]:
+def object_created_event(
+    key: str, *, bucket: str, namespace: str, size: int, compartment_id: str = "local"
+) -> dict[str, Any]:
     """The CloudEvent OCI Events sends for a new object (what the drift function parses)."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
@@ -69,8 +70,12 @@ def object_created_event(key: str, *, bucket: str, namespace: str, size: int,
             "compartmentId": compartment_id,
             "resourceName": key,
             "resourceId": f"/n/{namespace}/b/{bucket}/o/{key}",
-            "additionalDetails": {"bucketName": bucket, "namespace": namespace, "archivalState": "Available",
-                                  "contentLength": size},
+            "additionalDetails": {
+                "bucketName": bucket,
+                "namespace": namespace,
+                "archivalState": "Available",
+                "contentLength": size,
+            },
         },
     }
 
@@ -86,12 +91,23 @@ def _stderr_log(msg: str) -> None:
 class LogShipper:
     """Collect record lines, roll them into spooled objects by size/age, ship them, raise object-created events."""
 
-    def __init__(self, store: ObjectStore, *, spool_dir: str | os.PathLike, max_bytes: int = 1_000_000,
-                 max_age_s: float = 60.0, bucket: str = "local", namespace: str = "local",
-                 clock: Callable[[], float] = time.time, spool_max_bytes: int = 256 * 1024 * 1024,
-                 retry_initial_s: float = 0.5, retry_max_s: float = 30.0,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 log: Callable[[str], None] = _stderr_log, metrics: MetricsHook | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        spool_dir: str | os.PathLike,
+        max_bytes: int = 1_000_000,
+        max_age_s: float = 60.0,
+        bucket: str = "local",
+        namespace: str = "local",
+        clock: Callable[[], float] = time.time,
+        spool_max_bytes: int = 256 * 1024 * 1024,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        log: Callable[[str], None] = _stderr_log,
+        metrics: MetricsHook | None = None,
+    ) -> None:
         self.store, self.max_bytes, self.max_age_s = store, max_bytes, max_age_s
         self.bucket, self.namespace, self.clock = bucket, namespace, clock
         self.spool_dir = Path(spool_dir)
@@ -110,11 +126,11 @@ class LogShipper:
         self.objects_written = 0
         self.dropped_objects = 0
         self.outages = 0
-        self.store_down: str | None = None      # the error of the outage in progress
+        self.store_down: str | None = None  # the error of the outage in progress
         self._failures = 0
         self._wake: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task] = []    # the tick and the shipper, awaited by stop()
-        self._pending: set[asyncio.Task] = set()   # event deliveries, awaited by drain()/stop()
+        self._tasks: list[asyncio.Task] = []  # the tick and the shipper, awaited by stop()
+        self._pending: set[asyncio.Task] = set()  # event deliveries, awaited by drain()/stop()
         # one thread of its own for store writes (they are sequential anyway): not the loop's default
         # pool, whose threads would each grow a malloc arena around 1 MB batches (RSS, issue 13 F)
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logship")
@@ -124,7 +140,7 @@ class LogShipper:
     def _load_spool(self) -> None:
         """Pick up objects a previous run spooled but could not ship."""
         missing = [d for d in (self.spool_dir, *self.spool_dir.parents) if not d.exists()]
-        for d in reversed(missing):            # owner-only all the way: the records hold request features
+        for d in reversed(missing):  # owner-only all the way: the records hold request features
             d.mkdir(exist_ok=True, mode=0o700)
         os.chmod(self.spool_dir, 0o700)
         for p in sorted(self.spool_dir.glob(f"*{SPOOL_SUFFIX}")):
@@ -148,14 +164,16 @@ class LogShipper:
             try:
                 view = memoryview(payload)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
             finally:
                 os.close(fd)
             os.replace(tmp, path)
         except OSError as exc:
             self.dropped_objects += 1
-            self.log(f"cannot spool prediction-log object {key} ({exc}); dropped it "
-                     f"({self.dropped_objects} dropped so far)")
+            self.log(
+                f"cannot spool prediction-log object {key} ({exc}); dropped it "
+                f"({self.dropped_objects} dropped so far)"
+            )
             self._report()
             return
         self._queue.append((path, len(payload)))
@@ -174,8 +192,10 @@ class LogShipper:
             dropped += 1
         if dropped:
             self.dropped_objects += dropped
-            self.log(f"the log spool is over its cap of {self.spool_max_bytes} bytes: dropped the {dropped} oldest "
-                     f"prediction-log object(s) ({self.dropped_objects} dropped so far)")
+            self.log(
+                f"the log spool is over its cap of {self.spool_max_bytes} bytes: dropped the {dropped} oldest "
+                f"prediction-log object(s) ({self.dropped_objects} dropped so far)"
+            )
             self._report()
 
     # ------------------------------------------------------------------ lines in, batches rolled
@@ -227,8 +247,8 @@ class LogShipper:
             self.store.put(name, data, if_none_match=True, content_type="application/x-ndjson")
         except PreconditionFailedError:
             existing = self.store.get(name)
-            if existing.data != data:          # someone else's object under our name: keep both
-                name = f"{name[:-len('.ndjson')]}-{uuid.uuid4().hex[:8]}.ndjson"
+            if existing.data != data:  # someone else's object under our name: keep both
+                name = f"{name[: -len('.ndjson')]}-{uuid.uuid4().hex[:8]}.ndjson"
                 self.store.put(name, data, if_none_match=True, content_type="application/x-ndjson")
         return name, len(data)
 
@@ -247,7 +267,7 @@ class LogShipper:
             try:
                 key, n = await loop.run_in_executor(self._io, self._put, path)
             except FileNotFoundError as exc:
-                if exc.filename is not None and Path(exc.filename) == path:   # the spool file itself is gone
+                if exc.filename is not None and Path(exc.filename) == path:  # the spool file itself is gone
                     if self._queue and self._queue[0][0] == path:
                         self._queue.popleft()
                         self.buffered_bytes -= size
@@ -257,15 +277,17 @@ class LogShipper:
             except Exception as exc:  # noqa: BLE001 - any store failure: keep the data, retry later
                 await self._failed(exc)
                 continue
-            if self._queue and self._queue[0][0] == path:   # not dropped by the cap meanwhile
+            if self._queue and self._queue[0][0] == path:  # not dropped by the cap meanwhile
                 self._queue.popleft()
                 self.buffered_bytes -= size
             with contextlib.suppress(OSError):
                 path.unlink()
             self.objects_written += 1
             if self.store_down is not None:
-                self.log(f"the store is available again after {self._failures} failed attempt(s); "
-                         f"shipping {len(self._queue) + 1} buffered prediction-log object(s)")
+                self.log(
+                    f"the store is available again after {self._failures} failed attempt(s); "
+                    f"shipping {len(self._queue) + 1} buffered prediction-log object(s)"
+                )
                 self.store_down, self._failures = None, 0
             self._report()
             self._deliver(key, n)
@@ -275,8 +297,10 @@ class LogShipper:
         if self.store_down is None:
             self.outages += 1
             self.store_down = f"{type(exc).__name__}: {exc}"
-            self.log(f"store unavailable: cannot write prediction logs to {self.store.url} ({self.store_down}); "
-                     f"buffering them in {self.spool_dir} (at most {self.spool_max_bytes} bytes) and retrying")
+            self.log(
+                f"store unavailable: cannot write prediction logs to {self.store.url} ({self.store_down}); "
+                f"buffering them in {self.spool_dir} (at most {self.spool_max_bytes} bytes) and retrying"
+            )
         self._report()
         await self.sleep(self._backoff_s())
 
@@ -301,13 +325,15 @@ class LogShipper:
                 if attempt == self.delivery_attempts:
                     raise
                 if attempt == 1:
-                    self.log(f"event for {event['data']['resourceName']} not handled ({exc}); retrying with backoff")
+                    self.log(
+                        f"event for {event['data']['resourceName']} not handled ({exc}); retrying with backoff"
+                    )
                 await self.sleep(delay)
                 delay = min(self.retry_max_s, delay * 2)
 
     def _delivered(self, t: asyncio.Task) -> None:
         self._pending.discard(t)
-        if not t.cancelled() and t.exception() is not None:   # retrieved: never "never retrieved"
+        if not t.cancelled() and t.exception() is not None:  # retrieved: never "never retrieved"
             exc = t.exception()
             self.log(f"object-created event delivery failed: {type(exc).__name__}: {exc}")
 
@@ -315,17 +341,26 @@ class LogShipper:
         if self.metrics is None:
             return
         try:
-            self.metrics([(METRIC_STORE_UNAVAILABLE, 1.0 if self.store_down else 0.0),
-                          (METRIC_BUFFERED_BYTES, float(self.buffered_bytes)),
-                          (METRIC_DROPPED_OBJECTS, float(self.dropped_objects))])
+            self.metrics(
+                [
+                    (METRIC_STORE_UNAVAILABLE, 1.0 if self.store_down else 0.0),
+                    (METRIC_BUFFERED_BYTES, float(self.buffered_bytes)),
+                    (METRIC_DROPPED_OBJECTS, float(self.dropped_objects)),
+                ]
+            )
         except Exception as exc:  # noqa: BLE001 - metrics must not stop shipping
             self.log(f"cannot report log shipping metrics: {exc!r}")
 
     def status(self) -> dict[str, Any]:
-        return {"store_unavailable": self.store_down is not None, "error": self.store_down,
-                "buffered_objects": len(self._queue), "buffered_bytes": self.buffered_bytes,
-                "objects_written": self.objects_written, "dropped_objects": self.dropped_objects,
-                "outages": self.outages}
+        return {
+            "store_unavailable": self.store_down is not None,
+            "error": self.store_down,
+            "buffered_objects": len(self._queue),
+            "buffered_bytes": self.buffered_bytes,
+            "objects_written": self.objects_written,
+            "dropped_objects": self.dropped_objects,
+            "outages": self.outages,
+        }
 
     # ------------------------------------------------------------------ lifecycle
     async def drain(self, timeout_s: float = 30.0) -> bool:
@@ -337,7 +372,7 @@ class LogShipper:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while self._queue and loop.time() < deadline and self.store_down is None:
-            if not self._tasks:        # not started: ship inline
+            if not self._tasks:  # not started: ship inline
                 path, size = self._queue[0]
                 try:
                     key, n = await loop.run_in_executor(self._io, self._put, path)
@@ -376,6 +411,7 @@ class LogShipper:
                 except Exception as exc:  # noqa: BLE001 - log it and restart the loop: never a silent death
                     self.log(f"log shipper {name} failed ({type(exc).__name__}: {exc}); restarting it")
                     await asyncio.sleep(1.0)
+
         return asyncio.ensure_future(run())
 
     async def start(self) -> None:
@@ -387,8 +423,10 @@ class LogShipper:
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         if not await self.drain(timeout_s):
-            self.log(f"stopping with {len(self._queue)} prediction-log object(s) ({self.buffered_bytes} bytes) "
-                     f"still in {self.spool_dir}; the next start ships them")
+            self.log(
+                f"stopping with {len(self._queue)} prediction-log object(s) ({self.buffered_bytes} bytes) "
+                f"still in {self.spool_dir}; the next start ships them"
+            )
         for t in self._tasks:
             t.cancel()
         for t in self._tasks + list(self._pending):

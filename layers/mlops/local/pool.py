@@ -26,22 +26,37 @@ from mlops.errors import BadGatewayError, DeadlineError, UnavailableError
 from mlops.local.httpwire import Connection, UpstreamClosed
 from mlops.local.tasks import TaskSet
 
-LogSink = Callable[[str, str, str], None]      # (function, stream, line)
+LogSink = Callable[[str, str, str], None]  # (function, stream, line)
 log = logging.getLogger(__name__)
 
 # Environment passed to functions: nothing of the parent's but what a container would have.
-_PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-             "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "TMPDIR",
-             "COVERAGE_PROCESS_START", "FDK_DEBUG")
+_PASS_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "PYTHONHASHSEED",
+    "TMPDIR",
+    "COVERAGE_PROCESS_START",
+    "FDK_DEBUG",
+)
 _KEEPALIVE_S = 4.0
 # fdk switches to uvloop when it is installed, and uvloop >= 0.22 has no implicit loop for
 # fdk's asyncio.get_event_loop(): give it one, exactly as `fdk func.py handler` would run.
-_LAUNCH = ("import sys, asyncio, fdk; asyncio.set_event_loop(asyncio.new_event_loop()); "
-           "from fdk.scripts.fdk import main; sys.exit(main())")   # fdk's server closes idle keep-alive connections after 5 s
+_LAUNCH = (
+    "import sys, asyncio, fdk; asyncio.set_event_loop(asyncio.new_event_loop()); "
+    "from fdk.scripts.fdk import main; sys.exit(main())"
+)  # fdk's server closes idle keep-alive connections after 5 s
 
 
-_LOG_BATCH_S = 0.02            # while a worker writes log lines, read them at most this often
-_LOG_LINE_LIMIT = 1 << 22      # longer log lines are skipped
+_LOG_BATCH_S = 0.02  # while a worker writes log lines, read them at most this often
+_LOG_LINE_LIMIT = 1 << 22  # longer log lines are skipped
 
 
 def _log_pipe() -> tuple[int, int]:
@@ -62,8 +77,9 @@ def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
     """Linux: the worker gets SIGTERM if the runtime dies, so no process is ever left behind."""
     try:
         import ctypes
+
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:
         pass
 
@@ -100,20 +116,22 @@ class FunctionDef:
 class FunctionPool:
     """N fdk processes of one function; ``call`` waits for an idle one."""
 
-    def __init__(self, fn: FunctionDef, socket_dir: str, log_sink: LogSink | None = None,
-                 start_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, fn: FunctionDef, socket_dir: str, log_sink: LogSink | None = None, start_timeout_s: float = 60.0
+    ) -> None:
         self.fn = fn
         self.socket_dir = socket_dir
         self.log_sink = log_sink or (lambda f, s, line: None)
         self.start_timeout_s = start_timeout_s
-        self.workers = [Worker(i, os.path.join(socket_dir, f"{fn.name[:40]}-{i}.sock"))
-                        for i in range(fn.pool_size)]
+        self.workers = [
+            Worker(i, os.path.join(socket_dir, f"{fn.name[:40]}-{i}.sock")) for i in range(fn.pool_size)
+        ]
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         self._closing = False
         self.fn_id = f"local:fn:{fn.name}"
-        self.keepalive_s = _KEEPALIVE_S   # reconnect before the fdk's own 5 s idle timer closes a connection
-        self.replays = 0                  # calls retried on a fresh connection (replay-safe ones only)
-        self._restarts = TaskSet(f"pool {fn.name}")   # restarts in flight, referenced until done
+        self.keepalive_s = _KEEPALIVE_S  # reconnect before the fdk's own 5 s idle timer closes a connection
+        self.replays = 0  # calls retried on a fresh connection (replay-safe ones only)
+        self._restarts = TaskSet(f"pool {fn.name}")  # restarts in flight, referenced until done
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -124,19 +142,27 @@ class FunctionPool:
     def _env(self, w: Worker) -> dict[str, str]:
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
         env.update({k: str(v) for k, v in self.fn.config.items()})
-        env.update({
-            "FN_FORMAT": "http-stream",
-            "FN_LISTENER": f"unix:{w.socket_path}",
-            "FN_APP_NAME": self.fn.app_name, "FN_APP_ID": f"local:app:{self.fn.app_name}",
-            "FN_FN_NAME": self.fn.name, "FN_FN_ID": self.fn_id,
-            "FN_MEMORY": str(self.fn.memory_mb), "FN_TYPE": "sync",
-            "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-        })
+        env.update(
+            {
+                "FN_FORMAT": "http-stream",
+                "FN_LISTENER": f"unix:{w.socket_path}",
+                "FN_APP_NAME": self.fn.app_name,
+                "FN_APP_ID": f"local:app:{self.fn.app_name}",
+                "FN_FN_NAME": self.fn.name,
+                "FN_FN_ID": self.fn_id,
+                "FN_MEMORY": str(self.fn.memory_mb),
+                "FN_TYPE": "sync",
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
         return env
 
     async def _spawn(self, w: Worker) -> None:
-        for p in (w.socket_path, os.path.join(os.path.dirname(w.socket_path),
-                                              "phony" + os.path.basename(w.socket_path))):
+        for p in (
+            w.socket_path,
+            os.path.join(os.path.dirname(w.socket_path), "phony" + os.path.basename(w.socket_path)),
+        ):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
         cmd = [sys.executable, "-c", _LAUNCH, str(self.fn.func_py), "handler"]
@@ -144,8 +170,14 @@ class FunctionPool:
         err_r, err_w = _log_pipe()
         try:
             w.process = await asyncio.create_subprocess_exec(
-                *cmd, cwd=str(self.fn.func_py.parent), env=self._env(w),
-                stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, preexec_fn=_set_pdeathsig)
+                *cmd,
+                cwd=str(self.fn.func_py.parent),
+                env=self._env(w),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                preexec_fn=_set_pdeathsig,
+            )
         except BaseException:
             for fd in (out_r, err_r):
                 os.close(fd)
@@ -154,8 +186,10 @@ class FunctionPool:
             os.close(out_w)
             os.close(err_w)
         w.started_at = time.monotonic()
-        w.readers = [asyncio.create_task(self._read(out_r, "stdout")),
-                     asyncio.create_task(self._read(err_r, "stderr"))]
+        w.readers = [
+            asyncio.create_task(self._read(out_r, "stdout")),
+            asyncio.create_task(self._read(err_r, "stderr")),
+        ]
         deadline = time.monotonic() + self.start_timeout_s
         while not os.path.exists(w.socket_path):
             if w.process.returncode is not None or time.monotonic() > deadline:
@@ -163,7 +197,8 @@ class FunctionPool:
                 await self._kill(w)
                 raise UnavailableError(
                     f"function {self.fn.name} did not start (exit code {code}); see `mlops local logs {self.fn.name}`",
-                    code="function_start_failed")
+                    code="function_start_failed",
+                )
             await asyncio.sleep(0.01)
         w.conn = Connection(w.socket_path)
 
@@ -198,7 +233,7 @@ class FunctionPool:
                         break
                     chunks.append(chunk)
                 *lines, pending = (pending + b"".join(chunks)).split(b"\n")
-                if len(pending) > _LOG_LINE_LIMIT:   # a line over the limit: skip it
+                if len(pending) > _LOG_LINE_LIMIT:  # a line over the limit: skip it
                     pending = b""
                 for line in lines:
                     if len(line) <= _LOG_LINE_LIMIT:
@@ -241,7 +276,7 @@ class FunctionPool:
 
     async def stop(self, grace_s: float = 3.0) -> None:
         self._closing = True
-        await self._restarts.cancel_all()     # a restart in flight would start a worker after the stop
+        await self._restarts.cancel_all()  # a restart in flight would start a worker after the stop
         procs = [w.process for w in self.workers if w.process is not None and w.process.returncode is None]
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
@@ -251,14 +286,22 @@ class FunctionPool:
                 await asyncio.wait_for(asyncio.gather(*(proc.wait() for proc in procs)), grace_s)
         for w in self.workers:
             await self._kill(w)
-            for p in (w.socket_path, os.path.join(os.path.dirname(w.socket_path),
-                                                  "phony" + os.path.basename(w.socket_path))):
+            for p in (
+                w.socket_path,
+                os.path.join(os.path.dirname(w.socket_path), "phony" + os.path.basename(w.socket_path)),
+            ):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(p)
 
     # ------------------------------------------------------------------ calls
-    async def call(self, headers: list[tuple[str, str]], body: bytes, *, timeout_s: float | None = None,
-                   replay_safe: bool = False) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def call(
+        self,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        timeout_s: float | None = None,
+        replay_safe: bool = False,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """One invocation; (fdk status, raw headers, body). Raises 502/503/504 errors.
 
         ``replay_safe``: the call may be sent twice without harm (an idempotent method, an
@@ -272,19 +315,24 @@ class FunctionPool:
         timeout = timeout_s or self.fn.timeout_s
         t0 = time.monotonic()
         try:
-            w = self._idle.get_nowait()              # fast path: an idle instance, no waiting task
+            w = self._idle.get_nowait()  # fast path: an idle instance, no waiting task
         except asyncio.QueueEmpty:
             try:
                 async with asyncio.timeout(timeout):
                     w = await self._idle.get()
             except TimeoutError:
-                raise DeadlineError(f"function {self.fn.name}: no free instance within {timeout:.0f}s",
-                                    code="function_timeout") from None
+                raise DeadlineError(
+                    f"function {self.fn.name}: no free instance within {timeout:.0f}s",
+                    code="function_timeout",
+                ) from None
         remaining = max(0.001, timeout - (time.monotonic() - t0))
         deadline = datetime.now(UTC) + timedelta(seconds=remaining)
-        hdrs = [("Fn-Call-Id", uuid.uuid4().hex), ("Fn-Deadline", deadline.isoformat().replace("+00:00", "Z")),
-                *headers]
-        returned = ok = False      # returned: the worker was handed to _restart
+        hdrs = [
+            ("Fn-Call-Id", uuid.uuid4().hex),
+            ("Fn-Deadline", deadline.isoformat().replace("+00:00", "Z")),
+            *headers,
+        ]
+        returned = ok = False  # returned: the worker was handed to _restart
         try:
             if not w.alive or w.conn is None:
                 raise UpstreamClosed("worker is not running", got_bytes=False)
@@ -293,14 +341,16 @@ class FunctionPool:
             ok = True
         except TimeoutError:
             returned = True
-            self._restarts.spawn(self._restart(w))   # Fn kills a container past its timeout
-            raise DeadlineError(f"function {self.fn.name} did not answer within {timeout:.0f}s",
-                                code="function_timeout") from None
+            self._restarts.spawn(self._restart(w))  # Fn kills a container past its timeout
+            raise DeadlineError(
+                f"function {self.fn.name} did not answer within {timeout:.0f}s", code="function_timeout"
+            ) from None
         except (UpstreamClosed, ConnectionError, OSError) as exc:
             returned = True
             self._restarts.spawn(self._restart(w))
-            raise BadGatewayError(f"function {self.fn.name} failed: {exc}; it is being restarted",
-                                  code="function_crashed") from None
+            raise BadGatewayError(
+                f"function {self.fn.name} failed: {exc}; it is being restarted", code="function_crashed"
+            ) from None
         finally:
             if not returned:
                 # Success, or a failure that is not the worker's (a header that may not be written,
@@ -332,7 +382,18 @@ class FunctionPool:
             raise
 
     def status(self) -> dict:
-        return {"function": self.fn.name, "pool_size": len(self.workers),
-                "idle": self._idle.qsize(),
-                "workers": [{"index": w.index, "pid": w.process.pid if w.process else None, "alive": w.alive,
-                             "restarts": w.restarts, "calls": w.calls} for w in self.workers]}
+        return {
+            "function": self.fn.name,
+            "pool_size": len(self.workers),
+            "idle": self._idle.qsize(),
+            "workers": [
+                {
+                    "index": w.index,
+                    "pid": w.process.pid if w.process else None,
+                    "alive": w.alive,
+                    "restarts": w.restarts,
+                    "calls": w.calls,
+                }
+                for w in self.workers
+            ],
+        }

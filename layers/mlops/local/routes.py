@@ -28,7 +28,7 @@ class GatewayRequest:
     path: str
     query: dict[str, str]
     raw_url: str
-    headers: dict[str, str]              # lower-cased name -> value (first value wins)
+    headers: dict[str, str]  # lower-cased name -> value (first value wins)
     body: bytes
     client_ip: str
     request_id: str
@@ -75,7 +75,7 @@ def _parse_template(template: str) -> tuple:
     pos = 0
     for m in _TEMPLATE.finditer(template):
         if m.start() > pos:
-            out.append(template[pos:m.start()])
+            out.append(template[pos : m.start()])
         out.append((m.group(1),))
         pos = m.end()
     if pos < len(template) or not out:
@@ -115,16 +115,23 @@ def compile_routes(spec: Mapping[str, Any]) -> list[Route]:
     for i, r in enumerate(spec.get("routes") or []):
         unknown = set(r.get("request_policies") or {}) - SUPPORTED_ROUTE_POLICIES
         if unknown:
-            raise ConfigError(f"routes[{i}].request_policies: {sorted(unknown)} not supported by the local gateway")
-        for item in ((r.get("request_policies") or {}).get("header_transformations") or {}).get(
-                "set_headers", {}).get("items", []):
+            raise ConfigError(
+                f"routes[{i}].request_policies: {sorted(unknown)} not supported by the local gateway"
+            )
+        for item in (
+            ((r.get("request_policies") or {}).get("header_transformations") or {})
+            .get("set_headers", {})
+            .get("items", [])
+        ):
             try:
                 encode_name(item["name"])
             except HeaderValueError as exc:
                 raise ConfigError(f"routes[{i}]: set_headers: {exc.message}") from None
         regex, spec_rank = _compile_route_path(r["path"])
         methods = frozenset(m.upper() for m in (r.get("methods") or ["ANY"]))
-        routes.append(Route(r["path"], methods, regex, spec_rank, r["backend"], r.get("request_policies") or {}))
+        routes.append(
+            Route(r["path"], methods, regex, spec_rank, r["backend"], r.get("request_policies") or {})
+        )
     # Most specific first: fewer wildcards, fewer params, more literal segments.
     routes.sort(key=lambda rt: rt.specificity, reverse=True)
     return routes
@@ -153,8 +160,6 @@ def select_backend(backend: Mapping[str, Any], req: GatewayRequest) -> Mapping[s
     return default
 
 
-
-
 def match_route(routes: list[Route], req: GatewayRequest) -> Route:
     """The first route (most specific first) whose path and method match; sets ``req.path_params``."""
     allowed: set[str] = set()
@@ -168,6 +173,7 @@ def match_route(routes: list[Route], req: GatewayRequest) -> Route:
         req.path_params = {k: v or "" for k, v in m.groupdict().items()}
         return route
     if allowed:
-        raise MethodNotAllowedError(f"{req.method} is not allowed on {req.path}; use "
-                                    f"{', '.join(sorted(allowed))}")
+        raise MethodNotAllowedError(
+            f"{req.method} is not allowed on {req.path}; use {', '.join(sorted(allowed))}"
+        )
     raise NotFoundError(f"no route for {req.method} {req.path}", code="route_not_found")

@@ -36,7 +36,7 @@ from mlops.settings import StackSettings
 
 STATE_FILE = "runtime.json"
 log = logging.getLogger(__name__)
-LineHook = Callable[[str, str, str], None]   # (function, stream, line)
+LineHook = Callable[[str, str, str], None]  # (function, stream, line)
 
 
 def private_dir(path: Path) -> Path:
@@ -64,7 +64,7 @@ class LogWriter:
         f = self._files.get(fn)
         if f is None:
             fd = os.open(self.dir / f"{fn}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.fchmod(fd, 0o600)       # function logs carry request details: owner-only (issue 13 F)
+            os.fchmod(fd, 0o600)  # function logs carry request details: owner-only (issue 13 F)
             f = self._files[fn] = open(fd, "a", buffering=1 << 16)  # noqa: SIM115
         f.write(f"{time.time():.6f} {stream} {line}\n")
         for hook in self.hooks:
@@ -72,7 +72,7 @@ class LogWriter:
                 hook(fn, stream, line)
             except Exception as exc:  # a broken hook must not stop log capture
                 f.write(f"{time.time():.6f} runtime log hook failed: {exc!r}\n")
-                if id(hook) not in self._failed_hooks:      # once per hook: a broken hook fails on every line
+                if id(hook) not in self._failed_hooks:  # once per hook: a broken hook fails on every line
                     self._failed_hooks.add(id(hook))
                     log.exception("log hook %r failed on a line of %s (logged once)", hook, fn)
 
@@ -91,19 +91,37 @@ class LogWriter:
 class LocalRuntime:
     """Everything ``mlops local up`` runs, in one asyncio loop."""
 
-    def __init__(self, settings: StackSettings, *, port: int | None = None,
-                 functions_root: Path | None = None, functions: list[FunctionDef] | None = None,
-                 spec: dict | None = None, http_limits: HttpLimits | None = None,
-                 limits_clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        *,
+        port: int | None = None,
+        functions_root: Path | None = None,
+        functions: list[FunctionDef] | None = None,
+        spec: dict | None = None,
+        http_limits: HttpLimits | None = None,
+        limits_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.state_dir = settings.state_dir
         self.port = settings.local.port if port is None else port
         self.functions_root = functions_root or functions_dir(settings)
         self.specs = function_specs(settings)
-        self.defs = functions if functions is not None else [
-            FunctionDef(name=s.name, func_py=self.functions_root / s.source / "func.py", config=s.config,
-                        timeout_s=s.timeout_s, pool_size=s.pool_size, memory_mb=s.memory_mb)
-            for s in self.specs]
+        self.defs = (
+            functions
+            if functions is not None
+            else [
+                FunctionDef(
+                    name=s.name,
+                    func_py=self.functions_root / s.source / "func.py",
+                    config=s.config,
+                    timeout_s=s.timeout_s,
+                    pool_size=s.pool_size,
+                    memory_mb=s.memory_mb,
+                )
+                for s in self.specs
+            ]
+        )
         ids = local_function_ids([d.name for d in self.defs])
         self.spec = spec if spec is not None else deployment_spec(settings, ids)
         self.pools: dict[str, FunctionPool] = {}
@@ -135,11 +153,13 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        private_dir(self.state_dir)     # logs, metrics, spool, notifications: owner-only (issue 13 F)
-        self.socket_dir = tempfile.mkdtemp(prefix="mlops-")   # short: AF_UNIX paths are <= 107 bytes
+        private_dir(self.state_dir)  # logs, metrics, spool, notifications: owner-only (issue 13 F)
+        self.socket_dir = tempfile.mkdtemp(prefix="mlops-")  # short: AF_UNIX paths are <= 107 bytes
         missing = [d.func_py for d in self.defs if not d.func_py.is_file()]
         if missing:
-            raise NotFoundError(f"function code not found: {', '.join(map(str, missing))}", code="function_not_found")
+            raise NotFoundError(
+                f"function code not found: {', '.join(map(str, missing))}", code="function_not_found"
+            )
         self.pools = {d.name: FunctionPool(d, self.socket_dir, self.logs) for d in self.defs}
         try:
             await asyncio.gather(*(p.start() for p in self.pools.values()))
@@ -148,7 +168,9 @@ class LocalRuntime:
             self._servers.append(server)
             self.bound_port = server.sockets[0].getsockname()[1]
             admin = await asyncio.get_running_loop().create_unix_server(
-                lambda: ServerProtocol(_Admin(self), self._admin_guard), os.path.join(self.socket_dir, "admin.sock"))
+                lambda: ServerProtocol(_Admin(self), self._admin_guard),
+                os.path.join(self.socket_dir, "admin.sock"),
+            )
             self._servers.append(admin)
             for svc in self.services:
                 await svc.start()
@@ -177,18 +199,29 @@ class LocalRuntime:
         return f"http://{self.settings.local.host}:{self.bound_port}"
 
     def state(self) -> dict[str, Any]:
-        return {"stack": self.settings.stack, "pid": os.getpid(), "pgid": os.getpgid(0), "url": self.url,
-                "port": self.bound_port, "admin_socket": os.path.join(self.socket_dir, "admin.sock"),
-                "socket_dir": self.socket_dir, "state_dir": str(self.state_dir), "started_at": self.started_at,
-                "functions": sorted(self.pools)}
+        return {
+            "stack": self.settings.stack,
+            "pid": os.getpid(),
+            "pgid": os.getpgid(0),
+            "url": self.url,
+            "port": self.bound_port,
+            "admin_socket": os.path.join(self.socket_dir, "admin.sock"),
+            "socket_dir": self.socket_dir,
+            "state_dir": str(self.state_dir),
+            "started_at": self.started_at,
+            "functions": sorted(self.pools),
+        }
 
     def status(self) -> dict[str, Any]:
         st = self.state()
         st["pools"] = [p.status() for p in self.pools.values()]
         if self.gateway:
-            st["auth_cache"] = {"hits": self.gateway.auth_cache.hits, "misses": self.gateway.auth_cache.misses}
+            st["auth_cache"] = {
+                "hits": self.gateway.auth_cache.hits,
+                "misses": self.gateway.auth_cache.misses,
+            }
             st["connections"] = self.guard.status()
-        for svc in self.services:       # e.g. log shipping: store outage, buffered bytes, dropped objects
+        for svc in self.services:  # e.g. log shipping: store outage, buffered bytes, dropped objects
             report = getattr(svc, "status", None)
             if callable(report):
                 st[getattr(svc, "status_name", type(svc).__name__)] = report()
@@ -227,28 +260,40 @@ class _Admin:
     def __init__(self, rt: LocalRuntime) -> None:
         self.rt = rt
 
-    async def handle(self, method: str, url: str, headers: dict[str, str], body: bytes,
-                     client_ip: str = "") -> GatewayResponse:
+    async def handle(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, client_ip: str = ""
+    ) -> GatewayResponse:
         path = urlsplit(url).path
         try:
             if method == "GET" and path == "/status":
                 return _json(200, self.rt.status())
             if method == "POST" and path.startswith("/invoke/"):
-                name = path[len("/invoke/"):]
+                name = path[len("/invoke/") :]
                 if name not in self.rt.pools:
-                    raise NotFoundError(f"no function {name!r} in this stack (functions: "
-                                        f"{', '.join(sorted(self.rt.pools))})", code="function_not_found")
+                    raise NotFoundError(
+                        f"no function {name!r} in this stack (functions: {', '.join(sorted(self.rt.pools))})",
+                        code="function_not_found",
+                    )
                 fwd = [("Content-Type", headers.get("content-type", "application/json"))]
-                if headers.get("x-fn-path"):   # call in gateway mode, as a route would
-                    fwd += [("Fn-Intent", "httprequest"), ("Fn-Http-Request-Url", headers["x-fn-path"]),
-                            ("Fn-Http-Method", headers.get("x-fn-method", "POST"))]
-                    fwd += [("Fn-Http-H-" + k[len("x-fn-h-"):], v) for k, v in headers.items()
-                            if k.startswith("x-fn-h-")]
+                if headers.get("x-fn-path"):  # call in gateway mode, as a route would
+                    fwd += [
+                        ("Fn-Intent", "httprequest"),
+                        ("Fn-Http-Request-Url", headers["x-fn-path"]),
+                        ("Fn-Http-Method", headers.get("x-fn-method", "POST")),
+                    ]
+                    fwd += [
+                        ("Fn-Http-H-" + k[len("x-fn-h-") :], v)
+                        for k, v in headers.items()
+                        if k.startswith("x-fn-h-")
+                    ]
                 t0 = time.perf_counter()
                 status, raw, out = await self.rt.pools[name].call(fwd, body)
                 self.rt._on_invocation(f"local:fn:{name}", status, (time.perf_counter() - t0) * 1000)
-                hdrs = [(k.decode("latin-1"), decode_upstream_value(v)) for k, v in raw
-                        if k.lower().startswith(b"fn-http-") or k.lower() == b"content-type"]
+                hdrs = [
+                    (k.decode("latin-1"), decode_upstream_value(v))
+                    for k, v in raw
+                    if k.lower().startswith(b"fn-http-") or k.lower() == b"content-type"
+                ]
                 return GatewayResponse(status, hdrs, out)
             raise NotFoundError(f"no admin route {method} {path}")
         except MlopsError as exc:
@@ -256,4 +301,6 @@ class _Admin:
 
 
 def _json(status: int, doc: Any) -> GatewayResponse:
-    return GatewayResponse(status, [("Content-Type", "application/json")], json.dumps(doc, default=str).encode())
+    return GatewayResponse(
+        status, [("Content-Type", "application/json")], json.dumps(doc, default=str).encode()
+    )

@@ -29,22 +29,41 @@ from mlops.local.limits import BODY, FRESH, HEAD, IDLE, ConnectionGuard, HttpLim
 from mlops.local.tasks import TaskSet
 
 log = logging.getLogger(__name__)
-_DRAINS = TaskSet("gateway server")        # each connection's serving task, referenced until it ends
+_DRAINS = TaskSet("gateway server")  # each connection's serving task, referenced until it ends
 
 
 class Handler(Protocol):
     max_body_bytes: int
 
-    async def handle(self, method: str, url: str, headers: dict[str, str], body: bytes,
-                     client_ip: str = ...) -> GatewayResponse: ...
+    async def handle(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, client_ip: str = ...
+    ) -> GatewayResponse: ...
 
 
-_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-                401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-                408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed", 413: "Payload Too Large",
-                414: "URI Too Long", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-                429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-                502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class ServerProtocol(asyncio.Protocol):
@@ -66,8 +85,8 @@ class ServerProtocol(asyncio.Protocol):
         self.client_ip = "127.0.0.1"
         self.phase = FRESH
         self.head_bytes = 0
-        self.lingering = False             # refused: the answer is out, input is read and discarded
-        self.refusing = False              # a refusal waits behind requests in flight
+        self.lingering = False  # refused: the answer is out, input is read and discarded
+        self.refusing = False  # a refusal waits behind requests in flight
         self.linger_deadline = 0.0
         self.linger_bytes = 0
         self.write_paused_at: float | None = None
@@ -91,7 +110,7 @@ class ServerProtocol(asyncio.Protocol):
         self.last_read = self.last_active = self.head_started = now
         try:
             refusal = self.guard.admit(self)
-        except OverflowError:          # far over every bound: not even an answer
+        except OverflowError:  # far over every bound: not even an answer
             transport.abort()
             return
         if refusal is not None:
@@ -108,7 +127,7 @@ class ServerProtocol(asyncio.Protocol):
         self.write_paused_at = None
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering or self.refusing:    # after a refusal: read and discard, within bounds
+        if self.lingering or self.refusing:  # after a refusal: read and discard, within bounds
             self.linger_bytes += len(data)
             if self.linger_bytes > self.limits.max_linger_bytes:
                 self.abort()
@@ -124,7 +143,9 @@ class ServerProtocol(asyncio.Protocol):
             if isinstance(cause, MlopsError):
                 self.refuse(cause)
             else:
-                self.refuse(BadRequestError(f"malformed HTTP request: {cause or exc}", code="malformed_request"))
+                self.refuse(
+                    BadRequestError(f"malformed HTTP request: {cause or exc}", code="malformed_request")
+                )
             return
         except httptools.HttpParserUpgrade:
             self.refuse(BadRequestError("upgrades are not supported"))
@@ -132,8 +153,11 @@ class ServerProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self.refuse(BadRequestError(f"malformed HTTP request: {exc}", code="malformed_request"))
             return
-        if (self.phase in (FRESH, HEAD) and self.head_bytes > self.limits.max_head_bytes
-                and not (self.lingering or self.refusing)):
+        if (
+            self.phase in (FRESH, HEAD)
+            and self.head_bytes > self.limits.max_head_bytes
+            and not (self.lingering or self.refusing)
+        ):
             # still no end of the head: refuse now rather than buffer an 8 MB header
             self.guard.stats["too_large"] += 1
             self.refuse(head_limit_error(self.limits, len(self.url) + 16, self.head_bytes))
@@ -154,14 +178,14 @@ class ServerProtocol(asyncio.Protocol):
         self.header_bytes += len(name) + len(value) + 4
         k = name.decode("latin-1").lower()
         if k not in self.headers:
-            try:                    # llhttp has refused CR, LF and other controls; UTF-8 is checked here
+            try:  # llhttp has refused CR, LF and other controls; UTF-8 is checked here
                 self.headers[k] = value.decode()
             except UnicodeDecodeError:
-                self.headers[k] = decode_client_value(name, value)     # raises HeaderValueError (400)
+                self.headers[k] = decode_client_value(name, value)  # raises HeaderValueError (400)
 
     def on_headers_complete(self) -> None:
         self.phase = BODY
-        request_line = len(self.parser.get_method()) + len(self.url) + 12    # "M URL HTTP/1.1\r\n"
+        request_line = len(self.parser.get_method()) + len(self.url) + 12  # "M URL HTTP/1.1\r\n"
         head = request_line + self.header_bytes + 2
         if head > self.limits.max_head_bytes:
             self.guard.stats["too_large"] += 1
@@ -179,14 +203,20 @@ class ServerProtocol(asyncio.Protocol):
             self.body.append(body)
 
     def on_message_complete(self) -> None:
-        item = (self.parser.get_method().decode(), self.url.decode("latin-1"), self.headers,
-                b"".join(self.body), self.too_large, self.parser.should_keep_alive())
+        item = (
+            self.parser.get_method().decode(),
+            self.url.decode("latin-1"),
+            self.headers,
+            b"".join(self.body),
+            self.too_large,
+            self.parser.should_keep_alive(),
+        )
         self._reset()
         self.phase = IDLE
         self.head_bytes = 0
         self.queue.append(item)
         if len(self.queue) >= self.limits.max_pipelined and self.transport is not None:
-            self.transport.pause_reading()      # a client pipelining without end waits for answers
+            self.transport.pause_reading()  # a client pipelining without end waits for answers
             self.paused_reading = True
         if not self.busy:
             self.busy = True
@@ -197,14 +227,16 @@ class ServerProtocol(asyncio.Protocol):
         try:
             while self.queue and self.transport is not None:
                 item = self.queue.pop(0)
-                if isinstance(item, MlopsError):        # a refusal queued behind requests in flight
+                if isinstance(item, MlopsError):  # a refusal queued behind requests in flight
                     self.busy = False
                     self.refuse(item)
                     return
                 method, url, headers, body, too_large, keep_alive = item
                 if too_large:
-                    exc = PayloadTooLargeError(f"the request body is over the {self.gateway.max_body_bytes}-byte "
-                                               "(6 MB) limit", code="body_too_large")
+                    exc = PayloadTooLargeError(
+                        f"the request body is over the {self.gateway.max_body_bytes}-byte (6 MB) limit",
+                        code="body_too_large",
+                    )
                     resp = json_error(exc, new_request_id())
                     keep_alive = False
                 else:
@@ -225,10 +257,15 @@ class ServerProtocol(asyncio.Protocol):
             return
         try:
             head = _encode_head(resp, keep_alive)
-        except HeaderValueError as exc:    # a header from a function or the authorizer that may not be written
+        except HeaderValueError as exc:  # a header from a function or the authorizer that may not be written
             log.warning("dropped a response whose headers may not be written: %s", exc)
-            resp = json_error(BadGatewayError("the function answered with a header that may not be written",
-                                               code="invalid_upstream_header"), new_request_id())
+            resp = json_error(
+                BadGatewayError(
+                    "the function answered with a header that may not be written",
+                    code="invalid_upstream_header",
+                ),
+                new_request_id(),
+            )
             head = _encode_head(resp, keep_alive)
         self.transport.write(head + resp.body)
 
@@ -237,9 +274,9 @@ class ServerProtocol(asyncio.Protocol):
         """Answer ``exc`` with the JSON error body, then close after a short read-and-discard linger."""
         if self.lingering or self.transport is None:
             return
-        if self.busy:                      # answers go out in order: after the requests in flight
+        if self.busy:  # answers go out in order: after the requests in flight
             if not self.refusing:
-                self.refusing = True       # parse nothing more; discard
+                self.refusing = True  # parse nothing more; discard
                 self.queue.append(exc)
             return
         self._write(json_error(exc, new_request_id()), keep_alive=False)
@@ -250,7 +287,7 @@ class ServerProtocol(asyncio.Protocol):
             self.paused_reading = False
             self.transport.resume_reading()
         try:
-            self.transport.write_eof()     # FIN after the answer; keep reading so the peer is not reset
+            self.transport.write_eof()  # FIN after the answer; keep reading so the peer is not reset
         except (NotImplementedError, RuntimeError, OSError):
             self.transport.close()
 
@@ -263,13 +300,17 @@ class ServerProtocol(asyncio.Protocol):
             self.transport.abort()
 
     def eof_received(self) -> bool | None:
-        return None                        # the peer is done: close our side too
+        return None  # the peer is done: close our side too
 
 
 def _encode_head(resp: GatewayResponse, keep_alive: bool) -> bytes:
     """The status line and headers of a response, every header through ``headercodec``."""
     parts = [f"HTTP/1.1 {resp.status} {_STATUS_TEXT.get(resp.status, 'Status')}\r\n".encode()]
-    fields = [(k, v) for k, v in resp.headers if k.lower() not in ("content-length", "connection", "transfer-encoding")]
+    fields = [
+        (k, v)
+        for k, v in resp.headers
+        if k.lower() not in ("content-length", "connection", "transfer-encoding")
+    ]
     parts.append(encode_fields(fields))
     has_ct = any(k.lower() == "content-type" for k, _v in fields)
     if not has_ct and resp.body:
@@ -289,8 +330,9 @@ def _default_guard() -> ConnectionGuard:
     return _DEFAULT_GUARD
 
 
-async def serve(gateway: Handler, host: str = "127.0.0.1", port: int = 0, *,
-                guard: ConnectionGuard | None = None) -> asyncio.base_events.Server:
+async def serve(
+    gateway: Handler, host: str = "127.0.0.1", port: int = 0, *, guard: ConnectionGuard | None = None
+) -> asyncio.base_events.Server:
     """Start listening (loopback only); the server's socket tells the bound port.
 
     ``guard`` holds the HTTP limits and the connection counts of this server (a fresh one
@@ -300,5 +342,6 @@ async def serve(gateway: Handler, host: str = "127.0.0.1", port: int = 0, *,
         raise ConfigError("the local gateway listens on loopback only")
     guard = guard if guard is not None else ConnectionGuard(HttpLimits())
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: ServerProtocol(gateway, guard), host, port, reuse_address=True,
-                                    backlog=1024)
+    return await loop.create_server(
+        lambda: ServerProtocol(gateway, guard), host, port, reuse_address=True, backlog=1024
+    )

@@ -13,7 +13,7 @@ from mlops.serving.apikeys import KeyRing, new_api_key
 from mlops.settings import StackSettings
 
 T = TypeVar("T")
-LOCAL_KEY = "local_api_key"          # the plaintext dev key, for the CLI and the quickstart
+LOCAL_KEY = "local_api_key"  # the plaintext dev key, for the CLI and the quickstart
 
 
 def ensure_audit_anchor(settings: StackSettings) -> None:
@@ -27,9 +27,10 @@ def ensure_audit_anchor(settings: StackSettings) -> None:
         return
     from mlops.registry.anchor import new_anchor_key
 
-    def create(doc: dict) -> None:           # under the file's lock: two first writers make one key
+    def create(doc: dict) -> None:  # under the file's lock: two first writers make one key
         if name not in doc:
             doc[name] = new_anchor_key()
+
     store.update(create)
 
 
@@ -40,7 +41,9 @@ def local_audit_anchor(settings: StackSettings):
     from mlops.registry.anchor import anchor_from_secret
 
     ensure_audit_anchor(settings)
-    return anchor_from_secret(FileSecrets(settings.path(settings.local.secrets_file)), settings.audit.anchor_secret)
+    return anchor_from_secret(
+        FileSecrets(settings.path(settings.local.secrets_file)), settings.audit.anchor_secret
+    )
 
 
 def ensure_local_store(settings: StackSettings) -> None:
@@ -67,7 +70,7 @@ def ensure_local_secrets(settings: StackSettings) -> str:
         return doc[LOCAL_KEY]
     ensure_local_store(settings)
 
-    def create(doc: dict) -> str:            # under the file's lock: concurrent first runs agree on one key
+    def create(doc: dict) -> str:  # under the file's lock: concurrent first runs agree on one key
         if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:
             return doc[LOCAL_KEY]
         token, rec = new_api_key("local-dev", list(ALL_SCOPES) + [settings.auth.pin_scope])
@@ -76,6 +79,7 @@ def ensure_local_secrets(settings: StackSettings) -> str:
         doc[settings.auth.api_keys_secret] = ring.to_json()
         doc[LOCAL_KEY] = token
         return token
+
     return store.update(create)
 
 
@@ -96,11 +100,13 @@ def update_local_ring(settings: StackSettings, change: Callable[[KeyRing], T]) -
         result = change(ring)
         doc[settings.auth.api_keys_secret] = ring.to_json()
         return result
+
     return store.update(apply)
 
 
 def add_api_keys(settings: StackSettings, grants: list[tuple[str, list[str]]]) -> list[str]:
     """Add one key per (principal, scopes) to the local key ring in one write; the tokens, shown once."""
+
     def add(ring: KeyRing) -> list[str]:
         tokens = []
         for principal, scopes in grants:
@@ -108,6 +114,7 @@ def add_api_keys(settings: StackSettings, grants: list[tuple[str, list[str]]]) -
             ring.by_id[rec.id] = rec
             tokens.append(token)
         return tokens
+
     return update_local_ring(settings, add)
 
 

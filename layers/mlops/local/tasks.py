@@ -38,8 +38,14 @@ class TaskSet:
             return
         exc = task.exception()
         if exc is not None:
-            log.error("%s: background task %s failed: %s: %s", self.owner, task.get_name(), type(exc).__name__,
-                      exc, exc_info=exc)
+            log.error(
+                "%s: background task %s failed: %s: %s",
+                self.owner,
+                task.get_name(),
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
 
     async def cancel_all(self) -> None:
         """Cancel what is still running and wait for it to end."""

@@ -63,7 +63,7 @@ ACTION_ROLLBACK = "rollback_canary"
 ACTION_RETRAIN = "retrain"
 MACHINE_PREFIX = "mlops-alarm: "
 DEFAULT_DESTINATION = "alarms"
-MESSAGE_FORMAT = "ONS_OPTIMIZED"   # email subscribers get the friendly layout; functions/HTTPS get raw JSON
+MESSAGE_FORMAT = "ONS_OPTIMIZED"  # email subscribers get the friendly layout; functions/HTTPS get raw JSON
 
 UNITS = {m.FAAS_DURATION: " ms"}
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
@@ -73,7 +73,9 @@ def duration_seconds(text: str) -> int:
     """Seconds of an ISO 8601 duration as OCI uses them (``PT5M``, ``PT1H``, ``P1D``, ``P1DT2H``)."""
     m_ = _DURATION.match(text or "")
     if not m_ or text in ("P", "PT") or text.endswith("T"):
-        raise UnprocessableError(f"duration {text!r} is not ISO 8601 like PT5M, PT1H or P1D", code="invalid_rule")
+        raise UnprocessableError(
+            f"duration {text!r} is not ISO 8601 like PT5M, PT1H or P1D", code="invalid_rule"
+        )
     d, h, mi, s = (int(x) if x else 0 for x in m_.groups())
     return ((d * 24 + h) * 60 + mi) * 60 + s
 
@@ -109,7 +111,7 @@ class AlarmRule:
     grouping: bool = False
     is_enabled: bool = True
     kind: str = ""
-    function: str = ""        # oci_faas rules: the function watched (its id is the resourceId filter)
+    function: str = ""  # oci_faas rules: the function watched (its id is the resourceId filter)
 
     def __post_init__(self) -> None:
         where = f"alarm rule {self.name!r}"
@@ -118,11 +120,15 @@ class AlarmRule:
         except InvalidNameError as exc:
             raise ConfigError(exc.message) from None
         if not re.match(r"^[A-Za-z][A-Za-z0-9_]*\Z", self.namespace or ""):
-            raise ConfigError(f"{where}: namespace {self.namespace!r} must start with a letter and use letters, "
-                              "digits and '_'")
+            raise ConfigError(
+                f"{where}: namespace {self.namespace!r} must start with a letter and use letters, "
+                "digits and '_'"
+            )
         try:
             m.validate_metric_name(self.metric)
-            object.__setattr__(self, "dimensions", m.validate_dimensions(dict(self.dimensions), required=False))
+            object.__setattr__(
+                self, "dimensions", m.validate_dimensions(dict(self.dimensions), required=False)
+            )
             interval_seconds(self.interval)
         except UnprocessableError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
@@ -174,18 +180,22 @@ class AlarmRule:
         except UnprocessableError as exc:
             raise ConfigError(f"{where}: pending_duration: {exc.message}") from None
         if not 60 <= pend <= 3600 or pend % 60:
-            raise ConfigError(f"{where}: pending_duration must be whole minutes from PT1M to PT1H, "
-                              f"got {self.pending_duration}")
+            raise ConfigError(
+                f"{where}: pending_duration must be whole minutes from PT1M to PT1H, "
+                f"got {self.pending_duration}"
+            )
         if self.repeat_notification_duration is not None:
             try:
                 rep = duration_seconds(self.repeat_notification_duration)
             except UnprocessableError as exc:
                 raise ConfigError(f"{where}: repeat_notification_duration: {exc.message}") from None
             if not 60 <= rep <= 30 * 86400:
-                raise ConfigError(f"{where}: repeat_notification_duration must be PT1M..P30D, "
-                                  f"got {self.repeat_notification_duration}")
+                raise ConfigError(
+                    f"{where}: repeat_notification_duration must be PT1M..P30D, "
+                    f"got {self.repeat_notification_duration}"
+                )
 
-    def __hash__(self) -> int:     # dict fields: hash what identifies the alarm
+    def __hash__(self) -> int:  # dict fields: hash what identifies the alarm
         return hash((self.name, self.namespace, self.to_mql()))
 
     # -- derived
@@ -207,29 +217,51 @@ class AlarmRule:
 
     def metric_expression(self) -> str:
         """The query without its predicate: what OCI reports in ``metricValues``."""
-        return render_alarm(self.metric, self.interval, dict(self.dimensions), self.statistic,
-                            percentile=self.percentile, grouping=self.grouping)
+        return render_alarm(
+            self.metric,
+            self.interval,
+            dict(self.dimensions),
+            self.statistic,
+            percentile=self.percentile,
+            grouping=self.grouping,
+        )
 
     def to_mql(self) -> str:
         """OCI MQL, e.g. ``FunctionExecutionDuration[5m]{resourceId = "ocid1.fnfunc..."}.percentile(0.99) > 1000``."""
-        return render_alarm(self.metric, self.interval, dict(self.dimensions), self.statistic,
-                            percentile=self.percentile, grouping=self.grouping, predicate=self.predicate())
+        return render_alarm(
+            self.metric,
+            self.interval,
+            dict(self.dimensions),
+            self.statistic,
+            percentile=self.percentile,
+            grouping=self.grouping,
+            predicate=self.predicate(),
+        )
 
     def describe(self) -> str:
         """One line a person understands: the summary, or what the query checks."""
         if self.summary:
             return self.summary
-        pct = self.percentile     # set exactly when the statistic is "percentile" (validated)
-        stat = f"p{round(pct * 100, 3):g}" if self.statistic == "percentile" and pct is not None else self.statistic
+        pct = self.percentile  # set exactly when the statistic is "percentile" (validated)
+        stat = (
+            f"p{round(pct * 100, 3):g}"
+            if self.statistic == "percentile" and pct is not None
+            else self.statistic
+        )
         where = ", ".join(f"{k}={v}" for k, v in sorted(self.dimensions.items()))
         unit = UNITS.get(self.metric, "")
-        return (f"{stat} of {self.metric}{' (' + where + ')' if where else ''} over {self.interval} "
-                f"{self.operator} {self.threshold:g}{unit}")
+        return (
+            f"{stat} of {self.metric}{' (' + where + ')' if where else ''} over {self.interval} "
+            f"{self.operator} {self.threshold:g}{unit}"
+        )
 
     def machine_line(self) -> str:
         """The line that carries the rule name and action hints inside every alarm message."""
-        return MACHINE_PREFIX + json.dumps({"rule": self.name, "kind": self.kind, "actions": dict(self.actions)},
-                                           sort_keys=True, separators=(",", ":"))
+        return MACHINE_PREFIX + json.dumps(
+            {"rule": self.name, "kind": self.kind, "actions": dict(self.actions)},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
     def alarm_body(self) -> str:
         """The alarm's configured body: what it means, what to do, and the machine line."""
@@ -245,8 +277,15 @@ class AlarmRule:
             raise ConfigError(f"alarm rule {self.name!r} does not watch a function")
         return dataclasses.replace(self, dimensions={**self.dimensions, m.DIM_FUNCTION_ID: str(function_id)})
 
-    def to_alarm_args(self, compartment_id: Any, topic_id: Any, *, metric_compartment_id: Any = None,
-                      display_name_prefix: str = "", function_id: Any = None) -> dict[str, Any]:
+    def to_alarm_args(
+        self,
+        compartment_id: Any,
+        topic_id: Any,
+        *,
+        metric_compartment_id: Any = None,
+        display_name_prefix: str = "",
+        function_id: Any = None,
+    ) -> dict[str, Any]:
         """Keyword arguments of ``pulumi_oci.monitoring.Alarm`` (topic ids may be Pulumi outputs).
 
         ``function_id`` (a string or a Pulumi output) is the OCID of the function an oci_faas rule
@@ -258,15 +297,19 @@ class AlarmRule:
         if isinstance(topic_id, Mapping):
             missing = [d for d in self.destinations if d not in topic_id]
             if missing:
-                raise ConfigError(f"alarm rule {self.name!r}: no topic for destination {missing[0]!r} "
-                                  f"(known: {', '.join(sorted(topic_id))})")
+                raise ConfigError(
+                    f"alarm rule {self.name!r}: no topic for destination {missing[0]!r} "
+                    f"(known: {', '.join(sorted(topic_id))})"
+                )
             topics: list[Any] = []
             for d in self.destinations:
                 if not any(t is topic_id[d] for t in topics):
                     topics.append(topic_id[d])
             if len(topics) != 1:
-                raise ConfigError(f"alarm rule {self.name!r}: destinations {list(self.destinations)} resolve to "
-                                  f"{len(topics)} topics; OCI allows one Notifications topic per alarm")
+                raise ConfigError(
+                    f"alarm rule {self.name!r}: destinations {list(self.destinations)} resolve to "
+                    f"{len(topics)} topics; OCI allows one Notifications topic per alarm"
+                )
             topic = topics[0]
         else:
             topic = topic_id
@@ -285,13 +328,13 @@ class AlarmRule:
             "body": self.alarm_body(),
             "message_format": MESSAGE_FORMAT,
             "resolution": "1m",
-            "is_notifications_per_metric_dimension_enabled": True,   # split: one message per stream
+            "is_notifications_per_metric_dimension_enabled": True,  # split: one message per stream
             "freeform_tags": {"mlops-rule": self.name, "mlops-kind": self.kind or "custom"},
         }
         if self.repeat_notification_duration:
             args["repeat_notification_duration"] = self.repeat_notification_duration
         if function_id is not None:
-            if hasattr(function_id, "apply"):    # a Pulumi output: render once the OCID is known
+            if hasattr(function_id, "apply"):  # a Pulumi output: render once the OCID is known
                 args["query"] = function_id.apply(lambda i: self.with_function_id(i).to_mql())
                 args["body"] = function_id.apply(lambda i: self.with_function_id(i).alarm_body())
             else:
@@ -311,8 +354,10 @@ class AlarmRule:
         """A copy with some fields replaced; unknown or fixed fields fail naming the key."""
         bad = sorted(set(overrides) - OVERRIDABLE)
         if bad:
-            raise ConfigError(f"{where or self.name}.{bad[0]}: cannot be overridden "
-                              f"(overridable: {', '.join(sorted(OVERRIDABLE))})")
+            raise ConfigError(
+                f"{where or self.name}.{bad[0]}: cannot be overridden "
+                f"(overridable: {', '.join(sorted(OVERRIDABLE))})"
+            )
         kw = dict(overrides)
         if "enabled" in kw:
             kw["is_enabled"] = kw.pop("enabled")
@@ -323,6 +368,22 @@ class AlarmRule:
         return dataclasses.replace(self, **kw)
 
 
-OVERRIDABLE = frozenset({"interval", "statistic", "percentile", "operator", "threshold", "pending_duration",
-                         "repeat_notification_duration", "severity", "summary", "body", "destinations",
-                         "is_enabled", "enabled", "grouping", "actions"})
+OVERRIDABLE = frozenset(
+    {
+        "interval",
+        "statistic",
+        "percentile",
+        "operator",
+        "threshold",
+        "pending_duration",
+        "repeat_notification_duration",
+        "severity",
+        "summary",
+        "body",
+        "destinations",
+        "is_enabled",
+        "enabled",
+        "grouping",
+        "actions",
+    }
+)

@@ -16,6 +16,7 @@ from mlops.monitoring.metrics import MetricPoint, MetricsSink
 
 log = logging.getLogger(__name__)
 
+
 class BufferedSink(MetricsSink):
     """Batches points in memory and writes them from a background thread.
 
@@ -27,8 +28,9 @@ class BufferedSink(MetricsSink):
     ``close()`` flushes what is left and stops the thread; it does not close the inner sink.
     """
 
-    def __init__(self, sink: MetricsSink, max_points: int = 500, max_delay_s: float = 1.0,
-                 max_buffer: int = 100_000) -> None:
+    def __init__(
+        self, sink: MetricsSink, max_points: int = 500, max_delay_s: float = 1.0, max_buffer: int = 100_000
+    ) -> None:
         if max_points < 1 or max_delay_s <= 0 or max_buffer < max_points:
             raise ValueError("need max_points >= 1, max_delay_s > 0 and max_buffer >= max_points")
         self.sink = sink
@@ -39,7 +41,7 @@ class BufferedSink(MetricsSink):
         self.written = 0
         self._buf: list[MetricPoint] = []
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()   # one writer at a time (flusher or flush())
+        self._write_lock = threading.Lock()  # one writer at a time (flusher or flush())
         self._wake = threading.Event()
         self._closed = False
         self._last_warning = float("-inf")
@@ -52,7 +54,7 @@ class BufferedSink(MetricsSink):
                 raise RuntimeError("BufferedSink is closed")
             self._buf.extend(points)
             n = len(self._buf)
-            if n > self.max_buffer:          # the inner sink cannot keep up: keep the newest
+            if n > self.max_buffer:  # the inner sink cannot keep up: keep the newest
                 over = n - self.max_buffer
                 del self._buf[:over]
                 self.dropped += over
@@ -70,9 +72,9 @@ class BufferedSink(MetricsSink):
 
     def _write(self, batch: list[MetricPoint]) -> None:
         try:
-            self.sink.put(batch)       # one transaction / one splitting pass in the inner sink
+            self.sink.put(batch)  # one transaction / one splitting pass in the inner sink
             self.written += len(batch)
-        except UnprocessableError as exc:   # bad points never get better: drop them, keep the rest
+        except UnprocessableError as exc:  # bad points never get better: drop them, keep the rest
             keep = []
             for p in batch:
                 try:
@@ -85,10 +87,10 @@ class BufferedSink(MetricsSink):
                 self.dropped += bad
                 log.warning("dropped %d invalid metric points (%s)", bad, exc.message)
                 self._write(keep)
-            else:                      # refused for a reason check() cannot see: give the batch up
+            else:  # refused for a reason check() cannot see: give the batch up
                 self.dropped += len(batch)
                 log.warning("dropped %d metric points the sink refused (%s)", len(batch), exc.message)
-        except Exception as exc:       # the hot path must never see a metrics failure
+        except Exception as exc:  # the hot path must never see a metrics failure
             self._requeue(batch, exc)
 
     def _requeue(self, rest: list[MetricPoint], exc: Exception) -> None:
@@ -100,10 +102,15 @@ class BufferedSink(MetricsSink):
                 merged = merged[over:]
             self._buf = merged
         now = time.monotonic()
-        if now - self._last_warning >= 60.0:      # a sink that stays down must not flood the log
+        if now - self._last_warning >= 60.0:  # a sink that stays down must not flood the log
             self._last_warning = now
-            log.warning("metrics write failed (%s: %s); %d points waiting, %d dropped so far",
-                        type(exc).__name__, exc, len(merged), self.dropped)
+            log.warning(
+                "metrics write failed (%s: %s); %d points waiting, %d dropped so far",
+                type(exc).__name__,
+                exc,
+                len(merged),
+                self.dropped,
+            )
 
     def _run(self) -> None:
         while True:

@@ -69,55 +69,186 @@ def _inference_function_name(endpoint: str, variant: str) -> str:
 # stack's custom metrics, in its namespace.
 _ROLLBACK = {ACTION_ROLLBACK: "{e}"}
 _ENDPOINT_RULES: tuple[tuple[str, str, str | None, str | None, dict[str, Any]], ...] = (
-    ("latency-p99", "{stable}", "{stable}", None, {
-        "metric": m.FAAS_DURATION, "interval": "5m", "statistic": "percentile", "percentile": 0.99,
-        "operator": ">", "threshold": 1000, "pending_duration": "PT5M", "severity": "WARNING",
-        "body": "Requests to endpoint {e} are slow. Check the function log of {stable}, its memory "
-                "and cold starts (provisioned concurrency)."}),
-    ("canary-latency-p99", "{e}", "{canary}", None, {
-        "metric": m.FAAS_DURATION, "interval": "5m", "statistic": "percentile", "percentile": 0.99,
-        "operator": ">", "threshold": 1000, "pending_duration": "PT3M", "severity": "CRITICAL",
-        "actions": _ROLLBACK, "body": "The canary of endpoint {e} is slow; the guardian sets its weight to 0."}),
-    ("errors", "{stable}", "{stable}", m.RESPONSE_ERROR, {
-        "metric": m.FAAS_RESPONSES, "interval": "5m", "statistic": "sum", "operator": ">", "threshold": 5,
-        "pending_duration": "PT1M", "severity": "ERROR",
-        "body": "{stable} failed requests (502/504). Read its function log for the request ids."}),
-    ("canary-errors", "{e}", "{canary}", m.RESPONSE_ERROR, {
-        "metric": m.FAAS_RESPONSES, "interval": "5m", "statistic": "sum", "operator": ">", "threshold": 3,
-        "pending_duration": "PT1M", "severity": "CRITICAL", "actions": _ROLLBACK,
-        "body": "The canary of endpoint {e} fails requests; the guardian sets its weight to 0."}),
-    ("drift", "{e}", None, None, {
-        "metric": m.DRIFT_DETECTED, "dimensions": {"endpoint": "{e}"}, "interval": "15m", "statistic": "max",
-        "operator": ">=", "threshold": 1, "pending_duration": "PT1M", "severity": "WARNING",
-        "actions": {ACTION_RETRAIN: "{e}"},
-        "body": "The inputs of endpoint {e} drifted from the model's training data. See the drift report "
-                "in the store (drift-reports/); the guardian requests retraining."}),
-    ("confidence", "{e}-stable", None, None, {
-        "metric": m.CONFIDENCE_MEAN, "dimensions": {"endpoint": "{e}", "variant": "stable"}, "interval": "15m",
-        "statistic": "mean", "operator": "<", "threshold": 0.5, "pending_duration": "PT5M", "severity": "WARNING",
-        "body": "The production model of endpoint {e} is unsure of its answers; compare with the drift "
-                "report and the accuracy metric."}),
-    ("canary-confidence", "{e}", None, None, {
-        "metric": m.CONFIDENCE_MEAN, "dimensions": {"endpoint": "{e}", "variant": "canary"}, "interval": "15m",
-        "statistic": "mean", "operator": "<", "threshold": 0.5, "pending_duration": "PT3M", "severity": "CRITICAL",
-        "actions": _ROLLBACK,
-        "body": "The canary of endpoint {e} is unsure of its answers; the guardian sets its weight to 0."}),
-    ("canary-latency-ratio", "{e}", None, None, {
-        "metric": m.CANARY_LATENCY_RATIO, "dimensions": {"endpoint": "{e}"}, "interval": "15m",
-        "statistic": "mean", "operator": ">", "threshold": 2, "pending_duration": "PT3M", "severity": "CRITICAL",
-        "actions": _ROLLBACK,
-        "body": "The canary of endpoint {e} is much slower than stable; the guardian sets its weight to 0."}),
-    ("canary-confidence-drop", "{e}", None, None, {
-        "metric": m.CANARY_CONFIDENCE_DROP, "dimensions": {"endpoint": "{e}"}, "interval": "15m",
-        "statistic": "mean", "operator": ">", "threshold": 0.1, "pending_duration": "PT3M", "severity": "CRITICAL",
-        "actions": _ROLLBACK,
-        "body": "The canary of endpoint {e} is less confident than stable; the guardian sets its weight to 0."}),
-    ("canary-unavailable", "{e}", None, None, {
-        "metric": m.CANARY_UNAVAILABLE, "dimensions": {"endpoint": "{e}"}, "interval": "5m", "statistic": "sum",
-        "operator": ">", "threshold": 0, "pending_duration": "PT1M", "severity": "CRITICAL", "actions": _ROLLBACK,
-        "body": "The canary of endpoint {e} cannot serve its model version (its artifact failed verification "
-                "or is missing; see the log of {canary}); its callers get the stable version meanwhile. "
-                "The guardian sets its weight to 0."}),
+    (
+        "latency-p99",
+        "{stable}",
+        "{stable}",
+        None,
+        {
+            "metric": m.FAAS_DURATION,
+            "interval": "5m",
+            "statistic": "percentile",
+            "percentile": 0.99,
+            "operator": ">",
+            "threshold": 1000,
+            "pending_duration": "PT5M",
+            "severity": "WARNING",
+            "body": "Requests to endpoint {e} are slow. Check the function log of {stable}, its memory "
+            "and cold starts (provisioned concurrency).",
+        },
+    ),
+    (
+        "canary-latency-p99",
+        "{e}",
+        "{canary}",
+        None,
+        {
+            "metric": m.FAAS_DURATION,
+            "interval": "5m",
+            "statistic": "percentile",
+            "percentile": 0.99,
+            "operator": ">",
+            "threshold": 1000,
+            "pending_duration": "PT3M",
+            "severity": "CRITICAL",
+            "actions": _ROLLBACK,
+            "body": "The canary of endpoint {e} is slow; the guardian sets its weight to 0.",
+        },
+    ),
+    (
+        "errors",
+        "{stable}",
+        "{stable}",
+        m.RESPONSE_ERROR,
+        {
+            "metric": m.FAAS_RESPONSES,
+            "interval": "5m",
+            "statistic": "sum",
+            "operator": ">",
+            "threshold": 5,
+            "pending_duration": "PT1M",
+            "severity": "ERROR",
+            "body": "{stable} failed requests (502/504). Read its function log for the request ids.",
+        },
+    ),
+    (
+        "canary-errors",
+        "{e}",
+        "{canary}",
+        m.RESPONSE_ERROR,
+        {
+            "metric": m.FAAS_RESPONSES,
+            "interval": "5m",
+            "statistic": "sum",
+            "operator": ">",
+            "threshold": 3,
+            "pending_duration": "PT1M",
+            "severity": "CRITICAL",
+            "actions": _ROLLBACK,
+            "body": "The canary of endpoint {e} fails requests; the guardian sets its weight to 0.",
+        },
+    ),
+    (
+        "drift",
+        "{e}",
+        None,
+        None,
+        {
+            "metric": m.DRIFT_DETECTED,
+            "dimensions": {"endpoint": "{e}"},
+            "interval": "15m",
+            "statistic": "max",
+            "operator": ">=",
+            "threshold": 1,
+            "pending_duration": "PT1M",
+            "severity": "WARNING",
+            "actions": {ACTION_RETRAIN: "{e}"},
+            "body": "The inputs of endpoint {e} drifted from the model's training data. See the drift report "
+            "in the store (drift-reports/); the guardian requests retraining.",
+        },
+    ),
+    (
+        "confidence",
+        "{e}-stable",
+        None,
+        None,
+        {
+            "metric": m.CONFIDENCE_MEAN,
+            "dimensions": {"endpoint": "{e}", "variant": "stable"},
+            "interval": "15m",
+            "statistic": "mean",
+            "operator": "<",
+            "threshold": 0.5,
+            "pending_duration": "PT5M",
+            "severity": "WARNING",
+            "body": "The production model of endpoint {e} is unsure of its answers; compare with the drift "
+            "report and the accuracy metric.",
+        },
+    ),
+    (
+        "canary-confidence",
+        "{e}",
+        None,
+        None,
+        {
+            "metric": m.CONFIDENCE_MEAN,
+            "dimensions": {"endpoint": "{e}", "variant": "canary"},
+            "interval": "15m",
+            "statistic": "mean",
+            "operator": "<",
+            "threshold": 0.5,
+            "pending_duration": "PT3M",
+            "severity": "CRITICAL",
+            "actions": _ROLLBACK,
+            "body": "The canary of endpoint {e} is unsure of its answers; the guardian sets its weight to 0.",
+        },
+    ),
+    (
+        "canary-latency-ratio",
+        "{e}",
+        None,
+        None,
+        {
+            "metric": m.CANARY_LATENCY_RATIO,
+            "dimensions": {"endpoint": "{e}"},
+            "interval": "15m",
+            "statistic": "mean",
+            "operator": ">",
+            "threshold": 2,
+            "pending_duration": "PT3M",
+            "severity": "CRITICAL",
+            "actions": _ROLLBACK,
+            "body": "The canary of endpoint {e} is much slower than stable; the guardian sets its weight to 0.",
+        },
+    ),
+    (
+        "canary-confidence-drop",
+        "{e}",
+        None,
+        None,
+        {
+            "metric": m.CANARY_CONFIDENCE_DROP,
+            "dimensions": {"endpoint": "{e}"},
+            "interval": "15m",
+            "statistic": "mean",
+            "operator": ">",
+            "threshold": 0.1,
+            "pending_duration": "PT3M",
+            "severity": "CRITICAL",
+            "actions": _ROLLBACK,
+            "body": "The canary of endpoint {e} is less confident than stable; the guardian sets its weight to 0.",
+        },
+    ),
+    (
+        "canary-unavailable",
+        "{e}",
+        None,
+        None,
+        {
+            "metric": m.CANARY_UNAVAILABLE,
+            "dimensions": {"endpoint": "{e}"},
+            "interval": "5m",
+            "statistic": "sum",
+            "operator": ">",
+            "threshold": 0,
+            "pending_duration": "PT1M",
+            "severity": "CRITICAL",
+            "actions": _ROLLBACK,
+            "body": "The canary of endpoint {e} cannot serve its model version (its artifact failed verification "
+            "or is missing; see the log of {canary}); its callers get the stable version meanwhile. "
+            "The guardian sets its weight to 0.",
+        },
+    ),
 )
 
 
@@ -130,10 +261,15 @@ def _fill(value: Any, names: Mapping[str, str]) -> Any:
     return value
 
 
-def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
-                  overrides: Mapping[str, Mapping[str, Any]] | None = None, namespace: str = "mlops", *,
-                  destinations: Sequence[str] = (DEFAULT_DESTINATION,),
-                  function_ids: Mapping[str, str] | None = None) -> list[AlarmRule]:
+def default_rules(
+    endpoints: Sequence[str],
+    functions: Sequence[str] = (),
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    namespace: str = "mlops",
+    *,
+    destinations: Sequence[str] = (DEFAULT_DESTINATION,),
+    function_ids: Mapping[str, str] | None = None,
+) -> list[AlarmRule]:
     """The stack's alarm rules: per inference function, per function, per endpoint and per canary.
 
     ``functions`` are every function of the stack (inference ones are recognised by name; the
@@ -160,18 +296,35 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
         rules.append(AlarmRule(name=f"{kind}-{target}", kind=kind, destinations=dest, **kw))
 
     for e in endpoints:
-        slots = {"e": e, "stable": _inference_function_name(e, "stable"),
-                 "canary": _inference_function_name(e, "canary")}
+        slots = {
+            "e": e,
+            "stable": _inference_function_name(e, "stable"),
+            "canary": _inference_function_name(e, "canary"),
+        }
         for kind, target, watched, response_type, fields in _ENDPOINT_RULES:
-            on = ({"namespace": faas, **fn(watched.format(**slots), response_type)} if watched
-                  else {"namespace": namespace})
+            on = (
+                {"namespace": faas, **fn(watched.format(**slots), response_type)}
+                if watched
+                else {"namespace": namespace}
+            )
             add(kind, target.format(**slots), **on, **{k: _fill(v, slots) for k, v in fields.items()})
     for f in functions:
         if f in inference:
             continue
-        add("errors", f, namespace=faas, metric=m.FAAS_RESPONSES, **fn(f, m.RESPONSE_ERROR),
-            interval="5m", statistic="sum", operator=">", threshold=5, pending_duration="PT1M", severity="ERROR",
-            body=f"Function {f} failed requests (502/504). Read its function log for the request ids.")
+        add(
+            "errors",
+            f,
+            namespace=faas,
+            metric=m.FAAS_RESPONSES,
+            **fn(f, m.RESPONSE_ERROR),
+            interval="5m",
+            statistic="sum",
+            operator=">",
+            threshold=5,
+            pending_duration="PT1M",
+            severity="ERROR",
+            body=f"Function {f} failed requests (502/504). Read its function log for the request ids.",
+        )
     names = [r.name for r in rules]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -179,8 +332,9 @@ def default_rules(endpoints: Sequence[str], functions: Sequence[str] = (),
     return apply_overrides(rules, overrides or {})
 
 
-def apply_overrides(rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[str, Any]],
-                    where: str = "monitoring.alarms") -> list[AlarmRule]:
+def apply_overrides(
+    rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[str, Any]], where: str = "monitoring.alarms"
+) -> list[AlarmRule]:
     """Apply per-kind, then per-name overrides; a key that names no rule and no kind is an error."""
     if not isinstance(overrides, Mapping):
         raise ConfigError(f"{where}: expected a mapping of rule name or kind to overrides")
@@ -188,8 +342,9 @@ def apply_overrides(rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[
     kinds = {r.kind for r in rules}
     for key, ov in overrides.items():
         if key not in names and key not in kinds:
-            raise ConfigError(f"{where}.{key}: no alarm rule or kind of that name (kinds: "
-                              f"{', '.join(sorted(kinds))})")
+            raise ConfigError(
+                f"{where}.{key}: no alarm rule or kind of that name (kinds: {', '.join(sorted(kinds))})"
+            )
         if not isinstance(ov, Mapping):
             raise ConfigError(f"{where}.{key}: expected a mapping of fields to values")
     out = []
@@ -202,14 +357,19 @@ def apply_overrides(rules: Sequence[AlarmRule], overrides: Mapping[str, Mapping[
     return out
 
 
-def rules_for_settings(settings: Any, *, namespace: str | None = None,
-                       destinations: Sequence[str] = (DEFAULT_DESTINATION,)) -> list[AlarmRule]:
+def rules_for_settings(
+    settings: Any, *, namespace: str | None = None, destinations: Sequence[str] = (DEFAULT_DESTINATION,)
+) -> list[AlarmRule]:
     """``default_rules`` for a ``StackSettings``: its endpoints, every function, its namespace and overrides.
 
     oci_faas rules filter on each function's local stand-in id; Pulumi binds the OCID
     (``AlarmRule.to_alarm_args(function_id=...)``)."""
     from mlops.blueprint.functions import function_specs
 
-    return default_rules([e.name for e in settings.endpoints], [s.name for s in function_specs(settings)],
-                         settings.monitoring.alarms, namespace or settings.monitoring.namespace,
-                         destinations=destinations)
+    return default_rules(
+        [e.name for e in settings.endpoints],
+        [s.name for s in function_specs(settings)],
+        settings.monitoring.alarms,
+        namespace or settings.monitoring.namespace,
+        destinations=destinations,
+    )

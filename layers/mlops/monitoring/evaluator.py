@@ -44,7 +44,7 @@ from mlops.monitoring.mql import Alarm, parse_alarm
 
 log = logging.getLogger(__name__)
 
-RESOLUTION_S = 60          # OCI alarms evaluate at 1-minute resolution
+RESOLUTION_S = 60  # OCI alarms evaluate at 1-minute resolution
 FIRING, OK, REPEAT = "FIRING", "OK", "REPEAT"
 MESSAGE_TYPES = {FIRING: "OK_TO_FIRING", OK: "FIRING_TO_OK", REPEAT: "REPEAT"}
 
@@ -54,7 +54,7 @@ class AlarmEvent:
     """A transition of one rule on one metric stream."""
 
     rule: AlarmRule
-    status: str                       # FIRING | OK | REPEAT
+    status: str  # FIRING | OK | REPEAT
     value: float
     threshold: float
     dimensions: dict[str, str]
@@ -72,14 +72,28 @@ class AlarmEvent:
         return OK if self.status == OK else FIRING
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule.name, "status": self.status, "type": self.type, "severity": self.rule.severity,
-                "value": self.value, "threshold": self.threshold, "dimensions": dict(self.dimensions),
-                "ts": self.ts, "message": self.message, "query": self.rule.to_mql(),
-                "actions": dict(self.rule.actions)}
+        return {
+            "rule": self.rule.name,
+            "status": self.status,
+            "type": self.type,
+            "severity": self.rule.severity,
+            "value": self.value,
+            "threshold": self.threshold,
+            "dimensions": dict(self.dimensions),
+            "ts": self.ts,
+            "message": self.message,
+            "query": self.rule.to_mql(),
+            "actions": dict(self.rule.actions),
+        }
 
 
-def aggregate(statistic: str, points: Sequence[tuple[float, float, int]], *, percentile: float | None = None,
-              interval_s: float = 60.0) -> float | None:
+def aggregate(
+    statistic: str,
+    points: Sequence[tuple[float, float, int]],
+    *,
+    percentile: float | None = None,
+    interval_s: float = 60.0,
+) -> float | None:
     """One statistic over weighted datapoints ``(ts, value, count)``; None when there is no data."""
     if not points:
         return None
@@ -124,11 +138,13 @@ class _SqlStore(Protocol):
 
     SQL_STATISTICS: frozenset[str]
 
-    def stream_ids(self, namespace: str, name: str,
-                   dimensions_filter: Mapping[str, str] | None) -> list[tuple[int, dict[str, str]]]: ...
+    def stream_ids(
+        self, namespace: str, name: str, dimensions_filter: Mapping[str, str] | None
+    ) -> list[tuple[int, dict[str, str]]]: ...
 
-    def aggregate_window(self, ids: Sequence[int], start: float, end: float, statistic: str,
-                         percentile: float | None = None) -> float | None: ...
+    def aggregate_window(
+        self, ids: Sequence[int], start: float, end: float, statistic: str, percentile: float | None = None
+    ) -> float | None: ...
 
 
 def _aggregates_in_sql(store: object, statistic: str) -> TypeGuard[_SqlStore]:
@@ -136,8 +152,9 @@ def _aggregates_in_sql(store: object, statistic: str) -> TypeGuard[_SqlStore]:
     return statistic in getattr(store, "SQL_STATISTICS", frozenset())
 
 
-def _groups(alarm: Alarm,
-            streams: Sequence[tuple[Mapping[str, str], Sequence[_T]]]) -> list[tuple[dict[str, str], list[_T]]]:
+def _groups(
+    alarm: Alarm, streams: Sequence[tuple[Mapping[str, str], Sequence[_T]]]
+) -> list[tuple[dict[str, str], list[_T]]]:
     """``(dimensions, items)`` per group of streams as the alarm groups them; items are a stream's
     points, or its id when the store aggregates (the same rules for both)."""
     fuzzy = [d for d in alarm.dimensions if d.op != "="]
@@ -165,9 +182,15 @@ class AlarmEvaluator:
     neither, state lives in memory for the evaluator's lifetime.
     """
 
-    def __init__(self, store: MetricsStore, rules: Sequence[AlarmRule], clock: Callable[[], float] = time.time, *,
-                 state_path: str | os.PathLike | None = None,
-                 state: MutableMapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        store: MetricsStore,
+        rules: Sequence[AlarmRule],
+        clock: Callable[[], float] = time.time,
+        *,
+        state_path: str | os.PathLike | None = None,
+        state: MutableMapping[str, Any] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.state_path = Path(state_path) if state_path else None
@@ -220,7 +243,7 @@ class AlarmEvaluator:
         events: list[AlarmEvent] = []
         # with a state file: read-modify-write under its lock, re-reading what another evaluator (another
         # `mlops alarms eval --state`, the runtime) saved, so no transition is lost or reported twice
-        with self._lock, (locked(self.state_path) if self.state_path else contextlib.nullcontext()):
+        with self._lock, locked(self.state_path) if self.state_path else contextlib.nullcontext():
             if self.state_path and self.state_path.exists():
                 self.state = self._load(self.state_path)
                 self._align_state()
@@ -231,14 +254,17 @@ class AlarmEvaluator:
                     events.extend(self._evaluate_rule(rule, t))
                 except UnprocessableError:
                     raise
-                except Exception as exc:   # one broken read must not silence every other alarm
-                    log.warning("alarm rule %s could not be evaluated: %s: %s", rule.name, type(exc).__name__, exc)
+                except Exception as exc:  # one broken read must not silence every other alarm
+                    log.warning(
+                        "alarm rule %s could not be evaluated: %s: %s", rule.name, type(exc).__name__, exc
+                    )
             if self.state_path:
                 self._save()
         return events
 
-    def _values(self, alarm: Alarm, namespace: str, start: float,
-                end: float) -> list[tuple[dict[str, str], float | None]]:
+    def _values(
+        self, alarm: Alarm, namespace: str, start: float, end: float
+    ) -> list[tuple[dict[str, str], float | None]]:
         """The statistic of every group of streams in the window ``start < ts <= end``.
 
         A store that aggregates itself (SQLite) is asked for one number per group, so an evaluation holds no
@@ -253,12 +279,24 @@ class AlarmEvaluator:
             if len(found) <= 500:
                 # the grouping rules of _groups, applied to stream ids in place of points
                 groups = _groups(alarm, [(d, [sid]) for sid, d in found])
-                return [(dims, store.aggregate_window(
-                    [int(sid) for sid in ids], start, end, alarm.statistic, percentile=alarm.percentile))
-                    for dims, ids in groups]
+                return [
+                    (
+                        dims,
+                        store.aggregate_window(
+                            [int(sid) for sid in ids],
+                            start,
+                            end,
+                            alarm.statistic,
+                            percentile=alarm.percentile,
+                        ),
+                    )
+                    for dims, ids in groups
+                ]
         streams = self.store.query_streams(namespace, alarm.metric, alarm.exact_dimensions(), start, end)
-        return [(dims, aggregate(alarm.statistic, pts, percentile=alarm.percentile, interval_s=window))
-                for dims, pts in _groups(alarm, [(s.dimensions, s.points) for s in streams])]
+        return [
+            (dims, aggregate(alarm.statistic, pts, percentile=alarm.percentile, interval_s=window))
+            for dims, pts in _groups(alarm, [(s.dimensions, s.points) for s in streams])
+        ]
 
     def _evaluate_rule(self, rule: AlarmRule, now: float) -> list[AlarmEvent]:
         alarm = self._parsed[rule.name]
@@ -269,8 +307,16 @@ class AlarmEvaluator:
             if value is None:
                 continue
             key = json.dumps(stream_key(dims))
-            st = states.setdefault(key, {"status": OK, "breach_since": None, "last_notified": None,
-                                         "changed_at": None, "dimensions": dims})
+            st = states.setdefault(
+                key,
+                {
+                    "status": OK,
+                    "breach_since": None,
+                    "last_notified": None,
+                    "changed_at": None,
+                    "dimensions": dims,
+                },
+            )
             st["value"], st["evaluated_at"] = value, now
             breach = alarm.predicate.holds(value) if alarm.predicate else bool(value)
             if breach:
@@ -308,15 +354,29 @@ class AlarmEvaluator:
             for rule in self.rules:
                 streams = self.state["rules"].get(rule.name, {}).get("streams", {})
                 if not streams:
-                    out.append({"rule": rule.name, "status": "NO_DATA", "severity": rule.severity,
-                                "dimensions": dict(rule.dimensions), "value": None})
+                    out.append(
+                        {
+                            "rule": rule.name,
+                            "status": "NO_DATA",
+                            "severity": rule.severity,
+                            "dimensions": dict(rule.dimensions),
+                            "value": None,
+                        }
+                    )
                 for st in streams.values():
-                    out.append({"rule": rule.name, "status": st["status"], "severity": rule.severity,
-                                "dimensions": st.get("dimensions", {}), "value": st.get("value"),
-                                "since": st.get("changed_at")})
+                    out.append(
+                        {
+                            "rule": rule.name,
+                            "status": st["status"],
+                            "severity": rule.severity,
+                            "dimensions": st.get("dimensions", {}),
+                            "value": st.get("value"),
+                            "since": st.get("changed_at"),
+                        }
+                    )
         return out
 
     def _save(self) -> None:
-        if self.state_path is None:     # state in memory only: nothing to write
+        if self.state_path is None:  # state in memory only: nothing to write
             return
         write_atomic(self.state_path, json.dumps(self.state, sort_keys=True))

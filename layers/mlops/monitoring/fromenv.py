@@ -15,11 +15,13 @@ def metrics_sink_from_env(environ: Mapping[str, str] | None = None):
     db = ev.get(environ, ev.METRICS_DB)
     if db:
         from mlops.monitoring.sqlite import SqliteMetrics
+
         return SqliteMetrics(db)
     region, compartment = ev.get(environ, ev.REGION), ev.get(environ, ev.COMPARTMENT_ID)
     if not region or not compartment:
         raise ConfigError(f"set {ev.METRICS_DB} (local) or {ev.REGION} and {ev.COMPARTMENT_ID} (cloud)")
     from mlops.monitoring.oci import OciMonitoringSink, monitoring_client, resource_principal_signer
+
     return OciMonitoringSink(monitoring_client(region, signer=resource_principal_signer()), compartment)
 
 
@@ -29,10 +31,12 @@ def notifier_from_env(environ: Mapping[str, str] | None = None):
     path = ev.get(environ, ev.NOTIFY_FILE)
     if path:
         from mlops.monitoring.notify import NdjsonNotifier
+
         return NdjsonNotifier(path)
     topic = ev.get(environ, ev.NOTIFY_TOPIC_ID)
     if not topic:
         raise ConfigError(f"set {ev.NOTIFY_FILE} (local) or {ev.NOTIFY_TOPIC_ID} (cloud)")
     from mlops.monitoring.notify import OnsNotifier
     from mlops.monitoring.oci import notification_client, resource_principal_signer
+
     return OnsNotifier(notification_client(signer=resource_principal_signer()), topic)

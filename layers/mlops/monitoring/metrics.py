@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 #: The namespace of the per-function metrics OCI Functions emits for free (doc "Function Metrics",
 #: Functions/Reference/functionsmetrics.htm). The local runtime writes a twin of it into SQLite.
 FAAS_NAMESPACE = "oci_faas"
-FAAS_INVOCATIONS = "FunctionInvocationCount"      # count, one per invocation
-FAAS_DURATION = "FunctionExecutionDuration"       # milliseconds
-FAAS_RESPONSES = "FunctionResponseCount"          # count, dimension responseType
+FAAS_INVOCATIONS = "FunctionInvocationCount"  # count, one per invocation
+FAAS_DURATION = "FunctionExecutionDuration"  # milliseconds
+FAAS_RESPONSES = "FunctionResponseCount"  # count, dimension responseType
 #: Dimensions of oci_faas metrics, the one place their names and value formats are written down
 #: (doc "Function Metrics", docs.oracle.com/iaas/Content/Functions/Reference/functionsmetrics.htm:
 #: RESOURCEID "The OCID of the function"; RESOURCEDISPLAYNAME "The name of the application containing
@@ -50,18 +50,20 @@ DIM_RESOURCE_ID = "resourceId"
 DIM_RESOURCE_DISPLAY_NAME = "resourceDisplayName"
 DIM_APPLICATION_ID = "applicationId"
 DIM_RESPONSE_TYPE = "responseType"
-DIM_FUNCTION_ID = DIM_RESOURCE_ID        # the dimension that names one function exactly
+DIM_FUNCTION_ID = DIM_RESOURCE_ID  # the dimension that names one function exactly
 RESPONSE_SUCCESS, RESPONSE_ERROR, RESPONSE_THROTTLED = "Success", "Error", "Throttled"
 
 #: Custom metrics (namespace from the stack settings, ``monitoring.namespace``, default "mlops").
-DRIFT_DETECTED = "drift_detected"          # 1 if the window's dataset drifted (after persistence), else 0
-DRIFT_SHARE = "drift_share"                # share of drifted features in the window, 0..1
-PREDICTION_COUNT = "prediction_count"      # prediction records in the window
-CONFIDENCE_MEAN = "confidence_mean"        # mean confidence of the window's records (count = n records)
-ACCURACY = "accuracy"                      # share of labelled predictions that were right (count = n labelled)
-CANARY_LATENCY_RATIO = "canary_latency_ratio"      # p99 latency_ms canary / stable in the window
+DRIFT_DETECTED = "drift_detected"  # 1 if the window's dataset drifted (after persistence), else 0
+DRIFT_SHARE = "drift_share"  # share of drifted features in the window, 0..1
+PREDICTION_COUNT = "prediction_count"  # prediction records in the window
+CONFIDENCE_MEAN = "confidence_mean"  # mean confidence of the window's records (count = n records)
+ACCURACY = "accuracy"  # share of labelled predictions that were right (count = n labelled)
+CANARY_LATENCY_RATIO = "canary_latency_ratio"  # p99 latency_ms canary / stable in the window
 CANARY_CONFIDENCE_DROP = "canary_confidence_drop"  # mean confidence stable - canary in the window
-CANARY_UNAVAILABLE = "canary_unavailable"  # canary-cohort predictions stable served because the canary could not
+CANARY_UNAVAILABLE = (
+    "canary_unavailable"  # canary-cohort predictions stable served because the canary could not
+)
 
 # ----------------------------------------------------------------------------- points and streams
 
@@ -103,7 +105,7 @@ def matches(dimensions: Mapping[str, str], dimensions_filter: Mapping[str, str] 
 # Metric names: "starts with an alphabetical character and includes only alphanumeric characters,
 # dots, underscores, hyphens, and dollar signs" (oci.monitoring.models.MetricDataDetails.name).
 _METRIC_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._$-]{0,254}\Z")
-MAX_DIMENSIONS = 20          # per metric: 1..20 (PostMetricData per-call limits)
+MAX_DIMENSIONS = 20  # per metric: 1..20 (PostMetricData per-call limits)
 MAX_DIM_KEY = 256
 MAX_DIM_VALUE = 512
 
@@ -112,7 +114,9 @@ def validate_metric_name(name: object) -> str:
     if not isinstance(name, str) or not _METRIC_NAME.match(name):
         raise UnprocessableError(
             f"metric name {str(name)[:80]!r} is not allowed: start with a letter and use only letters, "
-            "digits, '.', '_', '-' or '$' (at most 255 characters)", code="invalid_metric")
+            "digits, '.', '_', '-' or '$' (at most 255 characters)",
+            code="invalid_metric",
+        )
     return name
 
 
@@ -123,19 +127,28 @@ def validate_dimensions(dimensions: object, *, required: bool = True) -> dict[st
     if required and not dimensions:
         raise UnprocessableError("a metric needs at least one dimension", code="invalid_metric")
     if len(dimensions) > MAX_DIMENSIONS:
-        raise UnprocessableError(f"a metric may have at most {MAX_DIMENSIONS} dimensions, got {len(dimensions)}",
-                                 code="invalid_metric")
+        raise UnprocessableError(
+            f"a metric may have at most {MAX_DIMENSIONS} dimensions, got {len(dimensions)}",
+            code="invalid_metric",
+        )
     out: dict[str, str] = {}
     for key, value in dimensions.items():
-        if (not isinstance(key, str) or not key or len(key) > MAX_DIM_KEY
-                or any(not (33 <= ord(ch) <= 126) for ch in key)):
+        if (
+            not isinstance(key, str)
+            or not key
+            or len(key) > MAX_DIM_KEY
+            or any(not (33 <= ord(ch) <= 126) for ch in key)
+        ):
             raise UnprocessableError(
                 f"dimension key {str(key)[:80]!r} is not allowed: 1-{MAX_DIM_KEY} printable ASCII characters, "
-                "no spaces", code="invalid_metric")
+                "no spaces",
+                code="invalid_metric",
+            )
         if not isinstance(value, str) or not value or len(value) > MAX_DIM_VALUE:
             raise UnprocessableError(
                 f"dimension {key}: value must be a non-empty string of at most {MAX_DIM_VALUE} characters",
-                code="invalid_metric")
+                code="invalid_metric",
+            )
         out[key] = value
     return out
 
@@ -149,13 +162,17 @@ def validate_point(p: MetricPoint) -> MetricPoint:
 
 def _validate_numbers(p: MetricPoint) -> MetricPoint:
     if isinstance(p.value, bool) or not isinstance(p.value, (int, float)) or not math.isfinite(p.value):
-        raise UnprocessableError(f"metric {p.name}: value must be a finite number, got {p.value!r}",
-                                 code="invalid_metric")
+        raise UnprocessableError(
+            f"metric {p.name}: value must be a finite number, got {p.value!r}", code="invalid_metric"
+        )
     if isinstance(p.count, bool) or not isinstance(p.count, int) or p.count < 1:
-        raise UnprocessableError(f"metric {p.name}: count must be an integer >= 1, got {p.count!r}",
-                                 code="invalid_metric")
+        raise UnprocessableError(
+            f"metric {p.name}: count must be an integer >= 1, got {p.count!r}", code="invalid_metric"
+        )
     if isinstance(p.ts, bool) or not isinstance(p.ts, (int, float)) or not math.isfinite(p.ts):
-        raise UnprocessableError(f"metric {p.name}: ts must be epoch seconds, got {p.ts!r}", code="invalid_metric")
+        raise UnprocessableError(
+            f"metric {p.name}: ts must be epoch seconds, got {p.ts!r}", code="invalid_metric"
+        )
     return p
 
 
@@ -190,15 +207,25 @@ class MetricsStore(MetricsSink):
     """A sink that can also be read back (the local SQLite store, the in-memory store)."""
 
     @abstractmethod
-    def query_streams(self, namespace: str, name: str, dimensions_filter: Mapping[str, str] | None,
-                      start: float, end: float) -> list[Stream]:
+    def query_streams(
+        self, namespace: str, name: str, dimensions_filter: Mapping[str, str] | None, start: float, end: float
+    ) -> list[Stream]:
         """Every stream of ``namespace/name`` matching the filter, with its points in ``start < ts <= end``."""
 
-    def query(self, namespace: str, name: str, dimensions_filter: Mapping[str, str] | None = None,
-              start: float = float("-inf"), end: float = float("inf")) -> list[tuple[float, float]]:
+    def query(
+        self,
+        namespace: str,
+        name: str,
+        dimensions_filter: Mapping[str, str] | None = None,
+        start: float = float("-inf"),
+        end: float = float("inf"),
+    ) -> list[tuple[float, float]]:
         """``(ts, value)`` of every matching point in the window, all streams merged, by time."""
-        out = [(ts, v) for s in self.query_streams(namespace, name, dimensions_filter, start, end)
-               for ts, v, _c in s.points]
+        out = [
+            (ts, v)
+            for s in self.query_streams(namespace, name, dimensions_filter, start, end)
+            for ts, v, _c in s.points
+        ]
         out.sort(key=lambda tv: tv[0])
         return out
 
@@ -222,8 +249,11 @@ class MemoryMetrics(MetricsStore):
 
     def query_streams(self, namespace, name, dimensions_filter, start, end) -> list[Stream]:
         with self._lock:
-            found = [(k, s) for k, s in self._streams.items()
-                     if k[0] == namespace and k[1] == name and matches(s.dimensions, dimensions_filter)]
+            found = [
+                (k, s)
+                for k, s in self._streams.items()
+                if k[0] == namespace and k[1] == name and matches(s.dimensions, dimensions_filter)
+            ]
             out = []
             for _k, s in sorted(found, key=lambda ks: ks[0][2]):
                 pts = sorted(p for p in s.points if start < p[0] <= end)
@@ -249,8 +279,9 @@ def faas_display_name(application: str, function: str) -> str:
     return f"{application}:{function}"
 
 
-def faas_dimensions(function_id: str, *, application: str, function: str,
-                    application_id: str | None = None) -> dict[str, str]:
+def faas_dimensions(
+    function_id: str, *, application: str, function: str, application_id: str | None = None
+) -> dict[str, str]:
     """The dimensions OCI Functions puts on a function's oci_faas metrics (``responseType`` is added on
     FunctionResponseCount). The local twin emits exactly these; see the names' source above."""
     dims = {DIM_RESOURCE_ID: function_id, DIM_RESOURCE_DISPLAY_NAME: faas_display_name(application, function)}
@@ -267,9 +298,16 @@ def faas_alarm_dimensions(function_id: str, response_type: str | None = None) ->
     return dims
 
 
-def invocation_points(function: str, status: int, duration_ms: float, ts: float | None = None, *,
-                      application: str = "local", function_id: str | None = None,
-                      application_id: str | None = None) -> list[MetricPoint]:
+def invocation_points(
+    function: str,
+    status: int,
+    duration_ms: float,
+    ts: float | None = None,
+    *,
+    application: str = "local",
+    function_id: str | None = None,
+    application_id: str | None = None,
+) -> list[MetricPoint]:
     """The three ``oci_faas`` twin points of one invocation: count, duration (ms) and response type.
 
     Dimensions are :func:`faas_dimensions`; ``function_id`` defaults to the function's local stand-in
@@ -282,20 +320,23 @@ def invocation_points(function: str, status: int, duration_ms: float, ts: float 
     rtype = response_type(status)
     key = (function, application, application_id, function_id, rtype)
     cached = _INVOCATION_DIMS.get(key)
-    if cached is None:   # points share these dicts: treat a point's dimensions as read-only
+    if cached is None:  # points share these dicts: treat a point's dimensions as read-only
         if function_id is None:
             from mlops.names import local_function_id
 
             function_id = local_function_id(function)
-        dims = faas_dimensions(function_id, application=application, function=function,
-                               application_id=application_id)
+        dims = faas_dimensions(
+            function_id, application=application, function=function, application_id=application_id
+        )
         cached = (dims, {**dims, DIM_RESPONSE_TYPE: rtype})
         if len(_INVOCATION_DIMS) < 4096:
             _INVOCATION_DIMS[key] = cached
     dims, rdims = cached
-    return [MetricPoint(FAAS_NAMESPACE, FAAS_INVOCATIONS, 1.0, dims, t),
-            MetricPoint(FAAS_NAMESPACE, FAAS_DURATION, float(duration_ms), dims, t),
-            MetricPoint(FAAS_NAMESPACE, FAAS_RESPONSES, 1.0, rdims, t)]
+    return [
+        MetricPoint(FAAS_NAMESPACE, FAAS_INVOCATIONS, 1.0, dims, t),
+        MetricPoint(FAAS_NAMESPACE, FAAS_DURATION, float(duration_ms), dims, t),
+        MetricPoint(FAAS_NAMESPACE, FAAS_RESPONSES, 1.0, rdims, t),
+    ]
 
 
 _INVOCATION_DIMS: dict[tuple, tuple[dict[str, str], dict[str, str]]] = {}
@@ -308,17 +349,37 @@ def _model_dims(endpoint: str, model: str, version: int | str, variant: str | No
     return d
 
 
-def drift_points(namespace: str, endpoint: str, model: str, version: int | str, *, drifted: bool,
-                 drift_share: float, ts: float) -> list[MetricPoint]:
+def drift_points(
+    namespace: str,
+    endpoint: str,
+    model: str,
+    version: int | str,
+    *,
+    drifted: bool,
+    drift_share: float,
+    ts: float,
+) -> list[MetricPoint]:
     """``drift_detected`` (0/1) and ``drift_share`` for one window of one model version."""
     dims = _model_dims(endpoint, model, version)
-    return [MetricPoint(namespace, DRIFT_DETECTED, 1.0 if drifted else 0.0, dims, ts),
-            MetricPoint(namespace, DRIFT_SHARE, float(drift_share), dims, ts)]
+    return [
+        MetricPoint(namespace, DRIFT_DETECTED, 1.0 if drifted else 0.0, dims, ts),
+        MetricPoint(namespace, DRIFT_SHARE, float(drift_share), dims, ts),
+    ]
 
 
-def window_points(namespace: str, endpoint: str, model: str, version: int | str, variant: str, *,
-                  predictions: int, confidence_mean: float | None = None, accuracy: float | None = None,
-                  labelled: int = 0, ts: float) -> list[MetricPoint]:
+def window_points(
+    namespace: str,
+    endpoint: str,
+    model: str,
+    version: int | str,
+    variant: str,
+    *,
+    predictions: int,
+    confidence_mean: float | None = None,
+    accuracy: float | None = None,
+    labelled: int = 0,
+    ts: float,
+) -> list[MetricPoint]:
     """Per-variant window summary: ``prediction_count``, ``confidence_mean`` and ``accuracy`` when known.
 
     ``confidence_mean`` is posted with ``count = predictions`` so that a mean over several windows
@@ -327,7 +388,9 @@ def window_points(namespace: str, endpoint: str, model: str, version: int | str,
     dims = _model_dims(endpoint, model, version, variant)
     out = [MetricPoint(namespace, PREDICTION_COUNT, float(predictions), dims, ts)]
     if confidence_mean is not None and predictions > 0:
-        out.append(MetricPoint(namespace, CONFIDENCE_MEAN, float(confidence_mean), dims, ts, int(predictions)))
+        out.append(
+            MetricPoint(namespace, CONFIDENCE_MEAN, float(confidence_mean), dims, ts, int(predictions))
+        )
     if accuracy is not None and labelled > 0:
         out.append(MetricPoint(namespace, ACCURACY, float(accuracy), dims, ts, int(labelled)))
     return out
@@ -342,8 +405,15 @@ class VariantWindow:
     confidence_mean: float | None = None
 
 
-def canary_points(namespace: str, endpoint: str, stable: VariantWindow, canary: VariantWindow, *, ts: float,
-                  min_predictions: int = 20) -> list[MetricPoint]:
+def canary_points(
+    namespace: str,
+    endpoint: str,
+    stable: VariantWindow,
+    canary: VariantWindow,
+    *,
+    ts: float,
+    min_predictions: int = 20,
+) -> list[MetricPoint]:
     """Canary-versus-stable comparisons of one window; nothing when either side has too few records.
 
     ``canary_latency_ratio`` = canary p99 / stable p99; ``canary_confidence_drop`` = stable mean
@@ -355,21 +425,31 @@ def canary_points(namespace: str, endpoint: str, stable: VariantWindow, canary: 
     dims = {"endpoint": endpoint}
     out = []
     if stable.latency_p99_ms and canary.latency_p99_ms is not None:
-        out.append(MetricPoint(namespace, CANARY_LATENCY_RATIO, canary.latency_p99_ms / stable.latency_p99_ms,
-                               dims, ts))
+        out.append(
+            MetricPoint(
+                namespace, CANARY_LATENCY_RATIO, canary.latency_p99_ms / stable.latency_p99_ms, dims, ts
+            )
+        )
     if stable.confidence_mean is not None and canary.confidence_mean is not None:
-        out.append(MetricPoint(namespace, CANARY_CONFIDENCE_DROP, stable.confidence_mean - canary.confidence_mean,
-                               dims, ts))
+        out.append(
+            MetricPoint(
+                namespace, CANARY_CONFIDENCE_DROP, stable.confidence_mean - canary.confidence_mean, dims, ts
+            )
+        )
     return out
 
 
-def canary_unavailable_points(namespace: str, endpoint: str, fallbacks: int, *, ts: float) -> list[MetricPoint]:
+def canary_unavailable_points(
+    namespace: str, endpoint: str, fallbacks: int, *, ts: float
+) -> list[MetricPoint]:
     """``canary_unavailable``: how many of the window's canary-cohort predictions the stable version served
     because the canary's own version could not be served (its artifact failed verification, ...)."""
     return [MetricPoint(namespace, CANARY_UNAVAILABLE, float(fallbacks), {"endpoint": endpoint}, ts)]
 
 
-def validated_rows(points: Sequence[MetricPoint]) -> dict[tuple[str, str, str], list[tuple[float, float, int]]]:
+def validated_rows(
+    points: Sequence[MetricPoint],
+) -> dict[tuple[str, str, str], list[tuple[float, float, int]]]:
     """Validate a batch and group it as ``(namespace, name, canonical dims JSON) -> [(ts, value, count)]``.
 
     Names and dimension sets repeat across a batch (the same function, the same endpoint), so each
@@ -385,7 +465,9 @@ def validated_rows(points: Sequence[MetricPoint]) -> dict[tuple[str, str, str], 
         dj = dims_json.get(id(d))
         if dj is None:
             validate_dimensions(d)
-            dj = dims_json[id(d)] = json.dumps(dict(d), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            dj = dims_json[id(d)] = json.dumps(
+                dict(d), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            )
         if p.name not in names:
             validate_metric_name(p.name)
             names.add(p.name)

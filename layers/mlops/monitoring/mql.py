@@ -31,8 +31,20 @@ from decimal import Decimal
 
 from mlops.errors import UnprocessableError
 
-STATISTICS = ("mean", "avg", "sum", "count", "min", "max", "first", "last", "rate", "increment",
-              "percentile", "absent")
+STATISTICS = (
+    "mean",
+    "avg",
+    "sum",
+    "count",
+    "min",
+    "max",
+    "first",
+    "last",
+    "rate",
+    "increment",
+    "percentile",
+    "absent",
+)
 COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
 _INTERVAL = re.compile(r"^(?:([1-9]|[1-5][0-9]|60)m|([1-9]|1[0-9]|2[0-4])h|(1)d)\Z")
 _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9._$-]*")
@@ -44,7 +56,9 @@ def interval_seconds(interval: str) -> int:
     """Seconds of an MQL interval ("1m".."60m", "1h".."24h", "1d")."""
     m = _INTERVAL.match(interval or "")
     if not m:
-        raise UnprocessableError(f"interval {interval!r} is not one of 1m-60m, 1h-24h, 1d", code="invalid_mql")
+        raise UnprocessableError(
+            f"interval {interval!r} is not one of 1m-60m, 1h-24h, 1d", code="invalid_mql"
+        )
     minutes, hours, days = m.groups()
     if minutes:
         return int(minutes) * 60
@@ -72,7 +86,7 @@ def render_number(x: float) -> str:
 @dataclass(frozen=True)
 class Dimension:
     key: str
-    op: str          # "=" or "=~"
+    op: str  # "=" or "=~"
     value: str
 
     def matches(self, actual: str | None) -> bool:
@@ -90,7 +104,7 @@ class Dimension:
 
 @dataclass(frozen=True)
 class Predicate:
-    op: str                      # one of COMPARATORS, or "in" / "not in"
+    op: str  # one of COMPARATORS, or "in" / "not in"
     value: float | None = None
     low: float | None = None
     high: float | None = None
@@ -127,11 +141,11 @@ class Alarm:
     interval: str
     dimensions: tuple[Dimension, ...] = ()
     statistic: str = "mean"
-    stat_arg: str | None = None          # percentile's p, absent's period (as written)
-    grouping: bool = False               # .grouping(): aggregate all streams into one
-    group_by: tuple[str, ...] = ()       # .groupBy(k, ...): aggregate per value of these keys
+    stat_arg: str | None = None  # percentile's p, absent's period (as written)
+    grouping: bool = False  # .grouping(): aggregate all streams into one
+    group_by: tuple[str, ...] = ()  # .groupBy(k, ...): aggregate per value of these keys
     predicate: Predicate | None = None
-    calls: tuple[str, ...] = field(default=(), compare=False)   # call names in written order
+    calls: tuple[str, ...] = field(default=(), compare=False)  # call names in written order
 
     @property
     def interval_s(self) -> int:
@@ -159,9 +173,10 @@ class _Parser:
         self.i = 0
 
     def fail(self, what: str) -> UnprocessableError:
-        near = self.s[self.i:self.i + 20] or "end of query"
-        return UnprocessableError(f"invalid MQL at offset {self.i} (near {near!r}): {what}; query: {self.s}",
-                                  code="invalid_mql")
+        near = self.s[self.i : self.i + 20] or "end of query"
+        return UnprocessableError(
+            f"invalid MQL at offset {self.i} (near {near!r}): {what}; query: {self.s}", code="invalid_mql"
+        )
 
     def ws(self) -> None:
         while self.i < len(self.s) and self.s[self.i] in " \t\r\n":
@@ -191,7 +206,7 @@ class _Parser:
             j += 1
         if j == self.i:
             raise self.fail("expected a dimension name")
-        k, self.i = self.s[self.i:j], j
+        k, self.i = self.s[self.i : j], j
         return k
 
     def string(self) -> str:
@@ -220,7 +235,7 @@ class _Parser:
         while True:
             self.ws()
             if self.peek("&&") or self.peek("||"):
-                ops.append(self.s[self.i:self.i + 2])
+                ops.append(self.s[self.i : self.i + 2])
                 self.i += 2
                 alarms.append(self.alarm())
                 continue
@@ -241,7 +256,9 @@ class _Parser:
         pred = self.predicate()
         if statistic == "absent" and pred is not None:
             raise self.fail("absent() takes no predicate")
-        return Alarm(metric, interval, tuple(dims), statistic, stat_arg, grouping, group_by, pred, tuple(calls))
+        return Alarm(
+            metric, interval, tuple(dims), statistic, stat_arg, grouping, group_by, pred, tuple(calls)
+        )
 
     def interval(self) -> str:
         """``[5m]``: the text between the brackets, checked against the allowed intervals."""
@@ -249,7 +266,7 @@ class _Parser:
         start = self.i
         while self.i < len(self.s) and self.s[self.i] not in "]":
             self.i += 1
-        interval = self.s[start:self.i].strip()
+        interval = self.s[start : self.i].strip()
         if not _INTERVAL.match(interval):
             self.i = start
             raise self.fail(f"interval {interval!r} is not one of 1m-60m, 1h-24h, 1d")
@@ -344,6 +361,7 @@ class _Parser:
             raise self.fail("expected 'in' after 'not'")
         return None
 
+
 def parse_query(text: str) -> Query:
     """Parse a full MQL query (alarms joined by ``&&``/``||``); a 422 names the offset of any error."""
     if not isinstance(text, str) or not text.strip():
@@ -355,14 +373,22 @@ def parse_alarm(text: str) -> Alarm:
     """Parse a single alarm query (no joins)."""
     q = parse_query(text)
     if len(q.alarms) != 1:
-        raise UnprocessableError(f"expected a single alarm query, got {len(q.alarms)} joined: {text}",
-                                 code="invalid_mql")
+        raise UnprocessableError(
+            f"expected a single alarm query, got {len(q.alarms)} joined: {text}", code="invalid_mql"
+        )
     return q.alarms[0]
 
 
-def render_alarm(metric: str, interval: str, dimensions: dict[str, str] | None, statistic: str, *,
-                 percentile: float | None = None, grouping: bool = False,
-                 predicate: Predicate | None = None) -> str:
+def render_alarm(
+    metric: str,
+    interval: str,
+    dimensions: dict[str, str] | None,
+    statistic: str,
+    *,
+    percentile: float | None = None,
+    grouping: bool = False,
+    predicate: Predicate | None = None,
+) -> str:
     """The canonical text of one alarm query: ``name[5m]{k = "v"}.grouping().mean() > 1``."""
     interval_seconds(interval)
     out = [metric, f"[{interval}]"]

@@ -51,8 +51,8 @@ from mlops.monitoring.evaluator import FIRING, OK, REPEAT, AlarmEvent
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024          # ONS publish limit per message
-MAX_TITLE_CHARS = 250                  # an email subject line
+MAX_MESSAGE_BYTES = 64 * 1024  # ONS publish limit per message
+MAX_TITLE_CHARS = 250  # an email subject line
 NOTIFICATION_TYPE_SPLIT = "Split messages per metric stream"
 MESSAGE_VERSION = 1.5
 FIRING_TYPES = ("OK_TO_FIRING", "REPEAT")
@@ -74,8 +74,11 @@ class Notifier(ABC):
 
 def encode_body(body: dict | str) -> str:
     """The wire text of a body: compact JSON for objects, the text itself otherwise; <= 64 KB."""
-    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), sort_keys=False,
-                                                          default=str)
+    text = (
+        body
+        if isinstance(body, str)
+        else json.dumps(body, separators=(",", ":"), sort_keys=False, default=str)
+    )
     n = len(text.encode())
     if n > MAX_MESSAGE_BYTES:
         raise PayloadTooLargeError(f"a notification body may be at most {MAX_MESSAGE_BYTES} bytes, got {n}")
@@ -84,7 +87,7 @@ def encode_body(body: dict | str) -> str:
 
 def _clip_title(title: str) -> str:
     title = " ".join(str(title).split())
-    return title if len(title) <= MAX_TITLE_CHARS else title[:MAX_TITLE_CHARS - 1] + "…"
+    return title if len(title) <= MAX_TITLE_CHARS else title[: MAX_TITLE_CHARS - 1] + "…"
 
 
 # ----------------------------------------------------------------------------- the message
@@ -104,8 +107,9 @@ def _where(dims: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(dims.items())) or "all streams"
 
 
-def format_alarm_message(event: AlarmEvent, action_taken: str | None = None, *,
-                         alarm_id: str | None = None) -> tuple[str, dict[str, Any]]:
+def format_alarm_message(
+    event: AlarmEvent, action_taken: str | None = None, *, alarm_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """``(title, body)`` for one alarm event: what, where, how bad, and what was (or will be) done.
 
     The body has OCI's alarm message shape (see the module docstring); the title is a one-line
@@ -118,7 +122,7 @@ def format_alarm_message(event: AlarmEvent, action_taken: str | None = None, *,
     text = "\n".join(human + [rule.machine_line()])
     body = _oci_message(event, text, alarm_id)
     size = len(json.dumps(body, separators=(",", ":")).encode())
-    if size > MAX_MESSAGE_BYTES:     # only a pathological body text can do this: cut the human part
+    if size > MAX_MESSAGE_BYTES:  # only a pathological body text can do this: cut the human part
         cut = size - MAX_MESSAGE_BYTES + 64
         body["body"] = "\n".join(human)[:-cut] + "…\n" + rule.machine_line()
         encode_body(body)
@@ -130,18 +134,27 @@ def _human_lines(event: AlarmEvent, where: str, action_taken: str | None) -> tup
     rule = event.rule
     if event.status == OK:
         headline = f"OK: {rule.name} cleared ({where})"
-        how_bad = f"{rule.metric_expression()} = {event.value:.4g}, back within {rule.operator} {rule.threshold:g}"
+        how_bad = (
+            f"{rule.metric_expression()} = {event.value:.4g}, back within {rule.operator} {rule.threshold:g}"
+        )
     else:
         word = "still FIRING" if event.status == REPEAT else "FIRING"
         headline = f"{word} {rule.severity}: {rule.name} ({where})"
-        ratio = f" ({event.value / rule.threshold:.3g}x the threshold)" if rule.threshold not in (0.0,) else ""
-        how_bad = (f"{rule.metric_expression()} = {event.value:.4g} {rule.operator} {rule.threshold:g}{ratio}; "
-                   f"severity {rule.severity}")
+        ratio = (
+            f" ({event.value / rule.threshold:.3g}x the threshold)" if rule.threshold not in (0.0,) else ""
+        )
+        how_bad = (
+            f"{rule.metric_expression()} = {event.value:.4g} {rule.operator} {rule.threshold:g}{ratio}; "
+            f"severity {rule.severity}"
+        )
     if action_taken:
         done = f"Action taken: {action_taken}"
     elif rule.actions and event.status != OK:
-        done = "Action pending: " + ", ".join(f"{k} {v}" for k, v in sorted(rule.actions.items())) + \
-               " (the guardian acts on this alarm)"
+        done = (
+            "Action pending: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(rule.actions.items()))
+            + " (the guardian acts on this alarm)"
+        )
     else:
         done = "No automatic action."
     human = [f"What: {rule.describe()}", f"Where: {where}", f"How bad: {how_bad}", done]
@@ -155,9 +168,11 @@ def _oci_message(event: AlarmEvent, text: str, alarm_id: str | None) -> dict[str
     rule = event.rule
     status = event.alarm_status
     trigger_minutes = max(1, rule.pending_s // 60)
-    summary = (f'Alarm "{rule.name}" is in a "{status}" state; because the resources with dimensions listed '
-               f'below {"meet" if status == FIRING else "no longer meet"} the trigger rule: "{rule.to_mql()}", '
-               f'with a trigger delay of {trigger_minutes} minute{"s" if trigger_minutes > 1 else ""}')
+    summary = (
+        f'Alarm "{rule.name}" is in a "{status}" state; because the resources with dimensions listed '
+        f'below {"meet" if status == FIRING else "no longer meet"} the trigger rule: "{rule.to_mql()}", '
+        f"with a trigger delay of {trigger_minutes} minute{'s' if trigger_minutes > 1 else ''}"
+    )
     body: dict[str, Any] = {
         "dedupeKey": _dedupe_key(rule.name, event.dimensions),
         "title": rule.name,
@@ -166,29 +181,44 @@ def _oci_message(event: AlarmEvent, text: str, alarm_id: str | None) -> dict[str
         "severity": rule.severity,
         "timestampEpochMillis": int(round(event.ts * 1000)),
         "timestamp": _iso(event.ts),
-        "alarmMetaData": [{
-            "id": alarm_id or f"local.alarm.{rule.name}",
-            "status": status,
-            "severity": rule.severity,
-            "namespace": rule.namespace,
-            "query": rule.to_mql(),
-            "totalMetricsFiring": 0 if status == OK else 1,
-            "dimensions": [dict(event.dimensions)],
-            "alarmSummary": summary,
-            "metricValues": [{rule.metric_expression(): f"{event.value:.6g}"}],
-        }],
+        "alarmMetaData": [
+            {
+                "id": alarm_id or f"local.alarm.{rule.name}",
+                "status": status,
+                "severity": rule.severity,
+                "namespace": rule.namespace,
+                "query": rule.to_mql(),
+                "totalMetricsFiring": 0 if status == OK else 1,
+                "dimensions": [dict(event.dimensions)],
+                "alarmSummary": summary,
+                "metricValues": [{rule.metric_expression(): f"{event.value:.6g}"}],
+            }
+        ],
         "notificationType": NOTIFICATION_TYPE_SPLIT,
         "version": MESSAGE_VERSION,
     }
     return body
 
 
-def format_action_message(what: str, *, endpoint: str | None = None, rule: str | None = None,
-                          details: Mapping[str, Any] | None = None, ts: float | None = None) -> tuple[str, dict]:
+def format_action_message(
+    what: str,
+    *,
+    endpoint: str | None = None,
+    rule: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    ts: float | None = None,
+) -> tuple[str, dict]:
     """``(title, body)`` for a notice about an action (e.g. "canary of churn rolled back")."""
     t = time.time() if ts is None else ts
-    body = {"kind": "action", "what": what, "endpoint": endpoint, "rule": rule, "details": dict(details or {}),
-            "timestamp": _iso(t), "timestampEpochMillis": int(round(t * 1000))}
+    body = {
+        "kind": "action",
+        "what": what,
+        "endpoint": endpoint,
+        "rule": rule,
+        "details": dict(details or {}),
+        "timestamp": _iso(t),
+        "timestampEpochMillis": int(round(t * 1000)),
+    }
     encode_body(body)
     return _clip_title(what), body
 
@@ -236,24 +266,30 @@ def parse_alarm_message(payload: bytes | str | Mapping[str, Any]) -> AlarmNotice
         try:
             data = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequestError(f"the alarm message is not JSON: {exc}", code="invalid_alarm_message") from None
+            raise BadRequestError(
+                f"the alarm message is not JSON: {exc}", code="invalid_alarm_message"
+            ) from None
     elif isinstance(payload, str):
         try:
             data = json.loads(payload)
         except json.JSONDecodeError as exc:
-            raise BadRequestError(f"the alarm message is not JSON: {exc}", code="invalid_alarm_message") from None
+            raise BadRequestError(
+                f"the alarm message is not JSON: {exc}", code="invalid_alarm_message"
+            ) from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, Mapping) or "type" not in data or not isinstance(data.get("alarmMetaData"), list):
-        raise BadRequestError("not an alarm message: expected an object with 'type' and 'alarmMetaData'",
-                              code="invalid_alarm_message")
+        raise BadRequestError(
+            "not an alarm message: expected an object with 'type' and 'alarmMetaData'",
+            code="invalid_alarm_message",
+        )
     body = str(data.get("body") or "")
     rule, kind, actions = str(data.get("title") or ""), "", {}
     for line in body.splitlines():
         line = line.strip()
         if line.startswith(MACHINE_PREFIX):
             try:
-                meta = json.loads(line[len(MACHINE_PREFIX):])
+                meta = json.loads(line[len(MACHINE_PREFIX) :])
                 rule = str(meta.get("rule") or rule)
                 kind = str(meta.get("kind") or "")
                 actions = {str(k): str(v) for k, v in (meta.get("actions") or {}).items()}
@@ -266,16 +302,29 @@ def parse_alarm_message(payload: bytes | str | Mapping[str, Any]) -> AlarmNotice
         dims = md.get("dimensions") or []
         if isinstance(dims, Mapping):
             dims = [dims]
-        streams.append(AlarmStreamInfo(
-            status=str(md.get("status") or ""), severity=str(md.get("severity") or data.get("severity") or ""),
-            namespace=str(md.get("namespace") or ""), query=str(md.get("query") or ""),
-            dimensions=[{str(k): str(v) for k, v in d.items()} for d in dims if isinstance(d, Mapping)],
-            metric_values=[dict(v) for v in (md.get("metricValues") or []) if isinstance(v, Mapping)],
-            alarm_id=str(md.get("id") or "")))
-    return AlarmNotice(title=str(data.get("title") or ""), type=str(data["type"]),
-                       severity=str(data.get("severity") or ""),
-                       timestamp_ms=int(data.get("timestampEpochMillis") or 0), rule=rule, kind=kind,
-                       actions=actions, body=body, streams=streams, dedupe_key=str(data.get("dedupeKey") or ""))
+        streams.append(
+            AlarmStreamInfo(
+                status=str(md.get("status") or ""),
+                severity=str(md.get("severity") or data.get("severity") or ""),
+                namespace=str(md.get("namespace") or ""),
+                query=str(md.get("query") or ""),
+                dimensions=[{str(k): str(v) for k, v in d.items()} for d in dims if isinstance(d, Mapping)],
+                metric_values=[dict(v) for v in (md.get("metricValues") or []) if isinstance(v, Mapping)],
+                alarm_id=str(md.get("id") or ""),
+            )
+        )
+    return AlarmNotice(
+        title=str(data.get("title") or ""),
+        type=str(data["type"]),
+        severity=str(data.get("severity") or ""),
+        timestamp_ms=int(data.get("timestampEpochMillis") or 0),
+        rule=rule,
+        kind=kind,
+        actions=actions,
+        body=body,
+        streams=streams,
+        dedupe_key=str(data.get("dedupeKey") or ""),
+    )
 
 
 # ----------------------------------------------------------------------------- notifiers
@@ -296,8 +345,11 @@ class OnsNotifier(Notifier):
         from mlops.monitoring.oci import call_oci
 
         details = oci.ons.models.MessageDetails(title=_clip_title(title), body=encode_body(body))
-        call_oci(lambda: self.client.publish_message(self.topic_id, details), f"ONS publish to {self.topic_id}",
-                 "notification_rejected")
+        call_oci(
+            lambda: self.client.publish_message(self.topic_id, details),
+            f"ONS publish to {self.topic_id}",
+            "notification_rejected",
+        )
 
     def __repr__(self) -> str:
         return f"OnsNotifier({self.topic_id})"
@@ -312,11 +364,17 @@ class NdjsonNotifier(Notifier):
 
     def publish(self, title: str, body: dict | str) -> None:
         encode_body(body)
-        line = json.dumps({"ts": _iso(self.clock()), "title": _clip_title(title),
-                           "body": body}, separators=(",", ":"), default=str) + "\n"
+        line = (
+            json.dumps(
+                {"ts": _iso(self.clock()), "title": _clip_title(title), "body": body},
+                separators=(",", ":"),
+                default=str,
+            )
+            + "\n"
+        )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)   # owner-only
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # owner-only
             with open(fd, "a", encoding="utf-8") as fh:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
                 try:
@@ -379,7 +437,9 @@ class WebhookNotifier(Notifier):
         elif parts.scheme == "http" and _loopback_host(host):
             pass
         else:
-            raise ConfigError(f"webhook {url!r} is not allowed: use https://, or http:// on 127.0.0.1/localhost")
+            raise ConfigError(
+                f"webhook {url!r} is not allowed: use https://, or http:// on 127.0.0.1/localhost"
+            )
         if parts.username or parts.password:
             raise ConfigError("webhook URLs must not carry credentials; keep them in a secret")
         self.url = url
@@ -390,8 +450,9 @@ class WebhookNotifier(Notifier):
     def publish(self, title: str, body: dict | str) -> None:
         payload = body if isinstance(body, dict) else {"title": _clip_title(title), "body": body}
         data = encode_body(payload).encode()
-        req = urllib.request.Request(self.url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json", **self.headers})
+        req = urllib.request.Request(
+            self.url, data=data, method="POST", headers={"Content-Type": "application/json", **self.headers}
+        )
         try:
             with self._opener.open(req, timeout=self.timeout) as resp:
                 resp.read(1024)
@@ -450,7 +511,20 @@ def publish_events(notifier: Notifier, events: Sequence[AlarmEvent], action_take
 
 
 __all__ = [
-    "AlarmNotice", "AlarmStreamInfo", "FanOut", "FIRING", "FunctionNotifier", "MAX_MESSAGE_BYTES", "NdjsonNotifier",
-    "Notifier", "OnsNotifier", "WebhookNotifier", "encode_body", "format_action_message", "format_alarm_message",
-    "parse_alarm_message", "publish_events", "read_ndjson_messages",
+    "AlarmNotice",
+    "AlarmStreamInfo",
+    "FanOut",
+    "FIRING",
+    "FunctionNotifier",
+    "MAX_MESSAGE_BYTES",
+    "NdjsonNotifier",
+    "Notifier",
+    "OnsNotifier",
+    "WebhookNotifier",
+    "encode_body",
+    "format_action_message",
+    "format_alarm_message",
+    "parse_alarm_message",
+    "publish_events",
+    "read_ndjson_messages",
 ]

@@ -61,11 +61,15 @@ def validate_namespace(namespace: object) -> str:
     if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
         raise UnprocessableError(
             f"metric namespace {str(namespace)[:80]!r} is not allowed: start with a letter and use only "
-            "letters, digits and '_'", code="invalid_metric")
+            "letters, digits and '_'",
+            code="invalid_metric",
+        )
     if namespace.lower().startswith(("oci_", "oracle_")):
         raise UnprocessableError(
             f"metric namespace {namespace!r} is reserved: custom metrics may not start with 'oci_' or 'oracle_' "
-            "(oci_faas metrics come from OCI Functions itself)", code="invalid_metric")
+            "(oci_faas metrics come from OCI Functions itself)",
+            code="invalid_metric",
+        )
     return namespace
 
 
@@ -81,8 +85,15 @@ class OciMonitoringSink(MetricsSink):
     the last ``put``. ``units`` maps a metric name to its ``unit`` metadata.
     """
 
-    def __init__(self, client: Any, compartment_id: str, *, resource_group: str | None = None,
-                 units: Mapping[str, str] | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: Any,
+        compartment_id: str,
+        *,
+        resource_group: str | None = None,
+        units: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not compartment_id:
             raise UnprocessableError("OciMonitoringSink needs the compartment OCID the metrics belong to")
         if resource_group is not None and not _RESOURCE_GROUP.match(resource_group):
@@ -102,11 +113,15 @@ class OciMonitoringSink(MetricsSink):
         if point.ts < t - MAX_AGE_S:
             raise UnprocessableError(
                 f"metric {point.namespace}/{point.name}: datapoint at {_utc(point.ts).isoformat()} is more than "
-                "2 hours old; PostMetricData would reject it", code="invalid_metric")
+                "2 hours old; PostMetricData would reject it",
+                code="invalid_metric",
+            )
         if point.ts > t + MAX_AHEAD_S:
             raise UnprocessableError(
                 f"metric {point.namespace}/{point.name}: datapoint at {_utc(point.ts).isoformat()} is more than "
-                "10 minutes ahead; PostMetricData would reject it", code="invalid_metric")
+                "10 minutes ahead; PostMetricData would reject it",
+                code="invalid_metric",
+            )
 
     def batches(self, points: Sequence[MetricPoint]) -> list[list[Any]]:
         """The ``MetricDataDetails`` lists this sink would post: one per call, <= 50 streams each."""
@@ -119,14 +134,20 @@ class OciMonitoringSink(MetricsSink):
         for (ns, name, dims), pts in points_by_stream(points).items():
             pts = sorted(pts, key=lambda p: p.ts)
             md = MetricDataDetails(
-                namespace=ns, compartment_id=self.compartment_id, name=name, dimensions=dict(dims),
-                datapoints=[Datapoint(timestamp=_utc(p.ts), value=float(p.value), count=int(p.count)) for p in pts])
+                namespace=ns,
+                compartment_id=self.compartment_id,
+                name=name,
+                dimensions=dict(dims),
+                datapoints=[
+                    Datapoint(timestamp=_utc(p.ts), value=float(p.value), count=int(p.count)) for p in pts
+                ],
+            )
             if self.resource_group:
                 md.resource_group = self.resource_group
             if name in self.units:
                 md.metadata = {"unit": self.units[name]}
             details.append(md)
-        return [details[i:i + MAX_STREAMS_PER_CALL] for i in range(0, len(details), MAX_STREAMS_PER_CALL)]
+        return [details[i : i + MAX_STREAMS_PER_CALL] for i in range(0, len(details), MAX_STREAMS_PER_CALL)]
 
     def put(self, points: Sequence[MetricPoint]) -> None:
         if not points:
@@ -136,19 +157,28 @@ class OciMonitoringSink(MetricsSink):
         self.last_failures = []
         for chunk in self.batches(points):
             details = PostMetricDataDetails(metric_data=chunk, batch_atomicity="NON_ATOMIC")
-            resp = call_oci(functools.partial(self.client.post_metric_data, details), "PostMetricData",
-                            "metrics_rejected")
+            resp = call_oci(
+                functools.partial(self.client.post_metric_data, details), "PostMetricData", "metrics_rejected"
+            )
             self.calls += 1
             data = getattr(resp, "data", None)
             failed = getattr(data, "failed_metrics", None) or []
             for rec in failed:
                 md = getattr(rec, "metric_data", None)
-                self.last_failures.append({"message": getattr(rec, "message", ""),
-                                           "name": getattr(md, "name", None),
-                                           "dimensions": getattr(md, "dimensions", None)})
+                self.last_failures.append(
+                    {
+                        "message": getattr(rec, "message", ""),
+                        "name": getattr(md, "name", None),
+                        "dimensions": getattr(md, "dimensions", None),
+                    }
+                )
             if failed:
-                log.warning("PostMetricData rejected %d of %d streams, first: %s", len(failed), len(chunk),
-                            self.last_failures[-len(failed)]["message"])
+                log.warning(
+                    "PostMetricData rejected %d of %d streams, first: %s",
+                    len(failed),
+                    len(chunk),
+                    self.last_failures[-len(failed)]["message"],
+                )
 
 
 # ----------------------------------------------------------------------------- clients
@@ -161,18 +191,28 @@ def resource_principal_signer() -> Any:
     return oci.auth.signers.get_resource_principals_signer()
 
 
-def monitoring_client(region: str, *, signer: Any = None, config: Mapping[str, Any] | None = None,
-                      timeout: float = 10.0) -> Any:
+def monitoring_client(
+    region: str, *, signer: Any = None, config: Mapping[str, Any] | None = None, timeout: float = 10.0
+) -> Any:
     """A ``MonitoringClient`` on the region's telemetry-ingestion endpoint (resource principal by default)."""
     import oci
 
     signer = signer if signer is not None or config else resource_principal_signer()
-    return oci.monitoring.MonitoringClient(dict(config or {}), signer=signer, timeout=timeout,
-                                           service_endpoint=telemetry_ingestion_endpoint(region))
+    return oci.monitoring.MonitoringClient(
+        dict(config or {}),
+        signer=signer,
+        timeout=timeout,
+        service_endpoint=telemetry_ingestion_endpoint(region),
+    )
 
 
-def notification_client(*, signer: Any = None, config: Mapping[str, Any] | None = None, timeout: float = 10.0,
-                        service_endpoint: str | None = None) -> Any:
+def notification_client(
+    *,
+    signer: Any = None,
+    config: Mapping[str, Any] | None = None,
+    timeout: float = 10.0,
+    service_endpoint: str | None = None,
+) -> Any:
     """A ``NotificationDataPlaneClient`` (resource principal by default) for :class:`OnsNotifier`."""
     import oci
 

@@ -46,7 +46,7 @@ class SqliteMetrics(MetricsStore):
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:   # owner-only, like the secrets file; SQLite gives the -wal and -shm files the same mode
+        try:  # owner-only, like the secrets file; SQLite gives the -wal and -shm files the same mode
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             os.chmod(self.path, 0o600)
         except OSError as exc:
@@ -54,8 +54,9 @@ class SqliteMetrics(MetricsStore):
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str, str], int] = {}
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(
+                str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -82,8 +83,9 @@ class SqliteMetrics(MetricsStore):
         sid = self._ids.get(key)
         if sid is None:
             self._db.execute("INSERT OR IGNORE INTO streams (namespace, name, dims) VALUES (?, ?, ?)", key)
-            sid = self._db.execute("SELECT id FROM streams WHERE namespace = ? AND name = ? AND dims = ?",
-                                   key).fetchone()[0]
+            sid = self._db.execute(
+                "SELECT id FROM streams WHERE namespace = ? AND name = ? AND dims = ?", key
+            ).fetchone()[0]
             self._ids[key] = sid
         return sid
 
@@ -99,19 +101,23 @@ class SqliteMetrics(MetricsStore):
                     for key, pts in rows_by_key.items():
                         sid = self._stream_id(*key)
                         rows.extend((sid, ts, v, c) for ts, v, c in pts)
-                    self._db.executemany("INSERT INTO points (stream_id, ts, value, count) VALUES (?, ?, ?, ?)",
-                                         rows)
+                    self._db.executemany(
+                        "INSERT INTO points (stream_id, ts, value, count) VALUES (?, ?, ?, ?)", rows
+                    )
             except sqlite3.Error as exc:
-                self._ids.clear()   # a rolled-back stream insert must not stay cached
+                self._ids.clear()  # a rolled-back stream insert must not stay cached
                 raise UnavailableError(f"metrics store {self.path}: {exc}") from None
 
     # -- MetricsStore
-    def query_streams(self, namespace: str, name: str, dimensions_filter: Mapping[str, str] | None,
-                      start: float, end: float) -> list[Stream]:
+    def query_streams(
+        self, namespace: str, name: str, dimensions_filter: Mapping[str, str] | None, start: float, end: float
+    ) -> list[Stream]:
         with self._lock:
             try:
-                cands = self._db.execute("SELECT id, dims FROM streams WHERE namespace = ? AND name = ? ORDER BY dims",
-                                         (namespace, name)).fetchall()
+                cands = self._db.execute(
+                    "SELECT id, dims FROM streams WHERE namespace = ? AND name = ? ORDER BY dims",
+                    (namespace, name),
+                ).fetchall()
                 streams: dict[int, Stream] = {}
                 for sid, dims in cands:
                     d = json.loads(dims)
@@ -120,10 +126,12 @@ class SqliteMetrics(MetricsStore):
                 if not streams:
                     return []
                 ids = list(streams)
-                for i in range(0, len(ids), 500):      # stay under SQLite's bound-parameter limit
-                    part = ids[i:i + 500]
-                    q = (f"SELECT stream_id, ts, value, count FROM points WHERE stream_id IN "
-                         f"({','.join('?' * len(part))}) AND ts > ? AND ts <= ? ORDER BY ts")
+                for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+                    part = ids[i : i + 500]
+                    q = (
+                        f"SELECT stream_id, ts, value, count FROM points WHERE stream_id IN "
+                        f"({','.join('?' * len(part))}) AND ts > ? AND ts <= ? ORDER BY ts"
+                    )
                     for sid, ts, v, c in self._db.execute(q, (*part, float(start), float(end))):
                         streams[sid].points.append((ts, v, c))
             except sqlite3.Error as exc:
@@ -133,13 +141,16 @@ class SqliteMetrics(MetricsStore):
     # statistics SQLite computes itself, with the definitions of ``evaluator.aggregate``
     SQL_STATISTICS = frozenset({"count", "sum", "mean", "avg", "max", "min", "percentile"})
 
-    def stream_ids(self, namespace: str, name: str,
-                   dimensions_filter: Mapping[str, str] | None) -> list[tuple[int, dict[str, str]]]:
+    def stream_ids(
+        self, namespace: str, name: str, dimensions_filter: Mapping[str, str] | None
+    ) -> list[tuple[int, dict[str, str]]]:
         """``(id, dimensions)`` of the streams of a metric that match the filter, ordered by dimensions."""
         with self._lock:
             try:
-                cands = self._db.execute("SELECT id, dims FROM streams WHERE namespace = ? AND name = ? ORDER BY dims",
-                                         (namespace, name)).fetchall()
+                cands = self._db.execute(
+                    "SELECT id, dims FROM streams WHERE namespace = ? AND name = ? ORDER BY dims",
+                    (namespace, name),
+                ).fetchall()
             except sqlite3.Error as exc:
                 raise UnavailableError(f"metrics store {self.path}: {exc}") from None
         out = []
@@ -149,8 +160,9 @@ class SqliteMetrics(MetricsStore):
                 out.append((sid, d))
         return out
 
-    def aggregate_window(self, ids: Sequence[int], start: float, end: float, statistic: str,
-                         percentile: float | None = None) -> float | None:
+    def aggregate_window(
+        self, ids: Sequence[int], start: float, end: float, statistic: str, percentile: float | None = None
+    ) -> float | None:
         """One statistic over the points of streams ``ids`` with ``start < ts <= end``, computed inside SQLite.
 
         The same definitions as ``evaluator.aggregate`` (weighted by ``count``; the percentile is the first
@@ -163,22 +175,30 @@ class SqliteMetrics(MetricsStore):
             return None
         if statistic == "percentile" and percentile is None:
             raise TypeError("the percentile statistic needs a percentile")
-        if len(ids) > 500:          # SQLite's bound-parameter limit; the caller falls back to the points
+        if len(ids) > 500:  # SQLite's bound-parameter limit; the caller falls back to the points
             raise ValueError("too many streams for one SQL aggregate")
         where = f"stream_id IN ({','.join('?' * len(ids))}) AND ts > ? AND ts <= ?"
         args = (*ids, float(start), float(end))
-        expr = {"count": "SUM(count)", "sum": "SUM(value * count)", "mean": "SUM(value * count) / SUM(count)",
-                "avg": "SUM(value * count) / SUM(count)", "max": "MAX(value)", "min": "MIN(value)",
-                "percentile": "SUM(count)"}[statistic]
+        expr = {
+            "count": "SUM(count)",
+            "sum": "SUM(value * count)",
+            "mean": "SUM(value * count) / SUM(count)",
+            "avg": "SUM(value * count) / SUM(count)",
+            "max": "MAX(value)",
+            "min": "MIN(value)",
+            "percentile": "SUM(count)",
+        }[statistic]
         with self._lock:
             try:
                 (value,) = self._db.execute(f"SELECT {expr} FROM points WHERE {where}", args).fetchone()
                 if value is None or statistic != "percentile":
                     return None if value is None else float(value)
-                need = float(percentile or 0.0) * value             # p * total count, as evaluator.aggregate
+                need = float(percentile or 0.0) * value  # p * total count, as evaluator.aggregate
                 row = self._db.execute(
                     f"SELECT value FROM (SELECT value, SUM(count) OVER (ORDER BY value ROWS UNBOUNDED PRECEDING) AS acc "
-                    f"FROM points WHERE {where}) WHERE acc >= ? ORDER BY value LIMIT 1", (*args, need)).fetchone()
+                    f"FROM points WHERE {where}) WHERE acc >= ? ORDER BY value LIMIT 1",
+                    (*args, need),
+                ).fetchone()
                 if row is None:
                     row = self._db.execute(f"SELECT MAX(value) FROM points WHERE {where}", args).fetchone()
             except sqlite3.Error as exc:
@@ -188,8 +208,12 @@ class SqliteMetrics(MetricsStore):
     def names(self) -> list[tuple[str, str, int]]:
         """``(namespace, name, number of streams)`` of everything stored (for the CLI)."""
         with self._lock:
-            return [tuple(r) for r in self._db.execute(
-                "SELECT namespace, name, COUNT(*) FROM streams GROUP BY namespace, name ORDER BY namespace, name")]
+            return [
+                tuple(r)
+                for r in self._db.execute(
+                    "SELECT namespace, name, COUNT(*) FROM streams GROUP BY namespace, name ORDER BY namespace, name"
+                )
+            ]
 
     def prune(self, older_than_s: float, now: float | None = None) -> int:
         """Delete points older than ``older_than_s`` seconds; returns how many were deleted."""

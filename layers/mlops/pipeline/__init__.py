@@ -8,7 +8,18 @@ from mlops.pipeline.runner import BuildRunner
 from mlops.pipeline.specfile import SpecError
 
 __all__ = [
-    "BuildResult", "BuildRunner", "BuildSpec", "EngineProbe", "SpecError", "StepResult",
-    "apply_devops_settings", "detect_container_engine", "engine_command_in", "format_report",
-    "load_build_spec", "load_deploy_pipeline", "parse_build_spec", "parse_deploy_pipeline",
+    "BuildResult",
+    "BuildRunner",
+    "BuildSpec",
+    "EngineProbe",
+    "SpecError",
+    "StepResult",
+    "apply_devops_settings",
+    "detect_container_engine",
+    "engine_command_in",
+    "format_report",
+    "load_build_spec",
+    "load_deploy_pipeline",
+    "parse_build_spec",
+    "parse_deploy_pipeline",
 ]

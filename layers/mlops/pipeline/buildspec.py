@@ -54,8 +54,18 @@ INPUT_ARTIFACT_TYPES = ("GENERIC_ARTIFACT", "STAGE_ARTIFACT", "URL")
 OUTPUT_ARTIFACT_TYPES = ("BINARY", "DOCKER_IMAGE")
 COMPONENTS = ("build", "command")
 
-TOP_LEVEL_KEYS = ("version", "component", "timeoutInSeconds", "shell", "failImmediatelyOnError",
-                  "runAs", "env", "inputArtifacts", "steps", "outputArtifacts")
+TOP_LEVEL_KEYS = (
+    "version",
+    "component",
+    "timeoutInSeconds",
+    "shell",
+    "failImmediatelyOnError",
+    "runAs",
+    "env",
+    "inputArtifacts",
+    "steps",
+    "outputArtifacts",
+)
 ENV_KEYS = ("variables", "vaultVariables", "exportedVariables")
 STEP_KEYS = ("type", "name", "shell", "timeoutInSeconds", "failImmediatelyOnError", "command", "onFailure")
 ON_FAILURE_KEYS = ("type", "name", "shell", "timeoutInSeconds", "failImmediatelyOnError", "command")
@@ -71,12 +81,12 @@ OUTPUT_ARTIFACT_KEYS = ("name", "type", "location")
 class Command:
     """One ``type: Command`` step (or one of its ``onFailure`` commands)."""
 
-    where: str                                  # "steps[2]" or "steps[2].onFailure[0]"
+    where: str  # "steps[2]" or "steps[2].onFailure[0]"
     name: str
     command: str
-    shell: str | None = None                    # None: the spec's shell
-    timeout_s: int | None = None                # None: what is left of the build's timeout
-    fail_immediately: bool | None = None        # None: the spec's failImmediatelyOnError
+    shell: str | None = None  # None: the spec's shell
+    timeout_s: int | None = None  # None: what is left of the build's timeout
+    fail_immediately: bool | None = None  # None: the spec's failImmediatelyOnError
     on_failure: tuple[Command, ...] = ()
 
 
@@ -93,8 +103,8 @@ class InputArtifact:
 class OutputArtifact:
     where: str
     name: str
-    type: str                                   # BINARY | DOCKER_IMAGE
-    location: str                               # may hold ${VAR}: expanded with the final env
+    type: str  # BINARY | DOCKER_IMAGE
+    location: str  # may hold ${VAR}: expanded with the final env
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,8 @@ class BuildSpec:
     shell: str = "bash"
     fail_immediately: bool = False
     run_as: str | None = None
-    variables: tuple[tuple[str, str], ...] = ()          # in file order: later ones may use earlier
-    vault_variables: tuple[tuple[str, str], ...] = ()    # name -> secret OCID (or local placeholder)
+    variables: tuple[tuple[str, str], ...] = ()  # in file order: later ones may use earlier
+    vault_variables: tuple[tuple[str, str], ...] = ()  # name -> secret OCID (or local placeholder)
     exported_variables: tuple[str, ...] = ()
     input_artifacts: tuple[InputArtifact, ...] = ()
     steps: tuple[Command, ...] = ()
@@ -136,15 +146,23 @@ def _command(obj: Any, where: str, p: Problems, *, default_name: str, nested: bo
         return None
     on_failure: list[Command] = []
     if not nested and "onFailure" in obj:
-        for i, item in enumerate(sequence(obj["onFailure"], f"{where}.onFailure", p, "a list of commands") or []):
+        for i, item in enumerate(
+            sequence(obj["onFailure"], f"{where}.onFailure", p, "a list of commands") or []
+        ):
             c = _command(item, f"{where}.onFailure[{i}]", p, default_name=f"onFailure[{i}]", nested=True)
             if c:
                 on_failure.append(c)
     if "command" not in good:
         return None
-    return Command(where=where, name=good.get("name") or default_name, command=good["command"],
-                   shell=good.get("shell"), timeout_s=good.get("timeoutInSeconds"),
-                   fail_immediately=good.get("failImmediatelyOnError"), on_failure=tuple(on_failure))
+    return Command(
+        where=where,
+        name=good.get("name") or default_name,
+        command=good["command"],
+        shell=good.get("shell"),
+        timeout_s=good.get("timeoutInSeconds"),
+        fail_immediately=good.get("failImmediatelyOnError"),
+        on_failure=tuple(on_failure),
+    )
 
 
 def _steps(raw: Any, timeout: int | None, p: Problems) -> list[Command]:
@@ -166,7 +184,10 @@ def _steps(raw: Any, timeout: int | None, p: Problems) -> list[Command]:
         steps.append(c)
     for c in steps:
         if timeout and c.timeout_s and c.timeout_s > timeout:
-            p.add(f"{c.where}.timeoutInSeconds", f"{c.timeout_s} exceeds the build's timeoutInSeconds ({timeout})")
+            p.add(
+                f"{c.where}.timeoutInSeconds",
+                f"{c.timeout_s} exceeds the build's timeoutInSeconds ({timeout})",
+            )
     return steps
 
 
@@ -182,8 +203,9 @@ def _vault_value(v: Any) -> tuple[str | None, str]:
     return good, f"expected a secret OCID string, got {describe(v)}"
 
 
-def _named_values(raw: Any, where: str, what: str, value: Callable[[Any], tuple[str | None, str]],
-                  p: Problems) -> list[tuple[str, str]]:
+def _named_values(
+    raw: Any, where: str, what: str, value: Callable[[Any], tuple[str | None, str]], p: Problems
+) -> list[tuple[str, str]]:
     """``NAME: value`` pairs of ``env.variables`` / ``env.vaultVariables``, in file order."""
     out: list[tuple[str, str]] = []
     m = mapping(raw, where, p, what) if raw is not None else None
@@ -205,7 +227,10 @@ def _exported(raw: Any, p: Problems) -> list[str]:
     for i, v in enumerate(items or []):
         where = f"env.exportedVariables[{i}]"
         if not isinstance(v, str) or not EXPORT_NAME.match(v):
-            p.add(where, f"expected a name of ASCII letters, digits or '_' starting with a letter, got {describe(v)}")
+            p.add(
+                where,
+                f"expected a name of ASCII letters, digits or '_' starting with a letter, got {describe(v)}",
+            )
         elif v.lower().startswith("oci"):
             p.add(where, f"{v!r}: exported names may not start with 'oci' (any case)")
         elif v in exported:
@@ -220,10 +245,12 @@ def _env(obj: Any, component: str, p: Problems) -> tuple[tuple, tuple, tuple]:
     if m is None:
         return (), (), ()
     unknown_keys(m, ENV_KEYS if component == "build" else ("variables", "vaultVariables"), "env", p)
-    variables = _named_values(m.get("variables"), "env.variables", "a mapping of NAME: value",
-                              _variable_value, p)
-    vault = _named_values(m.get("vaultVariables"), "env.vaultVariables", "a mapping of NAME: secret-OCID",
-                          _vault_value, p)
+    variables = _named_values(
+        m.get("variables"), "env.variables", "a mapping of NAME: value", _variable_value, p
+    )
+    vault = _named_values(
+        m.get("vaultVariables"), "env.vaultVariables", "a mapping of NAME: secret-OCID", _vault_value, p
+    )
     for k in sorted({k for k, _ in variables} & {k for k, _ in vault}):
         p.add(f"env.vaultVariables.{k}", "also defined in env.variables; a name may be defined once")
     return tuple(variables), tuple(vault), tuple(_exported(m.get("exportedVariables"), p))
@@ -250,7 +277,9 @@ def _input_artifacts(raw: Any, component: str, p: Problems) -> tuple[InputArtifa
     for i, item in enumerate((sequence(raw, "inputArtifacts", p) if raw is not None else None) or []):
         where = f"inputArtifacts[{i}]"
         m = mapping(item, where, p)
-        if m is None or "type" not in check_fields(m, where, (Field("type", one_of(types), default=None),), p):
+        if m is None or "type" not in check_fields(
+            m, where, (Field("type", one_of(types), default=None),), p
+        ):
             continue
         typ = m["type"]
         fields = (required("name"), required("location")) + ((required("url"),) if typ == "URL" else ())
@@ -267,8 +296,11 @@ def _input_artifacts(raw: Any, component: str, p: Problems) -> tuple[InputArtifa
     return tuple(out)
 
 
-OUTPUT_ARTIFACT_FIELDS = (required("name"), required("location"),
-                          Field("type", one_of(OUTPUT_ARTIFACT_TYPES), default=None))
+OUTPUT_ARTIFACT_FIELDS = (
+    required("name"),
+    required("location"),
+    Field("type", one_of(OUTPUT_ARTIFACT_TYPES), default=None),
+)
 
 
 def _output_artifacts(raw: Any, p: Problems) -> tuple[OutputArtifact, ...]:
@@ -299,8 +331,12 @@ def _not_in_command_spec(v: Any) -> str | None:
     return "not allowed in a command spec (component: command)"
 
 
-SETTINGS_FIELDS = (Field("timeoutInSeconds", positive_int), Field("shell", one_of(SHELLS)),
-                   Field("failImmediatelyOnError", boolean), Field("runAs", text))
+SETTINGS_FIELDS = (
+    Field("timeoutInSeconds", positive_int),
+    Field("shell", one_of(SHELLS)),
+    Field("failImmediatelyOnError", boolean),
+    Field("runAs", text),
+)
 
 
 def parse_build_spec(data: Any, source: str = "<spec>", *, component: str | None = None) -> BuildSpec:
@@ -316,8 +352,15 @@ def parse_build_spec(data: Any, source: str = "<spec>", *, component: str | None
     unknown_keys(data, TOP_LEVEL_KEYS, "", p)
     expected = (component,) if component else COMPONENTS
     either = " or ".join(expected)
-    head = check_fields(data, "", (Field("version", _version, missing="is required (0.1)"),
-                                   Field("component", choice(expected, either), missing=f"is required ({either})")), p)
+    head = check_fields(
+        data,
+        "",
+        (
+            Field("version", _version, missing="is required (0.1)"),
+            Field("component", choice(expected, either), missing=f"is required ({either})"),
+        ),
+        p,
+    )
     comp = head.get("component", expected[0])
     forbidden = (Field("outputArtifacts", _not_in_command_spec),) if comp == "command" else ()
     settings = check_fields(data, "", forbidden + SETTINGS_FIELDS, p)
@@ -327,10 +370,20 @@ def parse_build_spec(data: Any, source: str = "<spec>", *, component: str | None
     steps = _steps(data.get("steps"), timeout, p)
     outputs = _output_artifacts(data.get("outputArtifacts"), p) if comp == "build" else ()
     p.raise_if_any()
-    return BuildSpec(source=source, component=comp, timeout_s=timeout, shell=settings.get("shell", "bash"),
-                     fail_immediately=bool(settings.get("failImmediatelyOnError")), run_as=settings.get("runAs"),
-                     variables=variables, vault_variables=vault, exported_variables=exported,
-                     input_artifacts=inputs, steps=tuple(steps), output_artifacts=outputs)
+    return BuildSpec(
+        source=source,
+        component=comp,
+        timeout_s=timeout,
+        shell=settings.get("shell", "bash"),
+        fail_immediately=bool(settings.get("failImmediatelyOnError")),
+        run_as=settings.get("runAs"),
+        variables=variables,
+        vault_variables=vault,
+        exported_variables=exported,
+        input_artifacts=inputs,
+        steps=tuple(steps),
+        output_artifacts=outputs,
+    )
 
 
 def load_build_spec(path: str | Path, *, component: str | None = "build") -> BuildSpec:

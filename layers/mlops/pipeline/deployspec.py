@@ -88,8 +88,16 @@ PARAM_NAME = re.compile(r"^[a-zA-Z][a-zA-Z_0-9]*\Z")
 ISO_DURATION = re.compile(r"^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?\Z")
 _ISO_PARTS = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
 MEMORY_CHOICES = (128, 256, 512, 1024, 2048, 3072)
-DEPLOY_TOP_KEYS = ("version", "kind", "displayName", "description", "parameters", "environments",
-                   "artifacts", "stages")
+DEPLOY_TOP_KEYS = (
+    "version",
+    "kind",
+    "displayName",
+    "description",
+    "parameters",
+    "environments",
+    "artifacts",
+    "stages",
+)
 STAGE_KEYS = {
     "DEPLOY_FUNCTION": ("environment", "artifact", "config", "maxMemoryInMbs", "functionTimeoutInSeconds"),
     "INVOKE_FUNCTION": ("environment", "artifact", "isAsync", "isValidationEnabled"),
@@ -152,7 +160,11 @@ def _artifact_source(typ: str, src: Mapping[str, Any], where: str, p: Problems) 
     content = _inline_content(typ, src, where, p)
     if content is None:
         return None
-    return {"type": "INLINE", "content": content, "base64Content": base64.b64encode(content.encode()).decode()}
+    return {
+        "type": "INLINE",
+        "content": content,
+        "base64Content": base64.b64encode(content.encode()).decode(),
+    }
 
 
 def _deploy_artifacts(raw: Any, p: Problems) -> dict[str, dict]:
@@ -160,10 +172,14 @@ def _deploy_artifacts(raw: Any, p: Problems) -> dict[str, dict]:
     arts = mapping(raw, "artifacts", p, "a mapping of name -> artifact") if raw is not None else None
     for name, art in (arts or {}).items():
         where = f"artifacts.{name}"
-        good = check_mapping(art, where, ARTIFACT_KEYS, (Field("type", one_of(ARTIFACT_TYPES), default=None),), p)
+        good = check_mapping(
+            art, where, ARTIFACT_KEYS, (Field("type", one_of(ARTIFACT_TYPES), default=None),), p
+        )
         if good is None or "type" not in good:
             continue
-        mode_field = Field("argumentSubstitutionMode", choice(SUBSTITUTION_MODES, " or ".join(SUBSTITUTION_MODES)))
+        mode_field = Field(
+            "argumentSubstitutionMode", choice(SUBSTITUTION_MODES, " or ".join(SUBSTITUTION_MODES))
+        )
         check_fields(art, where, (mode_field,), p)
         src = mapping(art.get("source"), f"{where}.source", p)
         source = _artifact_source(good["type"], src, f"{where}.source", p) if src is not None else None
@@ -183,10 +199,19 @@ def _deploy_artifacts(raw: Any, p: Problems) -> dict[str, dict]:
 class _Refs:
     """The environments and artifacts a stage may name."""
 
-    tables: Mapping[str, Mapping[str, dict]]        # "environments" | "artifacts" -> name -> definition
+    tables: Mapping[str, Mapping[str, dict]]  # "environments" | "artifacts" -> name -> definition
 
-    def need(self, stage: Mapping[str, Any], where: str, key: str, table: str, kinds: tuple[str, ...],
-             p: Problems, *, required: bool = True) -> None:
+    def need(
+        self,
+        stage: Mapping[str, Any],
+        where: str,
+        key: str,
+        table: str,
+        kinds: tuple[str, ...],
+        p: Problems,
+        *,
+        required: bool = True,
+    ) -> None:
         ref = stage.get(key)
         if ref is None:
             if required:
@@ -204,8 +229,15 @@ class _Refs:
 StageParser = Callable[[Mapping[str, Any], str, dict, _Refs, Problems], None]
 
 
-def _block(stage: Mapping[str, Any], key: str, where: str, hint: str, allowed: tuple[str, ...],
-           fields: tuple[Field, ...], p: Problems) -> None:
+def _block(
+    stage: Mapping[str, Any],
+    key: str,
+    where: str,
+    hint: str,
+    allowed: tuple[str, ...],
+    fields: tuple[Field, ...],
+    p: Problems,
+) -> None:
     """A required sub-mapping of a stage (waitCriteria, approvalPolicy, containerConfig)."""
     block = stage.get(key)
     if not isinstance(block, Mapping):
@@ -217,7 +249,8 @@ def _block(stage: Mapping[str, Any], key: str, where: str, hint: str, allowed: t
 def _config_ok(cfg: Any) -> bool:
     return isinstance(cfg, Mapping) and all(
         isinstance(k, str) and re.match(r"^[A-Za-z0-9_]+\Z", k) and scalar_text(v) is not None
-        for k, v in cfg.items())
+        for k, v in cfg.items()
+    )
 
 
 def _sync_timeout(v: Any) -> str | None:
@@ -233,8 +266,15 @@ def _deploy_function(stage: Mapping[str, Any], where: str, out: dict, refs: _Ref
         out["config"] = {k: scalar_text(v) for k, v in cfg.items()}
     else:
         p.add(f"{where}.config", "expected a mapping of [A-Za-z0-9_] keys to strings")
-    check_fields(stage, where, (Field("maxMemoryInMbs", choice(MEMORY_CHOICES, f"one of {MEMORY_CHOICES}")),
-                                Field("functionTimeoutInSeconds", _sync_timeout)), p)
+    check_fields(
+        stage,
+        where,
+        (
+            Field("maxMemoryInMbs", choice(MEMORY_CHOICES, f"one of {MEMORY_CHOICES}")),
+            Field("functionTimeoutInSeconds", _sync_timeout),
+        ),
+        p,
+    )
 
 
 def _invoke_function(stage: Mapping[str, Any], where: str, out: dict, refs: _Refs, p: Problems) -> None:
@@ -254,18 +294,33 @@ def _wait_duration(dur: Any) -> str | None:
 
 
 def _wait(stage: Mapping[str, Any], where: str, out: dict, refs: _Refs, p: Problems) -> None:
-    _block(stage, "waitCriteria", where, ": {waitType: ABSOLUTE_WAIT, waitDuration: PT15M}",
-           ("waitType", "waitDuration"),
-           (Field("waitType", equal_to("ABSOLUTE_WAIT"), default=None),
-            Field("waitDuration", _wait_duration, default=None)), p)
+    _block(
+        stage,
+        "waitCriteria",
+        where,
+        ": {waitType: ABSOLUTE_WAIT, waitDuration: PT15M}",
+        ("waitType", "waitDuration"),
+        (
+            Field("waitType", equal_to("ABSOLUTE_WAIT"), default=None),
+            Field("waitDuration", _wait_duration, default=None),
+        ),
+        p,
+    )
 
 
 def _manual_approval(stage: Mapping[str, Any], where: str, out: dict, refs: _Refs, p: Problems) -> None:
-    _block(stage, "approvalPolicy", where,
-           ": {approvalPolicyType: COUNT_BASED_APPROVAL, numberOfApprovalsRequired: 1}",
-           ("approvalPolicyType", "numberOfApprovalsRequired"),
-           (Field("approvalPolicyType", equal_to("COUNT_BASED_APPROVAL"), default=None),
-            Field("numberOfApprovalsRequired", positive_int, missing="is required")), p)
+    _block(
+        stage,
+        "approvalPolicy",
+        where,
+        ": {approvalPolicyType: COUNT_BASED_APPROVAL, numberOfApprovalsRequired: 1}",
+        ("approvalPolicyType", "numberOfApprovalsRequired"),
+        (
+            Field("approvalPolicyType", equal_to("COUNT_BASED_APPROVAL"), default=None),
+            Field("numberOfApprovalsRequired", positive_int, missing="is required"),
+        ),
+        p,
+    )
     check_fields(stage, where, (Field("enabledBy", one_of(ENABLE_FLAGS)),), p)
 
 
@@ -279,13 +334,28 @@ def _shape_config(sc: Any) -> str | None:
 
 
 def _network_channel(nc: Any) -> str | None:
-    ok = isinstance(nc, Mapping) and nc.get("networkChannelType") in (
-        "SERVICE_VNIC_CHANNEL", "PRIVATE_ENDPOINT_CHANNEL") and isinstance(nc.get("subnet"), str)
-    return None if ok else ("expected {networkChannelType: SERVICE_VNIC_CHANNEL | "
-                            "PRIVATE_ENDPOINT_CHANNEL, subnet: <public|private>}")
+    ok = (
+        isinstance(nc, Mapping)
+        and nc.get("networkChannelType") in ("SERVICE_VNIC_CHANNEL", "PRIVATE_ENDPOINT_CHANNEL")
+        and isinstance(nc.get("subnet"), str)
+    )
+    return (
+        None
+        if ok
+        else (
+            "expected {networkChannelType: SERVICE_VNIC_CHANNEL | "
+            "PRIVATE_ENDPOINT_CHANNEL, subnet: <public|private>}"
+        )
+    )
 
 
-CONTAINER_CONFIG_KEYS = ("containerConfigType", "shapeName", "shapeConfig", "networkChannel", "availabilityDomain")
+CONTAINER_CONFIG_KEYS = (
+    "containerConfigType",
+    "shapeName",
+    "shapeConfig",
+    "networkChannel",
+    "availabilityDomain",
+)
 CONTAINER_CONFIG_FIELDS = (
     Field("containerConfigType", equal_to("CONTAINER_INSTANCE_CONFIG"), default=None),
     required("shapeName"),
@@ -297,8 +367,15 @@ CONTAINER_CONFIG_FIELDS = (
 def _shell(stage: Mapping[str, Any], where: str, out: dict, refs: _Refs, p: Problems) -> None:
     refs.need(stage, where, "commandSpec", "artifacts", ("COMMAND_SPEC",), p)
     check_fields(stage, where, (Field("timeoutInSeconds", positive_int),), p)
-    _block(stage, "containerConfig", where, " (containerConfigType, shapeName, shapeConfig, networkChannel)",
-           CONTAINER_CONFIG_KEYS, CONTAINER_CONFIG_FIELDS, p)
+    _block(
+        stage,
+        "containerConfig",
+        where,
+        " (containerConfigType, shapeName, shapeConfig, networkChannel)",
+        CONTAINER_CONFIG_KEYS,
+        CONTAINER_CONFIG_FIELDS,
+        p,
+    )
 
 
 STAGE_PARSERS: dict[str, StageParser] = {
@@ -323,7 +400,9 @@ def _depends_on(stage: Mapping[str, Any], where: str, names: list[str], p: Probl
 
 def _deploy_stage(stage: Any, where: str, names: list[str], refs: _Refs, p: Problems) -> dict | None:
     m = mapping(stage, where, p)
-    if m is None or "type" not in check_fields(m, where, (Field("type", one_of(STAGE_TYPES), default=None),), p):
+    if m is None or "type" not in check_fields(
+        m, where, (Field("type", one_of(STAGE_TYPES), default=None),), p
+    ):
         return None
     typ = m["type"]
     unknown_keys(m, COMMON_STAGE_KEYS + STAGE_KEYS[typ], where, p)
@@ -354,7 +433,11 @@ def _stages(raw: Any, refs: _Refs, p: Problems) -> list[dict]:
 
 
 def _param_name(v: Any) -> str | None:
-    return None if isinstance(v, str) and PARAM_NAME.match(v) else f"expected ^[a-zA-Z][a-zA-Z_0-9]*$, got {describe(v)}"
+    return (
+        None
+        if isinstance(v, str) and PARAM_NAME.match(v)
+        else f"expected ^[a-zA-Z][a-zA-Z_0-9]*$, got {describe(v)}"
+    )
 
 
 def _parameters(raw: Any, p: Problems) -> list[dict]:
@@ -362,8 +445,13 @@ def _parameters(raw: Any, p: Problems) -> list[dict]:
     seen: set[str] = set()
     for i, item in enumerate(sequence(raw, "parameters", p) or []):
         where = f"parameters[{i}]"
-        good = check_mapping(item, where, ("name", "defaultValue", "description"),
-                             (Field("name", _param_name, default=None),), p)
+        good = check_mapping(
+            item,
+            where,
+            ("name", "defaultValue", "description"),
+            (Field("name", _param_name, default=None),),
+            p,
+        )
         if good is None or "name" not in good:
             continue
         name = good["name"]
@@ -373,8 +461,13 @@ def _parameters(raw: Any, p: Problems) -> list[dict]:
         default = item.get("defaultValue")
         if default is not None and scalar_text(default) is None:
             p.add(f"{where}.defaultValue", f"expected a string, got {describe(default)}")
-        params.append({"name": name, "defaultValue": scalar_text(default) if default is not None else None,
-                       "description": item.get("description", "")})
+        params.append(
+            {
+                "name": name,
+                "defaultValue": scalar_text(default) if default is not None else None,
+                "description": item.get("description", ""),
+            }
+        )
     return params
 
 
@@ -384,14 +477,21 @@ ENVIRONMENT_FIELDS = (Field("type", equal_to("FUNCTION"), default=None), require
 def _environments(raw: Any, p: Problems) -> dict[str, dict]:
     envs: dict[str, dict] = {}
     for name, env in (mapping(raw, "environments", p, "a mapping of name -> environment") or {}).items():
-        if check_mapping(env, f"environments.{name}", ("type", "function", "description"), ENVIRONMENT_FIELDS,
-                         p) is not None:
+        if (
+            check_mapping(
+                env, f"environments.{name}", ("type", "function", "description"), ENVIRONMENT_FIELDS, p
+            )
+            is not None
+        ):
             envs[str(name)] = dict(env)
     return envs
 
 
-HEADER_FIELDS = (Field("version", equal_to(1), default=None), Field("kind", equal_to(DEPLOY_KIND), default=None),
-                 required("displayName"))
+HEADER_FIELDS = (
+    Field("version", equal_to(1), default=None),
+    Field("kind", equal_to(DEPLOY_KIND), default=None),
+    required("displayName"),
+)
 
 
 def parse_deploy_pipeline(data: Any, source: str = "<deploy pipeline>") -> dict:
@@ -414,8 +514,15 @@ def parse_deploy_pipeline(data: Any, source: str = "<deploy pipeline>") -> dict:
     stages = _stages(data.get("stages"), _Refs({"environments": envs, "artifacts": arts}), p)
     p.raise_if_any()
     out = {k: copy.deepcopy(v) for k, v in data.items()}
-    out.update({"parameters": params, "environments": envs, "artifacts": arts, "stages": stages,
-                "description": data.get("description", "")})
+    out.update(
+        {
+            "parameters": params,
+            "environments": envs,
+            "artifacts": arts,
+            "stages": stages,
+            "description": data.get("description", ""),
+        }
+    )
     return out
 
 
@@ -434,8 +541,10 @@ def apply_devops_settings(pipeline: Mapping[str, Any], devops: Any) -> dict:
     when that flag is false, its dependants then depend on its own predecessors.
     """
     out = copy.deepcopy(dict(pipeline))
-    defaults = {"CANARY_WEIGHT_BP": getattr(devops, "canary_weight_bp", None),
-                "OCIR_PREFIX": getattr(devops, "ocir_repository_prefix", None)}
+    defaults = {
+        "CANARY_WEIGHT_BP": getattr(devops, "canary_weight_bp", None),
+        "OCIR_PREFIX": getattr(devops, "ocir_repository_prefix", None),
+    }
     for param in out.get("parameters", []):
         value = defaults.get(param["name"])
         if value is not None:

@@ -22,8 +22,13 @@ _WRAPPERS = r"(?:(?:sudo|time|command|exec|env|nice|nohup)\s+(?:-\S+\s+)*)*"
 _ASSIGNS = r"(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*"
 _COMMAND_WORD = re.compile(
     r"(?:^|[;&|(`]|\$\(|\b(?:then|do|else|elif|if|while|until)\s|!\s)\s*"
-    + _ASSIGNS + _WRAPPERS + r"(" + "|".join(ENGINE_COMMANDS) + r")(?=\s|$|;|\)|&|\|)",
-    re.MULTILINE)
+    + _ASSIGNS
+    + _WRAPPERS
+    + r"("
+    + "|".join(ENGINE_COMMANDS)
+    + r")(?=\s|$|;|\)|&|\|)",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,8 @@ class EngineProbe:
     """The outcome of looking for a container engine."""
 
     available: bool
-    engine: str | None = None     # "docker" | "podman" when available
-    reason: str = ""               # why none is usable, for the skip message
+    engine: str | None = None  # "docker" | "podman" when available
+    reason: str = ""  # why none is usable, for the skip message
 
 
 def _strip_comments(command: str) -> str:
@@ -55,8 +60,12 @@ def engine_command_in(command: str) -> tuple[str, int] | None:
     return m.group(1), text.count("\n", 0, m.start(1)) + 1
 
 
-def detect_container_engine(*, environ: Mapping[str, str] | None = None,
-                            candidates: Sequence[str] = _CANDIDATES, timeout_s: float = 20.0) -> EngineProbe:
+def detect_container_engine(
+    *,
+    environ: Mapping[str, str] | None = None,
+    candidates: Sequence[str] = _CANDIDATES,
+    timeout_s: float = 20.0,
+) -> EngineProbe:
     """The first engine whose ``info`` succeeds on ``environ['PATH']``; else why none works."""
     env = dict(os.environ if environ is None else environ)
     reasons: list[str] = []
@@ -65,8 +74,15 @@ def detect_container_engine(*, environ: Mapping[str, str] | None = None,
         if not exe:
             continue
         try:
-            proc = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=timeout_s,
-                                  env=env, stdin=subprocess.DEVNULL, check=False)
+            proc = subprocess.run(
+                [exe, "info"],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             reasons.append(f"'{name} info' did not answer within {timeout_s:.0f} s")
             continue

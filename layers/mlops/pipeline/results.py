@@ -21,13 +21,20 @@ class StepResult:
     duration_s: float = 0.0
     exit_code: int | None = None
     reason: str = ""
-    tail: list[str] = field(default_factory=list)          # last output lines, masked
+    tail: list[str] = field(default_factory=list)  # last output lines, masked
     on_failure: list[StepResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "where": self.where, "status": self.status,
-                "duration_s": round(self.duration_s, 3), "exit_code": self.exit_code, "reason": self.reason,
-                "tail": list(self.tail), "on_failure": [r.to_dict() for r in self.on_failure]}
+        return {
+            "name": self.name,
+            "where": self.where,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 3),
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "tail": list(self.tail),
+            "on_failure": [r.to_dict() for r in self.on_failure],
+        }
 
 
 @dataclass
@@ -35,12 +42,17 @@ class ArtifactResult:
     name: str
     type: str
     location: str
-    status: str                     # SUCCEEDED | FAILED | SKIPPED | NOT_RUN
+    status: str  # SUCCEEDED | FAILED | SKIPPED | NOT_RUN
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "location": self.location, "status": self.status,
-                "detail": self.detail}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "location": self.location,
+            "status": self.status,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -62,12 +74,16 @@ class BuildResult:
 
     def to_dict(self, masker: Masker | None = None) -> dict[str, Any]:
         m = masker.mask if masker else (lambda s: s)
-        return {"build_run_id": self.build_run_id, "status": self.status, "failed_step": self.failed_step,
-                "reason": m(self.reason), "duration_s": round(self.duration_s, 3),
-                "steps": [s.to_dict() for s in self.steps],
-                "exported_variables": {k: m(v) for k, v in self.exported.items()},
-                "output_artifacts": [a.to_dict() for a in self.artifacts]}
-
+        return {
+            "build_run_id": self.build_run_id,
+            "status": self.status,
+            "failed_step": self.failed_step,
+            "reason": m(self.reason),
+            "duration_s": round(self.duration_s, 3),
+            "steps": [s.to_dict() for s in self.steps],
+            "exported_variables": {k: m(v) for k, v in self.exported.items()},
+            "output_artifacts": [a.to_dict() for a in self.artifacts],
+        }
 
 
 def format_report(result: BuildResult, masker: Masker | None = None) -> str:
@@ -75,19 +91,35 @@ def format_report(result: BuildResult, masker: Masker | None = None) -> str:
     m = masker.mask if masker else (lambda s: s)
     rows = []
     for i, s in enumerate(result.steps, 1):
-        rows.append({"#": str(i), "step": s.name, "status": s.status, "duration": f"{s.duration_s:.1f}s",
-                     "detail": m(s.reason)})
+        rows.append(
+            {
+                "#": str(i),
+                "step": s.name,
+                "status": s.status,
+                "duration": f"{s.duration_s:.1f}s",
+                "detail": m(s.reason),
+            }
+        )
         for h in s.on_failure:
-            rows.append({"#": "", "step": f"  -> {h.name}", "status": h.status,
-                         "duration": f"{h.duration_s:.1f}s", "detail": m(h.reason)})
+            rows.append(
+                {
+                    "#": "",
+                    "step": f"  -> {h.name}",
+                    "status": h.status,
+                    "duration": f"{h.duration_s:.1f}s",
+                    "detail": m(h.reason),
+                }
+            )
     lines = ["", table(rows, ["#", "step", "status", "duration", "detail"])]
     if result.exported:
         lines += ["", "exported variables:"]
         lines += [f"  {k}={m(v)}" for k, v in result.exported.items()]
     if result.artifacts:
         lines += ["", "output artifacts:"]
-        lines += [f"  {a.name} ({a.type}) {m(a.location)}: {a.status}" + (f" - {m(a.detail)}" if a.detail else "")
-                  for a in result.artifacts]
+        lines += [
+            f"  {a.name} ({a.type}) {m(a.location)}: {a.status}" + (f" - {m(a.detail)}" if a.detail else "")
+            for a in result.artifacts
+        ]
     lines.append("")
     if result.ok:
         lines.append(f"build {result.build_run_id} SUCCEEDED in {result.duration_s:.1f} s")

@@ -74,6 +74,7 @@ DEFAULT_ON_FAILURE_TIMEOUT_S = 300
 KILL_GRACE_S = 3.0
 TAIL_LINES = 30
 
+
 @dataclass(frozen=True)
 class _Plan:
     """How one command will run: its shell, its time limit and what to say when that runs out."""
@@ -81,21 +82,30 @@ class _Plan:
     shell_name: str
     shell: str
     fail_immediately: bool
-    limit: float                    # seconds
+    limit: float  # seconds
     limit_reason: str
-    timeout_txt: str                # the limit as the step's header line shows it
+    timeout_txt: str  # the limit as the step's header line shows it
 
 
 class BuildRunner:
     """Runs one ``BuildSpec`` locally; see the module notes for the semantics."""
 
-    def __init__(self, spec: BuildSpec, *, source_dir: str | os.PathLike,
-                 params: Mapping[str, str] | None = None,
-                 secrets: SecretReader | None = None, secrets_source: str = "the secrets file",
-                 out: TextIO | None = None, engine: EngineProbe | Callable[[], EngineProbe] | None = None,
-                 build_run_id: str | None = None, base_env: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] = time.monotonic, kill_grace_s: float = KILL_GRACE_S,
-                 artifacts_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        spec: BuildSpec,
+        *,
+        source_dir: str | os.PathLike,
+        params: Mapping[str, str] | None = None,
+        secrets: SecretReader | None = None,
+        secrets_source: str = "the secrets file",
+        out: TextIO | None = None,
+        engine: EngineProbe | Callable[[], EngineProbe] | None = None,
+        build_run_id: str | None = None,
+        base_env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        kill_grace_s: float = KILL_GRACE_S,
+        artifacts_dir: str | os.PathLike | None = None,
+    ):
         self.spec = spec
         self.source_dir = Path(source_dir).resolve()
         if not self.source_dir.is_dir():
@@ -110,7 +120,9 @@ class BuildRunner:
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.clock = clock
         self.kill_grace_s = kill_grace_s
-        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else self.source_dir / ".mlops" / "pipeline" / "artifacts"
+        self.artifacts_dir = (
+            Path(artifacts_dir) if artifacts_dir else self.source_dir / ".mlops" / "pipeline" / "artifacts"
+        )
         self.masker = Masker()
         self._user_note_printed = False
         self._user_kw: dict[str, Any] = {}
@@ -150,8 +162,10 @@ class BuildRunner:
             elif item.isdigit() and 1 <= int(item) <= len(names):
                 chosen.add(int(item) - 1)
             else:
-                raise SpecError(f"--only {item!r}: no such step; steps are: "
-                                + ", ".join(f"{i + 1}. {n}" for i, n in enumerate(names)))
+                raise SpecError(
+                    f"--only {item!r}: no such step; steps are: "
+                    + ", ".join(f"{i + 1}. {n}" for i, n in enumerate(names))
+                )
         return chosen
 
     def _popen_user(self) -> dict[str, Any]:
@@ -171,8 +185,10 @@ class BuildRunner:
         if os.geteuid() == 0:
             return {"user": run_as}
         if not self._user_note_printed:
-            self._print(f"note: runAs {run_as!r} asks for another user; running as {current!r} locally "
-                        "(no privilege switch without root)")
+            self._print(
+                f"note: runAs {run_as!r} asks for another user; running as {current!r} locally "
+                "(no privilege switch without root)"
+            )
             self._user_note_printed = True
         return {}
 
@@ -206,7 +222,7 @@ class BuildRunner:
             return None
         local = self.artifacts_dir / art.name
         if not local.exists():
-            return (f"{art.type} artifacts come from OCI; for a local run put the file at {local}")
+            return f"{art.type} artifacts come from OCI; for a local run put the file at {local}"
         if local.is_dir():
             shutil.copytree(local, target, dirs_exist_ok=True)
         else:
@@ -220,35 +236,69 @@ class BuildRunner:
         self._print(f"--- {label} {cmd.name}: {status}: {reason}")
         return StepResult(cmd.name, cmd.where, status, reason=reason)
 
-    def _plan(self, cmd: Command, env: Mapping[str, str], deadline: float | None, label: str,
-              default_timeout: int | None) -> _Plan | StepResult:
+    def _plan(
+        self,
+        cmd: Command,
+        env: Mapping[str, str],
+        deadline: float | None,
+        label: str,
+        default_timeout: int | None,
+    ) -> _Plan | StepResult:
         """How ``cmd`` will run, or the result of a command that cannot start."""
         hit = engine_command_in(cmd.command)
         if hit:
             probe = self.engine()
             if not probe.available:
-                return self._skip(cmd, label, SKIPPED,
-                                  f"needs a container engine ('{hit[0]}' on line {hit[1]} of the command) "
-                                  f"and none works here: {probe.reason}")
+                return self._skip(
+                    cmd,
+                    label,
+                    SKIPPED,
+                    f"needs a container engine ('{hit[0]}' on line {hit[1]} of the command) "
+                    f"and none works here: {probe.reason}",
+                )
         shell_name = cmd.shell or self.spec.shell
         shell = shutil.which(shell_name, path=env.get("PATH") or os.defpath)
         if not shell:
             return self._skip(cmd, label, FAILED, f"shell {shell_name!r} is not installed")
-        fail_immediately = (cmd.fail_immediately if cmd.fail_immediately is not None
-                            else self.spec.fail_immediately)
+        fail_immediately = (
+            cmd.fail_immediately if cmd.fail_immediately is not None else self.spec.fail_immediately
+        )
         remaining = float("inf") if deadline is None else deadline - self.clock()
         if remaining <= 0:
-            return self._skip(cmd, label, TIMED_OUT, f"the build's timeoutInSeconds ({self._build_timeout()} s) "
-                                                     "ran out before it started")
+            return self._skip(
+                cmd,
+                label,
+                TIMED_OUT,
+                f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out before it started",
+            )
         own = cmd.timeout_s or default_timeout
         if own is not None and own <= remaining:
-            return _Plan(shell_name, shell, fail_immediately, float(own),
-                         f"timed out after {own} s (timeoutInSeconds)", f"{own} s")
-        return _Plan(shell_name, shell, fail_immediately, remaining,
-                     f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out", f"{remaining:.0f} s (build)")
+            return _Plan(
+                shell_name,
+                shell,
+                fail_immediately,
+                float(own),
+                f"timed out after {own} s (timeoutInSeconds)",
+                f"{own} s",
+            )
+        return _Plan(
+            shell_name,
+            shell,
+            fail_immediately,
+            remaining,
+            f"the build's timeoutInSeconds ({self._build_timeout()} s) ran out",
+            f"{remaining:.0f} s (build)",
+        )
 
-    def _run(self, cmd: Command, env: dict[str, str], deadline: float | None, label: str,
-             state: Path, default_timeout: int | None = None) -> tuple[StepResult, dict[str, str] | None]:
+    def _run(
+        self,
+        cmd: Command,
+        env: dict[str, str],
+        deadline: float | None,
+        label: str,
+        state: Path,
+        default_timeout: int | None = None,
+    ) -> tuple[StepResult, dict[str, str] | None]:
         """Run one command; returns its result and the environment it left (None if not captured).
 
         ``deadline`` is the build's (clock time); None for onFailure commands, which are
@@ -259,13 +309,22 @@ class BuildRunner:
             return plan, None
         stem = cmd.where.replace("[", "_").replace("]", "").replace(".", "_")
         script, env_file, vars_file = (state / f"{stem}.sh", state / f"{stem}.env", state / f"{stem}.vars")
-        script.write_text(step_script(cmd.command, env_file=env_file, vars_file=vars_file,
-                                      names=self.spec.exported_variables,
-                                      fail_immediately=plan.fail_immediately), encoding="utf-8")
+        script.write_text(
+            step_script(
+                cmd.command,
+                env_file=env_file,
+                vars_file=vars_file,
+                names=self.spec.exported_variables,
+                fail_immediately=plan.fail_immediately,
+            ),
+            encoding="utf-8",
+        )
         if self._user_kw:
             os.chown(state, pwd.getpwnam(self._user_kw["user"]).pw_uid, -1)
-        self._print(f"--- {label} {cmd.name}  [{plan.shell_name}, timeout {plan.timeout_txt}"
-                    f"{', failImmediatelyOnError' if plan.fail_immediately else ''}]")
+        self._print(
+            f"--- {label} {cmd.name}  [{plan.shell_name}, timeout {plan.timeout_txt}"
+            f"{', failImmediatelyOnError' if plan.fail_immediately else ''}]"
+        )
         child_env = step_env(env)
         started = self.clock()
         code, timed_out, tail = self._execute([plan.shell, str(script)], child_env, plan.limit, stem)
@@ -278,16 +337,26 @@ class BuildRunner:
         else:
             status = FAILED
             reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
-        self._print(f"--- {label} {cmd.name}: {status} in {duration:.1f} s" + (f" ({reason})" if reason else ""))
+        self._print(
+            f"--- {label} {cmd.name}: {status} in {duration:.1f} s" + (f" ({reason})" if reason else "")
+        )
         return StepResult(cmd.name, cmd.where, status, duration, code, reason, tail), new_env
 
-    def _execute(self, argv: list[str], child_env: dict[str, str], limit: float,
-                 stem: str) -> tuple[int, bool, list[str]]:
+    def _execute(
+        self, argv: list[str], child_env: dict[str, str], limit: float, stem: str
+    ) -> tuple[int, bool, list[str]]:
         """Run a step's shell in its own process group, echo its (masked) output; exit code, timed out, tail."""
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        proc = subprocess.Popen(argv, cwd=self.source_dir, env=child_env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, **self._user_kw)
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.source_dir,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **self._user_kw,
+        )
 
         def pump() -> None:
             assert proc.stdout is not None
@@ -352,24 +421,46 @@ class BuildRunner:
                 path = Path(location)
                 path = path if path.is_absolute() else self.source_dir / path
                 if path.is_file():
-                    results.append(ArtifactResult(art.name, art.type, location, SUCCEEDED,
-                                                  f"{path.stat().st_size} bytes"))
+                    results.append(
+                        ArtifactResult(
+                            art.name, art.type, location, SUCCEEDED, f"{path.stat().st_size} bytes"
+                        )
+                    )
                 else:
-                    results.append(ArtifactResult(art.name, art.type, location, FAILED,
-                                                  f"{art.where}: file {location!r} was not produced"))
+                    results.append(
+                        ArtifactResult(
+                            art.name,
+                            art.type,
+                            location,
+                            FAILED,
+                            f"{art.where}: file {location!r} was not produced",
+                        )
+                    )
                 continue
             probe = self.engine()
             if not probe.available:
-                results.append(ArtifactResult(art.name, art.type, location, SKIPPED,
-                                              f"no working container engine: {probe.reason}"))
+                results.append(
+                    ArtifactResult(
+                        art.name, art.type, location, SKIPPED, f"no working container engine: {probe.reason}"
+                    )
+                )
                 continue
-            proc = subprocess.run([probe.engine or "docker", "image", "inspect", "--format", "{{.Id}}", location],
-                                  capture_output=True, text=True, timeout=60, check=False, env=dict(env))
+            proc = subprocess.run(
+                [probe.engine or "docker", "image", "inspect", "--format", "{{.Id}}", location],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env=dict(env),
+            )
             if proc.returncode == 0:
                 results.append(ArtifactResult(art.name, art.type, location, SUCCEEDED, proc.stdout.strip()))
             else:
-                results.append(ArtifactResult(art.name, art.type, location, FAILED,
-                                              f"{art.where}: image {location!r} was not built"))
+                results.append(
+                    ArtifactResult(
+                        art.name, art.type, location, FAILED, f"{art.where}: image {location!r} was not built"
+                    )
+                )
         return results
 
     # ------------------------------------------------------------------ the build
@@ -377,11 +468,18 @@ class BuildRunner:
     def _print_header(self, env: Mapping[str, str]) -> None:
         commit = env.get("OCI_TRIGGER_COMMIT_HASH", "")
         self._print(f"build run {self.build_run_id}")
-        self._print(f"  spec   {self.spec.source}  ({len(self.spec.steps)} steps, timeout {self._build_timeout()} s)")
-        self._print(f"  source {self.source_dir}" + (f"  commit {commit[:12]}" if commit else "  (not a git checkout)"))
+        self._print(
+            f"  spec   {self.spec.source}  ({len(self.spec.steps)} steps, timeout {self._build_timeout()} s)"
+        )
+        self._print(
+            f"  source {self.source_dir}"
+            + (f"  commit {commit[:12]}" if commit else "  (not a git checkout)")
+        )
         if self.spec.vault_variables:
-            self._print(f"  vault  {', '.join(n for n, _ in self.spec.vault_variables)} from {self.secrets_source}"
-                        " (values masked as ***)")
+            self._print(
+                f"  vault  {', '.join(n for n, _ in self.spec.vault_variables)} from {self.secrets_source}"
+                " (values masked as ***)"
+            )
 
     def _fetch_inputs(self, env: Mapping[str, str]) -> str | None:
         """Materialise every input artifact; None when all are there, else why the build fails."""
@@ -393,19 +491,28 @@ class BuildRunner:
             self._print(f"input artifact {art.name} ({art.type}) ready")
         return None
 
-    def _on_failure(self, step: Command, result: StepResult, env: Mapping[str, str], label: str,
-                    state: Path) -> str:
+    def _on_failure(
+        self, step: Command, result: StepResult, env: Mapping[str, str], label: str, state: Path
+    ) -> str:
         """Run a failed step's onFailure commands; the build's failure reason."""
         for handler in step.on_failure:
-            res, _ = self._run(handler, dict(env), None, f"{label} {step.name} ->", state,
-                               default_timeout=DEFAULT_ON_FAILURE_TIMEOUT_S)
+            res, _ = self._run(
+                handler,
+                dict(env),
+                None,
+                f"{label} {step.name} ->",
+                state,
+                default_timeout=DEFAULT_ON_FAILURE_TIMEOUT_S,
+            )
             result.on_failure.append(res)
         last = next((line.strip() for line in reversed(result.tail) if line.strip()), "")
-        return f"step {step.name!r} ({step.where}) {result.status}: {result.reason}" + \
-            (f" - last output: {last[:300]}" if last else "")
+        return f"step {step.name!r} ({step.where}) {result.status}: {result.reason}" + (
+            f" - last output: {last[:300]}" if last else ""
+        )
 
-    def _run_steps(self, env: dict[str, str], deadline: float, selected: set[int] | None,
-                   state: Path) -> tuple[list[StepResult], dict[str, str], StepResult | None, str]:
+    def _run_steps(
+        self, env: dict[str, str], deadline: float, selected: set[int] | None, state: Path
+    ) -> tuple[list[StepResult], dict[str, str], StepResult | None, str]:
         """Run the steps in order until one fails; results, final env, the failed step and why."""
         steps: list[StepResult] = []
         failed: StepResult | None = None
@@ -444,19 +551,37 @@ class BuildRunner:
         if failed is not None:
             return self._finish(started, steps, env, [], FAILED, failed.name, reason)
         if selected is not None:
-            arts = [ArtifactResult(a.name, a.type, a.location, NOT_RUN, "not checked with --only")
-                    for a in self.spec.output_artifacts]
+            arts = [
+                ArtifactResult(a.name, a.type, a.location, NOT_RUN, "not checked with --only")
+                for a in self.spec.output_artifacts
+            ]
             return self._finish(started, steps, env, arts, SUCCEEDED, None, "")
         arts = self._check_outputs(env)
         bad = [a for a in arts if a.status == FAILED]
         if bad:
-            return self._finish(started, steps, env, arts, FAILED, None,
-                                "; ".join(f"output artifact {a.name}: {a.detail}" for a in bad))
+            return self._finish(
+                started,
+                steps,
+                env,
+                arts,
+                FAILED,
+                None,
+                "; ".join(f"output artifact {a.name}: {a.detail}" for a in bad),
+            )
         return self._finish(started, steps, env, arts, SUCCEEDED, None, "")
 
-    def _finish(self, started: float, steps: list[StepResult], env: Mapping[str, str],
-                artifacts: list[ArtifactResult], status: str, failed_step: str | None, reason: str) -> BuildResult:
+    def _finish(
+        self,
+        started: float,
+        steps: list[StepResult],
+        env: Mapping[str, str],
+        artifacts: list[ArtifactResult],
+        status: str,
+        failed_step: str | None,
+        reason: str,
+    ) -> BuildResult:
         exported = {n: env[n] for n in self.spec.exported_variables if n in env}
-        result = BuildResult(self.build_run_id, status, steps, exported, artifacts, failed_step, reason,
-                             self.clock() - started)
+        result = BuildResult(
+            self.build_run_id, status, steps, exported, artifacts, failed_step, reason, self.clock() - started
+        )
         return result

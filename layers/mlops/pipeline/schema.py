@@ -15,7 +15,7 @@ from typing import Any
 
 from mlops.pipeline.specfile import SpecError
 
-Check = Callable[[Any], str | None]      # a value -> what is wrong with it, or None
+Check = Callable[[Any], str | None]  # a value -> what is wrong with it, or None
 
 
 class Problems:
@@ -30,8 +30,10 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise SpecError(f"{self.source}: " + "; ".join(self.items),
-                            details={"source": self.source, "errors": list(self.items)})
+            raise SpecError(
+                f"{self.source}: " + "; ".join(self.items),
+                details={"source": self.source, "errors": list(self.items)},
+            )
 
 
 def at(where: str, key: str | int) -> str:
@@ -79,8 +81,10 @@ def text(v: Any) -> str | None:
 
 def choice(choices: tuple[Any, ...], expected: str) -> Check:
     """The value must be one of ``choices``; the message says ``expected <expected>, got ...``."""
+
     def check(v: Any) -> str | None:
         return None if v in choices else f"expected {expected}, got {describe(v)}"
+
     return check
 
 
@@ -137,7 +141,9 @@ def unknown_keys(obj: Mapping[Any, Any], allowed: tuple[str, ...], where: str, p
         p.add("", f"unknown {scope}{what} {names} (allowed: {', '.join(allowed)})")
 
 
-def check_fields(obj: Mapping[Any, Any], where: str, fields: tuple[Field, ...], p: Problems) -> dict[str, Any]:
+def check_fields(
+    obj: Mapping[Any, Any], where: str, fields: tuple[Field, ...], p: Problems
+) -> dict[str, Any]:
     """Check ``fields`` of ``obj`` in order; the good values (written or default) by key."""
     good: dict[str, Any] = {}
     for f in fields:
@@ -158,8 +164,9 @@ def check_fields(obj: Mapping[Any, Any], where: str, fields: tuple[Field, ...], 
     return good
 
 
-def check_mapping(obj: Any, where: str, allowed: tuple[str, ...], fields: tuple[Field, ...],
-                  p: Problems) -> dict[str, Any] | None:
+def check_mapping(
+    obj: Any, where: str, allowed: tuple[str, ...], fields: tuple[Field, ...], p: Problems
+) -> dict[str, Any] | None:
     """A mapping with only ``allowed`` keys and good ``fields``: its good values, None if not a mapping."""
     m = mapping(obj, where, p)
     if m is None:

@@ -32,8 +32,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         out[key] = loader.construct_object(value_node, deep=deep)
     return out
 
@@ -55,7 +54,9 @@ def read_yaml(path: str | Path) -> Any:
 
 def parse_yaml_text(text: str, source: str = "<spec>") -> Any:
     """Parse YAML text strictly; a syntax error names the source and line."""
-    if depth_exceeds(text.encode("utf-8", "surrogatepass"), 200):     # flow style: refused before PyYAML recurses
+    if depth_exceeds(
+        text.encode("utf-8", "surrogatepass"), 200
+    ):  # flow style: refused before PyYAML recurses
         raise SpecError(f"{source}: invalid YAML: nested too deeply")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
@@ -64,5 +65,5 @@ def parse_yaml_text(text: str, source: str = "<spec>") -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"{source}: invalid YAML{where}: {problem}") from None
-    except RecursionError:      # PyYAML composes nested nodes recursively: a local file, refused in one line
+    except RecursionError:  # PyYAML composes nested nodes recursively: a local file, refused in one line
         raise SpecError(f"{source}: invalid YAML: nested too deeply") from None

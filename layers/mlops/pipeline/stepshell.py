@@ -42,8 +42,9 @@ def _shell_quote(s: str) -> str:
     return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
-def step_script(command: str, *, env_file: Path, vars_file: Path, names: Sequence[str],
-                fail_immediately: bool) -> str:
+def step_script(
+    command: str, *, env_file: Path, vars_file: Path, names: Sequence[str], fail_immediately: bool
+) -> str:
     """The script a step runs: an EXIT trap that captures the environment, then the command."""
     lines = [
         f"__mlops_env_out={_shell_quote(str(env_file))}",
@@ -57,7 +58,7 @@ def step_script(command: str, *, env_file: Path, vars_file: Path, names: Sequenc
         '    eval "__mlops_isset=\\${$__mlops_n+x}"',
         '    if [ "$__mlops_isset" = x ]; then',
         '      eval "__mlops_v=\\${$__mlops_n}"',
-        "      printf '%s=%s\\000' \"$__mlops_n\" \"$__mlops_v\" >> \"$__mlops_vars_out\"",
+        '      printf \'%s=%s\\000\' "$__mlops_n" "$__mlops_v" >> "$__mlops_vars_out"',
         "    fi",
         "  done",
         '  exit "$__mlops_rc"',

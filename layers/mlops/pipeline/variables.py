@@ -77,19 +77,23 @@ def expand(value: str, env: Mapping[str, str], where: str = "value") -> str:
             i += 2
             continue
         if c == "`":
-            raise SpecError(f"{where}: command substitution (`...`) is not supported in variables; "
-                            "compute the value in a step")
+            raise SpecError(
+                f"{where}: command substitution (`...`) is not supported in variables; "
+                "compute the value in a step"
+            )
         if c != "$":
             out.append(c)
             i += 1
             continue
         nxt = value[i + 1] if i + 1 < n else ""
         if nxt == "(":
-            raise SpecError(f"{where}: command substitution or arithmetic ($(...)) is not supported in "
-                            "variables; compute the value in a step")
+            raise SpecError(
+                f"{where}: command substitution or arithmetic ($(...)) is not supported in "
+                "variables; compute the value in a step"
+            )
         if nxt == "{":
             close = _find_close(value, i + 2, where)
-            body = value[i + 2:close]
+            body = value[i + 2 : close]
             out.append(_expand_braced(body, env, where))
             i = close + 1
             continue
@@ -108,26 +112,31 @@ def expand(value: str, env: Mapping[str, str], where: str = "value") -> str:
 def _expand_braced(body: str, env: Mapping[str, str], where: str) -> str:
     m = _NAME.match(body)
     if not m:
-        raise SpecError(f"{where}: unsupported expansion ${{{body}}}; use ${{NAME}}, ${{NAME:-default}} "
-                        "or ${NAME:+alternative}")
-    name, rest = m.group(0), body[m.end():]
+        raise SpecError(
+            f"{where}: unsupported expansion ${{{body}}}; use ${{NAME}}, ${{NAME:-default}} "
+            "or ${NAME:+alternative}"
+        )
+    name, rest = m.group(0), body[m.end() :]
     if rest == "":
         return env.get(name, "")
     for op in (":-", ":+", "-", "+"):
         if rest.startswith(op):
-            word = rest[len(op):]
+            word = rest[len(op) :]
             is_set = name in env
             non_empty = is_set and env[name] != ""
             present = non_empty if op.startswith(":") else is_set
             if op.endswith("-"):
                 return env[name] if present else expand(word, env, where)
             return expand(word, env, where) if present else ""
-    raise SpecError(f"{where}: unsupported expansion ${{{body}}}; use ${{NAME}}, ${{NAME:-default}} "
-                    "or ${NAME:+alternative}")
+    raise SpecError(
+        f"{where}: unsupported expansion ${{{body}}}; use ${{NAME}}, ${{NAME:-default}} "
+        "or ${NAME:+alternative}"
+    )
 
 
-def expand_variables(pairs: Iterable[tuple[str, str]], env: Mapping[str, str],
-                     keep: Iterable[str] = ()) -> dict[str, str]:
+def expand_variables(
+    pairs: Iterable[tuple[str, str]], env: Mapping[str, str], keep: Iterable[str] = ()
+) -> dict[str, str]:
     """Expand ``env.variables`` in file order (each may use the ones before it).
 
     Names in ``keep`` are not overwritten (build parameters given with ``--var`` win over
@@ -151,8 +160,9 @@ def expand_variables(pairs: Iterable[tuple[str, str]], env: Mapping[str, str],
 def git_output(source_dir: Path, *args: str) -> str:
     """The stripped stdout of `git -C source_dir ARGS`, or "" when git fails or is absent."""
     try:
-        proc = subprocess.run(["git", "-C", str(source_dir), *args], capture_output=True, text=True,
-                              timeout=10, check=False)
+        proc = subprocess.run(
+            ["git", "-C", str(source_dir), *args], capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return proc.stdout.strip() if proc.returncode == 0 else ""
@@ -168,8 +178,9 @@ def new_build_run_id() -> str:
     return f"ocid1.devopsbuildrun.local..{uuid.uuid4().hex}"
 
 
-def builtin_variables(source_dir: Path, *, build_run_id: str,
-                      stage_name: str = "local-build") -> dict[str, str]:
+def builtin_variables(
+    source_dir: Path, *, build_run_id: str, stage_name: str = "local-build"
+) -> dict[str, str]:
     """The predefined OCI build variables for a local run of the source in ``source_dir``."""
     src = Path(source_dir).resolve()
     commit = git_commit(src)
@@ -197,16 +208,18 @@ def builtin_variables(source_dir: Path, *, build_run_id: str,
 # --------------------------------------------------------------------------- secrets
 
 
-def secrets_file_path(explicit: str | os.PathLike | None = None,
-                      environ: Mapping[str, str] | None = None) -> Path:
+def secrets_file_path(
+    explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     """``explicit``, else ``$MLOPS_SECRETS_FILE``, else ``~/.config/mlops/secrets.json``."""
     env = os.environ if environ is None else environ
     raw = explicit or envvars.get(env, envvars.SECRETS_FILE) or DEFAULT_SECRETS_FILE
     return Path(os.path.expanduser(str(raw)))
 
 
-def resolve_vault_variables(vault: Iterable[tuple[str, str]], reader: SecretReader | None,
-                            source: str) -> dict[str, str]:
+def resolve_vault_variables(
+    vault: Iterable[tuple[str, str]], reader: SecretReader | None, source: str
+) -> dict[str, str]:
     """Each vault variable's value from ``reader``, looked up by secret OCID, then by variable name.
 
     A missing secret raises ``SpecError`` naming the variable, its secret id and ``source``.
@@ -224,7 +237,7 @@ def resolve_vault_variables(vault: Iterable[tuple[str, str]], reader: SecretRead
             except NotFoundError as exc:
                 why = exc.message
         if value is None:
-            hint = why if "does not exist" in why else f"add \"{secret_id}\": \"<value>\" to it"
+            hint = why if "does not exist" in why else f'add "{secret_id}": "<value>" to it'
             missing.append(f"env.vaultVariables.{name}: secret {secret_id!r} not found in {source} ({hint})")
         else:
             out[name] = value

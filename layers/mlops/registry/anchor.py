@@ -61,8 +61,14 @@ def parse_keys(value: str) -> list[bytes]:
 class AuditAnchor:
     """Signs and checks audit entries and the tip. The key is read once, on first use, through ``reader``."""
 
-    def __init__(self, keys: Sequence[bytes] | None = None, *, reader: Any = None, secret: str | None = None,
-                 label: str = "") -> None:
+    def __init__(
+        self,
+        keys: Sequence[bytes] | None = None,
+        *,
+        reader: Any = None,
+        secret: str | None = None,
+        label: str = "",
+    ) -> None:
         if keys is None and (reader is None or not secret):
             raise ConfigError("an audit anchor needs keys or a secret reader and a secret name")
         self._keys: dict[str, bytes] | None = None
@@ -117,7 +123,9 @@ class AuditAnchor:
     # ------------------------------------------------------------------ checking
     def entry_ok(self, entry: Mapping[str, Any]) -> bool:
         want = self._mac(str(entry.get("kid")), _ENTRY + str(entry.get("hash")).encode())
-        return want is not None and isinstance(entry.get("mac"), str) and hmac.compare_digest(want, entry["mac"])
+        return (
+            want is not None and isinstance(entry.get("mac"), str) and hmac.compare_digest(want, entry["mac"])
+        )
 
     def tip_ok(self, tip: Mapping[str, Any]) -> bool:
         try:

@@ -51,10 +51,28 @@ from mlops.registry.service import Registry
 
 __all__ = ["APPROVE_SCOPE", "DEPLOY_SCOPE", "WRITE_SCOPE", "build_router"]
 
-_REGISTER_FIELDS = {"artifact_sha256", "signature", "reference_profile", "reference_profile_sha256", "params",
-                    "metrics", "training_data_digest", "code_commit", "description", "tags", "flavor", "source"}
-_MODEL_FIELDS = {"name", "description", "tags", "required_metadata", "governed_aliases",
-                 governance.DEPLOY_POLICY}
+_REGISTER_FIELDS = {
+    "artifact_sha256",
+    "signature",
+    "reference_profile",
+    "reference_profile_sha256",
+    "params",
+    "metrics",
+    "training_data_digest",
+    "code_commit",
+    "description",
+    "tags",
+    "flavor",
+    "source",
+}
+_MODEL_FIELDS = {
+    "name",
+    "description",
+    "tags",
+    "required_metadata",
+    "governed_aliases",
+    governance.DEPLOY_POLICY,
+}
 _DEPLOY_ACTIONS = {
     "set_stable": ({"model", "version"}, {"reason", "expected_generation", "alias"}),
     "start_canary": ({"version", "weight_bp"}, {"reason", "expected_generation"}),
@@ -65,15 +83,18 @@ _DEPLOY_ACTIONS = {
 }
 
 
-def _body(request: Request, allowed: AbstractSet[str],
-          required: AbstractSet[str] = frozenset()) -> dict[str, Any]:
+def _body(
+    request: Request, allowed: AbstractSet[str], required: AbstractSet[str] = frozenset()
+) -> dict[str, Any]:
     doc = request.json()
     if not isinstance(doc, Mapping):
         raise BadRequestError("the body must be a JSON object", code="invalid_body")
     unknown = sorted(set(doc) - allowed - required)
     if unknown:
-        raise BadRequestError(f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed | required))})",
-                              code="unknown_field")
+        raise BadRequestError(
+            f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed | required))})",
+            code="unknown_field",
+        )
     missing = sorted(k for k in required if doc.get(k) is None)
     if missing:
         raise BadRequestError(f"field {missing[0]!r} is required", code="missing_field")
@@ -105,8 +126,9 @@ class _Access:
         if not principal:
             raise UnauthorizedError("this change needs an authenticated caller", code="no_principal")
         if scope not in request.scopes:
-            raise ForbiddenError(f"this change needs the scope {scope!r}", code="missing_scope",
-                                 details={"scope": scope})
+            raise ForbiddenError(
+                f"this change needs the scope {scope!r}", code="missing_scope", details={"scope": scope}
+            )
         return self.registry.with_actor(principal)
 
     def reader(self, request: Request) -> Registry:
@@ -136,10 +158,16 @@ def _model_routes(router: Router, access: _Access) -> None:
             actor(request, APPROVE_SCOPE)  # weakening governance is an approver's call
         if body.get(governance.DEPLOY_POLICY) not in (None, False):
             actor(request, APPROVE_SCOPE)  # so is letting unapproved versions serve traffic
-        doc = reg.create_model(body["name"], description=body.get("description") or "", tags=body.get("tags"),
-                               required_metadata=body.get("required_metadata"), governed_aliases=governed,
-                               allow_unapproved_deploys=False if body.get(governance.DEPLOY_POLICY) is None
-                               else body[governance.DEPLOY_POLICY])
+        doc = reg.create_model(
+            body["name"],
+            description=body.get("description") or "",
+            tags=body.get("tags"),
+            required_metadata=body.get("required_metadata"),
+            governed_aliases=governed,
+            allow_unapproved_deploys=False
+            if body.get(governance.DEPLOY_POLICY) is None
+            else body[governance.DEPLOY_POLICY],
+        )
         return Response(doc, status=201)
 
     @router.route("GET", "/v1/models/{model}")
@@ -152,10 +180,14 @@ def _model_routes(router: Router, access: _Access) -> None:
         reg = actor(request, WRITE_SCOPE)
         if "required_metadata" in body or "governed_aliases" in body or governance.DEPLOY_POLICY in body:
             reg = actor(request, APPROVE_SCOPE)
-        return reg.update_model(_model_of(request), description=body.get("description"),
-                                tags=body.get("tags"), required_metadata=body.get("required_metadata"),
-                                governed_aliases=body.get("governed_aliases"),
-                                allow_unapproved_deploys=body.get(governance.DEPLOY_POLICY))
+        return reg.update_model(
+            _model_of(request),
+            description=body.get("description"),
+            tags=body.get("tags"),
+            required_metadata=body.get("required_metadata"),
+            governed_aliases=body.get("governed_aliases"),
+            allow_unapproved_deploys=body.get(governance.DEPLOY_POLICY),
+        )
 
 
 def _version_routes(router: Router, access: _Access) -> None:
@@ -171,7 +203,9 @@ def _version_routes(router: Router, access: _Access) -> None:
         body = _body(request, _REGISTER_FIELDS, {"artifact_sha256", "signature"})
         reg = actor(request, WRITE_SCOPE)
         rec = reg.register_version(_model_of(request), **body)
-        return Response(rec, status=201, headers={"location": f"/v1/models/{rec['model']}/versions/{rec['version']}"})
+        return Response(
+            rec, status=201, headers={"location": f"/v1/models/{rec['model']}/versions/{rec['version']}"}
+        )
 
     @router.route("GET", "/v1/models/{model}/versions/{ref}")
     def get_version(request: Request) -> dict[str, Any]:
@@ -258,9 +292,14 @@ def _audit_routes(router: Router, access: _Access) -> None:
         elif q.get("endpoint"):
             subject = endpoint_subject(validate_endpoint_name(q["endpoint"]))
         limit = _int_param(request, "limit", 100, 1, 1000) or 100
-        entries = registry.audit.history(subject=subject, action=q.get("action") or None, since=q.get("since"),
-                                         until=q.get("until"), limit=limit,
-                                         before_seq=_int_param(request, "before_seq", None, 1, 10**12))
+        entries = registry.audit.history(
+            subject=subject,
+            action=q.get("action") or None,
+            since=q.get("since"),
+            until=q.get("until"),
+            limit=limit,
+            before_seq=_int_param(request, "before_seq", None, 1, 10**12),
+        )
         return {"entries": entries}
 
     @router.route("GET", "/v1/audit/verify")
@@ -273,7 +312,9 @@ def _audit_routes(router: Router, access: _Access) -> None:
         for k in ("model", "alias", "at"):
             if not q.get(k):
                 raise BadRequestError(f"query parameter {k} is required", code="missing_query")
-        return registry.audit.alias_at(validate_name(q["model"], "model"), validate_name(q["alias"], "alias"), q["at"])
+        return registry.audit.alias_at(
+            validate_name(q["model"], "model"), validate_name(q["alias"], "alias"), q["at"]
+        )
 
     @router.route("GET", "/v1/audit/deployment-at")
     def audit_deployment_at(request: Request) -> dict[str, Any]:
@@ -301,15 +342,20 @@ def _deployment_routes(router: Router, access: _Access) -> None:
         raw = request.json()
         action = raw.get("action") if isinstance(raw, Mapping) else None
         if not isinstance(action, str) or action not in _DEPLOY_ACTIONS:
-            raise BadRequestError(f"action must be one of {', '.join(_DEPLOY_ACTIONS)}", code="invalid_action")
+            raise BadRequestError(
+                f"action must be one of {', '.join(_DEPLOY_ACTIONS)}", code="invalid_action"
+            )
         required, optional = _DEPLOY_ACTIONS[action]
         body = _body(request, optional | {"action"}, required)
         deployments = actor(request, DEPLOY_SCOPE).deployments()
-        common: dict[str, Any] = {"reason": body.get("reason"),
-                                  "expected_generation": body.get("expected_generation")}
+        common: dict[str, Any] = {
+            "reason": body.get("reason"),
+            "expected_generation": body.get("expected_generation"),
+        }
         if action == "set_stable":
-            return deployments.set_stable(endpoint, body["model"], body["version"],
-                                          alias=body.get("alias") or "production", **common)
+            return deployments.set_stable(
+                endpoint, body["model"], body["version"], alias=body.get("alias") or "production", **common
+            )
         if action == "start_canary":
             return deployments.start_canary(endpoint, body["version"], body["weight_bp"], **common)
         if action == "set_weight":

@@ -30,8 +30,14 @@ FORMAT_JOBLIB = "joblib"
 FLAVORS = (FLAVOR_SKLEARN,)
 
 # MLflow column types -> our dtypes (mlflow/types/schema.py DataType names).
-_MLFLOW_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
-                 "boolean": "bool", "string": "str"}
+_MLFLOW_TYPES = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+    "string": "str",
+}
 
 
 def sha256_hex(data: bytes) -> str:
@@ -47,7 +53,9 @@ def serialize_model(model: Any) -> bytes:
     return buf.getvalue()
 
 
-def upload(store: ObjectStore, data: bytes, *, content_type: str = "application/octet-stream") -> dict[str, Any]:
+def upload(
+    store: ObjectStore, data: bytes, *, content_type: str = "application/octet-stream"
+) -> dict[str, Any]:
     """Store ``data`` under its sha256 (idempotent); returns ``{"sha256", "size", "key"}``."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise BadRequestError("artifact data must be bytes", code="invalid_artifact")
@@ -62,20 +70,25 @@ def upload(store: ObjectStore, data: bytes, *, content_type: str = "application/
     return {"sha256": digest, "size": len(data), "key": key}
 
 
-def fetch_verified(store: ObjectStore, sha256: str, *, size: int | None = None, what: str = "artifact") -> bytes:
+def fetch_verified(
+    store: ObjectStore, sha256: str, *, size: int | None = None, what: str = "artifact"
+) -> bytes:
     """The bytes at ``artifacts/sha256/<sha256>``, only if they hash to ``sha256`` (and have ``size``)."""
     key = artifact_key(sha256)
     try:
         data = store.get(key).data
     except NotFoundError:
-        raise NotFoundError(f"{what} sha256:{sha256} is missing from {store.url} (key {key})",
-                            code="artifact_missing") from None
+        raise NotFoundError(
+            f"{what} sha256:{sha256} is missing from {store.url} (key {key})", code="artifact_missing"
+        ) from None
     actual = sha256_hex(data)
     if actual != sha256 or (size is not None and len(data) != size):
         raise IntegrityError(
             f"{what} {key} failed verification: expected sha256 {sha256} ({size} bytes), "
             f"got sha256 {actual} ({len(data)} bytes); it was altered or corrupted and will not be loaded",
-            code="artifact_integrity", details={"key": key, "expected_sha256": sha256, "actual_sha256": actual})
+            code="artifact_integrity",
+            details={"key": key, "expected_sha256": sha256, "actual_sha256": actual},
+        )
     return data
 
 
@@ -86,7 +99,7 @@ def load_joblib(data: bytes) -> Any:
     return joblib.load(io.BytesIO(data))
 
 
-MAX_MODEL_FILE_BYTES = 2 * 1024 ** 3
+MAX_MODEL_FILE_BYTES = 2 * 1024**3
 # joblib writes a pickle (protocol >= 2 starts with 0x80), optionally compressed: zlib, gzip, bz2, xz, lzma, lz4
 _MODEL_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
 
@@ -105,23 +118,31 @@ def read_model_file(path: str | Path, what: str = "--artifact") -> bytes:
     except OSError as exc:
         raise BadRequestError(f"{what} {p}: {exc.strerror or exc}", code="invalid_artifact") from None
     if stat.S_ISLNK(st.st_mode):
-        raise BadRequestError(f"{what} {p} is a symbolic link; give the model file itself", code="invalid_artifact")
+        raise BadRequestError(
+            f"{what} {p} is a symbolic link; give the model file itself", code="invalid_artifact"
+        )
     if not stat.S_ISREG(st.st_mode):
         raise BadRequestError(f"{what} {p} is not a regular file", code="invalid_artifact")
     if st.st_size == 0:
-        raise BadRequestError(f"{what} {p} is empty; expected a model saved with joblib.dump", code="invalid_artifact")
+        raise BadRequestError(
+            f"{what} {p} is empty; expected a model saved with joblib.dump", code="invalid_artifact"
+        )
     if st.st_size > MAX_MODEL_FILE_BYTES:
-        raise BadRequestError(f"{what} {p} is {st.st_size} bytes; at most {MAX_MODEL_FILE_BYTES} are accepted",
-                              code="invalid_artifact")
+        raise BadRequestError(
+            f"{what} {p} is {st.st_size} bytes; at most {MAX_MODEL_FILE_BYTES} are accepted",
+            code="invalid_artifact",
+        )
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))   # no symlink swapped in since lstat
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # no symlink swapped in since lstat
         with os.fdopen(fd, "rb") as f:
             data = f.read(MAX_MODEL_FILE_BYTES + 1)
     except OSError as exc:
         raise BadRequestError(f"{what} {p}: {exc.strerror or exc}", code="invalid_artifact") from None
     if not data.startswith(_MODEL_MAGIC):
-        raise BadRequestError(f"{what} {p} is not a joblib file (it starts with {data[:8]!r}); save the model "
-                              "with joblib.dump", code="invalid_artifact")
+        raise BadRequestError(
+            f"{what} {p} is not a joblib file (it starts with {data[:8]!r}); save the model with joblib.dump",
+            code="invalid_artifact",
+        )
     return data
 
 
@@ -133,11 +154,14 @@ def load_model_bytes(data: bytes, where: str) -> Any:
     try:
         obj = joblib.load(io.BytesIO(data))
     except ModuleNotFoundError as exc:
-        raise BadRequestError(f"{where}: cannot load the model, module {exc.name!r} is not installed",
-                              code="invalid_artifact") from None
+        raise BadRequestError(
+            f"{where}: cannot load the model, module {exc.name!r} is not installed", code="invalid_artifact"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a truncated or corrupt pickle raises nearly anything
-        raise BadRequestError(f"{where}: not a loadable joblib model ({type(exc).__name__}: {str(exc)[:120]})",
-                              code="invalid_artifact") from None
+        raise BadRequestError(
+            f"{where}: not a loadable joblib model ({type(exc).__name__}: {str(exc)[:120]})",
+            code="invalid_artifact",
+        ) from None
     check_model_object(obj, where)
     return obj
 
@@ -145,8 +169,10 @@ def load_model_bytes(data: bytes, where: str) -> Any:
 def check_model_object(obj: Any, where: str = "the artifact") -> None:
     """A model is something with a ``predict`` method; a pickled dict or list is refused."""
     if not callable(getattr(obj, "predict", None)):
-        raise UnprocessableError(f"{where} holds a {type(obj).__name__}, not a model (it has no predict method)",
-                                 code="not_a_model")
+        raise UnprocessableError(
+            f"{where} holds a {type(obj).__name__}, not a model (it has no predict method)",
+            code="not_a_model",
+        )
 
 
 def _mlflow_signature(sig: dict[str, Any]) -> dict[str, Any] | None:
@@ -163,8 +189,13 @@ def _mlflow_signature(sig: dict[str, Any]) -> dict[str, Any] | None:
     feats = []
     for c in cols:
         dtype = _MLFLOW_TYPES.get(str(c.get("type")), "str")
-        feats.append({"name": str(c["name"]), "dtype": dtype,
-                      "kind": "categorical" if dtype in ("str", "bool") else "numeric"})
+        feats.append(
+            {
+                "name": str(c["name"]),
+                "dtype": dtype,
+                "kind": "categorical" if dtype in ("str", "bool") else "numeric",
+            }
+        )
     return {"inputs": feats, "target": None, "classes": None}
 
 
@@ -182,39 +213,59 @@ def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
     root = Path(path)
     mlmodel = root / "MLmodel"
     if not mlmodel.is_file():
-        raise BadRequestError(f"{root} is not an MLflow model directory (no MLmodel file)", code="not_mlflow_model")
+        raise BadRequestError(
+            f"{root} is not an MLflow model directory (no MLmodel file)", code="not_mlflow_model"
+        )
     try:
         meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"{mlmodel}: not valid YAML: {str(exc)[:200]}", code="not_mlflow_model") from None
+        raise BadRequestError(
+            f"{mlmodel}: not valid YAML: {str(exc)[:200]}", code="not_mlflow_model"
+        ) from None
     if not isinstance(meta, dict):
         raise BadRequestError(f"{mlmodel}: expected a YAML mapping", code="not_mlflow_model")
     flavor = (meta.get("flavors") or {}).get("sklearn")
     if not isinstance(flavor, dict):
-        raise BadRequestError(f"{mlmodel}: only the sklearn flavor can be imported "
-                              f"(found {', '.join(meta.get('flavors') or {}) or 'none'})", code="unsupported_flavor")
+        raise BadRequestError(
+            f"{mlmodel}: only the sklearn flavor can be imported "
+            f"(found {', '.join(meta.get('flavors') or {}) or 'none'})",
+            code="unsupported_flavor",
+        )
     fmt = flavor.get("serialization_format", "cloudpickle")
     if fmt not in ("cloudpickle", "pickle"):
-        raise BadRequestError(f"{mlmodel}: serialization_format {fmt!r} is not supported (pickle, cloudpickle)",
-                              code="unsupported_flavor")
+        raise BadRequestError(
+            f"{mlmodel}: serialization_format {fmt!r} is not supported (pickle, cloudpickle)",
+            code="unsupported_flavor",
+        )
     pkl = root / str(flavor.get("pickled_model", "model.pkl"))
     if not pkl.resolve().is_relative_to(root.resolve()) or not pkl.is_file():
-        raise BadRequestError(f"{mlmodel}: pickled_model {flavor.get('pickled_model')!r} is not a file "
-                              "inside the model directory", code="not_mlflow_model")
+        raise BadRequestError(
+            f"{mlmodel}: pickled_model {flavor.get('pickled_model')!r} is not a file "
+            "inside the model directory",
+            code="not_mlflow_model",
+        )
     with open(pkl, "rb") as f:
         try:
             model = pickle.load(f)  # noqa: S301 - the user's own model file, imported on their machine
         except ModuleNotFoundError as exc:
-            raise BadRequestError(f"{pkl}: cannot unpickle, module {exc.name!r} is not installed",
-                                  code="unsupported_flavor") from None
+            raise BadRequestError(
+                f"{pkl}: cannot unpickle, module {exc.name!r} is not installed", code="unsupported_flavor"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - a truncated or corrupt pickle raises nearly anything
-            raise BadRequestError(f"{pkl}: not a loadable pickle ({type(exc).__name__}: {str(exc)[:120]})",
-                                  code="not_mlflow_model") from None
+            raise BadRequestError(
+                f"{pkl}: not a loadable pickle ({type(exc).__name__}: {str(exc)[:120]})",
+                code="not_mlflow_model",
+            ) from None
     check_model_object(model, str(pkl))
-    facts: dict[str, Any] = {"source": {"kind": "mlflow", "run_id": meta.get("run_id"),
-                                        "model_uuid": meta.get("model_uuid"),
-                                        "mlflow_version": meta.get("mlflow_version"),
-                                        "sklearn_version": flavor.get("sklearn_version")}}
+    facts: dict[str, Any] = {
+        "source": {
+            "kind": "mlflow",
+            "run_id": meta.get("run_id"),
+            "model_uuid": meta.get("model_uuid"),
+            "mlflow_version": meta.get("mlflow_version"),
+            "sklearn_version": flavor.get("sklearn_version"),
+        }
+    }
     signature = _mlflow_signature(meta.get("signature") or {})
     if signature is not None:
         facts["signature"] = signature

@@ -67,8 +67,14 @@ def _epoch(ts: str) -> float:
 class AuditLog:
     """Append, read, verify and query the audit log in one store (thread-safe; shareable)."""
 
-    def __init__(self, store: ObjectStore, clock: Callable[[], float], *, anchor: AuditAnchor | None = None,
-                 entries_store: ObjectStore | None = None):
+    def __init__(
+        self,
+        store: ObjectStore,
+        clock: Callable[[], float],
+        *,
+        anchor: AuditAnchor | None = None,
+        entries_store: ObjectStore | None = None,
+    ):
         """``entries_store`` holds the entries when they live apart from the tip (the cloud's audit bucket,
         whose retention rule refuses deletes and overwrites); by default both live in ``store``."""
         self.store = store
@@ -76,8 +82,8 @@ class AuditLog:
         self.clock = clock
         self.anchor = anchor
         self._lock = threading.Lock()
-        self._head: tuple[int, str, str] | None = None   # (seq, hash, ts) of the newest entry we know
-        self._cache: dict[int, dict[str, Any]] = {}       # entries read for queries (immutable once written)
+        self._head: tuple[int, str, str] | None = None  # (seq, hash, ts) of the newest entry we know
+        self._cache: dict[int, dict[str, Any]] = {}  # entries read for queries (immutable once written)
         self._parallel = type(self.entry_store).__name__ != "FileStore"
 
     # ------------------------------------------------------------------ append
@@ -90,8 +96,11 @@ class AuditLog:
         try:
             return int(d["seq"]), str(d["hash"]), str(d["ts"])
         except (KeyError, TypeError, ValueError):
-            raise IntegrityError(f"metadata object {AUDIT_TIP} is corrupt (needs seq, hash, ts)",
-                                 code="corrupt_metadata", details={"key": AUDIT_TIP}) from None
+            raise IntegrityError(
+                f"metadata object {AUDIT_TIP} is corrupt (needs seq, hash, ts)",
+                code="corrupt_metadata",
+                details={"key": AUDIT_TIP},
+            ) from None
 
     def _entry_at(self, seq: int) -> dict[str, Any] | None:
         doc = records.read(self.entry_store, audit_key(seq))
@@ -100,8 +109,11 @@ class AuditLog:
     def _head_from(self, seq: int) -> tuple[int, str, str]:
         entry = self._entry_at(seq)
         if entry is None:
-            raise IntegrityError(f"audit entry {audit_key(seq)} disappeared while appending",
-                                 code="audit_broken", details={"key": audit_key(seq)})
+            raise IntegrityError(
+                f"audit entry {audit_key(seq)} disappeared while appending",
+                code="audit_broken",
+                details={"key": audit_key(seq)},
+            )
         return seq, str(entry.get("hash")), str(entry.get("ts"))
 
     def _discover_head(self) -> tuple[int, str, str]:
@@ -117,7 +129,9 @@ class AuditLog:
             return 0, GENESIS, ""
         return self._head_from(last)
 
-    def append(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    def append(
+        self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Append one entry after the newest one; concurrent appenders are serialized by create-exclusive."""
         with self._lock:
             head = self._head or self._discover_head()
@@ -127,14 +141,29 @@ class AuditLog:
             nonlocal head, jumped_to_tip
             seq, prev_hash, prev_ts = head
             now = records.iso(self.clock())
-            entry = {"seq": seq + 1, "id": uuid.uuid4().hex, "ts": max(now, prev_ts), "actor": actor,
-                     "action": action, "subject": subject, "details": details or {}, "prev_hash": prev_hash}
+            entry = {
+                "seq": seq + 1,
+                "id": uuid.uuid4().hex,
+                "ts": max(now, prev_ts),
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "details": details or {},
+                "prev_hash": prev_hash,
+            }
             entry["hash"] = entry_hash(entry)
             self._sign(entry)
             payload = records.dumps(entry)
             try:
-                records.put_or_lose(lambda: put_once(self.entry_store, audit_key(seq + 1), payload,
-                                                     if_none_match=True, content_type=JSON_CONTENT_TYPE))
+                records.put_or_lose(
+                    lambda: put_once(
+                        self.entry_store,
+                        audit_key(seq + 1),
+                        payload,
+                        if_none_match=True,
+                        content_type=JSON_CONTENT_TYPE,
+                    )
+                )
             except records.LostRace:
                 existing = self.entry_store.get(audit_key(seq + 1))  # needed anyway: the new head's hash
                 if existing.data != payload:
@@ -147,8 +176,13 @@ class AuditLog:
             self._appended(entry)
             return entry
 
-        return records.retry_lost_races(once, attempts=MAX_APPEND_ATTEMPTS, exhausted=lambda: ConflictError(
-            "could not append to the audit log: too many concurrent writers", code="too_much_contention"))
+        return records.retry_lost_races(
+            once,
+            attempts=MAX_APPEND_ATTEMPTS,
+            exhausted=lambda: ConflictError(
+                "could not append to the audit log: too many concurrent writers", code="too_much_contention"
+            ),
+        )
 
     def _appended(self, entry: dict[str, Any]) -> None:
         """Remember our entry as the head (and in the cache) and move the tip to it."""
@@ -165,9 +199,11 @@ class AuditLog:
         try:
             self.anchor.sign_entry(entry)
         except Exception as exc:  # noqa: BLE001 - the change is committed; its entry must still be written
-            anchoring.warn(f"audit entry {entry['seq']} ({entry['action']}) is written WITHOUT its anchor "
-                           f"signature: the anchor key could not be read ({anchoring.safe_error(exc)}); "
-                           "`mlops audit verify` will report it as unsigned")
+            anchoring.warn(
+                f"audit entry {entry['seq']} ({entry['action']}) is written WITHOUT its anchor "
+                f"signature: the anchor key could not be read ({anchoring.safe_error(exc)}); "
+                "`mlops audit verify` will report it as unsigned"
+            )
 
     def _advance_tip(self, entry: dict[str, Any]) -> None:
         """Best effort: move ``audit-tip.json`` forward to ``entry`` unless it is already further.
@@ -185,8 +221,11 @@ class AuditLog:
             tip: dict[str, Any] = {"seq": entry["seq"], "hash": entry["hash"], "ts": entry["ts"]}
             if signed:
                 since = cur.get("anchored_from") if cur is not None and "mac" in cur else None
-                tip["anchored_from"] = since if isinstance(since, int) and not isinstance(since, bool) \
-                    and 0 < since <= entry["seq"] else entry["seq"]
+                tip["anchored_from"] = (
+                    since
+                    if isinstance(since, int) and not isinstance(since, bool) and 0 < since <= entry["seq"]
+                    else entry["seq"]
+                )
                 self.anchor.sign_tip(tip)  # type: ignore[union-attr]
             return tip
 
@@ -199,7 +238,9 @@ class AuditLog:
 
     def last_seq(self) -> int:
         """The newest entry's seq (0 when the log is empty)."""
-        keys = [s for s in (seq_of_audit_key(k) for k in self.entry_store.list(AUDIT_PREFIX)) if s is not None]
+        keys = [
+            s for s in (seq_of_audit_key(k) for k in self.entry_store.list(AUDIT_PREFIX)) if s is not None
+        ]
         return max(keys, default=0)
 
     def _fetch(self, seqs: Iterable[int], *, use_cache: bool = True) -> dict[int, dict[str, Any] | None]:
@@ -242,13 +283,23 @@ class AuditLog:
                     yield e
             s += batch
 
-    def history(self, *, subject: str | None = None, action: str | None = None, since: Any = None,
-                until: Any = None, limit: int = 100, before_seq: int | None = None) -> list[dict[str, Any]]:
+    def history(
+        self,
+        *,
+        subject: str | None = None,
+        action: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Newest first: entries matching subject / action (exact, or a prefix ending in '.'), time range."""
         since_ts = records.parse_time(since) if since is not None else None
         until_ts = records.parse_time(until) if until is not None else None
         last = self.last_seq()
-        top = min(before_seq - 1, last) if before_seq else last     # a seq past the end scans nothing that is not there
+        top = (
+            min(before_seq - 1, last) if before_seq else last
+        )  # a seq past the end scans nothing that is not there
         out: list[dict[str, Any]] = []
         s = top
         batch = 64
@@ -265,8 +316,10 @@ class AuditLog:
                     continue
                 if subject and e.get("subject") != subject:
                     continue
-                if action and not (e.get("action") == action or
-                                   (action.endswith(".") and str(e.get("action", "")).startswith(action))):
+                if action and not (
+                    e.get("action") == action
+                    or (action.endswith(".") and str(e.get("action", "")).startswith(action))
+                ):
                     continue
                 out.append(e)
                 if len(out) >= limit:
@@ -292,8 +345,9 @@ class AuditLog:
                 hi = probe - 1
         return found
 
-    def _scan_back(self, start: int, match: Callable[[dict[str, Any]], bool],
-                   generation: Callable[[dict[str, Any]], Any]) -> dict[str, Any] | None:
+    def _scan_back(
+        self, start: int, match: Callable[[dict[str, Any]], bool], generation: Callable[[dict[str, Any]], Any]
+    ) -> dict[str, Any] | None:
         """The matching entry at or before seq ``start`` that recorded the newest change of its record.
 
         A change is committed to its record first and appended here right after, so two writers can
@@ -327,17 +381,35 @@ class AuditLog:
         subject = model_subject(model)
 
         def match(e: dict[str, Any]) -> bool:
-            return (e.get("subject") == subject and e.get("action") in ("alias.set", "alias.delete")
-                    and (e.get("details") or {}).get("alias") == alias)
+            return (
+                e.get("subject") == subject
+                and e.get("action") in ("alias.set", "alias.delete")
+                and (e.get("details") or {}).get("alias") == alias
+            )
 
-        e = self._scan_back(self._last_seq_at_or_before(ts), match,
-                            lambda e: (e.get("details") or {}).get("generation"))
+        e = self._scan_back(
+            self._last_seq_at_or_before(ts), match, lambda e: (e.get("details") or {}).get("generation")
+        )
         if e is None:
-            return {"model": model, "alias": alias, "at": ts, "version": None, "since": None, "seq": None,
-                    "actor": None}
+            return {
+                "model": model,
+                "alias": alias,
+                "at": ts,
+                "version": None,
+                "since": None,
+                "seq": None,
+                "actor": None,
+            }
         version = e["details"].get("version") if e["action"] == "alias.set" else None
-        return {"model": model, "alias": alias, "at": ts, "version": version, "since": e["ts"],
-                "seq": e["seq"], "actor": e.get("actor")}
+        return {
+            "model": model,
+            "alias": alias,
+            "at": ts,
+            "version": version,
+            "since": e["ts"],
+            "seq": e["seq"],
+            "actor": e.get("actor"),
+        }
 
     def deployment_at(self, endpoint: str, at: Any) -> dict[str, Any]:
         """What endpoint ``endpoint`` served at time ``at``: the deployment state recorded by the newest
@@ -348,12 +420,22 @@ class AuditLog:
         def match(e: dict[str, Any]) -> bool:
             return e.get("subject") == subject and str(e.get("action", "")).startswith("deployment.")
 
-        e = self._scan_back(self._last_seq_at_or_before(ts), match,
-                            lambda e: ((e.get("details") or {}).get("state") or {}).get("generation"))
+        e = self._scan_back(
+            self._last_seq_at_or_before(ts),
+            match,
+            lambda e: ((e.get("details") or {}).get("state") or {}).get("generation"),
+        )
         if e is None:
             return {"endpoint": endpoint, "at": ts, "state": None, "since": None, "seq": None, "action": None}
-        return {"endpoint": endpoint, "at": ts, "state": (e.get("details") or {}).get("state"),
-                "since": e["ts"], "seq": e["seq"], "action": e["action"], "actor": e.get("actor")}
+        return {
+            "endpoint": endpoint,
+            "at": ts,
+            "state": (e.get("details") or {}).get("state"),
+            "since": e["ts"],
+            "seq": e["seq"],
+            "action": e["action"],
+            "actor": e.get("actor"),
+        }
 
     # ------------------------------------------------------------------ verification
 
@@ -368,9 +450,16 @@ class AuditLog:
         ``absent`` (no key here and nothing signed: a cut tail with a rewritten tip would go unnoticed)
         or ``unchecked`` (signed, but no key here to check the signatures).
         """
-        return auditverify.verify(auditverify.LogView(
-            self.store, self.entry_store, self.anchor, lambda seqs: self._fetch(seqs, use_cache=False),
-            self._entry_at, self._read_tip))
+        return auditverify.verify(
+            auditverify.LogView(
+                self.store,
+                self.entry_store,
+                self.anchor,
+                lambda seqs: self._fetch(seqs, use_cache=False),
+                self._entry_at,
+                self._read_tip,
+            )
+        )
 
     def require(self, seq: int) -> dict[str, Any]:
         e = self._fetch([seq])[seq]

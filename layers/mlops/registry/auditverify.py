@@ -49,8 +49,14 @@ class _Problems:
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, seq: int | None, kind: str, message: str, key: str | None = None) -> None:
-        self.items.append({"seq": seq, "kind": kind, "key": key if key is not None else
-                           (audit_key(seq) if seq else None), "message": message})
+        self.items.append(
+            {
+                "seq": seq,
+                "kind": kind,
+                "key": key if key is not None else (audit_key(seq) if seq else None),
+                "message": message,
+            }
+        )
 
     def unique(self) -> list[dict[str, Any]]:
         """One problem per entry and kind (the first, most specific message), in seq order."""
@@ -97,7 +103,7 @@ def _read_all(view: LogView, seqs: list[int], problem: _Problems) -> tuple[Entri
     raw: Entries = {}
     corrupt: set[int] = set()
     for chunk_start in range(0, len(seqs), 256):
-        chunk = seqs[chunk_start:chunk_start + 256]
+        chunk = seqs[chunk_start : chunk_start + 256]
         try:
             raw.update(view.fetch(chunk))
         except IntegrityError:
@@ -134,8 +140,12 @@ def _check_chain(seqs: list[int], raw: Entries, corrupt: set[int], problem: _Pro
             problem(s, "edited", f"entry {s} was edited: its content no longer matches its hash")
         else:  # an intact entry vouches for its predecessor (an edited one vouches for nothing)
             if prev is not None and prev_seq == s - 1 and entry.get("prev_hash") != prev.get("hash"):
-                problem(s - 1, "edited", f"entry {s - 1} was altered or replaced: entry {s}'s prev_hash "
-                                         f"does not match entry {s - 1}'s hash")
+                problem(
+                    s - 1,
+                    "edited",
+                    f"entry {s - 1} was altered or replaced: entry {s}'s prev_hash "
+                    f"does not match entry {s - 1}'s hash",
+                )
             if s == 1 and entry.get("prev_hash") != GENESIS:
                 problem(1, "edited", "entry 1 does not start the chain (prev_hash is not the genesis hash)")
             if prev is not None and str(entry.get("ts", "")) < str(prev.get("ts", "")):
@@ -159,68 +169,120 @@ def _check_tip(view: LogView, last: int, raw: Entries, problem: _Problems) -> di
         if t_seq > last:
             gone = f"entry {t_seq} was" if t_seq == last + 1 else f"entries {last + 1}..{t_seq} were"
             for m in range(last + 1, t_seq + 1):
-                problem(m, "truncated", f"entry {m} is missing: the log ends at {last} but {AUDIT_TIP} "
-                                        f"records entry {t_seq} ({gone} removed from the end)")
+                problem(
+                    m,
+                    "truncated",
+                    f"entry {m} is missing: the log ends at {last} but {AUDIT_TIP} "
+                    f"records entry {t_seq} ({gone} removed from the end)",
+                )
         elif at_tip is not None and at_tip.get("hash") != t_hash:
-            problem(t_seq, "edited", f"entry {t_seq} was altered: its hash differs from the one "
-                                     f"{AUDIT_TIP} recorded")
+            problem(
+                t_seq,
+                "edited",
+                f"entry {t_seq} was altered: its hash differs from the one {AUDIT_TIP} recorded",
+            )
     return tip_doc
 
 
-def _verify_anchor(view: LogView, seqs: list[int], raw: Entries, tip: dict[str, Any] | None,
-                   problem: _Problems) -> dict[str, Any]:
+def _verify_anchor(
+    view: LogView, seqs: list[int], raw: Entries, tip: dict[str, Any] | None, problem: _Problems
+) -> dict[str, Any]:
     """Check every signature against the anchor key; returns the report's ``anchor`` section."""
     anchor = view.anchor
     if anchor is None:
-        signed = any("mac" in (raw.get(s) or {}) or "kid" in (raw.get(s) or {}) for s in seqs) or \
-            (tip is not None and "mac" in tip)
+        signed = any("mac" in (raw.get(s) or {}) or "kid" in (raw.get(s) or {}) for s in seqs) or (
+            tip is not None and "mac" in tip
+        )
         if signed:
-            return {"state": "unchecked", "message": "the log is signed, but no anchor key is configured here, "
-                    "so the signatures were not checked: run verify where the key is readable"}
-        return {"state": "absent", "message": "no anchor key is configured: the hash chain is checked, but "
-                "removing the newest entries together with audit-tip.json would go unnoticed"}
+            return {
+                "state": "unchecked",
+                "message": "the log is signed, but no anchor key is configured here, "
+                "so the signatures were not checked: run verify where the key is readable",
+            }
+        return {
+            "state": "absent",
+            "message": "no anchor key is configured: the hash chain is checked, but "
+            "removing the newest entries together with audit-tip.json would go unnoticed",
+        }
     try:
         anchor.kid  # noqa: B018 - reads the key once
     except Exception as exc:  # noqa: BLE001 - any failure to read the key is the same answer
-        raise UnavailableError(f"cannot verify the audit log: its anchor key ({anchor.label}) cannot be read "
-                               f"({anchoring.safe_error(exc)})", code="anchor_unavailable") from None
+        raise UnavailableError(
+            f"cannot verify the audit log: its anchor key ({anchor.label}) cannot be read "
+            f"({anchoring.safe_error(exc)})",
+            code="anchor_unavailable",
+        ) from None
     tip_ok = tip is not None and "mac" in tip and anchor.tip_ok(tip)
     since = tip.get("anchored_from") if tip is not None and tip_ok else None
     if not isinstance(since, int):
         since = next((s for s in seqs if "mac" in (raw.get(s) or {})), None)
     _check_signatures(anchor, seqs, raw, since, problem)
     _check_tip_signature(seqs, tip, tip_ok, problem)
-    return {"state": "verified", "message": f"signed with the anchor key ({anchor.label}) from entry "
-            f"{since}" if since else "nothing is signed yet", "anchored_from": since,
-            "tip_seq": tip.get("seq") if tip is not None and tip_ok else None}
+    return {
+        "state": "verified",
+        "message": f"signed with the anchor key ({anchor.label}) from entry {since}"
+        if since
+        else "nothing is signed yet",
+        "anchored_from": since,
+        "tip_seq": tip.get("seq") if tip is not None and tip_ok else None,
+    }
 
 
-def _check_signatures(anchor: AuditAnchor, seqs: list[int], raw: Entries, since: int | None,
-                      problem: _Problems) -> None:
+def _check_signatures(
+    anchor: AuditAnchor, seqs: list[int], raw: Entries, since: int | None, problem: _Problems
+) -> None:
     for s in seqs:
         e = raw.get(s)
         if e is None:
             continue
         if "mac" in e or "kid" in e:
             if not anchor.knows(e.get("kid")):
-                problem(s, "forged", f"entry {s} is signed with a key this anchor does not hold "
-                                     f"(kid {str(e.get('kid'))[:20]!r})")
+                problem(
+                    s,
+                    "forged",
+                    f"entry {s} is signed with a key this anchor does not hold "
+                    f"(kid {str(e.get('kid'))[:20]!r})",
+                )
             elif not anchor.entry_ok(e):
-                problem(s, "forged", f"entry {s}'s signature does not match its content: it was changed or "
-                                     "written without the anchor key")
+                problem(
+                    s,
+                    "forged",
+                    f"entry {s}'s signature does not match its content: it was changed or "
+                    "written without the anchor key",
+                )
         elif since is not None and s >= since:
-            problem(s, "unsigned", f"entry {s} has no signature although the log is signed from entry {since}: "
-                                   "written without the anchor key, or forged")
+            problem(
+                s,
+                "unsigned",
+                f"entry {s} has no signature although the log is signed from entry {since}: "
+                "written without the anchor key, or forged",
+            )
 
 
-def _check_tip_signature(seqs: list[int], tip: dict[str, Any] | None, tip_ok: bool, problem: _Problems) -> None:
+def _check_tip_signature(
+    seqs: list[int], tip: dict[str, Any] | None, tip_ok: bool, problem: _Problems
+) -> None:
     if seqs and tip is None:
-        problem(None, "unanchored", f"{AUDIT_TIP} is missing: nothing vouches for the end of the log "
-                                    "(entries may have been cut off)", AUDIT_TIP)
+        problem(
+            None,
+            "unanchored",
+            f"{AUDIT_TIP} is missing: nothing vouches for the end of the log (entries may have been cut off)",
+            AUDIT_TIP,
+        )
     elif tip is not None and "mac" not in tip:
-        problem(None, "unanchored", f"{AUDIT_TIP} is not signed: the log was written before it had an anchor "
-                                    "key (any change, or `mlops audit anchor`, signs it), or the signed tip "
-                                    "was replaced to hide entries cut off the end", AUDIT_TIP)
+        problem(
+            None,
+            "unanchored",
+            f"{AUDIT_TIP} is not signed: the log was written before it had an anchor "
+            "key (any change, or `mlops audit anchor`, signs it), or the signed tip "
+            "was replaced to hide entries cut off the end",
+            AUDIT_TIP,
+        )
     elif tip is not None and not tip_ok:
-        problem(None, "forged", f"{AUDIT_TIP} was rewritten: its signature does not match its seq and hash "
-                                "(e.g. to hide entries cut off the end)", AUDIT_TIP)
+        problem(
+            None,
+            "forged",
+            f"{AUDIT_TIP} was rewritten: its signature does not match its seq and hash "
+            "(e.g. to hide entries cut off the end)",
+            AUDIT_TIP,
+        )

@@ -35,7 +35,9 @@ def validate_actor(actor: object) -> str:
     return actor
 
 
-def check_scalars(name: str, value: Any, *, numbers_only: bool = False, max_items: int = 1000) -> dict[str, Any]:
+def check_scalars(
+    name: str, value: Any, *, numbers_only: bool = False, max_items: int = 1000
+) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -52,7 +54,9 @@ def check_scalars(name: str, value: Any, *, numbers_only: bool = False, max_item
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise BadRequestError(f"{name}[{k!r}] must be a finite number", code=f"invalid_{name}")
         elif v is not None and not isinstance(v, (str, int, float, bool)):
-            raise BadRequestError(f"{name}[{k!r}] must be a string, number, boolean or null", code=f"invalid_{name}")
+            raise BadRequestError(
+                f"{name}[{k!r}] must be a string, number, boolean or null", code=f"invalid_{name}"
+            )
         elif isinstance(v, float) and not math.isfinite(v):
             raise BadRequestError(f"{name}[{k!r}] must be finite", code=f"invalid_{name}")
         out[k] = v
@@ -64,7 +68,9 @@ def check_tags(tags: Any) -> dict[str, str]:
     for k, v in out.items():
         validate_name(k, "tag")
         if not isinstance(v, str) or len(v) > 1024:
-            raise BadRequestError(f"tags[{k!r}] must be a string of at most 1024 characters", code="invalid_tags")
+            raise BadRequestError(
+                f"tags[{k!r}] must be a string of at most 1024 characters", code="invalid_tags"
+            )
     return out
 
 
@@ -72,5 +78,7 @@ def check_text(name: str, value: Any, limit: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > limit:
-        raise BadRequestError(f"{name} must be a string of at most {limit} characters", code=f"invalid_{name}")
+        raise BadRequestError(
+            f"{name} must be a string of at most {limit} characters", code=f"invalid_{name}"
+        )
     return value

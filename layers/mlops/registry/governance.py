@@ -22,9 +22,16 @@ from typing import Any
 from mlops.errors import BadRequestError, ConflictError, ForbiddenError, UnprocessableError
 
 DEFAULT_GOVERNED_ALIASES = ("production",)
-DEPLOY_POLICY = "allow_unapproved_deploys"   # model field; absent or false: deployments need approval
-WHOLE_FIELDS = ("description", "code_commit", "training_data", "params", "metrics", "signature",
-                "reference_profile")
+DEPLOY_POLICY = "allow_unapproved_deploys"  # model field; absent or false: deployments need approval
+WHOLE_FIELDS = (
+    "description",
+    "code_commit",
+    "training_data",
+    "params",
+    "metrics",
+    "signature",
+    "reference_profile",
+)
 NAMED_FIELDS = ("params", "metrics", "tags")
 DECISIONS = ("approve", "reject")
 STATES = ("none", "pending", "approved", "rejected")
@@ -35,17 +42,23 @@ def validate_required_metadata(spec: Any) -> list[str]:
     if spec is None:
         return []
     if not isinstance(spec, (list, tuple)):
-        raise BadRequestError("required_metadata must be a list of field names", code="invalid_required_metadata")
+        raise BadRequestError(
+            "required_metadata must be a list of field names", code="invalid_required_metadata"
+        )
     out: list[str] = []
     for item in spec:
         if not isinstance(item, str):
-            raise BadRequestError("required_metadata entries must be strings", code="invalid_required_metadata")
+            raise BadRequestError(
+                "required_metadata entries must be strings", code="invalid_required_metadata"
+            )
         head, _, name = item.partition(".")
         ok = (item in WHOLE_FIELDS) or (head in NAMED_FIELDS and name and len(name) <= 128)
         if not ok:
             raise BadRequestError(
                 f"required_metadata entry {item[:80]!r} is not one of {', '.join(WHOLE_FIELDS)} "
-                f"or params.<name> / metrics.<name> / tags.<name>", code="invalid_required_metadata")
+                f"or params.<name> / metrics.<name> / tags.<name>",
+                code="invalid_required_metadata",
+            )
         if item not in out:
             out.append(item)
     return out
@@ -56,14 +69,18 @@ def validate_governed_aliases(value: Any) -> list[str]:
     from mlops.names import validate_name
 
     if not isinstance(value, (list, tuple)):
-        raise BadRequestError("governed_aliases must be a list of alias names", code="invalid_governed_aliases")
+        raise BadRequestError(
+            "governed_aliases must be a list of alias names", code="invalid_governed_aliases"
+        )
     if len(value) > 100:
         raise BadRequestError("governed_aliases has more than 100 entries", code="invalid_governed_aliases")
     out: list[str] = []
     for i, alias in enumerate(value):
         if not isinstance(alias, str):
-            raise BadRequestError(f"governed_aliases[{i}] must be an alias name (a string), got "
-                                  f"{type(alias).__name__}", code="invalid_governed_aliases")
+            raise BadRequestError(
+                f"governed_aliases[{i}] must be an alias name (a string), got {type(alias).__name__}",
+                code="invalid_governed_aliases",
+            )
         if validate_name(alias, "alias") not in out:
             out.append(alias)
     return out
@@ -92,7 +109,9 @@ def check_required_metadata(model: Mapping[str, Any], version: Mapping[str, Any]
         raise UnprocessableError(
             f"model {model.get('name')!r} requires {', '.join(missing)} for every new version; "
             f"add {'it' if len(missing) == 1 else 'them'} to the registration",
-            code="missing_required_metadata", details={"missing": missing})
+            code="missing_required_metadata",
+            details={"missing": missing},
+        )
 
 
 def new_approval(model: str, version: int) -> dict[str, Any]:
@@ -102,8 +121,10 @@ def new_approval(model: str, version: int) -> dict[str, Any]:
 def apply_request(doc: dict[str, Any], *, actor: str, at: str, comment: str) -> dict[str, Any]:
     state = doc.get("state", "none")
     if state == "pending":
-        raise ConflictError(f"{doc['model']} v{doc['version']} already has a pending approval request",
-                            code="approval_pending")
+        raise ConflictError(
+            f"{doc['model']} v{doc['version']} already has a pending approval request",
+            code="approval_pending",
+        )
     if state == "approved":
         raise ConflictError(f"{doc['model']} v{doc['version']} is already approved", code="already_approved")
     doc["state"] = "pending"
@@ -112,19 +133,31 @@ def apply_request(doc: dict[str, Any], *, actor: str, at: str, comment: str) -> 
     return doc
 
 
-def apply_decision(doc: dict[str, Any], version_record: Mapping[str, Any], *, decision: str, actor: str,
-                   at: str, comment: str) -> dict[str, Any]:
+def apply_decision(
+    doc: dict[str, Any],
+    version_record: Mapping[str, Any],
+    *,
+    decision: str,
+    actor: str,
+    at: str,
+    comment: str,
+) -> dict[str, Any]:
     if decision not in DECISIONS:
-        raise BadRequestError(f"decision must be approve or reject, got {str(decision)[:20]!r}",
-                              code="invalid_decision")
+        raise BadRequestError(
+            f"decision must be approve or reject, got {str(decision)[:20]!r}", code="invalid_decision"
+        )
     state = doc.get("state", "none")
     if state != "pending":
         hint = "request approval first" if state in ("none", "rejected") else "it is already approved"
-        raise ConflictError(f"{doc['model']} v{doc['version']} has no pending approval request ({hint})",
-                            code="no_pending_request")
+        raise ConflictError(
+            f"{doc['model']} v{doc['version']} has no pending approval request ({hint})",
+            code="no_pending_request",
+        )
     if decision == "approve" and actor == version_record.get("created_by"):
-        raise ForbiddenError(f"{actor} registered {doc['model']} v{doc['version']} and cannot approve it; "
-                             "another person must", code="self_approval")
+        raise ForbiddenError(
+            f"{actor} registered {doc['model']} v{doc['version']} and cannot approve it; another person must",
+            code="self_approval",
+        )
     doc["state"] = "approved" if decision == "approve" else "rejected"
     doc["history"].append({"event": decision, "by": actor, "at": at, "comment": comment})
     doc["generation"] = int(doc.get("generation", 0)) + 1
@@ -137,18 +170,22 @@ def check_governed_alias(model: Mapping[str, Any], alias: str, version: int, app
         raise ForbiddenError(
             f"alias {alias!r} of model {model.get('name')!r} is governed: v{version} is not approved "
             f"(approval state: {approval_state}); request approval and have another person approve it",
-            code="approval_required", details={"alias": alias, "version": version, "state": approval_state})
+            code="approval_required",
+            details={"alias": alias, "version": version, "state": approval_state},
+        )
 
 
 def validate_deploy_policy(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise BadRequestError(f"{DEPLOY_POLICY} must be true or false, got {str(value)[:40]!r}",
-                              code="invalid_policy")
+        raise BadRequestError(
+            f"{DEPLOY_POLICY} must be true or false, got {str(value)[:40]!r}", code="invalid_policy"
+        )
     return value
 
 
-def check_deployable(model: Mapping[str, Any], version: int, approval_state: str, *, role: str,
-                     endpoint: str) -> None:
+def check_deployable(
+    model: Mapping[str, Any], version: int, approval_state: str, *, role: str, endpoint: str
+) -> None:
     """A version serves traffic (as ``role``: stable, canary or shadow) only when approved, unless the
     model's audited policy allows unapproved deploys (``ForbiddenError`` ``approval_required`` otherwise).
 
@@ -162,5 +199,11 @@ def check_deployable(model: Mapping[str, Any], version: int, approval_state: str
         f"as the {role} of endpoint {endpoint!r}: every version that serves traffic (stable, canary or shadow) "
         "must be approved; request approval and have another person approve it",
         code="approval_required",
-        details={"model": model.get("name"), "version": version, "state": approval_state, "role": role,
-                 "endpoint": endpoint})
+        details={
+            "model": model.get("name"),
+            "version": version,
+            "state": approval_state,
+            "role": role,
+            "endpoint": endpoint,
+        },
+    )

@@ -46,7 +46,7 @@ def version_key(model: str, version: int) -> str:
 
 def version_of_key(model: str, key: str) -> int | None:
     """The version number a key under ``versions_prefix(model)`` names, or None."""
-    m = _VERSION_FILE.match(key[len(versions_prefix(model)):])
+    m = _VERSION_FILE.match(key[len(versions_prefix(model)) :])
     return int(m.group(1)) if m else None
 
 
@@ -58,8 +58,9 @@ def artifact_key(sha256: str) -> str:
     from mlops.errors import BadRequestError
 
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
-        raise BadRequestError(f"artifact sha256 {str(sha256)[:80]!r} is not 64 lower-case hex digits",
-                              code="invalid_sha256")
+        raise BadRequestError(
+            f"artifact sha256 {str(sha256)[:80]!r} is not 64 lower-case hex digits", code="invalid_sha256"
+        )
     return ARTIFACTS_PREFIX + sha256
 
 

@@ -49,25 +49,40 @@ def _check_version_doc(key: str, doc: Mapping[str, Any]) -> None:
     """A version record must at least name its artifact and signature (else it is corrupt, not a 500)."""
     art = doc.get("artifact")
     sig = doc.get("signature")
-    if not isinstance(art, Mapping) or not isinstance(art.get("sha256"), str) or \
-            not isinstance(sig, Mapping) or not isinstance(sig.get("inputs"), list):
-        raise IntegrityError(f"metadata object {key} is corrupt (no artifact sha256 or signature)",
-                             code="corrupt_metadata", details={"key": key})
+    if (
+        not isinstance(art, Mapping)
+        or not isinstance(art.get("sha256"), str)
+        or not isinstance(sig, Mapping)
+        or not isinstance(sig.get("inputs"), list)
+    ):
+        raise IntegrityError(
+            f"metadata object {key} is corrupt (no artifact sha256 or signature)",
+            code="corrupt_metadata",
+            details={"key": key},
+        )
 
 
 class Registry:
     """The registry API. ``actor`` is who the changes are attributed to (``with_actor`` per request)."""
 
-    def __init__(self, store: ObjectStore, *, clock: Callable[[], float] = time.time, actor: str = "unknown",
-                 audit: AuditLog | None = None, anchor: AuditAnchor | None = None,
-                 audit_store: ObjectStore | None = None):
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        actor: str = "unknown",
+        audit: AuditLog | None = None,
+        anchor: AuditAnchor | None = None,
+        audit_store: ObjectStore | None = None,
+    ):
         """``anchor`` signs the audit log with a key kept outside the store (``mlops.registry.anchor``);
         ``audit_store`` holds the audit entries when they have their own (WORM) bucket."""
         self.store = store
         self.clock = clock
         self.actor = validate_actor(actor)
-        self.audit = audit if audit is not None else AuditLog(store, clock, anchor=anchor,
-                                                              entries_store=audit_store)
+        self.audit = (
+            audit if audit is not None else AuditLog(store, clock, anchor=anchor, entries_store=audit_store)
+        )
 
     def with_actor(self, actor: str) -> Registry:
         """The same registry (store, clock, audit head cache) acting for ``actor``."""
@@ -79,20 +94,25 @@ class Registry:
     def _audit(self, action: str, subject: str, details: dict[str, Any]) -> dict[str, Any]:
         return self.audit.append(self.actor, action, subject, details)
 
-    def audit_event(self, actor: str | None, action: str, subject: str,
-                    details: dict[str, Any] | None = None) -> dict[str, Any]:
+    def audit_event(
+        self, actor: str | None, action: str, subject: str, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Append an entry for something that is not a registry change but belongs in the trail
         (e.g. the guardian's ``retrain.requested``). ``action`` is ``word.word``; ``subject`` ``kind:name``."""
         if not isinstance(action, str) or not _ACTION.match(action):
-            raise BadRequestError(f"audit action {str(action)[:60]!r} must look like 'retrain.requested'",
-                                  code="invalid_action")
+            raise BadRequestError(
+                f"audit action {str(action)[:60]!r} must look like 'retrain.requested'", code="invalid_action"
+            )
         if not isinstance(subject, str) or not _SUBJECT.match(subject):
-            raise BadRequestError(f"audit subject {str(subject)[:60]!r} must look like 'endpoint:churn'",
-                                  code="invalid_subject")
+            raise BadRequestError(
+                f"audit subject {str(subject)[:60]!r} must look like 'endpoint:churn'", code="invalid_subject"
+            )
         try:
             records.dumps(details or {})
         except (TypeError, ValueError) as exc:
-            raise BadRequestError(f"audit details must be plain JSON: {exc}", code="invalid_details") from None
+            raise BadRequestError(
+                f"audit details must be plain JSON: {exc}", code="invalid_details"
+            ) from None
         return self.audit.append(validate_actor(actor or self.actor), action, subject, dict(details or {}))
 
     def _read_many(self, keys: list[str]) -> list[records.Doc | None]:
@@ -103,36 +123,69 @@ class Registry:
 
     # ================================================================== models
 
-    def create_model(self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None,
-                     required_metadata: list[str] | None = None,
-                     governed_aliases: list[str] | tuple[str, ...] | None = None,
-                     allow_unapproved_deploys: bool = False, exist_ok: bool = False) -> dict[str, Any]:
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        required_metadata: list[str] | None = None,
+        governed_aliases: list[str] | tuple[str, ...] | None = None,
+        allow_unapproved_deploys: bool = False,
+        exist_ok: bool = False,
+    ) -> dict[str, Any]:
         """Create a model; ``ConflictError`` if it exists (unless ``exist_ok``).
         ``allow_unapproved_deploys`` lifts the rule that only approved versions serve traffic (audited)."""
         validate_name(name, "model")
-        governed = _alias_list(governance.DEFAULT_GOVERNED_ALIASES if governed_aliases is None else governed_aliases)
+        governed = _alias_list(
+            governance.DEFAULT_GOVERNED_ALIASES if governed_aliases is None else governed_aliases
+        )
         policy = governance.validate_deploy_policy(allow_unapproved_deploys)
         now = self._now()
-        doc = {"schema": records.SCHEMA, "name": name, "description": check_text("description", description, 10_000),
-               "tags": check_tags(tags), "required_metadata": governance.validate_required_metadata(required_metadata),
-               "governed_aliases": governed, governance.DEPLOY_POLICY: policy, "aliases": {},
-               "created_by": self.actor, "created_at": now,
-               "updated_by": self.actor, "updated_at": now, "generation": 1}
+        doc = {
+            "schema": records.SCHEMA,
+            "name": name,
+            "description": check_text("description", description, 10_000),
+            "tags": check_tags(tags),
+            "required_metadata": governance.validate_required_metadata(required_metadata),
+            "governed_aliases": governed,
+            governance.DEPLOY_POLICY: policy,
+            "aliases": {},
+            "created_by": self.actor,
+            "created_at": now,
+            "updated_by": self.actor,
+            "updated_at": now,
+            "generation": 1,
+        }
         try:
             records.create(self.store, model_key(name), doc)
         except PreconditionFailedError:
             if exist_ok:
                 return self.get_model(name)
             raise ConflictError(f"model {name!r} already exists", code="model_exists") from None
-        self._audit("model.create", model_subject(name),
-                    {"description": doc["description"], "required_metadata": doc["required_metadata"],
-                     "governed_aliases": governed, governance.DEPLOY_POLICY: policy, "tags": doc["tags"]})
+        self._audit(
+            "model.create",
+            model_subject(name),
+            {
+                "description": doc["description"],
+                "required_metadata": doc["required_metadata"],
+                "governed_aliases": governed,
+                governance.DEPLOY_POLICY: policy,
+                "tags": doc["tags"],
+            },
+        )
         return public(doc)
 
-    def update_model(self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None,
-                     required_metadata: list[str] | None = None,
-                     governed_aliases: list[str] | None = None,
-                     allow_unapproved_deploys: bool | None = None) -> dict[str, Any]:
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        required_metadata: list[str] | None = None,
+        governed_aliases: list[str] | None = None,
+        allow_unapproved_deploys: bool | None = None,
+    ) -> dict[str, Any]:
         """Change a model's description, tags or governance settings (only the fields given)."""
         changes: dict[str, Any] = {}
         if description is not None:
@@ -174,8 +227,7 @@ class Registry:
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model record, by name."""
-        keys = [k for k in self.store.list(MODELS_PREFIX)
-                if k.endswith("/model.json") and k.count("/") == 2]
+        keys = [k for k in self.store.list(MODELS_PREFIX) if k.endswith("/model.json") and k.count("/") == 2]
         return [public(d.data) for d in self._read_many(keys) if d is not None]
 
     # ================================================================== versions
@@ -199,9 +251,12 @@ class Registry:
                 raise NotFoundError(f"model {model!r} does not exist", code="model_not_found")
             raise NotFoundError(f"model {model!r} has no version {v}", code="version_not_found")
         if doc.data.get("model") != model or doc.data.get("version") != v:
-            raise IntegrityError(f"metadata object {key} is corrupt (it describes "
-                                 f"{doc.data.get('model')!r} v{doc.data.get('version')!r})",
-                                 code="corrupt_metadata", details={"key": key})
+            raise IntegrityError(
+                f"metadata object {key} is corrupt (it describes "
+                f"{doc.data.get('model')!r} v{doc.data.get('version')!r})",
+                code="corrupt_metadata",
+                details={"key": key},
+            )
         _check_version_doc(key, doc.data)
         return public(doc.data)
 
@@ -224,8 +279,9 @@ class Registry:
 
         return versions.Registrar(self.store, self.actor, self._now, self._audit, model_for)
 
-    def register_version(self, model: str, artifact: Any = None, X: Any = None, y: Any = None,
-                         **kwargs: Any) -> dict[str, Any]:
+    def register_version(
+        self, model: str, artifact: Any = None, X: Any = None, y: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """Register a new version of ``model`` (created with default governance if new).
 
         The artifact is a fitted estimator (serialized with joblib), its joblib bytes, or
@@ -238,7 +294,9 @@ class Registry:
         """
         return versions.register_version(self._registrar(), model, artifact, X, y, **kwargs)
 
-    def import_mlflow(self, model: str, path: str, X: Any = None, y: Any = None, **kwargs: Any) -> dict[str, Any]:
+    def import_mlflow(
+        self, model: str, path: str, X: Any = None, y: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """Register an MLflow sklearn-flavor model directory (``MLmodel`` + pickle) as a new version.
         Without ``X`` the signature comes from ``MLmodel`` (no reference profile then)."""
         return versions.import_mlflow(self._registrar(), model, path, X, y, **kwargs)
@@ -268,8 +326,11 @@ class Registry:
             return artifacts.fetch_verified(self.store, sha256, size=size, what=what)
         except IntegrityError as exc:
             try:
-                self._audit("artifact.verify_failed", model_subject(rec["model"]),
-                            {"version": rec["version"], "what": what, **exc.details})
+                self._audit(
+                    "artifact.verify_failed",
+                    model_subject(rec["model"]),
+                    {"version": rec["version"], "what": what, **exc.details},
+                )
             except Exception:  # noqa: BLE001 - refusing the artifact matters more than recording it
                 pass
             raise
@@ -282,14 +343,18 @@ class Registry:
         self._verified(rec, art["sha256"], art.get("size"), what=f"artifact of {model} v{rec['version']}")
         ref = rec.get("compiled")
         if ref:
-            self._verified(rec, ref["sha256"], ref.get("size"), what=f"compiled scorer of {model} v{rec['version']}")
+            self._verified(
+                rec, ref["sha256"], ref.get("size"), what=f"compiled scorer of {model} v{rec['version']}"
+            )
         return rec
 
     def get_artifact(self, model: str, version: int | str) -> bytes:
         """The version's artifact bytes, verified against the recorded sha256 and size."""
         rec = self.get_version(model, version)
         art = rec["artifact"]
-        return self._verified(rec, art["sha256"], art.get("size"), what=f"artifact of {model} v{rec['version']}")
+        return self._verified(
+            rec, art["sha256"], art.get("size"), what=f"artifact of {model} v{rec['version']}"
+        )
 
     def load_model(self, model: str, ref: int | str) -> tuple[Any, dict[str, Any]]:
         """(deserialized model, version record) for a version number, alias or ``latest``.
@@ -297,8 +362,10 @@ class Registry:
         v = self.resolve(model, ref)
         rec = self.get_version(model, v)
         if rec["artifact"].get("format") != artifacts.FORMAT_JOBLIB:
-            raise UnprocessableError(f"{model} v{v}: artifact format {rec['artifact'].get('format')!r} "
-                                     "cannot be loaded", code="unsupported_format")
+            raise UnprocessableError(
+                f"{model} v{v}: artifact format {rec['artifact'].get('format')!r} cannot be loaded",
+                code="unsupported_format",
+            )
         data = self.get_artifact(model, v)
         return artifacts.load_joblib(data), rec
 
@@ -329,8 +396,15 @@ class Registry:
             return v
         return self.alias_version(model, ref)
 
-    def set_alias(self, model: str, alias: str, version: int | str, *, expected_version: Any = _UNSET,
-                  reason: str | None = None) -> dict[str, Any]:
+    def set_alias(
+        self,
+        model: str,
+        alias: str,
+        version: int | str,
+        *,
+        expected_version: Any = _UNSET,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
         """Point ``alias`` at ``version`` (CAS). ``expected_version`` (a number, or None for "unset")
         makes the move conditional: ``ConflictError`` if the alias has moved meanwhile.
         A governed alias moves only to an approved version (``ForbiddenError``)."""
@@ -351,11 +425,14 @@ class Registry:
             aliases = cur.setdefault("aliases", {})
             prev = aliases.get(alias)
             if expected_version is not _UNSET and prev != expected_version:
-                raise ConflictError(f"alias {alias!r} of {model!r} points to "
-                                    f"{'v' + str(prev) if prev else 'nothing'}, not "
-                                    f"{'v' + str(expected_version) if expected_version else 'nothing'} as expected; "
-                                    "re-read and retry", code="alias_moved",
-                                    details={"alias": alias, "current": prev})
+                raise ConflictError(
+                    f"alias {alias!r} of {model!r} points to "
+                    f"{'v' + str(prev) if prev else 'nothing'}, not "
+                    f"{'v' + str(expected_version) if expected_version else 'nothing'} as expected; "
+                    "re-read and retry",
+                    code="alias_moved",
+                    details={"alias": alias, "current": prev},
+                )
             governance.check_governed_alias(cur, alias, v, state)
             if prev == v:
                 return None
@@ -369,13 +446,22 @@ class Registry:
 
         assert doc is not None  # change() raises rather than leave a missing record missing
         if changed:
-            self._audit("alias.set", model_subject(model),
-                        {"alias": alias, "version": v, "previous": moved.get("previous"), "reason": reason,
-                         "generation": doc["generation"]})
+            self._audit(
+                "alias.set",
+                model_subject(model),
+                {
+                    "alias": alias,
+                    "version": v,
+                    "previous": moved.get("previous"),
+                    "reason": reason,
+                    "generation": doc["generation"],
+                },
+            )
         return public(doc)
 
-    def delete_alias(self, model: str, alias: str, *, expected_version: Any = _UNSET,
-                     reason: str | None = None) -> dict[str, Any]:
+    def delete_alias(
+        self, model: str, alias: str, *, expected_version: Any = _UNSET, reason: str | None = None
+    ) -> dict[str, Any]:
         """Remove an alias (CAS; ``expected_version`` as in ``set_alias``)."""
         validate_name(alias, "alias")
         if expected_version is not _UNSET and expected_version is not None:
@@ -390,8 +476,11 @@ class Registry:
             if alias not in aliases:
                 raise NotFoundError(f"model {model!r} has no alias {alias!r}", code="alias_not_found")
             if expected_version is not _UNSET and aliases[alias] != expected_version:
-                raise ConflictError(f"alias {alias!r} of {model!r} points to v{aliases[alias]}, "
-                                    f"not v{expected_version} as expected", code="alias_moved")
+                raise ConflictError(
+                    f"alias {alias!r} of {model!r} points to v{aliases[alias]}, "
+                    f"not v{expected_version} as expected",
+                    code="alias_moved",
+                )
             removed["previous"] = aliases.pop(alias)
             cur["updated_by"], cur["updated_at"] = self.actor, self._now()
             cur["generation"] = int(cur.get("generation", 0)) + 1
@@ -400,9 +489,17 @@ class Registry:
         doc, _ = records.update(self.store, model_key(model), change, what="model")
 
         assert doc is not None  # change() raises rather than leave a missing record missing
-        self._audit("alias.delete", model_subject(model),
-                    {"alias": alias, "version": None, "previous": removed.get("previous"), "reason": reason,
-                     "generation": doc["generation"]})
+        self._audit(
+            "alias.delete",
+            model_subject(model),
+            {
+                "alias": alias,
+                "version": None,
+                "previous": removed.get("previous"),
+                "reason": reason,
+                "generation": doc["generation"],
+            },
+        )
         return public(doc)
 
     # ================================================================== governance
@@ -427,8 +524,9 @@ class Registry:
         now = self._now()
 
         def change(cur: dict[str, Any] | None) -> dict[str, Any]:
-            return governance.apply_request(cur or governance.new_approval(model, v), actor=self.actor, at=now,
-                                            comment=comment)
+            return governance.apply_request(
+                cur or governance.new_approval(model, v), actor=self.actor, at=now, comment=comment
+            )
 
         doc, _ = records.update(self.store, approval_key(model, v), change, what="approval")
 
@@ -436,7 +534,9 @@ class Registry:
         self._audit("approval.request", model_subject(model), {"version": v, "comment": comment})
         return public(doc)
 
-    def decide_approval(self, model: str, version: int | str, decision: str, *, comment: str = "") -> dict[str, Any]:
+    def decide_approval(
+        self, model: str, version: int | str, decision: str, *, comment: str = ""
+    ) -> dict[str, Any]:
         """Approve or reject a pending request; the registrant of the version cannot approve it."""
         v = validate_version(version)
         rec = self.get_version(model, v)
@@ -444,8 +544,14 @@ class Registry:
         now = self._now()
 
         def change(cur: dict[str, Any] | None) -> dict[str, Any]:
-            return governance.apply_decision(cur or governance.new_approval(model, v), rec, decision=decision,
-                                             actor=self.actor, at=now, comment=comment)
+            return governance.apply_decision(
+                cur or governance.new_approval(model, v),
+                rec,
+                decision=decision,
+                actor=self.actor,
+                at=now,
+                comment=comment,
+            )
 
         doc, _ = records.update(self.store, approval_key(model, v), change, what="approval")
 

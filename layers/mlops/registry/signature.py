@@ -26,8 +26,20 @@ import numpy as np
 from mlops.errors import BadRequestError, UnprocessableError
 
 KINDS = ("numeric", "categorical")
-_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64",
-           "bool", "str")
+_DTYPES = (
+    "float64",
+    "float32",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+    "str",
+)
 
 
 def _is_dataframe(x: Any) -> bool:
@@ -35,7 +47,9 @@ def _is_dataframe(x: Any) -> bool:
 
 
 def _is_series(x: Any) -> bool:
-    return type(x).__module__.split(".")[0] == "pandas" and hasattr(x, "to_numpy") and not hasattr(x, "columns")
+    return (
+        type(x).__module__.split(".")[0] == "pandas" and hasattr(x, "to_numpy") and not hasattr(x, "columns")
+    )
 
 
 def _column(values: Any) -> np.ndarray:
@@ -46,8 +60,9 @@ def _column(values: Any) -> np.ndarray:
     if arr.dtype.kind in "fiub":
         return arr
     items = arr.tolist()
-    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in items) and \
-            any(v is not None for v in items):
+    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in items) and any(
+        v is not None for v in items
+    ):
         return np.array([math.nan if v is None else float(v) for v in items], dtype=np.float64)
     if all(v is None or isinstance(v, bool) for v in items) and any(v is not None for v in items):
         if None not in items:
@@ -75,26 +90,32 @@ def to_columns(X: Any, feature_names: Sequence[str] | None = None) -> tuple[list
         names = [str(k) for k in X[0]]
         for i, rec in enumerate(X):
             if not isinstance(rec, Mapping) or set(map(str, rec)) != set(names):
-                raise UnprocessableError(f"training record {i} has different fields from record 0 "
-                                         f"({sorted(names)[:10]})", code="ragged_training_data")
+                raise UnprocessableError(
+                    f"training record {i} has different fields from record 0 ({sorted(names)[:10]})",
+                    code="ragged_training_data",
+                )
         cols = {n: _column([rec.get(n) for rec in X]) for n in names}
     else:
         arr = np.asarray(X)
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2:
-            raise UnprocessableError(f"training data must be 2-D (rows x features), got {arr.ndim}-D",
-                                     code="invalid_training_data")
+            raise UnprocessableError(
+                f"training data must be 2-D (rows x features), got {arr.ndim}-D", code="invalid_training_data"
+            )
         width = arr.shape[1]
         names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(width)]
         if len(names) != width:
-            raise UnprocessableError(f"{len(names)} feature names for {width} columns",
-                                     code="feature_names_mismatch")
+            raise UnprocessableError(
+                f"{len(names)} feature names for {width} columns", code="feature_names_mismatch"
+            )
         cols = {n: _column(arr[:, i]) for i, n in enumerate(names)}
     if feature_names is not None and list(map(str, feature_names)) != names:
         if sorted(map(str, feature_names)) != sorted(names):
-            raise UnprocessableError(f"feature_names {list(feature_names)[:10]} do not match the data's "
-                                     f"columns {names[:10]}", code="feature_names_mismatch")
+            raise UnprocessableError(
+                f"feature_names {list(feature_names)[:10]} do not match the data's columns {names[:10]}",
+                code="feature_names_mismatch",
+            )
         names = [str(n) for n in feature_names]  # reorder to the model's order
     if not names:
         raise UnprocessableError("training data has no columns", code="invalid_training_data")
@@ -102,7 +123,9 @@ def to_columns(X: Any, feature_names: Sequence[str] | None = None) -> tuple[list
         raise UnprocessableError("training data has duplicate column names", code="invalid_training_data")
     for n in names:
         if not n or len(n) > 256 or any(ord(c) < 0x20 for c in n):
-            raise UnprocessableError(f"feature name {str(n)[:60]!r} is not usable", code="invalid_feature_name")
+            raise UnprocessableError(
+                f"feature name {str(n)[:60]!r} is not usable", code="invalid_feature_name"
+            )
     lengths = {len(c) for c in cols.values()}
     if len(lengths) != 1:
         raise UnprocessableError("training columns have different lengths", code="ragged_training_data")
@@ -129,8 +152,14 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def infer_signature(names: Sequence[str], columns: Mapping[str, np.ndarray], *, y: Any = None,
-                    target_name: str | None = None, classes: Sequence[Any] | None = None) -> dict[str, Any]:
+def infer_signature(
+    names: Sequence[str],
+    columns: Mapping[str, np.ndarray],
+    *,
+    y: Any = None,
+    target_name: str | None = None,
+    classes: Sequence[Any] | None = None,
+) -> dict[str, Any]:
     """The signature of a model trained on ``columns`` (and ``y``), with class labels when known."""
     inputs = []
     for n in names:
@@ -139,38 +168,49 @@ def infer_signature(names: Sequence[str], columns: Mapping[str, np.ndarray], *, 
     target = None
     if y is not None:
         ycol = _column(y.to_numpy() if _is_series(y) else y)
-        target = {"name": target_name or (str(y.name) if _is_series(y) and y.name is not None else "target"),
-                  "dtype": _dtype_of(ycol)}
-    return {"inputs": inputs,
-            "classes": [_plain(c) for c in classes] if classes is not None else None,
-            "target": target}
+        target = {
+            "name": target_name or (str(y.name) if _is_series(y) and y.name is not None else "target"),
+            "dtype": _dtype_of(ycol),
+        }
+    return {
+        "inputs": inputs,
+        "classes": [_plain(c) for c in classes] if classes is not None else None,
+        "target": target,
+    }
 
 
 def validate_signature(sig: Any) -> dict[str, Any]:
     """Check a signature supplied by a client (the HTTP API); returns it normalised."""
     if not isinstance(sig, Mapping) or not isinstance(sig.get("inputs"), list) or not sig["inputs"]:
-        raise UnprocessableError("signature must be an object with a non-empty 'inputs' list",
-                                 code="invalid_signature")
+        raise UnprocessableError(
+            "signature must be an object with a non-empty 'inputs' list", code="invalid_signature"
+        )
     inputs, seen = [], set()
     for i, f in enumerate(sig["inputs"]):
         if not isinstance(f, Mapping) or not isinstance(f.get("name"), str) or not f["name"]:
             raise UnprocessableError(f"signature.inputs[{i}] needs a 'name'", code="invalid_signature")
         dtype = f.get("dtype", "float64")
         if dtype not in _DTYPES:
-            raise UnprocessableError(f"signature.inputs[{i}].dtype {str(dtype)[:30]!r} is not one of "
-                                     f"{', '.join(_DTYPES)}", code="invalid_signature")
+            raise UnprocessableError(
+                f"signature.inputs[{i}].dtype {str(dtype)[:30]!r} is not one of {', '.join(_DTYPES)}",
+                code="invalid_signature",
+            )
         kind = f.get("kind", kind_of(dtype))
         if kind not in KINDS:
-            raise UnprocessableError(f"signature.inputs[{i}].kind must be numeric or categorical",
-                                     code="invalid_signature")
+            raise UnprocessableError(
+                f"signature.inputs[{i}].kind must be numeric or categorical", code="invalid_signature"
+            )
         if f["name"] in seen:
             raise UnprocessableError(f"signature.inputs has {f['name']!r} twice", code="invalid_signature")
         seen.add(f["name"])
         inputs.append({"name": f["name"], "dtype": dtype, "kind": kind})
     classes = sig.get("classes")
-    if classes is not None and (not isinstance(classes, list) or
-                                not all(isinstance(c, (str, int, float, bool)) for c in classes)):
-        raise UnprocessableError("signature.classes must be a list of labels or null", code="invalid_signature")
+    if classes is not None and (
+        not isinstance(classes, list) or not all(isinstance(c, (str, int, float, bool)) for c in classes)
+    ):
+        raise UnprocessableError(
+            "signature.classes must be a list of labels or null", code="invalid_signature"
+        )
     check_classes(classes)
     target = sig.get("target")
     if target is not None and (not isinstance(target, Mapping) or not isinstance(target.get("name"), str)):
@@ -178,16 +218,22 @@ def validate_signature(sig: Any) -> dict[str, Any]:
     unknown = set(sig) - {"inputs", "classes", "target"}
     if unknown:
         raise UnprocessableError(f"signature has unknown fields {sorted(unknown)}", code="invalid_signature")
-    return {"inputs": inputs, "classes": classes,
-            "target": {"name": target["name"], "dtype": str(target.get("dtype", "str"))} if target else None}
+    return {
+        "inputs": inputs,
+        "classes": classes,
+        "target": {"name": target["name"], "dtype": str(target.get("dtype", "str"))} if target else None,
+    }
 
 
 def check_classes(classes: Sequence[Any] | None) -> None:
     """Class labels must be storable as JSON: no NaN or infinite label (``422 invalid_signature``)."""
     for i, c in enumerate(classes or ()):
         if isinstance(c, float) and not math.isfinite(c):
-            raise UnprocessableError(f"signature.classes[{i}] is {c!r}; a class label must be a finite number, "
-                                     "a string or a boolean", code="invalid_signature")
+            raise UnprocessableError(
+                f"signature.classes[{i}] is {c!r}; a class label must be a finite number, "
+                "a string or a boolean",
+                code="invalid_signature",
+            )
 
 
 def kinds_of(signature: Mapping[str, Any]) -> dict[str, str]:

@@ -46,40 +46,91 @@ def version_numbers(store: ObjectStore, model: str) -> list[int]:
     return sorted(n for n in nums if n is not None)
 
 
-def register_version(reg: Registrar, model: str, artifact: Any = None, X: Any = None, y: Any = None, *,
-                     artifact_sha256: str | None = None, feature_names: list[str] | None = None,
-                     target_name: str | None = None, signature: Mapping[str, Any] | None = None,
-                     reference_profile: Mapping[str, Any] | None = None,
-                     reference_profile_sha256: str | None = None, profile: bool = True,
-                     params: Mapping[str, Any] | None = None, metrics: Mapping[str, float] | None = None,
-                     training_data_digest: str | None = None, code_commit: str | None = None,
-                     description: str = "", tags: Mapping[str, str] | None = None,
-                     flavor: str = artifacts.FLAVOR_SKLEARN, source: Mapping[str, Any] | None = None,
-                     estimator: Any = None) -> dict[str, Any]:
+def register_version(
+    reg: Registrar,
+    model: str,
+    artifact: Any = None,
+    X: Any = None,
+    y: Any = None,
+    *,
+    artifact_sha256: str | None = None,
+    feature_names: list[str] | None = None,
+    target_name: str | None = None,
+    signature: Mapping[str, Any] | None = None,
+    reference_profile: Mapping[str, Any] | None = None,
+    reference_profile_sha256: str | None = None,
+    profile: bool = True,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    training_data_digest: str | None = None,
+    code_commit: str | None = None,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    flavor: str = artifacts.FLAVOR_SKLEARN,
+    source: Mapping[str, Any] | None = None,
+    estimator: Any = None,
+) -> dict[str, Any]:
     """Register a new version of ``model`` (see ``Registry.register_version``); returns the version record."""
-    meta = _check_metadata(model, flavor, params=params, metrics=metrics, tags=tags, description=description,
-                           code_commit=code_commit, source=source)
+    meta = _check_metadata(
+        model,
+        flavor,
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        description=description,
+        code_commit=code_commit,
+        source=source,
+    )
     if X is not None and signature is not None:
-        raise BadRequestError("give the training frame X or a signature, not both", code="ambiguous_signature")
+        raise BadRequestError(
+            "give the training frame X or a signature, not both", code="ambiguous_signature"
+        )
     if reference_profile is not None and reference_profile_sha256 is not None:
-        raise BadRequestError("give reference_profile or reference_profile_sha256, not both",
-                              code="ambiguous_profile")
+        raise BadRequestError(
+            "give reference_profile or reference_profile_sha256, not both", code="ambiguous_profile"
+        )
     model_obj, data = _artifact_input(artifact, artifact_sha256, estimator)
-    sig, training_data, columns = _signature_of(X, y, model_obj, feature_names=feature_names,
-                                                target_name=target_name, signature=signature,
-                                                training_data_digest=training_data_digest)
-    will_profile = reference_profile is not None or reference_profile_sha256 is not None or \
-        (columns is not None and profile)
-    artifact_info = {"sha256": artifact_sha256, "size": None, "flavor": flavor, "format": artifacts.FORMAT_JOBLIB,
-                     "python_class": f"{type(model_obj).__module__}.{type(model_obj).__qualname__}"
-                     if model_obj is not None else None}
+    sig, training_data, columns = _signature_of(
+        X,
+        y,
+        model_obj,
+        feature_names=feature_names,
+        target_name=target_name,
+        signature=signature,
+        training_data_digest=training_data_digest,
+    )
+    will_profile = (
+        reference_profile is not None
+        or reference_profile_sha256 is not None
+        or (columns is not None and profile)
+    )
+    artifact_info = {
+        "sha256": artifact_sha256,
+        "size": None,
+        "flavor": flavor,
+        "format": artifacts.FORMAT_JOBLIB,
+        "python_class": f"{type(model_obj).__module__}.{type(model_obj).__qualname__}"
+        if model_obj is not None
+        else None,
+    }
     record: dict[str, Any] = {
-        "schema": records.SCHEMA, "model": model, "version": None, "artifact": artifact_info,
-        "signature": sig, "params": meta["params"], "metrics": meta["metrics"], "training_data": training_data,
-        "code_commit": meta["code_commit"], "description": meta["description"], "tags": meta["tags"],
+        "schema": records.SCHEMA,
+        "model": model,
+        "version": None,
+        "artifact": artifact_info,
+        "signature": sig,
+        "params": meta["params"],
+        "metrics": meta["metrics"],
+        "training_data": training_data,
+        "code_commit": meta["code_commit"],
+        "description": meta["description"],
+        "tags": meta["tags"],
         "reference_profile": {"pending": True} if will_profile else None,
-        "source": meta["source"], "created_by": reg.actor, "created_at": None}
-    governance.check_required_metadata(reg.model_for(model), record)   # governance before any write
+        "source": meta["source"],
+        "created_by": reg.actor,
+        "created_at": None,
+    }
+    governance.check_required_metadata(reg.model_for(model), record)  # governance before any write
 
     # ---- writes: artifact, profile, compiled scorer, then the version record, then the audit entry
     if data is not None:
@@ -89,30 +140,50 @@ def register_version(reg: Registrar, model: str, artifact: Any = None, X: Any = 
         artifact_info.update(existing_artifact(reg.store, artifact_sha256))
     artifact_info["key"] = f"artifacts/sha256/{artifact_info['sha256']}"
     if will_profile:
-        record["reference_profile"] = store_profile(reg.store, sig, columns, reference_profile,
-                                                    reference_profile_sha256)
+        record["reference_profile"] = store_profile(
+            reg.store, sig, columns, reference_profile, reference_profile_sha256
+        )
     record["compiled"] = store_compiled(reg.store, model_obj, sig, columns)
     record["created_at"] = reg.now()
     version = allocate_version(reg.store, model, record)
-    reg.audit("version.register", model_subject(model),
-              {"version": version, "artifact_sha256": artifact_info["sha256"],
-               "artifact_size": artifact_info["size"], "flavor": flavor,
-               "training_data_digest": (training_data or {}).get("digest"), "code_commit": meta["code_commit"]})
+    reg.audit(
+        "version.register",
+        model_subject(model),
+        {
+            "version": version,
+            "artifact_sha256": artifact_info["sha256"],
+            "artifact_size": artifact_info["size"],
+            "flavor": flavor,
+            "training_data_digest": (training_data or {}).get("digest"),
+            "code_commit": meta["code_commit"],
+        },
+    )
     return public(record)
 
 
-def _check_metadata(model: str, flavor: str, *, params: Any, metrics: Any, tags: Any, description: Any,
-                    code_commit: Any, source: Any) -> dict[str, Any]:
+def _check_metadata(
+    model: str,
+    flavor: str,
+    *,
+    params: Any,
+    metrics: Any,
+    tags: Any,
+    description: Any,
+    code_commit: Any,
+    source: Any,
+) -> dict[str, Any]:
     """The version's descriptive fields, checked (model name and flavor first)."""
     validate_name(model, "model")
     if flavor not in artifacts.FLAVORS:
         raise BadRequestError(f"flavor must be one of {', '.join(artifacts.FLAVORS)}", code="invalid_flavor")
-    return {"params": check_scalars("params", params),
-            "metrics": check_scalars("metrics", metrics, numbers_only=True),
-            "tags": check_tags(tags),
-            "description": check_text("description", description, 10_000),
-            "code_commit": check_text("code_commit", code_commit, 200) or None,
-            "source": check_scalars("source", source, max_items=50) or None}
+    return {
+        "params": check_scalars("params", params),
+        "metrics": check_scalars("metrics", metrics, numbers_only=True),
+        "tags": check_tags(tags),
+        "description": check_text("description", description, 10_000),
+        "code_commit": check_text("code_commit", code_commit, 200) or None,
+        "source": check_scalars("source", source, max_items=50) or None,
+    }
 
 
 def _artifact_input(artifact: Any, artifact_sha256: str | None, estimator: Any) -> tuple[Any, bytes | None]:
@@ -122,12 +193,14 @@ def _artifact_input(artifact: Any, artifact_sha256: str | None, estimator: Any) 
     if isinstance(artifact, (bytes, bytearray, memoryview)):
         data = bytes(artifact)
     elif artifact is not None:
-        artifacts.check_model_object(artifact)      # a dict or list is not a model version
+        artifacts.check_model_object(artifact)  # a dict or list is not a model version
         model_obj = artifact
         data = artifacts.serialize_model(artifact)
     elif artifact_sha256 is None:
-        raise BadRequestError("an artifact is required: a fitted model, its joblib bytes, or artifact_sha256",
-                              code="missing_artifact")
+        raise BadRequestError(
+            "an artifact is required: a fitted model, its joblib bytes, or artifact_sha256",
+            code="missing_artifact",
+        )
     if model_obj is None and estimator is not None:
         model_obj = estimator
     if data is not None and artifact_sha256 is not None and artifacts.sha256_hex(data) != artifact_sha256:
@@ -135,9 +208,16 @@ def _artifact_input(artifact: Any, artifact_sha256: str | None, estimator: Any) 
     return model_obj, data
 
 
-def _signature_of(X: Any, y: Any, model_obj: Any, *, feature_names: list[str] | None, target_name: str | None,
-                  signature: Mapping[str, Any] | None, training_data_digest: str | None
-                  ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+def _signature_of(
+    X: Any,
+    y: Any,
+    model_obj: Any,
+    *,
+    feature_names: list[str] | None,
+    target_name: str | None,
+    signature: Mapping[str, Any] | None,
+    training_data_digest: str | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """(signature, training-data facts, training columns) from the frame ``X`` (and ``y``) or a signature."""
     from mlops.registry import signature as sigmod
 
@@ -145,45 +225,61 @@ def _signature_of(X: Any, y: Any, model_obj: Any, *, feature_names: list[str] | 
     columns = None
     if X is not None:
         names, columns = sigmod.to_columns(X, feature_names)
-        sig = sigmod.infer_signature(names, columns, y=y, target_name=target_name,
-                                     classes=sigmod.classes_of(model_obj, y))
-        training_data = {"digest": sigmod.data_digest(names, columns, y), "rows": len(columns[names[0]]),
-                         "columns": len(names)}
+        sig = sigmod.infer_signature(
+            names, columns, y=y, target_name=target_name, classes=sigmod.classes_of(model_obj, y)
+        )
+        training_data = {
+            "digest": sigmod.data_digest(names, columns, y),
+            "rows": len(columns[names[0]]),
+            "columns": len(names),
+        }
         if training_data_digest and training_data_digest != training_data["digest"]:
-            raise BadRequestError("training_data_digest does not match the training data given",
-                                  code="digest_mismatch")
+            raise BadRequestError(
+                "training_data_digest does not match the training data given", code="digest_mismatch"
+            )
         check_model_fits(model_obj, names)
     elif signature is not None:
         sig = sigmod.validate_signature(signature)
         if training_data_digest:
-            training_data = {"digest": check_text("training_data_digest", training_data_digest, 200),
-                             "rows": None, "columns": len(sig["inputs"])}
+            training_data = {
+                "digest": check_text("training_data_digest", training_data_digest, 200),
+                "rows": None,
+                "columns": len(sig["inputs"]),
+            }
     else:
-        raise UnprocessableError("a signature is needed: pass the training frame X (and y) or a signature",
-                                 code="missing_signature")
+        raise UnprocessableError(
+            "a signature is needed: pass the training frame X (and y) or a signature",
+            code="missing_signature",
+        )
     sigmod.check_classes(sig.get("classes"))
     return sig, training_data, columns
 
 
-def import_mlflow(reg: Registrar, model: str, path: str, X: Any = None, y: Any = None,
-                  **kwargs: Any) -> dict[str, Any]:
+def import_mlflow(
+    reg: Registrar, model: str, path: str, X: Any = None, y: Any = None, **kwargs: Any
+) -> dict[str, Any]:
     """Register an MLflow sklearn-flavor model directory (``MLmodel`` + pickle) as a new version.
     Without ``X`` the signature comes from ``MLmodel`` (no reference profile then)."""
     obj, facts = artifacts.read_mlflow_sklearn_dir(path)
     if X is None and "signature" not in kwargs:
         if not facts.get("signature"):
-            raise UnprocessableError(f"{path}: MLmodel has no column signature; pass the training frame X",
-                                     code="missing_signature")
+            raise UnprocessableError(
+                f"{path}: MLmodel has no column signature; pass the training frame X",
+                code="missing_signature",
+            )
         kwargs["signature"] = facts["signature"]
         classes = getattr(obj, "classes_", None)
         if classes is not None:
-            kwargs["signature"] = {**kwargs["signature"],
-                                   "classes": [c.item() if hasattr(c, "item") else c for c in classes]}
+            kwargs["signature"] = {
+                **kwargs["signature"],
+                "classes": [c.item() if hasattr(c, "item") else c for c in classes],
+            }
     return register_version(reg, model, obj, X, y, source=facts["source"], **kwargs)
 
 
-def store_compiled(store: ObjectStore, model_obj: Any, sig: dict[str, Any], columns: Mapping[str, Any] | None
-                   ) -> dict[str, Any] | None:
+def store_compiled(
+    store: ObjectStore, model_obj: Any, sig: dict[str, Any], columns: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
     """A tree ensemble's compiled scorer (``mlops.serving.compiled``), stored like an artifact and
     verified against the model on training rows; serving then needs neither pickle nor sklearn."""
     if model_obj is None or columns is None:
@@ -196,54 +292,78 @@ def store_compiled(store: ObjectStore, model_obj: Any, sig: dict[str, Any], colu
     try:
         probe = np.column_stack([np.asarray(columns[n], dtype=np.float64)[:256] for n in names])
     except (TypeError, ValueError):
-        return None                        # text features: a pipeline, served by the model itself
+        return None  # text features: a pipeline, served by the model itself
     compiled = verified(compile_model(model_obj), model_obj, probe)
     if compiled is None:
         return None
     up = artifacts.upload(store, compiled.to_npz(), content_type="application/octet-stream")
-    return {"sha256": up["sha256"], "size": up["size"], "key": f"artifacts/sha256/{up['sha256']}",
-            "format": FORMAT}
+    return {
+        "sha256": up["sha256"],
+        "size": up["size"],
+        "key": f"artifacts/sha256/{up['sha256']}",
+        "format": FORMAT,
+    }
 
 
-def store_profile(store: ObjectStore, sig: dict[str, Any], columns: Mapping[str, Any] | None,
-                  given: Mapping[str, Any] | None, given_sha256: str | None) -> dict[str, Any]:
+def store_profile(
+    store: ObjectStore,
+    sig: dict[str, Any],
+    columns: Mapping[str, Any] | None,
+    given: Mapping[str, Any] | None,
+    given_sha256: str | None,
+) -> dict[str, Any]:
     """The version's drift reference profile: an upload named by sha256, a given document, or one built
     from the training columns; stored by content. Returns its reference for the version record."""
     if given_sha256 is not None:
         info = existing_artifact(store, given_sha256, what="reference profile")
-        profile = profile_document(given_sha256, artifacts.fetch_verified(store, given_sha256,
-                                                                          what="reference profile"))
+        profile = profile_document(
+            given_sha256, artifacts.fetch_verified(store, given_sha256, what="reference profile")
+        )
     else:
         profile = _new_profile(sig, columns, given)
         try:
             payload = records.dumps(profile)
         except (TypeError, ValueError) as exc:
-            raise UnprocessableError(f"reference_profile is not plain JSON: {exc}",
-                                     code="invalid_profile") from None
+            raise UnprocessableError(
+                f"reference_profile is not plain JSON: {exc}", code="invalid_profile"
+            ) from None
         info = artifacts.upload(store, payload, content_type="application/json")
     fmt = profile.get("format")
     missing = [f["name"] for f in sig["inputs"] if f["name"] not in (profile.get("features") or {})]
     if missing:
         raise UnprocessableError(f"reference profile lacks features {missing[:10]}", code="invalid_profile")
-    return {"sha256": info["sha256"], "size": info["size"], "key": f"artifacts/sha256/{info['sha256']}",
-            "format": fmt}
+    return {
+        "sha256": info["sha256"],
+        "size": info["size"],
+        "key": f"artifacts/sha256/{info['sha256']}",
+        "format": fmt,
+    }
 
 
-def _new_profile(sig: dict[str, Any], columns: Mapping[str, Any] | None,
-                 given: Mapping[str, Any] | None) -> dict[str, Any]:
+def _new_profile(
+    sig: dict[str, Any], columns: Mapping[str, Any] | None, given: Mapping[str, Any] | None
+) -> dict[str, Any]:
     if given is not None:
         if not isinstance(given, Mapping) or not isinstance(given.get("features"), Mapping):
-            raise UnprocessableError("reference_profile must be a profile document with 'features'",
-                                     code="invalid_profile")
+            raise UnprocessableError(
+                "reference_profile must be a profile document with 'features'", code="invalid_profile"
+            )
         return dict(given)
     from mlops.drift.profile import build_reference_profile
     from mlops.registry.signature import kinds_of
 
     kinds = kinds_of(sig)
+    if columns is None:
+        raise UnprocessableError(
+            "a reference profile needs the training data or a given reference_profile", code="invalid_profile"
+        )
     # 10k reference values per feature keep KS exact and strong for production windows
     # while a 100-feature profile stays ~20 MB rather than ~90 MB (drift benchmark)
-    return build_reference_profile({n: columns[n] for n in kinds}, kinds,  # type: ignore[index]
-                                   max_sample=PROFILE_MAX_SAMPLE)
+    return build_reference_profile(
+        {n: columns[n] for n in kinds},
+        kinds,
+        max_sample=PROFILE_MAX_SAMPLE,
+    )
 
 
 def allocate_version(store: ObjectStore, model: str, record: dict[str, Any]) -> int:
@@ -265,9 +385,14 @@ def allocate_version(store: ObjectStore, model: str, record: dict[str, Any]) -> 
         record.pop("write_id", None)
         return n
 
-    return records.retry_lost_races(once, attempts=MAX_VERSION_ATTEMPTS, exhausted=lambda: ConflictError(
-        f"could not allocate a version number for {model!r} after {MAX_VERSION_ATTEMPTS} attempts",
-        code="too_much_contention"))
+    return records.retry_lost_races(
+        once,
+        attempts=MAX_VERSION_ATTEMPTS,
+        exhausted=lambda: ConflictError(
+            f"could not allocate a version number for {model!r} after {MAX_VERSION_ATTEMPTS} attempts",
+            code="too_much_contention",
+        ),
+    )
 
 
 def existing_artifact(store: ObjectStore, sha256: str | None, what: str = "artifact") -> dict[str, Any]:
@@ -275,8 +400,9 @@ def existing_artifact(store: ObjectStore, sha256: str | None, what: str = "artif
     key = artifact_key(sha256 or "")
     info = store.head(key)
     if info is None:
-        raise NotFoundError(f"{what} sha256:{sha256} has not been uploaded (no {key} in the store)",
-                            code="artifact_missing")
+        raise NotFoundError(
+            f"{what} sha256:{sha256} has not been uploaded (no {key} in the store)", code="artifact_missing"
+        )
     if info.size <= VERIFY_ON_REGISTER_MAX_BYTES:
         artifacts.fetch_verified(store, sha256, size=info.size, what=what)  # type: ignore[arg-type]
     return {"sha256": sha256, "size": info.size}
@@ -290,11 +416,17 @@ def profile_document(sha256: str, data: bytes) -> dict[str, Any]:
     try:
         doc = parse_json(data)
     except BadRequestError as exc:
-        raise UnprocessableError(f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a JSON "
-                                 f"reference profile ({exc.message})", code="invalid_profile") from None
+        raise UnprocessableError(
+            f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a JSON "
+            f"reference profile ({exc.message})",
+            code="invalid_profile",
+        ) from None
     if not isinstance(doc, Mapping) or not isinstance(doc.get("features"), Mapping):
-        raise UnprocessableError(f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a "
-                                 "reference profile (a JSON object with 'features')", code="invalid_profile")
+        raise UnprocessableError(
+            f"reference_profile_sha256 {sha256[:12]}... names an artifact that is not a "
+            "reference profile (a JSON object with 'features')",
+            code="invalid_profile",
+        )
     return dict(doc)
 
 
@@ -304,9 +436,14 @@ def check_model_fits(model: Any, names: list[str]) -> None:
         return
     n_in = getattr(model, "n_features_in_", None)
     if n_in is not None and int(n_in) != len(names):
-        raise UnprocessableError(f"the model takes {n_in} features but the training data has {len(names)} columns",
-                                 code="feature_count_mismatch")
+        raise UnprocessableError(
+            f"the model takes {n_in} features but the training data has {len(names)} columns",
+            code="feature_count_mismatch",
+        )
     fitted = getattr(model, "feature_names_in_", None)
     if fitted is not None and [str(x) for x in fitted] != list(names):
-        raise UnprocessableError(f"the model was fitted on columns {[str(x) for x in fitted][:10]} but the training "
-                                 f"data has {names[:10]}", code="feature_names_mismatch")
+        raise UnprocessableError(
+            f"the model was fitted on columns {[str(x) for x in fitted][:10]} but the training "
+            f"data has {names[:10]}",
+            code="feature_names_mismatch",
+        )

@@ -41,8 +41,11 @@ def evaluate(model: Any, X: Any, y: Any) -> dict[str, float]:
     y_pred = np.asarray(model.predict(X))
     if not is_classifier(model):
         err = y_pred.astype(float) - y_true.astype(float)
-        return {"rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
-                "r2": float(skm.r2_score(y_true, y_pred))}
+        return {
+            "rmse": float(np.sqrt(np.mean(err**2))),
+            "mae": float(np.mean(np.abs(err))),
+            "r2": float(skm.r2_score(y_true, y_pred)),
+        }
     classes = list(getattr(model, "classes_", np.unique(y_true)))
     out: dict[str, float] = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
     if len(classes) == 2:

@@ -54,15 +54,25 @@ def candidate_run(registry: Registry, runs: RunStore, model: str, version: int) 
     run_id = (rec.get("tags") or {}).get("run_id") or (rec.get("source") or {}).get("run_id")
     run = runs.get(run_id) if run_id else runs.find_by_version(model, version)
     if run is None:
-        raise UnprocessableError(f"{model} v{version} has no recorded training run with a holdout; "
-                                 "register candidates with `mlops train` so the gate can score them",
-                                 code="no_holdout")
+        raise UnprocessableError(
+            f"{model} v{version} has no recorded training run with a holdout; "
+            "register candidates with `mlops train` so the gate can score them",
+            code="no_holdout",
+        )
     return run
 
 
-def validate_candidate(registry: Registry, runs: RunStore, model: str, candidate: int | str, *,
-                       against: str = "production", metric: str = "f1", min_delta: float = 0.0,
-                       record: bool = True) -> GateResult:
+def validate_candidate(
+    registry: Registry,
+    runs: RunStore,
+    model: str,
+    candidate: int | str,
+    *,
+    against: str = "production",
+    metric: str = "f1",
+    min_delta: float = 0.0,
+    record: bool = True,
+) -> GateResult:
     """Score the candidate and the ``against`` version on the candidate's holdout; see module doc.
 
     With ``record`` the verdict is appended to the registry's audit trail
@@ -71,13 +81,22 @@ def validate_candidate(registry: Registry, runs: RunStore, model: str, candidate
     result = _judge(registry, runs, model, candidate, against=against, metric=metric, min_delta=min_delta)
     if record:
         details = {k: v for k, v in result.to_dict().items() if k != "model"}
-        registry.audit_event(None, "validation.passed" if result.passed else "validation.failed",
-                             f"model:{model}", details)
+        registry.audit_event(
+            None, "validation.passed" if result.passed else "validation.failed", f"model:{model}", details
+        )
     return result
 
 
-def _judge(registry: Registry, runs: RunStore, model: str, candidate: int | str, *,
-           against: str, metric: str, min_delta: float) -> GateResult:
+def _judge(
+    registry: Registry,
+    runs: RunStore,
+    model: str,
+    candidate: int | str,
+    *,
+    against: str,
+    metric: str,
+    min_delta: float,
+) -> GateResult:
     if not math.isfinite(min_delta):
         raise BadRequestError("--min-delta must be a finite number")
     cand_v = registry.resolve(model, candidate)
@@ -89,8 +108,10 @@ def _judge(registry: Registry, runs: RunStore, model: str, candidate: int | str,
         if getattr(exc, "code", "") not in ("alias_not_found", "version_not_found"):
             raise
         base.passed = True
-        base.reason = (f"{model} has no {against!r} version yet: nothing to compare against, "
-                       f"so candidate v{cand_v} passes as the first one")
+        base.reason = (
+            f"{model} has no {against!r} version yet: nothing to compare against, "
+            f"so candidate v{cand_v} passes as the first one"
+        )
         return base
     base.baseline = base_v
     if base_v == cand_v:
@@ -107,9 +128,11 @@ def _judge(registry: Registry, runs: RunStore, model: str, candidate: int | str,
     if c_names != b_names:
         only_c = [n for n in c_names if n not in b_names][:5]
         only_b = [n for n in b_names if n not in c_names][:5]
-        base.reason = (f"cannot compare v{cand_v} with {against} v{base_v} on one holdout: their input features "
-                       f"differ (only in the candidate: {only_c or '-'}; only in {against}: {only_b or '-'}; "
-                       "or a different order)")
+        base.reason = (
+            f"cannot compare v{cand_v} with {against} v{base_v} on one holdout: their input features "
+            f"differ (only in the candidate: {only_c or '-'}; only in {against}: {only_b or '-'}; "
+            "or a different order)"
+        )
         return base
     base.candidate_metrics = evaluate(cand_model, X, y)
     base.baseline_metrics = evaluate(base_model, X, y)
@@ -120,9 +143,11 @@ def _judge(registry: Registry, runs: RunStore, model: str, candidate: int | str,
     base.delta = improvement(metric, c, b)
     base.passed = base.delta >= min_delta - TOLERANCE
     direction = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
-    facts = (f"{metric} {c:.4f} for candidate v{cand_v} vs {b:.4f} for {against} v{base_v} "
-             f"({direction}; improvement {base.delta:+.4f}, required {min_delta:+.4f}) "
-             f"on the {len(y)}-row holdout of run {run['run_id']}")
+    facts = (
+        f"{metric} {c:.4f} for candidate v{cand_v} vs {b:.4f} for {against} v{base_v} "
+        f"({direction}; improvement {base.delta:+.4f}, required {min_delta:+.4f}) "
+        f"on the {len(y)}-row holdout of run {run['run_id']}"
+    )
     if base.passed:
         base.reason = f"candidate passes: {facts}"
     elif base.delta < 0:

@@ -37,21 +37,33 @@ def _display_path(path: Path) -> str:
 def _same_inputs(last: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """What differs between the last run and this one (empty: nothing)."""
     changed = []
-    for key, label in (("code_digest", "training code"), ("data_digest", "training data"),
-                       ("holdout_digest", "holdout data")):
+    for key, label in (
+        ("code_digest", "training code"),
+        ("data_digest", "training data"),
+        ("holdout_digest", "holdout data"),
+    ):
         if last.get(key) != current.get(key):
             changed.append(label)
-    if json.dumps(last.get("params"), sort_keys=True, default=str) != \
-            json.dumps(current.get("params"), sort_keys=True, default=str):
+    if json.dumps(last.get("params"), sort_keys=True, default=str) != json.dumps(
+        current.get("params"), sort_keys=True, default=str
+    ):
         changed.append("params")
     return changed
 
 
-def train_and_register(entrypoint: str | Path, model: str, *, registry: Registry, runs: RunStore,
-                       params: Mapping[str, str] | None = None, if_changed: bool = False,
-                       register: bool = True, description: str | None = None,
-                       clock: Callable[[], float] = time.time,
-                       stopwatch: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+def train_and_register(
+    entrypoint: str | Path,
+    model: str,
+    *,
+    registry: Registry,
+    runs: RunStore,
+    params: Mapping[str, str] | None = None,
+    if_changed: bool = False,
+    register: bool = True,
+    description: str | None = None,
+    clock: Callable[[], float] = time.time,
+    stopwatch: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
     """Train ``entrypoint`` as ``model``; returns the run record plus ``trained`` and ``reason``."""
     validate_name(model, "model")
     project = tr.load_project(entrypoint)
@@ -96,24 +108,50 @@ def train_and_register(entrypoint: str | Path, model: str, *, registry: Registry
         if record.get("status") != "reused":
             saved = runs.save(record, holdout)
             record.update(saved)
-    reason = (f"registered {model} v{record['version']}" if record["status"] == "registered"
-              else "trained (not registered)") + why
+    reason = (
+        f"registered {model} v{record['version']}"
+        if record["status"] == "registered"
+        else "trained (not registered)"
+    ) + why
     return {**record, "trained": True, "reason": reason}
 
 
-def _new_record(run_id: str, model: str, project: tr.TrainingProject, resolved: dict[str, Any], registry: Registry,
-                clock: Callable[[], float]) -> dict[str, Any]:
+def _new_record(
+    run_id: str,
+    model: str,
+    project: tr.TrainingProject,
+    resolved: dict[str, Any],
+    registry: Registry,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
     """The run record before training: inputs and lineage known, outcome fields empty, status "failed"."""
     return {
-        "run_id": run_id, "model": model, "status": "failed", "entrypoint": _display_path(project.entrypoint),
-        "params": resolved, "metrics": {}, "started_at": iso(clock()), "finished_at": None, "duration_s": None,
-        "code_digest": tr.project_digest(project.directory), **tr.code_lineage(project.directory),
-        "data_digest": None, "holdout_digest": None, "packages": tr.package_versions(), "task": None,
-        "n_train": None, "n_holdout": None, "version": None, "created_by": registry.actor, "error": None}
+        "run_id": run_id,
+        "model": model,
+        "status": "failed",
+        "entrypoint": _display_path(project.entrypoint),
+        "params": resolved,
+        "metrics": {},
+        "started_at": iso(clock()),
+        "finished_at": None,
+        "duration_s": None,
+        "code_digest": tr.project_digest(project.directory),
+        **tr.code_lineage(project.directory),
+        "data_digest": None,
+        "holdout_digest": None,
+        "packages": tr.package_versions(),
+        "task": None,
+        "n_train": None,
+        "n_holdout": None,
+        "version": None,
+        "created_by": registry.actor,
+        "error": None,
+    }
 
 
-def _reuse(model: str, record: Mapping[str, Any], *, registry: Registry,
-           runs: RunStore) -> tuple[dict[str, Any] | None, str]:
+def _reuse(
+    model: str, record: Mapping[str, Any], *, registry: Registry, runs: RunStore
+) -> tuple[dict[str, Any] | None, str]:
     """``(result, why)``: the last registered run's result when its inputs equal ``record``'s and its
     version still exists (else None), and why training again ("" when there is no earlier run)."""
     last = runs.latest(model, status="registered")
@@ -127,20 +165,40 @@ def _reuse(model: str, record: Mapping[str, Any], *, registry: Registry,
             changed = [f"version {last['version']} is gone from the registry"]
     if changed:
         return None, f" ({', '.join(changed)} changed since run {last['run_id']})"
-    reason = (f"training code, data and params unchanged since run {last['run_id']}; "
-              f"reusing {model} v{last['version']}")
+    reason = (
+        f"training code, data and params unchanged since run {last['run_id']}; "
+        f"reusing {model} v{last['version']}"
+    )
     return {**last, "trained": False, "reason": reason}, ""
 
 
-def _register(registry: Registry, model: str, fitted: Any, data: tr.LoadedData, record: Mapping[str, Any],
-              description: str | None) -> dict[str, Any]:
+def _register(
+    registry: Registry,
+    model: str,
+    fitted: Any,
+    data: tr.LoadedData,
+    record: Mapping[str, Any],
+    description: str | None,
+) -> dict[str, Any]:
     """Register the fitted model as a new version of ``model``, with the run's lineage."""
     run_id = record["run_id"]
     return registry.register_version(
-        model, fitted, data.X_train, data.y_train, feature_names=record["feature_names"],
-        target_name=data.target_name, params=record["params"], metrics=record["metrics"],
-        training_data_digest=record["data_digest"], code_commit=record["code_commit"],
+        model,
+        fitted,
+        data.X_train,
+        data.y_train,
+        feature_names=record["feature_names"],
+        target_name=data.target_name,
+        params=record["params"],
+        metrics=record["metrics"],
+        training_data_digest=record["data_digest"],
+        code_commit=record["code_commit"],
         description=description or data.description or f"trained by {record['entrypoint']}",
         tags={"run_id": run_id},
-        source={"run_id": run_id, "entrypoint": record["entrypoint"], "code_digest": record["code_digest"],
-                "code_dirty": record["code_dirty"]})
+        source={
+            "run_id": run_id,
+            "entrypoint": record["entrypoint"],
+            "code_digest": record["code_digest"],
+            "code_dirty": record["code_dirty"],
+        },
+    )

@@ -55,7 +55,9 @@ def new_run_id(clock: Callable[[], float] = time.time) -> str:
 
 def validate_run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise InvalidNameError(f"run id {str(run_id)[:60]!r} is not of the form 20260101T120000000000Z-1a2b3c4d")
+        raise InvalidNameError(
+            f"run id {str(run_id)[:60]!r} is not of the form 20260101T120000000000Z-1a2b3c4d"
+        )
     return run_id
 
 
@@ -98,7 +100,11 @@ class RunStore:
         if holdout is not None:
             key = holdout_key(run_id)
             put_once(self.store, key, holdout, if_none_match=True, content_type="application/octet-stream")
-            record["holdout"] = {"key": key, "sha256": hashlib.sha256(holdout).hexdigest(), "size": len(holdout)}
+            record["holdout"] = {
+                "key": key,
+                "sha256": hashlib.sha256(holdout).hexdigest(),
+                "size": len(holdout),
+            }
         data = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
         try:
             put_once(self.store, run_key(run_id), data, if_none_match=True, content_type=JSON_CONTENT_TYPE)
@@ -124,7 +130,7 @@ class RunStore:
         """Every run id, oldest first."""
         ids = []
         for key in self.store.list(PREFIX):
-            parts = key[len(PREFIX):].split("/")
+            parts = key[len(PREFIX) :].split("/")
             if len(parts) == 2 and parts[1] == "run.json" and _RUN_ID.match(parts[0]):
                 ids.append(parts[0])
         return ids

@@ -82,8 +82,9 @@ def load_project(entrypoint: str | Path) -> TrainingProject:
             sys.path.pop(0)
     missing = [f for f in ("load_data", "train") if not callable(getattr(module, f, None))]
     if missing:
-        raise TrainingError(f"{path.name} must define {' and '.join(f + '(...)' for f in missing)} "
-                            "(see mlops.runs.training)")
+        raise TrainingError(
+            f"{path.name} must define {' and '.join(f + '(...)' for f in missing)} (see mlops.runs.training)"
+        )
     defaults = getattr(module, "PARAMS", {})
     if not isinstance(defaults, Mapping):
         raise TrainingError(f"{path.name}: PARAMS must be a dict of name -> default")
@@ -113,7 +114,9 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
             return value
     except ValueError:
         kind = type(default).__name__
-        raise BadRequestError(f"--param {name}={raw!r}: expected a {kind} like the default {default!r}") from None
+        raise BadRequestError(
+            f"--param {name}={raw!r}: expected a {kind} like the default {default!r}"
+        ) from None
     return raw
 
 
@@ -123,7 +126,9 @@ def resolve_params(defaults: Mapping[str, Any], overrides: Mapping[str, str]) ->
     for name, raw in overrides.items():
         if defaults and name not in defaults:
             raise BadRequestError(f"--param {name}: unknown parameter; known: {', '.join(sorted(defaults))}")
-        params[name] = _coerce(name, raw, defaults[name]) if name in defaults and defaults[name] is not None else raw
+        params[name] = (
+            _coerce(name, raw, defaults[name]) if name in defaults and defaults[name] is not None else raw
+        )
     return params
 
 
@@ -142,9 +147,13 @@ def project_digest(directory: Path) -> str:
     """``sha256:<hex>`` over the relative paths and bytes of the project's files."""
     h = hashlib.sha256()
     root = Path(directory)
-    files = sorted(p for p in root.rglob("*") if p.is_file()
-                   and not any(part in _SKIP_DIRS or part.startswith(".") for part in p.relative_to(root).parts)
-                   and p.suffix not in (".pyc", ".pyo"))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and not any(part in _SKIP_DIRS or part.startswith(".") for part in p.relative_to(root).parts)
+        and p.suffix not in (".pyc", ".pyo")
+    )
     for p in files:
         rel = p.relative_to(root).as_posix().encode()
         data = p.read_bytes()
@@ -216,16 +225,30 @@ def load_data(project: TrainingProject, params: Mapping[str, Any]) -> LoadedData
         if len(data[y]) == 0:
             raise TrainingError(f"{name}: {y} is empty")
     names = data.get("feature_names")
-    return LoadedData(data["X_train"], data["y_train"], data["X_holdout"], data["y_holdout"],
-                      [str(n) for n in names] if names is not None else None,
-                      data.get("target_name"), data.get("description"))
+    return LoadedData(
+        data["X_train"],
+        data["y_train"],
+        data["X_holdout"],
+        data["y_holdout"],
+        [str(n) for n in names] if names is not None else None,
+        data.get("target_name"),
+        data.get("description"),
+    )
 
 
-def fit(project: TrainingProject, params: Mapping[str, Any], data: LoadedData) -> tuple[Any, dict[str, float]]:
+def fit(
+    project: TrainingProject, params: Mapping[str, Any], data: LoadedData
+) -> tuple[Any, dict[str, float]]:
     """Call the project's ``train``; the model and any extra metrics it reported."""
     name = project.entrypoint.name
-    payload = {"X_train": data.X_train, "y_train": data.y_train, "X_holdout": data.X_holdout,
-               "y_holdout": data.y_holdout, "feature_names": data.feature_names, "target_name": data.target_name}
+    payload = {
+        "X_train": data.X_train,
+        "y_train": data.y_train,
+        "X_holdout": data.X_holdout,
+        "y_holdout": data.y_holdout,
+        "feature_names": data.feature_names,
+        "target_name": data.target_name,
+    }
     try:
         result = project.module.train(dict(params), payload)
     except Exception as exc:  # noqa: BLE001 - the user's code
@@ -242,7 +265,9 @@ def fit(project: TrainingProject, params: Mapping[str, Any], data: LoadedData) -
     else:
         model = result
     if not callable(getattr(model, "predict", None)):
-        raise TrainingError(f"{name}: train must return a fitted estimator with predict(), got {type(model).__name__}")
+        raise TrainingError(
+            f"{name}: train must return a fitted estimator with predict(), got {type(model).__name__}"
+        )
     return model, extra
 
 
@@ -251,8 +276,10 @@ def holdout_metrics(model: Any, data: LoadedData, extra: Mapping[str, float], na
     metrics = evaluate(model, data.X_holdout, data.y_holdout)
     clash = sorted(set(metrics) & set(extra))
     if clash:
-        raise TrainingError(f"{name}: train reported {', '.join(clash)}, which mlops computes on the holdout; "
-                            "rename them (e.g. train_{name})")
+        raise TrainingError(
+            f"{name}: train reported {', '.join(clash)}, which mlops computes on the holdout; "
+            "rename them (e.g. train_{name})"
+        )
     return {**metrics, **extra}
 
 
@@ -269,4 +296,3 @@ class Stopwatch:
 
     def elapsed(self) -> float:
         return self.clock() - self.t0
-

@@ -34,11 +34,12 @@ from mlops.ttlcache import TTLCache
 PREFIX = "mlk_"
 SCHEME = "bearer"
 PRINCIPAL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}"
-PRINCIPAL_RULE = ("1 to 128 characters: ASCII letters, digits and . _ @ : + - "
-                  "(starting with a letter or digit)")
+PRINCIPAL_RULE = (
+    "1 to 128 characters: ASCII letters, digits and . _ @ : + - (starting with a letter or digit)"
+)
 _PRINCIPAL = re.compile(PRINCIPAL_PATTERN)
 _SCOPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")       # RFC 7235 token68
+_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 7235 token68
 MAX_TOKEN = 200
 
 
@@ -50,8 +51,9 @@ def validate_principal(principal: object) -> str:
     """The principal if it is well-formed; a 400 ``invalid_principal`` naming the rule otherwise."""
     if not valid_principal(principal):
         shown = repr(principal)[:40] + ("..." if len(repr(principal)) > 40 else "")
-        raise BadRequestError(f"invalid principal {shown}: a principal is {PRINCIPAL_RULE}",
-                              code="invalid_principal")
+        raise BadRequestError(
+            f"invalid principal {shown}: a principal is {PRINCIPAL_RULE}", code="invalid_principal"
+        )
     return principal  # type: ignore[return-value]
 
 
@@ -80,8 +82,15 @@ class KeyRecord:
     disabled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "principal": self.principal, "scopes": list(self.scopes), "salt": self.salt,
-                "hash": self.hash, "created_at": self.created_at, "disabled": self.disabled}
+        return {
+            "id": self.id,
+            "principal": self.principal,
+            "scopes": list(self.scopes),
+            "salt": self.salt,
+            "hash": self.hash,
+            "created_at": self.created_at,
+            "disabled": self.disabled,
+        }
 
 
 def _digest(salt: str, token: str) -> str:
@@ -107,13 +116,25 @@ class KeyRing:
     def from_json(cls, text: str) -> KeyRing:
         try:
             doc = json.loads(text)
-            return cls([KeyRecord(str(r["id"]), r["principal"], tuple(r.get("scopes") or ()), str(r["salt"]),
-                                  str(r["hash"]),
-                                  float(r.get("created_at", 0)), bool(r.get("disabled", False)))
-                        for r in doc["keys"]])
+            return cls(
+                [
+                    KeyRecord(
+                        str(r["id"]),
+                        r["principal"],
+                        tuple(r.get("scopes") or ()),
+                        str(r["salt"]),
+                        str(r["hash"]),
+                        float(r.get("created_at", 0)),
+                        bool(r.get("disabled", False)),
+                    )
+                    for r in doc["keys"]
+                ]
+            )
         except (ValueError, KeyError, TypeError):
-            raise ConfigError("the API-keys secret is not in the expected format "
-                              '{"keys": [{"id", "principal", "scopes", "salt", "hash"}]}') from None
+            raise ConfigError(
+                "the API-keys secret is not in the expected format "
+                '{"keys": [{"id", "principal", "scopes", "salt", "hash"}]}'
+            ) from None
 
     def to_json(self) -> str:
         return json.dumps({"keys": [r.to_dict() for r in self.by_id.values()]})
@@ -122,7 +143,7 @@ class KeyRing:
     def key_id(header: str | None) -> str | None:
         """The key id a well-formed ``Bearer`` value names (whether or not it is valid)."""
         token = bearer_token(header)
-        return token[len(PREFIX):].split("_", 1)[0] if token else None
+        return token[len(PREFIX) :].split("_", 1)[0] if token else None
 
     def check(self, header: str | None) -> tuple[KeyRecord | None, str]:
         """(record, "ok") for a valid, enabled token with a well-formed record; otherwise (None, why):
@@ -131,15 +152,16 @@ class KeyRing:
         token = bearer_token(header)
         if token is None:
             return None, MALFORMED
-        rec = self.by_id.get(token[len(PREFIX):].split("_", 1)[0])
+        rec = self.by_id.get(token[len(PREFIX) :].split("_", 1)[0])
         if rec is None:
             return None, UNKNOWN_KEY
         if not hmac.compare_digest(rec.hash, _digest(rec.salt, token)):
             return None, BAD_SECRET
         if rec.disabled:
             return None, DISABLED
-        if not valid_principal(rec.principal) or \
-                not all(isinstance(s, str) and _SCOPE.fullmatch(s) for s in rec.scopes):
+        if not valid_principal(rec.principal) or not all(
+            isinstance(s, str) and _SCOPE.fullmatch(s) for s in rec.scopes
+        ):
             return None, INVALID_RECORD
         return rec, OK
 
@@ -149,7 +171,13 @@ class KeyRing:
 
 
 OK, MALFORMED, UNKNOWN_KEY, BAD_SECRET, DISABLED, INVALID_RECORD = (
-    "ok", "malformed", "unknown_key", "bad_secret", "disabled", "invalid_record")
+    "ok",
+    "malformed",
+    "unknown_key",
+    "bad_secret",
+    "disabled",
+    "invalid_record",
+)
 
 
 class KeyRingSource:
@@ -164,9 +192,15 @@ class KeyRingSource:
     ``reads`` counts ring reads (for tests and metrics).
     """
 
-    def __init__(self, read: Callable[[], str], *, signature: Callable[[], Hashable] | None = None,
-                 max_age_s: float = 60.0, min_reload_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        read: Callable[[], str],
+        *,
+        signature: Callable[[], Hashable] | None = None,
+        max_age_s: float = 60.0,
+        min_reload_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.read, self.signature, self.clock = read, signature, clock
         self.max_age_s, self.min_reload_interval_s = max_age_s, min_reload_interval_s
         self.reads = 0
@@ -185,7 +219,9 @@ class KeyRingSource:
         except UnavailableError:
             if held is None:
                 raise
-            self._cache.put(None, held, now=now)   # keep the last ring; retry after the interval, not per request
+            self._cache.put(
+                None, held, now=now
+            )  # keep the last ring; retry after the interval, not per request
             return held
         finally:
             self.reads += 1
@@ -214,7 +250,7 @@ class KeyRingSource:
         ring = self.ring()
         rec, why = ring.check(header)
         if why != UNKNOWN_KEY or self.signature is not None:
-            return rec, why                # a file ring was just checked against its stat
+            return rec, why  # a file ring was just checked against its stat
         with self._lock:
             age = self._cache.age(None)
             if age is not None and age < self.min_reload_interval_s:

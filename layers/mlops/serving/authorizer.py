@@ -40,8 +40,8 @@ def assign_cohort(principal: str, endpoint: str, weight_bp: int, salt: str) -> s
 
 @dataclass(frozen=True)
 class CanaryState:
-    weight_bp: int = 0          # 0..10000
-    salt: str = ""              # e.g. "<endpoint>:v<canary version>"
+    weight_bp: int = 0  # 0..10000
+    salt: str = ""  # e.g. "<endpoint>:v<canary version>"
 
 
 class WeightCache:
@@ -51,14 +51,19 @@ class WeightCache:
     with none known, weight 0 is cached for ``ttl_s`` (fail safe: nobody goes to an unknown canary).
     """
 
-    def __init__(self, read: Callable[[str], CanaryState], ttl_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        read: Callable[[str], CanaryState],
+        ttl_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.read, self.ttl_s, self.clock = read, ttl_s, clock
         self._cache: TTLCache[str, CanaryState] = TTLCache(ttl_s, keep_stale=True, clock=clock)
 
     def get(self, endpoint: str) -> CanaryState:
-        return self._cache.get_or_load(endpoint, lambda: self.read(endpoint), stale_on=(Exception,),
-                                       default=lambda: CanaryState(0, ""))
+        return self._cache.get_or_load(
+            endpoint, lambda: self.read(endpoint), stale_on=(Exception,), default=lambda: CanaryState(0, "")
+        )
 
 
 def _iso(ts: float) -> str:
@@ -74,15 +79,22 @@ class Authorizer:
     valid by a ring change of that id alone, and is cached for ``deny_ttl_s``.
     """
 
-    def __init__(self, keys: KeyRingSource, weights: WeightCache, endpoints: Sequence[str], *,
-                 ttl_s: float = 60.0, deny_ttl_s: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        keys: KeyRingSource,
+        weights: WeightCache,
+        endpoints: Sequence[str],
+        *,
+        ttl_s: float = 60.0,
+        deny_ttl_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.keys, self.weights, self.endpoints = keys, weights, list(endpoints)
         self.ttl_s, self.deny_ttl_s, self.clock = ttl_s, deny_ttl_s, clock
         self._warned: set[str] = set()
 
     def _deny(self, why: str, header: Any, now: float) -> dict[str, Any]:
-        if why == MALFORMED:        # no Bearer credentials at all: no error code (RFC 6750, section 3.1)
+        if why == MALFORMED:  # no Bearer credentials at all: no error code (RFC 6750, section 3.1)
             answer: dict[str, Any] = {"active": False, "wwwAuthenticate": 'Bearer realm="mlops"'}
         else:
             answer = {"active": False, "wwwAuthenticate": 'Bearer realm="mlops", error="invalid_token"'}
@@ -90,8 +102,11 @@ class Authorizer:
             kid = KeyRing.key_id(header) or "?"
             if kid not in self._warned:
                 self._warned.add(kid)
-                log.warning("key %s is refused: its ring entry has a principal or scope outside the allowed "
-                            "characters (a hand-edited ring?); reissue it with mlops keys new", kid)
+                log.warning(
+                    "key %s is refused: its ring entry has a principal or scope outside the allowed "
+                    "characters (a hand-edited ring?); reissue it with mlops keys new",
+                    kid,
+                )
         if why != UNKNOWN_KEY:
             answer["expiresAt"] = _iso(now + self.deny_ttl_s)
         return answer
@@ -102,18 +117,28 @@ class Authorizer:
         if isinstance(doc, dict):
             if doc.get("type") == "USER_DEFINED" and isinstance(doc.get("data"), dict):
                 data = doc["data"]
-            elif doc.get("type") == "TOKEN":            # single-argument authorizers
+            elif doc.get("type") == "TOKEN":  # single-argument authorizers
                 data = {"token": doc.get("token")}
         token = data.get("token")
         header = token if isinstance(token, str) else None
         rec, why = self.keys.check(header)
         if rec is None:
             return self._deny(why, header, now)
-        context: dict[str, str] = {"principal": rec.principal, "scopes": " ".join(rec.scopes), "key_id": rec.id}
+        context: dict[str, str] = {
+            "principal": rec.principal,
+            "scopes": " ".join(rec.scopes),
+            "key_id": rec.id,
+        }
         # The cohort depends on the token alone: pinning a variant is a route of its own that requires
         # the pin scope (mlops.blueprint.gateway.pinned_predict_path), never an optional argument.
         for ep in self.endpoints:
             state = self.weights.get(ep)
             context[cohort_key(ep)] = assign_cohort(rec.principal, ep, state.weight_bp, state.salt)
-        return {"active": True, "principal": rec.principal, "scope": list(rec.scopes), "clientId": rec.id,
-                "expiresAt": _iso(now + self.ttl_s), "context": context}
+        return {
+            "active": True,
+            "principal": rec.principal,
+            "scope": list(rec.scopes),
+            "clientId": rec.id,
+            "expiresAt": _iso(now + self.ttl_s),
+            "context": context,
+        }

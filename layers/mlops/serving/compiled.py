@@ -26,14 +26,14 @@ FORMAT = "mlops-trees/1"
 
 @dataclass
 class CompiledTrees:
-    kind: str                  # "gb-binary" | "gb-multiclass" | "gb-regressor" | "forest"
-    feature: np.ndarray        # (T, N) int32, -1 at leaves
-    threshold: np.ndarray      # (T, N) float64
-    left: np.ndarray           # (T, N) int32, leaves point to themselves
-    right: np.ndarray          # (T, N) int32
-    value: np.ndarray          # (T, N, V) float64: per-leaf contribution (already scaled)
-    tree_output: np.ndarray    # (T,) int32: which output column a tree adds to
-    init: np.ndarray           # (V,) float64: raw prediction before the trees
+    kind: str  # "gb-binary" | "gb-multiclass" | "gb-regressor" | "forest"
+    feature: np.ndarray  # (T, N) int32, -1 at leaves
+    threshold: np.ndarray  # (T, N) float64
+    left: np.ndarray  # (T, N) int32, leaves point to themselves
+    right: np.ndarray  # (T, N) int32
+    value: np.ndarray  # (T, N, V) float64: per-leaf contribution (already scaled)
+    tree_output: np.ndarray  # (T,) int32: which output column a tree adds to
+    init: np.ndarray  # (V,) float64: raw prediction before the trees
     depth: int
     classes: np.ndarray | None
     n_features: int
@@ -49,23 +49,27 @@ class CompiledTrees:
         if flat is None:
             T, N = self.feature.shape
             off = np.arange(T, dtype=np.int64) * N
-            flat = (off, self.feature.astype(np.int64).ravel(), self.threshold.ravel(),
-                    (self.left.astype(np.int64) + off[:, None]).ravel(),
-                    (self.right.astype(np.int64) + off[:, None]).ravel(),
-                    self.value.reshape(T * N, -1))
+            flat = (
+                off,
+                self.feature.astype(np.int64).ravel(),
+                self.threshold.ravel(),
+                (self.left.astype(np.int64) + off[:, None]).ravel(),
+                (self.right.astype(np.int64) + off[:, None]).ravel(),
+                self.value.reshape(T * N, -1),
+            )
             self.__dict__["_flat_cache"] = flat
         return flat
 
     def _global_leaves(self, X: np.ndarray) -> np.ndarray:
         """(n, T) global index (tree * N + node) of the leaf every row reaches in every tree."""
         off, feature, threshold, left, right, _v = self._flat()
-        Xf = np.asarray(X, dtype=np.float32).astype(np.float64)   # float32 comparisons, as sklearn does
+        Xf = np.asarray(X, dtype=np.float32).astype(np.float64)  # float32 comparisons, as sklearn does
         n = Xf.shape[0]
         base = (np.arange(n, dtype=np.int64) * Xf.shape[1])[:, None]
         xflat = Xf.ravel()
         node = np.broadcast_to(off, (n, off.shape[0]))
-        for _ in range(self.depth):                    # leaves point to themselves: extra levels stay put
-            f = feature.take(node)                     # -1 at leaves: any column will do
+        for _ in range(self.depth):  # leaves point to themselves: extra levels stay put
+            f = feature.take(node)  # -1 at leaves: any column will do
             np.maximum(f, 0, out=f)
             f += base
             node = np.where(xflat.take(f) <= threshold.take(node), left.take(node), right.take(node))
@@ -76,8 +80,8 @@ class CompiledTrees:
         return self._global_leaves(X) - self._flat()[0]
 
     def raw(self, X: np.ndarray) -> np.ndarray:
-        gleaves = self._global_leaves(X)                      # (n, T)
-        contrib = self._flat()[5].take(gleaves, axis=0)       # (n, T, V)
+        gleaves = self._global_leaves(X)  # (n, T)
+        contrib = self._flat()[5].take(gleaves, axis=0)  # (n, T, V)
         if self.kind == "forest":
             return contrib.mean(axis=1)
         out = np.tile(self.init, (X.shape[0], 1))
@@ -113,11 +117,22 @@ class CompiledTrees:
     def to_npz(self) -> bytes:
         buf = io.BytesIO()
         extra = {} if self.classes is None else {"classes": np.asarray(self.classes)}
-        np.savez(buf, format=np.array(FORMAT), kind=np.array(self.kind), feature=self.feature,
-                 threshold=self.threshold, left=self.left, right=self.right, value=self.value,
-                 tree_output=self.tree_output, init=self.init, depth=np.array(self.depth),
-                 n_features=np.array(self.n_features), **extra)  # type: ignore[arg-type]  # numpy's stub
-        # matches a **dict of arrays against savez's ``allow_pickle: bool`` keyword
+        np.savez(
+            buf,
+            format=np.array(FORMAT),
+            kind=np.array(self.kind),
+            feature=self.feature,
+            threshold=self.threshold,
+            left=self.left,
+            right=self.right,
+            value=self.value,
+            tree_output=self.tree_output,
+            init=self.init,
+            depth=np.array(self.depth),
+            n_features=np.array(self.n_features),
+            # numpy's stub matches a **dict of arrays against savez's ``allow_pickle: bool`` keyword
+            **extra,  # type: ignore[arg-type]
+        )
         return buf.getvalue()
 
     @classmethod
@@ -125,14 +140,30 @@ class CompiledTrees:
         z = np.load(io.BytesIO(data), allow_pickle=False)
         if str(z["format"]) != FORMAT:
             raise ValueError(f"not a {FORMAT} file")
-        return cls(kind=str(z["kind"]), feature=z["feature"], threshold=z["threshold"], left=z["left"],
-                   right=z["right"], value=z["value"], tree_output=z["tree_output"], init=z["init"],
-                   depth=int(z["depth"]), classes=z["classes"] if "classes" in z.files else None,
-                   n_features=int(z["n_features"]))
+        return cls(
+            kind=str(z["kind"]),
+            feature=z["feature"],
+            threshold=z["threshold"],
+            left=z["left"],
+            right=z["right"],
+            value=z["value"],
+            tree_output=z["tree_output"],
+            init=z["init"],
+            depth=int(z["depth"]),
+            classes=z["classes"] if "classes" in z.files else None,
+            n_features=int(z["n_features"]),
+        )
 
 
-def _pack(trees: list[Any], values: list[np.ndarray], outputs: list[int], init: np.ndarray, kind: str,
-          classes: Any, n_features: int) -> CompiledTrees:
+def _pack(
+    trees: list[Any],
+    values: list[np.ndarray],
+    outputs: list[int],
+    init: np.ndarray,
+    kind: str,
+    classes: Any,
+    n_features: int,
+) -> CompiledTrees:
     T = len(trees)
     N = max(t.node_count for t in trees)
     V = values[0].shape[1]
@@ -147,14 +178,24 @@ def _pack(trees: list[Any], values: list[np.ndarray], outputs: list[int], init: 
         leaf = t.children_left[:n] == -1
         idx = np.arange(n)
         feature[i, :n] = np.where(leaf, -1, t.feature[:n])
-        threshold[i, :n] = np.where(leaf, np.inf, t.threshold[:n])   # a leaf always "goes left" to itself
+        threshold[i, :n] = np.where(leaf, np.inf, t.threshold[:n])  # a leaf always "goes left" to itself
         left[i, :n] = np.where(leaf, idx, t.children_left[:n])
         right[i, :n] = np.where(leaf, idx, t.children_right[:n])
         value[i, :n] = v
         depth = max(depth, int(t.max_depth))
-    return CompiledTrees(kind, feature, threshold, left, right, value, np.asarray(outputs, dtype=np.int32),
-                         np.asarray(init, dtype=np.float64), depth, None if classes is None else np.asarray(classes),
-                         n_features)
+    return CompiledTrees(
+        kind,
+        feature,
+        threshold,
+        left,
+        right,
+        value,
+        np.asarray(outputs, dtype=np.int32),
+        np.asarray(init, dtype=np.float64),
+        depth,
+        None if classes is None else np.asarray(classes),
+        n_features,
+    )
 
 
 def compile_model(model: Any) -> CompiledTrees | None:
@@ -172,7 +213,7 @@ def compile_model(model: Any) -> CompiledTrees | None:
             n_features = int(model.n_features_in_)
             probe = np.zeros((1, n_features))
             init = np.asarray(model._raw_predict_init(probe), dtype=np.float64)[0]
-            stages = model.estimators_                          # (n_stages, K)
+            stages = model.estimators_  # (n_stages, K)
             lr = float(model.learning_rate)
             trees, values, outputs = [], [], []
             for stage in stages:
@@ -194,18 +235,26 @@ def compile_model(model: Any) -> CompiledTrees | None:
             for est in model.estimators_:
                 t = est.tree_
                 v = t.value[:, 0, :].astype(np.float64)
-                v = v / np.maximum(v.sum(axis=1, keepdims=True), 1e-300)   # counts or fractions -> fractions
+                v = v / np.maximum(v.sum(axis=1, keepdims=True), 1e-300)  # counts or fractions -> fractions
                 trees.append(t)
                 values.append(v)
-            return _pack(trees, values, [0] * len(trees), np.zeros(len(model.classes_)), "forest",
-                         model.classes_, int(model.n_features_in_))
+            return _pack(
+                trees,
+                values,
+                [0] * len(trees),
+                np.zeros(len(model.classes_)),
+                "forest",
+                model.classes_,
+                int(model.n_features_in_),
+            )
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
     return None
 
 
-def verified(compiled: CompiledTrees | None, model: Any, X_probe: np.ndarray, *, atol: float = 1e-9
-             ) -> CompiledTrees | None:
+def verified(
+    compiled: CompiledTrees | None, model: Any, X_probe: np.ndarray, *, atol: float = 1e-9
+) -> CompiledTrees | None:
     """``compiled`` if it reproduces the model on the probe rows (probabilities or values), else None."""
     if compiled is None:
         return None

@@ -114,20 +114,31 @@ def score(m: LoadedModel, X: np.ndarray) -> tuple[list, np.ndarray | None, np.nd
 class InferenceService:
     """Serves predict and feedback for one endpoint variant."""
 
-    def __init__(self, source: ModelSource, *, endpoint: str, model_name: str, variant: str,
-                 max_batch: int = 1000, sample_rate: float = 0.1, refresh_s: float = 10.0,
-                 emit: Callable[[dict[str, Any]], None] = _write_line, clock: Callable[[], float] = time.time,
-                 log: Callable[[str], None] | None = None, start_refresher: bool = True) -> None:
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        endpoint: str,
+        model_name: str,
+        variant: str,
+        max_batch: int = 1000,
+        sample_rate: float = 0.1,
+        refresh_s: float = 10.0,
+        emit: Callable[[dict[str, Any]], None] = _write_line,
+        clock: Callable[[], float] = time.time,
+        log: Callable[[str], None] | None = None,
+        start_refresher: bool = True,
+    ) -> None:
         self.source, self.endpoint, self.model_name, self.variant = source, endpoint, model_name, variant
         self.max_batch, self.sample_rate, self.refresh_s = max_batch, sample_rate, refresh_s
         self.emit, self.clock = emit, clock
         self.log: Callable[[str], None] = log or _diagnostic
         self.current: LoadedModel | None = None
         self.shadow: tuple[LoadedModel, float] | None = None
-        self.unavailable: dict[str, Any] | None = None   # the deployed version that cannot be served, and why
-        self.fallback: LoadedModel | None = None         # canary only: stable's model while that is so
+        self.unavailable: dict[str, Any] | None = None  # the deployed version that cannot be served, and why
+        self.fallback: LoadedModel | None = None  # canary only: stable's model while that is so
         self._bad_shadow: int | None = None
-        self._store_down: str | None = None    # why the registry store cannot be reached, while it cannot
+        self._store_down: str | None = None  # why the registry store cannot be reached, while it cannot
         self._rng = random.Random()
         self._shadow_q: queue.Queue = queue.Queue(maxsize=1000)
         self.refresh()
@@ -147,13 +158,17 @@ class InferenceService:
                     self._version_unavailable(version, exc)
                 else:
                     old = self.current
-                    self.current = loaded      # one reference assignment: atomic for readers
+                    self.current = loaded  # one reference assignment: atomic for readers
                     self.unavailable, self.fallback = None, None
-                    self.log(f"serving {self.model_name} v{version} as {self.variant} of {self.endpoint}"
-                             + (f" (was v{old.version})" if old else ""))
+                    self.log(
+                        f"serving {self.model_name} v{version} as {self.variant} of {self.endpoint}"
+                        + (f" (was v{old.version})" if old else "")
+                    )
             elif version is None and self.current is not None:
-                self.log(f"no version is deployed for {self.variant} of {self.endpoint} any more; "
-                         f"keeping v{self.current.version} until one is")
+                self.log(
+                    f"no version is deployed for {self.variant} of {self.endpoint} any more; "
+                    f"keeping v{self.current.version} until one is"
+                )
             if version is None or (self.current is not None and self.current.version == version):
                 self.unavailable, self.fallback = None, None
             self._refresh_fallback()
@@ -165,8 +180,10 @@ class InferenceService:
                     self.shadow = (self.source.load(shadow[0]), shadow[1])
                 except (IntegrityError, NotFoundError) as exc:
                     if self._bad_shadow != shadow[0]:
-                        self.log(f"shadow v{shadow[0]} of {self.endpoint} cannot be served "
-                                 f"({exc.code}: {exc.message}); not shadowing")
+                        self.log(
+                            f"shadow v{shadow[0]} of {self.endpoint} cannot be served "
+                            f"({exc.code}: {exc.message}); not shadowing"
+                        )
                     self._bad_shadow, self.shadow = shadow[0], None
             elif self.shadow[1] != shadow[1]:
                 self.shadow = (self.shadow[0], shadow[1])
@@ -177,17 +194,24 @@ class InferenceService:
             if not self._store_down:
                 self._store_down = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
                 held = f"v{self.current.version}" if self.current else "nothing"
-                self.log(f"cannot refresh the model from the registry store ({type(exc).__name__}: {exc}); "
-                         f"keep serving {held}")
+                self.log(
+                    f"cannot refresh the model from the registry store ({type(exc).__name__}: {exc}); "
+                    f"keep serving {held}"
+                )
 
     def _version_unavailable(self, version: int, exc: IntegrityError | NotFoundError) -> None:
         """The deployed ``version`` cannot be served: remember why (logged once per version and reason)."""
         reason = {"version": int(version), "code": exc.code, "message": exc.message}
         if self.unavailable != reason:
-            held = f"keeping v{self.current.version}" if self.current is not None and self.variant != "canary" \
+            held = (
+                f"keeping v{self.current.version}"
+                if self.current is not None and self.variant != "canary"
                 else ("its callers get the stable version" if self.variant == "canary" else "answering 503")
-            self.log(f"{self.model_name} v{version} cannot be served as {self.variant} of {self.endpoint} "
-                     f"({exc.code}: {exc.message}); {held}")
+            )
+            self.log(
+                f"{self.model_name} v{version} cannot be served as {self.variant} of {self.endpoint} "
+                f"({exc.code}: {exc.message}); {held}"
+            )
         self.unavailable = reason
 
     def _refresh_fallback(self) -> None:
@@ -204,7 +228,9 @@ class InferenceService:
                 self.fallback = self.source.load(v)
             except (IntegrityError, NotFoundError) as exc:
                 self.fallback = None
-                self.log(f"the stable v{v} of {self.endpoint} cannot be served either ({exc.code}: {exc.message})")
+                self.log(
+                    f"the stable v{v} of {self.endpoint} cannot be served either ({exc.code}: {exc.message})"
+                )
 
     def _serving(self) -> tuple[LoadedModel, str, dict[str, Any] | None]:
         """(model, variant it belongs to, fallback note) for the next request, or a 503 that says why."""
@@ -213,22 +239,37 @@ class InferenceService:
         if bad is not None:
             fb = self.fallback
             if self.variant == "canary" and fb is not None:
-                return fb, "stable", {"from": self.variant, "version": bad["version"], "code": "model_unavailable",
-                                      "reason": bad["code"]}
+                return (
+                    fb,
+                    "stable",
+                    {
+                        "from": self.variant,
+                        "version": bad["version"],
+                        "code": "model_unavailable",
+                        "reason": bad["code"],
+                    },
+                )
             if m is None or self.variant == "canary":
                 raise UnavailableError(
                     f"{self.model_name} v{bad['version']}, the {self.variant} version of endpoint {self.endpoint!r}, "
-                    f"cannot be served: {bad['message']}", code="model_unavailable",
-                    details={"version": bad["version"], "variant": self.variant, "reason": bad["code"]})
+                    f"cannot be served: {bad['message']}",
+                    code="model_unavailable",
+                    details={"version": bad["version"], "variant": self.variant, "reason": bad["code"]},
+                )
         if m is None:
             down = self._store_down
-            if down:   # we do not know what is deployed: say why, not "nothing is deployed" (issue 13 F)
+            if down:  # we do not know what is deployed: say why, not "nothing is deployed" (issue 13 F)
                 raise UnavailableError(
                     f"the registry store cannot be reached ({down}), so this worker of endpoint {self.endpoint!r} "
-                    f"({self.variant}) has no model loaded yet; retry shortly", code="store_unavailable",
-                    details={"variant": self.variant})
-            raise UnavailableError(f"no model version is deployed to endpoint {self.endpoint!r} "
-                                   f"({self.variant}); deploy one with `mlops deploy`", code="no_model_deployed")
+                    f"({self.variant}) has no model loaded yet; retry shortly",
+                    code="store_unavailable",
+                    details={"variant": self.variant},
+                )
+            raise UnavailableError(
+                f"no model version is deployed to endpoint {self.endpoint!r} "
+                f"({self.variant}); deploy one with `mlops deploy`",
+                code="no_model_deployed",
+            )
         return m, self.variant, None
 
     def _refresh_loop(self) -> None:
@@ -245,11 +286,17 @@ class InferenceService:
         preds, proba, confidence = score(m, X)
         latency_ms = (time.perf_counter() - t0) * 1000
         ids = [uuid.uuid4().hex for _ in range(len(X))]
-        body: dict[str, Any] = {"predictions": preds, "model": self.model_name, "version": m.version,
-                                "variant": variant, "prediction_ids": ids, "request_id": request.request_id}
+        body: dict[str, Any] = {
+            "predictions": preds,
+            "model": self.model_name,
+            "version": m.version,
+            "variant": variant,
+            "prediction_ids": ids,
+            "request_id": request.request_id,
+        }
         if fallback is not None:
             body["fallback"] = fallback
-        if proba is not None and confidence is not None:     # both or neither (score)
+        if proba is not None and confidence is not None:  # both or neither (score)
             body["probabilities"] = np.round(proba, 6).tolist()
             body["classes"] = m.classes
             body["confidence"] = np.round(confidence, 6).tolist()
@@ -264,18 +311,39 @@ class InferenceService:
                 pass
         return Response(body=body, headers={"x-model-version": str(m.version), "x-variant": variant})
 
-    def _record(self, request: Request, m: LoadedModel, X: np.ndarray, preds, confidence, ids, latency_ms,
-                variant: str, fallback: dict[str, Any] | None = None) -> None:
+    def _record(
+        self,
+        request: Request,
+        m: LoadedModel,
+        X: np.ndarray,
+        preds,
+        confidence,
+        ids,
+        latency_ms,
+        variant: str,
+        fallback: dict[str, Any] | None = None,
+    ) -> None:
         ts = now_iso()
         cohort = request.headers.get(COHORT_HEADER)
         who = principal_digest(request.principal)
         per_row = latency_ms / max(1, len(ids))
         names = m.signature.names
         for i, pid in enumerate(ids):
-            rec = {"kind": "prediction", "ts": ts, "prediction_id": pid, "request_id": request.request_id,
-                   "endpoint": self.endpoint, "model": self.model_name, "version": m.version, "variant": variant,
-                   "cohort": cohort, "principal": who, "latency_ms": round(per_row, 4), "prediction": preds[i],
-                   "confidence": None if confidence is None else round(float(confidence[i]), 6)}
+            rec = {
+                "kind": "prediction",
+                "ts": ts,
+                "prediction_id": pid,
+                "request_id": request.request_id,
+                "endpoint": self.endpoint,
+                "model": self.model_name,
+                "version": m.version,
+                "variant": variant,
+                "cohort": cohort,
+                "principal": who,
+                "latency_ms": round(per_row, 4),
+                "prediction": preds[i],
+                "confidence": None if confidence is None else round(float(confidence[i]), 6),
+            }
             if fallback is not None:
                 rec["fallback"] = fallback
             if self.sample_rate >= 1.0 or (self.sample_rate > 0 and self._rng.random() < self.sample_rate):
@@ -300,10 +368,13 @@ class InferenceService:
         doc = request.json()
         items = doc.get("feedback") if isinstance(doc, dict) and "feedback" in doc else [doc]
         if not isinstance(items, list) or not items:
-            raise UnprocessableError("send {\"prediction_id\": ..., \"actual\": ...} or {\"feedback\": [...]}",
-                                     code="invalid_shape")
+            raise UnprocessableError(
+                'send {"prediction_id": ..., "actual": ...} or {"feedback": [...]}', code="invalid_shape"
+            )
         if len(items) > self.max_batch:
-            raise UnprocessableError(f"at most {self.max_batch} feedback items per request", code="batch_too_large")
+            raise UnprocessableError(
+                f"at most {self.max_batch} feedback items per request", code="batch_too_large"
+            )
         ts = now_iso()
         lines = []
         for i, item in enumerate(items):
@@ -311,53 +382,93 @@ class InferenceService:
                 raise UnprocessableError(f"feedback[{i}]: expected an object", code="invalid_row")
             pid = item.get("prediction_id")
             if not isinstance(pid, str) or len(pid) != 32 or not set(pid) <= _PRED_ID_CHARS:
-                raise UnprocessableError(f"feedback[{i}].prediction_id: expected the 32-hex-digit id a prediction "
-                                         "returned", code="invalid_prediction_id", details={"row": i})
+                raise UnprocessableError(
+                    f"feedback[{i}].prediction_id: expected the 32-hex-digit id a prediction returned",
+                    code="invalid_prediction_id",
+                    details={"row": i},
+                )
             if "actual" not in item:
-                raise UnprocessableError(f"feedback[{i}].actual: the observed outcome is required",
-                                         code="missing_actual", details={"row": i})
+                raise UnprocessableError(
+                    f"feedback[{i}].actual: the observed outcome is required",
+                    code="missing_actual",
+                    details={"row": i},
+                )
             actual = item["actual"]
-            if not isinstance(actual, (int, float, str, bool)) or isinstance(actual, float) and not np.isfinite(actual):
-                raise UnprocessableError(f"feedback[{i}].actual: expected a number, string or boolean",
-                                         code="invalid_actual", details={"row": i})
-            lines.append({"kind": "feedback", "ts": ts, "prediction_id": pid, "endpoint": self.endpoint,
-                          "actual": actual, "principal": principal_digest(request.principal)})
+            if (
+                not isinstance(actual, (int, float, str, bool))
+                or isinstance(actual, float)
+                and not np.isfinite(actual)
+            ):
+                raise UnprocessableError(
+                    f"feedback[{i}].actual: expected a number, string or boolean",
+                    code="invalid_actual",
+                    details={"row": i},
+                )
+            lines.append(
+                {
+                    "kind": "feedback",
+                    "ts": ts,
+                    "prediction_id": pid,
+                    "endpoint": self.endpoint,
+                    "actual": actual,
+                    "principal": principal_digest(request.principal),
+                }
+            )
         for rec in lines:
             self.emit(rec)
         return Response(body={"accepted": len(lines), "request_id": request.request_id}, status=202)
 
     def info(self, request: Request) -> dict[str, Any]:
         m = self.current
-        return {"endpoint": self.endpoint, "model": self.model_name, "variant": self.variant,
-                "version": m.version if m else None, "features": list(m.signature.names) if m else None,
-                "shadow_version": self.shadow[0].version if self.shadow else None,
-                "unavailable": self.unavailable,
-                "fallback_version": self.fallback.version if self.fallback else None}
+        return {
+            "endpoint": self.endpoint,
+            "model": self.model_name,
+            "variant": self.variant,
+            "version": m.version if m else None,
+            "features": list(m.signature.names) if m else None,
+            "shadow_version": self.shadow[0].version if self.shadow else None,
+            "unavailable": self.unavailable,
+            "fallback_version": self.fallback.version if self.fallback else None,
+        }
 
     def smoke(self, request: Request) -> Response:
         """The deploy pipeline's INVOKE_FUNCTION check: the model is loaded and answers one row."""
         m = self.current
         bad = self.unavailable
         if bad is not None:
-            raise UnavailableError(f"smoke test: {self.model_name} v{bad['version']} cannot be served as "
-                                   f"{self.variant}: {bad['message']}", code="model_unavailable")
+            raise UnavailableError(
+                f"smoke test: {self.model_name} v{bad['version']} cannot be served as "
+                f"{self.variant}: {bad['message']}",
+                code="model_unavailable",
+            )
         if m is None:
             if self._store_down:
-                raise UnavailableError(f"smoke test: the registry store cannot be reached ({self._store_down}); "
-                                       f"no model loaded for {self.variant} of {self.endpoint}",
-                                       code="store_unavailable")
-            raise UnavailableError(f"smoke test: no model loaded for {self.variant} of {self.endpoint}",
-                                   code="no_model_deployed")
+                raise UnavailableError(
+                    f"smoke test: the registry store cannot be reached ({self._store_down}); "
+                    f"no model loaded for {self.variant} of {self.endpoint}",
+                    code="store_unavailable",
+                )
+            raise UnavailableError(
+                f"smoke test: no model loaded for {self.variant} of {self.endpoint}", code="no_model_deployed"
+            )
         doc = request.json(required=False) or {}
         want = doc.get("version") if isinstance(doc, dict) else None
         if want is not None and str(want) != str(m.version):
-            raise UnavailableError(f"smoke test: serving v{m.version}, expected v{want} (still loading?)",
-                                   code="wrong_version")
+            raise UnavailableError(
+                f"smoke test: serving v{m.version}, expected v{want} (still loading?)", code="wrong_version"
+            )
         X = np.zeros((1, m.signature.width))
         pred = m.model.predict(X)
-        return Response(body={"ok": True, "endpoint": self.endpoint, "model": self.model_name,
-                              "version": m.version, "variant": self.variant,
-                              "prediction": pred[0].item() if isinstance(pred[0], np.generic) else pred[0]})
+        return Response(
+            body={
+                "ok": True,
+                "endpoint": self.endpoint,
+                "model": self.model_name,
+                "version": m.version,
+                "variant": self.variant,
+                "prediction": pred[0].item() if isinstance(pred[0], np.generic) else pred[0],
+            }
+        )
 
     def direct(self, request: Request) -> Response:
         """A direct invoke (no gateway, URL "/"): a smoke check when asked for, else a prediction."""
@@ -370,7 +481,10 @@ class InferenceService:
     def router(self) -> Router:
         r = Router()
         r.add("POST", f"/v1/endpoints/{self.endpoint}/predict", self.predict)
-        if self.variant in ("stable", "canary"):   # its pinned route (mlops.blueprint.gateway, scope mlops:pin)
+        if self.variant in (
+            "stable",
+            "canary",
+        ):  # its pinned route (mlops.blueprint.gateway, scope mlops:pin)
             from mlops.names import pinned_predict_path
 
             r.add("POST", pinned_predict_path(self.endpoint, self.variant), self.predict)
@@ -380,4 +494,3 @@ class InferenceService:
         r.add("POST", "/", self.direct)
         r.add("POST", "/call", self.direct)
         return r
-

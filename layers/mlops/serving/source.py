@@ -18,8 +18,17 @@ from mlops.serving.payload import Signature
 
 
 class RegistrySource:
-    def __init__(self, registry, store, *, endpoint: str, model: str, variant: str, alias: str,
-                 shadow_enabled: bool = False) -> None:
+    def __init__(
+        self,
+        registry,
+        store,
+        *,
+        endpoint: str,
+        model: str,
+        variant: str,
+        alias: str,
+        shadow_enabled: bool = False,
+    ) -> None:
         self.registry, self.store = registry, store
         self.endpoint, self.model, self.variant, self.alias = endpoint, model, variant, alias
         self.shadow_enabled = shadow_enabled
@@ -53,15 +62,30 @@ class RegistrySource:
 
     def load(self, version: int) -> LoadedModel:
         compiled, record = self.registry.get_compiled(self.model, version)
-        if compiled is not None:       # exact, no pickle, no sklearn import: the fast and safe path
+        if compiled is not None:  # exact, no pickle, no sklearn import: the fast and safe path
             sig = Signature.from_dict(record.get("signature") or {})
-            classes = [c.item() if hasattr(c, "item") else c for c in compiled.classes] \
-                if compiled.classes is not None else None
-            return LoadedModel(model=compiled, version=int(version), signature=sig, classes=classes,
-                               has_proba=compiled.has_proba, loaded_at=time.time())
+            classes = (
+                [c.item() if hasattr(c, "item") else c for c in compiled.classes]
+                if compiled.classes is not None
+                else None
+            )
+            return LoadedModel(
+                model=compiled,
+                version=int(version),
+                signature=sig,
+                classes=classes,
+                has_proba=compiled.has_proba,
+                loaded_at=time.time(),
+            )
         model, record = self.registry.load_model(self.model, version)
         sig = Signature.from_dict(record.get("signature") or {})
         classes = list(getattr(model, "classes_", [])) or (list(sig.classes) if sig.classes else None)
         classes = [c.item() if hasattr(c, "item") else c for c in classes] if classes else None
-        return LoadedModel(model=model, version=int(version), signature=sig, classes=classes,
-                           has_proba=hasattr(model, "predict_proba"), loaded_at=time.time())
+        return LoadedModel(
+            model=model,
+            version=int(version),
+            signature=sig,
+            classes=classes,
+            has_proba=hasattr(model, "predict_proba"),
+            loaded_at=time.time(),
+        )

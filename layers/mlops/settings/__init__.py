@@ -48,10 +48,32 @@ from mlops.settings.sections import (
 T = TypeVar("T")
 
 __all__ = [
-    "MAX_SYNC_TIMEOUT_S", "MEMORY_CHOICES", "PROJECT", "Audit", "Auth", "Cors", "DevOps", "Drift", "Endpoint",
-    "FunctionDefaults", "FunctionOverride", "Gateway", "Guardian", "Local", "LogShipping", "Monitoring", "Network",
-    "Notifications", "Oci", "RateLimit", "StackSettings", "find_project_dir", "load_dataclass", "load_stack",
-    "settings_from_config", "stack_schema",
+    "MAX_SYNC_TIMEOUT_S",
+    "MEMORY_CHOICES",
+    "PROJECT",
+    "Audit",
+    "Auth",
+    "Cors",
+    "DevOps",
+    "Drift",
+    "Endpoint",
+    "FunctionDefaults",
+    "FunctionOverride",
+    "Gateway",
+    "Guardian",
+    "Local",
+    "LogShipping",
+    "Monitoring",
+    "Network",
+    "Notifications",
+    "Oci",
+    "RateLimit",
+    "StackSettings",
+    "find_project_dir",
+    "load_dataclass",
+    "load_stack",
+    "settings_from_config",
+    "stack_schema",
 ]
 
 
@@ -60,8 +82,9 @@ def load_dataclass(cls: type[T], data: Mapping[str, Any], where: str, sep: str =
     return load(cls, data, where, sep)
 
 
-def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str = "config",
-                         project_dir: str | os.PathLike = ".") -> StackSettings:
+def settings_from_config(
+    config: Mapping[str, Any], *, stack: str, source: str = "config", project_dir: str | os.PathLike = "."
+) -> StackSettings:
     """From the ``config:`` mapping of a stack file (keys ``mlops:<section>``)."""
     if not isinstance(config or {}, Mapping):
         raise ConfigError(f"{source}: config: expected a mapping, got {type(config).__name__}")
@@ -87,8 +110,10 @@ def load_stack(stack: str = "local", project_dir: str | os.PathLike = ".") -> St
     pdir = Path(project_dir).resolve()
     path = pdir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        raise ConfigError(f"no stack file {path.name} in {pdir} (stacks: "
-                          f"{', '.join(sorted(p.name[7:-5] for p in pdir.glob('Pulumi.*.yaml'))) or 'none'})")
+        raise ConfigError(
+            f"no stack file {path.name} in {pdir} (stacks: "
+            f"{', '.join(sorted(p.name[7:-5] for p in pdir.glob('Pulumi.*.yaml'))) or 'none'})"
+        )
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
@@ -101,7 +126,9 @@ def load_stack(stack: str = "local", project_dir: str | os.PathLike = ".") -> St
     # Pulumi secrets appear as {"secure": "..."}: they never belong in settings.
     for key, value in config.items():
         if isinstance(value, Mapping) and "secure" in value and str(key).startswith(f"{PROJECT}:"):
-            raise ConfigError(f"{path.name}: {key}: secrets go to Vault; settings carry only secret names/OCIDs")
+            raise ConfigError(
+                f"{path.name}: {key}: secrets go to Vault; settings carry only secret names/OCIDs"
+            )
     return settings_from_config(config, stack=stack, source=path.name, project_dir=pdir)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-PROJECT = "mlops"   # the Pulumi project namespace of the settings' keys: mlops:<section>
+PROJECT = "mlops"  # the Pulumi project namespace of the settings' keys: mlops:<section>
 
 
 class SettingError(ValueError):

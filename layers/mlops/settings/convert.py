@@ -23,8 +23,8 @@ from mlops.settings.base import SettingError, field_metas
 from mlops.storage.config import StoreConfig
 
 T = TypeVar("T")
-Path = list[str | int]   # keys and list indexes below the root
-HIDDEN = ("stack", "project_dir")   # filled in by the loader, not settings a user writes
+Path = list[str | int]  # keys and list indexes below the root
+HIDDEN = ("stack", "project_dir")  # filled in by the loader, not settings a user writes
 
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
@@ -92,15 +92,19 @@ def prepare(value: Any, tp: Any, where: str, sep: str, path: Path) -> Any:
         return StoreConfig.from_dict(value, where=render(where, sep, path))
     if _is_struct(tp) and isinstance(value, Mapping):
         hints = _hints(tp)
-        return {k: prepare(v, hints[k], where, sep, [*path, k]) if k in hints else v for k, v in value.items()}
+        return {
+            k: prepare(v, hints[k], where, sep, [*path, k]) if k in hints else v for k, v in value.items()
+        }
     if origin is list and isinstance(value, (list, tuple)):
         item = (typing.get_args(tp) or (Any,))[0]
         return [prepare(v, item, where, sep, [*path, i]) for i, v in enumerate(value)]
     if origin is dict and isinstance(value, Mapping):
         v_tp = (typing.get_args(tp) or (str, Any))[1]
         # msgspec names a bad dict entry `$.d[...]`: convert entries one by one to keep the key in errors
-        return {str(k): v if v_tp is Any else load_at(v, v_tp, where, sep, [*path, str(k)])
-                for k, v in value.items()}
+        return {
+            str(k): v if v_tp is Any else load_at(v, v_tp, where, sep, [*path, str(k)])
+            for k, v in value.items()
+        }
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if tp is bool and isinstance(value, str) and value.lower() in ("true", "false"):
@@ -127,7 +131,7 @@ def load_at(data: Any, tp: Any, where: str, sep: str, path: Path) -> Any:
 def explain(exc: msgspec.ValidationError, root: Any, data: Any, where: str, sep: str, base: Path) -> str:
     """msgspec's error as ``<where><key path>: <what is wrong>``."""
     m = _AT.match(str(exc))
-    assert m is not None   # the pattern matches any text
+    assert m is not None  # the pattern matches any text
     msg, rel = m.group("msg"), parse_path(m.group("path") or "")
     tp, value = root, data
     for step in rel:
@@ -155,8 +159,11 @@ def _bounds(tp: Any) -> str:
     for meta in field_metas(tp):
         if meta.ge is not None and meta.le is not None:
             return f"{meta.ge}..{meta.le}"
-        parts = [f"{op} {v}" for op, v in ((">=", meta.ge), (">", meta.gt), ("<=", meta.le), ("<", meta.lt))
-                 if v is not None]
+        parts = [
+            f"{op} {v}"
+            for op, v in ((">=", meta.ge), (">", meta.gt), ("<=", meta.le), ("<", meta.lt))
+            if v is not None
+        ]
         if parts:
             return " and ".join(parts)
     return "in range"

@@ -27,7 +27,7 @@ def _section_defs() -> tuple[dict[str, Any], dict[str, Any]]:
     """(the ``StackSettings`` object schema, the other definitions) as msgspec generates them."""
     defs = dict(msgspec.json.schema(StackSettings)["$defs"])
     store = defs[StoreConfig.__name__]
-    store["additionalProperties"] = False   # StoreConfig.from_dict refuses unknown keys, as the Structs do
+    store["additionalProperties"] = False  # StoreConfig.from_dict refuses unknown keys, as the Structs do
     store["properties"]["backend"]["enum"] = list(BACKENDS)
     return defs.pop(StackSettings.__name__), defs
 

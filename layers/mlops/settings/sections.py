@@ -24,8 +24,8 @@ MAX_SYNC_TIMEOUT_S = 300
 class FunctionDefaults(Section):
     memory_mb: Annotated[int, one_of(*MEMORY_CHOICES)] = 256
     timeout_s: Annotated[int, Meta(ge=1, le=MAX_SYNC_TIMEOUT_S)] = 30
-    pool_size: Annotated[int, Meta(ge=1, le=64)] = 2   # local: processes per function (Fn hot containers)
-    provisioned_concurrency: Annotated[int, Meta(ge=0)] = 0   # cloud: PCUs, 0 = none
+    pool_size: Annotated[int, Meta(ge=1, le=64)] = 2  # local: processes per function (Fn hot containers)
+    provisioned_concurrency: Annotated[int, Meta(ge=0)] = 0  # cloud: PCUs, 0 = none
 
 
 class FunctionOverride(Section):
@@ -33,7 +33,7 @@ class FunctionOverride(Section):
     timeout_s: int | None = None
     pool_size: int | None = None
     provisioned_concurrency: int | None = None
-    image: str | None = None           # cloud: image reference, normally set by the pipeline
+    image: str | None = None  # cloud: image reference, normally set by the pipeline
     image_digest: str | None = None
 
 
@@ -43,9 +43,11 @@ class Endpoint(Section):
     stable_alias: str = "production"
     canary_alias: str = "canary"
     max_batch: Annotated[int, Meta(ge=1, le=100_000)] = 1000
-    feature_sample_rate: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.1   # share of prediction records with features
-    model_refresh_s: float = 10.0        # how often an inference function re-resolves its alias
-    shadow: bool = False                 # also score a share of stable traffic with the candidate
+    feature_sample_rate: Annotated[float, Meta(ge=0.0, le=1.0)] = (
+        0.1  # share of prediction records with features
+    )
+    model_refresh_s: float = 10.0  # how often an inference function re-resolves its alias
+    shadow: bool = False  # also score a share of stable traffic with the candidate
     memory_mb: int | None = None
     timeout_s: int | None = None
 
@@ -61,7 +63,7 @@ class Endpoint(Section):
 
 class RateLimit(Section):
     requests_per_second: Annotated[int, Meta(ge=1)] = 1000
-    key: Annotated[str, one_of("CLIENT_IP", "TOTAL")] = "CLIENT_IP"   # OCI rate_key
+    key: Annotated[str, one_of("CLIENT_IP", "TOTAL")] = "CLIENT_IP"  # OCI rate_key
 
 
 class Cors(Section):
@@ -74,10 +76,10 @@ class Cors(Section):
 class Gateway(Section):
     path_prefix: str = "/"
     auth_header: str = "Authorization"
-    auth_cache_ttl_s: Annotated[int, Meta(ge=0, le=3600)] = 60   # authorizer answers: expiresAt = now + this
+    auth_cache_ttl_s: Annotated[int, Meta(ge=0, le=3600)] = 60  # authorizer answers: expiresAt = now + this
     rate_limit: RateLimit | None = field(default_factory=RateLimit)
     cors: Cors | None = field(default_factory=Cors)
-    endpoint_type: Annotated[str, one_of("PUBLIC", "PRIVATE")] = "PUBLIC"   # cloud
+    endpoint_type: Annotated[str, one_of("PUBLIC", "PRIVATE")] = "PUBLIC"  # cloud
 
     def check(self) -> None:
         if not self.path_prefix.startswith("/"):
@@ -85,19 +87,21 @@ class Gateway(Section):
 
 
 class Auth(Section):
-    api_keys_secret: str = "mlops-api-keys"   # a secret name (local) or OCID (cloud); never the keys
-    pin_scope: str = "mlops:pin"              # may call /v1/endpoints/E/variants/{stable|canary}/predict
-    weight_cache_ttl_s: float = 2.0           # how long the authorizer caches deployment weights
+    api_keys_secret: str = "mlops-api-keys"  # a secret name (local) or OCID (cloud); never the keys
+    pin_scope: str = "mlops:pin"  # may call /v1/endpoints/E/variants/{stable|canary}/predict
+    weight_cache_ttl_s: float = 2.0  # how long the authorizer caches deployment weights
 
 
 class Audit(Section):
     """The audit log's protection outside the store (issue 13 E; ``mlops.registry.anchor``)."""
 
-    anchor_secret: str | None = "mlops-audit-anchor"   # secret holding the HMAC key: name (local, or one this
+    anchor_secret: str | None = "mlops-audit-anchor"  # secret holding the HMAC key: name (local, or one this
     #                                                    stack creates in Vault) or OCID; null: not anchored
-    bucket: str | None = None            # cloud: the audit entries' own bucket (default mlops-<stack>-audit)
-    retention_days: Annotated[int, Meta(ge=0, le=36500)] = 365   # cloud: the bucket's retention rule; 0: none
-    retention_locked_at: str | None = None   # cloud: RFC 3339 time to lock the rule (irreversible); null: unlocked
+    bucket: str | None = None  # cloud: the audit entries' own bucket (default mlops-<stack>-audit)
+    retention_days: Annotated[int, Meta(ge=0, le=36500)] = 365  # cloud: the bucket's retention rule; 0: none
+    retention_locked_at: str | None = (
+        None  # cloud: RFC 3339 time to lock the rule (irreversible); null: unlocked
+    )
 
     def check(self) -> None:
         if self.anchor_secret is not None and not self.anchor_secret.strip():
@@ -122,18 +126,18 @@ class Drift(Section):
     alpha: float = 0.05
     effect_threshold: Annotated[float, Meta(ge=0)] = 0.1
     dataset_rule: Annotated[str, one_of("strong_or_count", "any", "count", "share")] = "strong_or_count"
-    count_threshold: Annotated[int, Meta(ge=1)] = 2   # strong_or_count / count: this many drifted features
-    strong_threshold: Annotated[float, Meta(ge=0)] = 0.25   # strong_or_count: one feature with this effect
-    share_threshold: Annotated[float, Meta(gt=0, le=1)] = 0.3   # share: this share of features drift
-    persistence_k: int = 2               # alarm when k of the last n windows drifted
+    count_threshold: Annotated[int, Meta(ge=1)] = 2  # strong_or_count / count: this many drifted features
+    strong_threshold: Annotated[float, Meta(ge=0)] = 0.25  # strong_or_count: one feature with this effect
+    share_threshold: Annotated[float, Meta(gt=0, le=1)] = 0.3  # share: this share of features drift
+    persistence_k: int = 2  # alarm when k of the last n windows drifted
     persistence_n: int = 3
     min_rows: int = 100
 
 
 class Monitoring(Section):
     namespace: str = "mlops"
-    evaluation_interval_s: float = 5.0   # local: how often the alarm evaluator runs
-    alarms: dict[str, Any] = field(default_factory=dict)   # per-rule overrides
+    evaluation_interval_s: float = 5.0  # local: how often the alarm evaluator runs
+    alarms: dict[str, Any] = field(default_factory=dict)  # per-rule overrides
 
 
 class Notifications(Section):
@@ -142,22 +146,22 @@ class Notifications(Section):
     slack_webhook_secret: str | None = None
     pagerduty_secret: str | None = None
     https_endpoints: list[str] = field(default_factory=list)
-    local_file: str = "notifications.ndjson"   # local: relative to the state dir
+    local_file: str = "notifications.ndjson"  # local: relative to the state dir
     guardian: bool = True
 
 
 class Guardian(Section):
-    auto_rollback: bool = True            # a canary alarm sets the canary's weight to 0
-    auto_retrain: bool = True             # a drift alarm on production asks for retraining
+    auto_rollback: bool = True  # a canary alarm sets the canary's weight to 0
+    auto_retrain: bool = True  # a drift alarm on production asks for retraining
     rollback_canary_on_drift: bool = True  # inputs drifted mid-experiment: the canary's evidence is void
-    ab_auto_promote: bool = False         # act on A/B verdicts (promote a winner, roll back a loser)
-    retrain_entrypoint: str = "pipelines/train/train.py"   # local: what a retraining request runs
+    ab_auto_promote: bool = False  # act on A/B verdicts (promote a winner, roll back a loser)
+    retrain_entrypoint: str = "pipelines/train/train.py"  # local: what a retraining request runs
 
 
 class LogShipping(Section):
-    max_bytes: int = 1_000_000           # roll a prediction-log object at this size ...
-    max_age_s: float = 60.0              # ... or this age (Service Connector batch window)
-    spool_max_bytes: int = 256 * 1024 * 1024   # local: logs kept on disk while the store is down (issue 13 F)
+    max_bytes: int = 1_000_000  # roll a prediction-log object at this size ...
+    max_age_s: float = 60.0  # ... or this age (Service Connector batch window)
+    spool_max_bytes: int = 256 * 1024 * 1024  # local: logs kept on disk while the store is down (issue 13 F)
 
 
 class Local(Section):
@@ -252,5 +256,8 @@ class StackSettings(Section):
 
     @property
     def state_dir(self) -> Path:
-        return self.path(self.local.state_dir) / self.stack if self.stack != "local" else \
-            self.path(self.local.state_dir)
+        return (
+            self.path(self.local.state_dir) / self.stack
+            if self.stack != "local"
+            else self.path(self.local.state_dir)
+        )

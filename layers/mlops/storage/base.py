@@ -138,8 +138,15 @@ class ObjectStore(abc.ABC):
         """Remove an object; ``if_match`` makes it conditional on the ETag."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False,
-            content_type: str = DEFAULT_CONTENT_TYPE) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+    ) -> str:
         """Write ``data``; returns the new ETag. Conditional forms raise ``PreconditionFailedError``."""
 
     # ------------------------------------------------------------------ helpers shared by backends
@@ -171,9 +178,16 @@ def check_put_args(key: str, data: object, if_match: str | None, if_none_match: 
 PUT_ONCE_ATTEMPTS = 3
 
 
-def put_once(store: ObjectStore, key: str, data: bytes, *, if_match: str | None = None,
-             if_none_match: bool = False, content_type: str = DEFAULT_CONTENT_TYPE,
-             attempts: int = PUT_ONCE_ATTEMPTS) -> str:
+def put_once(
+    store: ObjectStore,
+    key: str,
+    data: bytes,
+    *,
+    if_match: str | None = None,
+    if_none_match: bool = False,
+    content_type: str = DEFAULT_CONTENT_TYPE,
+    attempts: int = PUT_ONCE_ATTEMPTS,
+) -> str:
     """A conditional ``put`` that survives a lost answer; returns the ETag of the object holding ``data``.
 
     After a lost race (412) that may be the answer to a retry of our own landed write, or after a write
@@ -189,9 +203,11 @@ def put_once(store: ObjectStore, key: str, data: bytes, *, if_match: str | None 
     last: Exception | None = None
     for _ in range(max(1, attempts)):
         try:
-            return store.put(key, data, if_match=if_match, if_none_match=if_none_match, content_type=content_type)
+            return store.put(
+                key, data, if_match=if_match, if_none_match=if_none_match, content_type=content_type
+            )
         except PreconditionFailedError as exc:
-            if exc.details.get("retried") is False:    # our only attempt was refused: not our write
+            if exc.details.get("retried") is False:  # our only attempt was refused: not our write
                 raise
             cur = _current(store, key)
             if cur is not None and hashlib.sha256(cur.data).digest() == digest:
@@ -201,13 +217,15 @@ def put_once(store: ObjectStore, key: str, data: bytes, *, if_match: str | None 
             if not exc.details.get("outcome_unknown"):
                 raise
             last = exc
-            cur = _current(store, key)       # raises if the store is down: the caller sees the outage
+            cur = _current(store, key)  # raises if the store is down: the caller sees the outage
             if cur is not None and hashlib.sha256(cur.data).digest() == digest:
                 return cur.etag
             if (cur is not None) if if_none_match else (cur is None or cur.etag != if_match):
-                raise PreconditionFailedError(f"put {key!r}: the object changed while our write's outcome "
-                                              "was unknown (conditional write lost)",
-                                              details={"retried": True}) from None
+                raise PreconditionFailedError(
+                    f"put {key!r}: the object changed while our write's outcome "
+                    "was unknown (conditional write lost)",
+                    details={"retried": True},
+                ) from None
     assert last is not None
     raise last
 

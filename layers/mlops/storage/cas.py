@@ -32,7 +32,9 @@ T = TypeVar("T")
 
 def dumps(doc: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, no NaN."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def loads(key: str, data: bytes, *, store: ObjectStore | None = None) -> dict[str, Any]:
@@ -41,11 +43,17 @@ def loads(key: str, data: bytes, *, store: ObjectStore | None = None) -> dict[st
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise IntegrityError(f"metadata object {key}{where} is corrupt (not valid JSON: {exc})",
-                             code="corrupt_metadata", details={"key": key}) from None
+        raise IntegrityError(
+            f"metadata object {key}{where} is corrupt (not valid JSON: {exc})",
+            code="corrupt_metadata",
+            details={"key": key},
+        ) from None
     if not isinstance(doc, dict):
-        raise IntegrityError(f"metadata object {key}{where} is corrupt (expected a JSON object)",
-                             code="corrupt_metadata", details={"key": key})
+        raise IntegrityError(
+            f"metadata object {key}{where} is corrupt (expected a JSON object)",
+            code="corrupt_metadata",
+            details={"key": key},
+        )
     return doc
 
 
@@ -108,8 +116,9 @@ def put_or_lose(put: Callable[[], T]) -> T:
         raise LostRace(time.perf_counter() - t0) from None
 
 
-def retry_lost_races(attempt_once: Callable[[int], T], *, attempts: int,
-                     exhausted: Callable[[], Exception]) -> T:
+def retry_lost_races(
+    attempt_once: Callable[[int], T], *, attempts: int, exhausted: Callable[[], Exception]
+) -> T:
     """Call ``attempt_once(attempt)`` until it returns; each ``LostRace`` backs off (``backoff``) and tries
     again, at most ``attempts`` times in all, then raises ``exhausted()``. Other errors propagate."""
     for attempt in range(attempts):
@@ -120,8 +129,14 @@ def retry_lost_races(attempt_once: Callable[[int], T], *, attempts: int,
     raise exhausted()
 
 
-def update(store: ObjectStore, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None], *,
-           attempts: int = DEFAULT_ATTEMPTS, what: str = "record") -> tuple[dict[str, Any] | None, bool]:
+def update(
+    store: ObjectStore,
+    key: str,
+    change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    what: str = "record",
+) -> tuple[dict[str, Any] | None, bool]:
     """Compare-and-swap loop. ``change(current_or_None)`` returns the new document, or None for "no change"
     (it may raise to abort). Returns ``(document now stored, whether we wrote it)``."""
 
@@ -133,14 +148,19 @@ def update(store: ObjectStore, key: str, change: Callable[[dict[str, Any] | None
         new["write_id"] = uuid.uuid4().hex
         payload = dumps(new)
         if cur is None:
-            put_or_lose(lambda: put_once(store, key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE))
+            put_or_lose(
+                lambda: put_once(store, key, payload, if_none_match=True, content_type=JSON_CONTENT_TYPE)
+            )
         else:
             etag = cur.etag
             put_or_lose(lambda: put_once(store, key, payload, if_match=etag, content_type=JSON_CONTENT_TYPE))
         return new, True
 
     def too_much() -> ConflictError:
-        return ConflictError(f"{what} {key} is being changed by too many writers at once; "
-                             f"gave up after {attempts} attempts, try again", code="too_much_contention")
+        return ConflictError(
+            f"{what} {key} is being changed by too many writers at once; "
+            f"gave up after {attempts} attempts, try again",
+            code="too_much_contention",
+        )
 
     return retry_lost_races(once, attempts=attempts, exhausted=too_much)

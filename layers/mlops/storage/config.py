@@ -133,9 +133,12 @@ class StoreConfig:
         allowed = {"endpoint", "region", "namespace", "credentials_secret"}
         for key in query:
             if key not in allowed:
-                raise ConfigError(f"store URL {url!r}: unknown parameter {key!r} (known: {', '.join(sorted(allowed))})")
-        return cls(backend=parts.scheme, bucket=parts.netloc or None, prefix=parts.path.strip("/"),
-                   **query).validate("store")
+                raise ConfigError(
+                    f"store URL {url!r}: unknown parameter {key!r} (known: {', '.join(sorted(allowed))})"
+                )
+        return cls(
+            backend=parts.scheme, bucket=parts.netloc or None, prefix=parts.path.strip("/"), **query
+        ).validate("store")
 
 
 def s3_keys_from_secret(secrets: SecretReader | None, name: str) -> tuple[str, str]:
@@ -151,8 +154,14 @@ def s3_keys_from_secret(secrets: SecretReader | None, name: str) -> tuple[str, s
         raise ConfigError(f"secret {name!r} must be JSON with access_key and secret_key") from None
 
 
-def open_store(config: StoreConfig, secrets: SecretReader | None = None, *, client: Any = None,
-               environ: Mapping[str, str] | None = None, create: bool = False) -> ObjectStore:
+def open_store(
+    config: StoreConfig,
+    secrets: SecretReader | None = None,
+    *,
+    client: Any = None,
+    environ: Mapping[str, str] | None = None,
+    create: bool = False,
+) -> ObjectStore:
     """The ``ObjectStore`` a config describes; ``client`` injects an SDK client (tests, reuse).
 
     Opening never creates the store's root: a missing directory or bucket is an outage
@@ -170,8 +179,15 @@ def open_store(config: StoreConfig, secrets: SecretReader | None = None, *, clie
         access = secret = None
         if config.credentials_secret:
             access, secret = s3_keys_from_secret(secrets, config.credentials_secret)
-        return S3Store(config.bucket, endpoint_url=config.endpoint, region=config.region,  # type: ignore[arg-type]
-                       access_key=access, secret_key=secret, prefix=config.prefix, client=client)
+        return S3Store(
+            config.bucket or "",  # validate() refused an s3 config without a bucket
+            endpoint_url=config.endpoint,
+            region=config.region,
+            access_key=access,
+            secret_key=secret,
+            prefix=config.prefix,
+            client=client,
+        )
     from mlops.storage.oci import OciObjectStore, make_oci_client
 
     if client is None:

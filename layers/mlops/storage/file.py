@@ -85,7 +85,8 @@ class FileStore(ObjectStore):
     def _unavailable(self) -> StoreUnavailableError:
         return StoreUnavailableError(
             f"the object store cannot be reached: its directory {self.root} does not exist (a store outage; "
-            "it is never re-created implicitly - restore it, or create it with `mlops local up`)")
+            "it is never re-created implicitly - restore it, or create it with `mlops local up`)"
+        )
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
@@ -125,7 +126,7 @@ class FileStore(ObjectStore):
         try:
             fd = os.open(self._locks / name, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except FileNotFoundError:
-            self._layout()              # raises StoreUnavailableError when the root is gone
+            self._layout()  # raises StoreUnavailableError when the root is gone
             fd = os.open(self._locks / name, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -138,7 +139,7 @@ class FileStore(ObjectStore):
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         except FileNotFoundError:
-            self._layout()              # raises StoreUnavailableError when the root is gone
+            self._layout()  # raises StoreUnavailableError when the root is gone
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
             view = memoryview(data)
@@ -171,7 +172,9 @@ class FileStore(ObjectStore):
                 data = f.read()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             self._check_root()
-            raise NotFoundError(f"object {key!r} does not exist in {self.url}", code="object_not_found") from None
+            raise NotFoundError(
+                f"object {key!r} does not exist in {self.url}", code="object_not_found"
+            ) from None
         return StoredObject(key=key, data=data, etag=hashlib.sha256(data).hexdigest())
 
     def head(self, key: str) -> ObjectInfo | None:
@@ -215,24 +218,35 @@ class FileStore(ObjectStore):
                 os.unlink(path)
             except (FileNotFoundError, NotADirectoryError):
                 self._check_root()
-                raise NotFoundError(f"object {key!r} does not exist in {self.url}",
-                                    code="object_not_found") from None
+                raise NotFoundError(
+                    f"object {key!r} does not exist in {self.url}", code="object_not_found"
+                ) from None
             except IsADirectoryError:
-                raise NotFoundError(f"object {key!r} does not exist in {self.url}",
-                                    code="object_not_found") from None
+                raise NotFoundError(
+                    f"object {key!r} does not exist in {self.url}", code="object_not_found"
+                ) from None
 
-    def put(self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False,
-            content_type: str = DEFAULT_CONTENT_TYPE) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+    ) -> str:
         data = check_put_args(key, data, if_match, if_none_match)
         path = self._path(key)
         etag = hashlib.sha256(data).hexdigest()
         tmp = self._stage(data)
         try:
             try:
-                self._mkdir_below_root(path.parent)      # never across a missing root (issue 13 F)
+                self._mkdir_below_root(path.parent)  # never across a missing root (issue 13 F)
             except (FileExistsError, NotADirectoryError):
-                raise ConflictError(f"put {key!r}: a parent of this key is itself an object in {self.url}",
-                                    code="key_conflict") from None
+                raise ConflictError(
+                    f"put {key!r}: a parent of this key is itself an object in {self.url}",
+                    code="key_conflict",
+                ) from None
             with self._locked(key):
                 if if_none_match:
                     try:
@@ -240,7 +254,8 @@ class FileStore(ObjectStore):
                     except FileExistsError:
                         raise PreconditionFailedError(
                             f"put {key!r}: the object already exists (if-none-match failed)",
-                            details={"retried": False}) from None
+                            details={"retried": False},
+                        ) from None
                     except FileNotFoundError:
                         self._check_root()
                         raise
@@ -251,13 +266,16 @@ class FileStore(ObjectStore):
                     current = self._current_etag(path)
                     if current != if_match:
                         what = "does not exist" if current is None else "has changed"
-                        raise PreconditionFailedError(f"put {key!r}: the object {what} (if-match failed)",
-                                                      details={"retried": False})
+                        raise PreconditionFailedError(
+                            f"put {key!r}: the object {what} (if-match failed)", details={"retried": False}
+                        )
                 try:
                     os.replace(tmp, path)
                 except IsADirectoryError:
-                    raise ConflictError(f"put {key!r}: the key is a prefix of other objects in {self.url}",
-                                        code="key_conflict") from None
+                    raise ConflictError(
+                        f"put {key!r}: the key is a prefix of other objects in {self.url}",
+                        code="key_conflict",
+                    ) from None
                 except FileNotFoundError:
                     self._check_root()
                     raise

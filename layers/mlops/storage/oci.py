@@ -46,9 +46,15 @@ AUTH_MODES = ("auto", "resource_principal", "instance_principal", "config_file")
 _PAGE = 1000
 
 
-def make_oci_client(*, auth: str = "auto", region: str | None = None, endpoint: str | None = None,
-                    config_file: str | None = None, profile: str | None = None,
-                    environ: Mapping[str, str] | None = None) -> Any:
+def make_oci_client(
+    *,
+    auth: str = "auto",
+    region: str | None = None,
+    endpoint: str | None = None,
+    config_file: str | None = None,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
     """An ``oci.object_storage.ObjectStorageClient`` with the right signer for where we run."""
     import oci
 
@@ -72,8 +78,11 @@ def make_oci_client(*, auth: str = "auto", region: str | None = None, endpoint: 
     prof = profile or env.get("OCI_CLI_PROFILE") or oci.config.DEFAULT_PROFILE
     try:
         config = oci.config.from_file(file_location=path, profile_name=prof)
-    except (oci.exceptions.ConfigFileNotFound, oci.exceptions.ProfileNotFound,
-            oci.exceptions.InvalidConfig) as exc:
+    except (
+        oci.exceptions.ConfigFileNotFound,
+        oci.exceptions.ProfileNotFound,
+        oci.exceptions.InvalidConfig,
+    ) as exc:
         raise ConfigError(f"OCI store: cannot use config file {path} profile {prof}: {exc}") from None
     if region:
         config["region"] = region
@@ -104,8 +113,9 @@ class OciObjectStore(ObjectStore):
             try:
                 namespace = client.get_namespace().data
             except oci.exceptions.ServiceError as exc:
-                raise ConfigError(f"OCI store: cannot look up the Object Storage namespace: "
-                                  f"{exc.status} {exc.code}") from None
+                raise ConfigError(
+                    f"OCI store: cannot look up the Object Storage namespace: {exc.status} {exc.code}"
+                ) from None
         self.namespace = namespace
         self.url = f"oci://{bucket}@{namespace}/{self.prefix}"
 
@@ -115,7 +125,7 @@ class OciObjectStore(ObjectStore):
         return self.prefix + validate_key(key)
 
     def _bucket_missing(self) -> bool:
-        try:   # a listing answers with a body, so the error names the bucket (HEAD answers cannot)
+        try:  # a listing answers with a body, so the error names the bucket (HEAD answers cannot)
             self.client.list_objects(self.namespace, self.bucket, limit=1, fields="name")
         except self._oci.exceptions.ServiceError as exc:
             return exc.code == "BucketNotFound"
@@ -129,26 +139,35 @@ class OciObjectStore(ObjectStore):
     def _fail(self, exc: Exception, op: str, key: str) -> Exception:
         if self._is_service_error(exc):
             status, code = exc.status, exc.code
-            if code == "BucketNotFound":     # an outage, never an invitation to create it (issue 13 F)
+            if code == "BucketNotFound":  # an outage, never an invitation to create it (issue 13 F)
                 return StoreUnavailableError(
                     f"the object store cannot be reached: bucket {self.bucket!r} in namespace {self.namespace!r} "
                     "does not exist or this principal may not use it (buckets are created by Pulumi, never by "
-                    "a writer)")
+                    "a writer)"
+                )
             if status in (401, 403):
-                return ForbiddenError(f"{op} {key!r}: access to {self.url} denied ({code})",
-                                      code="store_access_denied")
-            return UnavailableError(f"{op} {key!r}: {self.url} answered {status} {code}",
-                                    code="store_unavailable" if status >= 500 or status == 429 else "store_error")
-        return UnavailableError(f"{op} {key!r}: {self.url} is unreachable: {type(exc).__name__}",
-                                code="store_unavailable")
+                return ForbiddenError(
+                    f"{op} {key!r}: access to {self.url} denied ({code})", code="store_access_denied"
+                )
+            return UnavailableError(
+                f"{op} {key!r}: {self.url} answered {status} {code}",
+                code="store_unavailable" if status >= 500 or status == 429 else "store_error",
+            )
+        return UnavailableError(
+            f"{op} {key!r}: {self.url} is unreachable: {type(exc).__name__}", code="store_unavailable"
+        )
 
     def _transport_errors(self) -> tuple[type[Exception], ...]:
         import requests
 
         errors: tuple[type[Exception], ...] = (
-            self._oci.exceptions.RequestException, self._oci.exceptions.ConnectTimeout,
-            requests.exceptions.RequestException, ConnectionError, TimeoutError)
-        try:   # the SDK raises its vendored requests' errors (ConnectionError on a dropped answer)
+            self._oci.exceptions.RequestException,
+            self._oci.exceptions.ConnectTimeout,
+            requests.exceptions.RequestException,
+            ConnectionError,
+            TimeoutError,
+        )
+        try:  # the SDK raises its vendored requests' errors (ConnectionError on a dropped answer)
             from oci._vendor.requests import exceptions as vendored
 
             errors += (vendored.RequestException,)
@@ -175,13 +194,15 @@ class OciObjectStore(ObjectStore):
             data = resp.data.content
         except self._oci.exceptions.ServiceError as exc:
             if exc.status == 404 and exc.code != "BucketNotFound":
-                raise NotFoundError(f"object {key!r} does not exist in {self.url}",
-                                    code="object_not_found") from None
+                raise NotFoundError(
+                    f"object {key!r} does not exist in {self.url}", code="object_not_found"
+                ) from None
             raise self._fail(exc, "get", key) from None
         except self._transport_errors() as exc:
             raise self._fail(exc, "get", key) from None
-        return StoredObject(key=key, data=data, etag=resp.headers["etag"],
-                            content_type=resp.headers.get("content-type"))
+        return StoredObject(
+            key=key, data=data, etag=resp.headers["etag"], content_type=resp.headers.get("content-type")
+        )
 
     def head(self, key: str) -> ObjectInfo | None:
         k = self._k(key)
@@ -189,15 +210,20 @@ class OciObjectStore(ObjectStore):
             resp = self.client.head_object(self.namespace, self.bucket, k)
         except self._oci.exceptions.ServiceError as exc:
             if exc.status == 404 and exc.code != "BucketNotFound":
-                if self._bucket_missing():    # a HEAD answer has no body to name the missing bucket
-                    raise self._fail(self._oci.exceptions.ServiceError(404, "BucketNotFound", {}, ""),
-                                     "head", key) from None
+                if self._bucket_missing():  # a HEAD answer has no body to name the missing bucket
+                    raise self._fail(
+                        self._oci.exceptions.ServiceError(404, "BucketNotFound", {}, ""), "head", key
+                    ) from None
                 return None
             raise self._fail(exc, "head", key) from None
         except self._transport_errors() as exc:
             raise self._fail(exc, "head", key) from None
-        return ObjectInfo(key=key, etag=resp.headers["etag"], size=int(resp.headers.get("content-length", 0)),
-                          content_type=resp.headers.get("content-type"))
+        return ObjectInfo(
+            key=key,
+            etag=resp.headers["etag"],
+            size=int(resp.headers.get("content-length", 0)),
+            content_type=resp.headers.get("content-type"),
+        )
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
         prefix = validate_prefix(prefix)
@@ -229,13 +255,16 @@ class OciObjectStore(ObjectStore):
         try:
             self.client.delete_object(self.namespace, self.bucket, k, **kwargs)
         except self._oci.exceptions.ServiceError as exc:
-            if if_match is not None and (exc.status in (409, 412) or
-                                         (exc.status == 404 and exc.code != "BucketNotFound")):
+            if if_match is not None and (
+                exc.status in (409, 412) or (exc.status == 404 and exc.code != "BucketNotFound")
+            ):
                 raise PreconditionFailedError(
-                    f"delete {key!r}: the object changed or is gone (if-match failed)") from None
+                    f"delete {key!r}: the object changed or is gone (if-match failed)"
+                ) from None
             if exc.status == 404 and exc.code != "BucketNotFound":
-                raise NotFoundError(f"object {key!r} does not exist in {self.url}",
-                                    code="object_not_found") from None
+                raise NotFoundError(
+                    f"object {key!r} does not exist in {self.url}", code="object_not_found"
+                ) from None
             if if_match is not None and (exc.status >= 500 or exc.status == 429):
                 raise self._unknown(exc, "delete", key) from None
             raise self._fail(exc, "delete", key) from None
@@ -244,8 +273,15 @@ class OciObjectStore(ObjectStore):
                 raise self._unknown(exc, "delete", key) from None
             raise self._fail(exc, "delete", key) from None
 
-    def put(self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False,
-            content_type: str = DEFAULT_CONTENT_TYPE) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+    ) -> str:
         data = check_put_args(key, data, if_match, if_none_match)
         kwargs: dict[str, Any] = {"content_type": content_type, "content_length": len(data)}
         conditional = if_none_match or if_match is not None
@@ -261,11 +297,13 @@ class OciObjectStore(ObjectStore):
             if conditional and exc.status in (409, 412):
                 what = "already exists" if if_none_match else "has changed"
                 # one attempt only: a 412 here is never the echo of our own earlier attempt
-                raise PreconditionFailedError(f"put {key!r}: the object {what} (conditional write lost)",
-                                              details={"retried": False}) from None
+                raise PreconditionFailedError(
+                    f"put {key!r}: the object {what} (conditional write lost)", details={"retried": False}
+                ) from None
             if if_match is not None and exc.status == 404 and exc.code != "BucketNotFound":
-                raise PreconditionFailedError(f"put {key!r}: the object does not exist (if-match failed)",
-                                              details={"retried": False}) from None
+                raise PreconditionFailedError(
+                    f"put {key!r}: the object does not exist (if-match failed)", details={"retried": False}
+                ) from None
             if conditional and (exc.status >= 500 or exc.status == 429):
                 raise self._unknown(exc, "put", key) from None
             raise self._fail(exc, "put", key) from None

@@ -45,8 +45,14 @@ _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "412"}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
-def make_s3_client(*, endpoint_url: str | None, region: str | None, access_key: str | None,
-                   secret_key: str | None, max_pool_connections: int = 32) -> Any:
+def make_s3_client(
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    max_pool_connections: int = 32,
+) -> Any:
     """A boto3 S3 client configured for S3-compatible endpoints (path style, explicit region)."""
     import boto3
     from botocore.config import Config
@@ -62,9 +68,14 @@ def make_s3_client(*, endpoint_url: str | None, region: str | None, access_key: 
         response_checksum_validation="when_required",
     )
     session = boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint_url or None, region_name=region or "us-east-1",
-                          aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
-                          config=config)
+    return session.client(
+        "s3",
+        endpoint_url=endpoint_url or None,
+        region_name=region or "us-east-1",
+        aws_access_key_id=access_key or None,
+        aws_secret_access_key=secret_key or None,
+        config=config,
+    )
 
 
 def _code_of(exc: Exception) -> tuple[str, int]:
@@ -77,17 +88,30 @@ def _code_of(exc: Exception) -> tuple[str, int]:
 class S3Store(ObjectStore):
     """An ``ObjectStore`` on one bucket (optionally under a key prefix) of an S3-compatible service."""
 
-    def __init__(self, bucket: str, *, endpoint_url: str | None = None, region: str | None = None,
-                 access_key: str | None = None, secret_key: str | None = None, prefix: str = "",
-                 client: Any = None):
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        prefix: str = "",
+        client: Any = None,
+    ):
         if not bucket:
             raise ConfigError("S3 store: a bucket name is required")
         self.bucket = bucket
         self.prefix = _norm_prefix(prefix)
         self.endpoint_url = endpoint_url
         self.page_size = 1000  # keys per list request (S3's maximum)
-        self.client = client if client is not None else make_s3_client(
-            endpoint_url=endpoint_url, region=region, access_key=access_key, secret_key=secret_key)
+        self.client = (
+            client
+            if client is not None
+            else make_s3_client(
+                endpoint_url=endpoint_url, region=region, access_key=access_key, secret_key=secret_key
+            )
+        )
         self.url = f"s3://{bucket}/{self.prefix}" + (f" at {endpoint_url}" if endpoint_url else "")
         # botocore raises these; imported lazily so ``import mlops.storage`` stays light.
         from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
@@ -104,7 +128,8 @@ class S3Store(ObjectStore):
     def _no_bucket(self) -> StoreUnavailableError:
         return StoreUnavailableError(
             f"the object store cannot be reached: bucket {self.bucket!r} does not exist at "
-            f"{self.endpoint_url or 'S3'} (a store outage; buckets are created by set-up, never by a writer)")
+            f"{self.endpoint_url or 'S3'} (a store outage; buckets are created by set-up, never by a writer)"
+        )
 
     def _bucket_missing(self) -> bool:
         """After a bare 404 (HEAD answers carry no error code): is it the bucket that is missing?"""
@@ -120,19 +145,23 @@ class S3Store(ObjectStore):
         """Translate a botocore error into the error family (returned, for ``raise ... from``)."""
         if isinstance(exc, self._ClientError):
             code, status = _code_of(exc)
-            if code == "NoSuchBucket":       # an outage, never an invitation to create it (issue 13 F)
+            if code == "NoSuchBucket":  # an outage, never an invitation to create it (issue 13 F)
                 return self._no_bucket()
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 403:
-                return ForbiddenError(f"{op} {key!r}: access to {self.url} denied ({code})",
-                                      code="store_access_denied")
+                return ForbiddenError(
+                    f"{op} {key!r}: access to {self.url} denied ({code})", code="store_access_denied"
+                )
             if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "InternalError"):
-                return UnavailableError(f"{op} {key!r}: {self.url} answered {status} {code}",
-                                        code="store_unavailable")
-            return UnavailableError(f"{op} {key!r}: unexpected answer from {self.url}: {status} {code}",
-                                    code="store_error")
+                return UnavailableError(
+                    f"{op} {key!r}: {self.url} answered {status} {code}", code="store_unavailable"
+                )
+            return UnavailableError(
+                f"{op} {key!r}: unexpected answer from {self.url}: {status} {code}", code="store_error"
+            )
         if isinstance(exc, self._BotoCoreError):
-            return UnavailableError(f"{op} {key!r}: {self.url} is unreachable: {type(exc).__name__}",
-                                    code="store_unavailable")
+            return UnavailableError(
+                f"{op} {key!r}: {self.url} is unreachable: {type(exc).__name__}", code="store_unavailable"
+            )
         return exc
 
     # ------------------------------------------------------------------ interface
@@ -145,8 +174,9 @@ class S3Store(ObjectStore):
         except self._ClientError as exc:
             code, status = _code_of(exc)
             if code in _MISSING or status == 404 and code != "NoSuchBucket":
-                raise NotFoundError(f"object {key!r} does not exist in {self.url}",
-                                    code="object_not_found") from None
+                raise NotFoundError(
+                    f"object {key!r} does not exist in {self.url}", code="object_not_found"
+                ) from None
             raise self._fail(exc, "get", key) from None
         except self._BotoCoreError as exc:
             raise self._fail(exc, "get", key) from None
@@ -165,13 +195,20 @@ class S3Store(ObjectStore):
             raise self._fail(exc, "head", key) from None
         except self._BotoCoreError as exc:
             raise self._fail(exc, "head", key) from None
-        return ObjectInfo(key=key, etag=resp["ETag"], size=int(resp.get("ContentLength", 0)),
-                          content_type=resp.get("ContentType"))
+        return ObjectInfo(
+            key=key,
+            etag=resp["ETag"],
+            size=int(resp.get("ContentLength", 0)),
+            content_type=resp.get("ContentType"),
+        )
 
     def list(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
         prefix = validate_prefix(prefix)
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix,
-                                  "MaxKeys": self.page_size}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": self.prefix + prefix,
+            "MaxKeys": self.page_size,
+        }
         if start_after:
             kwargs["StartAfter"] = self.prefix + start_after
         return self._pages(kwargs, prefix)
@@ -205,16 +242,28 @@ class S3Store(ObjectStore):
             code, status = _code_of(exc)
             if if_match is not None and (code in _LOST_RACE or code in _MISSING or status in (404, 409, 412)):
                 raise PreconditionFailedError(
-                    f"delete {key!r}: the object changed or is gone (if-match failed)") from None
+                    f"delete {key!r}: the object changed or is gone (if-match failed)"
+                ) from None
             raise self._fail_conditional(exc, "delete", key, if_match is not None) from None
         except self._BotoCoreError as exc:
             raise self._fail_conditional(exc, "delete", key, if_match is not None) from None
 
-    def put(self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False,
-            content_type: str = DEFAULT_CONTENT_TYPE) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+    ) -> str:
         data = check_put_args(key, data, if_match, if_none_match)
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._k(key), "Body": data,
-                                  "ContentType": content_type}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._k(key),
+            "Body": data,
+            "ContentType": content_type,
+        }
         if if_none_match:
             kwargs["IfNoneMatch"] = "*"
         if if_match is not None:
@@ -227,12 +276,16 @@ class S3Store(ObjectStore):
             if conditional and (code in _LOST_RACE or status in (409, 412)):
                 what = "already exists" if if_none_match else "has changed"
                 # Was this answer to a retry (so the first attempt may have written our bytes)?
-                retried = bool((getattr(exc, "response", None) or {}).get("ResponseMetadata", {})
-                               .get("RetryAttempts", 1))
-                raise PreconditionFailedError(f"put {key!r}: the object {what} (conditional write lost)",
-                                              details={"retried": retried}) from None
+                retried = bool(
+                    (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("RetryAttempts", 1)
+                )
+                raise PreconditionFailedError(
+                    f"put {key!r}: the object {what} (conditional write lost)", details={"retried": retried}
+                ) from None
             if if_match is not None and (code in _MISSING or status == 404) and code != "NoSuchBucket":
-                raise PreconditionFailedError(f"put {key!r}: the object does not exist (if-match failed)") from None
+                raise PreconditionFailedError(
+                    f"put {key!r}: the object does not exist (if-match failed)"
+                ) from None
             raise self._fail_conditional(exc, "put", key, if_none_match or if_match is not None) from None
         except self._BotoCoreError as exc:
             raise self._fail_conditional(exc, "put", key, if_none_match or if_match is not None) from None

@@ -55,7 +55,9 @@ def open_stack_store(settings: StackSettings, *, create: bool = False) -> Object
     missing store directory is an outage, not a new empty store (issue 13 F)."""
     from mlops.secrets import FileSecrets
 
-    secrets = FileSecrets(settings.path(settings.local.secrets_file)) if settings.environment == "local" else None
+    secrets = (
+        FileSecrets(settings.path(settings.local.secrets_file)) if settings.environment == "local" else None
+    )
     return open_store(stack_store_config(settings), secrets, create=create)
 
 

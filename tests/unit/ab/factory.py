@@ -27,28 +27,31 @@ class Experiment:
     """Knobs of one simulated experiment; ``records()`` returns the shuffled record stream."""
 
     n_requests: int = 4000
-    n_principals: int | None = 1000    # None: every request comes from a new caller
+    n_principals: int | None = 1000  # None: every request comes from a new caller
     weight_bp: int = 2000
     acc_stable: float = 0.80
     acc_canary: float = 0.80
-    shadow_share: float = 0.0          # share of stable requests also scored by the candidate
+    shadow_share: float = 0.0  # share of stable requests also scored by the candidate
     acc_shadow: float = 0.80
-    shadow_agreement: float = 0.7      # P(shadow correctness copies stable's) on a shadowed request
-    coverage: float = 0.9              # share of predictions that get feedback
-    duplicate_feedback: float = 0.0    # share of labelled predictions whose feedback is sent twice
+    shadow_agreement: float = 0.7  # P(shadow correctness copies stable's) on a shadowed request
+    coverage: float = 0.9  # share of predictions that get feedback
+    duplicate_feedback: float = 0.0  # share of labelled predictions whose feedback is sent twice
     drop_canary_principals: float = 0.0  # share of canary callers whose records vanish (an SRM)
     error_rate_canary: float = 0.0
     stable_version: int = 3
     candidate_version: int = 4
     endpoint: str = "churn"
     seed: int = 0
-    noise_lines: int = 0               # function log lines mixed in
+    noise_lines: int = 0  # function log lines mixed in
 
     def records(self) -> list[Any]:
         rng = random.Random(self.seed)
         principals = [f"{rng.getrandbits(64):016x}" for _ in range(self.n_principals or 0)]
-        vanished = {p for p in principals
-                    if cohort_of(p, self.weight_bp) == "canary" and rng.random() < self.drop_canary_principals}
+        vanished = {
+            p
+            for p in principals
+            if cohort_of(p, self.weight_bp) == "canary" and rng.random() < self.drop_canary_principals
+        }
         out: list[Any] = []
         for i in range(self.n_requests):
             principal = rng.choice(principals) if principals else f"{rng.getrandbits(64):016x}"
@@ -60,13 +63,21 @@ class Experiment:
             u = rng.random()
             correct = u < acc
             error = cohort == "canary" and rng.random() < self.error_rate_canary
-            rec = {"kind": "prediction", "ts": iso(ts), "prediction_id": pid, "request_id": f"r{i}",
-                   "endpoint": self.endpoint, "model": self.endpoint,
-                   "version": self.candidate_version if cohort == "canary" else self.stable_version,
-                   "variant": cohort, "cohort": cohort, "principal": principal,
-                   "latency_ms": round(rng.lognormvariate(-0.5, 0.4), 4),
-                   "prediction": None if error else (actual if correct else 1 - actual),
-                   "confidence": None if error else round(rng.uniform(0.5, 1.0), 3)}
+            rec = {
+                "kind": "prediction",
+                "ts": iso(ts),
+                "prediction_id": pid,
+                "request_id": f"r{i}",
+                "endpoint": self.endpoint,
+                "model": self.endpoint,
+                "version": self.candidate_version if cohort == "canary" else self.stable_version,
+                "variant": cohort,
+                "cohort": cohort,
+                "principal": principal,
+                "latency_ms": round(rng.lognormvariate(-0.5, 0.4), 4),
+                "prediction": None if error else (actual if correct else 1 - actual),
+                "confidence": None if error else round(rng.uniform(0.5, 1.0), 3),
+            }
             if error:
                 rec["error"] = {"code": "internal_error"}
                 rec["status"] = 500
@@ -76,12 +87,23 @@ class Experiment:
             if cohort == "stable" and rng.random() < self.shadow_share:
                 u2 = u if rng.random() < self.shadow_agreement else rng.random()
                 sh_correct = u2 < self.acc_shadow
-                out.append({**rec, "variant": "shadow", "version": self.candidate_version,
-                            "latency_ms": round(rng.lognormvariate(-0.3, 0.4), 4),
-                            "prediction": actual if sh_correct else 1 - actual})
+                out.append(
+                    {
+                        **rec,
+                        "variant": "shadow",
+                        "version": self.candidate_version,
+                        "latency_ms": round(rng.lognormvariate(-0.3, 0.4), 4),
+                        "prediction": actual if sh_correct else 1 - actual,
+                    }
+                )
             if not error and rng.random() < self.coverage:
-                fb = {"kind": "feedback", "ts": iso(ts + timedelta(minutes=5)), "prediction_id": pid,
-                      "endpoint": self.endpoint, "actual": actual}
+                fb = {
+                    "kind": "feedback",
+                    "ts": iso(ts + timedelta(minutes=5)),
+                    "prediction_id": pid,
+                    "endpoint": self.endpoint,
+                    "actual": actual,
+                }
                 out.append(fb)
                 if rng.random() < self.duplicate_feedback:
                     out.append(dict(fb))
@@ -90,4 +112,6 @@ class Experiment:
         return out
 
     def ndjson(self) -> bytes:
-        return b"".join((json.dumps(r) if isinstance(r, dict) else r).encode() + b"\n" for r in self.records())
+        return b"".join(
+            (json.dumps(r) if isinstance(r, dict) else r).encode() + b"\n" for r in self.records()
+        )

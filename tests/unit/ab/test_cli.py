@@ -16,7 +16,9 @@ from .factory import Experiment
 
 @pytest.fixture(scope="module")
 def winning() -> Experiment:
-    return Experiment(n_requests=8000, weight_bp=3000, acc_stable=0.80, acc_canary=0.88, seed=1, noise_lines=10)
+    return Experiment(
+        n_requests=8000, weight_bp=3000, acc_stable=0.80, acc_canary=0.88, seed=1, noise_lines=10
+    )
 
 
 def write_logs(store: FileStore, exp: Experiment, endpoint: str = "churn", per_object: int = 500) -> int:
@@ -24,8 +26,10 @@ def write_logs(store: FileStore, exp: Experiment, endpoint: str = "churn", per_o
     lines = exp.ndjson().splitlines()
     n = 0
     for i in range(0, len(lines), per_object):
-        store.put(f"prediction-logs/{endpoint}/2026/11/22/17{i // per_object:04d}-{i:06d}.ndjson",
-                  b"\n".join(lines[i:i + per_object]) + b"\n")
+        store.put(
+            f"prediction-logs/{endpoint}/2026/11/22/17{i // per_object:04d}-{i:06d}.ndjson",
+            b"\n".join(lines[i : i + per_object]) + b"\n",
+        )
         n += 1
     return n
 
@@ -33,7 +37,10 @@ def write_logs(store: FileStore, exp: Experiment, endpoint: str = "churn", per_o
 def test_status_from_a_records_file_prints_table_effect_and_decision(tmp_path, capsys, winning):
     path = tmp_path / "records.ndjson"
     path.write_bytes(winning.ndjson())
-    assert main(["ab", "status", "churn", "--records", str(path), "--weight-bp", "3000", "--min-samples", "200"]) == 0
+    assert (
+        main(["ab", "status", "churn", "--records", str(path), "--weight-bp", "3000", "--min-samples", "200"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "VARIANT" in out and "ACCURACY" in out and "P99_MS" in out
     assert "effect    canary - stable = +0.0" in out and "always-valid CI" in out
@@ -46,7 +53,7 @@ def test_status_json_is_the_report(tmp_path, capsys, winning):
     path.write_bytes(winning.ndjson())
     assert main(["ab", "status", "churn", "--records", str(path), "--weight-bp", "1000", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["decision"] == "srm_alarm" and doc["srm"]["alarm"] is True     # 30% observed, 10% configured
+    assert doc["decision"] == "srm_alarm" and doc["srm"]["alarm"] is True  # 30% observed, 10% configured
     assert doc["comparison"]["test_decision"] == "challenger_wins"
     assert doc["join"]["lines_ignored"] == 10
 
@@ -55,8 +62,23 @@ def test_status_reads_the_endpoint_prefix_of_a_store(tmp_path, capsys, winning):
     store = FileStore(tmp_path / "store")
     write_logs(store, winning)
     write_logs(store, Experiment(n_requests=500, endpoint="fraud", acc_canary=0.2, seed=2), endpoint="fraud")
-    assert main(["ab", "status", "churn", "--store", str(tmp_path / "store"), "--weight-bp", "3000",
-                 "--min-samples", "200", "--json"]) == 0
+    assert (
+        main(
+            [
+                "ab",
+                "status",
+                "churn",
+                "--store",
+                str(tmp_path / "store"),
+                "--weight-bp",
+                "3000",
+                "--min-samples",
+                "200",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["decision"] == "canary_wins" and doc["join"]["other_endpoint"] == 0
     assert sum(v["predictions"] for v in doc["variants"]) == 8000
@@ -64,7 +86,9 @@ def test_status_reads_the_endpoint_prefix_of_a_store(tmp_path, capsys, winning):
 
 def test_status_uses_the_stacks_store_by_default(tmp_path, capsys, winning):
     (tmp_path / "Pulumi.yaml").write_text("name: mlops\nruntime: python\n")
-    (tmp_path / "Pulumi.local.yaml").write_text("config:\n  mlops:store:\n    backend: file\n    path: data/store\n")
+    (tmp_path / "Pulumi.local.yaml").write_text(
+        "config:\n  mlops:store:\n    backend: file\n    path: data/store\n"
+    )
     write_logs(FileStore(tmp_path / "data" / "store"), winning)
     assert main(["--project-dir", str(tmp_path), "ab", "status", "churn", "--weight-bp", "3000"]) == 0
     assert "decision  canary_wins" in capsys.readouterr().out
@@ -117,9 +141,21 @@ def test_the_configured_split_defaults_to_the_deployment_record(tmp_path, capsys
 
     store = FileStore(tmp_path / "store")
     write_logs(store, winning)
-    records.create(store, deployment_key("churn"), {
-        "endpoint": "churn", "model": "churn", "stable_version": 3, "canary_version": 4, "canary_weight_bp": 1000,
-        "shadow_version": None, "shadow_rate": 0.0, "updated_at": "2026-11-22T16:59:00Z", "generation": 2})
+    records.create(
+        store,
+        deployment_key("churn"),
+        {
+            "endpoint": "churn",
+            "model": "churn",
+            "stable_version": 3,
+            "canary_version": 4,
+            "canary_weight_bp": 1000,
+            "shadow_version": None,
+            "shadow_rate": 0.0,
+            "updated_at": "2026-11-22T16:59:00Z",
+            "generation": 2,
+        },
+    )
     args = ["ab", "status", "churn", "--store", str(tmp_path / "store")]
     assert main(args) == 0
     out = capsys.readouterr().out

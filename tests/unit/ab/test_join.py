@@ -13,12 +13,33 @@ from mlops.errors import BadRequestError
 from .factory import Experiment
 
 
-def pred(pid, variant="stable", *, ts="2026-11-22T17:00:00.000Z", prediction=1, latency=1.0, version=3,
-         principal="p1", **extra):
-    return {"kind": "prediction", "ts": ts, "prediction_id": pid, "request_id": "r", "endpoint": "churn",
-            "model": "churn", "version": version, "variant": variant,
-            "cohort": "stable" if variant == "shadow" else variant, "principal": principal,
-            "latency_ms": latency, "prediction": prediction, "confidence": 0.9, **extra}
+def pred(
+    pid,
+    variant="stable",
+    *,
+    ts="2026-11-22T17:00:00.000Z",
+    prediction=1,
+    latency=1.0,
+    version=3,
+    principal="p1",
+    **extra,
+):
+    return {
+        "kind": "prediction",
+        "ts": ts,
+        "prediction_id": pid,
+        "request_id": "r",
+        "endpoint": "churn",
+        "model": "churn",
+        "version": version,
+        "variant": variant,
+        "cohort": "stable" if variant == "shadow" else variant,
+        "principal": principal,
+        "latency_ms": latency,
+        "prediction": prediction,
+        "confidence": 0.9,
+        **extra,
+    }
 
 
 def fb(pid, actual, ts="2026-11-22T17:05:00Z", endpoint="churn"):
@@ -26,10 +47,18 @@ def fb(pid, actual, ts="2026-11-22T17:05:00Z", endpoint="churn"):
 
 
 def test_shuffled_missing_and_duplicated_feedback():
-    records = [pred("a"), pred("b"), pred("c"), pred("d", "canary", version=4),
-               fb("a", 1), fb("b", 0),
-               fb("c", 0, ts="2026-11-22T17:09:00Z"), fb("c", 1, ts="2026-11-22T17:10:00Z"),  # later wins
-               fb("d", 1, ts="2026-11-22T17:10:00Z"), fb("d", 0, ts="2026-11-22T17:10:00Z")]  # tie: last read wins
+    records = [
+        pred("a"),
+        pred("b"),
+        pred("c"),
+        pred("d", "canary", version=4),
+        fb("a", 1),
+        fb("b", 0),
+        fb("c", 0, ts="2026-11-22T17:09:00Z"),
+        fb("c", 1, ts="2026-11-22T17:10:00Z"),  # later wins
+        fb("d", 1, ts="2026-11-22T17:10:00Z"),
+        fb("d", 0, ts="2026-11-22T17:10:00Z"),
+    ]  # tie: last read wins
     expected = {"a": 1, "b": 0, "c": 1}
     for seed in range(20):
         shuffled = records[:]
@@ -70,19 +99,21 @@ def test_duplicate_prediction_records_keep_the_first():
 
 
 def test_noise_lines_other_endpoints_invalid_and_orphans_are_counted_not_used():
-    blob = b"\n".join([
-        json.dumps(pred("a")).encode(),
-        b"INFO some function log line",
-        b'{"kind": "other", "x": 1}',
-        b"[1, 2, 3]",
-        b"{not json",
-        b"",
-        json.dumps(pred("x", variant="blue")).encode(),          # unknown variant
-        json.dumps({"kind": "prediction", "variant": "stable"}).encode(),   # no prediction_id
-        json.dumps(fb("zzz", 1)).encode(),                        # orphan
-        json.dumps(fb("a", 1, endpoint="other")).encode(),        # another endpoint
-        json.dumps(fb("a", 1)).encode(),
-    ])
+    blob = b"\n".join(
+        [
+            json.dumps(pred("a")).encode(),
+            b"INFO some function log line",
+            b'{"kind": "other", "x": 1}',
+            b"[1, 2, 3]",
+            b"{not json",
+            b"",
+            json.dumps(pred("x", variant="blue")).encode(),  # unknown variant
+            json.dumps({"kind": "prediction", "variant": "stable"}).encode(),  # no prediction_id
+            json.dumps(fb("zzz", 1)).encode(),  # orphan
+            json.dumps(fb("a", 1, endpoint="other")).encode(),  # another endpoint
+            json.dumps(fb("a", 1)).encode(),
+        ]
+    )
     j = join(blob, endpoint="churn")
     s = j.stats
     assert (s.lines_ignored, s.invalid_records, s.orphan_feedback, s.other_endpoint) == (4, 2, 1, 1)
@@ -90,16 +121,32 @@ def test_noise_lines_other_endpoints_invalid_and_orphans_are_counted_not_used():
 
 
 def test_errors_are_counted_and_never_labelled():
-    j = join([pred("a", error={"code": "internal_error"}, prediction=None), pred("b", status=503),
-              pred("c", status=422), pred("d"), fb("a", 1), fb("b", 1), fb("c", 1), fb("d", 1)])
+    j = join(
+        [
+            pred("a", error={"code": "internal_error"}, prediction=None),
+            pred("b", status=503),
+            pred("c", status=422),
+            pred("d"),
+            fb("a", 1),
+            fb("b", 1),
+            fb("c", 1),
+            fb("d", 1),
+        ]
+    )
     m = metrics(j)["stable"]
     assert (m.predictions, m.errors, m.labelled) == (4, 2, 2)
     assert m.error_rate == 0.5 and m.coverage == 1.0
 
 
 def test_window_filters_predictions_by_their_time_and_orphans_feedback_outside_it():
-    recs = [pred("early", ts="2026-11-22T16:59:59.999Z"), pred("in", ts="2026-11-22T17:00:00Z"),
-            pred("late", ts="2026-11-22T18:00:00Z"), fb("early", 1), fb("in", 1), fb("late", 1)]
+    recs = [
+        pred("early", ts="2026-11-22T16:59:59.999Z"),
+        pred("in", ts="2026-11-22T17:00:00Z"),
+        pred("late", ts="2026-11-22T18:00:00Z"),
+        fb("early", 1),
+        fb("in", 1),
+        fb("late", 1),
+    ]
     j = join(recs, since="2026-11-22T17:00:00Z", until="2026-11-22T18:00:00+00:00")
     assert list(j.by_variant["stable"]) == ["in"]
     assert j.stats.outside_window == 2 and j.stats.orphan_feedback == 2
@@ -112,7 +159,7 @@ def test_streaming_input_shapes_agree():
     recs = exp.records()
     blob = exp.ndjson()
     chunks = blob.split(b"\n")
-    per_object = [b"\n".join(chunks[i:i + 50]) for i in range(0, len(chunks), 50)]
+    per_object = [b"\n".join(chunks[i : i + 50]) for i in range(0, len(chunks), 50)]
     a, b, c = join(recs), join(blob), join(iter(per_object))
     for variant in ("stable", "canary", "shadow"):
         ma, mb, mc = (metrics(x).get(variant) for x in (a, b, c))
@@ -131,9 +178,16 @@ def test_metrics_latency_percentiles_match_numpy():
 
 
 def test_window_metrics_bucket_by_prediction_time():
-    recs = [pred("a", ts="2026-11-22T17:00:10Z"), pred("b", ts="2026-11-22T17:00:50Z", prediction=0),
-            pred("c", ts="2026-11-22T17:01:10Z"), pred("d", "canary", ts="2026-11-22T17:01:20Z"),
-            fb("a", 1), fb("b", 1), fb("c", 1), fb("d", 1)]
+    recs = [
+        pred("a", ts="2026-11-22T17:00:10Z"),
+        pred("b", ts="2026-11-22T17:00:50Z", prediction=0),
+        pred("c", ts="2026-11-22T17:01:10Z"),
+        pred("d", "canary", ts="2026-11-22T17:01:20Z"),
+        fb("a", 1),
+        fb("b", 1),
+        fb("c", 1),
+        fb("d", 1),
+    ]
     windows = window_metrics(join(recs), 60)
     assert len(windows) == 2
     assert windows[0]["variants"]["stable"].outcome_rate == 0.5
@@ -142,8 +196,11 @@ def test_window_metrics_bucket_by_prediction_time():
 
 
 def test_parse_ts_and_iter_records_edge_cases():
-    assert parse_ts("2026-11-22T17:00:00Z") == parse_ts("2026-11-22T17:00:00+00:00") == parse_ts(
-        "2026-11-22T17:00:00")
+    assert (
+        parse_ts("2026-11-22T17:00:00Z")
+        == parse_ts("2026-11-22T17:00:00+00:00")
+        == parse_ts("2026-11-22T17:00:00")
+    )
     assert parse_ts("2026-11-22T17:00:00.5Z") - parse_ts("2026-11-22T17:00:00Z") == pytest.approx(0.5)
     assert parse_ts("nope") is None and parse_ts(True) is None and parse_ts(float("nan")) is None
     assert list(iter_records({"kind": "feedback"})) == [{"kind": "feedback"}]

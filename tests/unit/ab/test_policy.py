@@ -16,15 +16,24 @@ def reports():
     def run(mde=0.02, **kw):
         kw.setdefault("n_requests", 8000)
         weight = kw.setdefault("weight_bp", 3000)
-        return analyze(Experiment(**kw).records(), weight_bp=weight, endpoint="churn", mde=mde, min_samples=200)
+        return analyze(
+            Experiment(**kw).records(), weight_bp=weight, endpoint="churn", mde=mde, min_samples=200
+        )
 
     return {
         "canary_wins": run(acc_stable=0.80, acc_canary=0.88, seed=1),
         "stable_wins": run(acc_stable=0.85, acc_canary=0.75, seed=2),
         "srm_alarm": run(n_principals=2000, acc_canary=0.9, drop_canary_principals=0.4, seed=4),
         "continue": analyze(Experiment(n_requests=300, seed=3).records(), weight_bp=2000, endpoint="churn"),
-        "no_difference": run(mde=0.05, n_requests=8000, n_principals=None, weight_bp=5000, acc_stable=0.8,
-                             acc_canary=0.8, seed=12),
+        "no_difference": run(
+            mde=0.05,
+            n_requests=8000,
+            n_principals=None,
+            weight_bp=5000,
+            acc_stable=0.8,
+            acc_canary=0.8,
+            seed=12,
+        ),
     }
 
 
@@ -68,6 +77,11 @@ def test_srm_and_no_difference_follow_their_settings(reports):
 def test_policy_from_settings_validates_keys_and_values():
     p = ABPolicy.from_dict({"auto_promote": "true", "on_srm": "rollback"})
     assert p.auto_promote is True and p.on_srm == "rollback" and p.to_dict()["auto_rollback"] is False
-    for bad in ({"auto_promot": True}, {"on_srm": "panic"}, {"on_no_difference": "maybe"}, {"auto_rollback": "yes"}):
+    for bad in (
+        {"auto_promot": True},
+        {"on_srm": "panic"},
+        {"on_no_difference": "maybe"},
+        {"auto_rollback": "yes"},
+    ):
         with pytest.raises(ConfigError):
             ABPolicy.from_dict(bad)

@@ -13,8 +13,16 @@ from scipy import stats
 N_EXPERIMENTS = 500
 
 
-def monitored(true_share: float, expected: float, *, batch: int = 20, looks: int = 250, seed: int = 0,
-              alpha: float = DEFAULT_SRM_ALPHA, experiments: int = N_EXPERIMENTS) -> tuple[np.ndarray, np.ndarray]:
+def monitored(
+    true_share: float,
+    expected: float,
+    *,
+    batch: int = 20,
+    looks: int = 250,
+    seed: int = 0,
+    alpha: float = DEFAULT_SRM_ALPHA,
+    experiments: int = N_EXPERIMENTS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Whether each experiment ever alarms when checked after every batch, and the units seen at the alarm."""
     rng = np.random.default_rng(seed)
     n_c = np.cumsum(rng.binomial(batch, true_share, size=(experiments, looks)), axis=1)
@@ -26,12 +34,14 @@ def monitored(true_share: float, expected: float, *, batch: int = 20, looks: int
 
 @pytest.mark.parametrize("share", [0.1, 0.5])
 def test_false_alarm_rate_under_continuous_monitoring_stays_below_alpha(share):
-    n = 2000   # the bound is exact (Ville), so use enough experiments for the binomial bound to show it
+    n = 2000  # the bound is exact (Ville), so use enough experiments for the binomial bound to show it
     alarms, _ = monitored(share, share, alpha=0.05, seed=int(share * 10), experiments=n)
     k = int(alarms.sum())
     bound = float(stats.beta.ppf(0.95, k + 1, n - k))
-    print(f"correct split {share}: alarms in {k}/{n} = {k / n:.3f} of experiments at alpha 0.05 "
-          "(5000 units, 250 looks)")
+    print(
+        f"correct split {share}: alarms in {k}/{n} = {k / n:.3f} of experiments at alpha 0.05 "
+        "(5000 units, 250 looks)"
+    )
     assert bound <= 0.05
 
 
@@ -39,15 +49,17 @@ def test_false_alarm_rate_under_continuous_monitoring_stays_below_alpha(share):
 def test_a_correct_split_is_not_flagged_at_the_default_threshold(share):
     alarms, _ = monitored(share, share, seed=3 + int(share * 10))
     print(f"correct split {share}: {int(alarms.sum())}/{N_EXPERIMENTS} false SRM alarms at p < 0.001")
-    assert alarms.sum() <= 2          # Bin(500, 0.001) exceeds 2 with probability 1.4%
+    assert alarms.sum() <= 2  # Bin(500, 0.001) exceeds 2 with probability 1.4%
     assert not check_srm(1010, 8990, 0.1).alarm
 
 
 @pytest.mark.parametrize(("true_share", "expected"), [(0.13, 0.10), (0.07, 0.10), (0.45, 0.50), (0.25, 0.5)])
 def test_a_skewed_split_is_detected(true_share, expected):
     alarms, at = monitored(true_share, expected, seed=7)
-    print(f"configured {expected}, observed {true_share}: detected in {alarms.mean():.3f} "
-          f"(median {int(np.median(at[alarms]))} units)")
+    print(
+        f"configured {expected}, observed {true_share}: detected in {alarms.mean():.3f} "
+        f"(median {int(np.median(at[alarms]))} units)"
+    )
     assert alarms.mean() >= 0.9
 
 

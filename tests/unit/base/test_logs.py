@@ -24,7 +24,9 @@ def test_a_record_is_one_json_line_with_request_id_and_extra_fields(capsys):
     log.warning("outside")
     recs = _lines(capsys.readouterr().err)
     assert recs[0]["message"] == "hello world" and recs[0]["request_id"] == "req-1"
-    assert recs[0]["level"] == "INFO" and recs[0]["logger"] == "mlops.test.logs" and recs[0]["endpoint"] == "ep"
+    assert (
+        recs[0]["level"] == "INFO" and recs[0]["logger"] == "mlops.test.logs" and recs[0]["endpoint"] == "ep"
+    )
     assert recs[0]["time"].endswith("Z")
     assert recs[1]["request_id"] is None
 
@@ -38,7 +40,9 @@ def test_an_exception_travels_flattened_on_the_same_line(capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     rec = _lines(err)[0]
-    assert rec["error"] == "RuntimeError" and "Traceback" in rec["traceback"] and rec["request_id"] == "explicit"
+    assert (
+        rec["error"] == "RuntimeError" and "Traceback" in rec["traceback"] and rec["request_id"] == "explicit"
+    )
 
 
 def test_configure_is_idempotent_and_sets_the_level(capsys):
@@ -61,7 +65,7 @@ def test_a_disabled_level_costs_no_formatting():
 
     log.debug("%s", Costly())
     per_call = min(timeit.repeat(lambda: log.debug("x %s", 1), number=10_000, repeat=3)) / 10_000
-    assert per_call < 20e-6      # ~0.1 us: one cached isEnabledFor
+    assert per_call < 20e-6  # ~0.1 us: one cached isEnabledFor
 
 
 def test_a_failed_request_is_logged_once_with_its_request_id(capsys):

@@ -54,7 +54,7 @@ def test_get_or_load_loads_once_per_ttl_and_stamps_the_time_of_the_lookup():
 
     def load() -> int:
         calls.append(clock.t)
-        clock.t += 3.0          # a slow read: the entry's age counts from before it
+        clock.t += 3.0  # a slow read: the entry's age counts from before it
         return len(calls)
 
     c: TTLCache[str, int] = TTLCache(10.0, clock=clock)
@@ -76,9 +76,9 @@ def test_get_or_load_failures_serve_stale_not_restamped_else_default_else_raise(
         c.get_or_load("a", boom, stale_on=(OSError,))
     assert c.get_or_load("a", boom, stale_on=(OSError,), default=lambda: "safe") == "safe"
     clock.t = 0.5
-    assert c.get_or_load("a", boom, stale_on=(OSError,)) == "safe"     # fresh default, no read
+    assert c.get_or_load("a", boom, stale_on=(OSError,)) == "safe"  # fresh default, no read
     clock.t = 2.0
-    assert c.get_or_load("a", boom, stale_on=(OSError,), default=lambda: "other") == "safe"   # stale wins
-    assert c.age("a") == 2.0            # not re-stamped: the next lookup tries again
-    with pytest.raises(ValueError):     # not a stale_on error: raised
+    assert c.get_or_load("a", boom, stale_on=(OSError,), default=lambda: "other") == "safe"  # stale wins
+    assert c.age("a") == 2.0  # not re-stamped: the next lookup tries again
+    with pytest.raises(ValueError):  # not a stale_on error: raised
         c.get_or_load("a", lambda: (_ for _ in ()).throw(ValueError("bad")), stale_on=(OSError,))

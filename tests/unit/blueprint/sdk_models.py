@@ -32,8 +32,9 @@ def load_model(data: Any, type_name: str, where: str = "spec") -> Any:
         assert isinstance(data, dict), f"{where}: expected a dict"
         return {k: load_model(v, m.group(1), f"{where}.{k}") for k, v in data.items()}
     if type_name in ("str", "int", "float", "bool", "object", "datetime"):
-        py = {"str": str, "int": int, "float": (int, float), "bool": bool, "object": object,
-              "datetime": str}[type_name]
+        py = {"str": str, "int": int, "float": (int, float), "bool": bool, "object": object, "datetime": str}[
+            type_name
+        ]
         assert isinstance(data, py), f"{where}: expected {type_name}, got {type(data).__name__}"
         return data
     cls = _model_class(type_name)
@@ -48,7 +49,8 @@ def load_model(data: Any, type_name: str, where: str = "spec") -> Any:
     for key, value in data.items():
         key = PULUMI_TO_SDK.get(key, key)
         if key not in obj.swagger_types:
-            raise UnknownField(f"{where}.{key}: not a field of {type_name} "
-                               f"(fields: {', '.join(sorted(obj.swagger_types))})")
+            raise UnknownField(
+                f"{where}.{key}: not a field of {type_name} (fields: {', '.join(sorted(obj.swagger_types))})"
+            )
         setattr(obj, key, load_model(value, obj.swagger_types[key], f"{where}.{key}"))
     return obj

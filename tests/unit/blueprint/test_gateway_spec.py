@@ -20,8 +20,13 @@ from tests.unit.blueprint.sdk_models import UnknownField, load_model
 
 
 def _settings(endpoints=("churn", "fraud")):
-    return settings_from_config({"mlops:endpoints": [{"name": e, "model": e} for e in endpoints],
-                                 "mlops:store": {"backend": "file", "path": "/tmp/x"}}, stack="t")
+    return settings_from_config(
+        {
+            "mlops:endpoints": [{"name": e, "model": e} for e in endpoints],
+            "mlops:store": {"backend": "file", "path": "/tmp/x"},
+        },
+        stack="t",
+    )
 
 
 def _spec(settings):
@@ -34,7 +39,10 @@ def test_spec_loads_into_sdk_models_without_unknown_fields():
     model = load_model(spec, "ApiSpecification")
     assert model.request_policies.authentication.type == "CUSTOM_AUTHENTICATION"
     assert {type(r.backend).__name__ for r in model.routes} >= {
-        "DynamicRoutingBackend", "OracleFunctionBackend", "StockResponseBackend"}
+        "DynamicRoutingBackend",
+        "OracleFunctionBackend",
+        "StockResponseBackend",
+    }
 
 
 def test_loader_rejects_an_unknown_field():
@@ -73,12 +81,20 @@ def test_every_route_targets_a_function_of_the_stack_or_a_stock_response():
 def test_identity_headers_are_overwritten_so_clients_cannot_forge_them():
     spec, _ = _spec(_settings())
     for route in spec["routes"]:
-        items = route["request_policies"].get("header_transformations", {}).get("set_headers", {}).get("items", [])
+        items = (
+            route["request_policies"]
+            .get("header_transformations", {})
+            .get("set_headers", {})
+            .get("items", [])
+        )
         for item in items:
             assert item["if_exists"] == "OVERWRITE"
             pinned = "/variants/" in route["path"] and item["name"].lower() == "x-mlops-cohort"
-            assert item["values"][0].startswith("${request.auth[") or pinned and item["values"] == [
-                route["path"].split("/")[-2]]
+            assert (
+                item["values"][0].startswith("${request.auth[")
+                or pinned
+                and item["values"] == [route["path"].split("/")[-2]]
+            )
 
 
 def test_spec_is_plain_json():
@@ -103,11 +119,18 @@ def test_pinned_variant_routes_need_the_pin_scope_and_reach_that_variant():
         for variant in ("stable", "canary"):
             route = routes[f"/v1/endpoints/{ep}/variants/{variant}/predict"]
             assert route["methods"] == ["POST"]
-            assert route["backend"] == {"type": "ORACLE_FUNCTIONS_BACKEND",
-                                        "function_id": ids[f"inference-{ep}-{variant}"]}
-            assert route["request_policies"]["authorization"] == {"type": "ANY_OF", "allowed_scopes": ["mlops:pin"]}
-            items = {i["name"].lower(): i["values"]
-                     for i in route["request_policies"]["header_transformations"]["set_headers"]["items"]}
+            assert route["backend"] == {
+                "type": "ORACLE_FUNCTIONS_BACKEND",
+                "function_id": ids[f"inference-{ep}-{variant}"],
+            }
+            assert route["request_policies"]["authorization"] == {
+                "type": "ANY_OF",
+                "allowed_scopes": ["mlops:pin"],
+            }
+            items = {
+                i["name"].lower(): i["values"]
+                for i in route["request_policies"]["header_transformations"]["set_headers"]["items"]
+            }
             assert items["x-mlops-cohort"] == [variant]
 
 

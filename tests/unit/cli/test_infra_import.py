@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_the_program_package_is_importable_without_touching_sys_path(tmp_path):
     code = "import mlops_infra.preview, mlops_infra.stack; print(mlops_infra.__file__)"
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()).resolve().is_relative_to(ROOT / "infra" / "mlops_infra")
 

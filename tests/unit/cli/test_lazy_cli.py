@@ -26,16 +26,22 @@ print(" ".join(sorted(name for name in sys.modules if name.split(".")[0] in {hea
 
 
 def _loaded_after(words: list[str]) -> set[str]:
-    r = subprocess.run([sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *words],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *words],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     return {name.split(".")[0] for name in r.stdout.split()}
 
 
 def test_top_level_help_imports_no_heavy_library_and_no_command_module():
-    code = ("import contextlib, io, sys\nfrom mlops.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
-            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
-            "print(' '.join(sorted(n for n in sys.modules if n.startswith(('mlops', *" + repr(HEAVY) + ")))))")
+    code = (
+        "import contextlib, io, sys\nfrom mlops.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+        "print(' '.join(sorted(n for n in sys.modules if n.startswith(('mlops', *" + repr(HEAVY) + ")))))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     loaded = set(r.stdout.split())

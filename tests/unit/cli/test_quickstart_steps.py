@@ -23,5 +23,7 @@ def test_the_progress_total_is_the_number_of_steps_and_the_titles_name_the_versi
         with prog.step(title):
             pass
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("[ 1/17] start the local runtime") and lines[-1].startswith("[17/17] audit trail")
+    assert lines[0].startswith("[ 1/17] start the local runtime") and lines[-1].startswith(
+        "[17/17] audit trail"
+    )
     assert all(line.split()[-2] == "ok" for line in lines)

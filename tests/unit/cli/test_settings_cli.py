@@ -12,8 +12,9 @@ SCHEMA = ROOT / "layers" / "mlops" / "settings" / "stack_schema.json"
 
 
 def _mlops(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlops.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mlops.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_schema_command_prints_the_published_schema(tmp_path):
@@ -36,7 +37,8 @@ def test_check_names_the_bad_key_in_one_line(tmp_path):
     (tmp_path / "Pulumi.yaml").write_text("name: t\nruntime: python\n")
     (tmp_path / "Pulumi.bad.yaml").write_text(
         "config:\n  mlops:environment: local\n  mlops:endpoints:\n    - name: churn\n      model: churn\n"
-        "      max_batch: 0\n")
+        "      max_batch: 0\n"
+    )
     r = _mlops("--stack", "bad", "settings", "check", cwd=tmp_path)
     assert r.returncode != 0
     assert "Traceback" not in r.stderr

@@ -16,16 +16,24 @@ N_FEATURES = 20
 def _reference(seed: int = 0, n: int = 20_000, numeric: int = N_FEATURES, categorical: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     cols: dict = {f"x{i}": rng.normal(size=n) for i in range(numeric)}
-    cols.update({f"c{i}": rng.choice(np.array(["a", "b", "c", "d"]), size=n, p=[0.4, 0.3, 0.2, 0.1])
-                 for i in range(categorical)})
+    cols.update(
+        {
+            f"c{i}": rng.choice(np.array(["a", "b", "c", "d"]), size=n, p=[0.4, 0.3, 0.2, 0.1])
+            for i in range(categorical)
+        }
+    )
     kinds = {k: "numeric" if k.startswith("x") else "categorical" for k in cols}
     return build_reference_profile(cols, kinds)
 
 
 def _window(rng: np.random.Generator, n: int, numeric: int = N_FEATURES, categorical: int = 0) -> dict:
     cols: dict = {f"x{i}": rng.normal(size=n) for i in range(numeric)}
-    cols.update({f"c{i}": rng.choice(np.array(["a", "b", "c", "d"]), size=n, p=[0.4, 0.3, 0.2, 0.1])
-                 for i in range(categorical)})
+    cols.update(
+        {
+            f"c{i}": rng.choice(np.array(["a", "b", "c", "d"]), size=n, p=[0.4, 0.3, 0.2, 0.1])
+            for i in range(categorical)
+        }
+    )
     return cols
 
 
@@ -124,7 +132,7 @@ def test_unseen_category_drifts_and_is_named(profile):
 
 def test_category_missing_from_window_is_handled(profile):
     cur = _window(np.random.default_rng(6), 5_000, categorical=2)
-    cur["c0"] = np.array(["a"] * 5_000)                       # b, c, d vanished
+    cur["c0"] = np.array(["a"] * 5_000)  # b, c, d vanished
     f = DriftDetector(profile).compare(cur).features["c0"]
     assert f.drifted and f.effect_size == pytest.approx(0.6, abs=0.02)
 
@@ -145,8 +153,16 @@ def test_empty_window_is_defined():
     profile = _reference(categorical=1, numeric=2)
     result = DriftDetector(profile).compare({"x0": np.array([]), "x1": np.array([]), "c0": np.array([])})
     assert not result.drifted
-    assert result.dataset == {"drifted": False, "rule": "strong_or_count", "share": 0.0, "n_drifted": 0,
-                              "n_tested": 0, "n_features": 3, "drifted_features": [], "strong_features": []}
+    assert result.dataset == {
+        "drifted": False,
+        "rule": "strong_or_count",
+        "share": 0.0,
+        "n_drifted": 0,
+        "n_tested": 0,
+        "n_features": 3,
+        "drifted_features": [],
+        "strong_features": [],
+    }
     assert {f.note for f in result.features.values()} == {"too_few_rows"}
     json.dumps(result.to_dict(), allow_nan=False)
 
@@ -177,7 +193,9 @@ def test_a_few_missing_values_do_not_drift():
 
 def test_absent_column_counts_as_all_missing():
     profile = _reference(numeric=2)
-    result = DriftDetector(profile, dataset_rule="any").compare({"x0": np.random.default_rng(9).normal(size=500)})
+    result = DriftDetector(profile, dataset_rule="any").compare(
+        {"x0": np.random.default_rng(9).normal(size=500)}
+    )
     assert result.features["x1"].note == "absent" and result.features["x1"].drifted
 
 
@@ -192,17 +210,41 @@ def test_result_shape_is_strict_json(profile):
     d = DriftDetector(profile).compare(cur, window={"endpoint": "churn", "version": 3}).to_dict()
     d = json.loads(json.dumps(d, allow_nan=False))
     assert d["format"] == "mlops-drift-result/1"
-    assert set(d["dataset"]) == {"drifted", "rule", "share", "n_drifted", "n_tested", "n_features",
-                                 "drifted_features", "strong_features"}
-    assert {"kind", "statistic", "p_value", "p_adjusted", "effect_size", "psi", "drifted", "n_ref",
-            "n_cur"} <= set(d["features"]["x0"])
+    assert set(d["dataset"]) == {
+        "drifted",
+        "rule",
+        "share",
+        "n_drifted",
+        "n_tested",
+        "n_features",
+        "drifted_features",
+        "strong_features",
+    }
+    assert {
+        "kind",
+        "statistic",
+        "p_value",
+        "p_adjusted",
+        "effect_size",
+        "psi",
+        "drifted",
+        "n_ref",
+        "n_cur",
+    } <= set(d["features"]["x0"])
     assert d["window"] == {"n_rows": 3_000, "endpoint": "churn", "version": 3}
     assert d["config"]["alpha"] == 0.05
 
 
-@pytest.mark.parametrize(("rule", "kwargs", "expected"), [
-    ("any", {}, True), ("count", {"count_threshold": 2}, True), ("count", {"count_threshold": 3}, False),
-    ("share", {"share_threshold": 0.09}, True), ("share", {"share_threshold": 0.5}, False)])
+@pytest.mark.parametrize(
+    ("rule", "kwargs", "expected"),
+    [
+        ("any", {}, True),
+        ("count", {"count_threshold": 2}, True),
+        ("count", {"count_threshold": 3}, False),
+        ("share", {"share_threshold": 0.09}, True),
+        ("share", {"share_threshold": 0.5}, False),
+    ],
+)
 def test_dataset_rules(profile, rule, kwargs, expected):
     cur = _window(np.random.default_rng(13), 3_000, categorical=2)
     cur["x0"] = cur["x0"] + 1.0

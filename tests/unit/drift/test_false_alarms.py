@@ -37,7 +37,9 @@ def _detector(draw, n_ref: int, rng: np.random.Generator) -> DriftDetector:
     return DriftDetector(profile, alpha=ALPHA, dataset_rule="any")
 
 
-def _null_rates(draw, n_ref: int, n_cur: int, references: int, windows: int, rng) -> tuple[float, float, float]:
+def _null_rates(
+    draw, n_ref: int, n_cur: int, references: int, windows: int, rng
+) -> tuple[float, float, float]:
     """(share of windows where the feature drifted, share where its raw p-value <= ALPHA, mean
     effect size), over ``windows`` windows against each of ``references`` references
     (calibration is a property averaged over references; one reference alone moves the rate by a
@@ -81,7 +83,7 @@ def test_zipf_categories_quiet_on_null_and_loud_on_shifts_at_1k_rows(k):
     rng = np.random.default_rng(k)
     drifted, significant, effect = _null_rates(draw, 100_000, 1_000, 20, 10, rng)
     assert drifted <= ALPHA
-    assert effect <= 0.02          # unbiased for sample size (before: total variation 0.24-0.45)
+    assert effect <= 0.02  # unbiased for sample size (before: total variation 0.24-0.45)
     # the pooled chi-square itself is calibrated, not only hidden behind the effect gate
     assert significant <= _binomial_limit(ALPHA, 200)
     _assert_real_shifts_drift(_detector(draw, 100_000, rng), draw, k, 1_000, 10, rng)
@@ -95,7 +97,7 @@ def test_zipf_categories_quiet_on_null_and_loud_on_shifts_at_50k_rows():
     rng = np.random.default_rng(50)
     drifted, significant, effect = _null_rates(draw, 1_000_000, 50_000, 5, 20, rng)
     assert drifted <= ALPHA
-    assert effect <= 0.02          # before: total variation 0.12 between samples of one distribution
+    assert effect <= 0.02  # before: total variation 0.12 between samples of one distribution
     assert significant <= _binomial_limit(ALPHA, 100)
     _assert_real_shifts_drift(_detector(draw, 1_000_000, rng), draw, 10_000, 50_000, 3, rng)
 
@@ -105,14 +107,15 @@ def test_zipf_categories_tiny_real_shift_at_50k_rows_stays_quiet():
     (before: a total variation of 0.12 of pure noise opened the effect gate)."""
     draw = _zipf(10_000, 1.0)
     rng = np.random.default_rng(8)
-    det = DriftDetector(build_reference_profile({"c": draw(rng, 1_000_000)}, {"c": "categorical"}),
-                        dataset_rule="any")
+    det = DriftDetector(
+        build_reference_profile({"c": draw(rng, 1_000_000)}, {"c": "categorical"}), dataset_rule="any"
+    )
     for _ in range(5):
         cur = draw(rng, 50_000)
         cur[:1_500] = 0
         f = det.compare({"c": cur}).features["c"]
-        assert f.p_adjusted < 0.01                     # the shift is real and the test sees it ...
-        assert f.effect_size < 0.05 and f.psi < 0.05   # ... and the effect sizes say it is small
+        assert f.p_adjusted < 0.01  # the shift is real and the test sees it ...
+        assert f.effect_size < 0.05 and f.psi < 0.05  # ... and the effect sizes say it is small
         assert not f.drifted
 
 
@@ -150,7 +153,7 @@ def test_debiased_effect_sizes_are_near_zero_on_the_null_and_keep_real_distances
     p = np.full(200, 1 / 200)
     ref, cur = rng.multinomial(100_000, p), rng.multinomial(1_000, p)
     r, c = categorical.pool_sparse_cells(ref, cur)
-    assert categorical.total_variation(r, c) > 0.08           # pure noise, 200 cells of 5 rows
+    assert categorical.total_variation(r, c) > 0.08  # pure noise, 200 cells of 5 rows
     assert categorical.debiased_total_variation(r, c) < 0.02
     assert categorical.debiased_psi(r, c) < 0.02
     assert categorical.largest_share_change(ref, cur) < 0.01
@@ -176,11 +179,11 @@ def poisson_profile() -> dict:
 def test_psi_edges_lie_between_distinct_reference_values(poisson_profile):
     """issue 13 H: no reference value sits on a PSI edge."""
     edges = np.asarray(poisson_profile["features"]["x"]["bin_edges"])
-    assert edges.tolist() == [1.5, 2.5, 3.5, 4.5, 5.5]     # deciles 1, 2, 2, 3, 3, 4, 4, 5, 6
+    assert edges.tolist() == [1.5, 2.5, 3.5, 4.5, 5.5]  # deciles 1, 2, 2, 3, 3, 4, 4, 5, 6
     x = np.random.default_rng(1).normal(size=1_001)
     e = psi_bin_edges(x)
     assert e.shape[0] == 9 and not np.isin(e, x).any()
-    assert psi_bin_edges(np.array([1.0, 1.0, 1.0])).shape[0] == 0   # no value above the deciles: no edge
+    assert psi_bin_edges(np.array([1.0, 1.0, 1.0])).shape[0] == 0  # no value above the deciles: no edge
 
 
 def test_integer_feature_tiny_shift_does_not_drift(poisson_profile):
@@ -214,8 +217,9 @@ def test_profile_with_edges_on_values_is_rebinned_at_load(poisson_profile):
 @pytest.fixture(scope="module")
 def wide_profile() -> dict:
     rng = np.random.default_rng(10)
-    return build_reference_profile({f"x{i}": rng.normal(size=20_000) for i in range(20)},
-                                   {f"x{i}": "numeric" for i in range(20)})
+    return build_reference_profile(
+        {f"x{i}": rng.normal(size=20_000) for i in range(20)}, {f"x{i}": "numeric" for i in range(20)}
+    )
 
 
 def _wide_window(seed: int, shifts: dict[int, float]) -> dict:
@@ -231,16 +235,22 @@ def test_default_dataset_rule_flags_five_of_twenty_clearly_drifted_features(wide
     # the share rule stays available, with its semantics
     share = DriftDetector(wide_profile, dataset_rule="share", share_threshold=0.5)
     assert not share.compare(_wide_window(11, dict.fromkeys(range(5), 0.5))).drifted
-    assert DriftDetector(wide_profile, dataset_rule="share", share_threshold=0.25).compare(
-        _wide_window(11, dict.fromkeys(range(5), 0.5))).drifted
+    assert (
+        DriftDetector(wide_profile, dataset_rule="share", share_threshold=0.25)
+        .compare(_wide_window(11, dict.fromkeys(range(5), 0.5)))
+        .drifted
+    )
 
 
-@pytest.mark.parametrize(("shifts", "expected", "strong"), [
-    ({3: 1.0}, True, ["x3"]),                 # one strong feature is enough
-    ({3: 0.15}, False, []),                   # one feature just past the effect gate is not
-    ({3: 0.15, 7: -0.15}, True, []),          # two drifted features are (count_threshold = 2)
-    ({}, False, []),
-])
+@pytest.mark.parametrize(
+    ("shifts", "expected", "strong"),
+    [
+        ({3: 1.0}, True, ["x3"]),  # one strong feature is enough
+        ({3: 0.15}, False, []),  # one feature just past the effect gate is not
+        ({3: 0.15, 7: -0.15}, True, []),  # two drifted features are (count_threshold = 2)
+        ({}, False, []),
+    ],
+)
 def test_default_dataset_rule_strong_or_count(wide_profile, shifts, expected, strong):
     """issue 13 H: strong_or_count: some feature with effect >= 0.25, or >= 2 drifted features."""
     result = DriftDetector(wide_profile).compare(_wide_window(12, shifts))

@@ -29,12 +29,18 @@ class _Collector(HTMLParser):
 def case():
     rng = np.random.default_rng(0)
     n = 5_000
-    ref = {"age": rng.normal(40, 10, n), "plan": rng.choice(np.array(["basic", "pro"]), size=n),
-           "<script>alert(1)</script>": rng.normal(size=n)}
+    ref = {
+        "age": rng.normal(40, 10, n),
+        "plan": rng.choice(np.array(["basic", "pro"]), size=n),
+        "<script>alert(1)</script>": rng.normal(size=n),
+    }
     kinds = {"age": "numeric", "plan": "categorical", "<script>alert(1)</script>": "numeric"}
     profile = build_reference_profile(ref, kinds)
-    cur = {"age": rng.normal(48, 10, 2_000), "plan": rng.choice(np.array(["basic", "pro", "team"]), size=2_000),
-           "<script>alert(1)</script>": np.full(2_000, np.nan)}
+    cur = {
+        "age": rng.normal(48, 10, 2_000),
+        "plan": rng.choice(np.array(["basic", "pro", "team"]), size=2_000),
+        "<script>alert(1)</script>": np.full(2_000, np.nan),
+    }
     result = DriftDetector(profile).compare(cur, window={"endpoint": "churn", "version": 2})
     return profile, cur, result
 
@@ -48,9 +54,9 @@ def test_html_is_self_contained_with_a_plot_per_feature(case):
     parser.feed(page)
     assert "script" not in parser.tags and "link" not in parser.tags and "img" not in parser.tags
     assert not any(k in ("src", "href") and v and not v.startswith("#") for k, v in parser.attrs)
-    assert parser.tags.count("svg") == 2 + 1 + 2      # histogram + ECDF, bars, histogram + ECDF
+    assert parser.tags.count("svg") == 2 + 1 + 2  # histogram + ECDF, bars, histogram + ECDF
     assert "<style>" in page and "DRIFT DETECTED" in page
-    assert "team" in page                              # the unseen category is shown
+    assert "team" in page  # the unseen category is shown
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
 
 

@@ -46,7 +46,7 @@ def test_ks_statistic_and_pvalue_equal_scipy_bit_for_bit():
     stat, pval = stats.ks_many(refs, curs)
     want_stat = np.array([r.statistic for r in expected])
     want_p = np.array([r.pvalue for r in expected])
-    assert np.array_equal(stat, want_stat)      # ==, not allclose
+    assert np.array_equal(stat, want_stat)  # ==, not allclose
     # Same method as scipy; in practice bit-equal too, the documented bound is KS_PVALUE_RTOL.
     assert np.allclose(pval, want_p, rtol=kolmogorov.KS_PVALUE_RTOL, atol=1e-300)
     # both of scipy's paths were exercised
@@ -66,8 +66,13 @@ def _kstwo_grid(n: int, points: int) -> np.ndarray:
     # Below (1.4/n)**(2/3) (p > 1 - 1e-9) both sides run scipy's Durbin matrix code, which is
     # slow for large n; one such point is enough to check the routing.
     dmin = (1.4 / n) ** (2 / 3) if n <= 100_000 else 1e-4
-    return np.concatenate([[0.0, 0.4 / n, 0.7 / n, 1.0 / n, 0.9 * dmin],
-                           np.geomspace(dmin * 1.01, 0.5, points), np.linspace(0.5, 1.0, 11)])
+    return np.concatenate(
+        [
+            [0.0, 0.4 / n, 0.7 / n, 1.0 / n, 0.9 * dmin],
+            np.geomspace(dmin * 1.01, 0.5, points),
+            np.linspace(0.5, 1.0, 11),
+        ]
+    )
 
 
 @pytest.mark.parametrize(("n", "points"), [(141, 300), (1_000, 300), (5_000, 120), (25_000, 40)])
@@ -82,9 +87,15 @@ def test_kstwo_sf_matches_scipy_on_a_grid(n, points):
 def test_kstwo_sf_matches_scipy_for_large_n_where_p_matters(n):
     # scipy's own smirnov costs 0.1-2 s per value at these n, so the grid stays where
     # n * d**2 < 2.2 (Pelz-Good: p above ~0.02), plus one point past scipy's 370 cut-off.
-    d = np.concatenate([np.geomspace(2e-3 / math.sqrt(n) * 100, math.sqrt(2.19 / n), 80), [math.sqrt(371 / n)]])
-    assert np.allclose(kolmogorov.kstwo_sf(d, np.full(d.shape, n)), sps.kstwo.sf(d, n),
-                       rtol=kolmogorov.KS_PVALUE_RTOL, atol=0)
+    d = np.concatenate(
+        [np.geomspace(2e-3 / math.sqrt(n) * 100, math.sqrt(2.19 / n), 80), [math.sqrt(371 / n)]]
+    )
+    assert np.allclose(
+        kolmogorov.kstwo_sf(d, np.full(d.shape, n)),
+        sps.kstwo.sf(d, n),
+        rtol=kolmogorov.KS_PVALUE_RTOL,
+        atol=0,
+    )
 
 
 def test_smirnov_sum_matches_scipy_smirnov():
@@ -99,7 +110,7 @@ def test_smirnov_sum_matches_scipy_smirnov():
 
 @pytest.mark.parametrize("n", [5_000, 25_000, 99_999])
 def test_kstwo_sf_durbin_branch_is_replaced_within_the_bound_from_n_5000(n):
-    d = np.linspace(1.01 / n, (1.4 / n) ** (2 / 3), 6)      # scipy's Durbin-matrix branch
+    d = np.linspace(1.01 / n, (1.4 / n) ** (2 / 3), 6)  # scipy's Durbin-matrix branch
     assert np.allclose(kolmogorov.kstwo_sf(d, np.full(d.shape, n)), sps.kstwo.sf(d, n), rtol=1e-10, atol=0)
 
 
@@ -121,13 +132,16 @@ def test_chi2_homogeneity_equals_scipy_without_continuity_correction():
         assert dof == want.dof
 
 
-@pytest.mark.parametrize(("ref", "cur"), [
-    ([100, 0], [50, 0]),       # a single category on both sides (constant column)
-    ([0, 0], [0, 0]),          # nothing at all
-    ([10, 20], [0, 0]),        # empty window
-    ([0, 0], [5, 5]),          # empty reference
-    ([7], [3]),                # one category
-])
+@pytest.mark.parametrize(
+    ("ref", "cur"),
+    [
+        ([100, 0], [50, 0]),  # a single category on both sides (constant column)
+        ([0, 0], [0, 0]),  # nothing at all
+        ([10, 20], [0, 0]),  # empty window
+        ([0, 0], [5, 5]),  # empty reference
+        ([7], [3]),  # one category
+    ],
+)
 def test_chi2_degenerate_tables_are_defined_not_nan(ref, cur):
     stat, p, dof = categorical.chi2_homogeneity(np.array(ref), np.array(cur))
     assert (stat, p, dof) == (0.0, 1.0, 0)
@@ -162,8 +176,12 @@ def test_sorted_bin_fractions_use_left_open_bins():
 @pytest.mark.parametrize("dist", ["normal", "lognormal", "t2", "poisson"])
 def test_wasserstein_grid_is_within_its_documented_bound(dist):
     rng = np.random.default_rng(11)
-    gen = {"normal": lambda n, s: rng.normal(s, 1, n), "lognormal": lambda n, s: rng.lognormal(s, 1, n),
-           "t2": lambda n, s: rng.standard_t(2, n) + s, "poisson": lambda n, s: rng.poisson(3 + s, n) * 1.0}[dist]
+    gen = {
+        "normal": lambda n, s: rng.normal(s, 1, n),
+        "lognormal": lambda n, s: rng.lognormal(s, 1, n),
+        "t2": lambda n, s: rng.standard_t(2, n) + s,
+        "poisson": lambda n, s: rng.poisson(3 + s, n) * 1.0,
+    }[dist]
     for shift in (0.0, 0.05, 0.5):
         r, c = np.sort(gen(30_000, 0.0)), np.sort(gen(17_000, shift))
         exact = sps.wasserstein_distance(r, c)

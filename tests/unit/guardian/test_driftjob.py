@@ -31,11 +31,25 @@ def world(tmp_path):
 
 
 def log_object(store, key, X, version, variant="stable", conf=0.9):
-    lines = [json.dumps({"kind": "prediction", "ts": "2026-11-22T00:00:00Z", "prediction_id": f"{i:032x}",
-                         "endpoint": "ep", "model": "m", "version": version, "variant": variant,
-                         "latency_ms": 0.4, "prediction": 1, "confidence": conf,
-                         "features": dict(zip(NAMES, row.tolist(), strict=True))}, separators=(",", ":"))
-             for i, row in enumerate(X)]
+    lines = [
+        json.dumps(
+            {
+                "kind": "prediction",
+                "ts": "2026-11-22T00:00:00Z",
+                "prediction_id": f"{i:032x}",
+                "endpoint": "ep",
+                "model": "m",
+                "version": version,
+                "variant": variant,
+                "latency_ms": 0.4,
+                "prediction": 1,
+                "confidence": conf,
+                "features": dict(zip(NAMES, row.tolist(), strict=True)),
+            },
+            separators=(",", ":"),
+        )
+        for i, row in enumerate(X)
+    ]
     lines.append('{"kind":"feedback","prediction_id":"' + "0" * 32 + '","endpoint":"ep","actual":1}')
     lines.append("a function log line that is not a record")
     store.put(key, ("\n".join(lines) + "\n").encode())
@@ -45,15 +59,21 @@ def log_object(store, key, X, version, variant="stable", conf=0.9):
 def test_null_windows_stay_quiet_and_shifted_windows_alarm_after_k_of_n(world):
     store, job, sink, v = world
     rng = np.random.default_rng(1)
-    null = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000001.ndjson", rng.normal(size=(800, 4)), v))
+    null = job.run(
+        log_object(store, "prediction-logs/ep/2026/11/22/000001.ndjson", rng.normal(size=(800, 4)), v)
+    )
     (res,) = null["endpoints"]["ep"]["versions"]
     assert res["window_drifted"] is False and res["drifted"] is False
     shifted = rng.normal(size=(800, 4)) + np.array([1.0, 1.0, 0, 0])
-    first = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000002.ndjson", shifted, v))["endpoints"]["ep"]["versions"][0]
-    assert first["window_drifted"] is True and first["drifted"] is False       # 1 of the last 3: not yet
+    first = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000002.ndjson", shifted, v))[
+        "endpoints"
+    ]["ep"]["versions"][0]
+    assert first["window_drifted"] is True and first["drifted"] is False  # 1 of the last 3: not yet
     assert set(first["drifted_features"]) == {"a", "b"}
-    second = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000003.ndjson", shifted, v))["endpoints"]["ep"]["versions"][0]
-    assert second["drifted"] is True                                           # 2 of the last 3
+    second = job.run(log_object(store, "prediction-logs/ep/2026/11/22/000003.ndjson", shifted, v))[
+        "endpoints"
+    ]["ep"]["versions"][0]
+    assert second["drifted"] is True  # 2 of the last 3
     html = store.get(second["report"]).data.decode()
     assert "<svg" in html and "https://" not in html
     values = [val for _, val in sink.query("mlops", "drift_detected", {"endpoint": "ep"})]
@@ -82,7 +102,9 @@ def test_mlops_drift_reports_and_show(world, tmp_path, capsys):
     shifted = np.random.default_rng(2).normal(size=(500, 4)) + 2
     job.run(log_object(store, "prediction-logs/ep/2026/11/22/000009.ndjson", shifted, v))
     (tmp_path / "Pulumi.yaml").write_text("name: mlops\nruntime: python\n")
-    (tmp_path / "Pulumi.t.yaml").write_text(f"config:\n  mlops:store:\n    backend: file\n    path: {store.root}\n")
+    (tmp_path / "Pulumi.t.yaml").write_text(
+        f"config:\n  mlops:store:\n    backend: file\n    path: {store.root}\n"
+    )
     base = ["--project-dir", str(tmp_path), "--stack", "t", "drift"]
     assert main([*base, "reports", "ep"]) == 0
     out = capsys.readouterr().out
@@ -99,14 +121,29 @@ def test_cloud_connector_objects_are_read_from_the_logs_bucket_and_normalized(wo
     from mlops.driftjob import LogObject
 
     store, job, sink, v = world
-    job.clock = lambda: 1_764_000_000.0   # the normalized key carries the time: a run must not straddle a second
+    job.clock = lambda: (
+        1_764_000_000.0
+    )  # the normalized key carries the time: a run must not straddle a second
     rng = np.random.default_rng(5)
-    records = [{"kind": "prediction", "ts": "2026-11-22T00:00:00Z", "prediction_id": f"{i:032x}", "endpoint": "ep",
-                "model": "m", "version": v, "variant": "stable", "latency_ms": 0.3, "prediction": 0,
-                "confidence": 0.8, "features": dict(zip(NAMES, rng.normal(size=4).tolist(), strict=True))}
-               for i in range(300)]
-    entries = "\n".join(json.dumps({"datetime": 1, "logContent": {"data": {"message": json.dumps(r)}}})
-                        for r in records)
+    records = [
+        {
+            "kind": "prediction",
+            "ts": "2026-11-22T00:00:00Z",
+            "prediction_id": f"{i:032x}",
+            "endpoint": "ep",
+            "model": "m",
+            "version": v,
+            "variant": "stable",
+            "latency_ms": 0.3,
+            "prediction": 0,
+            "confidence": 0.8,
+            "features": dict(zip(NAMES, rng.normal(size=4).tolist(), strict=True)),
+        }
+        for i in range(300)
+    ]
+    entries = "\n".join(
+        json.dumps({"datetime": 1, "logContent": {"data": {"message": json.dumps(r)}}}) for r in records
+    )
     logs_bucket = {("mlops-logs", "conn/2026/x.log.gz"): gzip.compress(entries.encode())}
     seen, verdicts = [], []
     job.log_reader = lambda obj: seen.append(obj) or logs_bucket[(obj.bucket, obj.key)]
@@ -117,7 +154,7 @@ def test_cloud_connector_objects_are_read_from_the_logs_bucket_and_normalized(wo
     key = out["endpoints"]["ep"]["normalized"]
     assert key.startswith("prediction-logs/ep/") and len(store.get(key).data.splitlines()) == 300
     assert out["endpoints"]["ep"]["versions"][0]["window_drifted"] is False
-    assert job.run(event)["endpoints"]["ep"]["normalized"] == key          # redelivery writes nothing new
+    assert job.run(event)["endpoints"]["ep"]["normalized"] == key  # redelivery writes nothing new
     assert len(list(store.list("prediction-logs/ep/"))) == 1
 
 

@@ -33,7 +33,9 @@ def world(tmp_path):
     y = (X[:, 0] > 0).astype(int)
     versions = []
     for c in (1.0, 0.1):
-        v = reg.register_version("m", LogisticRegression(C=c).fit(X, y), X, y, feature_names=["a", "b", "c"])["version"]
+        v = reg.register_version("m", LogisticRegression(C=c).fit(X, y), X, y, feature_names=["a", "b", "c"])[
+            "version"
+        ]
         reg.request_approval("m", v)
         reg.with_actor("bob").decide_approval("m", v, "approve")
         versions.append(v)
@@ -45,8 +47,11 @@ def world(tmp_path):
 
 
 def alarm(kind_prefix: str, status=FIRING, dims=None) -> dict:
-    rule = next(r for r in default_rules(["ep"], ["inference-ep-stable", "inference-ep-canary"])
-                if r.name.startswith(kind_prefix))
+    rule = next(
+        r
+        for r in default_rules(["ep"], ["inference-ep-stable", "inference-ep-canary"])
+        if r.name.startswith(kind_prefix)
+    )
     event = AlarmEvent(rule, status, 3.0, rule.threshold, dims or {"endpoint": "ep"}, time.time(), "test")
     return format_alarm_message(event)[1]
 
@@ -61,7 +66,7 @@ def test_a_firing_canary_alarm_rolls_the_canary_back_once(world):
     n_audit = reg.audit.last_seq()
     again = g.handle(alarm("canary-errors", "REPEAT"))
     assert again["actions"][0]["result"] == "no canary to roll back"
-    assert reg.audit.last_seq() == n_audit          # idempotent: nothing appended
+    assert reg.audit.last_seq() == n_audit  # idempotent: nothing appended
 
 
 def test_an_alarm_clearing_changes_nothing(world):
@@ -95,8 +100,10 @@ def test_object_created_events_go_to_the_ab_check(world):
     _, _, g, _ = world
     seen = []
     g.ab_check = lambda endpoint: seen.append(endpoint) or {"action": "none"}
-    ev = {"eventType": "com.oraclecloud.objectstorage.createobject",
-          "data": {"resourceName": "prediction-logs/ep/2026/11/22/x.ndjson"}}
+    ev = {
+        "eventType": "com.oraclecloud.objectstorage.createobject",
+        "data": {"resourceName": "prediction-logs/ep/2026/11/22/x.ndjson"},
+    }
     assert g.handle(json.dumps(ev).encode())["actions"] == [{"action": "none"}]
     assert seen == ["ep"]
 
@@ -106,8 +113,15 @@ def test_model_card_from_registry_facts(world):
 
     store, reg, _, _ = world
     md = render_markdown(card_facts(reg, "m", 1, endpoint="ep"))
-    for fact in ("# Model card: m v1", "State: **approved**", "approve by bob", "Training data digest",
-                 "## Feature importances", "## Drift baseline", "Endpoint `ep`: stable v1"):
+    for fact in (
+        "# Model card: m v1",
+        "State: **approved**",
+        "approve by bob",
+        "Training data digest",
+        "## Feature importances",
+        "## Drift baseline",
+        "Endpoint `ep`: stable v1",
+    ):
         assert fact in md, fact
     page = render_html(card_facts(reg, "m", 1))
     assert "<code>" in page and "`" not in page and "http://" not in page and "https://" not in page

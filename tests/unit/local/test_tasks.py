@@ -22,7 +22,7 @@ def test_a_task_is_kept_until_done_and_its_failure_is_logged(capsys):
             raise ValueError("lost before")
 
         ts.spawn(fails())
-        gc.collect()                    # no other reference: the set keeps it alive
+        gc.collect()  # no other reference: the set keeps it alive
         assert len(ts) == 1
         gate.set()
         await asyncio.sleep(0.01)

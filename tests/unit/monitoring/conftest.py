@@ -41,8 +41,9 @@ class FakeOci:
                 n = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(n)
                 with fake.lock:
-                    fake.requests.append(Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                  raw))
+                    fake.requests.append(
+                        Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
+                    )
                     answer = fake.answers.popleft() if fake.answers else None
                 if answer is None:
                     if self.path.endswith("/metrics"):
@@ -64,8 +65,9 @@ class FakeOci:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -80,7 +82,7 @@ def verify_signature(req: Recorded, public_key) -> None:
 
     auth = req.headers["authorization"]
     assert auth.startswith("Signature ")
-    fields = dict(part.split("=", 1) for part in auth[len("Signature "):].split(","))
+    fields = dict(part.split("=", 1) for part in auth[len("Signature ") :].split(","))
     fields = {k: v.strip('"') for k, v in fields.items()}
     assert fields["keyId"] == f"{TENANCY}/{USER}/{FINGERPRINT}"
     assert fields["algorithm"] == "rsa-sha256"
@@ -90,8 +92,9 @@ def verify_signature(req: Recorded, public_key) -> None:
             lines.append(f"(request-target): {req.method.lower()} {req.path}")
         else:
             lines.append(f"{h}: {req.headers[h]}")
-    public_key.verify(base64.b64decode(fields["signature"]), "\n".join(lines).encode(), padding.PKCS1v15(),
-                      hashes.SHA256())
+    public_key.verify(
+        base64.b64decode(fields["signature"]), "\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
 
 
 @pytest.fixture(scope="session")
@@ -105,10 +108,18 @@ def rsa_key():
 def oci_config(rsa_key) -> dict[str, str]:
     from cryptography.hazmat.primitives import serialization
 
-    pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()).decode()
-    return {"tenancy": TENANCY, "user": USER, "fingerprint": FINGERPRINT, "key_content": pem,
-            "region": "eu-frankfurt-1"}
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "tenancy": TENANCY,
+        "user": USER,
+        "fingerprint": FINGERPRINT,
+        "key_content": pem,
+        "region": "eu-frankfurt-1",
+    }
 
 
 @pytest.fixture()
@@ -122,13 +133,21 @@ def fake_oci():
 def monitoring_client(fake_oci, oci_config):
     import oci
 
-    return oci.monitoring.MonitoringClient(oci_config, service_endpoint=fake_oci.endpoint,
-                                           retry_strategy=oci.retry.NoneRetryStrategy(), timeout=(5, 10))
+    return oci.monitoring.MonitoringClient(
+        oci_config,
+        service_endpoint=fake_oci.endpoint,
+        retry_strategy=oci.retry.NoneRetryStrategy(),
+        timeout=(5, 10),
+    )
 
 
 @pytest.fixture()
 def ons_client(fake_oci, oci_config):
     import oci
 
-    return oci.ons.NotificationDataPlaneClient(oci_config, service_endpoint=fake_oci.endpoint,
-                                               retry_strategy=oci.retry.NoneRetryStrategy(), timeout=(5, 10))
+    return oci.ons.NotificationDataPlaneClient(
+        oci_config,
+        service_endpoint=fake_oci.endpoint,
+        retry_strategy=oci.retry.NoneRetryStrategy(),
+        timeout=(5, 10),
+    )

@@ -17,9 +17,14 @@ T0 = 1_800_000_000.0
 
 
 def _settings():
-    return settings_from_config({"mlops:store": {"backend": "file", "path": "/tmp/s"},
-                                 "mlops:endpoints": [{"name": "churn", "model": "churn"}]},
-                                stack="dev", source="Pulumi.dev.yaml")
+    return settings_from_config(
+        {
+            "mlops:store": {"backend": "file", "path": "/tmp/s"},
+            "mlops:endpoints": [{"name": "churn", "model": "churn"}],
+        },
+        stack="dev",
+        source="Pulumi.dev.yaml",
+    )
 
 
 def test_rules_and_the_local_twin_share_the_oci_faas_dimensions():
@@ -27,7 +32,7 @@ def test_rules_and_the_local_twin_share_the_oci_faas_dimensions():
     app = application_name(settings)
     names = [s.name for s in function_specs(settings)]
     faas_rules = [r for r in rules_for_settings(settings) if r.namespace == m.FAAS_NAMESPACE]
-    assert {r.function for r in faas_rules} == set(names)          # every function is watched
+    assert {r.function for r in faas_rules} == set(names)  # every function is watched
     for rule in faas_rules:
         # the filter names the function exactly, by the id the twin gives it (the OCID in the cloud)
         assert set(rule.dimensions) <= {m.DIM_RESOURCE_ID, m.DIM_RESPONSE_TYPE}, rule.name
@@ -40,8 +45,10 @@ def test_rules_and_the_local_twin_share_the_oci_faas_dimensions():
         # ... and those of every other function are not
         for other in names:
             if other != rule.function:
-                assert not any(m.matches(p.dimensions, rule.dimensions)
-                               for p in m.invocation_points(other, 502, 2000.0, T0, application=app))
+                assert not any(
+                    m.matches(p.dimensions, rule.dimensions)
+                    for p in m.invocation_points(other, 502, 2000.0, T0, application=app)
+                )
     # the twin's dimensions are OCI's: resourceId = the function's id, resourceDisplayName = "<app>:<fn>"
     for fn in names:
         dims = m.invocation_points(fn, 200, 1.0, T0, application=app)[0].dimensions
@@ -54,6 +61,7 @@ def test_binding_a_rule_to_an_ocid_changes_only_the_resource_id():
     rule = next(r for r in rules_for_settings(settings) if r.name == "canary-errors-churn")
     ocid = "ocid1.fnfunc.oc1.eu-frankfurt-1.aaaaexample"
     args = rule.to_alarm_args("ocid1.compartment.oc1..c", "ocid1.onstopic.oc1..t", function_id=ocid)
-    assert args["query"] == (f'FunctionResponseCount[5m]{{resourceId = "{ocid}", responseType = "Error"}}'
-                             '.sum() > 3')
+    assert args["query"] == (
+        f'FunctionResponseCount[5m]{{resourceId = "{ocid}", responseType = "Error"}}.sum() > 3'
+    )
     assert "local:fn:" not in args["body"] and ocid in args["body"]

@@ -27,7 +27,8 @@ def test_list_table_from_the_stack_file(tmp_path, capsys):
     (tmp_path / "Pulumi.yaml").write_text("name: mlops\nruntime: python\n")
     (tmp_path / "Pulumi.local.yaml").write_text(
         "config:\n  mlops:endpoints:\n    - name: fraud\n      model: fraud\n"
-        "  mlops:monitoring:\n    alarms:\n      drift:\n        severity: CRITICAL\n")
+        "  mlops:monitoring:\n    alarms:\n      drift:\n        severity: CRITICAL\n"
+    )
     assert main(["--project-dir", str(tmp_path), "alarms", "list"]) == 0
     out = capsys.readouterr().out
     assert "drift-fraud" in out and "CRITICAL" in out and 'drift_detected[15m]{endpoint = "fraud"}' in out
@@ -41,17 +42,31 @@ def test_list_without_a_stack_file_says_what_to_do(tmp_path, capsys):
 def test_eval_prints_transitions_and_writes_notifications(tmp_path, capsys):
     db = tmp_path / "metrics.sqlite"
     with SqliteMetrics(db) as store:
-        store.put([p for i in range(5) for p in invocation_points("inference-churn-canary", 504, 9.0, T0 - i)])
+        store.put(
+            [p for i in range(5) for p in invocation_points("inference-churn-canary", 504, 9.0, T0 - i)]
+        )
     notify = tmp_path / "notifications.ndjson"
     state = tmp_path / "alarms.json"
-    argv = ["alarms", "eval", "--endpoint", "churn", "--db", str(db), "--now", str(T0), "--state", str(state),
-            "--notify-file", str(notify)]
+    argv = [
+        "alarms",
+        "eval",
+        "--endpoint",
+        "churn",
+        "--db",
+        str(db),
+        "--now",
+        str(T0),
+        "--state",
+        str(state),
+        "--notify-file",
+        str(notify),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "canary-errors-churn" in out and "OK_TO_FIRING" in out
     [msg] = read_ndjson_messages(notify)
     assert parse_alarm_message(msg["body"]).actions == {"rollback_canary": "churn"}
-    assert main(argv) == 0                    # with the state file, the second run is no transition
+    assert main(argv) == 0  # with the state file, the second run is no transition
     assert "no transitions" in capsys.readouterr().out
 
 

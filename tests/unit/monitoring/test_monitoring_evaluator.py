@@ -17,11 +17,17 @@ from tests.harness import ManualClock
 T0 = 1_800_000_000.0
 
 
-
-
 def rule(**kw):
-    base = dict(name="lat", namespace="mlops", metric="latency", dimensions={"endpoint": "churn"}, interval="1m",
-                statistic="max", operator=">", threshold=100)
+    base = dict(
+        name="lat",
+        namespace="mlops",
+        metric="latency",
+        dimensions={"endpoint": "churn"},
+        interval="1m",
+        statistic="max",
+        operator=">",
+        threshold=100,
+    )
     base.update(kw)
     return AlarmRule(**base)
 
@@ -38,11 +44,16 @@ def test_pt1m_fires_at_the_first_breach_and_clears_at_the_first_clear_minute():
     clock.t += 60
     put(store, 150, clock.t - 5)
     [e] = ev.evaluate()
-    assert (e.status, e.type, e.value, e.threshold, e.dimensions) == ("FIRING", "OK_TO_FIRING", 150, 100,
-                                                                      {"endpoint": "churn"})
+    assert (e.status, e.type, e.value, e.threshold, e.dimensions) == (
+        "FIRING",
+        "OK_TO_FIRING",
+        150,
+        100,
+        {"endpoint": "churn"},
+    )
     clock.t += 60
     put(store, 120, clock.t - 5)
-    assert ev.evaluate() == []              # still firing, no repeat configured
+    assert ev.evaluate() == []  # still firing, no repeat configured
     clock.t += 60
     put(store, 90, clock.t - 5)
     [ok] = ev.evaluate()
@@ -58,7 +69,7 @@ def test_pending_duration_needs_the_condition_for_that_many_minutes():
         if ev.evaluate():
             fired_at.append(minute)
         clock.t += 60
-    assert fired_at == [2]                 # breaching minutes 0, 1, 2 -> FIRING at the third
+    assert fired_at == [2]  # breaching minutes 0, 1, 2 -> FIRING at the third
 
 
 def test_an_interrupted_breach_starts_pending_over():
@@ -88,7 +99,7 @@ def test_no_data_is_no_transition_and_no_progress():
     ev = AlarmEvaluator(store, [rule()], clock)
     put(store, 150, clock.t - 1)
     assert [e.status for e in ev.evaluate()] == ["FIRING"]
-    clock.t += 600                       # nothing written for ten minutes
+    clock.t += 600  # nothing written for ten minutes
     assert ev.evaluate() == []
     assert ev.status()[0]["status"] == "FIRING"
     put(store, 10, clock.t - 1)
@@ -107,7 +118,7 @@ def test_each_metric_stream_is_its_own_alarm_unless_grouped():
 
 def test_window_is_the_rule_interval():
     store, clock = MemoryMetrics(), ManualClock(T0)
-    put(store, 500, clock.t - 61)        # just outside a 1m window
+    put(store, 500, clock.t - 61)  # just outside a 1m window
     put(store, 50, clock.t - 1)
     assert AlarmEvaluator(store, [rule()], clock).evaluate() == []
     assert [e.value for e in AlarmEvaluator(store, [rule(interval="2m")], clock).evaluate()] == [500]
@@ -133,20 +144,23 @@ def test_percentile_is_the_nearest_rank_numpy_calls_inverted_cdf():
         pts = [(T0 + i, float(v), 1) for i, v in enumerate(values)]
         for q in (0.5, 0.9, 0.99):
             assert aggregate("percentile", pts, percentile=q) == pytest.approx(
-                float(np.percentile(values, q * 100, method="inverted_cdf")))
+                float(np.percentile(values, q * 100, method="inverted_cdf"))
+            )
 
 
 def test_state_survives_a_restart_and_a_changed_rule_starts_over(tmp_path):
     store, clock = MemoryMetrics(), ManualClock(T0)
     state = tmp_path / "state" / "alarms.json"
     put(store, 150, clock.t - 1)
-    assert [e.status for e in AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate()] == ["FIRING"]
+    assert [e.status for e in AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate()] == [
+        "FIRING"
+    ]
     clock.t += 60
     put(store, 160, clock.t - 1)
-    assert AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate() == []     # still FIRING
+    assert AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate() == []  # still FIRING
     assert json.loads(state.read_text())["rules"]["lat"]["query"] == rule().to_mql()
     changed = AlarmEvaluator(store, [rule(threshold=155)], clock, state_path=state)
-    assert [e.status for e in changed.evaluate()] == ["FIRING"]                          # fresh state
+    assert [e.status for e in changed.evaluate()] == ["FIRING"]  # fresh state
 
 
 def test_unreadable_state_starts_fresh(tmp_path):
@@ -154,7 +168,9 @@ def test_unreadable_state_starts_fresh(tmp_path):
     state.write_text("{not json")
     store, clock = MemoryMetrics(), ManualClock(T0)
     put(store, 150, clock.t - 1)
-    assert [e.status for e in AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate()] == ["FIRING"]
+    assert [e.status for e in AlarmEvaluator(store, [rule()], clock, state_path=state).evaluate()] == [
+        "FIRING"
+    ]
 
 
 def test_disabled_rules_are_skipped():
@@ -171,21 +187,32 @@ def test_default_rules_on_local_oci_faas_twin_records(tmp_path):
     pts = []
     for i in range(200):
         pts += invocation_points("inference-churn-stable", 200, 3.0 + (i % 7), clock.t - 100 + i * 0.5)
-        pts += invocation_points("inference-churn-canary", 502 if i % 20 == 0 else 200, 4.0, clock.t - 100 + i * 0.5)
+        pts += invocation_points(
+            "inference-churn-canary", 502 if i % 20 == 0 else 200, 4.0, clock.t - 100 + i * 0.5
+        )
     store.put(pts)
     events = {e.rule.name: e for e in ev.evaluate()}
     assert set(events) == {"canary-errors-churn"}
     e = events["canary-errors-churn"]
     assert e.value == 10 and e.rule.actions == {"rollback_canary": "churn"}
-    assert e.dimensions == {"resourceId": "local:fn:inference-churn-canary", "resourceDisplayName": "local:inference-churn-canary", "responseType": "Error"}
+    assert e.dimensions == {
+        "resourceId": "local:fn:inference-churn-canary",
+        "resourceDisplayName": "local:inference-churn-canary",
+        "responseType": "Error",
+    }
     # a slow stable function fires after its five-minute pending duration
     fired = []
     for minute in range(1, 7):
         clock.t += 60
-        store.put([p for i in range(50)
-                   for p in invocation_points("inference-churn-stable", 200, 1500.0, clock.t - 30 + i * 0.1)])
+        store.put(
+            [
+                p
+                for i in range(50)
+                for p in invocation_points("inference-churn-stable", 200, 1500.0, clock.t - 30 + i * 0.1)
+            ]
+        )
         fired += [(minute, e.rule.name) for e in ev.evaluate()]
-    assert ("latency-p99-inference-churn-stable" in {n for _m, n in fired})
+    assert "latency-p99-inference-churn-stable" in {n for _m, n in fired}
     assert min(m for m, n in fired if n == "latency-p99-inference-churn-stable") == 5
     store.close()
 
@@ -196,15 +223,21 @@ def test_custom_metrics_drive_drift_and_confidence_rules():
     store, clock = MemoryMetrics(), ManualClock(T0)
     ev = AlarmEvaluator(store, default_rules(["churn"], []), clock)
     store.put(m.drift_points("mlops", "churn", "churn", 3, drifted=True, drift_share=0.5, ts=clock.t - 30))
-    store.put(m.window_points("mlops", "churn", "churn", 4, "canary", predictions=200, confidence_mean=0.3,
-                              ts=clock.t - 30))
+    store.put(
+        m.window_points(
+            "mlops", "churn", "churn", 4, "canary", predictions=200, confidence_mean=0.3, ts=clock.t - 30
+        )
+    )
     fired = {e.rule.name: e for e in ev.evaluate()}
     assert set(fired) == {"drift-churn"}
     assert fired["drift-churn"].dimensions == {"endpoint": "churn", "model": "churn", "version": "3"}
-    for _ in range(2):                      # canary confidence has a three-minute pending duration
+    for _ in range(2):  # canary confidence has a three-minute pending duration
         clock.t += 60
-        store.put(m.window_points("mlops", "churn", "churn", 4, "canary", predictions=200, confidence_mean=0.3,
-                                  ts=clock.t - 30))
+        store.put(
+            m.window_points(
+                "mlops", "churn", "churn", 4, "canary", predictions=200, confidence_mean=0.3, ts=clock.t - 30
+            )
+        )
         fired = {e.rule.name for e in ev.evaluate()}
     assert fired == {"canary-confidence-churn"}
 
@@ -215,9 +248,9 @@ def test_two_evaluators_sharing_a_state_file_report_a_transition_once(tmp_path):
     store, clock = MemoryMetrics(), ManualClock(T0)
     state = tmp_path / "alarms.json"
     first = AlarmEvaluator(store, [rule()], clock, state_path=state)
-    second = AlarmEvaluator(store, [rule()], clock, state_path=state)     # loaded before first saved
+    second = AlarmEvaluator(store, [rule()], clock, state_path=state)  # loaded before first saved
     put(store, 150, clock.t - 1)
     assert [e.status for e in first.evaluate()] == ["FIRING"]
-    assert second.evaluate() == []                                           # not FIRING a second time
+    assert second.evaluate() == []  # not FIRING a second time
     assert json.loads(state.read_text())["rules"]["lat"]["streams"]
     assert state.stat().st_mode & 0o777 == 0o600

@@ -30,18 +30,26 @@ def p(name="latency", value=1.0, ts=T0, count=1, ns="mlops", **dims):
 
 
 def test_round_trip_by_stream_with_counts(store):
-    store.put([p(value=1.0, ts=T0 + 1, count=3), p(value=2.0, ts=T0 + 2), p(value=5.0, ts=T0 + 3, endpoint="other")])
+    store.put(
+        [p(value=1.0, ts=T0 + 1, count=3), p(value=2.0, ts=T0 + 2), p(value=5.0, ts=T0 + 3, endpoint="other")]
+    )
     streams = store.query_streams("mlops", "latency", None, T0, T0 + 10)
     assert [(s.dimensions, s.points) for s in streams] == [
         ({"endpoint": "churn"}, [(T0 + 1, 1.0, 3), (T0 + 2, 2.0, 1)]),
-        ({"endpoint": "other"}, [(T0 + 3, 5.0, 1)])]
+        ({"endpoint": "other"}, [(T0 + 3, 5.0, 1)]),
+    ]
     assert store.query("mlops", "latency", None, T0, T0 + 10) == [(T0 + 1, 1.0), (T0 + 2, 2.0), (T0 + 3, 5.0)]
 
 
 def test_filter_is_a_subset_match_and_names_and_namespaces_are_separate(store):
-    store.put([p(endpoint="churn", variant="stable"), p(endpoint="churn", variant="canary", value=2.0),
-               p(name="other", endpoint="churn", variant="stable", value=3.0),
-               p(ns="oci_faas", endpoint="churn", variant="stable", value=4.0)])
+    store.put(
+        [
+            p(endpoint="churn", variant="stable"),
+            p(endpoint="churn", variant="canary", value=2.0),
+            p(name="other", endpoint="churn", variant="stable", value=3.0),
+            p(ns="oci_faas", endpoint="churn", variant="stable", value=4.0),
+        ]
+    )
     assert sorted(v for _t, v in store.query("mlops", "latency", {"endpoint": "churn"})) == [1.0, 2.0]
     assert [v for _t, v in store.query("mlops", "latency", {"variant": "canary"})] == [2.0]
     assert store.query("mlops", "latency", {"variant": "shadow"}) == []
@@ -55,13 +63,25 @@ def test_window_excludes_its_start_and_includes_its_end(store):
 
 
 def test_dimension_order_does_not_split_a_stream(store):
-    store.put([MetricPoint("mlops", "x", 1.0, {"a": "1", "b": "2"}, T0),
-               MetricPoint("mlops", "x", 2.0, {"b": "2", "a": "1"}, T0 + 1)])
+    store.put(
+        [
+            MetricPoint("mlops", "x", 1.0, {"a": "1", "b": "2"}, T0),
+            MetricPoint("mlops", "x", 2.0, {"b": "2", "a": "1"}, T0 + 1),
+        ]
+    )
     assert len(store.query_streams("mlops", "x", None, T0 - 1, T0 + 1)) == 1
 
 
-@pytest.mark.parametrize("bad", [p(name="has space"), MetricPoint("mlops", "x", 1.0, {}, T0),
-                                 p(value=float("inf")), p(count=0), p(ts=float("nan"))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        p(name="has space"),
+        MetricPoint("mlops", "x", 1.0, {}, T0),
+        p(value=float("inf")),
+        p(count=0),
+        p(ts=float("nan")),
+    ],
+)
 def test_invalid_points_are_refused_and_nothing_is_written(store, bad):
     with pytest.raises(UnprocessableError):
         store.put([p(), bad])
@@ -86,7 +106,7 @@ def test_sqlite_uses_wal(tmp_path):
 
 def _writer(path: str, worker: int, n: int) -> None:
     s = SqliteMetrics(path)
-    for i in range(n):   # one transaction per small batch: many interleaved writers
+    for i in range(n):  # one transaction per small batch: many interleaved writers
         s.put([MetricPoint("mlops", "w", float(i), {"worker": str(worker), "k": str(i % 3)}, T0 + i)])
     s.close()
 
@@ -103,15 +123,17 @@ def test_sqlite_several_processes_write_concurrently_without_losing_points(tmp_p
         assert pr.exitcode == 0
     with SqliteMetrics(path) as s:
         streams = s.query_streams("mlops", "w", None, T0 - 1, T0 + 1000)
-        assert len(streams) == 12     # 4 workers x 3 k values, each stream created once
+        assert len(streams) == 12  # 4 workers x 3 k values, each stream created once
         assert sum(len(st.points) for st in streams) == 600
 
 
 def test_sqlite_threads_share_one_store(tmp_path):
     s = SqliteMetrics(tmp_path / "m.sqlite")
+
     def work(k):
         for i in range(100):
             s.put([p(ts=T0 + i, worker=str(k))])
+
     ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in ts:
         t.start()
@@ -226,23 +248,35 @@ def test_buffered_caps_memory_when_the_sink_stays_down():
 
 
 def test_invocation_points_are_the_oci_faas_twin():
-    pts = m.invocation_points("inference-churn-canary", 502, 12.5, T0, application="mlops-dev-app",
-                              application_id="app1")
+    pts = m.invocation_points(
+        "inference-churn-canary", 502, 12.5, T0, application="mlops-dev-app", application_id="app1"
+    )
     assert [(q.namespace, q.name, q.value) for q in pts] == [
-        ("oci_faas", "FunctionInvocationCount", 1.0), ("oci_faas", "FunctionExecutionDuration", 12.5),
-        ("oci_faas", "FunctionResponseCount", 1.0)]
-    assert pts[0].dimensions == {"resourceId": "local:fn:inference-churn-canary",
-                                 "resourceDisplayName": "mlops-dev-app:inference-churn-canary", "applicationId": "app1"}
+        ("oci_faas", "FunctionInvocationCount", 1.0),
+        ("oci_faas", "FunctionExecutionDuration", 12.5),
+        ("oci_faas", "FunctionResponseCount", 1.0),
+    ]
+    assert pts[0].dimensions == {
+        "resourceId": "local:fn:inference-churn-canary",
+        "resourceDisplayName": "mlops-dev-app:inference-churn-canary",
+        "applicationId": "app1",
+    }
     assert pts[2].dimensions["responseType"] == "Error"
-    assert [m.response_type(s) for s in (200, 204, 429, 502, 504)] == \
-        ["Success", "Success", "Throttled", "Error", "Error"]
+    assert [m.response_type(s) for s in (200, 204, 429, 502, 504)] == [
+        "Success",
+        "Success",
+        "Throttled",
+        "Error",
+        "Error",
+    ]
 
 
 def test_window_and_drift_points_follow_the_contract():
     d = m.drift_points("mlops", "churn", "churn", 3, drifted=True, drift_share=0.4, ts=T0)
     assert [(q.name, q.value, dict(q.dimensions)) for q in d] == [
         ("drift_detected", 1.0, {"endpoint": "churn", "model": "churn", "version": "3"}),
-        ("drift_share", 0.4, {"endpoint": "churn", "model": "churn", "version": "3"})]
+        ("drift_share", 0.4, {"endpoint": "churn", "model": "churn", "version": "3"}),
+    ]
     w = m.window_points("mlops", "churn", "churn", 3, "canary", predictions=40, confidence_mean=0.8, ts=T0)
     assert [(q.name, q.count) for q in w] == [("prediction_count", 1), ("confidence_mean", 40)]
     assert w[1].dimensions["variant"] == "canary"
@@ -252,7 +286,18 @@ def test_window_and_drift_points_follow_the_contract():
 
 def test_canary_points_need_traffic_on_both_sides():
     stable = VariantWindow(predictions=100, latency_p99_ms=2.0, confidence_mean=0.9)
-    assert m.canary_points("mlops", "churn", stable, VariantWindow(predictions=5, latency_p99_ms=9.0), ts=T0) == []
-    pts = m.canary_points("mlops", "churn", stable,
-                          VariantWindow(predictions=50, latency_p99_ms=6.0, confidence_mean=0.6), ts=T0)
-    assert {q.name: round(q.value, 6) for q in pts} == {"canary_latency_ratio": 3.0, "canary_confidence_drop": 0.3}
+    assert (
+        m.canary_points("mlops", "churn", stable, VariantWindow(predictions=5, latency_p99_ms=9.0), ts=T0)
+        == []
+    )
+    pts = m.canary_points(
+        "mlops",
+        "churn",
+        stable,
+        VariantWindow(predictions=50, latency_p99_ms=6.0, confidence_mean=0.6),
+        ts=T0,
+    )
+    assert {q.name: round(q.value, 6) for q in pts} == {
+        "canary_latency_ratio": 3.0,
+        "canary_confidence_drop": 0.3,
+    }

@@ -42,22 +42,58 @@ def test_message_has_the_shape_oci_sends_to_function_subscribers(canary_events):
     firing = canary_events
     [event] = firing
     title, body = format_alarm_message(event)
-    assert title == "FIRING CRITICAL: canary-errors-churn (resourceDisplayName=local:inference-churn-canary, " \
-                    "resourceId=local:fn:inference-churn-canary, responseType=Error)"
-    assert set(body) == {"dedupeKey", "title", "body", "type", "severity", "timestampEpochMillis", "timestamp",
-                         "alarmMetaData", "notificationType", "version"}
-    assert (body["type"], body["severity"], body["title"]) == ("OK_TO_FIRING", "CRITICAL", "canary-errors-churn")
+    assert (
+        title == "FIRING CRITICAL: canary-errors-churn (resourceDisplayName=local:inference-churn-canary, "
+        "resourceId=local:fn:inference-churn-canary, responseType=Error)"
+    )
+    assert set(body) == {
+        "dedupeKey",
+        "title",
+        "body",
+        "type",
+        "severity",
+        "timestampEpochMillis",
+        "timestamp",
+        "alarmMetaData",
+        "notificationType",
+        "version",
+    }
+    assert (body["type"], body["severity"], body["title"]) == (
+        "OK_TO_FIRING",
+        "CRITICAL",
+        "canary-errors-churn",
+    )
     assert body["timestampEpochMillis"] == T0 * 1000 and body["timestamp"] == "2027-01-15T08:00:00.000Z"
     [md] = body["alarmMetaData"]
-    assert set(md) >= {"id", "status", "severity", "namespace", "query", "totalMetricsFiring", "dimensions",
-                       "alarmSummary", "metricValues"}
+    assert set(md) >= {
+        "id",
+        "status",
+        "severity",
+        "namespace",
+        "query",
+        "totalMetricsFiring",
+        "dimensions",
+        "alarmSummary",
+        "metricValues",
+    }
     assert md["status"] == "FIRING" and md["totalMetricsFiring"] == 1 and md["namespace"] == "oci_faas"
     assert md["query"] == event.rule.to_mql()
-    assert md["dimensions"] == [{"resourceId": "local:fn:inference-churn-canary", "resourceDisplayName": "local:inference-churn-canary", "responseType": "Error"}]
+    assert md["dimensions"] == [
+        {
+            "resourceId": "local:fn:inference-churn-canary",
+            "resourceDisplayName": "local:inference-churn-canary",
+            "responseType": "Error",
+        }
+    ]
     assert md["metricValues"] == [{event.rule.metric_expression(): "10"}]
     text = body["body"]
-    for needle in ("What:", "Where: resourceDisplayName=local:inference-churn-canary", "How bad:", "10 > 3",
-                   "Action pending: rollback_canary churn"):
+    for needle in (
+        "What:",
+        "Where: resourceDisplayName=local:inference-churn-canary",
+        "How bad:",
+        "10 > 3",
+        "Action pending: rollback_canary churn",
+    ):
         assert needle in text
     assert len(json.dumps(body).encode()) <= MAX_MESSAGE_BYTES
 
@@ -80,7 +116,13 @@ def test_parse_round_trip(canary_events):
         n = parse_alarm_message(payload)
         assert n.firing and n.rule == "canary-errors-churn" and n.kind == "canary-errors"
         assert n.actions == {"rollback_canary": "churn"}
-        assert n.dimensions() == [{"resourceId": "local:fn:inference-churn-canary", "resourceDisplayName": "local:inference-churn-canary", "responseType": "Error"}]
+        assert n.dimensions() == [
+            {
+                "resourceId": "local:fn:inference-churn-canary",
+                "resourceDisplayName": "local:inference-churn-canary",
+                "responseType": "Error",
+            }
+        ]
 
 
 def test_parse_an_alarm_message_as_oci_sends_it():
@@ -88,16 +130,30 @@ def test_parse_an_alarm_message_as_oci_sends_it():
     rule = next(r for r in default_rules(["churn"], []) if r.name == "drift-churn")
     args = rule.to_alarm_args("ocid1.compartment.oc1..c", "ocid1.onstopic.oc1..t")
     oci_message = {
-        "dedupeKey": "1c0e8f3a-0c1b-4d55-9d7e-3b6f1f7d1a2b", "title": args["display_name"], "body": args["body"],
-        "type": "REPEAT", "severity": "WARNING", "timestampEpochMillis": 1763830800000,
+        "dedupeKey": "1c0e8f3a-0c1b-4d55-9d7e-3b6f1f7d1a2b",
+        "title": args["display_name"],
+        "body": args["body"],
+        "type": "REPEAT",
+        "severity": "WARNING",
+        "timestampEpochMillis": 1763830800000,
         "timestamp": "2025-11-22T17:00:00Z",
-        "alarmMetaData": [{"id": "ocid1.alarm.oc1.eu-frankfurt-1.aaaa", "status": "FIRING", "severity": "WARNING",
-                           "namespace": "mlops", "query": args["query"], "totalMetricsFiring": 1,
-                           "dimensions": [{"endpoint": "churn", "model": "churn", "version": "7"}],
-                           "alarmUrl": "https://cloud.oracle.com/monitoring/alarms/ocid1.alarm.oc1..aaaa",
-                           "alarmSummary": "Alarm \"drift-churn\" is in a \"FIRING\" state",
-                           "metricValues": [{rule.metric_expression(): "1.00"}]}],
-        "notificationType": "Split messages per metric stream", "version": 1.5}
+        "alarmMetaData": [
+            {
+                "id": "ocid1.alarm.oc1.eu-frankfurt-1.aaaa",
+                "status": "FIRING",
+                "severity": "WARNING",
+                "namespace": "mlops",
+                "query": args["query"],
+                "totalMetricsFiring": 1,
+                "dimensions": [{"endpoint": "churn", "model": "churn", "version": "7"}],
+                "alarmUrl": "https://cloud.oracle.com/monitoring/alarms/ocid1.alarm.oc1..aaaa",
+                "alarmSummary": 'Alarm "drift-churn" is in a "FIRING" state',
+                "metricValues": [{rule.metric_expression(): "1.00"}],
+            }
+        ],
+        "notificationType": "Split messages per metric stream",
+        "version": 1.5,
+    }
     n = parse_alarm_message(json.dumps(oci_message).encode())
     assert n.firing and n.type == "REPEAT"
     assert (n.rule, n.kind, n.actions) == ("drift-churn", "drift", {"retrain": "churn"})
@@ -109,12 +165,19 @@ def test_an_ok_message_is_not_firing():
     store = MemoryMetrics()
     [rule] = [r for r in default_rules(["churn"], []) if r.name == "canary-errors-churn"]
     ev = AlarmEvaluator(store, [rule], lambda: T0)
-    errors = [MetricPoint("oci_faas", "FunctionResponseCount", 1.0,
-                          {"resourceId": "local:fn:inference-churn-canary", "responseType": "Error"}, t)
-              for t in (T0 - 3, T0 - 2, T0 - 1, T0)]
+    errors = [
+        MetricPoint(
+            "oci_faas",
+            "FunctionResponseCount",
+            1.0,
+            {"resourceId": "local:fn:inference-churn-canary", "responseType": "Error"},
+            t,
+        )
+        for t in (T0 - 3, T0 - 2, T0 - 1, T0)
+    ]
     store.put(errors)
     assert [e.status for e in ev.evaluate()] == ["FIRING"]
-    store.put([errors[0]._replace(ts=T0 + 599)])      # one error in the next window: below the threshold
+    store.put([errors[0]._replace(ts=T0 + 599)])  # one error in the next window: below the threshold
     [ok] = ev.evaluate(T0 + 600)
     title, body = format_alarm_message(ok)
     assert title.startswith("OK: canary-errors-churn cleared") and body["type"] == "FIRING_TO_OK"
@@ -130,8 +193,13 @@ def test_parse_rejects_what_is_not_an_alarm(payload):
 
 
 def test_action_message():
-    title, body = format_action_message("canary of churn rolled back", endpoint="churn",
-                                        rule="canary-errors-churn", details={"weight_bp": 0}, ts=T0)
+    title, body = format_action_message(
+        "canary of churn rolled back",
+        endpoint="churn",
+        rule="canary-errors-churn",
+        details={"weight_bp": 0},
+        ts=T0,
+    )
     assert title == "canary of churn rolled back"
     assert body["kind"] == "action" and body["details"] == {"weight_bp": 0}
 
@@ -156,8 +224,9 @@ def test_ndjson_appends_whole_lines_from_several_processes(tmp_path):
         assert p.exitcode == 0
     messages = read_ndjson_messages(path)
     assert len(messages) == 160
-    assert sorted((m["body"]["worker"], m["body"]["i"]) for m in messages) == \
-        sorted((w, i) for w in range(4) for i in range(40))
+    assert sorted((m["body"]["worker"], m["body"]["i"]) for m in messages) == sorted(
+        (w, i) for w in range(4) for i in range(40)
+    )
     with open(path) as fh:
         assert all(json.loads(line) for line in fh)
 
@@ -167,8 +236,9 @@ def test_ndjson_refuses_oversized_messages(tmp_path):
     with pytest.raises(PayloadTooLargeError):
         n.publish("t", "x" * (MAX_MESSAGE_BYTES + 1))
     n.publish("t", "hello")
-    assert read_ndjson_messages(tmp_path / "a.ndjson") == [{"ts": "2027-01-15T08:00:00.000Z", "title": "t",
-                                                           "body": "hello"}]
+    assert read_ndjson_messages(tmp_path / "a.ndjson") == [
+        {"ts": "2027-01-15T08:00:00.000Z", "title": "t", "body": "hello"}
+    ]
 
 
 # ----------------------------------------------------------------------------- webhooks
@@ -199,7 +269,9 @@ class Hook:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def close(self):
         self.server.shutdown()
@@ -226,15 +298,29 @@ def test_webhook_wraps_text_messages(hook):
     assert json.loads(hook.received[0][1]) == {"title": "hello", "body": "plain text"}
 
 
-@pytest.mark.parametrize("url", ["http://example.com/hook", "http://10.0.0.1/x", "ftp://127.0.0.1/x",
-                                 "https://user:pw@example.com/x", "file:///etc/passwd", "hook"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",
+        "http://10.0.0.1/x",
+        "ftp://127.0.0.1/x",
+        "https://user:pw@example.com/x",
+        "file:///etc/passwd",
+        "hook",
+    ],
+)
 def test_webhook_allows_only_https_or_loopback(url):
     with pytest.raises(ConfigError):
         WebhookNotifier(url)
 
 
 def test_webhook_allowed_urls():
-    for url in ("https://hooks.example.com/x", "http://localhost:9/x", "http://127.0.0.1:9/x", "http://[::1]:9/x"):
+    for url in (
+        "https://hooks.example.com/x",
+        "http://localhost:9/x",
+        "http://127.0.0.1:9/x",
+        "http://[::1]:9/x",
+    ):
         WebhookNotifier(url)
 
 
@@ -248,7 +334,7 @@ def test_webhook_failures_raise_unavailable():
             deadline = time.monotonic() + 30
             while not h.received and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert len(h.received) == 1         # the redirect was not followed anywhere
+            assert len(h.received) == 1  # the redirect was not followed anywhere
         finally:
             h.close()
 
@@ -270,8 +356,15 @@ class Broken(Notifier):
 
 def test_fan_out_delivers_to_all_and_records_failures(tmp_path, hook, canary_events):
     got = []
-    fan = FanOut([Broken(), NdjsonNotifier(tmp_path / "n.ndjson"), WebhookNotifier(hook.url),
-                  FunctionNotifier(got.append), FunctionNotifier(lambda b: 1 / 0, "crashy")])
+    fan = FanOut(
+        [
+            Broken(),
+            NdjsonNotifier(tmp_path / "n.ndjson"),
+            WebhookNotifier(hook.url),
+            FunctionNotifier(got.append),
+            FunctionNotifier(lambda b: 1 / 0, "crashy"),
+        ]
+    )
     firing = canary_events
     assert publish_events(fan, firing) == 1
     assert len(read_ndjson_messages(tmp_path / "n.ndjson")) == 1 and len(hook.received) == 1 and len(got) == 1

@@ -32,25 +32,25 @@ VALID = [
 ]
 
 INVALID = [
-    "CpuUtilization.mean() > 80",              # no interval
+    "CpuUtilization.mean() > 80",  # no interval
     "CpuUtilization[0m].mean() > 80",
     "CpuUtilization[61m].mean() > 80",
     "CpuUtilization[25h].mean() > 80",
     "CpuUtilization[2d].mean() > 80",
-    "CpuUtilization[1m] > 80",                  # no statistic
+    "CpuUtilization[1m] > 80",  # no statistic
     "CpuUtilization[1m].mean > 80",
     "CpuUtilization[1m].median() > 80",
-    "CpuUtilization[1m].mean().max() > 80",     # two statistics
+    "CpuUtilization[1m].mean().max() > 80",  # two statistics
     "CpuUtilization[1m].percentile(1.2) > 80",
     "CpuUtilization[1m].percentile(0) > 80",
     "CpuUtilization[1m].absent() > 1",
-    "CpuUtilization[1m]{a = b}.mean() > 80",    # unquoted value
+    "CpuUtilization[1m]{a = b}.mean() > 80",  # unquoted value
     'CpuUtilization[1m]{a = "b" || c = "d"}.mean()',
-    'CpuUtilization[1m]{a = "b}.mean() > 80',   # unterminated string
+    'CpuUtilization[1m]{a = "b}.mean() > 80',  # unterminated string
     "CpuUtilization[1m].mean() >> 80",
     "CpuUtilization[1m].mean() in (80, 60)",
     "CpuUtilization[1m].mean() > 80 &&",
-    "100 - CpuUtilization[1m].mean()",          # arithmetic: outside our subset
+    "100 - CpuUtilization[1m].mean()",  # arithmetic: outside our subset
     "9Cpu[1m].mean() > 1",
     "",
 ]
@@ -72,15 +72,24 @@ def test_fuzzy_dimension_matching():
     assert d.matches("ol8") and d.matches("inst-2023") and not d.matches("ol7") and not d.matches(None)
 
 
-@pytest.mark.parametrize("x,text", [(100, "100"), (0.99, "0.99"), (1e-05, "0.00001"), (-2.5, "-2.5"),
-                                    (1e6, "1000000")])
+@pytest.mark.parametrize(
+    "x,text", [(100, "100"), (0.99, "0.99"), (1e-05, "0.00001"), (-2.5, "-2.5"), (1e6, "1000000")]
+)
 def test_numbers_render_without_exponents(x, text):
     assert render_number(x) == text
 
 
 ENDPOINTS = ["churn", "fraud-v2"]
-FUNCTIONS = ["inference-churn-stable", "inference-churn-canary", "inference-fraud-v2-stable",
-             "inference-fraud-v2-canary", "authorizer", "registry", "drift", "guardian"]
+FUNCTIONS = [
+    "inference-churn-stable",
+    "inference-churn-canary",
+    "inference-fraud-v2-stable",
+    "inference-fraud-v2-canary",
+    "authorizer",
+    "registry",
+    "drift",
+    "guardian",
+]
 
 
 @pytest.fixture()
@@ -109,15 +118,19 @@ def test_every_rule_has_a_destination_severity_and_unique_name(rules):
 def test_default_rules_cover_the_issue(rules):
     by = {r.name: r for r in rules}
     lat = by["latency-p99-inference-churn-stable"]
-    assert lat.to_mql() == ('FunctionExecutionDuration[5m]{resourceId = "local:fn:inference-churn-stable"}'
-                            '.percentile(0.99) > 1000')
-    assert by["errors-registry"].to_mql() == \
-        'FunctionResponseCount[5m]{resourceId = "local:fn:registry", responseType = "Error"}.sum() > 5'
+    assert lat.to_mql() == (
+        'FunctionExecutionDuration[5m]{resourceId = "local:fn:inference-churn-stable"}'
+        ".percentile(0.99) > 1000"
+    )
+    assert (
+        by["errors-registry"].to_mql()
+        == 'FunctionResponseCount[5m]{resourceId = "local:fn:registry", responseType = "Error"}.sum() > 5'
+    )
     assert by["drift-churn"].to_mql() == 'drift_detected[15m]{endpoint = "churn"}.max() >= 1'
     assert by["drift-churn"].actions == {"retrain": "churn"}
     assert by["confidence-fraud-v2-stable"].dimensions == {"endpoint": "fraud-v2", "variant": "stable"}
     canary = [r for r in rules if r.kind.startswith("canary")]
-    assert len(canary) == 6 * len(ENDPOINTS)      # 6th: canary-unavailable (issue 13 D)
+    assert len(canary) == 6 * len(ENDPOINTS)  # 6th: canary-unavailable (issue 13 D)
     for r in canary:
         assert set(r.actions) == {"rollback_canary"} and r.actions["rollback_canary"] in ENDPOINTS
         assert r.name.endswith("-" + r.actions["rollback_canary"]) and r.severity == "CRITICAL"
@@ -135,7 +148,7 @@ def test_alarm_args_are_pulumi_oci_alarm_arguments(rules):
         args = r.to_alarm_args("ocid1.compartment.oc1..c", "ocid1.onstopic.oc1..t")
         assert required <= set(args), required - set(args)
         assert set(args) <= set(params)
-        pulumi_oci.monitoring.AlarmArgs(**args)       # the provider's own client-side checks
+        pulumi_oci.monitoring.AlarmArgs(**args)  # the provider's own client-side checks
         assert args["destinations"] == ["ocid1.onstopic.oc1..t"]
         assert args["message_format"] == "ONS_OPTIMIZED" and args["resolution"] == "1m"
         assert args["query"] == r.to_mql() and args["namespace"] == r.namespace
@@ -157,9 +170,15 @@ def test_destinations_resolve_to_exactly_one_topic():
 
 
 def test_overrides_by_kind_then_by_name():
-    rules = default_rules(["churn"], [], {"latency-p99": {"threshold": 500, "pending_duration": "PT2M"},
-                                          "latency-p99-inference-churn-stable": {"threshold": "250"},
-                                          "canary-errors": {"enabled": False, "repeat_notification_duration": "PT30M"}})
+    rules = default_rules(
+        ["churn"],
+        [],
+        {
+            "latency-p99": {"threshold": 500, "pending_duration": "PT2M"},
+            "latency-p99-inference-churn-stable": {"threshold": "250"},
+            "canary-errors": {"enabled": False, "repeat_notification_duration": "PT30M"},
+        },
+    )
     by = {r.name: r for r in rules}
     assert by["latency-p99-inference-churn-stable"].threshold == 250.0
     assert by["latency-p99-inference-churn-stable"].pending_duration == "PT2M"
@@ -168,20 +187,23 @@ def test_overrides_by_kind_then_by_name():
     assert by["canary-errors-churn"].to_alarm_args("c", "t")["repeat_notification_duration"] == "PT30M"
 
 
-@pytest.mark.parametrize("overrides,needle", [
-    ({"latency-p999": {"threshold": 1}}, "no alarm rule or kind"),
-    ({"drift": {"metric": "other"}}, "cannot be overridden"),
-    ({"drift": {"pending_duration": "PT2H"}}, "PT1M to PT1H"),
-    ({"drift": {"pending_duration": "5 minutes"}}, "ISO 8601"),
-    ({"drift": {"interval": "90m"}}, "1m-60m"),
-    ({"drift": {"statistic": "percentile"}}, "percentile"),
-    ({"drift": {"statistic": "median"}}, "statistic"),
-    ({"drift": {"severity": "PANIC"}}, "severity"),
-    ({"drift": {"operator": "=>"}}, "operator"),
-    ({"drift": {"threshold": "high"}}, "number"),
-    ({"drift": {"repeat_notification_duration": "P31D"}}, "P30D"),
-    ({"drift": "loud"}, "mapping"),
-])
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        ({"latency-p999": {"threshold": 1}}, "no alarm rule or kind"),
+        ({"drift": {"metric": "other"}}, "cannot be overridden"),
+        ({"drift": {"pending_duration": "PT2H"}}, "PT1M to PT1H"),
+        ({"drift": {"pending_duration": "5 minutes"}}, "ISO 8601"),
+        ({"drift": {"interval": "90m"}}, "1m-60m"),
+        ({"drift": {"statistic": "percentile"}}, "percentile"),
+        ({"drift": {"statistic": "median"}}, "statistic"),
+        ({"drift": {"severity": "PANIC"}}, "severity"),
+        ({"drift": {"operator": "=>"}}, "operator"),
+        ({"drift": {"threshold": "high"}}, "number"),
+        ({"drift": {"repeat_notification_duration": "P31D"}}, "P30D"),
+        ({"drift": "loud"}, "mapping"),
+    ],
+)
 def test_bad_overrides_fail_naming_the_key(overrides, needle):
     with pytest.raises(ConfigError, match=needle):
         default_rules(["churn"], [], overrides)
@@ -193,18 +215,28 @@ def test_statistic_override_to_mean_drops_the_percentile():
 
 
 def test_durations():
-    assert [duration_seconds(x) for x in ("PT1M", "PT5M", "PT1H", "P1D", "P1DT2H", "PT90S")] == \
-        [60, 300, 3600, 86400, 93600, 90]
+    assert [duration_seconds(x) for x in ("PT1M", "PT5M", "PT1H", "P1D", "P1DT2H", "PT90S")] == [
+        60,
+        300,
+        3600,
+        86400,
+        93600,
+        90,
+    ]
     for bad in ("P", "PT", "5m", "PT5", "P1DT"):
         with pytest.raises(UnprocessableError):
             duration_seconds(bad)
 
 
 def test_rules_for_settings_use_the_stack(tmp_path):
-    settings = settings_from_config({"mlops:endpoints": [{"name": "churn", "model": "churn"}],
-                                     "mlops:monitoring": {"namespace": "mlops_dev",
-                                                          "alarms": {"drift": {"pending_duration": "PT3M"}}}},
-                                    stack="dev", project_dir=tmp_path)
+    settings = settings_from_config(
+        {
+            "mlops:endpoints": [{"name": "churn", "model": "churn"}],
+            "mlops:monitoring": {"namespace": "mlops_dev", "alarms": {"drift": {"pending_duration": "PT3M"}}},
+        },
+        stack="dev",
+        project_dir=tmp_path,
+    )
     rules = {r.name: r for r in rules_for_settings(settings)}
     assert rules["drift-churn"].namespace == "mlops_dev" and rules["drift-churn"].pending_duration == "PT3M"
     assert {"errors-authorizer", "errors-registry", "errors-drift", "errors-guardian"} <= set(rules)

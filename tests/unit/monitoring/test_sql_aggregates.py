@@ -24,9 +24,17 @@ T0 = 1_800_000_000.0
 def test_sql_statistics_equal_the_evaluators_definitions(tmp_path, seed):
     rng = random.Random(seed)
     store = SqliteMetrics(tmp_path / "m.sqlite")
-    pts = [MetricPoint("mlops", "latency", rng.choice([rng.uniform(0, 500), float(rng.randint(0, 9))]),
-                       {"endpoint": rng.choice(["a", "b", "c"])}, T0 + rng.uniform(-30, 90), rng.choice([1, 1, 1, 3]))
-           for _ in range(rng.randint(1, 400))]
+    pts = [
+        MetricPoint(
+            "mlops",
+            "latency",
+            rng.choice([rng.uniform(0, 500), float(rng.randint(0, 9))]),
+            {"endpoint": rng.choice(["a", "b", "c"])},
+            T0 + rng.uniform(-30, 90),
+            rng.choice([1, 1, 1, 3]),
+        )
+        for _ in range(rng.randint(1, 400))
+    ]
     store.put(pts)
     found = store.stream_ids("mlops", "latency", None)
     ids = [sid for sid, _d in found]
@@ -39,20 +47,33 @@ def test_sql_statistics_equal_the_evaluators_definitions(tmp_path, seed):
         if want is not None:
             assert got == pytest.approx(want, rel=1e-12, abs=1e-9), stat
     for q in (0.01, 0.5, 0.9, 0.99, 0.999):
-        assert store.aggregate_window(ids, start, end, "percentile", q) == aggregate("percentile", points, percentile=q)
+        assert store.aggregate_window(ids, start, end, "percentile", q) == aggregate(
+            "percentile", points, percentile=q
+        )
     assert store.aggregate_window(ids, T0 + 1000, T0 + 2000, "percentile", 0.99) is None
     store.close()
 
 
 class NoPointsSqlite(SqliteMetrics):
-    def query_streams(self, *a, **kw):   # an evaluation must not load the window's points any more
+    def query_streams(self, *a, **kw):  # an evaluation must not load the window's points any more
         raise AssertionError("the evaluator loaded the points of a window")
 
 
 def test_an_evaluation_over_sqlite_reads_no_points_and_decides_as_over_the_points(tmp_path):
-    rules = default_rules(["churn"], []) + [AlarmRule(
-        name="grouped-p50", namespace="oci_faas", metric="FunctionExecutionDuration", dimensions={},
-        interval="5m", statistic="percentile", percentile=0.5, operator=">", threshold=4.0, grouping=True)]
+    rules = default_rules(["churn"], []) + [
+        AlarmRule(
+            name="grouped-p50",
+            namespace="oci_faas",
+            metric="FunctionExecutionDuration",
+            dimensions={},
+            interval="5m",
+            statistic="percentile",
+            percentile=0.5,
+            operator=">",
+            threshold=4.0,
+            grouping=True,
+        )
+    ]
     sql, mem = NoPointsSqlite(tmp_path / "m.sqlite"), MemoryMetrics()
     t = T0
     events = {"sql": [], "mem": []}
@@ -63,14 +84,19 @@ def test_an_evaluation_over_sqlite_reads_no_points_and_decides_as_over_the_point
         batch = []
         for i in range(300):
             slow = minute >= 2
-            batch += invocation_points("inference-churn-stable", 200, (1500.0 if slow else 3.0) + rng.random(),
-                                       t - 60 + i * 0.2)
-            batch += invocation_points("inference-churn-canary", 502 if i % 25 == 0 else 200, 4.0 + rng.random(),
-                                       t - 60 + i * 0.2)
+            batch += invocation_points(
+                "inference-churn-stable", 200, (1500.0 if slow else 3.0) + rng.random(), t - 60 + i * 0.2
+            )
+            batch += invocation_points(
+                "inference-churn-canary", 502 if i % 25 == 0 else 200, 4.0 + rng.random(), t - 60 + i * 0.2
+            )
         sql.put(batch)
         mem.put(batch)
         for k in evs:
-            events[k] += [(minute, e.rule.name, e.status, round(e.value, 9), tuple(sorted(e.dimensions.items()))) for e in evs[k].evaluate()]
+            events[k] += [
+                (minute, e.rule.name, e.status, round(e.value, 9), tuple(sorted(e.dimensions.items())))
+                for e in evs[k].evaluate()
+            ]
     assert events["sql"] == events["mem"]
     names = {ev[1] for ev in events["sql"]}
     assert {"canary-errors-churn", "latency-p99-inference-churn-stable", "grouped-p50"} <= names

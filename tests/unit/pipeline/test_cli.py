@@ -20,8 +20,11 @@ def write_spec(tmp_path: Path, steps: list[dict], **top) -> Path:
 
 
 def test_run_succeeds_and_prints_the_step_report(tmp_path, capsys):
-    spec = write_spec(tmp_path, [{"type": "Command", "name": "hello", "command": 'echo "hello $WHO"'}],
-                      env={"exportedVariables": ["WHO"]})
+    spec = write_spec(
+        tmp_path,
+        [{"type": "Command", "name": "hello", "command": 'echo "hello $WHO"'}],
+        env={"exportedVariables": ["WHO"]},
+    )
     code = main(["pipeline", "run", str(spec), "--workdir", str(tmp_path), "--var", "WHO=world"])
     out = capsys.readouterr().out
     assert code == 0
@@ -31,18 +34,29 @@ def test_run_succeeds_and_prints_the_step_report(tmp_path, capsys):
 
 
 def test_failing_build_exits_non_zero_naming_the_step(tmp_path, capsys):
-    spec = write_spec(tmp_path, [{"type": "Command", "name": "ok", "command": "true"},
-                                 {"type": "Command", "name": "Validation gate", "command": "echo worse >&2; exit 4"}])
+    spec = write_spec(
+        tmp_path,
+        [
+            {"type": "Command", "name": "ok", "command": "true"},
+            {"type": "Command", "name": "Validation gate", "command": "echo worse >&2; exit 4"},
+        ],
+    )
     code = main(["pipeline", "run", str(spec), "--workdir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 1
-    assert "build failed: step 'Validation gate' (steps[1]) FAILED: exit status 4 - last output: worse" in captured.err
+    assert (
+        "build failed: step 'Validation gate' (steps[1]) FAILED: exit status 4 - last output: worse"
+        in captured.err
+    )
     assert "worse" in captured.out
 
 
 def test_json_output_is_clean_on_stdout(tmp_path, capsys):
-    spec = write_spec(tmp_path, [{"type": "Command", "name": "s", "command": "echo noisy; export X=1"}],
-                      env={"exportedVariables": ["X"]})
+    spec = write_spec(
+        tmp_path,
+        [{"type": "Command", "name": "s", "command": "echo noisy; export X=1"}],
+        env={"exportedVariables": ["X"]},
+    )
     assert main(["pipeline", "run", str(spec), "--workdir", str(tmp_path), "--json"]) == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
@@ -54,8 +68,11 @@ def test_secrets_file_option_and_masking(tmp_path, capsys):
     secrets = tmp_path / "s.json"
     secrets.write_text(json.dumps({"ocid1.vaultsecret..k": "pa55word"}))
     secrets.chmod(0o600)
-    spec = write_spec(tmp_path, [{"type": "Command", "name": "s", "command": "echo key=$KEY"}],
-                      env={"vaultVariables": {"KEY": "ocid1.vaultsecret..k"}})
+    spec = write_spec(
+        tmp_path,
+        [{"type": "Command", "name": "s", "command": "echo key=$KEY"}],
+        env={"vaultVariables": {"KEY": "ocid1.vaultsecret..k"}},
+    )
     assert main(["pipeline", "run", str(spec), "--workdir", str(tmp_path), "--secrets", str(secrets)]) == 0
     out = capsys.readouterr().out
     assert "key=***" in out and "pa55word" not in out
@@ -77,8 +94,14 @@ def test_bad_var_is_rejected(tmp_path, capsys, bad):
 
 
 def test_validate_reports_both_kinds_of_file(capsys):
-    code = main(["pipeline", "validate", str(ROOT / "pipelines" / "build_spec.yaml"),
-                 str(ROOT / "pipelines" / "deploy_pipeline.yaml")])
+    code = main(
+        [
+            "pipeline",
+            "validate",
+            str(ROOT / "pipelines" / "build_spec.yaml"),
+            str(ROOT / "pipelines" / "deploy_pipeline.yaml"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "valid build spec" in out

@@ -19,7 +19,7 @@ from mlops.storage import FileStore
 
 ROOT = Path(__file__).resolve().parents[3]
 
-PROJECT = '''
+PROJECT = """
 PARAMS = {"depth": 3, "noise": 0.0, "shuffle": False, "label": "y"}
 
 def load_data(params):
@@ -37,7 +37,7 @@ def train(params, data):
     model = DecisionTreeClassifier(max_depth=params["depth"], random_state=0)
     model.fit(data["X_train"], data["y_train"])
     return {"model": model, "metrics": {"train_accuracy": model.score(data["X_train"], data["y_train"])}}
-'''
+"""
 
 
 @pytest.fixture
@@ -60,7 +60,9 @@ def test_params_take_the_type_of_their_default():
     assert out == {"n": 7, "rate": 0.001, "flag": True, "name": "b", "layers": [4]}
     with pytest.raises(BadRequestError, match="--param n='x': expected a int"):
         resolve_params(defaults, {"n": "x"})
-    with pytest.raises(BadRequestError, match="--param depth: unknown parameter; known: flag, layers, n, name, rate"):
+    with pytest.raises(
+        BadRequestError, match="--param depth: unknown parameter; known: flag, layers, n, name, rate"
+    ):
         resolve_params(defaults, {"depth": "1"})
     assert resolve_params({}, {"free": "form"}) == {"free": "form"}
 
@@ -117,23 +119,34 @@ def test_if_changed_reuses_the_last_version_until_code_data_or_params_change(env
     assert again["trained"] is False and again["version"] == first["version"]
     assert "unchanged since run" in again["reason"]
     assert len(runs.run_ids()) == 1
-    by_params = train_and_register(project, "clf", registry=registry, runs=runs, if_changed=True,
-                                   params={"depth": "2"})
+    by_params = train_and_register(
+        project, "clf", registry=registry, runs=runs, if_changed=True, params={"depth": "2"}
+    )
     assert by_params["trained"] and by_params["version"] == 2 and "params changed" in by_params["reason"]
-    by_data = train_and_register(project, "clf", registry=registry, runs=runs, if_changed=True,
-                                 params={"depth": "2", "noise": "0.2"})
-    assert by_data["version"] == 3 and "training data" in by_data["reason"] and "holdout" not in by_data["reason"]
+    by_data = train_and_register(
+        project, "clf", registry=registry, runs=runs, if_changed=True, params={"depth": "2", "noise": "0.2"}
+    )
+    assert (
+        by_data["version"] == 3
+        and "training data" in by_data["reason"]
+        and "holdout" not in by_data["reason"]
+    )
     project.write_text(PROJECT + "\n# a comment is a code change\n")
-    by_code = train_and_register(project, "clf", registry=registry, runs=runs, if_changed=True,
-                                 params={"depth": "2", "noise": "0.2"})
-    assert by_code["version"] == 4 and by_code["reason"].endswith(f"(training code changed since run {by_data['run_id']})")
+    by_code = train_and_register(
+        project, "clf", registry=registry, runs=runs, if_changed=True, params={"depth": "2", "noise": "0.2"}
+    )
+    assert by_code["version"] == 4 and by_code["reason"].endswith(
+        f"(training code changed since run {by_data['run_id']})"
+    )
 
 
 def test_a_failing_training_is_recorded_then_raised(env, tmp_path):
     registry, runs = env
     p = tmp_path / "failing.py"
-    p.write_text("def load_data(params):\n    return {'X_train': [[1]], 'y_train': [1], 'X_holdout': [[1]], "
-                 "'y_holdout': [1]}\n\ndef train(params, data):\n    raise ValueError('diverged')\n")
+    p.write_text(
+        "def load_data(params):\n    return {'X_train': [[1]], 'y_train': [1], 'X_holdout': [[1]], "
+        "'y_holdout': [1]}\n\ndef train(params, data):\n    raise ValueError('diverged')\n"
+    )
     with pytest.raises(TrainingError, match="failing.py: train raised ValueError: diverged"):
         train_and_register(p, "m", registry=registry, runs=runs)
     (run,) = runs.list()
@@ -162,12 +175,17 @@ def test_gate_passes_without_production_then_fails_a_worse_candidate_with_the_re
     first = validate_candidate(registry, runs, "clf", good["version"])
     assert first.passed and "no 'production' version yet" in first.reason
     approve_production(registry, "clf", good["version"])
-    worse = train_and_register(project, "clf", registry=registry, runs=runs, params={"depth": "5", "noise": "0.45"})
+    worse = train_and_register(
+        project, "clf", registry=registry, runs=runs, params={"depth": "5", "noise": "0.45"}
+    )
     verdict = validate_candidate(registry, runs, "clf", worse["version"], metric="f1", min_delta=0.0)
     assert not verdict.passed
     assert verdict.delta < 0
     assert verdict.reason.startswith("candidate is worse than production: f1 ")
-    assert f"candidate v{worse['version']}" in verdict.reason and f"production v{good['version']}" in verdict.reason
+    assert (
+        f"candidate v{worse['version']}" in verdict.reason
+        and f"production v{good['version']}" in verdict.reason
+    )
     assert verdict.holdout_rows == 100
     trail = [e["action"] for e in registry.audit.entries() if e["action"].startswith("validation.")]
     assert trail == ["validation.passed", "validation.failed"]
@@ -197,8 +215,13 @@ def test_error_metrics_are_better_when_lower():
 
 def test_example_training_project_trains_a_good_classifier(env):
     registry, runs = env
-    out = train_and_register(ROOT / "pipelines" / "train" / "train.py", "breast-cancer", registry=registry,
-                             runs=runs, params={"n_estimators": "30"})
+    out = train_and_register(
+        ROOT / "pipelines" / "train" / "train.py",
+        "breast-cancer",
+        registry=registry,
+        runs=runs,
+        params={"n_estimators": "30"},
+    )
     assert out["metrics"]["f1"] > 0.9
     assert out["entrypoint"].endswith("pipelines/train/train.py")
     assert registry.get_version("breast-cancer", 1)["signature"]["inputs"][0]["name"] == "mean_radius"
@@ -209,10 +232,28 @@ def test_example_training_project_trains_a_good_classifier(env):
 
 def test_cli_train_runs_compare_and_validate(tmp_path, project, capsys):
     store = str(tmp_path / "cli-store")
-    assert main(["train", str(project), "--model", "clf", "--param", "depth=5", "--store", store, "--json"]) == 0
+    assert (
+        main(["train", str(project), "--model", "clf", "--param", "depth=5", "--store", store, "--json"]) == 0
+    )
     a = json.loads(capsys.readouterr().out)
-    assert main(["train", str(project), "--model", "clf", "--param", "depth=1", "--param", "noise=0.4",
-                 "--store", store, "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(project),
+                "--model",
+                "clf",
+                "--param",
+                "depth=1",
+                "--param",
+                "noise=0.4",
+                "--store",
+                store,
+                "--json",
+            ]
+        )
+        == 0
+    )
     b = json.loads(capsys.readouterr().out)
 
     assert main(["runs", "list", "--store", store]) == 0
@@ -231,8 +272,22 @@ def test_cli_train_runs_compare_and_validate(tmp_path, project, capsys):
 
     registry = Registry(FileStore(tmp_path / "cli-store"), actor="ci")
     approve_production(registry, "clf", a["version"])
-    code = main(["validate", "clf", "--candidate", str(b["version"]), "--against", "production",
-                 "--metric", "f1", "--min-delta", "0", "--store", store])
+    code = main(
+        [
+            "validate",
+            "clf",
+            "--candidate",
+            str(b["version"]),
+            "--against",
+            "production",
+            "--metric",
+            "f1",
+            "--min-delta",
+            "0",
+            "--store",
+            store,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "validation gate failed: candidate is worse than production: f1" in captured.err

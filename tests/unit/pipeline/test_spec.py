@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def minimal(**overrides):
-    spec = {"version": 0.1, "component": "build",
-            "steps": [{"type": "Command", "name": "a", "command": "true"}]}
+    spec = {
+        "version": 0.1,
+        "component": "build",
+        "steps": [{"type": "Command", "name": "a", "command": "true"}],
+    }
     spec.update(overrides)
     return spec
 
@@ -38,14 +41,18 @@ def test_minimal_spec_has_documented_defaults():
 
 
 def test_step_timeout_error_names_the_field():
-    data = minimal(steps=[{"type": "Command", "command": "true"}] * 2
-                   + [{"type": "Command", "name": "c", "command": "true", "timeoutInSeconds": -5}])
+    data = minimal(
+        steps=[{"type": "Command", "command": "true"}] * 2
+        + [{"type": "Command", "name": "c", "command": "true", "timeoutInSeconds": -5}]
+    )
     assert errors_of(data) == ["steps[2].timeoutInSeconds: expected a positive integer, got -5"]
 
 
 @pytest.mark.parametrize("value", ["10", 0, 1.5, True])
 def test_non_positive_integer_timeouts_are_rejected(value):
-    assert errors_of(minimal(timeoutInSeconds=value))[0].startswith("timeoutInSeconds: expected a positive integer")
+    assert errors_of(minimal(timeoutInSeconds=value))[0].startswith(
+        "timeoutInSeconds: expected a positive integer"
+    )
 
 
 def test_unknown_top_level_keys_are_named():
@@ -56,15 +63,24 @@ def test_unknown_top_level_keys_are_named():
 
 def test_unknown_step_key_is_named_with_its_path():
     errs = errors_of(minimal(steps=[{"type": "Command", "comand": "true", "command": "x"}]))
-    assert errs == ["unknown key steps[0].comand (allowed: type, name, shell, timeoutInSeconds, "
-                    "failImmediatelyOnError, command, onFailure)"]
+    assert errs == [
+        "unknown key steps[0].comand (allowed: type, name, shell, timeoutInSeconds, "
+        "failImmediatelyOnError, command, onFailure)"
+    ]
 
 
 def test_all_problems_are_reported_at_once():
-    data = {"version": 0.2, "component": "deploy", "shell": "zsh", "failImmediatelyOnError": "yes",
-            "env": {"variables": {"1BAD": "x", "OK": ["list"]}, "exportedVariables": ["ociThing", "A", "A"]},
-            "steps": [{"type": "Shell", "command": ""},
-                      {"type": "Command", "command": "x", "onFailure": [{"command": "y"}]}]}
+    data = {
+        "version": 0.2,
+        "component": "deploy",
+        "shell": "zsh",
+        "failImmediatelyOnError": "yes",
+        "env": {"variables": {"1BAD": "x", "OK": ["list"]}, "exportedVariables": ["ociThing", "A", "A"]},
+        "steps": [
+            {"type": "Shell", "command": ""},
+            {"type": "Command", "command": "x", "onFailure": [{"command": "y"}]},
+        ],
+    }
     errs = errors_of(data)
     assert "version: expected 0.1, got 0.2" in errs
     assert "component: expected build or command, got 'deploy'" in errs
@@ -86,23 +102,33 @@ def test_missing_required_sections():
 
 
 def test_step_timeout_above_build_timeout_is_an_error():
-    data = minimal(timeoutInSeconds=10, steps=[{"type": "Command", "command": "true", "timeoutInSeconds": 20}])
+    data = minimal(
+        timeoutInSeconds=10, steps=[{"type": "Command", "command": "true", "timeoutInSeconds": 20}]
+    )
     assert errors_of(data) == ["steps[0].timeoutInSeconds: 20 exceeds the build's timeoutInSeconds (10)"]
 
 
 def test_duplicate_step_names_and_variable_defined_twice():
-    data = minimal(env={"variables": {"X": "1"}, "vaultVariables": {"X": "ocid1.vaultsecret..x"}},
-                   steps=[{"type": "Command", "name": "a", "command": "true"},
-                          {"type": "Command", "name": "a", "command": "true"}])
+    data = minimal(
+        env={"variables": {"X": "1"}, "vaultVariables": {"X": "ocid1.vaultsecret..x"}},
+        steps=[
+            {"type": "Command", "name": "a", "command": "true"},
+            {"type": "Command", "name": "a", "command": "true"},
+        ],
+    )
     errs = errors_of(data)
     assert "steps[1].name: 'a' is also the name of steps[0]" in errs
     assert "env.vaultVariables.X: also defined in env.variables; a name may be defined once" in errs
 
 
 def test_artifacts_are_checked_per_type():
-    data = minimal(inputArtifacts=[{"name": "u", "type": "URL", "location": "x"},
-                                   {"name": "g", "type": "GENERIC_ARTIFACT", "location": "y", "path": "p"}],
-                   outputArtifacts=[{"name": "img", "type": "JAR", "location": "z"}])
+    data = minimal(
+        inputArtifacts=[
+            {"name": "u", "type": "URL", "location": "x"},
+            {"name": "g", "type": "GENERIC_ARTIFACT", "location": "y", "path": "p"},
+        ],
+        outputArtifacts=[{"name": "img", "type": "JAR", "location": "z"}],
+    )
     errs = errors_of(data)
     assert "inputArtifacts[0].url: is required" in errs
     assert "inputArtifacts[1]: GENERIC_ARTIFACT needs artifactId, or registryId + path + version" in errs
@@ -110,9 +136,13 @@ def test_artifacts_are_checked_per_type():
 
 
 def test_command_spec_has_no_exported_variables_or_outputs():
-    data = {"version": 0.1, "component": "command", "env": {"exportedVariables": ["A"]},
-            "steps": [{"type": "Command", "command": "true"}],
-            "outputArtifacts": [{"name": "b", "type": "BINARY", "location": "f"}]}
+    data = {
+        "version": 0.1,
+        "component": "command",
+        "env": {"exportedVariables": ["A"]},
+        "steps": [{"type": "Command", "command": "true"}],
+        "outputArtifacts": [{"name": "b", "type": "BINARY", "location": "f"}],
+    }
     errs = errors_of(data, component="command")
     assert "unknown key env.exportedVariables (allowed: variables, vaultVariables)" in errs
     assert "outputArtifacts: not allowed in a command spec (component: command)" in errs
@@ -144,8 +174,9 @@ def test_repository_build_spec_is_valid_and_exports_image_digests():
     assert "tests/unit" in spec.steps[names.index("Unit tests")].command
 
 
-@pytest.mark.parametrize("step", load_build_spec(ROOT / "pipelines" / "build_spec.yaml").steps,
-                         ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "step", load_build_spec(ROOT / "pipelines" / "build_spec.yaml").steps, ids=lambda s: s.name
+)
 def test_every_build_step_is_valid_bash(step, tmp_path):
     for i, cmd in enumerate((step, *step.on_failure)):
         script = tmp_path / f"{i}.sh"
@@ -171,10 +202,14 @@ def test_repository_deploy_pipeline_shape():
 
 
 def deploy(**overrides):
-    data = {"version": 1, "kind": "DeployPipeline", "displayName": "p",
-            "environments": {"fn": {"type": "FUNCTION", "function": "inference"}},
-            "artifacts": {"img": {"type": "DOCKER_IMAGE", "source": {"type": "OCIR", "imageUri": "r/i:t"}}},
-            "stages": [{"name": "d", "type": "DEPLOY_FUNCTION", "environment": "fn", "artifact": "img"}]}
+    data = {
+        "version": 1,
+        "kind": "DeployPipeline",
+        "displayName": "p",
+        "environments": {"fn": {"type": "FUNCTION", "function": "inference"}},
+        "artifacts": {"img": {"type": "DOCKER_IMAGE", "source": {"type": "OCIR", "imageUri": "r/i:t"}}},
+        "stages": [{"name": "d", "type": "DEPLOY_FUNCTION", "environment": "fn", "artifact": "img"}],
+    }
     data.update(overrides)
     return data
 
@@ -186,11 +221,26 @@ def deploy_errors(data) -> list[str]:
 
 
 def test_deploy_pipeline_references_are_checked():
-    errs = deploy_errors(deploy(stages=[
-        {"name": "d", "type": "DEPLOY_FUNCTION", "environment": "nope", "artifact": "img", "maxMemoryInMbs": 100},
-        {"name": "w", "type": "WAIT", "waitCriteria": {"waitType": "ABSOLUTE_WAIT", "waitDuration": "PT1S"}},
-        {"name": "s", "type": "SHELL", "commandSpec": "img", "dependsOn": ["later"]},
-        {"name": "x", "type": "CANARY"}]))
+    errs = deploy_errors(
+        deploy(
+            stages=[
+                {
+                    "name": "d",
+                    "type": "DEPLOY_FUNCTION",
+                    "environment": "nope",
+                    "artifact": "img",
+                    "maxMemoryInMbs": 100,
+                },
+                {
+                    "name": "w",
+                    "type": "WAIT",
+                    "waitCriteria": {"waitType": "ABSOLUTE_WAIT", "waitDuration": "PT1S"},
+                },
+                {"name": "s", "type": "SHELL", "commandSpec": "img", "dependsOn": ["later"]},
+                {"name": "x", "type": "CANARY"},
+            ]
+        )
+    )
     assert "stages[0].environment: 'nope' is not defined under environments" in errs
     assert any(e.startswith("stages[0].maxMemoryInMbs: expected one of") for e in errs)
     assert "stages[1].waitCriteria.waitDuration: must be between 5 s and 2 days, got PT1S" in errs
@@ -201,9 +251,28 @@ def test_deploy_pipeline_references_are_checked():
 
 
 def test_deploy_pipeline_inline_command_spec_is_validated():
-    data = deploy(artifacts={"cs": {"type": "COMMAND_SPEC", "source": {"type": "INLINE", "spec": {
-        "version": 0.1, "component": "build", "steps": [{"type": "Command", "command": "x"}]}}}}, stages=[
-        {"name": "w", "type": "WAIT", "waitCriteria": {"waitType": "ABSOLUTE_WAIT", "waitDuration": "PT5S"}}])
+    data = deploy(
+        artifacts={
+            "cs": {
+                "type": "COMMAND_SPEC",
+                "source": {
+                    "type": "INLINE",
+                    "spec": {
+                        "version": 0.1,
+                        "component": "build",
+                        "steps": [{"type": "Command", "command": "x"}],
+                    },
+                },
+            }
+        },
+        stages=[
+            {
+                "name": "w",
+                "type": "WAIT",
+                "waitCriteria": {"waitType": "ABSOLUTE_WAIT", "waitDuration": "PT5S"},
+            }
+        ],
+    )
     errs = deploy_errors(data)
     assert errs == ["artifacts.cs.source.spec: component: expected command, got 'build'"]
 
@@ -211,8 +280,9 @@ def test_deploy_pipeline_inline_command_spec_is_validated():
 def test_apply_devops_settings_is_pure_and_drops_the_approval_stage():
     pipeline = load_deploy_pipeline(ROOT / "pipelines" / "deploy_pipeline.yaml")
     before = [s["name"] for s in pipeline["stages"]]
-    out = apply_devops_settings(pipeline, DevOps(require_manual_approval=False, canary_wait="PT30M",
-                                                 canary_weight_bp=250))
+    out = apply_devops_settings(
+        pipeline, DevOps(require_manual_approval=False, canary_wait="PT30M", canary_weight_bp=250)
+    )
     assert [s["name"] for s in pipeline["stages"]] == before
     names = [s["name"] for s in out["stages"]]
     assert "approve" not in names
@@ -226,9 +296,15 @@ def test_apply_devops_settings_is_pure_and_drops_the_approval_stage():
 
 def test_a_reference_that_is_not_a_name_is_a_clear_error():
     """A list or mapping where a stage names an environment/artifact used to raise TypeError (unhashable)."""
-    errs = deploy_errors(deploy(stages=[
-        {"name": "d", "type": "DEPLOY_FUNCTION", "environment": ["fn"], "artifact": {"img": 1}}]))
-    assert any(e.startswith("stages[0].environment: expected the name of an entry under environments, got")
-               for e in errs), errs
-    assert any(e.startswith("stages[0].artifact: expected the name of an entry under artifacts, got")
-               for e in errs), errs
+    errs = deploy_errors(
+        deploy(
+            stages=[{"name": "d", "type": "DEPLOY_FUNCTION", "environment": ["fn"], "artifact": {"img": 1}}]
+        )
+    )
+    assert any(
+        e.startswith("stages[0].environment: expected the name of an entry under environments, got")
+        for e in errs
+    ), errs
+    assert any(
+        e.startswith("stages[0].artifact: expected the name of an entry under artifacts, got") for e in errs
+    ), errs

@@ -55,21 +55,29 @@ CASES = [
 @pytest.mark.parametrize("value", CASES)
 def test_expansion_matches_bash_double_quotes(value):
     quoted = value.replace('"', '\\"') if '\\"' not in value else value
-    proc = subprocess.run(["bash", "-c", f'printf %s "{quoted}"'], env={**ENV, "PATH": os.defpath},
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["bash", "-c", f'printf %s "{quoted}"'],
+        env={**ENV, "PATH": os.defpath},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert expand(value, ENV) == proc.stdout
 
 
-@pytest.mark.parametrize("value, fragment", [
-    ("$(whoami)", "command substitution"),
-    ("`whoami`", "command substitution"),
-    ("$((1+2))", "command substitution or arithmetic"),
-    ("$1", "special parameter $1"),
-    ("$$", "special parameter $$"),
-    ("${#A}", "unsupported expansion ${#A}"),
-    ("${A/a/b}", "unsupported expansion ${A/a/b}"),
-    ("${A", "unterminated"),
-])
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("$(whoami)", "command substitution"),
+        ("`whoami`", "command substitution"),
+        ("$((1+2))", "command substitution or arithmetic"),
+        ("$1", "special parameter $1"),
+        ("$$", "special parameter $$"),
+        ("${#A}", "unsupported expansion ${#A}"),
+        ("${A/a/b}", "unsupported expansion ${A/a/b}"),
+        ("${A", "unterminated"),
+    ],
+)
 def test_unsupported_forms_are_refused_naming_the_variable(value, fragment):
     with pytest.raises(SpecError) as info:
         expand(value, ENV, "env.variables.X")
@@ -92,7 +100,9 @@ def test_builtin_variables_come_from_the_git_checkout(tmp_path):
     (repo / "f").write_text("x")
     subprocess.run([*git, "add", "f"], check=True)
     subprocess.run([*git, "commit", "-qm", "c"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     env = builtin_variables(repo, build_run_id="ocid1.devopsbuildrun.local..abc")
     assert env["OCI_TRIGGER_COMMIT_HASH"] == head == env["OCI_PRIMARY_SOURCE_COMMIT_HASH"]
     assert env["OCI_TRIGGER_SOURCE_BRANCH_NAME"] == "feature-x"
@@ -124,7 +134,10 @@ def test_missing_secret_names_the_variable_and_the_secret(tmp_path):
     with pytest.raises(SpecError) as info:
         resolve_vault_variables([("TOKEN", "ocid1.vaultsecret..tok")], reader, "/x/secrets.json")
     assert info.value.code == "missing_secret"
-    assert "env.vaultVariables.TOKEN: secret 'ocid1.vaultsecret..tok' not found in /x/secrets.json" in info.value.message
+    assert (
+        "env.vaultVariables.TOKEN: secret 'ocid1.vaultsecret..tok' not found in /x/secrets.json"
+        in info.value.message
+    )
 
 
 def test_missing_secrets_file_is_explained(tmp_path):

@@ -18,7 +18,7 @@ from mlops.registry.anchor import anchor_from_secret, new_anchor_key
 from mlops.registry.keys import AUDIT_TIP, audit_key
 from mlops.secrets import FileSecrets
 
-N = 4   # entries in the log under attack
+N = 4  # entries in the log under attack
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def key() -> str:
 def signed(tmp_path, clock, key) -> Registry:
     from mlops.storage import FileStore
 
-    store = FileStore(tmp_path / "anchored", fsync=False)   # hundreds of tamper-and-restore rounds
+    store = FileStore(tmp_path / "anchored", fsync=False)  # hundreds of tamper-and-restore rounds
     reg = Registry(store, clock=clock, actor="alice", anchor=AuditAnchor.from_key(key))
     for i in range(N):
         clock.tick()
@@ -57,6 +57,7 @@ def _edit(seq: int, *, rehash: bool = False, strip: bool = False, actor: str | N
             e.pop("mac", None)
             e.pop("kid", None)
         _put(store, audit_key(seq), e)
+
     return op
 
 
@@ -69,6 +70,7 @@ def _tip(**changes):
             else:
                 tip[k] = v
         _put(store, AUDIT_TIP, tip)
+
     return op
 
 
@@ -81,19 +83,27 @@ def _tip_at(seq: int, *, unsigned: bool = False):
             for k in ("mac", "kid", "anchored_from"):
                 tip.pop(k, None)
         _put(store, AUDIT_TIP, tip)
+
     return op
 
 
 def _forge_next(*, copy_mac: bool):
     def op(store):
         last = _entry(store, N)
-        e = {**last, "seq": N + 1, "id": "f" * 32, "actor": "mallory", "action": "approval.approve",
-             "prev_hash": last["hash"]}
+        e = {
+            **last,
+            "seq": N + 1,
+            "id": "f" * 32,
+            "actor": "mallory",
+            "action": "approval.approve",
+            "prev_hash": last["hash"],
+        }
         e["hash"] = entry_hash(e)
         if not copy_mac:
             e.pop("mac", None)
             e.pop("kid", None)
         _put(store, audit_key(N + 1), e)
+
     return op
 
 
@@ -128,6 +138,7 @@ def _swap(a: int, b: int):
         da, db = store.get(audit_key(a)).data, store.get(audit_key(b)).data
         store.put(audit_key(a), db)
         store.put(audit_key(b), da)
+
     return op
 
 
@@ -162,7 +173,7 @@ def tamper_cases() -> dict[str, list]:
     singles = single_tamperings()
     cases = {name: [op] for name, (_objs, op) in singles.items()}
     for (n1, (o1, op1)), (n2, (o2, op2)) in itertools.combinations(singles.items(), 2):
-        if not o1 & o2:   # the tip and forged-entry operations read the intact log: they go first
+        if not o1 & o2:  # the tip and forged-entry operations read the intact log: they go first
             cases[f"{n1} + {n2}"] = [op2, op1] if n2.startswith(("tip", "append")) else [op1, op2]
     for a, b in itertools.combinations(range(1, N + 1), 2):
         cases[f"swap {a} and {b}"] = [_swap(a, b)]
@@ -216,9 +227,9 @@ def test_a_store_written_without_a_key_stays_readable_and_is_anchored_by_the_nex
     anchored.audit_event("alice", "audit.anchor", "registry:audit", {"legacy_entries": 3})
     report = anchored.audit.verify()
     assert report["ok"] and report["anchor"]["anchored_from"] == 4
-    _edit(2, rehash=True)(store)                                   # a legacy entry: still chained
+    _edit(2, rehash=True)(store)  # a legacy entry: still chained
     assert [p["kind"] for p in anchored.audit.verify()["problems"]] == ["edited"]
-    assert old.audit.verify()["anchor"]["state"] == "unchecked"     # signed, but no key here
+    assert old.audit.verify()["anchor"]["state"] == "unchecked"  # signed, but no key here
 
 
 def test_a_writer_without_the_key_is_reported_and_never_replaces_the_signed_tip(signed, clock):
@@ -236,8 +247,9 @@ def test_key_rotation_and_bad_keys(store, clock):
     old_key, new_key = new_anchor_key(), new_anchor_key()
     reg = Registry(store, clock=clock, actor="alice", anchor=AuditAnchor.from_key(old_key))
     reg.create_model("a")
-    rotated = Registry(store, clock=clock, actor="alice",
-                       anchor=AuditAnchor.from_key(json.dumps([new_key, old_key])))
+    rotated = Registry(
+        store, clock=clock, actor="alice", anchor=AuditAnchor.from_key(json.dumps([new_key, old_key]))
+    )
     rotated.create_model("b")
     assert rotated.audit.verify()["ok"]
     entries = [_entry(store, s) for s in (1, 2)]
@@ -249,17 +261,23 @@ def test_key_rotation_and_bad_keys(store, clock):
             AuditAnchor.from_key(bad)
 
 
-def test_the_key_comes_from_the_secrets_reader_and_its_absence_is_a_clear_error(store, clock, tmp_path, capsys):
+def test_the_key_comes_from_the_secrets_reader_and_its_absence_is_a_clear_error(
+    store, clock, tmp_path, capsys
+):
     secrets = FileSecrets(tmp_path / "secrets.json")
-    missing = Registry(store, clock=clock, actor="alice", anchor=anchor_from_secret(secrets, "mlops-audit-anchor"))
-    missing.create_model("a")                # the change is committed: its entry is written, unsigned, loudly
+    missing = Registry(
+        store, clock=clock, actor="alice", anchor=anchor_from_secret(secrets, "mlops-audit-anchor")
+    )
+    missing.create_model("a")  # the change is committed: its entry is written, unsigned, loudly
     assert "WITHOUT its anchor signature" in capsys.readouterr().err
     with pytest.raises(UnavailableError) as e:
         missing.audit.verify()
     assert e.value.code == "anchor_unavailable" and "mlops-audit-anchor" in e.value.message
     key = new_anchor_key()
     secrets.put("mlops-audit-anchor", key)
-    reg = Registry(store, clock=clock, actor="alice", anchor=anchor_from_secret(secrets, "mlops-audit-anchor"))
+    reg = Registry(
+        store, clock=clock, actor="alice", anchor=anchor_from_secret(secrets, "mlops-audit-anchor")
+    )
     reg.create_model("b")
     report = reg.audit.verify()
     assert report["ok"] and report["anchor"]["anchored_from"] == 2 and key not in json.dumps(report)
@@ -276,7 +294,12 @@ def project(tmp_path, monkeypatch):
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     shutil.copy(ROOT / "Pulumi.local.yaml", tmp_path / "Pulumi.local.yaml")
     monkeypatch.chdir(tmp_path)
-    for var in ("MLOPS_STORE_BACKEND", "MLOPS_AUDIT_ANCHOR_SECRET", "MLOPS_SECRETS_BACKEND", "MLOPS_SECRETS_FILE"):
+    for var in (
+        "MLOPS_STORE_BACKEND",
+        "MLOPS_AUDIT_ANCHOR_SECRET",
+        "MLOPS_SECRETS_BACKEND",
+        "MLOPS_SECRETS_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     return tmp_path
 
@@ -297,8 +320,9 @@ def test_the_cli_signs_with_the_local_stacks_key_and_verify_catches_the_cut(proj
     secrets = json.loads((project / ".mlops" / "secrets.json").read_text())
     assert len(secrets["mlops-audit-anchor"]) == 64
     store_dir = project / ".mlops" / "local" / "store"
-    assert secrets["mlops-audit-anchor"] not in "".join(p.read_text(errors="ignore")
-                                                          for p in store_dir.rglob("*") if p.is_file())
+    assert secrets["mlops-audit-anchor"] not in "".join(
+        p.read_text(errors="ignore") for p in store_dir.rglob("*") if p.is_file()
+    )
     code, out, _ = _cli(capsys, "audit", "verify")
     assert code == 0 and "intact" in out and "anchor: signed with the anchor key" in out
     from mlops.storage import FileStore
@@ -313,7 +337,12 @@ def test_the_cli_signs_with_the_local_stacks_key_and_verify_catches_the_cut(proj
 def test_an_old_store_is_readable_and_can_be_anchored_from_the_cli(tmp_path, monkeypatch, capsys):
     """issue 13 E: a store written without a key: verify says so (exit 0); with a key it asks for
     `mlops audit anchor`, which checks the chain and signs it."""
-    for var in ("MLOPS_STORE_BACKEND", "MLOPS_AUDIT_ANCHOR_SECRET", "MLOPS_SECRETS_BACKEND", "MLOPS_SECRETS_FILE"):
+    for var in (
+        "MLOPS_STORE_BACKEND",
+        "MLOPS_AUDIT_ANCHOR_SECRET",
+        "MLOPS_SECRETS_BACKEND",
+        "MLOPS_SECRETS_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     store = f"--store={tmp_path / 'store'}"
     assert _cli(capsys, "models", "create", "old", store)[0] == 0
@@ -352,7 +381,9 @@ class WormStore:
     def put(self, key, data, *, if_match=None, if_none_match=False, content_type=None):
         if not if_none_match and self.inner.head(key) is not None:
             raise PermissionError(f"{key} is retained: it cannot be overwritten")
-        return self.inner.put(key, data, if_match=if_match, if_none_match=if_none_match, content_type=content_type)
+        return self.inner.put(
+            key, data, if_match=if_match, if_none_match=if_none_match, content_type=content_type
+        )
 
     def delete(self, key, if_match=None):
         raise PermissionError(f"{key} is retained: it cannot be deleted")
@@ -368,7 +399,10 @@ def test_the_audit_entries_can_live_in_a_bucket_that_refuses_deletes_and_overwri
 
     registry_store, worm = FileStore(tmp_path / "registry"), WormStore(FileStore(tmp_path / "audit"))
     anchor = AuditAnchor.from_key(key)
-    regs = [Registry(registry_store, clock=clock, actor=f"w{i}", anchor=anchor, audit_store=worm) for i in range(6)]
+    regs = [
+        Registry(registry_store, clock=clock, actor=f"w{i}", anchor=anchor, audit_store=worm)
+        for i in range(6)
+    ]
     barrier = threading.Barrier(len(regs))
 
     def work(reg):

@@ -19,7 +19,9 @@ ALL = "mlops:read mlops:write mlops:approve mlops:deploy"
 def api(reg):
     router = build_router(reg)
 
-    def call(method: str, url: str, body=None, *, who: str | None = "alice", scopes: str = "mlops:read mlops:write"):
+    def call(
+        method: str, url: str, body=None, *, who: str | None = "alice", scopes: str = "mlops:read mlops:write"
+    ):
         headers = {}
         if who:
             headers[PRINCIPAL_HEADER] = who
@@ -38,7 +40,9 @@ def uploaded(reg) -> str:
 
 
 def register(api, sha: str, model: str = "churn", who: str = "alice", **extra):
-    return api("POST", f"/v1/models/{model}/versions", {"artifact_sha256": sha, "signature": SIG, **extra}, who=who)
+    return api(
+        "POST", f"/v1/models/{model}/versions", {"artifact_sha256": sha, "signature": SIG, **extra}, who=who
+    )
 
 
 def test_register_and_read(api, uploaded):
@@ -65,8 +69,9 @@ def test_errors_have_statuses_and_codes(api, uploaded, store):
     assert register(api, "not-a-sha")[0] == 400
     status, body = api("POST", "/v1/models/churn/versions", {"artifact_sha256": uploaded})
     assert status == 400 and "signature" in body["error"]["message"]
-    status, body = api("POST", "/v1/models/churn/versions", {"artifact_sha256": uploaded, "signature": SIG,
-                                                            "surprise": 1})
+    status, body = api(
+        "POST", "/v1/models/churn/versions", {"artifact_sha256": uploaded, "signature": SIG, "surprise": 1}
+    )
     assert status == 400 and body["error"]["code"] == "unknown_field"
     assert api("POST", "/v1/models/churn/versions", b"{oops")[0] == 400
     status, body = api("POST", "/v1/models", {"name": "churn"})
@@ -81,8 +86,12 @@ def test_errors_have_statuses_and_codes(api, uploaded, store):
 def test_writes_need_a_principal_and_the_write_scope(api, uploaded):
     status, body = register(api, uploaded, who=None)
     assert status == 401 and body["error"]["code"] == "no_principal"
-    status, body = api("POST", "/v1/models/churn/versions", {"artifact_sha256": uploaded, "signature": SIG},
-                       scopes="mlops:read")
+    status, body = api(
+        "POST",
+        "/v1/models/churn/versions",
+        {"artifact_sha256": uploaded, "signature": SIG},
+        scopes="mlops:read",
+    )
     assert status == 403 and body["error"]["code"] == "missing_scope"
     assert api("GET", "/v1/models", who=None, scopes="")[0] == 200  # reads are the gateway's business
 
@@ -95,8 +104,13 @@ def test_approval_flow_over_http(api, uploaded):
     assert status == 403 and body["error"]["details"]["scope"] == "mlops:approve"
     status, body = api("POST", "/v1/models/churn/versions/1/approval", {"action": "approve"}, scopes=ALL)
     assert status == 403 and body["error"]["code"] == "self_approval"
-    status, doc = api("POST", "/v1/models/churn/versions/1/approval", {"action": "approve", "comment": "ok"},
-                      who="bob", scopes=ALL)
+    status, doc = api(
+        "POST",
+        "/v1/models/churn/versions/1/approval",
+        {"action": "approve", "comment": "ok"},
+        who="bob",
+        scopes=ALL,
+    )
     assert status == 201 and doc["state"] == "approved" and doc["history"][-1]["by"] == "bob"
     assert api("GET", "/v1/models/churn/versions/1/approval")[1]["state"] == "approved"
     assert api("POST", "/v1/models/churn/versions/1/approval", {"action": "maybe"})[0] == 400
@@ -111,7 +125,11 @@ def test_aliases_over_http(api, uploaded, clock):
     clock.tick(10)
     status, doc = api("PUT", "/v1/models/churn/aliases/staging", {"version": 2, "reason": "try it"})
     assert status == 200 and doc["aliases"] == {"staging": 2}
-    assert api("GET", "/v1/models/churn/aliases/staging")[1] == {"model": "churn", "alias": "staging", "version": 2}
+    assert api("GET", "/v1/models/churn/aliases/staging")[1] == {
+        "model": "churn",
+        "alias": "staging",
+        "version": 2,
+    }
     assert api("GET", "/v1/models/churn/versions/staging")[1]["version"] == 2
     status, body = api("PUT", "/v1/models/churn/aliases/staging", {"version": 1, "expected_version": 1})
     assert status == 409 and body["error"]["code"] == "alias_moved"
@@ -129,7 +147,9 @@ def test_governance_settings_need_the_approve_scope(api):
     assert api("POST", "/v1/models", {"name": "strict", "required_metadata": ["code_commit"]})[0] == 201
     assert api("PUT", "/v1/models/strict", {"required_metadata": []})[0] == 403
     assert api("PUT", "/v1/models/strict", {"description": "better"})[1]["description"] == "better"
-    assert api("PUT", "/v1/models/strict", {"required_metadata": []}, scopes=ALL)[1]["required_metadata"] == []
+    assert (
+        api("PUT", "/v1/models/strict", {"required_metadata": []}, scopes=ALL)[1]["required_metadata"] == []
+    )
 
 
 def test_deployment_over_http(api, uploaded, reg, clock):
@@ -157,10 +177,16 @@ def test_deployment_over_http(api, uploaded, reg, clock):
     clock.tick(5)
     status, d = api("POST", url, {"action": "rollback", "reason": "errors"}, who="guardian", scopes=ALL)
     assert d["canary_version"] is None and d["updated_by"] == "guardian"
-    assert api("POST", url, {"action": "rollback", "reason": "again"}, scopes=ALL)[1]["generation"] == d["generation"]
+    assert (
+        api("POST", url, {"action": "rollback", "reason": "again"}, scopes=ALL)[1]["generation"]
+        == d["generation"]
+    )
     at = api("GET", f"{url}?at={t_canary}")[1]
     assert at["state"]["canary_version"] == 2 and at["state"]["canary_weight_bp"] == 1000
-    assert api("GET", f"/v1/audit/deployment-at?endpoint=churn&at={clock()}")[1]["state"]["canary_version"] is None
+    assert (
+        api("GET", f"/v1/audit/deployment-at?endpoint=churn&at={clock()}")[1]["state"]["canary_version"]
+        is None
+    )
     assert api("GET", "/v1/endpoints/Not_An_Endpoint/deployment")[0] == 400
 
 
@@ -171,7 +197,9 @@ def test_audit_over_http(api, uploaded, store):
     assert [e["action"] for e in entries] == ["version.register", "model.create"]
     assert len(api("GET", "/v1/audit/entries?limit=1")[1]["entries"]) == 1
     assert api("GET", "/v1/audit/entries?limit=0")[0] == 400
-    assert api("GET", "/v1/audit/entries?action=version.register")[1]["entries"][0]["subject"] == "model:other"
+    assert (
+        api("GET", "/v1/audit/entries?action=version.register")[1]["entries"][0]["subject"] == "model:other"
+    )
     assert api("GET", "/v1/audit/verify")[1]["ok"] is True
     store.delete("audit/000000000002.json")
     report = api("GET", "/v1/audit/verify")[1]
@@ -190,8 +218,11 @@ def test_reference_profile_over_http(api, reg, training):
 
 def test_each_request_acts_as_its_principal(reg, store, uploaded):
     router = build_router(Registry(store, actor="registry-fn"))
-    req = Request.from_url("POST", "/v1/models/m/versions",
-                           {PRINCIPAL_HEADER: "dana", SCOPES_HEADER: "mlops:write"},
-                           json.dumps({"artifact_sha256": uploaded, "signature": SIG}).encode())
+    req = Request.from_url(
+        "POST",
+        "/v1/models/m/versions",
+        {PRINCIPAL_HEADER: "dana", SCOPES_HEADER: "mlops:write"},
+        json.dumps({"artifact_sha256": uploaded, "signature": SIG}).encode(),
+    )
     assert router.dispatch(req).body["created_by"] == "dana"
     assert reg.audit.history(limit=1)[0]["actor"] == "dana"

@@ -59,9 +59,11 @@ def test_an_unapproved_version_serves_no_traffic_as_canary_shadow_or_stable(depl
     """issue 13 D: canary, shadow and stable (even under an ungoverned alias) all need an approved version."""
     reg = deployed
     before, seq = read_deployment(reg.store, "churn"), reg.audit.last_seq()
-    for attempt, role in ((lambda: reg.deployments().start_canary("churn", 2, 1000), "canary"),
-                          (lambda: reg.deployments().set_shadow("churn", 2, 0.5), "shadow"),
-                          (lambda: reg.deployments().set_stable("other-ep", "churn", 2, alias="staging"), "stable")):
+    for attempt, role in (
+        (lambda: reg.deployments().start_canary("churn", 2, 1000), "canary"),
+        (lambda: reg.deployments().set_shadow("churn", 2, 0.5), "shadow"),
+        (lambda: reg.deployments().set_stable("other-ep", "churn", 2, alias="staging"), "stable"),
+    ):
         with pytest.raises(ForbiddenError) as e:
             attempt()
         assert e.value.status == 403 and e.value.code == "approval_required"
@@ -70,12 +72,12 @@ def test_an_unapproved_version_serves_no_traffic_as_canary_shadow_or_stable(depl
     _unchanged(reg, before, seq)
     assert read_deployment(reg.store, "other-ep") is None
     reg.request_approval("churn", 2)
-    with pytest.raises(ForbiddenError):            # a pending request is not an approval
+    with pytest.raises(ForbiddenError):  # a pending request is not an approval
         reg.deployments().start_canary("churn", 2, 1000)
     reg.with_actor("bob").decide_approval("churn", 2, "reject")
     with pytest.raises(ForbiddenError):
         reg.deployments().start_canary("churn", 2, 1000)
-    _unchanged(reg, before, seq + 2)               # the request and the rejection only
+    _unchanged(reg, before, seq + 2)  # the request and the rejection only
 
 
 def test_a_pickle_that_runs_code_on_load_never_reaches_the_canary_function(deployed, store, tmp_path):
@@ -83,13 +85,22 @@ def test_a_pickle_that_runs_code_on_load_never_reaches_the_canary_function(deplo
     reg = deployed
     tripwire = tmp_path / "unpickled"
     evil = reg.with_actor("mallory").register_version(
-        "churn", pickle.dumps(_Tripwire(str(tripwire))),
-        signature={"inputs": [{"name": n} for n in ("age", "income", "tenure")]})
+        "churn",
+        pickle.dumps(_Tripwire(str(tripwire))),
+        signature={"inputs": [{"name": n} for n in ("age", "income", "tenure")]},
+    )
     with pytest.raises(ForbiddenError):
         reg.with_actor("mallory").deployments().start_canary("churn", evil["version"], 10_000)
     src = RegistrySource(reg, store, endpoint="churn", model="churn", variant="canary", alias="canary")
-    svc = InferenceService(src, endpoint="churn", model_name="churn", variant="canary", emit=lambda r: None,
-                           start_refresher=False, log=lambda m: None)
+    svc = InferenceService(
+        src,
+        endpoint="churn",
+        model_name="churn",
+        variant="canary",
+        emit=lambda r: None,
+        start_refresher=False,
+        log=lambda m: None,
+    )
     assert svc.current is None and not tripwire.exists()
 
 
@@ -102,10 +113,13 @@ def test_the_policy_that_allows_unapproved_deploys_is_explicit_and_audited(deplo
     doc = reg.with_actor("bob").update_model("churn", allow_unapproved_deploys=True)
     assert doc["allow_unapproved_deploys"] is True
     entry = reg.audit.history(limit=1)[0]
-    assert (entry["action"], entry["actor"], entry["details"]["allow_unapproved_deploys"]) == \
-        ("model.update", "bob", True)
+    assert (entry["action"], entry["actor"], entry["details"]["allow_unapproved_deploys"]) == (
+        "model.update",
+        "bob",
+        True,
+    )
     assert reg.deployments().start_canary("churn", 2, 1000)["canary_version"] == 2
-    with pytest.raises(ForbiddenError):            # the production alias stays governed on its own
+    with pytest.raises(ForbiddenError):  # the production alias stays governed on its own
         reg.deployments().promote("churn")
     reg.deployments().rollback("churn", reason="policy test")
     reg.with_actor("bob").update_model("churn", allow_unapproved_deploys=False)
@@ -121,7 +135,7 @@ def test_more_weight_for_an_unapproved_canary_is_refused(deployed):
     reg.with_actor("bob").update_model("churn", allow_unapproved_deploys=False)
     with pytest.raises(ForbiddenError):
         reg.deployments().set_weight("churn", 5000)
-    assert reg.deployments().set_weight("churn", 100)["canary_weight_bp"] == 100      # less is always allowed
+    assert reg.deployments().set_weight("churn", 100)["canary_weight_bp"] == 100  # less is always allowed
     assert reg.deployments().rollback("churn", reason="unapproved")["canary_version"] is None
 
 
@@ -139,19 +153,23 @@ def test_deploy_time_verification_refuses_an_altered_artifact(deployed, store, t
     tripwire = tmp_path / "unpickled"
     _swap(store, rec["artifact"]["key"], pickle.dumps(_Tripwire(str(tripwire))))
     before, seq = read_deployment(reg.store, "churn"), reg.audit.last_seq()
-    for attempt, role in ((lambda: reg.deployments().start_canary("churn", 2, 1000), "canary"),
-                          (lambda: reg.deployments().set_shadow("churn", 2, 0.5), "shadow"),
-                          (lambda: reg.deployments().set_stable("ep-two", "churn", 2), "stable")):
+    for attempt, role in (
+        (lambda: reg.deployments().start_canary("churn", 2, 1000), "canary"),
+        (lambda: reg.deployments().set_shadow("churn", 2, 0.5), "shadow"),
+        (lambda: reg.deployments().set_stable("ep-two", "churn", 2), "stable"),
+    ):
         with pytest.raises(ConflictError) as e:
             attempt()
-        assert e.value.status == 409 and e.value.code == "artifact_integrity" and e.value.details["role"] == role
+        assert (
+            e.value.status == 409 and e.value.code == "artifact_integrity" and e.value.details["role"] == role
+        )
         assert "refusing to deploy churn v2" in e.value.message and "failed verification" in e.value.message
         assert reg.audit.history(limit=1)[0]["action"] == "artifact.verify_failed"
     assert read_deployment(reg.store, "churn") == before and read_deployment(reg.store, "ep-two") is None
     assert reg.audit.last_seq() == seq + 3 and not tripwire.exists()
     _swap(store, rec["artifact"]["key"], original)
     reg.deployments().start_canary("churn", 2, 1000)
-    _swap(store, rec["artifact"]["key"], original + b"\0")           # altered while the canary runs
+    _swap(store, rec["artifact"]["key"], original + b"\0")  # altered while the canary runs
     with pytest.raises(ConflictError) as e:
         reg.deployments().promote("churn")
     assert e.value.code == "artifact_integrity"
@@ -214,14 +232,29 @@ def test_refusals_in_the_cli_are_one_line(deployed, store, tmp_path, monkeypatch
     """issue 13 D: `mlops deploy canary|shadow` of an unapproved version: one line on stderr, exit 1."""
     monkeypatch.setenv("MLOPS_STORE_BACKEND", "file")
     monkeypatch.setenv("MLOPS_STORE_PATH", str(store.root))
-    for argv in (["deploy", "canary", "churn", "--version", "2", "--weight", "10", "--as", "mallory"],
-                 ["deploy", "shadow", "churn", "--version", "2", "--as", "mallory"]):
+    for argv in (
+        ["deploy", "canary", "churn", "--version", "2", "--weight", "10", "--as", "mallory"],
+        ["deploy", "shadow", "churn", "--version", "2", "--as", "mallory"],
+    ):
         code = main(argv)
         err = capsys.readouterr().err
         assert code != 0 and err.count("\n") == 1 and "Traceback" not in err
         assert "not approved" in err and "[approval_required]" in err
-    assert main(["models", "policy", "churn", "--allow-unapproved-deploys", "--as", "bob", "--json",
-                 f"--store={store.root}"]) == 0
+    assert (
+        main(
+            [
+                "models",
+                "policy",
+                "churn",
+                "--allow-unapproved-deploys",
+                "--as",
+                "bob",
+                "--json",
+                f"--store={store.root}",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["allow_unapproved_deploys"] is True
     assert main(["deploy", "canary", "churn", "--version", "2", "--weight", "10", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["canary_version"] == 2

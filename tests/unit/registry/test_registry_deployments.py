@@ -28,15 +28,22 @@ def test_first_deploy_is_governed_and_moves_production(churn, clock):
         churn.deployments().set_stable("churn", "churn", 2)
     clock.tick()
     d = churn.deployments().set_stable("churn", "churn", 1, reason="first release")
-    assert (d["endpoint"], d["model"], d["stable_version"], d["canary_version"], d["canary_weight_bp"]) == \
-        ("churn", "churn", 1, None, 0)
+    assert (d["endpoint"], d["model"], d["stable_version"], d["canary_version"], d["canary_weight_bp"]) == (
+        "churn",
+        "churn",
+        1,
+        None,
+        0,
+    )
     assert d["updated_by"] == "alice" and d["generation"] == 1 and d["last_action"] == "set_stable"
     assert churn.alias_version("churn", "production") == 1
     assert churn.deployments().get("churn") == d == read_deployment(churn.store, "churn")
 
 
 def test_canary_lifecycle_promote(churn, clock):
-    churn.with_actor("bob").update_model("churn", allow_unapproved_deploys=True)  # an approver's audited policy
+    churn.with_actor("bob").update_model(
+        "churn", allow_unapproved_deploys=True
+    )  # an approver's audited policy
     churn.deployments().set_stable("churn", "churn", 1)
     d = churn.deployments().start_canary("churn", 2, 500)
     assert (d["stable_version"], d["canary_version"], d["canary_weight_bp"]) == (1, 2, 500)
@@ -105,7 +112,9 @@ def test_canary_rules(churn):
     with pytest.raises(ConflictError) as e:
         churn.deployments().set_stable("churn", "free", 1)  # the endpoint serves churn
     assert e.value.code == "endpoint_model_mismatch"
-    assert churn.deployments().set_stable("free-ep", "free", 1)["stable_version"] == 1  # ungoverned: no approval needed
+    assert (
+        churn.deployments().set_stable("free-ep", "free", 1)["stable_version"] == 1
+    )  # ungoverned: no approval needed
     with pytest.raises(InvalidNameError):
         churn.deployments().get("Bad_Endpoint")
 
@@ -119,7 +128,10 @@ def test_expected_generation_makes_changes_conditional(churn):
     assert e.value.code == "deployment_changed"
     with pytest.raises(BadRequestError):
         churn.deployments().set_weight("churn", 5000, expected_generation="7")
-    assert churn.deployments().set_weight("churn", 5000, expected_generation=d["generation"])["canary_weight_bp"] == 5000
+    assert (
+        churn.deployments().set_weight("churn", 5000, expected_generation=d["generation"])["canary_weight_bp"]
+        == 5000
+    )
 
 
 def test_shadow(churn):
@@ -148,8 +160,11 @@ def test_what_an_endpoint_served_at_a_time(churn, clock):
     assert churn.audit.deployment_at("churn", t_before)["state"] is None
     assert churn.audit.deployment_at("churn", t_stable + 1)["state"]["stable_version"] == 1
     at = churn.audit.deployment_at("churn", t_canary + 30)
-    assert (at["state"]["stable_version"], at["state"]["canary_version"], at["state"]["canary_weight_bp"]) == \
-        (1, 2, 1000)
+    assert (
+        at["state"]["stable_version"],
+        at["state"]["canary_version"],
+        at["state"]["canary_weight_bp"],
+    ) == (1, 2, 1000)
     assert at["action"] == "deployment.start_canary" and at["actor"] == "alice"
     assert churn.audit.deployment_at("churn", t_rolled)["state"]["canary_version"] is None
     assert churn.audit.deployment_at("other", t_rolled)["state"] is None
@@ -180,7 +195,9 @@ def test_concurrent_weight_changes_lose_nothing(churn):
         for _attempt in range(200):
             d = me.deployments().get("churn")
             try:
-                me.deployments().set_weight("churn", d["canary_weight_bp"] + 100, expected_generation=d["generation"])
+                me.deployments().set_weight(
+                    "churn", d["canary_weight_bp"] + 100, expected_generation=d["generation"]
+                )
                 return
             except ConflictError:
                 continue

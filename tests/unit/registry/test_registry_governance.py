@@ -23,8 +23,16 @@ def test_required_metadata_is_enforced_per_model(reg, training):
     assert e.value.details["missing"] == ["code_commit", "metrics.auc", "tags.owner", "description"]
     assert "code_commit" in e.value.message
     assert reg.version_numbers("strict") == []  # refused before anything was written
-    rec = reg.register_version("strict", model, X, y, metrics={"auc": 0.8}, code_commit="deadbeef",
-                               tags={"owner": "ml-team"}, description="ok")
+    rec = reg.register_version(
+        "strict",
+        model,
+        X,
+        y,
+        metrics={"auc": 0.8},
+        code_commit="deadbeef",
+        tags={"owner": "ml-team"},
+        description="ok",
+    )
     assert rec["version"] == 1
     # relaxing or tightening is a recorded change
     reg.update_model("strict", required_metadata=["training_data"])
@@ -63,8 +71,11 @@ def test_approval_workflow(reg, clock, training):
     doc = reg.with_actor("carol").decide_approval("churn", 1, "approve", comment="lgtm")
     assert doc["state"] == "approved" and reg.is_approved("churn", 1)
     assert [(h["event"], h["by"], h["comment"]) for h in doc["history"]] == [
-        ("request", "alice", "ready for prod"), ("reject", "bob", "AUC too low on segment B"),
-        ("request", "alice", "fixed"), ("approve", "carol", "lgtm")]
+        ("request", "alice", "ready for prod"),
+        ("reject", "bob", "AUC too low on segment B"),
+        ("request", "alice", "fixed"),
+        ("approve", "carol", "lgtm"),
+    ]
     assert doc["history"][1]["at"] == "2026-09-21T14:13:22.000Z"
     with pytest.raises(ConflictError):
         reg.request_approval("churn", 1)  # already approved

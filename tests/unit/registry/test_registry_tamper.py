@@ -78,7 +78,7 @@ def _rewrite(store, seq: int, mutate, *, rehash: bool) -> None:
 def test_intact_log_verifies(reg):
     _history(reg, 5)
     report = reg.audit.verify()
-    anchor = report.pop("anchor")                # issue 13 E: verify says whether the log is anchored
+    anchor = report.pop("anchor")  # issue 13 E: verify says whether the log is anchored
     assert report == {"ok": True, "entries": 5, "last_seq": 5, "problems": []}
     assert anchor["state"] == "absent" and "no anchor key" in anchor["message"]
 
@@ -119,7 +119,11 @@ def test_removed_range_is_pinpointed(reg, store):
     for s in (3, 4, 5):
         store.delete(audit_key(s))
     report = reg.audit.verify()
-    assert [(p["seq"], p["kind"]) for p in report["problems"]] == [(3, "missing"), (4, "missing"), (5, "missing")]
+    assert [(p["seq"], p["kind"]) for p in report["problems"]] == [
+        (3, "missing"),
+        (4, "missing"),
+        (5, "missing"),
+    ]
 
 
 def test_removed_tail_is_pinpointed(reg, store):
@@ -164,9 +168,12 @@ def test_corrupt_model_record_names_the_object(reg, store, training):
     X, y, names, model = training
     reg.register_version("churn", model, X, y)
     store.put(model_key("churn"), b"\x00garbage")
-    for call in (lambda: reg.get_model("churn"), reg.list_models,
-                 lambda: reg.set_alias("churn", "staging", 1),
-                 lambda: reg.register_version("churn", model, X, y)):
+    for call in (
+        lambda: reg.get_model("churn"),
+        reg.list_models,
+        lambda: reg.set_alias("churn", "staging", 1),
+        lambda: reg.register_version("churn", model, X, y),
+    ):
         with pytest.raises(IntegrityError) as e:
             call()
         assert model_key("churn") in e.value.message

@@ -16,8 +16,18 @@ from mlops.registry.keys import artifact_key, version_key
 
 def test_register_from_numpy_records_everything(reg, store, clock, training):
     X, y, names, model = training
-    rec = reg.register_version("churn", model, X, y, feature_names=names, params={"C": 1.0, "solver": "lbfgs"},
-                               metrics={"auc": 0.91}, code_commit="abc123", description="first", tags={"team": "ml"})
+    rec = reg.register_version(
+        "churn",
+        model,
+        X,
+        y,
+        feature_names=names,
+        params={"C": 1.0, "solver": "lbfgs"},
+        metrics={"auc": 0.91},
+        code_commit="abc123",
+        description="first",
+        tags={"team": "ml"},
+    )
     assert rec["model"] == "churn" and rec["version"] == 1
     assert rec["created_by"] == "alice" and rec["created_at"] == "2026-09-21T14:13:20.000Z"
     stored = store.get(artifact_key(rec["artifact"]["sha256"])).data
@@ -26,7 +36,9 @@ def test_register_from_numpy_records_everything(reg, store, clock, training):
     assert rec["artifact"]["python_class"].endswith("LogisticRegression")
     sig = rec["signature"]
     assert [f["name"] for f in sig["inputs"]] == names
-    assert {f["dtype"] for f in sig["inputs"]} == {"float64"} and {f["kind"] for f in sig["inputs"]} == {"numeric"}
+    assert {f["dtype"] for f in sig["inputs"]} == {"float64"} and {f["kind"] for f in sig["inputs"]} == {
+        "numeric"
+    }
     assert sig["classes"] == [0, 1] and sig["target"]["dtype"] == "int64"
     assert rec["params"] == {"C": 1.0, "solver": "lbfgs"} and rec["metrics"] == {"auc": 0.91}
     assert rec["training_data"]["rows"] == 300 and rec["training_data"]["columns"] == 3
@@ -63,8 +75,9 @@ def test_register_from_records_with_a_categorical_column(reg):
     assert inputs["usage"]["kind"] == "numeric" and inputs["active"]["dtype"] == "bool"
     profile = reg.get_reference_profile("plans", rec["version"])
     assert profile["features"]["plan"]["kind"] == "categorical"
-    assert dict(zip(profile["features"]["plan"]["categories"], profile["features"]["plan"]["counts"],
-                    strict=True)) == {"basic": 40, "pro": 20}
+    assert dict(
+        zip(profile["features"]["plan"]["categories"], profile["features"]["plan"]["counts"], strict=True)
+    ) == {"basic": 40, "pro": 20}
 
 
 def test_register_from_a_column_mapping(reg, training):
@@ -89,8 +102,9 @@ def test_register_by_uploaded_sha256_with_a_signature(reg, store, training):
     assert up["sha256"] == hashlib.sha256(data).hexdigest() and up["size"] == len(data)
     assert reg.upload_artifact(data) == up  # idempotent
     sig = {"inputs": [{"name": n, "dtype": "float64"} for n in names], "classes": [0, 1]}
-    rec = reg.register_version("api", artifact_sha256=up["sha256"], signature=sig,
-                               training_data_digest="sha256:" + "ab" * 32)
+    rec = reg.register_version(
+        "api", artifact_sha256=up["sha256"], signature=sig, training_data_digest="sha256:" + "ab" * 32
+    )
     assert rec["artifact"]["sha256"] == up["sha256"] and rec["reference_profile"] is None
     assert rec["signature"]["inputs"][0] == {"name": "age", "dtype": "float64", "kind": "numeric"}
     assert rec["training_data"]["digest"] == "sha256:" + "ab" * 32
@@ -100,13 +114,19 @@ def test_register_with_a_client_supplied_profile(reg, training):
     from mlops.drift.profile import build_reference_profile
 
     X, y, names, model = training
-    profile = build_reference_profile({n: X[:, i] for i, n in enumerate(names)}, dict.fromkeys(names, "numeric"))
+    profile = build_reference_profile(
+        {n: X[:, i] for i, n in enumerate(names)}, dict.fromkeys(names, "numeric")
+    )
     sig = {"inputs": [{"name": n, "dtype": "float64"} for n in names]}
     rec = reg.register_version("api", joblib_bytes(model), signature=sig, reference_profile=profile)
     assert reg.get_reference_profile("api", rec["version"]) == profile
     with pytest.raises(UnprocessableError):
-        reg.register_version("api", joblib_bytes(model), signature=sig,
-                             reference_profile={"format": "x", "features": {"age": {}}})  # lacks features
+        reg.register_version(
+            "api",
+            joblib_bytes(model),
+            signature=sig,
+            reference_profile={"format": "x", "features": {"age": {}}},
+        )  # lacks features
 
 
 def test_unknown_uploads_and_bad_digests(reg, training):
@@ -129,7 +149,9 @@ def test_a_signature_is_required(reg, training):
     with pytest.raises(BadRequestError):
         reg.register_version("m", model, X, y, signature={"inputs": [{"name": "a"}]})
     with pytest.raises(UnprocessableError):
-        reg.register_version("m", joblib_bytes(model), signature={"inputs": [{"name": "a", "dtype": "complex"}]})
+        reg.register_version(
+            "m", joblib_bytes(model), signature={"inputs": [{"name": "a", "dtype": "complex"}]}
+        )
 
 
 def test_model_must_fit_the_training_frame(reg, training):
@@ -214,7 +236,8 @@ def test_import_mlflow_sklearn_directory(reg, tmp_path, training):
         "  sklearn:\n    pickled_model: model.pkl\n    serialization_format: cloudpickle\n"
         "    sklearn_version: 1.5.0\n"
         "mlflow_version: 2.17.0\nmodel_uuid: 0f1e\nrun_id: 9a8b7c\n"
-        f"signature:\n  inputs: '[{cols}]'\n  outputs: '[{{\"type\": \"long\"}}]'\n")
+        f"signature:\n  inputs: '[{cols}]'\n  outputs: '[{{\"type\": \"long\"}}]'\n"
+    )
     rec = reg.import_mlflow("imported", str(d))
     assert [f["name"] for f in rec["signature"]["inputs"]] == names
     assert rec["signature"]["classes"] == [0, 1]
@@ -233,7 +256,6 @@ def test_version_records_are_create_exclusive(reg, store, training):
     X, y, names, model = training
     reg.register_version("m", model, X, y)
     first = store.get(version_key("m", 1)).data
-
 
     class StaleView(Registry):
         def latest_version(self, model: str) -> int:  # a writer whose listing is behind

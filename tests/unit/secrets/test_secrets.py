@@ -30,9 +30,18 @@ class FakeVault:
                     return self._send(500, {"code": "InternalServerError", "message": "boom"})
                 if sid not in fake.secrets:
                     return self._send(404, {"code": "NotAuthorizedOrNotFound", "message": "no such secret"})
-                self._send(200, {"secretId": sid, "versionNumber": 1, "stages": ["CURRENT"],
-                                 "secretBundleContent": {"contentType": "BASE64",
-                                                         "content": base64.b64encode(fake.secrets[sid].encode()).decode()}})
+                self._send(
+                    200,
+                    {
+                        "secretId": sid,
+                        "versionNumber": 1,
+                        "stages": ["CURRENT"],
+                        "secretBundleContent": {
+                            "contentType": "BASE64",
+                            "content": base64.b64encode(fake.secrets[sid].encode()).decode(),
+                        },
+                    },
+                )
 
             def _send(self, status, doc):
                 body = json.dumps(doc).encode()
@@ -52,7 +61,7 @@ class FakeVault:
 
     def close(self):
         self.server.shutdown()
-        self.server.server_close()          # refuse connections from now on
+        self.server.server_close()  # refuse connections from now on
 
 
 @pytest.fixture
@@ -68,13 +77,25 @@ def client(vault):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()).decode()
-    cfg = {"tenancy": "ocid1.tenancy.oc1..t", "user": "ocid1.user.oc1..u", "fingerprint": ":".join(["aa"] * 16),
-           "key_content": pem, "region": "eu-frankfurt-1"}
-    return oci.secrets.SecretsClient(cfg, service_endpoint=vault.endpoint, timeout=(2, 5),
-                                     retry_strategy=oci.retry.NoneRetryStrategy())
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    cfg = {
+        "tenancy": "ocid1.tenancy.oc1..t",
+        "user": "ocid1.user.oc1..u",
+        "fingerprint": ":".join(["aa"] * 16),
+        "key_content": pem,
+        "region": "eu-frankfurt-1",
+    }
+    return oci.secrets.SecretsClient(
+        cfg, service_endpoint=vault.endpoint, timeout=(2, 5), retry_strategy=oci.retry.NoneRetryStrategy()
+    )
 
 
 def test_vault_reader_decodes_the_current_bundle_through_the_real_sdk(vault, client):
@@ -85,7 +106,7 @@ def test_vault_reader_decodes_the_current_bundle_through_the_real_sdk(vault, cli
         reader.get("ocid1.vaultsecret.oc1..missing")
     with pytest.raises(UnavailableError) as ei:
         reader.get("ocid1.vaultsecret.oc1..broken")
-    assert "boom" not in ei.value.message           # nothing of the service's answer is echoed
+    assert "boom" not in ei.value.message  # nothing of the service's answer is echoed
 
 
 def test_cache_serves_the_last_value_when_vault_is_down(vault, client):
@@ -95,11 +116,11 @@ def test_cache_serves_the_last_value_when_vault_is_down(vault, client):
     n = len(vault.calls)
     now[0] = 5
     cached.get("ocid1.vaultsecret.oc1..keys")
-    assert len(vault.calls) == n                     # within the TTL: no call
+    assert len(vault.calls) == n  # within the TTL: no call
     vault.secrets["ocid1.vaultsecret.oc1..keys"] = "v2"
-    assert cached.get("ocid1.vaultsecret.oc1..keys", max_age_s=0) == "v2"   # a fresh read on demand
+    assert cached.get("ocid1.vaultsecret.oc1..keys", max_age_s=0) == "v2"  # a fresh read on demand
     vault.close()
-    now[0] = 30                                      # past the TTL, and Vault is unreachable
+    now[0] = 30  # past the TTL, and Vault is unreachable
     assert cached.get("ocid1.vaultsecret.oc1..keys") == "v2"
     with pytest.raises(UnavailableError):
         CachedSecrets(VaultSecrets(client), ttl_s=10).get("ocid1.vaultsecret.oc1..keys")

@@ -23,8 +23,13 @@ def test_valid_key_gets_principal_scopes_expiry_and_a_cohort_per_endpoint():
 def test_invalid_keys_are_inactive_with_www_authenticate():
     _, rec = new_api_key("alice", ["mlops:predict"])
     az = make(ring=KeyRing([rec]))
-    for doc in ({}, {"type": "USER_DEFINED", "data": {}}, {"type": "USER_DEFINED", "data": {"token": "mlk_x_y"}},
-                {"type": "TOKEN", "token": 42}, "junk"):
+    for doc in (
+        {},
+        {"type": "USER_DEFINED", "data": {}},
+        {"type": "USER_DEFINED", "data": {"token": "mlk_x_y"}},
+        {"type": "TOKEN", "token": 42},
+        "junk",
+    ):
         out = az.authorize(doc)
         assert out["active"] is False and "wwwAuthenticate" in out
 
@@ -32,8 +37,9 @@ def test_invalid_keys_are_inactive_with_www_authenticate():
 def test_cohorts_are_uniform_and_sticky():
     share = sum(assign_cohort(f"p{i}", "churn", 1000, "churn:v2") == "canary" for i in range(20000)) / 20000
     assert 0.09 < share < 0.11
-    assert [assign_cohort(f"p{i}", "churn", 1000, "s") for i in range(100)] == \
-        [assign_cohort(f"p{i}", "churn", 1000, "s") for i in range(100)]
+    assert [assign_cohort(f"p{i}", "churn", 1000, "s") for i in range(100)] == [
+        assign_cohort(f"p{i}", "churn", 1000, "s") for i in range(100)
+    ]
     # raising the weight only adds callers to the canary
     at10 = {i for i in range(5000) if assign_cohort(f"p{i}", "churn", 1000, "s") == "canary"}
     at25 = {i for i in range(5000) if assign_cohort(f"p{i}", "churn", 2500, "s") == "canary"}

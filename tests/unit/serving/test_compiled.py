@@ -23,24 +23,30 @@ RNG = np.random.default_rng(0)
 X = RNG.normal(size=(1500, 12))
 Y2 = (X[:, 0] + X[:, 1] > 0).astype(int)
 Y3 = np.digitize(X[:, 0], [-0.5, 0.5])
-XT = RNG.normal(size=(1000, 12)) * 1.7          # wider than training: every branch gets used
+XT = RNG.normal(size=(1000, 12)) * 1.7  # wider than training: every branch gets used
 
 
-@pytest.mark.parametrize("model,y", [
-    (GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0), Y2),
-    (GradientBoostingClassifier(n_estimators=20, random_state=0), Y3),
-    (GradientBoostingClassifier(n_estimators=20, random_state=0), np.where(Y2 == 1, "yes", "no")),
-    (GradientBoostingRegressor(n_estimators=30, random_state=0), X[:, 0] * 2.0),
-    (RandomForestClassifier(n_estimators=15, random_state=0), Y3),
-    (ExtraTreesClassifier(n_estimators=10, random_state=0), Y2),
-])
+@pytest.mark.parametrize(
+    "model,y",
+    [
+        (GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0), Y2),
+        (GradientBoostingClassifier(n_estimators=20, random_state=0), Y3),
+        (GradientBoostingClassifier(n_estimators=20, random_state=0), np.where(Y2 == 1, "yes", "no")),
+        (GradientBoostingRegressor(n_estimators=30, random_state=0), X[:, 0] * 2.0),
+        (RandomForestClassifier(n_estimators=15, random_state=0), Y3),
+        (ExtraTreesClassifier(n_estimators=10, random_state=0), Y2),
+    ],
+)
 def test_compiled_scorer_equals_the_model_after_an_npz_round_trip(model, y):
     model.fit(X, y)
     compiled = CompiledTrees.from_npz(compile_model(model).to_npz())
     if compiled.has_proba:
         np.testing.assert_allclose(compiled.predict_proba(XT), model.predict_proba(XT), rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(compiled.predict(XT), model.predict(XT)) if compiled.has_proba else \
-        np.testing.assert_allclose(compiled.predict(XT), model.predict(XT), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(
+        compiled.predict(XT), model.predict(XT)
+    ) if compiled.has_proba else np.testing.assert_allclose(
+        compiled.predict(XT), model.predict(XT), rtol=0, atol=1e-12
+    )
 
 
 def test_unsupported_models_and_wrong_scorers_are_refused():
@@ -86,6 +92,7 @@ def test_registry_stores_it_and_serving_never_imports_sklearn(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     import json
+
     out = json.loads(r.stdout)
     assert out == {"p": expected, "sklearn": False, "scorer": "CompiledTrees"}
 

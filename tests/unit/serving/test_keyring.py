@@ -16,8 +16,6 @@ from tests.harness import ManualClock
 RING = "mlops-api-keys"
 
 
-
-
 class CountingFile(FileSecrets):
     """The real file reader, counting what it is asked to do."""
 
@@ -59,9 +57,9 @@ def test_file_ring_a_key_issued_after_1000_bogus_tokens_works_on_the_next_reques
     reads_before = source.reads
     for i in range(1, 1001):
         out = ask(az, bogus(i))
-        assert out["active"] is False and "expiresAt" not in out     # unknown id: never cached
-    assert source.reads == reads_before == 1                          # bounded work: no read at all
-    assert store.stats <= 1002                                        # one stat per lookup
+        assert out["active"] is False and "expiresAt" not in out  # unknown id: never cached
+    assert source.reads == reads_before == 1  # bounded work: no read at all
+    assert store.stats <= 1002  # one stat per lookup
 
     token, rec = new_api_key("new-app", ["mlops:predict"])
     store.update(lambda doc: doc.__setitem__(RING, KeyRing([first, rec]).to_json()))
@@ -84,10 +82,10 @@ def test_vault_ring_reloads_on_an_unknown_id_at_most_once_per_interval(tmp_path)
     source = KeyRingSource(read, max_age_s=60, min_reload_interval_s=1.0, clock=clock)
     az = authorizer(source)
     ask(az, bogus(0))
-    for i in range(1000):                      # 1,000 bogus tokens within one interval
+    for i in range(1000):  # 1,000 bogus tokens within one interval
         assert ask(az, bogus(i))["active"] is False
     assert len(reads) == 1
-    for i in range(1000):                      # and spread over 10 s: one read per second at most
+    for i in range(1000):  # and spread over 10 s: one read per second at most
         clock.t += 0.01
         ask(az, bogus(i))
     assert len(reads) <= 1 + 10
@@ -119,13 +117,26 @@ def test_denials_of_a_known_key_are_cached_unknown_ids_are_not():
     token, rec = new_api_key("alice", ["mlops:predict"])
     az = authorizer(KeyRingSource(lambda: KeyRing([rec]).to_json()))
     wrong = token[: token.rindex("_") + 1] + "y" * 32
-    assert "expiresAt" in ask(az, f"Bearer {wrong}")            # wrong secret of a known id
-    assert "expiresAt" not in ask(az, bogus(7))                  # unknown id
-    assert "expiresAt" in ask(az, "Basic dXNlcjpwYXNz")          # not ours at all
+    assert "expiresAt" in ask(az, f"Bearer {wrong}")  # wrong secret of a known id
+    assert "expiresAt" not in ask(az, bogus(7))  # unknown id
+    assert "expiresAt" in ask(az, "Basic dXNlcjpwYXNz")  # not ours at all
 
 
-@pytest.mark.parametrize("header", ["{t}", "Token {t}", "Basic {t}", "Bearer", "Bearer{t}", "Bearer  ",
-                                    "mlk_{t}", "Bearer {t} extra", "Bearer {t}\r\nX-Evil: 1", ""])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{t}",
+        "Token {t}",
+        "Basic {t}",
+        "Bearer",
+        "Bearer{t}",
+        "Bearer  ",
+        "mlk_{t}",
+        "Bearer {t} extra",
+        "Bearer {t}\r\nX-Evil: 1",
+        "",
+    ],
+)
 def test_only_the_bearer_scheme_is_accepted(header):
     """issue 13 C: a bare token or another scheme is refused with WWW-Authenticate: Bearer."""
     token, rec = new_api_key("alice", ["mlops:predict"])
@@ -142,8 +153,22 @@ def test_the_bearer_scheme_is_case_insensitive(scheme):
     assert bearer_token(f"{scheme} {token}") == token
 
 
-@pytest.mark.parametrize("principal", ["", "张三", "😀", "a" * 129, "a" * 300, "evil\r\nX-Mlops-Scopes: mlops:deploy",
-                                       "tab\there", "sp ace", "-leading-dash", "new\nline", "ok\n"])
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "",
+        "张三",
+        "😀",
+        "a" * 129,
+        "a" * 300,
+        "evil\r\nX-Mlops-Scopes: mlops:deploy",
+        "tab\there",
+        "sp ace",
+        "-leading-dash",
+        "new\nline",
+        "ok\n",
+    ],
+)
 def test_malformed_principals_are_refused_at_issue_time(principal):
     """issue 13 D"""
     with pytest.raises(BadRequestError) as exc:
@@ -151,14 +176,17 @@ def test_malformed_principals_are_refused_at_issue_time(principal):
     assert exc.value.code == "invalid_principal" and "\n" not in str(exc.value) and "\r" not in str(exc.value)
 
 
-@pytest.mark.parametrize("principal", ["a", "alice", "app-0001", "svc.batch_1", "alice@example.com",
-                                       "team:ml+ops", "A" * 128])
+@pytest.mark.parametrize(
+    "principal", ["a", "alice", "app-0001", "svc.batch_1", "alice@example.com", "team:ml+ops", "A" * 128]
+)
 def test_well_formed_principals_are_accepted(principal):
     assert validate_principal(principal) == principal
     new_api_key(principal, ["mlops:predict"])
 
 
-@pytest.mark.parametrize("principal", ["张三", "evil\r\nFn-Http-H-X-Mlops-Scopes: mlops:deploy", "", "x" * 300])
+@pytest.mark.parametrize(
+    "principal", ["张三", "evil\r\nFn-Http-H-X-Mlops-Scopes: mlops:deploy", "", "x" * 300]
+)
 def test_a_hand_edited_ring_entry_with_a_bad_principal_is_refused_not_forwarded(principal):
     """issue 13 D: the authorizer never hands a principal it would not have issued to the gateway."""
     token, rec = new_api_key("alice", ["mlops:predict"])

@@ -18,15 +18,18 @@ def parse(doc, max_batch=100):
     return parse_payload(body, SIG, max_batch)[0]
 
 
-@pytest.mark.parametrize("doc", [
-    {"instances": ROWS},
-    {"instances": [{"a": 1, "b": 2, "c": 3}, {"c": 6.5, "b": 5, "a": 4}]},
-    {"inputs": {"a": [1, 4], "b": [2, 5], "c": [3, 6.5]}},
-    {"inputs": ROWS},
-    {"dataframe_split": {"columns": ["a", "b", "c"], "data": ROWS}},
-    {"dataframe_split": {"columns": ["c", "a", "b"], "data": [[3, 1, 2], [6.5, 4, 5]]}},
-    {"dataframe_records": [{"a": 1, "b": 2, "c": 3}, {"a": 4, "b": 5, "c": 6.5}]},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"instances": ROWS},
+        {"instances": [{"a": 1, "b": 2, "c": 3}, {"c": 6.5, "b": 5, "a": 4}]},
+        {"inputs": {"a": [1, 4], "b": [2, 5], "c": [3, 6.5]}},
+        {"inputs": ROWS},
+        {"dataframe_split": {"columns": ["a", "b", "c"], "data": ROWS}},
+        {"dataframe_split": {"columns": ["c", "a", "b"], "data": [[3, 1, 2], [6.5, 4, 5]]}},
+        {"dataframe_records": [{"a": 1, "b": 2, "c": 3}, {"a": 4, "b": 5, "c": 6.5}]},
+    ],
+)
 def test_every_shape_gives_the_same_rows_in_signature_order(doc):
     X = parse(doc)
     assert X.dtype == np.float64
@@ -37,18 +40,21 @@ def test_one_row_as_named_inputs():
     np.testing.assert_array_equal(parse({"inputs": {"a": 1, "b": 2, "c": 3}}), [[1, 2, 3]])
 
 
-@pytest.mark.parametrize("doc,code,needle", [
-    ({"instances": [[1, 2]]}, "wrong_width", "instances[0]"),
-    ({"instances": [[1, 2, "x"]]}, "invalid_type", "feature 'c'"),
-    ({"instances": [[1, None, 3]]}, "missing_value", "feature 'b'"),
-    ({"instances": [{"a": 1, "b": 2}]}, "missing_feature", "'c'"),
-    ({"instances": [{"a": 1, "b": 2, "c": 3, "d": 4}]}, "unknown_feature", "'d'"),
-    ({"dataframe_split": {"columns": ["a", "b", "z"], "data": [[1, 2, 3]]}}, "unknown_feature", "'z'"),
-    ({"instances": []}, "empty_batch", "no rows"),
-    ({"rows": [[1, 2, 3]]}, "invalid_shape", "exactly one of"),
-    ([[1, 2, 3]], "invalid_shape", "JSON object"),
-    ({"inputs": {"a": [1, 2], "b": [1], "c": [1, 2]}}, "ragged_columns", "same length"),
-])
+@pytest.mark.parametrize(
+    "doc,code,needle",
+    [
+        ({"instances": [[1, 2]]}, "wrong_width", "instances[0]"),
+        ({"instances": [[1, 2, "x"]]}, "invalid_type", "feature 'c'"),
+        ({"instances": [[1, None, 3]]}, "missing_value", "feature 'b'"),
+        ({"instances": [{"a": 1, "b": 2}]}, "missing_feature", "'c'"),
+        ({"instances": [{"a": 1, "b": 2, "c": 3, "d": 4}]}, "unknown_feature", "'d'"),
+        ({"dataframe_split": {"columns": ["a", "b", "z"], "data": [[1, 2, 3]]}}, "unknown_feature", "'z'"),
+        ({"instances": []}, "empty_batch", "no rows"),
+        ({"rows": [[1, 2, 3]]}, "invalid_shape", "exactly one of"),
+        ([[1, 2, 3]], "invalid_shape", "JSON object"),
+        ({"inputs": {"a": [1, 2], "b": [1], "c": [1, 2]}}, "ragged_columns", "same length"),
+    ],
+)
 def test_bad_payloads_are_422_naming_the_row_and_field(doc, code, needle):
     with pytest.raises(UnprocessableError) as ei:
         parse(doc)
@@ -65,8 +71,11 @@ def test_not_json_is_400_and_too_many_rows_413():
 
 def test_nan_and_infinity_are_refused():
     """NaN, Infinity and 1e400 are refused by the parser every route shares (issue 13 C): 400 invalid_number."""
-    for body in (b'{"instances": [[1, 2, NaN]]}', b'{"instances": [[1, 2, Infinity]]}',
-                 b'{"instances": [[1, 2, 1e400]]}'):
+    for body in (
+        b'{"instances": [[1, 2, NaN]]}',
+        b'{"instances": [[1, 2, Infinity]]}',
+        b'{"instances": [[1, 2, 1e400]]}',
+    ):
         with pytest.raises(BadRequestError) as err:
             parse(body)
         assert err.value.code == "invalid_number"
@@ -80,9 +89,18 @@ def test_fuzzed_bodies_never_escape_the_error_family():
         if shape == 0:
             doc = {"instances": [[atoms[rng.integers(len(atoms))] for _ in range(rng.integers(0, 5))]]}
         elif shape == 1:
-            doc = {"inputs": {k: atoms[rng.integers(len(atoms))] for k in ("a", "b", "c", "d")[: rng.integers(1, 5)]}}
+            doc = {
+                "inputs": {
+                    k: atoms[rng.integers(len(atoms))] for k in ("a", "b", "c", "d")[: rng.integers(1, 5)]
+                }
+            }
         elif shape == 2:
-            doc = {"dataframe_split": {"columns": atoms[rng.integers(len(atoms))], "data": atoms[rng.integers(len(atoms))]}}
+            doc = {
+                "dataframe_split": {
+                    "columns": atoms[rng.integers(len(atoms))],
+                    "data": atoms[rng.integers(len(atoms))],
+                }
+            }
         elif shape == 3:
             doc = {"dataframe_records": atoms[rng.integers(len(atoms))]}
         else:

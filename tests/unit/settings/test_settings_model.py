@@ -34,17 +34,20 @@ def test_the_repository_stack_files_validate_against_the_schema(stack):
     assert isinstance(load_stack(stack, ROOT), StackSettings)
 
 
-@pytest.mark.parametrize("config", [
-    {"mlops:gatewy": {}},
-    {"mlops:functions": {"timeout_s": 301}},
-    {"mlops:functions": {"memory_mb": 100}},
-    {"mlops:endpoints": [{"name": "a"}]},
-    {"mlops:endpoints": [{"name": "a", "model": "m", "max_batch": "many"}]},
-    {"mlops:store": {"backend": "file", "path": "/x", "buckt": "y"}},
-    {"mlops:gateway": {"rate_limit": {"key": "IP"}}},
-    {"mlops:function_overrides": {"inference": {"memry": 512}}},
-    {"mlops:drift": {"share_threshold": 0}},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"mlops:gatewy": {}},
+        {"mlops:functions": {"timeout_s": 301}},
+        {"mlops:functions": {"memory_mb": 100}},
+        {"mlops:endpoints": [{"name": "a"}]},
+        {"mlops:endpoints": [{"name": "a", "model": "m", "max_batch": "many"}]},
+        {"mlops:store": {"backend": "file", "path": "/x", "buckt": "y"}},
+        {"mlops:gateway": {"rate_limit": {"key": "IP"}}},
+        {"mlops:function_overrides": {"inference": {"memry": 512}}},
+        {"mlops:drift": {"share_threshold": 0}},
+    ],
+)
 def test_what_the_loader_refuses_the_schema_refuses_too(config):
     jsonschema = pytest.importorskip("jsonschema")
     with pytest.raises(ConfigError):
@@ -60,21 +63,41 @@ def test_other_namespaces_pass_and_unnamespaced_keys_do_not():
     assert list(v.iter_errors({"config": {"region": "x"}}))
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"mlops:functions": {"timeout_s": 301}}, "Pulumi.dev.yaml: mlops:functions.timeout_s: must be 1..300, got 301"),
-    ({"mlops:endpoints": [{"name": "a", "model": "m"}, {"name": "b", "model": "m", "max_batch": 0}]},
-     "Pulumi.dev.yaml: mlops:endpoints[1].max_batch: must be 1..100000, got 0"),
-    ({"mlops:functions": {"memory_mb": 100}},
-     "Pulumi.dev.yaml: mlops:functions.memory_mb: must be one of 128, 256, 512, 1024, 2048, 3072, got 100"),
-    ({"mlops:function_overrides": {"inference": {"memory_mb": "lots"}}},
-     "Pulumi.dev.yaml: mlops:function_overrides.inference.memory_mb: expected an integer, got 'lots'"),
-    ({"mlops:guardian": {"auto_rollback": "maybe"}},
-     "Pulumi.dev.yaml: mlops:guardian.auto_rollback: expected true or false, got 'maybe'"),
-    ({"mlops:endpoints": "diagnosis"}, "Pulumi.dev.yaml: mlops:endpoints: expected a list, got str"),
-    ({"mlops:store": {"backend": "oci"}}, "Pulumi.dev.yaml: mlops:store.bucket: required for the oci backend"),
-    ({"mlops:gateway": {"cors": {"allowd_origins": []}}}, "Pulumi.dev.yaml: mlops:gateway.cors.allowd_origins: "
-     "unknown setting (known: allowed_headers, allowed_methods, allowed_origins, max_age_s)"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            {"mlops:functions": {"timeout_s": 301}},
+            "Pulumi.dev.yaml: mlops:functions.timeout_s: must be 1..300, got 301",
+        ),
+        (
+            {"mlops:endpoints": [{"name": "a", "model": "m"}, {"name": "b", "model": "m", "max_batch": 0}]},
+            "Pulumi.dev.yaml: mlops:endpoints[1].max_batch: must be 1..100000, got 0",
+        ),
+        (
+            {"mlops:functions": {"memory_mb": 100}},
+            "Pulumi.dev.yaml: mlops:functions.memory_mb: must be one of 128, 256, 512, 1024, 2048, 3072, got 100",
+        ),
+        (
+            {"mlops:function_overrides": {"inference": {"memory_mb": "lots"}}},
+            "Pulumi.dev.yaml: mlops:function_overrides.inference.memory_mb: expected an integer, got 'lots'",
+        ),
+        (
+            {"mlops:guardian": {"auto_rollback": "maybe"}},
+            "Pulumi.dev.yaml: mlops:guardian.auto_rollback: expected true or false, got 'maybe'",
+        ),
+        ({"mlops:endpoints": "diagnosis"}, "Pulumi.dev.yaml: mlops:endpoints: expected a list, got str"),
+        (
+            {"mlops:store": {"backend": "oci"}},
+            "Pulumi.dev.yaml: mlops:store.bucket: required for the oci backend",
+        ),
+        (
+            {"mlops:gateway": {"cors": {"allowd_origins": []}}},
+            "Pulumi.dev.yaml: mlops:gateway.cors.allowd_origins: "
+            "unknown setting (known: allowed_headers, allowed_methods, allowed_origins, max_age_s)",
+        ),
+    ],
+)
 def test_errors_name_the_key_the_value_and_what_is_allowed(config, message):
     with pytest.raises(ConfigError) as e:
         settings_from_config(config, stack="t", source="Pulumi.dev.yaml")
@@ -82,8 +105,13 @@ def test_errors_name_the_key_the_value_and_what_is_allowed(config, message):
 
 
 def test_the_loader_keeps_its_leniency():
-    s = settings_from_config({"mlops:devops": {"branch": 2024, "require_manual_approval": "False"},
-                              "mlops:functions": {"timeout_s": "60"}}, stack="t")
+    s = settings_from_config(
+        {
+            "mlops:devops": {"branch": 2024, "require_manual_approval": "False"},
+            "mlops:functions": {"timeout_s": "60"},
+        },
+        stack="t",
+    )
     assert (s.devops.branch, s.devops.require_manual_approval, s.functions.timeout_s) == ("2024", False, 60)
 
 
@@ -91,7 +119,9 @@ def test_storage_does_not_import_settings():
     """Storage sits below settings (issue 14 item 6): no import of mlops.settings anywhere in it."""
     storage = ROOT / "layers" / "mlops" / "storage"
     for path in storage.glob("*.py"):
-        assert not re.search(r"^\s*(from|import) mlops\.settings", path.read_text(encoding="utf-8"), re.M), path
+        assert not re.search(r"^\s*(from|import) mlops\.settings", path.read_text(encoding="utf-8"), re.M), (
+            path
+        )
     code = "import sys, mlops.storage, mlops.storage.stack; print('mlops.settings' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"

@@ -20,7 +20,7 @@ def test_returns_the_first_attempt_that_wins(monkeypatch):
 
     assert cas.retry_lost_races(once, attempts=5, exhausted=lambda: ConflictError("no")) == "won"
     assert seen == [0, 1, 2]
-    assert slept == [(0, 0.01), (1, 0.02)]        # one backoff per lost race, in units of the lost request
+    assert slept == [(0, 0.01), (1, 0.02)]  # one backoff per lost race, in units of the lost request
 
 
 def test_gives_up_after_the_bound_with_the_callers_error(monkeypatch):
@@ -32,7 +32,9 @@ def test_gives_up_after_the_bound_with_the_callers_error(monkeypatch):
         raise cas.LostRace(0.0)
 
     with pytest.raises(ConflictError) as exc:
-        cas.retry_lost_races(once, attempts=3, exhausted=lambda: ConflictError("busy", code="too_much_contention"))
+        cas.retry_lost_races(
+            once, attempts=3, exhausted=lambda: ConflictError("busy", code="too_much_contention")
+        )
     assert exc.value.code == "too_much_contention"
     assert calls == [0, 1, 2]
 

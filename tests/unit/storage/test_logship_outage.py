@@ -66,12 +66,22 @@ def run_outage(store, make_unavailable, make_available, tmp_path, *, root_absent
 
     async def main():
         asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: unhandled.append(ctx))
-        sh = LogShipper(store, spool_dir=tmp_path / "spool", max_bytes=10**9, max_age_s=3600,
-                        sleep=sleep, log=logs.append, metrics=metrics.append, retry_initial_s=0.5, retry_max_s=4.0)
+        sh = LogShipper(
+            store,
+            spool_dir=tmp_path / "spool",
+            max_bytes=10**9,
+            max_age_s=3600,
+            sleep=sleep,
+            log=logs.append,
+            metrics=metrics.append,
+            retry_initial_s=0.5,
+            retry_max_s=4.0,
+        )
         events: list[str] = []
 
         async def sub(event):
             events.append(event["data"]["resourceName"])
+
         sh.subscribers.append(sub)
         await sh.start()
         make_unavailable()
@@ -80,15 +90,15 @@ def run_outage(store, make_unavailable, make_available, tmp_path, *, root_absent
                 sh.on_line("inference", "stdout", line(batch * 10 + i))
             sh.flush_all()
         await until(lambda: len(sleep.delays) >= 1, "a failed write")
-        for _ in range(4):                   # more failed retries: backoff doubles up to the cap
+        for _ in range(4):  # more failed retries: backoff doubles up to the cap
             sleep.release()
             await until(lambda n=len(sleep.delays): len(sleep.delays) > n, "another retry")
         assert sleep.delays[:5] == [0.5, 1.0, 2.0, 4.0, 4.0]
         assert sh.store_down is not None and sh.objects_written == 0 and not events
-        assert sum("store unavailable" in m for m in logs) == 1, logs      # once per outage
+        assert sum("store unavailable" in m for m in logs) == 1, logs  # once per outage
         st = dict(metrics[-1])
         assert st[METRIC_STORE_UNAVAILABLE] == 1.0 and st[METRIC_BUFFERED_BYTES] > 0
-        assert len(list((tmp_path / "spool").glob("*.spool"))) == 3       # on local disk
+        assert len(list((tmp_path / "spool").glob("*.spool"))) == 3  # on local disk
         if root_absent is not None:
             assert root_absent(), "the shipper re-created the store's root"
         make_available()
@@ -107,16 +117,21 @@ def run_outage(store, make_unavailable, make_available, tmp_path, *, root_absent
     events = asyncio.run(main())
     assert records_in(store) == list(range(40))
     assert sorted(events) == sorted(store.list("prediction-logs/"))
-    assert not unhandled, unhandled       # no "Task exception was never retrieved"
+    assert not unhandled, unhandled  # no "Task exception was never retrieved"
 
 
 def test_file_store_outage_loses_nothing_and_never_recreates_the_root(tmp_path):
     root = tmp_path / "store"
-    FileStore(root, create=True)                                 # set-up
+    FileStore(root, create=True)  # set-up
     store = open_store(StoreConfig(backend="file", path=str(root)))  # what the runtime opens
     aside = tmp_path / "aside"
-    run_outage(store, lambda: root.rename(aside), lambda: aside.rename(root), tmp_path,
-               root_absent=lambda: not root.exists())
+    run_outage(
+        store,
+        lambda: root.rename(aside),
+        lambda: aside.rename(root),
+        tmp_path,
+        root_absent=lambda: not root.exists(),
+    )
 
 
 def test_s3_bucket_missing_is_an_outage_and_nothing_is_lost(moto_server, tmp_path):
@@ -128,8 +143,10 @@ def test_s3_bucket_missing_is_an_outage_and_nothing_is_lost(moto_server, tmp_pat
 
     def bucket_missing():
         return bucket not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]
-    run_outage(store, lambda: None, lambda: client.create_bucket(Bucket=bucket), tmp_path,
-               root_absent=bucket_missing)
+
+    run_outage(
+        store, lambda: None, lambda: client.create_bucket(Bucket=bucket), tmp_path, root_absent=bucket_missing
+    )
 
 
 def test_the_spool_is_bounded_and_drops_the_oldest_with_a_count(tmp_path):
@@ -138,9 +155,17 @@ def test_the_spool_is_bounded_and_drops_the_oldest_with_a_count(tmp_path):
     logs: list[str] = []
 
     async def main():
-        store = open_store(StoreConfig(backend="file", path=str(root)))   # root never created: an outage
-        sh = LogShipper(store, spool_dir=tmp_path / "spool", max_bytes=10**9, max_age_s=3600,
-                        spool_max_bytes=1000, sleep=ManualSleep(), log=logs.append, metrics=metrics.append)
+        store = open_store(StoreConfig(backend="file", path=str(root)))  # root never created: an outage
+        sh = LogShipper(
+            store,
+            spool_dir=tmp_path / "spool",
+            max_bytes=10**9,
+            max_age_s=3600,
+            spool_max_bytes=1000,
+            sleep=ManualSleep(),
+            log=logs.append,
+            metrics=metrics.append,
+        )
         await sh.start()
         for batch in range(10):
             for i in range(4):
@@ -151,7 +176,7 @@ def test_the_spool_is_bounded_and_drops_the_oldest_with_a_count(tmp_path):
         assert any(f"({sh.dropped_objects} dropped so far)" in m for m in logs)
         kept = len(list((tmp_path / "spool").glob("*.spool")))
         assert kept + sh.dropped_objects == 10
-        await sh.stop(timeout_s=0.5)       # the store is still down: what is left stays in the spool
+        await sh.stop(timeout_s=0.5)  # the store is still down: what is left stays in the spool
         return kept
 
     kept = asyncio.run(main())
@@ -165,8 +190,13 @@ def test_a_spool_left_by_a_stopped_runtime_is_shipped_on_the_next_start(tmp_path
     root.rename(aside)
 
     async def first():
-        sh = LogShipper(open_store(StoreConfig(backend="file", path=str(root))), spool_dir=tmp_path / "spool",
-                        max_age_s=3600, sleep=ManualSleep(), log=lambda m: None)
+        sh = LogShipper(
+            open_store(StoreConfig(backend="file", path=str(root))),
+            spool_dir=tmp_path / "spool",
+            max_age_s=3600,
+            sleep=ManualSleep(),
+            log=lambda m: None,
+        )
         await sh.start()
         for i in range(5):
             sh.on_line("inference", "stdout", line(i))
@@ -178,8 +208,12 @@ def test_a_spool_left_by_a_stopped_runtime_is_shipped_on_the_next_start(tmp_path
     aside.rename(root)
 
     async def second():
-        sh = LogShipper(open_store(StoreConfig(backend="file", path=str(root))), spool_dir=tmp_path / "spool",
-                        max_age_s=3600, log=lambda m: None)
+        sh = LogShipper(
+            open_store(StoreConfig(backend="file", path=str(root))),
+            spool_dir=tmp_path / "spool",
+            max_age_s=3600,
+            log=lambda m: None,
+        )
         await sh.start()
         await until(lambda: sh.objects_written == 1, "the old spool shipped")
         await sh.stop()
@@ -198,6 +232,6 @@ def test_redelivered_put_is_idempotent(tmp_path):
     sh.flush_all()
     path = sh._queue[0][0]
     key, _ = sh._put(path)
-    assert sh._put(path)[0] == key          # the same bytes under the same key: already shipped
+    assert sh._put(path)[0] == key  # the same bytes under the same key: already shipped
     assert list(store.list("prediction-logs/")) == [key]
     shutil.rmtree(tmp_path / "spool")

@@ -12,13 +12,22 @@ from mlops.storage import config as cfgmod
 
 def test_from_dict_names_the_unknown_key():
     with pytest.raises(ConfigError) as e:
-        StoreConfig.from_dict({"backend": "file", "path": "/x", "buckt": "typo"}, where="Pulumi.dev.yaml: mlops:store")
+        StoreConfig.from_dict(
+            {"backend": "file", "path": "/x", "buckt": "typo"}, where="Pulumi.dev.yaml: mlops:store"
+        )
     assert "Pulumi.dev.yaml: mlops:store.buckt" in e.value.message
 
 
-@pytest.mark.parametrize("data, key", [({"backend": "ftp"}, "backend"), ({"backend": "file"}, "path"),
-                                       ({"backend": "s3"}, "bucket"), ({"backend": "oci"}, "bucket"),
-                                       ({"backend": "file", "path": ["x"]}, "path")])
+@pytest.mark.parametrize(
+    "data, key",
+    [
+        ({"backend": "ftp"}, "backend"),
+        ({"backend": "file"}, "path"),
+        ({"backend": "s3"}, "bucket"),
+        ({"backend": "oci"}, "bucket"),
+        ({"backend": "file", "path": ["x"]}, "path"),
+    ],
+)
 def test_from_dict_validates(data, key):
     with pytest.raises(ConfigError) as e:
         StoreConfig.from_dict(data)
@@ -26,12 +35,23 @@ def test_from_dict_validates(data, key):
 
 
 def test_env_roundtrip_uses_the_documented_names():
-    cfg = StoreConfig(backend="s3", bucket="models", endpoint="http://127.0.0.1:9000", region="eu-frankfurt-1",
-                      prefix="team-a", credentials_secret="ocid1.vaultsecret.oc1..x")
+    cfg = StoreConfig(
+        backend="s3",
+        bucket="models",
+        endpoint="http://127.0.0.1:9000",
+        region="eu-frankfurt-1",
+        prefix="team-a",
+        credentials_secret="ocid1.vaultsecret.oc1..x",
+    )
     env = cfg.to_env()
-    assert env == {"MLOPS_STORE_BACKEND": "s3", "MLOPS_STORE_BUCKET": "models",
-                   "MLOPS_STORE_ENDPOINT": "http://127.0.0.1:9000", "MLOPS_STORE_REGION": "eu-frankfurt-1",
-                   "MLOPS_STORE_PREFIX": "team-a", "MLOPS_STORE_CREDENTIALS_SECRET": "ocid1.vaultsecret.oc1..x"}
+    assert env == {
+        "MLOPS_STORE_BACKEND": "s3",
+        "MLOPS_STORE_BUCKET": "models",
+        "MLOPS_STORE_ENDPOINT": "http://127.0.0.1:9000",
+        "MLOPS_STORE_REGION": "eu-frankfurt-1",
+        "MLOPS_STORE_PREFIX": "team-a",
+        "MLOPS_STORE_CREDENTIALS_SECRET": "ocid1.vaultsecret.oc1..x",
+    }
     assert set(env) <= set(cfgmod.ENV_BY_FIELD.values())
     assert StoreConfig.from_env(env) == cfg
 
@@ -53,22 +73,34 @@ def test_the_stack_settings_and_the_spec_builder_use_this_class():
     from mlops.blueprint.functions import store_env
     from mlops.settings import settings_from_config
 
-    s = settings_from_config({"mlops:store": {"backend": "s3", "bucket": "b", "endpoint": "http://e",
-                                              "region": "r"}}, stack="t")
+    s = settings_from_config(
+        {"mlops:store": {"backend": "s3", "bucket": "b", "endpoint": "http://e", "region": "r"}}, stack="t"
+    )
     assert isinstance(s.store, StoreConfig)
     assert StoreConfig.from_env(store_env(s)) == s.store
     with pytest.raises(ConfigError, match="mlops:store.bucket: required"):
         settings_from_config({"mlops:store": {"backend": "oci"}}, stack="t")
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("/var/store", StoreConfig(backend="file", path="/var/store")),
-    ("file:/var/store", StoreConfig(backend="file", path="/var/store")),
-    ("relative/dir", StoreConfig(backend="file", path="relative/dir")),
-    ("s3://models/team?endpoint=http://127.0.0.1:9000&region=us-east-1",
-     StoreConfig(backend="s3", bucket="models", prefix="team", endpoint="http://127.0.0.1:9000", region="us-east-1")),
-    ("oci://models?namespace=axyz", StoreConfig(backend="oci", bucket="models", namespace="axyz")),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("/var/store", StoreConfig(backend="file", path="/var/store")),
+        ("file:/var/store", StoreConfig(backend="file", path="/var/store")),
+        ("relative/dir", StoreConfig(backend="file", path="relative/dir")),
+        (
+            "s3://models/team?endpoint=http://127.0.0.1:9000&region=us-east-1",
+            StoreConfig(
+                backend="s3",
+                bucket="models",
+                prefix="team",
+                endpoint="http://127.0.0.1:9000",
+                region="us-east-1",
+            ),
+        ),
+        ("oci://models?namespace=axyz", StoreConfig(backend="oci", bucket="models", namespace="axyz")),
+    ],
+)
 def test_from_url(url, expected):
     assert StoreConfig.from_url(url) == expected
 
@@ -105,9 +137,17 @@ class DictSecrets:
 
 def test_open_s3_store_reads_keys_from_the_named_secret(moto_server):
     bucket = moto_server.create_bucket("cfg-test-bucket")
-    secrets = DictSecrets({"s3-keys": json.dumps({"access_key": "AKIDEXAMPLE", "secret_key": "wJalrEXAMPLE"})})
-    cfg = StoreConfig(backend="s3", bucket=bucket, endpoint=moto_server.endpoint, region="us-east-1",
-                      prefix="team-a", credentials_secret="s3-keys")
+    secrets = DictSecrets(
+        {"s3-keys": json.dumps({"access_key": "AKIDEXAMPLE", "secret_key": "wJalrEXAMPLE"})}
+    )
+    cfg = StoreConfig(
+        backend="s3",
+        bucket=bucket,
+        endpoint=moto_server.endpoint,
+        region="us-east-1",
+        prefix="team-a",
+        credentials_secret="s3-keys",
+    )
     store = open_store(cfg, secrets)
     store.put("models/x.json", b"{}")
     assert secrets.asked == ["s3-keys"]
@@ -135,9 +175,14 @@ def test_missing_s3_bucket_is_an_outage_and_never_created(moto_server):
 
     client = moto_server.client()
     store = S3Store("no-such-bucket-here", client=client)
-    for op in (lambda: store.put("x", b"1"), lambda: store.put("x", b"1", if_none_match=True),
-               lambda: store.get("x"), lambda: store.head("x"), lambda: list(store.list("")),
-               lambda: store.delete("x")):
+    for op in (
+        lambda: store.put("x", b"1"),
+        lambda: store.put("x", b"1", if_none_match=True),
+        lambda: store.get("x"),
+        lambda: store.head("x"),
+        lambda: list(store.list("")),
+        lambda: store.delete("x"),
+    ):
         with pytest.raises(StoreUnavailableError) as e:
             op()
         assert e.value.status == 503 and e.value.code == "store_unavailable"

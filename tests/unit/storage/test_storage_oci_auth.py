@@ -14,8 +14,9 @@ def test_config_file_auth_against_the_loopback_service(oci_fake, tmp_path):
     config_file = write_oci_config_file(oci_fake, tmp_path)
     bucket = oci_fake.create_bucket("cfg-auth")
     before = oci_fake.unsigned_requests
-    client = make_oci_client(auth="config_file", config_file=str(config_file), endpoint=oci_fake.endpoint,
-                             environ={})
+    client = make_oci_client(
+        auth="config_file", config_file=str(config_file), endpoint=oci_fake.endpoint, environ={}
+    )
     store = OciObjectStore(None, bucket, client)  # namespace looked up with GET /n/
     assert store.namespace == oci_fake.namespace
     store.put("k", b"v")
@@ -25,8 +26,9 @@ def test_config_file_auth_against_the_loopback_service(oci_fake, tmp_path):
 
 def test_open_store_oci_with_an_injected_client(oci_fake, oci_client):
     bucket = oci_fake.create_bucket("cfg-open")
-    store = open_store(StoreConfig(backend="oci", bucket=bucket, namespace=oci_fake.namespace, prefix="p"),
-                       client=oci_client)
+    store = open_store(
+        StoreConfig(backend="oci", bucket=bucket, namespace=oci_fake.namespace, prefix="p"), client=oci_client
+    )
     store.put("a/b", b"1")
     assert list(store.list("a/")) == ["a/b"]
     assert sorted(oci_fake.buckets[bucket]) == ["p/a/b"]
@@ -45,8 +47,12 @@ def test_missing_bucket_is_an_outage(oci_fake, oci_client):
     from mlops.storage import StoreUnavailableError
 
     store = OciObjectStore(oci_fake.namespace, "no-such-bucket", oci_client)
-    for op in (lambda: store.get("x"), lambda: store.head("x"), lambda: store.put("x", b"1"),
-               lambda: list(store.list(""))):
+    for op in (
+        lambda: store.get("x"),
+        lambda: store.head("x"),
+        lambda: store.put("x", b"1"),
+        lambda: list(store.list("")),
+    ):
         with pytest.raises(StoreUnavailableError) as e:
             op()
         assert e.value.code == "store_unavailable" and "no-such-bucket" in e.value.message

@@ -11,10 +11,14 @@ from mlops.storage import FileStore, StoreConfig, StoreUnavailableError, open_st
 
 
 def _ops(store):
-    return {"put": lambda: store.put("a/b/c.json", b"1"),
-            "put-create": lambda: store.put("new/key", b"1", if_none_match=True),
-            "get": lambda: store.get("a/b/c.json"), "head": lambda: store.head("a/b/c.json"),
-            "list": lambda: list(store.list("a/")), "delete": lambda: store.delete("a/b/c.json")}
+    return {
+        "put": lambda: store.put("a/b/c.json", b"1"),
+        "put-create": lambda: store.put("new/key", b"1", if_none_match=True),
+        "get": lambda: store.get("a/b/c.json"),
+        "head": lambda: store.head("a/b/c.json"),
+        "list": lambda: list(store.list("a/")),
+        "delete": lambda: store.delete("a/b/c.json"),
+    }
 
 
 def test_a_removed_root_is_an_outage_and_is_never_recreated(tmp_path):
@@ -40,10 +44,10 @@ def test_the_store_works_again_when_its_root_returns(tmp_path):
     root, saved = tmp_path / "store", tmp_path / "saved"
     store = FileStore(root, create=True)
     store.put("k", b"v1")
-    os.rename(root, saved)                      # the disk goes away ...
+    os.rename(root, saved)  # the disk goes away ...
     with pytest.raises(StoreUnavailableError):
         store.put("k2", b"x")
-    os.rename(saved, root)                      # ... and comes back
+    os.rename(saved, root)  # ... and comes back
     assert store.get("k").data == b"v1"
     store.put("deep/er/k2", b"x")
     assert sorted(store.list("")) == ["deep/er/k2", "k"]
@@ -52,11 +56,11 @@ def test_the_store_works_again_when_its_root_returns(tmp_path):
 def test_missing_key_is_still_not_found_while_the_root_exists(tmp_path):
     from mlops.errors import NotFoundError
 
-    store = open_store(StoreConfig(backend="file", path=str(tmp_path)))   # an existing, empty directory
+    store = open_store(StoreConfig(backend="file", path=str(tmp_path)))  # an existing, empty directory
     assert store.head("nope") is None and list(store.list("")) == []
     with pytest.raises(NotFoundError):
         store.get("nope")
-    store.put("x/y", b"1")                      # an existing directory is a usable root
+    store.put("x/y", b"1")  # an existing directory is a usable root
     assert store.get("x/y").data == b"1"
 
 
@@ -87,9 +91,14 @@ def test_the_cli_reports_a_missing_stack_store_and_does_not_recreate_it(tmp_path
     shutil.copy(root_repo / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     shutil.copy(root_repo / "Pulumi.local.yaml", tmp_path / "Pulumi.local.yaml")
     monkeypatch.chdir(tmp_path)
-    for var in ("MLOPS_STORE_BACKEND", "MLOPS_AUDIT_ANCHOR_SECRET", "MLOPS_SECRETS_BACKEND", "MLOPS_SECRETS_FILE"):
+    for var in (
+        "MLOPS_STORE_BACKEND",
+        "MLOPS_AUDIT_ANCHOR_SECRET",
+        "MLOPS_SECRETS_BACKEND",
+        "MLOPS_SECRETS_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
-    assert main(["models", "create", "m1", "--as", "alice"]) == 0       # first run: set-up
+    assert main(["models", "create", "m1", "--as", "alice"]) == 0  # first run: set-up
     store_dir = tmp_path / ".mlops" / "local" / "store"
     assert store_dir.is_dir()
     shutil.rmtree(store_dir)
