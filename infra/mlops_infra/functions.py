@@ -1,6 +1,6 @@
 """The Functions application: one ``oci.functions.Function`` per FunctionSpec, images by digest, tracing on.
 
-Which functions exist and their config maps are decided by ``mlops.blueprint.function_specs``;
+Which functions exist and their config maps are decided by ``mlops.blueprint.functions.function_specs``;
 this component only adds the facts known at deploy time (OCIDs of the vault, the secrets,
 the alarm topic, the build pipeline) and turns each spec into a resource.
 """

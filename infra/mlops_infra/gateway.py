@@ -1,4 +1,4 @@
-"""API Gateway and its deployment, whose specification comes unchanged from ``mlops.blueprint.deployment_spec``."""
+"""API Gateway and its deployment, whose specification comes unchanged from ``mlops.blueprint.gateway.deployment_spec``."""
 
 from __future__ import annotations
 

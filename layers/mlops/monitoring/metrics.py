@@ -45,7 +45,7 @@ FAAS_RESPONSES = "FunctionResponseCount"  # count, dimension responseType
 #: RESPONSETYPE Success | Error | Throttled). Queries use the camelCase names. Alarms filter on
 #: ``resourceId`` only (:func:`faas_alarm_dimensions`): an OCID is exact and does not depend on how the
 #: display name is composed. The local twin emits the same dimensions (:func:`faas_dimensions`) with a
-#: stand-in id per function (``mlops.blueprint.functions.local_function_id``).
+#: stand-in id per function (``mlops.names.local_function_id``).
 DIM_RESOURCE_ID = "resourceId"
 DIM_RESOURCE_DISPLAY_NAME = "resourceDisplayName"
 DIM_APPLICATION_ID = "applicationId"
@@ -311,7 +311,7 @@ def invocation_points(
     """The three ``oci_faas`` twin points of one invocation: count, duration (ms) and response type.
 
     Dimensions are :func:`faas_dimensions`; ``function_id`` defaults to the function's local stand-in
-    id (``mlops.blueprint.functions.local_function_id``), the id the local alarm rules filter on.
+    id (``mlops.names.local_function_id``), the id the local alarm rules filter on.
     ``status`` is the status the function runtime saw (the fdk's 200/502/504, or 429 when throttled),
     not the ``fn-http-status`` an application error travels in: OCI counts an app-level 404 that the
     fdk answered with 200 as a success too, and the local twin must agree with the cloud.
