@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.drift.detector import DriftResult
+from mlops.drift.result import DriftResult
 from mlops.drift.profile import (
     CategoricalReference,
     NumericReference,
