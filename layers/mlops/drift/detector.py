@@ -202,7 +202,7 @@ class DriftDetector:
             p.effect_size = finite(w1[i] / scales[name])
 
     def _numeric_missing(self, ref: NumericReference, n2: int, n_rows: int, note: str | None) -> Measurement:
-        """A numeric feature's measurement with its missing-value test (``n2`` finite values of ``n_rows``)."""
+        """A numeric feature's measurement and its missing-value test (``n2`` finite of ``n_rows``)."""
         missing_cur = n_rows - n2
         p = Measurement(
             kind="numeric",
