@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from mlops.errors import BadRequestError, NotFoundError, PreconditionFailedError
 from mlops.fnconfig.drift import DriftJobConfig  # the job thresholds live with the drift function config
 from mlops.monitoring import metrics as mm
 from mlops.storage.base import put_once
+
+if TYPE_CHECKING:
+    from mlops.drift.profile import ReferenceProfile
 
 LOG_PREFIX = "prediction-logs/"
 REPORT_PREFIX = "reports/drift/"
@@ -255,8 +258,6 @@ class DriftJob:
     def _drift_for(
         self, endpoint: str, model: str, version: int, recs: list[dict], ts: float, points: list
     ) -> dict[str, Any]:
-        from mlops.drift.report import render_html
-
         sampled = [r for r in recs if r.get("features")]
         out: dict[str, Any] = {"model": model, "version": version, "rows": len(sampled)}
         if len(sampled) < self.config.min_rows:
@@ -283,17 +284,8 @@ class DriftJob:
         k, n = self.config.persistence_k, self.config.persistence_n
         alarmed = sum(history[-n:]) >= k
         result["persistence"] = {"k": k, "n": n, "history": history[-n:], "drifted": alarmed}
-        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        base = f"{REPORT_PREFIX}{endpoint}/{model}-v{version}/{stamp}"
         title = f"Drift of {model} v{version} on endpoint {endpoint} ({len(sampled)} rows)"
-        self.store.put(
-            base + ".json", json.dumps(result, default=float).encode(), content_type="application/json"
-        )
-        self.store.put(
-            base + ".html",
-            render_html(result, profile, current, title=title).encode(),
-            content_type="text/html",
-        )
+        report = self._write_report(f"{endpoint}/{model}-v{version}", ts, result, profile, current, title)
         points.extend(
             mm.drift_points(
                 self.config.namespace,
@@ -310,11 +302,35 @@ class DriftJob:
                 "window_drifted": window_drifted,
                 "drifted": alarmed,
                 "share": result["dataset"].get("share"),
-                "report": base + ".html",
+                "report": report,
                 "drifted_features": [f for f, d in result["features"].items() if d.get("drifted")],
             }
         )
         return out
+
+    def _write_report(
+        self,
+        where: str,
+        ts: float,
+        result: dict[str, Any],
+        profile: ReferenceProfile,
+        current: dict[str, np.ndarray],
+        title: str,
+    ) -> str:
+        """Store the window's result as JSON and its HTML report under ``where``; the report's key."""
+        from mlops.drift.report import render_html
+
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        base = f"{REPORT_PREFIX}{where}/{stamp}"
+        self.store.put(
+            base + ".json", json.dumps(result, default=float).encode(), content_type="application/json"
+        )
+        self.store.put(
+            base + ".html",
+            render_html(result, profile, current, title=title).encode(),
+            content_type="text/html",
+        )
+        return base + ".html"
 
     def _remember(self, endpoint: str, model: str, version: int, drifted: bool) -> list[bool]:
         """Append this window's decision to the persisted history (CAS, bounded retries)."""

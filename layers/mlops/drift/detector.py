@@ -1,24 +1,9 @@
 """Drift decisions for a window of production data against a reference profile, and their persistence.
 
-A feature drifts when its test is Benjamini-Hochberg significant at ``alpha`` across all tests of
-the window AND its effect is large enough: effect size >= ``effect_threshold`` or PSI >=
-``psi_threshold``. Significance alone fires on any shift once samples are large; the effect gate
-keeps a 0.02-standard-deviation shift at a million rows quiet. The dataset decision follows
-``dataset_rule``:
-
-- ``"strong_or_count"`` (the default): the dataset drifts when one drifted feature is strong
-  (effect size, or change of the missing share, >= ``strong_threshold`` = 0.25: a quarter of a
-  standard deviation, a quarter of the probability mass, a quarter of the rows) or when at least
-  ``count_threshold`` (= 2) features drifted. This is what a user expects: 5 of 20 clearly
-  drifted features, or one feature that moved a lot, is a drifted dataset; one feature that just
-  passed the effect gate is reported per feature but does not page anyone on its own.
-- ``"any"``: any drifted feature.
-- ``"count"``: at least ``count_threshold`` drifted features.
-- ``"share"``: the share of drifted features among the tested ones >= ``share_threshold``. Kept
-  for compatibility; a share rule misses real drift in wide datasets (5 of 20 clearly drifted
-  features is a share of 0.25, under the usual 0.5).
-``DriftMonitor`` / ``persistent_alarm`` turn a history of window decisions into an alarm that
-needs k drifted windows out of the last n, so that one noisy window does not page anyone.
+Which features drifted and whether the dataset did is the decision rule of
+``mlops.drift.decision`` (BH-adjusted significance and an effect gate per feature; the dataset by
+``dataset_rule``, default ``"strong_or_count"``); ``mlops.drift.persistence`` turns a history of
+window decisions into an alarm (k drifted windows out of the last n). This module measures.
 
 Tests and effect sizes per kind (see ``mlops.drift.stats`` for the exact definitions):
 
@@ -47,39 +32,19 @@ Nothing in a result is NaN or infinite. ``n_ref`` counts the reference values th
 numeric features the profile's sample), ``n_cur`` the window's non-missing values; the window
 meta lists columns that are not in the profile as ``ignored_columns``.
 
-Result shape (``DriftResult.to_dict()``, JSON-serializable)::
-
-    {"format": "mlops-drift-result/1",
-     "dataset": {"drifted": true, "rule": "strong_or_count", "share": 0.25, "n_drifted": 5,
-                 "n_tested": 20, "n_features": 20, "drifted_features": ["f3", ...],
-                 "strong_features": ["f3"]},
-     "features": {
-       "f3": {"kind": "numeric", "test": "ks", "statistic": 0.21, "p_value": 1e-40,
-              "p_adjusted": 2e-39, "effect_size": 0.52, "effect": "wasserstein/std",
-              "psi": 0.31, "drifted": true, "reasons": ["distribution"],
-              "n_ref": 50000, "n_cur": 4980,
-              "missing": {"ref_share": 0.0, "cur_share": 0.004, "p_value": 0.001,
-                          "p_adjusted": 0.01, "effect_size": 0.004},   # p_* null if not tested
-              "note": null},
-       "c1": {"kind": "categorical", "test": "chi2", ..., "effect": "tvd",
-              "unseen": ["new-category"], ...}},
-     "window": {"n_rows": 5000, ...caller's metadata (endpoint, model, version, start, end)},
-     "config": {"alpha": 0.05, "effect_threshold": 0.1, "psi_threshold": 0.2,
-                "missing_threshold": 0.1, "dataset_rule": "strong_or_count", "share_threshold": 0.5,
-                "count_threshold": 2, "strong_threshold": 0.25, "min_rows": 50}}
+The result (``DriftResult``, its JSON shape) is documented in ``mlops.drift.result``.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from mlops.drift import categorical, stats
+from mlops.drift.decision import DATASET_RULES, DecisionRule, Measurement
+from mlops.drift.persistence import DriftMonitor, persistent_alarm
 from mlops.drift.profile import (
     CategoricalReference,
     NumericReference,
@@ -88,115 +53,21 @@ from mlops.drift.profile import (
     load_profile,
     numeric_values,
 )
+from mlops.drift.result import RESULT_FORMAT, DriftResult, FeatureDrift, finite
 from mlops.errors import BadRequestError
 
-RESULT_FORMAT = "mlops-drift-result/1"
-DATASET_RULES = ("strong_or_count", "any", "count", "share")
 MISSING_KEY = "\x00missing"  # internal slot for missing categorical values; never a real key
 
-
-@dataclass(frozen=True)
-class FeatureDrift:
-    """The verdict on one feature in one window."""
-
-    kind: str
-    test: str
-    statistic: float
-    p_value: float
-    p_adjusted: float
-    effect_size: float
-    effect: str
-    psi: float
-    drifted: bool
-    reasons: tuple[str, ...]
-    n_ref: int
-    n_cur: int
-    missing: Mapping[str, float | None]
-    note: str | None = None
-    unseen: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "kind": self.kind,
-            "test": self.test,
-            "statistic": self.statistic,
-            "p_value": self.p_value,
-            "p_adjusted": self.p_adjusted,
-            "effect_size": self.effect_size,
-            "effect": self.effect,
-            "psi": self.psi,
-            "drifted": self.drifted,
-            "reasons": list(self.reasons),
-            "n_ref": self.n_ref,
-            "n_cur": self.n_cur,
-            "missing": dict(self.missing),
-            "note": self.note,
-        }
-        if self.kind == "categorical":
-            out["unseen"] = list(self.unseen)
-        return out
-
-
-@dataclass(frozen=True)
-class DriftResult:
-    """The verdict on one window: per feature, for the dataset, and what was compared."""
-
-    features: Mapping[str, FeatureDrift]
-    dataset: Mapping[str, Any]
-    window: Mapping[str, Any]
-    config: Mapping[str, Any]
-
-    @property
-    def drifted(self) -> bool:
-        return bool(self.dataset["drifted"])
-
-    @property
-    def drifted_features(self) -> list[str]:
-        return [n for n, f in self.features.items() if f.drifted]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON shape (module docstring)."""
-        return {
-            "format": RESULT_FORMAT,
-            "dataset": dict(self.dataset),
-            "features": {n: f.to_dict() for n, f in self.features.items()},
-            "window": dict(self.window),
-            "config": dict(self.config),
-        }
-
-
-@dataclass
-class _Test:
-    """One p-value entering the BH family."""
-
-    feature: str
-    role: str  # "main" | "missing"
-    p: float
-
-
-@dataclass
-class _Pending:
-    kind: str
-    test: str
-    statistic: float = 0.0
-    p_value: float = 1.0
-    effect_size: float = 0.0
-    effect: str = ""
-    psi: float = 0.0
-    n_ref: int = 0
-    n_cur: int = 0
-    note: str | None = None
-    tested: bool = False
-    missing: dict[str, Any] = field(default_factory=dict)
-    missing_tested: bool = False
-    missing_p: float = 1.0
-    missing_effect: float = 0.0
-    unseen: tuple[str, ...] = ()
-
-
-def _finite(x: float) -> float:
-    x = float(x)
-    return x if math.isfinite(x) else (0.0 if math.isnan(x) else math.copysign(1.7976931348623157e308, x))
+__all__ = [
+    "DATASET_RULES",
+    "MISSING_KEY",
+    "RESULT_FORMAT",
+    "DriftDetector",
+    "DriftMonitor",
+    "DriftResult",
+    "FeatureDrift",
+    "persistent_alarm",
+]
 
 
 class DriftDetector:
@@ -261,7 +132,7 @@ class DriftDetector:
     def compare(self, current: Mapping[str, Any], *, window: Mapping[str, Any] | None = None) -> DriftResult:
         """Test one window (columns by feature name, equal lengths) against the reference."""
         n_rows = self._row_count(current)
-        pending: dict[str, _Pending] = {}
+        pending: dict[str, Measurement] = {}
         num = [(n, f) for n, f in self.profile.features.items() if isinstance(f, NumericReference)]
         self._numeric(num, current, n_rows, pending)
         for name, ref in self.profile.features.items():
@@ -286,7 +157,7 @@ class DriftDetector:
         num: list[tuple[str, NumericReference]],
         current: Mapping[str, Any],
         n_rows: int,
-        pending: dict[str, _Pending],
+        pending: dict[str, Measurement],
     ) -> None:
         if not num:
             return
@@ -305,25 +176,7 @@ class DriftDetector:
         refs, samples, curs, grids, tested = [], [], [], [], []
         for j, (name, ref) in enumerate(num):
             n2 = hi[j] - lo[j]
-            missing_cur = n_rows - n2
-            p = _Pending(
-                kind="numeric",
-                test="ks",
-                effect="wasserstein/std",
-                n_ref=int(ref.sample.shape[0]),
-                n_cur=n2,
-                note="absent" if name in absent else None,
-            )
-            p.missing = {
-                "ref_share": ref.missing_share,
-                "cur_share": (missing_cur / n_rows) if n_rows else 0.0,
-            }
-            if n_rows >= self.min_rows and (ref.n_missing > 0 or missing_cur > 0):
-                _, mp, _ = categorical.chi2_homogeneity(
-                    np.array([ref.n, ref.n_missing]), np.array([n2, missing_cur])
-                )
-                p.missing_tested, p.missing_p = True, mp
-                p.missing_effect = abs(p.missing["cur_share"] - p.missing["ref_share"])
+            p = self._numeric_missing(ref, n2, n_rows, "absent" if name in absent else None)
             if ref.sample.shape[0] == 0:
                 p.note = p.note or "no_reference"
             elif n2 < self.min_rows:
@@ -346,10 +199,33 @@ class DriftDetector:
         for i, name in enumerate(tested):
             p = pending[name]
             p.statistic, p.p_value = float(stat[i]), float(pval[i])
-            p.effect_size = _finite(w1[i] / scales[name])
+            p.effect_size = finite(w1[i] / scales[name])
 
-    def _categorical(self, ref: CategoricalReference, column: Any, n_rows: int) -> _Pending:
-        p = _Pending(kind="categorical", test="chi2", effect="tvd", n_ref=ref.n)
+    def _numeric_missing(self, ref: NumericReference, n2: int, n_rows: int, note: str | None) -> Measurement:
+        """A numeric feature's measurement and its missing-value test (``n2`` finite of ``n_rows``)."""
+        missing_cur = n_rows - n2
+        p = Measurement(
+            kind="numeric",
+            test="ks",
+            effect="wasserstein/std",
+            n_ref=int(ref.sample.shape[0]),
+            n_cur=n2,
+            note=note,
+        )
+        p.missing = {
+            "ref_share": ref.missing_share,
+            "cur_share": (missing_cur / n_rows) if n_rows else 0.0,
+        }
+        if n_rows >= self.min_rows and (ref.n_missing > 0 or missing_cur > 0):
+            _, mp, _ = categorical.chi2_homogeneity(
+                np.array([ref.n, ref.n_missing]), np.array([n2, missing_cur])
+            )
+            p.missing_tested, p.missing_p = True, mp
+            p.missing_effect = abs(p.missing["cur_share"] - p.missing["ref_share"])
+        return p
+
+    def _categorical(self, ref: CategoricalReference, column: Any, n_rows: int) -> Measurement:
+        p = Measurement(kind="categorical", test="chi2", effect="tvd", n_ref=ref.n)
         counts: dict[str, int]
         if column is None:
             counts, n_missing = {}, n_rows
@@ -392,85 +268,23 @@ class DriftDetector:
 
     def _decide(
         self,
-        pending: dict[str, _Pending],
+        pending: dict[str, Measurement],
         current: Mapping[str, Any],
         n_rows: int,
         window: Mapping[str, Any] | None,
     ) -> DriftResult:
-        family: list[_Test] = []
-        for name, p in pending.items():
-            if p.tested:
-                family.append(_Test(name, "main", p.p_value))
-            if p.missing_tested:
-                family.append(_Test(name, "missing", p.missing_p))
-        adjusted = stats.benjamini_hochberg(np.array([t.p for t in family]))
-        adj: dict[tuple[str, str], float] = {
-            (t.feature, t.role): float(a) for t, a in zip(family, adjusted, strict=True)
-        }
-        features: dict[str, FeatureDrift] = {}
-        for name, p in pending.items():
-            p_adj = adj.get((name, "main"), 1.0)
-            reasons: list[str] = []
-            if p.tested and p_adj <= self.alpha:
-                big = p.effect_size >= self.effect_threshold
-                big_psi = self.psi_threshold is not None and p.psi >= self.psi_threshold
-                if big or big_psi:
-                    reasons.append("distribution")
-            missing = dict(
-                p.missing,
-                p_value=None,
-                p_adjusted=None,
-                effect_size=abs(p.missing["cur_share"] - p.missing["ref_share"]),
-            )
-            if p.missing_tested:
-                m_adj = adj[(name, "missing")]
-                missing.update(p_value=p.missing_p, p_adjusted=m_adj)
-                if m_adj <= self.alpha and p.missing_effect >= self.missing_threshold:
-                    reasons.append("missing")
-            features[name] = FeatureDrift(
-                kind=p.kind,
-                test=p.test,
-                statistic=_finite(p.statistic),
-                p_value=_finite(p.p_value),
-                p_adjusted=_finite(p_adj),
-                effect_size=_finite(p.effect_size),
-                effect=p.effect,
-                psi=_finite(p.psi),
-                drifted=bool(reasons),
-                reasons=tuple(reasons),
-                n_ref=p.n_ref,
-                n_cur=p.n_cur,
-                missing=missing,
-                note=p.note,
-                unseen=p.unseen,
-            )
-        n_tested = sum(1 for f in pending.values() if f.tested or f.missing_tested)
-        drifted_names = [n for n, f in features.items() if f.drifted]
-        share = len(drifted_names) / n_tested if n_tested else 0.0
-        strong_names = [
-            n
-            for n in drifted_names
-            if ("distribution" in features[n].reasons and features[n].effect_size >= self.strong_threshold)
-            or ("missing" in features[n].reasons and pending[n].missing_effect >= self.strong_threshold)
-        ]
-        if self.dataset_rule == "any":
-            dataset_drift = bool(drifted_names)
-        elif self.dataset_rule == "count":
-            dataset_drift = len(drifted_names) >= self.count_threshold
-        elif self.dataset_rule == "strong_or_count":
-            dataset_drift = bool(strong_names) or len(drifted_names) >= self.count_threshold
-        else:
-            dataset_drift = n_tested > 0 and share >= self.share_threshold
-        dataset = {
-            "drifted": dataset_drift,
-            "rule": self.dataset_rule,
-            "share": share,
-            "n_drifted": len(drifted_names),
-            "n_tested": n_tested,
-            "n_features": len(features),
-            "drifted_features": drifted_names,
-            "strong_features": strong_names,
-        }
+        rule = DecisionRule(
+            alpha=self.alpha,
+            effect_threshold=self.effect_threshold,
+            psi_threshold=self.psi_threshold,
+            missing_threshold=self.missing_threshold,
+            dataset_rule=self.dataset_rule,
+            share_threshold=self.share_threshold,
+            count_threshold=self.count_threshold,
+            strong_threshold=self.strong_threshold,
+        )
+        features = rule.features(pending)
+        dataset = rule.dataset(features, pending)
         meta: dict[str, Any] = {"n_rows": n_rows}
         ignored = sorted(set(current) - set(self.profile.features))
         if ignored:
@@ -485,42 +299,3 @@ def _scale(ref: NumericReference) -> float:
     if ref.std is not None and ref.std > 0:
         return ref.std
     return max(abs(ref.mean or 0.0), 1.0)
-
-
-# ----------------------------------------------------------------------------- persistence
-
-
-def persistent_alarm(history: Sequence[bool], *, k: int = 3, n: int = 5) -> bool:
-    """True when at least ``k`` of the last ``n`` window decisions (oldest first) drifted."""
-    if not 1 <= k <= n:
-        raise BadRequestError("persistence needs 1 <= k <= n")
-    return sum(1 for d in list(history)[-n:] if d) >= k
-
-
-class DriftMonitor:
-    """Keeps the last ``n`` window decisions; the alarm is on while ``k`` of them drifted.
-
-    State is plain JSON (``to_dict``/``from_dict``) so a stateless function can keep it in the store.
-    """
-
-    def __init__(self, *, k: int = 3, n: int = 5, history: Iterable[bool] = ()):
-        if not 1 <= k <= n:
-            raise BadRequestError("persistence needs 1 <= k <= n")
-        self.k, self.n = int(k), int(n)
-        self.history: deque[bool] = deque((bool(h) for h in history), maxlen=self.n)
-
-    def observe(self, decision: bool | DriftResult) -> bool:
-        """Record one window decision; return whether the alarm is now on."""
-        self.history.append(decision.drifted if isinstance(decision, DriftResult) else bool(decision))
-        return self.alarm
-
-    @property
-    def alarm(self) -> bool:
-        return persistent_alarm(self.history, k=self.k, n=self.n)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"k": self.k, "n": self.n, "history": list(self.history), "alarm": self.alarm}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DriftMonitor:
-        return cls(k=int(d.get("k", 3)), n=int(d.get("n", 5)), history=d.get("history", ()))

@@ -315,6 +315,52 @@ def _opt_float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _numeric_reference(name: str, f: Mapping[str, Any], doc: Mapping[str, Any]) -> NumericReference:
+    """One numeric feature of profile ``doc`` as arrays (re-binned if ``doc`` predates midpoint edges)."""
+    sample = np.asarray(f["sample"], dtype=np.float64)
+    if sample.shape[0] > 1 and np.any(sample[1:] < sample[:-1]):
+        raise UnprocessableError(f"profile feature {name!r}: sample is not sorted")
+    if not np.isfinite(sample).all():
+        raise UnprocessableError(f"profile feature {name!r}: sample has non-finite values")
+    edges = np.asarray(f["bin_edges"], dtype=np.float64)
+    fractions = np.asarray(f["bin_fractions"], dtype=np.float64)
+    if doc.get("psi_edges") != PSI_EDGES:  # a profile made before midpoint edges: re-bin from its sample
+        edges = psi_bin_edges(sample, int(doc.get("psi_bins", DEFAULT_PSI_BINS)))
+        fractions = bin_fractions(sample, edges)
+    return NumericReference(
+        name=name,
+        n=int(f["n"]),
+        n_missing=int(f.get("n_missing", 0)),
+        sample=sample,
+        ks=stats.SortedReference.prepare(sample),
+        quantiles=stats.quantile_grid(sample),
+        bin_edges=edges,
+        bin_fractions=fractions,
+        mean=_opt_float(f.get("mean")),
+        std=_opt_float(f.get("std")),
+        min=_opt_float(f.get("min")),
+        max=_opt_float(f.get("max")),
+        q25=_opt_float(f.get("q25")),
+        q75=_opt_float(f.get("q75")),
+    )
+
+
+def _categorical_reference(name: str, f: Mapping[str, Any]) -> CategoricalReference:
+    """One categorical feature of a profile document: its categories, counts and their index."""
+    cats = tuple(str(c) for c in f["categories"])
+    counts = np.asarray(f["counts"], dtype=np.int64)
+    if counts.shape[0] != len(cats):
+        raise UnprocessableError(f"profile feature {name!r}: categories and counts differ")
+    return CategoricalReference(
+        name=name,
+        n=int(f["n"]),
+        n_missing=int(f.get("n_missing", 0)),
+        categories=cats,
+        counts=counts,
+        index={c: i for i, c in enumerate(cats)},
+    )
+
+
 def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
     """Turn a profile document (from ``build_reference_profile`` / JSON) into arrays, once."""
     if isinstance(d, ReferenceProfile):
@@ -325,49 +371,12 @@ def load_profile(d: Mapping[str, Any] | ReferenceProfile) -> ReferenceProfile:
     if not isinstance(raw, Mapping):
         raise UnprocessableError("drift profile has no 'features' object")
     features: dict[str, NumericReference | CategoricalReference] = {}
-    old_edges = d.get("psi_edges") != PSI_EDGES
     try:
         for name, f in raw.items():
             if f["kind"] == "numeric":
-                sample = np.asarray(f["sample"], dtype=np.float64)
-                if sample.shape[0] > 1 and np.any(sample[1:] < sample[:-1]):
-                    raise UnprocessableError(f"profile feature {name!r}: sample is not sorted")
-                if not np.isfinite(sample).all():
-                    raise UnprocessableError(f"profile feature {name!r}: sample has non-finite values")
-                edges = np.asarray(f["bin_edges"], dtype=np.float64)
-                fractions = np.asarray(f["bin_fractions"], dtype=np.float64)
-                if old_edges:  # a profile made before midpoint edges: re-bin from its sample
-                    edges = psi_bin_edges(sample, int(d.get("psi_bins", DEFAULT_PSI_BINS)))
-                    fractions = bin_fractions(sample, edges)
-                features[name] = NumericReference(
-                    name=name,
-                    n=int(f["n"]),
-                    n_missing=int(f.get("n_missing", 0)),
-                    sample=sample,
-                    ks=stats.SortedReference.prepare(sample),
-                    quantiles=stats.quantile_grid(sample),
-                    bin_edges=edges,
-                    bin_fractions=fractions,
-                    mean=_opt_float(f.get("mean")),
-                    std=_opt_float(f.get("std")),
-                    min=_opt_float(f.get("min")),
-                    max=_opt_float(f.get("max")),
-                    q25=_opt_float(f.get("q25")),
-                    q75=_opt_float(f.get("q75")),
-                )
+                features[name] = _numeric_reference(name, f, d)
             elif f["kind"] == "categorical":
-                cats = tuple(str(c) for c in f["categories"])
-                counts = np.asarray(f["counts"], dtype=np.int64)
-                if counts.shape[0] != len(cats):
-                    raise UnprocessableError(f"profile feature {name!r}: categories and counts differ")
-                features[name] = CategoricalReference(
-                    name=name,
-                    n=int(f["n"]),
-                    n_missing=int(f.get("n_missing", 0)),
-                    categories=cats,
-                    counts=counts,
-                    index={c: i for i, c in enumerate(cats)},
-                )
+                features[name] = _categorical_reference(name, f)
             else:
                 raise UnprocessableError(f"profile feature {name!r}: unknown kind {f['kind']!r}")
     except (KeyError, TypeError, ValueError) as exc:

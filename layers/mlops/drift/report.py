@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from mlops.drift.detector import DriftResult
 from mlops.drift.profile import (
     CategoricalReference,
     NumericReference,
@@ -23,6 +22,7 @@ from mlops.drift.profile import (
     load_profile,
     split_finite,
 )
+from mlops.drift.result import DriftResult
 
 REF_COLOR = "#4269d0"
 CUR_COLOR = "#ef8a2c"
@@ -199,10 +199,19 @@ def render_html(
     res = result.to_dict() if isinstance(result, DriftResult) else dict(result)
     prof = load_profile(profile)
     current = current or {}
-    ds = res.get("dataset", {})
     feats: Mapping[str, Any] = res.get("features", {})
-    window = res.get("window", {})
-    cfg = res.get("config", {})
+    out = _summary(title, res.get("dataset", {}), res.get("window", {}), res.get("config", {}))
+    out.append(_feature_table(feats))
+    for name, f in feats.items():
+        out.append(_feature_card(name, f, prof.features.get(name), current.get(name)))
+    out.append("</body></html>")
+    return "".join(out)
+
+
+def _summary(
+    title: str, ds: Mapping[str, Any], window: Mapping[str, Any], cfg: Mapping[str, Any]
+) -> list[str]:
+    """The page's head and summary: title, window metadata, the dataset verdict, config and legend."""
     drifted = bool(ds.get("drifted"))
     out: list[str] = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -225,50 +234,55 @@ def render_html(
         f'<span style="background:{CUR_COLOR}"></span>current · histograms and ECDFs span the '
         "0.5-99.5% range of both samples; the histograms fold values outside it into the end bins</div>"
     )
-    cols = [
-        "feature",
-        "kind",
-        "drifted",
-        "test",
-        "statistic",
-        "p-value",
-        "p adjusted",
-        "effect",
-        "PSI",
-        "missing ref→cur",
-        "n ref",
-        "n cur",
-        "note",
-    ]
-    out.append(
-        '<h2 style="margin-top:16px">Features</h2><table><tr>'
-        + "".join(f'<th class="{"l" if i < 4 or c == "note" else ""}">{c}</th>' for i, c in enumerate(cols))
-        + "</tr>"
+    return out
+
+
+_TABLE_COLUMNS = (
+    "feature",
+    "kind",
+    "drifted",
+    "test",
+    "statistic",
+    "p-value",
+    "p adjusted",
+    "effect",
+    "PSI",
+    "missing ref→cur",
+    "n ref",
+    "n cur",
+    "note",
+)
+
+
+def _feature_table(feats: Mapping[str, Any]) -> str:
+    """The per-feature table: one row per feature, drifted rows marked."""
+    head = "".join(
+        f'<th class="{"l" if i < 4 or c == "note" else ""}">{c}</th>' for i, c in enumerate(_TABLE_COLUMNS)
     )
-    for name, f in feats.items():
-        miss = f.get("missing") or {}
-        reasons = ", ".join(f.get("reasons") or [])
-        cells = [
-            f'<td class="l"><a href="#f-{_e(name)}">{_e(name)}</a></td>',
-            f'<td class="l">{_e(f.get("kind"))}</td>',
-            f'<td class="l">{"yes (" + _e(reasons) + ")" if f.get("drifted") else "no"}</td>',
-            f'<td class="l">{_e(f.get("test"))}</td>',
-            f"<td>{_fmt(f.get('statistic'))}</td>",
-            f"<td>{_fmt(f.get('p_value'))}</td>",
-            f"<td>{_fmt(f.get('p_adjusted'))}</td>",
-            f"<td>{_fmt(f.get('effect_size'))} <span class=small>{_e(f.get('effect', ''))}</span></td>",
-            f"<td>{_fmt(f.get('psi'))}</td>",
-            f"<td>{_fmt(miss.get('ref_share'), 3)} → {_fmt(miss.get('cur_share'), 3)}</td>",
-            f"<td>{_fmt(f.get('n_ref'))}</td>",
-            f"<td>{_fmt(f.get('n_cur'))}</td>",
-            f'<td class="l">{_e(f.get("note") or "")}</td>',
-        ]
-        out.append(f'<tr class="{"d" if f.get("drifted") else ""}">' + "".join(cells) + "</tr>")
-    out.append("</table>")
-    for name, f in feats.items():
-        out.append(_feature_card(name, f, prof.features.get(name), current.get(name)))
-    out.append("</body></html>")
-    return "".join(out)
+    rows = "".join(_feature_row(name, f) for name, f in feats.items())
+    return f'<h2 style="margin-top:16px">Features</h2><table><tr>{head}</tr>{rows}</table>'
+
+
+def _feature_row(name: str, f: Mapping[str, Any]) -> str:
+    """One feature's row of the table: verdict, test, numbers, missing shares and note."""
+    miss = f.get("missing") or {}
+    reasons = ", ".join(f.get("reasons") or [])
+    cells = [
+        f'<td class="l"><a href="#f-{_e(name)}">{_e(name)}</a></td>',
+        f'<td class="l">{_e(f.get("kind"))}</td>',
+        f'<td class="l">{"yes (" + _e(reasons) + ")" if f.get("drifted") else "no"}</td>',
+        f'<td class="l">{_e(f.get("test"))}</td>',
+        f"<td>{_fmt(f.get('statistic'))}</td>",
+        f"<td>{_fmt(f.get('p_value'))}</td>",
+        f"<td>{_fmt(f.get('p_adjusted'))}</td>",
+        f"<td>{_fmt(f.get('effect_size'))} <span class=small>{_e(f.get('effect', ''))}</span></td>",
+        f"<td>{_fmt(f.get('psi'))}</td>",
+        f"<td>{_fmt(miss.get('ref_share'), 3)} → {_fmt(miss.get('cur_share'), 3)}</td>",
+        f"<td>{_fmt(f.get('n_ref'))}</td>",
+        f"<td>{_fmt(f.get('n_cur'))}</td>",
+        f'<td class="l">{_e(f.get("note") or "")}</td>',
+    ]
+    return f'<tr class="{"d" if f.get("drifted") else ""}">' + "".join(cells) + "</tr>"
 
 
 def _feature_card(

@@ -294,27 +294,7 @@ class AlarmRule:
         ``topic_id`` is the alarm topic, or a mapping from destination name to topic id; OCI allows
         one Notifications destination per alarm, so the rule's destinations must resolve to one topic.
         """
-        if isinstance(topic_id, Mapping):
-            missing = [d for d in self.destinations if d not in topic_id]
-            if missing:
-                raise ConfigError(
-                    f"alarm rule {self.name!r}: no topic for destination {missing[0]!r} "
-                    f"(known: {', '.join(sorted(topic_id))})"
-                )
-            topics: list[Any] = []
-            for d in self.destinations:
-                if not any(t is topic_id[d] for t in topics):
-                    topics.append(topic_id[d])
-            if len(topics) != 1:
-                raise ConfigError(
-                    f"alarm rule {self.name!r}: destinations {list(self.destinations)} resolve to "
-                    f"{len(topics)} topics; OCI allows one Notifications topic per alarm"
-                )
-            topic = topics[0]
-        else:
-            topic = topic_id
-        if topic is None or topic == "":
-            raise ConfigError(f"alarm rule {self.name!r}: an alarm needs a destination topic")
+        topic = self._topic(topic_id)
         args: dict[str, Any] = {
             "compartment_id": compartment_id,
             "destinations": [topic],
@@ -341,6 +321,31 @@ class AlarmRule:
                 bound = self.with_function_id(function_id)
                 args["query"], args["body"] = bound.to_mql(), bound.alarm_body()
         return args
+
+    def _topic(self, topic_id: Any) -> Any:
+        """The one topic this rule's destinations resolve to (``topic_id`` or a destination -> topic map)."""
+        if isinstance(topic_id, Mapping):
+            missing = [d for d in self.destinations if d not in topic_id]
+            if missing:
+                raise ConfigError(
+                    f"alarm rule {self.name!r}: no topic for destination {missing[0]!r} "
+                    f"(known: {', '.join(sorted(topic_id))})"
+                )
+            topics: list[Any] = []
+            for d in self.destinations:
+                if not any(t is topic_id[d] for t in topics):
+                    topics.append(topic_id[d])
+            if len(topics) != 1:
+                raise ConfigError(
+                    f"alarm rule {self.name!r}: destinations {list(self.destinations)} resolve to "
+                    f"{len(topics)} topics; OCI allows one Notifications topic per alarm"
+                )
+            topic = topics[0]
+        else:
+            topic = topic_id
+        if topic is None or topic == "":
+            raise ConfigError(f"alarm rule {self.name!r}: an alarm needs a destination topic")
+        return topic
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

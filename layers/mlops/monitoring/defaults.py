@@ -261,6 +261,64 @@ def _fill(value: Any, names: Mapping[str, str]) -> Any:
     return value
 
 
+def _faas_target(
+    name: str, response_type: str | None, function_ids: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """An oci_faas rule's target: the function and the dimensions that pick its streams."""
+    fid = (function_ids or {}).get(name) or _local_function_id(name)
+    return {
+        "namespace": m.FAAS_NAMESPACE,
+        "function": name,
+        "dimensions": m.faas_alarm_dimensions(fid, response_type),
+    }
+
+
+def _endpoint_rules(
+    e: str, namespace: str, dest: tuple[str, ...], function_ids: Mapping[str, str] | None
+) -> list[AlarmRule]:
+    """The rules of ``_ENDPOINT_RULES`` for endpoint ``e``, in table order."""
+    slots = {
+        "e": e,
+        "stable": _inference_function_name(e, "stable"),
+        "canary": _inference_function_name(e, "canary"),
+    }
+    rules = []
+    for kind, target, watched, response_type, fields in _ENDPOINT_RULES:
+        on = (
+            _faas_target(watched.format(**slots), response_type, function_ids)
+            if watched
+            else {"namespace": namespace}
+        )
+        rules.append(
+            AlarmRule(
+                name=f"{kind}-{target.format(**slots)}",
+                kind=kind,
+                destinations=dest,
+                **on,
+                **{k: _fill(v, slots) for k, v in fields.items()},
+            )
+        )
+    return rules
+
+
+def _function_errors_rule(f: str, dest: tuple[str, ...], function_ids: Mapping[str, str] | None) -> AlarmRule:
+    """The ``errors`` rule of a function that is not an endpoint's inference function."""
+    return AlarmRule(
+        name=f"errors-{f}",
+        kind="errors",
+        destinations=dest,
+        metric=m.FAAS_RESPONSES,
+        **_faas_target(f, m.RESPONSE_ERROR, function_ids),
+        interval="5m",
+        statistic="sum",
+        operator=">",
+        threshold=5,
+        pending_duration="PT1M",
+        severity="ERROR",
+        body=f"Function {f} failed requests (502/504). Read its function log for the request ids.",
+    )
+
+
 def default_rules(
     endpoints: Sequence[str],
     functions: Sequence[str] = (),
@@ -279,52 +337,9 @@ def default_rules(
     should not silently leave an alarm at its default).
     """
     dest = tuple(destinations)
-    rules: list[AlarmRule] = []
-    faas = m.FAAS_NAMESPACE
-
-    def fn(name: str, response_type: str | None = None) -> dict[str, Any]:
-        """An oci_faas rule's target: the function and the dimensions that pick its streams."""
-        fid = (function_ids or {}).get(name) or _local_function_id(name)
-        return {"function": name, "dimensions": m.faas_alarm_dimensions(fid, response_type)}
-
-    inference: dict[str, tuple[str, str]] = {}
-    for e in endpoints:
-        for variant in ("stable", "canary"):
-            inference[_inference_function_name(e, variant)] = (e, variant)
-
-    def add(kind: str, target: str, **kw: Any) -> None:
-        rules.append(AlarmRule(name=f"{kind}-{target}", kind=kind, destinations=dest, **kw))
-
-    for e in endpoints:
-        slots = {
-            "e": e,
-            "stable": _inference_function_name(e, "stable"),
-            "canary": _inference_function_name(e, "canary"),
-        }
-        for kind, target, watched, response_type, fields in _ENDPOINT_RULES:
-            on = (
-                {"namespace": faas, **fn(watched.format(**slots), response_type)}
-                if watched
-                else {"namespace": namespace}
-            )
-            add(kind, target.format(**slots), **on, **{k: _fill(v, slots) for k, v in fields.items()})
-    for f in functions:
-        if f in inference:
-            continue
-        add(
-            "errors",
-            f,
-            namespace=faas,
-            metric=m.FAAS_RESPONSES,
-            **fn(f, m.RESPONSE_ERROR),
-            interval="5m",
-            statistic="sum",
-            operator=">",
-            threshold=5,
-            pending_duration="PT1M",
-            severity="ERROR",
-            body=f"Function {f} failed requests (502/504). Read its function log for the request ids.",
-        )
+    rules = [r for e in endpoints for r in _endpoint_rules(e, namespace, dest, function_ids)]
+    inference = {_inference_function_name(e, v) for e in endpoints for v in ("stable", "canary")}
+    rules += [_function_errors_rule(f, dest, function_ids) for f in functions if f not in inference]
     names = [r.name for r in rules]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

@@ -15,8 +15,9 @@ the friendly layout only to email when ``message_format = ONS_OPTIMIZED``)::
      "notificationType": "Split messages per metric stream", "version": 1.5}
 
 Our rules put one machine-readable line in the body (``mlops-alarm: {"rule", "kind", "actions"}``),
-so :func:`parse_alarm_message` gives the guardian the rule, its action hints and each stream's
-dimensions from the very same JSON locally and in the cloud. Messages are at most 64 KB (ONS).
+so :func:`parse_alarm_message` (``mlops.monitoring.alarmmessage``) gives the guardian the rule, its
+action hints and each stream's dimensions from the very same JSON locally and in the cloud. Messages
+are at most 64 KB (ONS).
 """
 
 from __future__ import annotations
@@ -35,18 +36,16 @@ import urllib.request
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops.errors import (
-    BadRequestError,
     ConfigError,
     MlopsError,
     PayloadTooLargeError,
     UnavailableError,
 )
-from mlops.monitoring.alarms import MACHINE_PREFIX
+from mlops.monitoring.alarmmessage import FIRING_TYPES, AlarmNotice, AlarmStreamInfo, parse_alarm_message
 from mlops.monitoring.evaluator import FIRING, OK, REPEAT, AlarmEvent
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,6 @@ MAX_MESSAGE_BYTES = 64 * 1024  # ONS publish limit per message
 MAX_TITLE_CHARS = 250  # an email subject line
 NOTIFICATION_TYPE_SPLIT = "Split messages per metric stream"
 MESSAGE_VERSION = 1.5
-FIRING_TYPES = ("OK_TO_FIRING", "REPEAT")
 
 
 # ----------------------------------------------------------------------------- interface
@@ -221,110 +219,6 @@ def format_action_message(
     }
     encode_body(body)
     return _clip_title(what), body
-
-
-@dataclass(frozen=True)
-class AlarmStreamInfo:
-    status: str
-    severity: str
-    namespace: str
-    query: str
-    dimensions: list[dict[str, str]]
-    metric_values: list[dict[str, str]] = field(default_factory=list)
-    alarm_id: str = ""
-
-
-@dataclass(frozen=True)
-class AlarmNotice:
-    """An alarm message as the guardian needs it, from OCI or from the local evaluator."""
-
-    title: str
-    type: str
-    severity: str
-    timestamp_ms: int
-    rule: str
-    kind: str
-    actions: dict[str, str]
-    body: str
-    streams: list[AlarmStreamInfo]
-    dedupe_key: str = ""
-
-    @property
-    def firing(self) -> bool:
-        """True for OK_TO_FIRING and REPEAT (the alarm is in FIRING)."""
-        return self.type in FIRING_TYPES
-
-    def dimensions(self) -> list[dict[str, str]]:
-        """Every stream's dimension sets, flattened."""
-        return [d for s in self.streams for d in s.dimensions]
-
-
-def parse_alarm_message(payload: bytes | str | Mapping[str, Any]) -> AlarmNotice:
-    """Read an alarm message (OCI's raw JSON or ours); a 400 when it is not one."""
-    data: Any = payload
-    if isinstance(payload, (bytes, bytearray)):
-        try:
-            data = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequestError(
-                f"the alarm message is not JSON: {exc}", code="invalid_alarm_message"
-            ) from None
-    elif isinstance(payload, str):
-        try:
-            data = json.loads(payload)
-        except json.JSONDecodeError as exc:
-            raise BadRequestError(
-                f"the alarm message is not JSON: {exc}", code="invalid_alarm_message"
-            ) from None
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]
-    if not isinstance(data, Mapping) or "type" not in data or not isinstance(data.get("alarmMetaData"), list):
-        raise BadRequestError(
-            "not an alarm message: expected an object with 'type' and 'alarmMetaData'",
-            code="invalid_alarm_message",
-        )
-    body = str(data.get("body") or "")
-    rule, kind, actions = str(data.get("title") or ""), "", {}
-    for line in body.splitlines():
-        line = line.strip()
-        if line.startswith(MACHINE_PREFIX):
-            try:
-                meta = json.loads(line[len(MACHINE_PREFIX) :])
-                rule = str(meta.get("rule") or rule)
-                kind = str(meta.get("kind") or "")
-                actions = {str(k): str(v) for k, v in (meta.get("actions") or {}).items()}
-            except (json.JSONDecodeError, AttributeError):
-                log.warning("alarm %s: unreadable %s line ignored", rule, MACHINE_PREFIX.strip())
-    streams = []
-    for md in data["alarmMetaData"]:
-        if not isinstance(md, Mapping):
-            continue
-        dims = md.get("dimensions") or []
-        if isinstance(dims, Mapping):
-            dims = [dims]
-        streams.append(
-            AlarmStreamInfo(
-                status=str(md.get("status") or ""),
-                severity=str(md.get("severity") or data.get("severity") or ""),
-                namespace=str(md.get("namespace") or ""),
-                query=str(md.get("query") or ""),
-                dimensions=[{str(k): str(v) for k, v in d.items()} for d in dims if isinstance(d, Mapping)],
-                metric_values=[dict(v) for v in (md.get("metricValues") or []) if isinstance(v, Mapping)],
-                alarm_id=str(md.get("id") or ""),
-            )
-        )
-    return AlarmNotice(
-        title=str(data.get("title") or ""),
-        type=str(data["type"]),
-        severity=str(data.get("severity") or ""),
-        timestamp_ms=int(data.get("timestampEpochMillis") or 0),
-        rule=rule,
-        kind=kind,
-        actions=actions,
-        body=body,
-        streams=streams,
-        dedupe_key=str(data.get("dedupeKey") or ""),
-    )
 
 
 # ----------------------------------------------------------------------------- notifiers
@@ -515,6 +409,7 @@ __all__ = [
     "AlarmStreamInfo",
     "FanOut",
     "FIRING",
+    "FIRING_TYPES",
     "FunctionNotifier",
     "MAX_MESSAGE_BYTES",
     "NdjsonNotifier",
