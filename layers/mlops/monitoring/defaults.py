@@ -4,7 +4,7 @@ function, their kinds, and overrides from the stack settings (``monitoring.alarm
 The rules are ``mlops.monitoring.alarms.AlarmRule`` values on the metric contract that module documents.
 
 ``default_rules``, per endpoint ``e`` with functions ``inference-e-stable`` and
-``inference-e-canary`` (``mlops.blueprint.inference_function_name``) and per other function ``f``.
+``inference-e-canary`` (``mlops.names.inference_function_name``) and per other function ``f``.
 Rules on oci_faas metrics filter on the watched function's ``resourceId`` (issue 13 G: OCI sets
 ``resourceDisplayName`` to ``<application>:<function>``, so a filter on the bare function name
 never matched and those alarms could not fire):
