@@ -97,9 +97,28 @@ def _fmt(v: Any) -> str:
 
 
 def render_markdown(f: dict[str, Any]) -> str:
-    rec, appr = f["record"], f["approval"]
+    """The card as Markdown: model, lineage, metrics, approval, deployment, signature, importances, baseline."""
+    rec = f["record"]
     sig = rec.get("signature") or {}
-    lines = [
+    lines = _model_lines(f, rec, sig)
+    lines += _metrics_lines(rec.get("metrics") or {})
+    lines += _approval_lines(f["approval"])
+    if f.get("deployment"):
+        lines += _deployment_lines(f["endpoint"], f["deployment"])
+    lines += ["", "## Signature", "", "| # | feature | dtype | kind |", "|---|---|---|---|"]
+    for i, inp in enumerate(sig.get("inputs") or []):
+        lines.append(f"| {i} | {inp.get('name')} | {inp.get('dtype')} | {inp.get('kind')} |")
+    if f["importances"]:
+        lines += ["", "## Feature importances", "", "| feature | importance |", "|---|---|"]
+        lines += [f"| {n} | {v:.4f} |" for n, v in f["importances"][:20]]
+    if f["baseline"]:
+        lines += _baseline_lines(f["baseline"])
+    return "\n".join(lines) + "\n"
+
+
+def _model_lines(f: dict[str, Any], rec: dict[str, Any], sig: dict[str, Any]) -> list[str]:
+    """Title, the model section and its lineage."""
+    return [
         f"# Model card: {f['model']} v{f['version']}",
         "",
         f"_Generated {f['generated_at']} from the registry; every fact below is stored there._",
@@ -119,52 +138,58 @@ def render_markdown(f: dict[str, Any]) -> str:
         f"({(rec.get('training_data') or {}).get('rows')} rows)",
         f"- Code commit: `{rec.get('code_commit') or '-'}`",
         f"- Params: {json.dumps(rec.get('params') or {}, sort_keys=True)}",
-        "",
-        "## Metrics",
-        "",
     ]
-    metrics = rec.get("metrics") or {}
+
+
+def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
+    """The recorded metrics as a table."""
+    lines = ["", "## Metrics", ""]
     lines += (
         ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items())]
         if metrics
         else ["- none recorded"]
     )
-    lines += ["", "## Approval", "", f"- State: **{appr.get('state')}**"]
+    return lines
+
+
+def _approval_lines(appr: dict[str, Any]) -> list[str]:
+    """The approval state and its history."""
+    lines = ["", "## Approval", "", f"- State: **{appr.get('state')}**"]
     for h in appr.get("history") or []:
         lines.append(
             f"- {h.get('event')} by {h.get('by')} at {h.get('at')}"
             + (f": {h.get('comment')}" if h.get("comment") else "")
         )
-    if f.get("deployment"):
-        d = f["deployment"]
-        lines += [
-            "",
-            "## Deployment",
-            "",
-            f"- Endpoint `{f['endpoint']}`: stable v{d.get('stable_version')}, canary "
-            f"v{d.get('canary_version') or '-'} at {(d.get('canary_weight_bp') or 0) / 100:g}%, "
-            f"generation {d.get('generation')}, last change {d.get('last_action')} by {d.get('updated_by')}",
-        ]
-    lines += ["", "## Signature", "", "| # | feature | dtype | kind |", "|---|---|---|---|"]
-    for i, inp in enumerate(sig.get("inputs") or []):
-        lines.append(f"| {i} | {inp.get('name')} | {inp.get('dtype')} | {inp.get('kind')} |")
-    if f["importances"]:
-        lines += ["", "## Feature importances", "", "| feature | importance |", "|---|---|"]
-        lines += [f"| {n} | {v:.4f} |" for n, v in f["importances"][:20]]
-    if f["baseline"]:
-        lines += [
-            "",
-            "## Drift baseline (reference profile)",
-            "",
-            "| feature | kind | n | mean | std | min | max |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {b['feature']} | {b['kind']} | {_fmt(b.get('n'))} | {_fmt(b.get('mean'))} | "
-            f"{_fmt(b.get('std'))} | {_fmt(b.get('min'))} | {_fmt(b.get('max'))} |"
-            for b in f["baseline"]
-        ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _deployment_lines(endpoint: Any, d: dict[str, Any]) -> list[str]:
+    """Where the model serves: the endpoint's stable and canary versions and its last change."""
+    return [
+        "",
+        "## Deployment",
+        "",
+        f"- Endpoint `{endpoint}`: stable v{d.get('stable_version')}, canary "
+        f"v{d.get('canary_version') or '-'} at {(d.get('canary_weight_bp') or 0) / 100:g}%, "
+        f"generation {d.get('generation')}, last change {d.get('last_action')} by {d.get('updated_by')}",
+    ]
+
+
+def _baseline_lines(baseline: list[dict[str, Any]]) -> list[str]:
+    """The drift baseline: the reference profile per feature."""
+    lines = [
+        "",
+        "## Drift baseline (reference profile)",
+        "",
+        "| feature | kind | n | mean | std | min | max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {b['feature']} | {b['kind']} | {_fmt(b.get('n'))} | {_fmt(b.get('mean'))} | "
+        f"{_fmt(b.get('std'))} | {_fmt(b.get('min'))} | {_fmt(b.get('max'))} |"
+        for b in baseline
+    ]
+    return lines
 
 
 def render_html(f: dict[str, Any]) -> str:

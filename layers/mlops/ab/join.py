@@ -162,6 +162,28 @@ class Joined:
         return list(self.by_variant.get(variant, {}).values())
 
 
+def _prediction(record: dict[str, Any], pid: str, variant: str, ts: float | None) -> Prediction:
+    """The :class:`Prediction` a prediction record describes (ill-typed optional fields become None)."""
+    latency = record.get("latency_ms")
+    confidence = record.get("confidence")
+    principal = record.get("principal")
+    cohort = record.get("cohort")
+    request_id = record.get("request_id")
+    return Prediction(
+        prediction_id=pid,
+        variant=variant,
+        ts=ts,
+        version=record.get("version"),
+        cohort=cohort if isinstance(cohort, str) else None,
+        principal=principal if isinstance(principal, str) and principal else None,
+        prediction=record.get("prediction"),
+        confidence=float(confidence) if _is_number(confidence) else None,
+        latency_ms=float(latency) if _is_number(latency) else None,
+        error=is_error(record),
+        request_id=request_id if isinstance(request_id, str) and request_id else None,
+    )
+
+
 class Joiner:
     """Streaming join: ``add`` records in any order, then ``result()`` once."""
 
@@ -195,18 +217,28 @@ class Joiner:
             return
         self._seq += 1
         if kind == "feedback":
-            if "actual" not in record:
-                stats.invalid_records += 1
-                return
-            ts = parse_ts(record.get("ts"))
-            key = (ts if ts is not None else -math.inf, self._seq)
-            prev = self._feedback.get(pid)
-            if prev is not None:
-                stats.duplicate_feedback += 1
-                if (prev[0], prev[1]) > key:
-                    return
-            self._feedback[pid] = (key[0], key[1], record.get("actual"))
+            self._add_feedback(record, pid)
+        else:
+            self._add_prediction(record, pid)
+
+    def _add_feedback(self, record: dict[str, Any], pid: str) -> None:
+        """Keep the latest feedback for ``pid`` (by ``ts``, then by arrival)."""
+        stats = self._joined.stats
+        if "actual" not in record:
+            stats.invalid_records += 1
             return
+        ts = parse_ts(record.get("ts"))
+        key = (ts if ts is not None else -math.inf, self._seq)
+        prev = self._feedback.get(pid)
+        if prev is not None:
+            stats.duplicate_feedback += 1
+            if (prev[0], prev[1]) > key:
+                return
+        self._feedback[pid] = (key[0], key[1], record.get("actual"))
+
+    def _add_prediction(self, record: dict[str, Any], pid: str) -> None:
+        """File a prediction in the window under its variant (the first one per ``pid`` wins)."""
+        stats = self._joined.stats
         variant = record.get("variant")
         if variant not in VARIANTS:
             stats.invalid_records += 1
@@ -224,24 +256,7 @@ class Joiner:
         if pid in bucket:
             stats.duplicate_predictions += 1
             return
-        latency = record.get("latency_ms")
-        confidence = record.get("confidence")
-        principal = record.get("principal")
-        cohort = record.get("cohort")
-        request_id = record.get("request_id")
-        bucket[pid] = Prediction(
-            prediction_id=pid,
-            variant=variant,
-            ts=ts,
-            version=record.get("version"),
-            cohort=cohort if isinstance(cohort, str) else None,
-            principal=principal if isinstance(principal, str) and principal else None,
-            prediction=record.get("prediction"),
-            confidence=float(confidence) if _is_number(confidence) else None,
-            latency_ms=float(latency) if _is_number(latency) else None,
-            error=is_error(record),
-            request_id=request_id if isinstance(request_id, str) and request_id else None,
-        )
+        bucket[pid] = _prediction(record, pid, variant, ts)
 
     def feed(self, source: Any) -> Joiner:
         """``add`` every record in ``source`` (see :func:`iter_records`)."""

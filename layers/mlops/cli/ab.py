@@ -34,6 +34,15 @@ def register(sub) -> None:
     asub = p.add_subparsers(dest="ab_command", metavar="ACTION")
     st = asub.add_parser("status", help="per-variant table, effect with confidence interval, decision")
     st.add_argument("endpoint", metavar="ENDPOINT")
+    _add_source_arguments(st)
+    _add_test_arguments(st)
+    add_json_flag(st)
+    st.set_defaults(func=cmd_status)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _add_source_arguments(st) -> None:
+    """Where the records come from, which split was configured, what is compared on which outcome."""
     src = st.add_mutually_exclusive_group()
     src.add_argument(
         "--records",
@@ -72,6 +81,10 @@ def register(sub) -> None:
         help="accuracy: prediction == actual; actual: the feedback's 0/1 value (a conversion)",
     )
     st.add_argument("--lower-is-better", action="store_true", help="the outcome is bad when high (an error)")
+
+
+def _add_test_arguments(st) -> None:
+    """The sequential test's settings and the analysis window."""
     st.add_argument(
         "--alpha", type=float, default=0.05, help="error rate of the sequential test (default 0.05)"
     )
@@ -94,9 +107,6 @@ def register(sub) -> None:
         "--since", default=None, help="window start: ISO-8601 time or a duration ago (30m, 24h, 7d)"
     )
     st.add_argument("--until", default=None, help="window end (exclusive): ISO-8601 time or a duration ago")
-    add_json_flag(st)
-    st.set_defaults(func=cmd_status)
-    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
 def parse_when(value: str | None, now: datetime | None = None) -> str | None:
@@ -182,6 +192,29 @@ def _iso(ts: float | None) -> str | None:
 
 def render(report, note: str | None = None) -> str:
     """The human-readable status: header, per-variant table, effect, split, decision, reason, warnings."""
+    rows = _variant_rows(report)
+    cols = [c if c != "outcome_rate" else report.outcome for c in COLUMNS]
+    lines = [_header(report), ""]
+    lines.append(table(rows, cols) if rows else "(no prediction records)")
+    lines.append("")
+    if report.comparison is not None:
+        lines.append(_effect_line(report))
+    lines.append(_split_line(report))
+    if note:
+        lines.append(f"          {note}")
+    lines.append(f"decision  {report.decision}")
+    lines.append(f"reason    {report.reason}")
+    for w in report.warnings:
+        lines.append(f"warning   {w}")
+    j = report.join
+    skipped = {k: v for k, v in j.to_dict().items() if v and k != "lines_ignored"}
+    if skipped:
+        lines.append("join      " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in skipped.items()))
+    return "\n".join(lines)
+
+
+def _variant_rows(report) -> list[dict[str, Any]]:
+    """One table row per variant, the outcome rate under the outcome's name."""
     rows = []
     for v in report.variants:
         rows.append(
@@ -200,54 +233,50 @@ def render(report, note: str | None = None) -> str:
                 "callers": v.principals,
             }
         )
-    cols = [c if c != "outcome_rate" else report.outcome for c in COLUMNS]
     for r in rows:
         r[report.outcome] = r.pop("outcome_rate")
+    return rows
+
+
+def _header(report) -> str:
+    """The experiment's settings and window in one line."""
     window = ""
     if report.since is not None or report.until is not None:
         window = f"  window [{_iso(report.since) or '-'}, {_iso(report.until) or 'now'})"
-    lines = [
+    return (
         f"endpoint {report.endpoint}  challenger {report.challenger or '-'}  outcome {report.outcome}"
         f"{'' if report.higher_is_better else ' (lower is better)'}  alpha {report.alpha:g}  mde {report.mde:g}"
-        f"  min-samples {report.min_samples}{window}",
-        "",
-    ]
-    lines.append(table(rows, cols) if rows else "(no prediction records)")
-    lines.append("")
+        f"  min-samples {report.min_samples}{window}"
+    )
+
+
+def _effect_line(report) -> str:
+    """The effect, its always-valid interval and p-value, and the counts behind them."""
     cmp = report.comparison
-    if cmp is not None:
-        r = cmp.result
-        n = (
-            f"n = {r.n_challenger}/{r.n_control} labelled"
-            if cmp.method == "two_sample"
-            else f"n = {r.n_challenger} labelled pairs"
-        )
-        lines.append(
-            f"effect    {cmp.challenger} - stable = {r.estimate:+.4f}  "
-            f"{1 - report.alpha:.0%} always-valid CI [{r.ci_low:+.4f}, {r.ci_high:+.4f}]  "
-            f"p = {r.p_value:.3g}  ({cmp.method}, {n})"
-        )
+    r = cmp.result
+    n = (
+        f"n = {r.n_challenger}/{r.n_control} labelled"
+        if cmp.method == "two_sample"
+        else f"n = {r.n_challenger} labelled pairs"
+    )
+    return (
+        f"effect    {cmp.challenger} - stable = {r.estimate:+.4f}  "
+        f"{1 - report.alpha:.0%} always-valid CI [{r.ci_low:+.4f}, {r.ci_high:+.4f}]  "
+        f"p = {r.p_value:.3g}  ({cmp.method}, {n})"
+    )
+
+
+def _split_line(report) -> str:
+    """The split check: observed against configured share, or why it was not checked."""
     s = report.srm
-    if s.checked:
-        observed = s.observed_share if s.observed_share is not None else 0.0
-        lines.append(
-            f"split     {report.challenger or 'canary'} {observed:.2%} of {s.n_challenger + s.n_control} "
-            f"{s.unit}s, configured {s.expected_share:.2%}  p = {s.p_value:.3g}  "
-            f"{'MISMATCH' if s.alarm else 'ok'}"
-        )
-    else:
-        lines.append(f"split     not checked: {s.note}")
-    if note:
-        lines.append(f"          {note}")
-    lines.append(f"decision  {report.decision}")
-    lines.append(f"reason    {report.reason}")
-    for w in report.warnings:
-        lines.append(f"warning   {w}")
-    j = report.join
-    skipped = {k: v for k, v in j.to_dict().items() if v and k != "lines_ignored"}
-    if skipped:
-        lines.append("join      " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in skipped.items()))
-    return "\n".join(lines)
+    if not s.checked:
+        return f"split     not checked: {s.note}"
+    observed = s.observed_share if s.observed_share is not None else 0.0
+    return (
+        f"split     {report.challenger or 'canary'} {observed:.2%} of {s.n_challenger + s.n_control} "
+        f"{s.unit}s, configured {s.expected_share:.2%}  p = {s.p_value:.3g}  "
+        f"{'MISMATCH' if s.alarm else 'ok'}"
+    )
 
 
 def cmd_status(args) -> int:

@@ -118,7 +118,16 @@ def _judge(
         base.passed = True
         base.reason = f"candidate v{cand_v} already is {against!r}"
         return base
+    return _score_on_holdout(registry, runs, base, cand_rec, base_v)
 
+
+def _score_on_holdout(
+    registry: Registry, runs: RunStore, base: GateResult, cand_rec: dict[str, Any], base_v: int
+) -> GateResult:
+    """Fill ``base`` (candidate and baseline ``base_v`` resolved, different) with both models' scores on
+    the candidate run's holdout and the verdict."""
+    model, metric, against = base.model, base.metric, base.against
+    cand_v = base.candidate
     run = candidate_run(registry, runs, model, cand_v)
     X, y = runs.holdout(run)
     base.holdout_run, base.holdout_rows = run["run_id"], int(len(y))
@@ -141,11 +150,11 @@ def _judge(
         raise BadRequestError(f"metric {metric!r} is not available for {model}; available: {available}")
     c, b = base.candidate_metrics[metric], base.baseline_metrics[metric]
     base.delta = improvement(metric, c, b)
-    base.passed = base.delta >= min_delta - TOLERANCE
+    base.passed = base.delta >= base.min_delta - TOLERANCE
     direction = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
     facts = (
         f"{metric} {c:.4f} for candidate v{cand_v} vs {b:.4f} for {against} v{base_v} "
-        f"({direction}; improvement {base.delta:+.4f}, required {min_delta:+.4f}) "
+        f"({direction}; improvement {base.delta:+.4f}, required {base.min_delta:+.4f}) "
         f"on the {len(y)}-row holdout of run {run['run_id']}"
     )
     if base.passed:

@@ -75,11 +75,7 @@ def train_and_register(
     why = ""
     try:
         data = tr.load_data(project, resolved)
-        names, columns = sigmod.to_columns(data.X_train, data.feature_names)
-        record["data_digest"] = sigmod.data_digest(names, columns, data.y_train)
-        h_names, h_columns = sigmod.to_columns(data.X_holdout, names)
-        record["holdout_digest"] = sigmod.data_digest(h_names, h_columns, data.y_holdout)
-        record.update(n_train=data.n_train, n_holdout=data.n_holdout, feature_names=names)
+        _describe_data(record, data)
 
         if if_changed:
             reused, why = _reuse(model, record, registry=registry, runs=runs)
@@ -108,12 +104,23 @@ def train_and_register(
         if record.get("status") != "reused":
             saved = runs.save(record, holdout)
             record.update(saved)
-    reason = (
-        f"registered {model} v{record['version']}"
-        if record["status"] == "registered"
-        else "trained (not registered)"
-    ) + why
-    return {**record, "trained": True, "reason": reason}
+    return {**record, "trained": True, "reason": _trained_reason(model, record) + why}
+
+
+def _describe_data(record: dict[str, Any], data: tr.LoadedData) -> None:
+    """Record the training and holdout data's digests, their sizes and the feature names."""
+    names, columns = sigmod.to_columns(data.X_train, data.feature_names)
+    record["data_digest"] = sigmod.data_digest(names, columns, data.y_train)
+    h_names, h_columns = sigmod.to_columns(data.X_holdout, names)
+    record["holdout_digest"] = sigmod.data_digest(h_names, h_columns, data.y_holdout)
+    record.update(n_train=data.n_train, n_holdout=data.n_holdout, feature_names=names)
+
+
+def _trained_reason(model: str, record: Mapping[str, Any]) -> str:
+    """What a run that trained did: registered which version, or only trained."""
+    if record["status"] == "registered":
+        return f"registered {model} v{record['version']}"
+    return "trained (not registered)"
 
 
 def _new_record(
