@@ -290,7 +290,7 @@ class Registry:
         pass ``signature`` (and optionally ``reference_profile`` / ``training_data_digest``).
         ``estimator`` is the deserialized artifact when the caller already has it (e.g. the CLI loaded
         the user's own joblib file): it is only inspected (feature count, class labels), never stored.
-        The keyword arguments are ``mlops.registry.versions.register_version``'s. Returns the version record.
+        The keyword arguments are ``mlops.registry.versions.RegistrationOptions``' fields. Returns the record.
         """
         return versions.register_version(self._registrar(), model, artifact, X, y, **kwargs)
 
