@@ -206,12 +206,37 @@ def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
     ``source`` (``{"kind": "mlflow", "run_id", "model_uuid", "mlflow_version", "sklearn_version"}``).
     The pickle is the user's own local file; it is loaded here only to re-serialize and inspect it.
     """
-    import pickle
-
-    import yaml
-
     root = Path(path)
     mlmodel = root / "MLmodel"
+    meta, flavor = _read_mlmodel(root, mlmodel)
+    pkl = root / str(flavor.get("pickled_model", "model.pkl"))
+    if not pkl.resolve().is_relative_to(root.resolve()) or not pkl.is_file():
+        raise BadRequestError(
+            f"{mlmodel}: pickled_model {flavor.get('pickled_model')!r} is not a file "
+            "inside the model directory",
+            code="not_mlflow_model",
+        )
+    model = _unpickle(pkl)
+    check_model_object(model, str(pkl))
+    facts: dict[str, Any] = {
+        "source": {
+            "kind": "mlflow",
+            "run_id": meta.get("run_id"),
+            "model_uuid": meta.get("model_uuid"),
+            "mlflow_version": meta.get("mlflow_version"),
+            "sklearn_version": flavor.get("sklearn_version"),
+        }
+    }
+    signature = _mlflow_signature(meta.get("signature") or {})
+    if signature is not None:
+        facts["signature"] = signature
+    return model, facts
+
+
+def _read_mlmodel(root: Path, mlmodel: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the ``MLmodel`` document, its sklearn flavor section), refusing other flavors and serializations."""
+    import yaml
+
     if not mlmodel.is_file():
         raise BadRequestError(
             f"{root} is not an MLflow model directory (no MLmodel file)", code="not_mlflow_model"
@@ -237,16 +262,16 @@ def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
             f"{mlmodel}: serialization_format {fmt!r} is not supported (pickle, cloudpickle)",
             code="unsupported_flavor",
         )
-    pkl = root / str(flavor.get("pickled_model", "model.pkl"))
-    if not pkl.resolve().is_relative_to(root.resolve()) or not pkl.is_file():
-        raise BadRequestError(
-            f"{mlmodel}: pickled_model {flavor.get('pickled_model')!r} is not a file "
-            "inside the model directory",
-            code="not_mlflow_model",
-        )
+    return meta, flavor
+
+
+def _unpickle(pkl: Path) -> Any:
+    """The user's own pickled model, loaded on their machine; a clear 400 for one that will not load."""
+    import pickle
+
     with open(pkl, "rb") as f:
         try:
-            model = pickle.load(f)  # noqa: S301 - the user's own model file, imported on their machine
+            return pickle.load(f)  # noqa: S301 - the user's own model file, imported on their machine
         except ModuleNotFoundError as exc:
             raise BadRequestError(
                 f"{pkl}: cannot unpickle, module {exc.name!r} is not installed", code="unsupported_flavor"
@@ -256,17 +281,3 @@ def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
                 f"{pkl}: not a loadable pickle ({type(exc).__name__}: {str(exc)[:120]})",
                 code="not_mlflow_model",
             ) from None
-    check_model_object(model, str(pkl))
-    facts: dict[str, Any] = {
-        "source": {
-            "kind": "mlflow",
-            "run_id": meta.get("run_id"),
-            "model_uuid": meta.get("model_uuid"),
-            "mlflow_version": meta.get("mlflow_version"),
-            "sklearn_version": flavor.get("sklearn_version"),
-        }
-    }
-    signature = _mlflow_signature(meta.get("signature") or {})
-    if signature is not None:
-        facts["signature"] = signature
-    return model, facts

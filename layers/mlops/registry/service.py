@@ -4,8 +4,9 @@ Nothing here is ever lost or silently overwritten: version records are created e
 (the number is allocated by trying ``latest + 1`` with ``if-none-match`` until it sticks), every
 mutable record changes by compare-and-swap, and each change appends to the hash-chained audit
 log. The order of writes is artifact -> record -> audit entry, so a reader never sees a record
-whose artifact is missing. Registering a version is ``mlops.registry.versions``; endpoint
-deployments are ``mlops.registry.deployments`` (``Registry.deployments(actor=...)``).
+whose artifact is missing. Registering a version is ``mlops.registry.versions``; moving aliases is
+``mlops.registry.aliases``; endpoint deployments are ``mlops.registry.deployments``
+(``Registry.deployments(actor=...)``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from mlops.errors import (
     UnprocessableError,
 )
 from mlops.names import validate_name, validate_version
-from mlops.registry import artifacts, governance, records, versions
+from mlops.registry import aliases, artifacts, governance, records, versions
+from mlops.registry.aliases import RESERVED_REFS, UNSET
 from mlops.registry.anchor import AuditAnchor
 from mlops.registry.audit import AuditLog
 from mlops.registry.deployments import Deployments
@@ -35,8 +37,7 @@ from mlops.storage.base import ObjectStore
 
 __all__ = ["Registry", "validate_actor"]
 
-RESERVED_REFS = ("latest",)
-_UNSET: Any = object()
+_UNSET = UNSET
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 _SUBJECT = re.compile(r"^[a-z]+:[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
@@ -290,7 +291,7 @@ class Registry:
         pass ``signature`` (and optionally ``reference_profile`` / ``training_data_digest``).
         ``estimator`` is the deserialized artifact when the caller already has it (e.g. the CLI loaded
         the user's own joblib file): it is only inspected (feature count, class labels), never stored.
-        The keyword arguments are ``mlops.registry.versions.register_version``'s. Returns the version record.
+        The keyword arguments are ``mlops.registry.versions.RegistrationOptions``' fields. Returns the record.
         """
         return versions.register_version(self._registrar(), model, artifact, X, y, **kwargs)
 
@@ -396,6 +397,9 @@ class Registry:
             return v
         return self.alias_version(model, ref)
 
+    def _alias_moves(self) -> aliases.AliasMoves:
+        return aliases.AliasMoves(self.store, self.actor, self._now, self._audit)
+
     def set_alias(
         self,
         model: str,
@@ -412,95 +416,20 @@ class Registry:
         if alias in RESERVED_REFS:
             raise BadRequestError(f"{alias!r} is reserved and cannot be an alias", code="reserved_alias")
         v = validate_version(version)
-        if expected_version is not _UNSET and expected_version is not None:
-            expected_version = validate_version(expected_version)
+        expected_version = aliases.expectation(expected_version)
         self.get_version(model, v)
         state = self.get_approval(model, v)["state"]
         reason = check_text("reason", reason, 1000) or None
-        moved: dict[str, Any] = {}
-
-        def change(cur: dict[str, Any] | None) -> dict[str, Any] | None:
-            if cur is None:
-                raise NotFoundError(f"model {model!r} does not exist", code="model_not_found")
-            aliases = cur.setdefault("aliases", {})
-            prev = aliases.get(alias)
-            if expected_version is not _UNSET and prev != expected_version:
-                raise ConflictError(
-                    f"alias {alias!r} of {model!r} points to "
-                    f"{'v' + str(prev) if prev else 'nothing'}, not "
-                    f"{'v' + str(expected_version) if expected_version else 'nothing'} as expected; "
-                    "re-read and retry",
-                    code="alias_moved",
-                    details={"alias": alias, "current": prev},
-                )
-            governance.check_governed_alias(cur, alias, v, state)
-            if prev == v:
-                return None
-            aliases[alias] = v
-            cur["updated_by"], cur["updated_at"] = self.actor, self._now()
-            cur["generation"] = int(cur.get("generation", 0)) + 1
-            moved["previous"] = prev
-            return cur
-
-        doc, changed = records.update(self.store, model_key(model), change, what="model")
-
-        assert doc is not None  # change() raises rather than leave a missing record missing
-        if changed:
-            self._audit(
-                "alias.set",
-                model_subject(model),
-                {
-                    "alias": alias,
-                    "version": v,
-                    "previous": moved.get("previous"),
-                    "reason": reason,
-                    "generation": doc["generation"],
-                },
-            )
-        return public(doc)
+        return self._alias_moves().set(model, alias, v, state, expected_version, reason)
 
     def delete_alias(
         self, model: str, alias: str, *, expected_version: Any = _UNSET, reason: str | None = None
     ) -> dict[str, Any]:
         """Remove an alias (CAS; ``expected_version`` as in ``set_alias``)."""
         validate_name(alias, "alias")
-        if expected_version is not _UNSET and expected_version is not None:
-            expected_version = validate_version(expected_version)
+        expected_version = aliases.expectation(expected_version)
         reason = check_text("reason", reason, 1000) or None
-        removed: dict[str, Any] = {}
-
-        def change(cur: dict[str, Any] | None) -> dict[str, Any] | None:
-            if cur is None:
-                raise NotFoundError(f"model {model!r} does not exist", code="model_not_found")
-            aliases = cur.setdefault("aliases", {})
-            if alias not in aliases:
-                raise NotFoundError(f"model {model!r} has no alias {alias!r}", code="alias_not_found")
-            if expected_version is not _UNSET and aliases[alias] != expected_version:
-                raise ConflictError(
-                    f"alias {alias!r} of {model!r} points to v{aliases[alias]}, "
-                    f"not v{expected_version} as expected",
-                    code="alias_moved",
-                )
-            removed["previous"] = aliases.pop(alias)
-            cur["updated_by"], cur["updated_at"] = self.actor, self._now()
-            cur["generation"] = int(cur.get("generation", 0)) + 1
-            return cur
-
-        doc, _ = records.update(self.store, model_key(model), change, what="model")
-
-        assert doc is not None  # change() raises rather than leave a missing record missing
-        self._audit(
-            "alias.delete",
-            model_subject(model),
-            {
-                "alias": alias,
-                "version": None,
-                "previous": removed.get("previous"),
-                "reason": reason,
-                "generation": doc["generation"],
-            },
-        )
-        return public(doc)
+        return self._alias_moves().delete(model, alias, expected_version, reason)
 
     # ================================================================== governance
 

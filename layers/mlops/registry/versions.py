@@ -11,7 +11,7 @@ the model record, created with default governance if new); ``Registry.register_v
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
@@ -46,68 +46,105 @@ def version_numbers(store: ObjectStore, model: str) -> list[int]:
     return sorted(n for n in nums if n is not None)
 
 
+@dataclass(frozen=True)
+class RegistrationOptions:
+    """The keyword arguments of ``register_version`` (everything but the artifact and the ``X``/``y``
+    training frame), with their defaults; ``registration_options`` builds it from the caller's keywords."""
+
+    artifact_sha256: str | None = None
+    feature_names: list[str] | None = None
+    target_name: str | None = None
+    signature: Mapping[str, Any] | None = None
+    reference_profile: Mapping[str, Any] | None = None
+    reference_profile_sha256: str | None = None
+    profile: bool = True
+    params: Mapping[str, Any] | None = None
+    metrics: Mapping[str, float] | None = None
+    training_data_digest: str | None = None
+    code_commit: str | None = None
+    description: str = ""
+    tags: Mapping[str, str] | None = None
+    flavor: str = artifacts.FLAVOR_SKLEARN
+    source: Mapping[str, Any] | None = None
+    estimator: Any = None
+
+
+_OPTION_NAMES = frozenset(f.name for f in fields(RegistrationOptions))
+
+
+def registration_options(given: Mapping[str, Any]) -> RegistrationOptions:
+    """The options of one registration; an unknown keyword is the caller's ``TypeError``, as for any call."""
+    for name in given:
+        if name not in _OPTION_NAMES:
+            raise TypeError(f"register_version() got an unexpected keyword argument {name!r}")
+    return RegistrationOptions(**given)
+
+
 def register_version(
-    reg: Registrar,
-    model: str,
-    artifact: Any = None,
-    X: Any = None,
-    y: Any = None,
-    *,
-    artifact_sha256: str | None = None,
-    feature_names: list[str] | None = None,
-    target_name: str | None = None,
-    signature: Mapping[str, Any] | None = None,
-    reference_profile: Mapping[str, Any] | None = None,
-    reference_profile_sha256: str | None = None,
-    profile: bool = True,
-    params: Mapping[str, Any] | None = None,
-    metrics: Mapping[str, float] | None = None,
-    training_data_digest: str | None = None,
-    code_commit: str | None = None,
-    description: str = "",
-    tags: Mapping[str, str] | None = None,
-    flavor: str = artifacts.FLAVOR_SKLEARN,
-    source: Mapping[str, Any] | None = None,
-    estimator: Any = None,
+    reg: Registrar, model: str, artifact: Any = None, X: Any = None, y: Any = None, **options: Any
 ) -> dict[str, Any]:
-    """Register a new version of ``model`` (see ``Registry.register_version``); returns the version record."""
-    meta = _check_metadata(
-        model,
-        flavor,
-        params=params,
-        metrics=metrics,
-        tags=tags,
-        description=description,
-        code_commit=code_commit,
-        source=source,
+    """Register a new version of ``model`` (see ``Registry.register_version``); returns the version record.
+    The keyword arguments are ``RegistrationOptions``' fields."""
+    opts = registration_options(options)
+    record, data, model_obj, columns = _draft(reg, model, artifact, X, y, opts)
+    governance.check_required_metadata(reg.model_for(model), record)  # governance before any write
+
+    # ---- writes: artifact, profile, compiled scorer, then the version record, then the audit entry
+    artifact_info = record["artifact"]
+    if data is not None:
+        up = artifacts.upload(reg.store, data)
+        artifact_info.update(sha256=up["sha256"], size=up["size"])
+    else:
+        artifact_info.update(existing_artifact(reg.store, opts.artifact_sha256))
+    artifact_info["key"] = f"artifacts/sha256/{artifact_info['sha256']}"
+    sig = record["signature"]
+    if record["reference_profile"] is not None:
+        record["reference_profile"] = store_profile(
+            reg.store, sig, columns, opts.reference_profile, opts.reference_profile_sha256
+        )
+    record["compiled"] = store_compiled(reg.store, model_obj, sig, columns)
+    record["created_at"] = reg.now()
+    version = allocate_version(reg.store, model, record)
+    reg.audit(
+        "version.register",
+        model_subject(model),
+        {
+            "version": version,
+            "artifact_sha256": artifact_info["sha256"],
+            "artifact_size": artifact_info["size"],
+            "flavor": opts.flavor,
+            "training_data_digest": (record["training_data"] or {}).get("digest"),
+            "code_commit": record["code_commit"],
+        },
     )
-    if X is not None and signature is not None:
+    return public(record)
+
+
+def _draft(
+    reg: Registrar, model: str, artifact: Any, X: Any, y: Any, opts: RegistrationOptions
+) -> tuple[dict[str, Any], bytes | None, Any, dict[str, Any] | None]:
+    """Everything given, checked before any write: (the version record still to be completed, the artifact
+    bytes to upload or None, the model object to inspect or None, the training columns or None)."""
+    meta = _check_metadata(model, opts)
+    if X is not None and opts.signature is not None:
         raise BadRequestError(
             "give the training frame X or a signature, not both", code="ambiguous_signature"
         )
-    if reference_profile is not None and reference_profile_sha256 is not None:
+    if opts.reference_profile is not None and opts.reference_profile_sha256 is not None:
         raise BadRequestError(
             "give reference_profile or reference_profile_sha256, not both", code="ambiguous_profile"
         )
-    model_obj, data = _artifact_input(artifact, artifact_sha256, estimator)
-    sig, training_data, columns = _signature_of(
-        X,
-        y,
-        model_obj,
-        feature_names=feature_names,
-        target_name=target_name,
-        signature=signature,
-        training_data_digest=training_data_digest,
-    )
+    model_obj, data = _artifact_input(artifact, opts.artifact_sha256, opts.estimator)
+    sig, training_data, columns = _signature_of(X, y, model_obj, opts)
     will_profile = (
-        reference_profile is not None
-        or reference_profile_sha256 is not None
-        or (columns is not None and profile)
+        opts.reference_profile is not None
+        or opts.reference_profile_sha256 is not None
+        or (columns is not None and opts.profile)
     )
     artifact_info = {
-        "sha256": artifact_sha256,
+        "sha256": opts.artifact_sha256,
         "size": None,
-        "flavor": flavor,
+        "flavor": opts.flavor,
         "format": artifacts.FORMAT_JOBLIB,
         "python_class": f"{type(model_obj).__module__}.{type(model_obj).__qualname__}"
         if model_obj is not None
@@ -130,59 +167,21 @@ def register_version(
         "created_by": reg.actor,
         "created_at": None,
     }
-    governance.check_required_metadata(reg.model_for(model), record)  # governance before any write
-
-    # ---- writes: artifact, profile, compiled scorer, then the version record, then the audit entry
-    if data is not None:
-        up = artifacts.upload(reg.store, data)
-        artifact_info.update(sha256=up["sha256"], size=up["size"])
-    else:
-        artifact_info.update(existing_artifact(reg.store, artifact_sha256))
-    artifact_info["key"] = f"artifacts/sha256/{artifact_info['sha256']}"
-    if will_profile:
-        record["reference_profile"] = store_profile(
-            reg.store, sig, columns, reference_profile, reference_profile_sha256
-        )
-    record["compiled"] = store_compiled(reg.store, model_obj, sig, columns)
-    record["created_at"] = reg.now()
-    version = allocate_version(reg.store, model, record)
-    reg.audit(
-        "version.register",
-        model_subject(model),
-        {
-            "version": version,
-            "artifact_sha256": artifact_info["sha256"],
-            "artifact_size": artifact_info["size"],
-            "flavor": flavor,
-            "training_data_digest": (training_data or {}).get("digest"),
-            "code_commit": meta["code_commit"],
-        },
-    )
-    return public(record)
+    return record, data, model_obj, columns
 
 
-def _check_metadata(
-    model: str,
-    flavor: str,
-    *,
-    params: Any,
-    metrics: Any,
-    tags: Any,
-    description: Any,
-    code_commit: Any,
-    source: Any,
-) -> dict[str, Any]:
+def _check_metadata(model: str, opts: RegistrationOptions) -> dict[str, Any]:
     """The version's descriptive fields, checked (model name and flavor first)."""
     validate_name(model, "model")
-    if flavor not in artifacts.FLAVORS:
+    if opts.flavor not in artifacts.FLAVORS:
         raise BadRequestError(f"flavor must be one of {', '.join(artifacts.FLAVORS)}", code="invalid_flavor")
     return {
-        "params": check_scalars("params", params),
-        "metrics": check_scalars("metrics", metrics, numbers_only=True),
-        "tags": check_tags(tags),
-        "description": check_text("description", description, 10_000),
-        "code_commit": check_text("code_commit", code_commit, 200) or None,
-        "source": check_scalars("source", source, max_items=50) or None,
+        "params": check_scalars("params", opts.params),
+        "metrics": check_scalars("metrics", opts.metrics, numbers_only=True),
+        "tags": check_tags(opts.tags),
+        "description": check_text("description", opts.description, 10_000),
+        "code_commit": check_text("code_commit", opts.code_commit, 200) or None,
+        "source": check_scalars("source", opts.source, max_items=50) or None,
     }
 
 
@@ -209,18 +208,13 @@ def _artifact_input(artifact: Any, artifact_sha256: str | None, estimator: Any) 
 
 
 def _signature_of(
-    X: Any,
-    y: Any,
-    model_obj: Any,
-    *,
-    feature_names: list[str] | None,
-    target_name: str | None,
-    signature: Mapping[str, Any] | None,
-    training_data_digest: str | None,
+    X: Any, y: Any, model_obj: Any, opts: RegistrationOptions
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """(signature, training-data facts, training columns) from the frame ``X`` (and ``y``) or a signature."""
     from mlops.registry import signature as sigmod
 
+    feature_names, target_name = opts.feature_names, opts.target_name
+    signature, training_data_digest = opts.signature, opts.training_data_digest
     training_data = None
     columns = None
     if X is not None:

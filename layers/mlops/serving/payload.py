@@ -235,31 +235,7 @@ def parse_payload(body: bytes, sig: Signature, max_batch: int) -> tuple[np.ndarr
             code="batch_too_large",
         )
     if key == "dataframe_split":
-        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise UnprocessableError(
-                'dataframe_split needs {"columns": [...], "data": [[...]]}', code="invalid_shape"
-            )
-        cols = data.get("columns")
-        if cols is not None and (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)):
-            raise UnprocessableError(
-                "dataframe_split.columns must be a list of feature names", code="invalid_shape"
-            )
-        if cols is None or cols == list(sig.names):
-            return _rows_from_lists(data["data"], sig, "dataframe_split.data"), None
-        _check_names(cols, sig, "dataframe_split.columns")
-        if len(set(cols)) != len(cols):
-            raise UnprocessableError("dataframe_split.columns has a duplicate", code="invalid_shape")
-        order = [cols.index(nm) for nm in sig.names]
-        rows = []
-        for i, r in enumerate(data["data"]):
-            if not isinstance(r, list) or len(r) != len(cols):
-                raise UnprocessableError(
-                    f"dataframe_split.data[{i}]: expected {len(cols)} values",
-                    code="wrong_width",
-                    details={"row": i},
-                )
-            rows.append([r[j] for j in order])
-        return _rows_from_lists(rows, sig, "dataframe_split.data"), None
+        return _dataframe_split(data, sig), None
     if key == "dataframe_records":
         if not isinstance(data, list):
             raise UnprocessableError("dataframe_records must be a list of objects", code="invalid_shape")
@@ -273,6 +249,36 @@ def parse_payload(body: bytes, sig: Signature, max_batch: int) -> tuple[np.ndarr
     if isinstance(data[0], dict):
         return _rows_from_records(data, sig, key), None
     return _rows_from_lists(data, sig, key), None
+
+
+def _dataframe_split(data: Any, sig: Signature) -> np.ndarray:
+    """The rows of ``{"dataframe_split": {"columns": [...], "data": [[...]]}}``, reordered to the signature
+    when the columns are named in another order."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise UnprocessableError(
+            'dataframe_split needs {"columns": [...], "data": [[...]]}', code="invalid_shape"
+        )
+    cols = data.get("columns")
+    if cols is not None and (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)):
+        raise UnprocessableError(
+            "dataframe_split.columns must be a list of feature names", code="invalid_shape"
+        )
+    if cols is None or cols == list(sig.names):
+        return _rows_from_lists(data["data"], sig, "dataframe_split.data")
+    _check_names(cols, sig, "dataframe_split.columns")
+    if len(set(cols)) != len(cols):
+        raise UnprocessableError("dataframe_split.columns has a duplicate", code="invalid_shape")
+    order = [cols.index(nm) for nm in sig.names]
+    rows = []
+    for i, r in enumerate(data["data"]):
+        if not isinstance(r, list) or len(r) != len(cols):
+            raise UnprocessableError(
+                f"dataframe_split.data[{i}]: expected {len(cols)} values",
+                code="wrong_width",
+                details={"row": i},
+            )
+        rows.append([r[j] for j in order])
+    return _rows_from_lists(rows, sig, "dataframe_split.data")
 
 
 def _count(data: Any, key: str) -> int:
