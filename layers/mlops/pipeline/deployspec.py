@@ -198,8 +198,6 @@ def _deploy_artifacts(raw: Any, p: Problems) -> dict[str, dict]:
     return out
 
 
-# --------------------------------------------------------------------------- stages, one parser per type
-
 # --------------------------------------------------------------------------- the pipeline
 
 
