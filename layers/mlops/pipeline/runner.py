@@ -82,6 +82,15 @@ class _Plan:
     timeout_txt: str  # the limit as the step's header line shows it
 
 
+def _outcome(code: int, timed_out: bool, plan: _Plan) -> tuple[str, str]:
+    """A finished command's status and the reason for it ("" when it succeeded)."""
+    if timed_out:
+        return TIMED_OUT, plan.limit_reason
+    if code == 0:
+        return SUCCEEDED, ""
+    return FAILED, f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+
+
 class BuildRunner:
     """Runs one ``BuildSpec`` locally; see the module notes for the semantics."""
 
@@ -298,13 +307,7 @@ class BuildRunner:
         )
         duration = self.clock() - started
         new_env = captured_env(env_file, vars_file)
-        if timed_out:
-            status, reason = TIMED_OUT, plan.limit_reason
-        elif code == 0:
-            status, reason = SUCCEEDED, ""
-        else:
-            status = FAILED
-            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+        status, reason = _outcome(code, timed_out, plan)
         self._print(
             f"--- {label} {cmd.name}: {status} in {duration:.1f} s" + (f" ({reason})" if reason else "")
         )
