@@ -317,14 +317,7 @@ class FunctionPool:
         try:
             w = self._idle.get_nowait()  # fast path: an idle instance, no waiting task
         except asyncio.QueueEmpty:
-            try:
-                async with asyncio.timeout(timeout):
-                    w = await self._idle.get()
-            except TimeoutError:
-                raise DeadlineError(
-                    f"function {self.fn.name}: no free instance within {timeout:.0f}s",
-                    code="function_timeout",
-                ) from None
+            w = await self._wait_for_idle(timeout)
         remaining = max(0.001, timeout - (time.monotonic() - t0))
         deadline = datetime.now(UTC) + timedelta(seconds=remaining)
         hdrs = [
@@ -339,30 +332,49 @@ class FunctionPool:
             async with asyncio.timeout(remaining):
                 result = await self._send(w, hdrs, body, replay_safe)
             ok = True
-        except TimeoutError:
+        except (UpstreamClosed, ConnectionError, OSError) as exc:  # OSError includes TimeoutError
             returned = True
-            self._restarts.spawn(self._restart(w))  # Fn kills a container past its timeout
-            raise DeadlineError(
-                f"function {self.fn.name} did not answer within {timeout:.0f}s", code="function_timeout"
-            ) from None
-        except (UpstreamClosed, ConnectionError, OSError) as exc:
-            returned = True
-            self._restarts.spawn(self._restart(w))
-            raise BadGatewayError(
-                f"function {self.fn.name} failed: {exc}; it is being restarted", code="function_crashed"
-            ) from None
+            raise self._restart_after(w, exc, timeout) from None
         finally:
             if not returned:
-                # Success, or a failure that is not the worker's (a header that may not be written,
-                # a cancelled caller, a bug): the process is fine, but a request may be half
-                # written or its answer still due on this connection, so that connection is
-                # dropped unless the call completed. Before this, any exception not caught above
-                # leaked the worker: after pool_size such calls every request got 504 (issue 13 D).
-                if not ok and w.conn is not None:
-                    w.conn.close()
-                self._idle.put_nowait(w)
+                self._release(w, ok)
         w.calls += 1
         return result
+
+    async def _wait_for_idle(self, timeout: float) -> Worker:
+        """The slow path of acquiring a worker: wait for one to come back, at most ``timeout`` s."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._idle.get()
+        except TimeoutError:
+            raise DeadlineError(
+                f"function {self.fn.name}: no free instance within {timeout:.0f}s",
+                code="function_timeout",
+            ) from None
+
+    def _restart_after(self, w: Worker, exc: Exception, timeout: float) -> DeadlineError | BadGatewayError:
+        """A call failed because of its worker (no answer in time, connection lost): restart the worker
+        (it goes back to the pool when it is up) and return the error for the caller."""
+        self._restarts.spawn(self._restart(w))
+        if isinstance(exc, TimeoutError):  # Fn kills a container past its timeout
+            return DeadlineError(
+                f"function {self.fn.name} did not answer within {timeout:.0f}s", code="function_timeout"
+            )
+        return BadGatewayError(
+            f"function {self.fn.name} failed: {exc}; it is being restarted", code="function_crashed"
+        )
+
+    def _release(self, w: Worker, ok: bool) -> None:
+        """Return the worker of a call to the pool: after success, or after a failure that is not the worker's.
+
+        Such a failure (a header that may not be written, a cancelled caller, a bug) leaves the process
+        fine, but a request may be half written or its answer still due on this connection, so that
+        connection is dropped unless the call completed. Before this, any exception not caught in
+        ``call`` leaked the worker: after pool_size such calls every request got 504 (issue 13 D).
+        """
+        if not ok and w.conn is not None:
+            w.conn.close()
+        self._idle.put_nowait(w)
 
     async def _send(self, w: Worker, headers, body, replay_safe: bool = False):
         conn = w.conn

@@ -27,25 +27,20 @@ a step leaves behind that still hold its output are killed when the step ends.
 
 from __future__ import annotations
 
-import collections
 import getpass
 import os
 import pwd
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from mlops.pipeline.buildspec import BuildSpec, Command, InputArtifact
+from mlops.pipeline.buildartifacts import check_outputs, fetch_input
+from mlops.pipeline.buildspec import BuildSpec, Command
 from mlops.pipeline.engine import EngineProbe, detect_container_engine, engine_command_in
 from mlops.pipeline.results import (
     FAILED,
@@ -58,11 +53,12 @@ from mlops.pipeline.results import (
     StepResult,
 )
 from mlops.pipeline.specfile import SpecError
+from mlops.pipeline.stepprocess import TAIL_LINES as TAIL_LINES  # defined here before
+from mlops.pipeline.stepprocess import execute
 from mlops.pipeline.stepshell import captured_env, step_env, step_script
 from mlops.pipeline.variables import (
     Masker,
     builtin_variables,
-    expand,
     expand_variables,
     new_build_run_id,
     resolve_vault_variables,
@@ -72,7 +68,6 @@ from mlops.secrets import SecretReader
 DEFAULT_BUILD_TIMEOUT_S = 8 * 3600
 DEFAULT_ON_FAILURE_TIMEOUT_S = 300
 KILL_GRACE_S = 3.0
-TAIL_LINES = 30
 
 
 @dataclass(frozen=True)
@@ -85,6 +80,15 @@ class _Plan:
     limit: float  # seconds
     limit_reason: str
     timeout_txt: str  # the limit as the step's header line shows it
+
+
+def _outcome(code: int, timed_out: bool, plan: _Plan) -> tuple[str, str]:
+    """A finished command's status and the reason for it ("" when it succeeded)."""
+    if timed_out:
+        return TIMED_OUT, plan.limit_reason
+    if code == 0:
+        return SUCCEEDED, ""
+    return FAILED, f"exit status {code}" if code > 0 else f"killed by signal {-code}"
 
 
 class BuildRunner:
@@ -192,43 +196,6 @@ class BuildRunner:
             self._user_note_printed = True
         return {}
 
-    # ------------------------------------------------------------------ input artifacts
-
-    def _fetch_input(self, art: InputArtifact, env: Mapping[str, str]) -> str | None:
-        """Materialise one input artifact; None on success, else the reason it failed."""
-        try:
-            target = Path(expand(art.location, env, f"{art.where}.location"))
-        except SpecError as exc:
-            return exc.message
-        if not target.is_absolute():
-            target = self.source_dir / target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if art.type == "URL":
-            url = expand(art.fields["url"], env, f"{art.where}.url")
-            parsed = urllib.parse.urlsplit(url)
-            if parsed.scheme == "file":
-                src = Path(urllib.parse.unquote(parsed.path))
-                if not src.is_file():
-                    return f"{url} does not exist"
-                shutil.copyfile(src, target)
-                return None
-            if parsed.scheme not in ("http", "https"):
-                return f"unsupported URL scheme in {url!r}"
-            try:
-                with urllib.request.urlopen(url, timeout=60) as resp, open(target, "wb") as fh:  # noqa: S310
-                    shutil.copyfileobj(resp, fh)
-            except OSError as exc:
-                return f"download of {url} failed: {exc}"
-            return None
-        local = self.artifacts_dir / art.name
-        if not local.exists():
-            return f"{art.type} artifacts come from OCI; for a local run put the file at {local}"
-        if local.is_dir():
-            shutil.copytree(local, target, dirs_exist_ok=True)
-        else:
-            shutil.copyfile(local, target)
-        return None
-
     # ------------------------------------------------------------------ one command
 
     def _skip(self, cmd: Command, label: str, status: str, reason: str) -> StepResult:
@@ -327,141 +294,27 @@ class BuildRunner:
         )
         child_env = step_env(env)
         started = self.clock()
-        code, timed_out, tail = self._execute([plan.shell, str(script)], child_env, plan.limit, stem)
+        code, timed_out, tail = execute(
+            [plan.shell, str(script)],
+            child_env,
+            plan.limit,
+            stem,
+            cwd=self.source_dir,
+            masker=self.masker,
+            out=self.out,
+            kill_grace_s=self.kill_grace_s,
+            popen_kw=self._user_kw,
+        )
         duration = self.clock() - started
         new_env = captured_env(env_file, vars_file)
-        if timed_out:
-            status, reason = TIMED_OUT, plan.limit_reason
-        elif code == 0:
-            status, reason = SUCCEEDED, ""
-        else:
-            status = FAILED
-            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+        status, reason = _outcome(code, timed_out, plan)
         self._print(
             f"--- {label} {cmd.name}: {status} in {duration:.1f} s" + (f" ({reason})" if reason else "")
         )
         return StepResult(cmd.name, cmd.where, status, duration, code, reason, tail), new_env
 
-    def _execute(
-        self, argv: list[str], child_env: dict[str, str], limit: float, stem: str
-    ) -> tuple[int, bool, list[str]]:
-        """Run a step's shell in its own process group, echo its (masked) output; exit code, timed out, tail."""
-        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        proc = subprocess.Popen(
-            argv,
-            cwd=self.source_dir,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **self._user_kw,
-        )
-
-        def pump() -> None:
-            assert proc.stdout is not None
-            for raw in iter(proc.stdout.readline, b""):
-                line = self.masker.mask(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                tail.append(line)
-                self.out.write(f"    {line}\n")
-                self.out.flush()
-
-        reader = threading.Thread(target=pump, name=f"step-output-{stem}", daemon=True)
-        reader.start()
-        timed_out = False
-        try:
-            proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            self._kill_group(proc)
-        except BaseException:
-            self._kill_group(proc)
-            raise
-        reader.join(timeout=2.0)
-        if reader.is_alive():  # leftovers of the step still hold its output open
-            self._kill_group(proc, grace=0.0)
-            reader.join(timeout=2.0)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        return proc.returncode, timed_out, list(tail)
-
-    def _kill_group(self, proc: subprocess.Popen, grace: float | None = None) -> None:
-        grace = self.kill_grace_s if grace is None else grace
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.wait(timeout=wait)
-                if sig == signal.SIGTERM and grace > 0:
-                    # the shell is gone; make sure nothing else of the group lingers
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
-                return
-            except subprocess.TimeoutExpired:
-                continue
-
     def _build_timeout(self) -> int:
         return self.spec.timeout_s or DEFAULT_BUILD_TIMEOUT_S
-
-    # ------------------------------------------------------------------ output artifacts
-
-    def _check_outputs(self, env: Mapping[str, str]) -> list[ArtifactResult]:
-        results: list[ArtifactResult] = []
-        for art in self.spec.output_artifacts:
-            try:
-                location = expand(art.location, env, f"{art.where}.location")
-            except SpecError as exc:
-                results.append(ArtifactResult(art.name, art.type, art.location, FAILED, exc.message))
-                continue
-            if art.type == "BINARY":
-                path = Path(location)
-                path = path if path.is_absolute() else self.source_dir / path
-                if path.is_file():
-                    results.append(
-                        ArtifactResult(
-                            art.name, art.type, location, SUCCEEDED, f"{path.stat().st_size} bytes"
-                        )
-                    )
-                else:
-                    results.append(
-                        ArtifactResult(
-                            art.name,
-                            art.type,
-                            location,
-                            FAILED,
-                            f"{art.where}: file {location!r} was not produced",
-                        )
-                    )
-                continue
-            probe = self.engine()
-            if not probe.available:
-                results.append(
-                    ArtifactResult(
-                        art.name, art.type, location, SKIPPED, f"no working container engine: {probe.reason}"
-                    )
-                )
-                continue
-            proc = subprocess.run(
-                [probe.engine or "docker", "image", "inspect", "--format", "{{.Id}}", location],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-                env=dict(env),
-            )
-            if proc.returncode == 0:
-                results.append(ArtifactResult(art.name, art.type, location, SUCCEEDED, proc.stdout.strip()))
-            else:
-                results.append(
-                    ArtifactResult(
-                        art.name, art.type, location, FAILED, f"{art.where}: image {location!r} was not built"
-                    )
-                )
-        return results
 
     # ------------------------------------------------------------------ the build
 
@@ -484,7 +337,7 @@ class BuildRunner:
     def _fetch_inputs(self, env: Mapping[str, str]) -> str | None:
         """Materialise every input artifact; None when all are there, else why the build fails."""
         for art in self.spec.input_artifacts:
-            why = self._fetch_input(art, env)
+            why = fetch_input(art, env, self.source_dir, self.artifacts_dir)
             if why:
                 self._print(f"input artifact {art.name}: FAILED: {why}")
                 return f"{art.where} ({art.name}): {why}"
@@ -556,7 +409,7 @@ class BuildRunner:
                 for a in self.spec.output_artifacts
             ]
             return self._finish(started, steps, env, arts, SUCCEEDED, None, "")
-        arts = self._check_outputs(env)
+        arts = check_outputs(self.spec.output_artifacts, env, self.source_dir, self.engine)
         bad = [a for a in arts if a.status == FAILED]
         if bad:
             return self._finish(
