@@ -56,7 +56,7 @@ class _Step:
     def __init__(self, p: Progress, title: str) -> None:
         self.p, self.title = p, title
 
-    def __enter__(self):
+    def __enter__(self) -> _Step:
         self.t = time.perf_counter()
         self.p.out.write(f"[{self.p.n:2d}/{self.p.total}] {self.title} ")
         self.p.out.flush()
@@ -66,14 +66,13 @@ class _Step:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def __exit__(self, et, ev, tb):
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: object) -> None:
         dt = time.perf_counter() - self.t
         status = "ok" if et is None else "FAILED"
         self.p.out.write("." * max(2, 44 - len(self.title)) + f" {status} ({dt:.1f}s)\n")
         for n in self.notes:
             self.p.out.write(f"         {n}\n")
         self.p.out.flush()
-        return False
 
 
 def _make_project(repo: Path, run_dir: Path) -> Path:
