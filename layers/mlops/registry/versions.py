@@ -16,7 +16,7 @@ from typing import Any
 
 from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from mlops.names import validate_name
-from mlops.registry import artifacts, governance, records
+from mlops.registry import artifacts, governance, mlflowdir, records
 from mlops.registry.fields import check_scalars, check_tags, check_text, public
 from mlops.registry.keys import artifact_key, model_subject, version_key, version_of_key, versions_prefix
 from mlops.storage.base import ObjectStore
@@ -254,7 +254,7 @@ def import_mlflow(
 ) -> dict[str, Any]:
     """Register an MLflow sklearn-flavor model directory (``MLmodel`` + pickle) as a new version.
     Without ``X`` the signature comes from ``MLmodel`` (no reference profile then)."""
-    obj, facts = artifacts.read_mlflow_sklearn_dir(path)
+    obj, facts = mlflowdir.read_mlflow_sklearn_dir(path)
     if X is None and "signature" not in kwargs:
         if not facts.get("signature"):
             raise UnprocessableError(
