@@ -211,3 +211,98 @@ def test_cli_registers_mlflow_3_default_format(tmp_path, capsys):
     )
     out, err = capsys.readouterr()
     assert code == 0, err
+
+
+# ------------------------------------------------------------------------ models:/ URIs on an MLflow file store
+@pytest.fixture
+def mlruns(tmp_path, monkeypatch) -> Path:
+    """A copy of the committed file store (made by mlflow; its storage_location paths no longer exist),
+    named by MLFLOW_TRACKING_URI as for mlflow itself."""
+    root = tmp_path / "elsewhere" / "mlruns"
+    shutil.copytree(FIXTURES / "mlruns", root)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", root.as_uri())
+    return root
+
+
+@pytest.mark.parametrize(
+    ("uri", "registered_version", "model_name", "fmt"),
+    [
+        ("models:/churn/1", 1, "logreg", "skops"),
+        ("models:/churn@champion", 1, "logreg", "skops"),
+        ("models:/churn/2", 2, "gbc", "pickle"),
+        ("models:/churn/latest", 2, "gbc", "pickle"),
+    ],
+)
+def test_models_uri_resolves_in_an_mlflow_file_store(reg, mlruns, uri, registered_version, model_name, fmt):
+    rec = reg.import_mlflow("churn", uri)
+    src = rec["source"]
+    assert src["model_uri"] == uri and src["registered_model"] == "churn"
+    assert src["registered_version"] == registered_version and src["serialization_format"] == fmt
+    loaded, _ = reg.load_model("churn", rec["version"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        proba = loaded.predict_proba(np.asarray(EXPECTED["rows"]))
+    np.testing.assert_allclose(proba, EXPECTED["models"][model_name]["predict_proba"], rtol=0, atol=1e-12)
+
+
+def test_models_uri_with_a_path_tracking_uri_and_mlflow_2_runs_source(reg, tmp_path, monkeypatch):
+    """MLflow 2 wrote a version's source as runs:/<run_id>/<path> (or the run's artifact path) and no
+    storage_location; a plain path as MLFLOW_TRACKING_URI works too."""
+    root = tmp_path / "mlruns"
+    shutil.copytree(FIXTURES / "logreg-pickle", root / "3" / "abc123" / "artifacts" / "model")
+    (root / "models" / "legacy" / "version-4").mkdir(parents=True)
+    (root / "models" / "legacy" / "meta.yaml").write_text("name: legacy\n", encoding="utf-8")
+    (root / "models" / "legacy" / "version-4" / "meta.yaml").write_text(
+        "name: legacy\nversion: 4\nrun_id: abc123\nsource: runs:/abc123/model\ncurrent_stage: Production\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(root))
+    rec = reg.import_mlflow("legacy", "models:/legacy/4")
+    assert rec["source"]["registered_version"] == 4 and rec["source"]["serialization_format"] == "pickle"
+
+
+@pytest.mark.parametrize(
+    ("uri", "error", "match"),
+    [
+        ("models:/churn/Production", BadRequestError, "stages are not supported"),
+        ("models:/churn", BadRequestError, "is not a model URI"),
+        ("models:/../churn/1", BadRequestError, "is not a model URI"),
+        ("models:/churn/9", NotFoundError, "has no version 9"),
+        ("models:/churn@nobody", NotFoundError, "has no alias 'nobody'"),
+        ("models:/fraud/1", NotFoundError, "no registered model 'fraud'"),
+    ],
+)
+def test_models_uri_errors_are_clear(reg, mlruns, uri, error, match):
+    with pytest.raises(error, match=match):
+        reg.import_mlflow("churn", uri)
+
+
+def test_models_uri_needs_a_file_store(reg, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with pytest.raises(BadRequestError, match="MLflow file store"):
+        reg.import_mlflow("churn", "models:/churn/1")
+
+
+def test_cli_registers_a_models_uri(tmp_path, capsys, mlruns):
+    from mlops.cli import main
+
+    store = f"--store={tmp_path / 'store'}"
+    code = main(
+        [
+            "models",
+            "register",
+            "churn",
+            "--mlflow",
+            "models:/churn@champion",
+            store,
+            "--as",
+            "alice",
+            "--json",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["source"]["model_uri"] == "models:/churn@champion"
