@@ -3,15 +3,14 @@
 An artifact is stored once at ``artifacts/sha256/<hex>`` (create-exclusive; uploading the same
 bytes twice is a no-op). ``fetch_verified`` recomputes the digest of what the store returned
 and refuses a mismatch; only then may ``load_joblib`` deserialize. Flavor ``sklearn`` means a
-scikit-learn compatible estimator serialized with joblib. ``read_mlflow_sklearn_dir`` imports
-an MLflow model directory of the sklearn flavor (``MLmodel`` + pickled model) without mlflow.
+scikit-learn compatible estimator serialized with joblib (an MLflow model directory is read by
+``mlops.registry.mlflowdir`` and stored the same way).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,6 @@ from mlops.storage.base import ObjectStore
 FLAVOR_SKLEARN = "sklearn"
 FORMAT_JOBLIB = "joblib"
 FLAVORS = (FLAVOR_SKLEARN,)
-
-# MLflow column types -> our dtypes (mlflow/types/schema.py DataType names).
-_MLFLOW_TYPES = {
-    "double": "float64",
-    "float": "float32",
-    "long": "int64",
-    "integer": "int32",
-    "boolean": "bool",
-    "string": "str",
-}
 
 
 def sha256_hex(data: bytes) -> str:
@@ -173,111 +162,3 @@ def check_model_object(obj: Any, where: str = "the artifact") -> None:
             f"{where} holds a {type(obj).__name__}, not a model (it has no predict method)",
             code="not_a_model",
         )
-
-
-def _mlflow_signature(sig: dict[str, Any]) -> dict[str, Any] | None:
-    """Our signature from MLmodel's column-based input schema, or None when it has none."""
-    inputs = sig.get("inputs")
-    if not isinstance(inputs, str):
-        return None
-    try:
-        cols = json.loads(inputs)
-    except ValueError:
-        return None
-    if not (isinstance(cols, list) and cols and all(isinstance(c, dict) and c.get("name") for c in cols)):
-        return None
-    feats = []
-    for c in cols:
-        dtype = _MLFLOW_TYPES.get(str(c.get("type")), "str")
-        feats.append(
-            {
-                "name": str(c["name"]),
-                "dtype": dtype,
-                "kind": "categorical" if dtype in ("str", "bool") else "numeric",
-            }
-        )
-    return {"inputs": feats, "target": None, "classes": None}
-
-
-def read_mlflow_sklearn_dir(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load an MLflow sklearn-flavor model directory: (model object, facts from ``MLmodel``).
-
-    Facts: ``signature`` (ours, from MLmodel's column-based input schema, when present),
-    ``source`` (``{"kind": "mlflow", "run_id", "model_uuid", "mlflow_version", "sklearn_version"}``).
-    The pickle is the user's own local file; it is loaded here only to re-serialize and inspect it.
-    """
-    root = Path(path)
-    mlmodel = root / "MLmodel"
-    meta, flavor = _read_mlmodel(root, mlmodel)
-    pkl = root / str(flavor.get("pickled_model", "model.pkl"))
-    if not pkl.resolve().is_relative_to(root.resolve()) or not pkl.is_file():
-        raise BadRequestError(
-            f"{mlmodel}: pickled_model {flavor.get('pickled_model')!r} is not a file "
-            "inside the model directory",
-            code="not_mlflow_model",
-        )
-    model = _unpickle(pkl)
-    check_model_object(model, str(pkl))
-    facts: dict[str, Any] = {
-        "source": {
-            "kind": "mlflow",
-            "run_id": meta.get("run_id"),
-            "model_uuid": meta.get("model_uuid"),
-            "mlflow_version": meta.get("mlflow_version"),
-            "sklearn_version": flavor.get("sklearn_version"),
-        }
-    }
-    signature = _mlflow_signature(meta.get("signature") or {})
-    if signature is not None:
-        facts["signature"] = signature
-    return model, facts
-
-
-def _read_mlmodel(root: Path, mlmodel: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the ``MLmodel`` document, its sklearn flavor section), refusing other flavors and serializations."""
-    import yaml
-
-    if not mlmodel.is_file():
-        raise BadRequestError(
-            f"{root} is not an MLflow model directory (no MLmodel file)", code="not_mlflow_model"
-        )
-    try:
-        meta = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise BadRequestError(
-            f"{mlmodel}: not valid YAML: {str(exc)[:200]}", code="not_mlflow_model"
-        ) from None
-    if not isinstance(meta, dict):
-        raise BadRequestError(f"{mlmodel}: expected a YAML mapping", code="not_mlflow_model")
-    flavor = (meta.get("flavors") or {}).get("sklearn")
-    if not isinstance(flavor, dict):
-        raise BadRequestError(
-            f"{mlmodel}: only the sklearn flavor can be imported "
-            f"(found {', '.join(meta.get('flavors') or {}) or 'none'})",
-            code="unsupported_flavor",
-        )
-    fmt = flavor.get("serialization_format", "cloudpickle")
-    if fmt not in ("cloudpickle", "pickle"):
-        raise BadRequestError(
-            f"{mlmodel}: serialization_format {fmt!r} is not supported (pickle, cloudpickle)",
-            code="unsupported_flavor",
-        )
-    return meta, flavor
-
-
-def _unpickle(pkl: Path) -> Any:
-    """The user's own pickled model, loaded on their machine; a clear 400 for one that will not load."""
-    import pickle
-
-    with open(pkl, "rb") as f:
-        try:
-            return pickle.load(f)  # noqa: S301 - the user's own model file, imported on their machine
-        except ModuleNotFoundError as exc:
-            raise BadRequestError(
-                f"{pkl}: cannot unpickle, module {exc.name!r} is not installed", code="unsupported_flavor"
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - a truncated or corrupt pickle raises nearly anything
-            raise BadRequestError(
-                f"{pkl}: not a loadable pickle ({type(exc).__name__}: {str(exc)[:120]})",
-                code="not_mlflow_model",
-            ) from None

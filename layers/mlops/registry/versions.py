@@ -16,7 +16,7 @@ from typing import Any
 
 from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from mlops.names import validate_name
-from mlops.registry import artifacts, governance, records
+from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, records
 from mlops.registry.fields import check_scalars, check_tags, check_text, public
 from mlops.registry.keys import artifact_key, model_subject, version_key, version_of_key, versions_prefix
 from mlops.storage.base import ObjectStore
@@ -252,9 +252,14 @@ def _signature_of(
 def import_mlflow(
     reg: Registrar, model: str, path: str, X: Any = None, y: Any = None, **kwargs: Any
 ) -> dict[str, Any]:
-    """Register an MLflow sklearn-flavor model directory (``MLmodel`` + pickle) as a new version.
+    """Register an MLflow sklearn-flavor model directory (``MLmodel`` + model file), or the one a
+    ``models:/`` URI names in an MLflow file store, as a new version.
     Without ``X`` the signature comes from ``MLmodel`` (no reference profile then)."""
-    obj, facts = artifacts.read_mlflow_sklearn_dir(path)
+    registered: dict[str, Any] = {}
+    if mlflowuri.is_models_uri(path):
+        found, registered = mlflowuri.resolve_models_uri(path, mlflowuri.store_root())
+        path = str(found)
+    obj, facts = mlflowdir.read_mlflow_sklearn_dir(path)
     if X is None and "signature" not in kwargs:
         if not facts.get("signature"):
             raise UnprocessableError(
@@ -268,7 +273,7 @@ def import_mlflow(
                 **kwargs["signature"],
                 "classes": [c.item() if hasattr(c, "item") else c for c in classes],
             }
-    return register_version(reg, model, obj, X, y, source=facts["source"], **kwargs)
+    return register_version(reg, model, obj, X, y, source={**facts["source"], **registered}, **kwargs)
 
 
 def store_compiled(
