@@ -323,7 +323,11 @@ def _add_register(actions) -> None:
     )
     r.add_argument("model")
     r.add_argument("--artifact", help="the fitted model as a joblib file")
-    r.add_argument("--mlflow", metavar="DIR", help="an MLflow model directory (sklearn flavor) instead")
+    r.add_argument(
+        "--mlflow",
+        metavar="DIR|URI",
+        help="an MLflow model directory (sklearn flavor) or a models:/name/version or models:/name@alias URI, instead",
+    )
     r.add_argument(
         "--data", help="training data (.csv, .npy, .parquet): signature, lineage digest, drift profile"
     )
