@@ -1,0 +1,202 @@
+"""Feature contributions of a compiled tree ensemble: exact path-dependent Tree SHAP.
+
+``tree_shap(compiled, X)`` returns ``(base_value, contributions)`` with
+``base_value + contributions.sum(axis=1) == raw output`` for every row: the margin (log-odds)
+of a GradientBoostingClassifier, the prediction of a GradientBoostingRegressor, the class
+probabilities of a forest, i.e. what ``shap.TreeExplainer`` reports for the same models
+(``model_output="raw"``, ``feature_perturbation="tree_path_dependent"``).
+
+The algorithm is Lundberg et al. 2018 (Algorithm 2), rearranged so numpy can run it over every
+leaf of every tree and every row at once. For one leaf with value ``v`` whose path splits on the
+unique features ``P`` (``d = |P|``), let ``z_j`` be the fraction of training cover that follows
+the path at ``j``'s splits and ``o_j`` (0 or 1) whether the row does. The leaf adds to feature
+``i`` in ``P``::
+
+    v * (o_i - z_i) * sum_k  k! (d-1-k)! / d!  *  [t^k] prod_{j in P, j != i} (z_j + o_j t)
+
+which is exactly what EXTEND/UNWIND accumulate in the paper. Here the full product is built once
+per leaf and each feature's factor divided back out (the paper's UNWIND), all as array
+operations; the leaves' paths (features, intervals, cover fractions) are derived once per model
+and cached on it. Comparisons are the compiled walk's own (float32 row, ``x <= threshold`` goes
+left), so the leaf a row reaches here is the leaf it is scored by.
+
+Needs the node cover (``CompiledTrees.cover``); artifacts compiled before it was kept raise
+a ``ConflictError`` asking to recompile / re-register, never an approximation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import factorial
+
+import numpy as np
+
+from mlops.errors import BadRequestError, ConflictError
+from mlops.serving.compiled import CompiledTrees
+
+_CACHE_KEY = "_leaf_paths_cache"
+_CHUNK_ELEMENTS = 1 << 22  # rows are explained in chunks of about this many (row, leaf, slot) cells
+
+
+@dataclass(frozen=True)
+class LeafPaths:
+    """Every leaf of every tree with the unique features of its path, padded to ``D`` slots.
+
+    A padding slot has ``valid`` False, ``zero`` 1 and is never "followed", so its factor in the
+    path polynomial is the constant 1.
+    """
+
+    feature: np.ndarray  # (L, D) int64: feature of the slot (0 in padding)
+    lo: np.ndarray  # (L, D) float64: the row follows the path iff not (x <= lo) ... (NaN: no bound)
+    hi: np.ndarray  # (L, D) float64: ... and x <= hi
+    free_hi: np.ndarray  # (L, D) bool: no left turn on this feature (no upper bound, NaN included)
+    zero: np.ndarray  # (L, D) float64: fraction of the cover that follows the path at this feature
+    valid: np.ndarray  # (L, D) bool
+    weight: np.ndarray  # (L, D) float64: Shapley weight k! (d-1-k)! / d! of coefficient k, d = path size
+    value: np.ndarray  # (L, V) float64: the leaf's addition to every raw output column
+    base: np.ndarray  # (V,) float64: the expected raw output under the cover (shap's expected_value)
+
+
+def _tree_leaves(
+    feature: np.ndarray, threshold: np.ndarray, left: np.ndarray, right: np.ndarray, cover: np.ndarray
+) -> list[tuple[int, list[tuple[int, float, float, float]]]]:
+    """(leaf node, [(feature, lo, hi, zero fraction) per unique feature in order of first split])."""
+    out: list[tuple[int, list[tuple[int, float, float, float]]]] = []
+    stack: list[tuple[int, dict[int, list[float]]]] = [(0, {})]
+    while stack:
+        node, path = stack.pop()
+        f = int(feature[node])
+        if f < 0:
+            out.append((node, [(g, lo, hi, z) for g, (lo, hi, z) in path.items()]))
+            continue
+        thr, c = float(threshold[node]), float(cover[node])
+        for child, goes_left in ((int(right[node]), False), (int(left[node]), True)):
+            frac = float(cover[child]) / c if c > 0 else 0.0
+            lo, hi, z = path.get(f, (np.nan, np.inf, 1.0))
+            bound = (lo, min(hi, thr)) if goes_left else ((thr if np.isnan(lo) else max(lo, thr)), hi)
+            stack.append((child, {**path, f: [bound[0], bound[1], z * frac]}))
+    return out
+
+
+def _slots(
+    leaves: list[tuple[int, int, list[tuple[int, float, float, float]]]], depth: int
+) -> tuple[np.ndarray, ...]:
+    """The per-leaf path lists as padded (L, D) arrays."""
+    L, D = len(leaves), max(1, depth)
+    feature = np.zeros((L, D), dtype=np.int64)
+    lo = np.full((L, D), np.nan)
+    hi = np.full((L, D), np.inf)
+    zero = np.ones((L, D))
+    valid = np.zeros((L, D), dtype=bool)
+    weight = np.zeros((L, D))
+    for r, (_t, _n, path) in enumerate(leaves):
+        d = len(path)
+        for s, (g, a, b, z) in enumerate(path):
+            feature[r, s], lo[r, s], hi[r, s], zero[r, s], valid[r, s] = g, a, b, z, True
+        for k in range(d):
+            weight[r, k] = factorial(k) * factorial(d - 1 - k) / factorial(d)
+    return feature, lo, hi, np.isinf(hi) & (hi > 0), zero, valid, weight
+
+
+def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
+    """The leaves' paths of ``compiled`` (cached on it): what every explanation of the model reuses."""
+    cached = compiled.__dict__.get(_CACHE_KEY)
+    if isinstance(cached, LeafPaths):
+        return cached
+    if compiled.cover is None:
+        raise ConflictError(
+            "this model's compiled trees were stored without node cover (compiled before explanations "
+            "existed): recompile / re-register the model to explain it",
+            code="recompile_to_explain",
+        )
+    leaves: list[tuple[int, int, list[tuple[int, float, float, float]]]] = []
+    for t in range(compiled.feature.shape[0]):
+        args = (
+            compiled.feature[t],
+            compiled.threshold[t],
+            compiled.left[t],
+            compiled.right[t],
+            compiled.cover[t],
+        )
+        leaves.extend((t, node, path) for node, path in _tree_leaves(*args))
+    feature, lo, hi, free_hi, zero, valid, weight = _slots(leaves, compiled.depth)
+    tree = np.array([t for t, _n, _p in leaves], dtype=np.int64)
+    node = np.array([n for _t, n, _p in leaves], dtype=np.int64)
+    n_out = compiled.init.shape[0]
+    value = np.zeros((len(leaves), n_out))
+    if compiled.kind == "forest":  # the raw output is the mean of the trees' class fractions
+        value[:] = compiled.value[tree, node, :] / compiled.feature.shape[0]
+        init = np.zeros(n_out)
+    else:  # boosting: every tree adds its (learning-rate scaled) leaf to one output column
+        value[np.arange(len(leaves)), compiled.tree_output[tree]] = compiled.value[tree, node, 0]
+        init = np.asarray(compiled.init, dtype=np.float64)
+    base = init + (value * zero.prod(axis=1)[:, None]).sum(axis=0)
+    paths = LeafPaths(feature, lo, hi, free_hi, zero, valid, weight, value, base)
+    compiled.__dict__[_CACHE_KEY] = paths
+    return paths
+
+
+def _slot_weights(p: LeafPaths, X: np.ndarray) -> np.ndarray:
+    """(n, L, D): for every row, leaf and path slot, ``(o_i - z_i) * sum_k w_k [t^k] prod_{j!=i}``."""
+    xs = X[:, p.feature]  # (n, L, D)
+    one = ((xs <= p.hi) | p.free_hi) & ~(xs <= p.lo) & p.valid
+    o = one.astype(np.float64)
+    z = np.broadcast_to(p.zero, o.shape)
+    n, L, D = o.shape
+    poly = np.zeros((n, L, D + 1))  # prod_j (z_j + o_j t), coefficient k at [..., k]
+    poly[..., 0] = 1.0
+    for j in range(D):  # EXTEND
+        poly[..., 1:] = poly[..., 1:] * z[..., j : j + 1] + poly[..., :-1] * o[..., j : j + 1]
+        poly[..., 0] *= z[..., j]
+    out = np.empty((n, L, D))
+    q = np.empty((n, L, D))
+    for i in range(D):  # UNWIND feature i: q = poly / (z_i + o_i t)
+        zi, oi = z[..., i], one[..., i]
+        q[..., D - 1] = poly[..., D]
+        for k in range(D - 1, 0, -1):
+            q[..., k - 1] = poly[..., k] - zi * q[..., k]
+        safe_z = np.where(zi > 0, zi, 1.0)[..., None]
+        q = np.where(oi[..., None], q, poly[..., :D] / safe_z)  # o_i = 0: the factor is the constant z_i
+        out[..., i] = (q * p.weight).sum(axis=-1) * (o[..., i] - zi)
+    out *= p.valid
+    return out
+
+
+def tree_shap_all(compiled: CompiledTrees, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(base (V,), contributions (n, n_features, V))`` for every raw output column ``V``."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != compiled.n_features:
+        raise BadRequestError(f"expected rows of {compiled.n_features} features, got shape {X.shape}")
+    p = leaf_paths(compiled)
+    Xf = X.astype(np.float32).astype(np.float64)  # float32 comparisons, as the compiled walk does
+    n, F = Xf.shape
+    L, D = p.feature.shape
+    V = p.value.shape[1]
+    phi = np.zeros((n, F, V))
+    step = max(1, _CHUNK_ELEMENTS // max(1, L * (D + 1)))
+    for start in range(0, n, step):
+        rows = Xf[start : start + step]
+        g = _slot_weights(p, rows)  # (m, L, D)
+        m = rows.shape[0]
+        idx = (np.arange(m, dtype=np.int64)[:, None, None] * F + p.feature).ravel()
+        for v in range(V):
+            w = (g * p.value[:, v][:, None]).ravel()
+            phi[start : start + m, :, v] = np.bincount(idx, weights=w, minlength=m * F).reshape(m, F)
+    return p.base.copy(), phi
+
+
+def tree_shap(compiled: CompiledTrees, X: np.ndarray, output: int | None = None) -> tuple[float, np.ndarray]:
+    """``(base_value, contributions (n, n_features))`` of one raw output column.
+
+    ``output`` defaults to the only column (GradientBoosting binary / regressor) or, for a
+    two-class forest, to the positive class (column 1); a model with more outputs needs it.
+    """
+    n_out = compiled.init.shape[0]
+    if output is None:
+        if n_out > 2 or (n_out == 2 and compiled.kind != "forest"):
+            raise BadRequestError(f"the model has {n_out} outputs: say which one to explain (0..{n_out - 1})")
+        output = n_out - 1
+    if not 0 <= output < n_out:
+        raise BadRequestError(f"output {output} out of range: the model has {n_out} outputs")
+    base, phi = tree_shap_all(compiled, X)
+    return float(base[output]), phi[:, :, output]
