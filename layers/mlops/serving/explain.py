@@ -36,6 +36,7 @@ from mlops.serving.compiled import CompiledTrees
 
 _CACHE_KEY = "_leaf_paths_cache"
 _CHUNK_ELEMENTS = 1 << 22  # rows are explained in chunks of about this many (row, leaf, slot) cells
+_TABLE_LIMIT = 1 << 21  # most cells of a model's table of contributions for every pattern of followed slots
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class LeafPaths:
     weight: np.ndarray  # (L, D) float64: Shapley weight k! (d-1-k)! / d! of coefficient k, d = path size
     value: np.ndarray  # (L, V) float64: the leaf's addition to every raw output column
     base: np.ndarray  # (V,) float64: the expected raw output under the cover (shap's expected_value)
+    # (L * 2**D, D, V): what every slot adds for each pattern of followed slots (bit s = slot s), when
+    # that is small (shallow trees): a row then costs a lookup instead of the polynomial arithmetic
+    table: np.ndarray | None
 
 
 def _tree_leaves(
@@ -78,11 +82,9 @@ def _tree_leaves(
     return out
 
 
-def _slots(
-    leaves: list[tuple[int, int, list[tuple[int, float, float, float]]]], depth: int
-) -> tuple[np.ndarray, ...]:
+def _slots(leaves: list[tuple[int, int, list[tuple[int, float, float, float]]]]) -> tuple[np.ndarray, ...]:
     """The per-leaf path lists as padded (L, D) arrays."""
-    L, D = len(leaves), max(1, depth)
+    L, D = len(leaves), max(1, max(len(path) for _t, _n, path in leaves))
     feature = np.zeros((L, D), dtype=np.int64)
     lo = np.full((L, D), np.nan)
     hi = np.full((L, D), np.inf)
@@ -96,6 +98,40 @@ def _slots(
         for k in range(d):
             weight[r, k] = factorial(k) * factorial(d - 1 - k) / factorial(d)
     return feature, lo, hi, np.isinf(hi) & (hi > 0), zero, valid, weight
+
+
+def _unwound(one: np.ndarray, zero: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(m, L, D): ``(o_i - z_i) * sum_k w_k [t^k] prod_{j != i} (z_j + o_j t)`` for followed flags ``one``."""
+    o = one.astype(np.float64)
+    z = np.broadcast_to(zero, o.shape)
+    m, L, D = o.shape
+    poly = np.zeros((m, L, D + 1))  # prod_j (z_j + o_j t), coefficient k at [..., k]
+    poly[..., 0] = 1.0
+    for j in range(D):  # EXTEND
+        poly[..., 1:] = poly[..., 1:] * z[..., j : j + 1] + poly[..., :-1] * o[..., j : j + 1]
+        poly[..., 0] *= z[..., j]
+    out = np.empty((m, L, D))
+    q = np.empty((m, L, D))
+    for i in range(D):  # UNWIND slot i: q = poly / (z_i + o_i t)
+        zi = z[..., i]
+        q[..., D - 1] = poly[..., D]
+        for k in range(D - 1, 0, -1):
+            q[..., k - 1] = poly[..., k] - zi * q[..., k]
+        safe_z = np.where(zi > 0, zi, 1.0)[..., None]
+        q = np.where(one[..., i, None], q, poly[..., :D] / safe_z)  # o_i = 0: the factor is the constant z_i
+        out[..., i] = (q * weight).sum(axis=-1) * (o[..., i] - zi)
+    return out
+
+
+def _table(zero: np.ndarray, valid: np.ndarray, weight: np.ndarray, value: np.ndarray) -> np.ndarray | None:
+    """Every slot's contribution for all 2**D patterns of followed slots, or None when too big."""
+    L, D = zero.shape
+    P, V = 1 << D, value.shape[1]
+    if L * P * D * V > _TABLE_LIMIT:
+        return None
+    bits = ((np.arange(P)[:, None] >> np.arange(D)) & 1).astype(bool)  # (P, D)
+    g = _unwound(bits[:, None, :] & valid, zero, weight) * valid  # (P, L, D)
+    return (g.transpose(1, 0, 2)[..., None] * value[:, None, None, :]).reshape(L * P, D, V)
 
 
 def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
@@ -119,7 +155,7 @@ def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
             compiled.cover[t],
         )
         leaves.extend((t, node, path) for node, path in _tree_leaves(*args))
-    feature, lo, hi, free_hi, zero, valid, weight = _slots(leaves, compiled.depth)
+    feature, lo, hi, free_hi, zero, valid, weight = _slots(leaves)
     tree = np.array([t for t, _n, _p in leaves], dtype=np.int64)
     node = np.array([n for _t, n, _p in leaves], dtype=np.int64)
     n_out = compiled.init.shape[0]
@@ -131,35 +167,22 @@ def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
         value[np.arange(len(leaves)), compiled.tree_output[tree]] = compiled.value[tree, node, 0]
         init = np.asarray(compiled.init, dtype=np.float64)
     base = init + (value * zero.prod(axis=1)[:, None]).sum(axis=0)
-    paths = LeafPaths(feature, lo, hi, free_hi, zero, valid, weight, value, base)
+    table = _table(zero, valid, weight, value)
+    paths = LeafPaths(feature, lo, hi, free_hi, zero, valid, weight, value, base, table)
     compiled.__dict__[_CACHE_KEY] = paths
     return paths
 
 
-def _slot_weights(p: LeafPaths, X: np.ndarray) -> np.ndarray:
-    """(n, L, D): for every row, leaf and path slot, ``(o_i - z_i) * sum_k w_k [t^k] prod_{j!=i}``."""
+def _contributions(p: LeafPaths, X: np.ndarray) -> np.ndarray:
+    """(n, L, D, V): what every path slot of every leaf adds to every output for every row of ``X``."""
     xs = X[:, p.feature]  # (n, L, D)
-    one = ((xs <= p.hi) | p.free_hi) & ~(xs <= p.lo) & p.valid
-    o = one.astype(np.float64)
-    z = np.broadcast_to(p.zero, o.shape)
-    n, L, D = o.shape
-    poly = np.zeros((n, L, D + 1))  # prod_j (z_j + o_j t), coefficient k at [..., k]
-    poly[..., 0] = 1.0
-    for j in range(D):  # EXTEND
-        poly[..., 1:] = poly[..., 1:] * z[..., j : j + 1] + poly[..., :-1] * o[..., j : j + 1]
-        poly[..., 0] *= z[..., j]
-    out = np.empty((n, L, D))
-    q = np.empty((n, L, D))
-    for i in range(D):  # UNWIND feature i: q = poly / (z_i + o_i t)
-        zi, oi = z[..., i], one[..., i]
-        q[..., D - 1] = poly[..., D]
-        for k in range(D - 1, 0, -1):
-            q[..., k - 1] = poly[..., k] - zi * q[..., k]
-        safe_z = np.where(zi > 0, zi, 1.0)[..., None]
-        q = np.where(oi[..., None], q, poly[..., :D] / safe_z)  # o_i = 0: the factor is the constant z_i
-        out[..., i] = (q * p.weight).sum(axis=-1) * (o[..., i] - zi)
-    out *= p.valid
-    return out
+    one = ((xs <= p.hi) | p.free_hi) & ~(xs <= p.lo) & p.valid  # the row follows the path at the slot
+    L, D = p.feature.shape
+    if p.table is not None:
+        code = (one << np.arange(D)).sum(axis=-1) + np.arange(L) * (1 << D)  # (n, L) rows of the table
+        return p.table.take(code, axis=0)
+    g = _unwound(one, p.zero, p.weight) * p.valid
+    return g[..., None] * p.value[:, None, :]
 
 
 def tree_shap_all(compiled: CompiledTrees, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,15 +196,15 @@ def tree_shap_all(compiled: CompiledTrees, X: np.ndarray) -> tuple[np.ndarray, n
     L, D = p.feature.shape
     V = p.value.shape[1]
     phi = np.zeros((n, F, V))
-    step = max(1, _CHUNK_ELEMENTS // max(1, L * (D + 1)))
+    step = max(1, _CHUNK_ELEMENTS // (L * (D + 1) * V))
     for start in range(0, n, step):
-        rows = Xf[start : start + step]
-        g = _slot_weights(p, rows)  # (m, L, D)
-        m = rows.shape[0]
+        g = _contributions(p, Xf[start : start + step])  # (m, L, D, V)
+        m = g.shape[0]
         idx = (np.arange(m, dtype=np.int64)[:, None, None] * F + p.feature).ravel()
         for v in range(V):
-            w = (g * p.value[:, v][:, None]).ravel()
-            phi[start : start + m, :, v] = np.bincount(idx, weights=w, minlength=m * F).reshape(m, F)
+            phi[start : start + m, :, v] = np.bincount(
+                idx, weights=g[..., v].ravel(), minlength=m * F
+            ).reshape(m, F)
     return p.base.copy(), phi
 
 

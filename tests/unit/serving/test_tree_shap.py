@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from mlops.errors import BadRequestError, ConflictError
 from mlops.serving.compiled import CompiledTrees, compile_model
-from mlops.serving.explain import tree_shap, tree_shap_all
+from mlops.serving.explain import leaf_paths, tree_shap, tree_shap_all
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     GradientBoostingClassifier,
@@ -197,13 +197,18 @@ def test_which_output_is_explained():
         tree_shap(multi, XT[:1, :5], output=0)
 
 
-def test_many_rows_are_explained_in_chunks_with_the_same_result(monkeypatch):
+@pytest.mark.parametrize("name", ["gb-binary", "gb-multiclass", "rf-binary"])
+def test_the_lookup_table_the_polynomial_and_chunking_agree(name, monkeypatch):
     import mlops.serving.explain as explain
 
-    compiled = _compiled(MODELS["gb-regressor"]())
-    whole = tree_shap(compiled, XT)[1]
-    monkeypatch.setattr(explain, "_CHUNK_ELEMENTS", 1)  # one row per chunk
-    np.testing.assert_array_equal(tree_shap(compiled, XT)[1], whole)
+    compiled = _compiled(MODELS[name]())
+    uses_table = leaf_paths(compiled).table is not None
+    first = tree_shap_all(compiled, XT)[1]
+    monkeypatch.setattr(explain, "_TABLE_LIMIT", 0 if uses_table else 1 << 40)  # the other way
+    monkeypatch.setattr(explain, "_CHUNK_ELEMENTS", 1)  # and one row per chunk
+    other = _compiled(MODELS[name]())
+    assert (leaf_paths(other).table is None) == uses_table
+    np.testing.assert_allclose(tree_shap_all(other, XT)[1], first, rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------- the real shap package, in its own venv
