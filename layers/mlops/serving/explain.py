@@ -37,6 +37,7 @@ from mlops.serving.compiled import CompiledTrees
 _CACHE_KEY = "_leaf_paths_cache"
 _CHUNK_ELEMENTS = 1 << 22  # rows are explained in chunks of about this many (row, leaf, slot) cells
 _TABLE_LIMIT = 1 << 21  # most cells of a model's table of contributions for every pattern of followed slots
+_BITS = (1 << np.arange(8)).astype(np.uint8)  # a table is indexed by one byte: paths of at most 8 features
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,8 @@ class LeafPaths:
     """
 
     feature: np.ndarray  # (L, D) int64: feature of the slot (0 in padding)
-    lo: np.ndarray  # (L, D) float64: the row follows the path iff not (x <= lo) ... (NaN: no bound)
-    hi: np.ndarray  # (L, D) float64: ... and x <= hi
-    free_hi: np.ndarray  # (L, D) bool: no left turn on this feature (no upper bound, NaN included)
+    lo: np.ndarray  # (L, D) float64: the row follows the path iff not (x <= lo) (NaN: no lower bound) ...
+    hi: np.ndarray  # (L, D) float64: ... and x <= hi (inf: no upper bound; NaN in padding: never)
     zero: np.ndarray  # (L, D) float64: fraction of the cover that follows the path at this feature
     valid: np.ndarray  # (L, D) bool
     weight: np.ndarray  # (L, D) float64: Shapley weight k! (d-1-k)! / d! of coefficient k, d = path size
@@ -59,6 +59,7 @@ class LeafPaths:
     # (L * 2**D, D, V): what every slot adds for each pattern of followed slots (bit s = slot s), when
     # that is small (shallow trees): a row then costs a lookup instead of the polynomial arithmetic
     table: np.ndarray | None
+    scatter: np.ndarray | None  # (L * D, F) float64: slot -> its feature, when small; else bincount
 
 
 def _tree_leaves(
@@ -87,7 +88,7 @@ def _slots(leaves: list[tuple[int, int, list[tuple[int, float, float, float]]]])
     L, D = len(leaves), max(1, max(len(path) for _t, _n, path in leaves))
     feature = np.zeros((L, D), dtype=np.int64)
     lo = np.full((L, D), np.nan)
-    hi = np.full((L, D), np.inf)
+    hi = np.full((L, D), np.nan)
     zero = np.ones((L, D))
     valid = np.zeros((L, D), dtype=bool)
     weight = np.zeros((L, D))
@@ -97,7 +98,7 @@ def _slots(leaves: list[tuple[int, int, list[tuple[int, float, float, float]]]])
             feature[r, s], lo[r, s], hi[r, s], zero[r, s], valid[r, s] = g, a, b, z, True
         for k in range(d):
             weight[r, k] = factorial(k) * factorial(d - 1 - k) / factorial(d)
-    return feature, lo, hi, np.isinf(hi) & (hi > 0), zero, valid, weight
+    return feature, lo, hi, zero, valid, weight
 
 
 def _unwound(one: np.ndarray, zero: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -127,7 +128,7 @@ def _table(zero: np.ndarray, valid: np.ndarray, weight: np.ndarray, value: np.nd
     """Every slot's contribution for all 2**D patterns of followed slots, or None when too big."""
     L, D = zero.shape
     P, V = 1 << D, value.shape[1]
-    if L * P * D * V > _TABLE_LIMIT:
+    if D > _BITS.shape[0] or L * P * D * V > _TABLE_LIMIT:
         return None
     bits = ((np.arange(P)[:, None] >> np.arange(D)) & 1).astype(bool)  # (P, D)
     g = _unwound(bits[:, None, :] & valid, zero, weight) * valid  # (P, L, D)
@@ -155,7 +156,7 @@ def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
             compiled.cover[t],
         )
         leaves.extend((t, node, path) for node, path in _tree_leaves(*args))
-    feature, lo, hi, free_hi, zero, valid, weight = _slots(leaves)
+    feature, lo, hi, zero, valid, weight = _slots(leaves)
     tree = np.array([t for t, _n, _p in leaves], dtype=np.int64)
     node = np.array([n for _t, n, _p in leaves], dtype=np.int64)
     n_out = compiled.init.shape[0]
@@ -168,21 +169,29 @@ def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
         init = np.asarray(compiled.init, dtype=np.float64)
     base = init + (value * zero.prod(axis=1)[:, None]).sum(axis=0)
     table = _table(zero, valid, weight, value)
-    paths = LeafPaths(feature, lo, hi, free_hi, zero, valid, weight, value, base, table)
+    scatter = None
+    if feature.size * compiled.n_features <= _TABLE_LIMIT:  # slots -> features as a matrix product
+        scatter = np.zeros((feature.size, compiled.n_features))
+        scatter[np.arange(feature.size), feature.ravel()] = valid.ravel()
+    paths = LeafPaths(feature, lo, hi, zero, valid, weight, value, base, table, scatter)
     compiled.__dict__[_CACHE_KEY] = paths
     return paths
 
 
 def _contributions(p: LeafPaths, X: np.ndarray) -> np.ndarray:
-    """(n, L, D, V): what every path slot of every leaf adds to every output for every row of ``X``."""
+    """(n, L * D, V): what every path slot of every leaf adds to every output for every row of ``X``.
+
+    ``X`` has no NaN (they are +inf: both go right at every split, as in the compiled walk).
+    """
     xs = X[:, p.feature]  # (n, L, D)
-    one = ((xs <= p.hi) | p.free_hi) & ~(xs <= p.lo) & p.valid  # the row follows the path at the slot
-    L, D = p.feature.shape
+    one = np.greater(xs <= p.hi, xs <= p.lo)  # followed: x <= hi and not x <= lo (False in padding)
+    n, (L, D), V = X.shape[0], p.feature.shape, p.value.shape[1]
     if p.table is not None:
-        code = (one << np.arange(D)).sum(axis=-1) + np.arange(L) * (1 << D)  # (n, L) rows of the table
-        return p.table.take(code, axis=0)
+        code = (one.view(np.uint8) @ _BITS[:D]).astype(np.int64)  # bit s = slot s followed
+        code += np.arange(L, dtype=np.int64) * (1 << D)
+        return p.table.take(code, axis=0).reshape(n, L * D, V)
     g = _unwound(one, p.zero, p.weight) * p.valid
-    return g[..., None] * p.value[:, None, :]
+    return (g[..., None] * p.value[:, None, :]).reshape(n, L * D, V)
 
 
 def tree_shap_all(compiled: CompiledTrees, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,16 +201,20 @@ def tree_shap_all(compiled: CompiledTrees, X: np.ndarray) -> tuple[np.ndarray, n
         raise BadRequestError(f"expected rows of {compiled.n_features} features, got shape {X.shape}")
     p = leaf_paths(compiled)
     Xf = X.astype(np.float32).astype(np.float64)  # float32 comparisons, as the compiled walk does
+    Xf[np.isnan(Xf)] = np.inf
     n, F = Xf.shape
     L, D = p.feature.shape
     V = p.value.shape[1]
     phi = np.zeros((n, F, V))
     step = max(1, _CHUNK_ELEMENTS // (L * (D + 1) * V))
     for start in range(0, n, step):
-        g = _contributions(p, Xf[start : start + step])  # (m, L, D, V)
+        g = _contributions(p, Xf[start : start + step])  # (m, L * D, V)
         m = g.shape[0]
-        idx = (np.arange(m, dtype=np.int64)[:, None, None] * F + p.feature).ravel()
         for v in range(V):
+            if p.scatter is not None:
+                phi[start : start + m, :, v] = g[..., v] @ p.scatter
+                continue
+            idx = (np.arange(m, dtype=np.int64)[:, None] * F + p.feature.ravel()).ravel()
             phi[start : start + m, :, v] = np.bincount(
                 idx, weights=g[..., v].ravel(), minlength=m * F
             ).reshape(m, F)

@@ -110,6 +110,17 @@ def test_contributions_plus_base_equal_the_raw_output_of_every_row(name):
     np.testing.assert_allclose(base + phi.sum(axis=1), compiled.raw(XT), rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["gb-binary", "rf-multiclass"])
+def test_nan_and_infinite_values_follow_the_compiled_walk(name):
+    compiled = _compiled(MODELS[name]())
+    rows = XT[:60].copy()
+    rows[::3, 0] = np.nan
+    rows[1::3, 1] = np.inf
+    rows[2::3, 2] = -np.inf
+    base, phi = tree_shap_all(compiled, rows)
+    np.testing.assert_allclose(base + phi.sum(axis=1), compiled.raw(rows), rtol=0, atol=1e-9)
+
+
 def _expected(c: CompiledTrees, t: int, x: np.ndarray, known: set[int], node: int = 0) -> np.ndarray:
     """E[tree t | x_known] under the cover (the paper's Algorithm 1)."""
     f = int(c.feature[t, node])
