@@ -58,6 +58,7 @@ class LeafPaths:
     base: np.ndarray  # (V,) float64: the expected raw output under the cover (shap's expected_value)
     # (L * 2**D, D, V): what every slot adds for each pattern of followed slots (bit s = slot s), when
     # that is small (shallow trees): a row then costs a lookup instead of the polynomial arithmetic
+    groups: tuple[tuple[int, int, int], ...]  # (first, end, path size) of the leaves, sorted by path size
     table: np.ndarray | None
     scatter: np.ndarray | None  # (L * D, F) float64: slot -> its feature, when small; else bincount
 
@@ -102,25 +103,32 @@ def _slots(leaves: list[tuple[int, int, list[tuple[int, float, float, float]]]])
 
 
 def _unwound(one: np.ndarray, zero: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """(m, L, D): ``(o_i - z_i) * sum_k w_k [t^k] prod_{j != i} (z_j + o_j t)`` for followed flags ``one``."""
-    o = one.astype(np.float64)
-    z = np.broadcast_to(zero, o.shape)
-    m, L, D = o.shape
-    poly = np.zeros((m, L, D + 1))  # prod_j (z_j + o_j t), coefficient k at [..., k]
-    poly[..., 0] = 1.0
-    for j in range(D):  # EXTEND
-        poly[..., 1:] = poly[..., 1:] * z[..., j : j + 1] + poly[..., :-1] * o[..., j : j + 1]
-        poly[..., 0] *= z[..., j]
+    """(m, L, D): ``(o_i - z_i) * sum_k w_k [t^k] prod_{j != i} (z_j + o_j t)`` for followed flags ``one``.
+
+    Computed slot-first ((D, m, L): every step works on contiguous (m, L) planes).
+    """
+    m, L, D = one.shape
+    ones = np.moveaxis(one, -1, 0)  # (D, m, L) bool
+    o = ones.astype(np.float64)
+    z = np.ascontiguousarray(zero.T)[:, None, :]  # (D, 1, L)
+    w = np.ascontiguousarray(weight.T)[:, None, :]
+    poly = np.zeros((D + 1, m, L))  # prod_j (z_j + o_j t), coefficient k at [k]
+    poly[0] = 1.0
+    for j in range(D):  # EXTEND: only coefficients 0..j are non-zero so far
+        poly[1 : j + 2] = poly[1 : j + 2] * z[j] + poly[: j + 1] * o[j]
+        poly[0] *= z[j]
+    # o_i = 0: the factor is the constant z_i, so sum_k w_k [t^k] (poly / z_i) = s0 / z_i
+    s0 = (poly[:D] * w).sum(axis=0)
     out = np.empty((m, L, D))
-    q = np.empty((m, L, D))
-    for i in range(D):  # UNWIND slot i: q = poly / (z_i + o_i t)
-        zi = z[..., i]
-        q[..., D - 1] = poly[..., D]
+    q = np.empty((D, m, L))
+    for i in range(D):  # UNWIND slot i with o_i = 1: q = poly / (z_i + t), from the top coefficient down
+        q[D - 1] = poly[D]
         for k in range(D - 1, 0, -1):
-            q[..., k - 1] = poly[..., k] - zi * q[..., k]
-        safe_z = np.where(zi > 0, zi, 1.0)[..., None]
-        q = np.where(one[..., i, None], q, poly[..., :D] / safe_z)  # o_i = 0: the factor is the constant z_i
-        out[..., i] = (q * weight).sum(axis=-1) * (o[..., i] - zi)
+            np.multiply(q[k], z[i], out=q[k - 1])
+            np.subtract(poly[k], q[k - 1], out=q[k - 1])
+        s1 = (q * w).sum(axis=0)
+        s = np.where(ones[i], s1, s0 / np.where(z[i] > 0, z[i], 1.0))
+        out[..., i] = s * (o[i] - z[i])
     return out
 
 
@@ -156,6 +164,12 @@ def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
             compiled.cover[t],
         )
         leaves.extend((t, node, path) for node, path in _tree_leaves(*args))
+    leaves.sort(key=lambda leaf: len(leaf[2]))  # by path size: the polynomial runs per size, without padding
+    sizes = np.array([len(path) for _t, _n, path in leaves])
+    starts = np.flatnonzero(np.diff(sizes, prepend=-1))
+    groups = tuple(
+        (int(a), int(b), int(sizes[a])) for a, b in zip(starts, [*starts[1:], len(leaves)], strict=True)
+    )
     feature, lo, hi, zero, valid, weight = _slots(leaves)
     tree = np.array([t for t, _n, _p in leaves], dtype=np.int64)
     node = np.array([n for _t, n, _p in leaves], dtype=np.int64)
@@ -173,7 +187,7 @@ def leaf_paths(compiled: CompiledTrees) -> LeafPaths:
     if feature.size * compiled.n_features <= _TABLE_LIMIT:  # slots -> features as a matrix product
         scatter = np.zeros((feature.size, compiled.n_features))
         scatter[np.arange(feature.size), feature.ravel()] = valid.ravel()
-    paths = LeafPaths(feature, lo, hi, zero, valid, weight, value, base, table, scatter)
+    paths = LeafPaths(feature, lo, hi, zero, valid, weight, value, base, groups, table, scatter)
     compiled.__dict__[_CACHE_KEY] = paths
     return paths
 
@@ -190,7 +204,10 @@ def _contributions(p: LeafPaths, X: np.ndarray) -> np.ndarray:
         code = (one.view(np.uint8) @ _BITS[:D]).astype(np.int64)  # bit s = slot s followed
         code += np.arange(L, dtype=np.int64) * (1 << D)
         return p.table.take(code, axis=0).reshape(n, L * D, V)
-    g = _unwound(one, p.zero, p.weight) * p.valid
+    g = np.zeros((n, L, D))
+    for a, b, d in p.groups:  # a leaf without splits (a one-node tree) adds nothing to any feature
+        if d:
+            g[:, a:b, :d] = _unwound(one[:, a:b, :d], p.zero[a:b, :d], p.weight[a:b, :d])
     return (g[..., None] * p.value[:, None, :]).reshape(n, L * D, V)
 
 
