@@ -10,7 +10,8 @@ without importing scikit-learn at all.
 Supported: ``GradientBoostingClassifier`` (binary and multiclass, log-loss) and
 ``GradientBoostingRegressor`` (squared error), ``RandomForestClassifier`` /
 ``ExtraTreesClassifier``. Anything else returns None from ``compile_model`` and keeps the
-model's own ``predict_proba``.
+model's own ``predict_proba``. The nodes' training cover is kept too (an optional array: files
+without it still load and score) for exact Tree SHAP (``mlops.serving.explain``).
 """
 
 from __future__ import annotations

@@ -16,9 +16,12 @@ the path at ``j``'s splits and ``o_j`` (0 or 1) whether the row does. The leaf a
 
 which is exactly what EXTEND/UNWIND accumulate in the paper. Here the full product is built once
 per leaf and each feature's factor divided back out (the paper's UNWIND), all as array
-operations; the leaves' paths (features, intervals, cover fractions) are derived once per model
-and cached on it. Comparisons are the compiled walk's own (float32 row, ``x <= threshold`` goes
-left), so the leaf a row reaches here is the leaf it is scored by.
+operations. The leaves' paths (features, intervals, cover fractions) are derived once per model
+and cached on it. Since a leaf's contributions depend on the row only through which of its ``d``
+features the row follows, shallow ensembles (d <= 8, table small) also get a table of every
+leaf's contributions for all ``2**d`` patterns, built on the first explanation: a row is then a
+lookup. Comparisons are the compiled walk's own (float32 row, ``x <= threshold`` goes left, NaN
+goes right), so the leaf a row reaches here is the leaf it is scored by.
 
 Needs the node cover (``CompiledTrees.cover``); artifacts compiled before it was kept raise
 a ``ConflictError`` asking to recompile / re-register, never an approximation.
