@@ -102,6 +102,30 @@ def test_a_hand_computed_two_feature_tree():
     )
 
 
+def test_a_tree_without_splits_moves_the_base_value_only():
+    one = _hand_tree()
+    two = CompiledTrees(
+        kind="gb-regressor",
+        feature=np.vstack([one.feature, [[-1, -1, -1, -1, -1]]]).astype(np.int32),
+        threshold=np.vstack([one.threshold, np.full((1, 5), np.inf)]),
+        left=np.vstack([one.left, [[0, 0, 0, 0, 0]]]).astype(np.int32),
+        right=np.vstack([one.right, [[0, 0, 0, 0, 0]]]).astype(np.int32),
+        value=np.concatenate([one.value, [[[2.0], [0], [0], [0], [0]]]]),
+        tree_output=np.array([0, 0], dtype=np.int32),
+        init=one.init,
+        depth=2,
+        classes=None,
+        n_features=2,
+        cover=np.vstack([one.cover, [[10.0, 0, 0, 0, 0]]]),
+    )
+    rows = np.array([[0.0, 1.0], [1.0, 0.0]])
+    base1, phi1 = tree_shap(one, rows)
+    base2, phi2 = tree_shap(two, rows)
+    assert base2 == pytest.approx(base1 + 2.0, abs=1e-12)
+    np.testing.assert_allclose(phi2, phi1, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(base2 + phi2.sum(axis=1), two.raw(rows)[:, 0], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_contributions_plus_base_equal_the_raw_output_of_every_row(name):
     compiled = _compiled(MODELS[name]())
