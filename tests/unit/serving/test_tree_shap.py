@@ -232,6 +232,20 @@ def test_which_output_is_explained():
         tree_shap(multi, XT[:1, :5], output=0)
 
 
+def test_a_registered_model_is_explainable_from_what_the_registry_stores(tmp_path):
+    from mlops.registry import Registry
+    from mlops.storage import FileStore
+
+    reg = Registry(FileStore(str(tmp_path / "s")), actor="alice")
+    model = MODELS["gb-binary"]()
+    rec = reg.register_version("m", model, X, Y2)
+    compiled, _ = reg.get_compiled("m", rec["version"])
+    assert compiled is not None and compiled.cover is not None
+    base, phi = tree_shap(compiled, XT[:20])
+    margin = model.decision_function(XT[:20])
+    np.testing.assert_allclose(base + phi.sum(axis=1), margin, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("name", ["gb-binary", "gb-multiclass", "rf-binary"])
 def test_the_lookup_table_the_polynomial_and_chunking_agree(name, monkeypatch):
     import mlops.serving.explain as explain
