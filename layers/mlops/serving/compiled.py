@@ -10,7 +10,8 @@ without importing scikit-learn at all.
 Supported: ``GradientBoostingClassifier`` (binary and multiclass, log-loss) and
 ``GradientBoostingRegressor`` (squared error), ``RandomForestClassifier`` /
 ``ExtraTreesClassifier``. Anything else returns None from ``compile_model`` and keeps the
-model's own ``predict_proba``.
+model's own ``predict_proba``. The nodes' training cover is kept too (an optional array: files
+without it still load and score) for exact Tree SHAP (``mlops.serving.explain``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class CompiledTrees:
     depth: int
     classes: np.ndarray | None
     n_features: int
+    # (T, N) float64: weighted training samples reaching each node (sklearn's weighted_n_node_samples),
+    # what exact Tree SHAP needs (``mlops.serving.explain``); None in artifacts compiled before it was kept
+    cover: np.ndarray | None = None
 
     # ------------------------------------------------------------------ scoring
     def _flat(self) -> tuple[np.ndarray, ...]:
@@ -117,6 +121,8 @@ class CompiledTrees:
     def to_npz(self) -> bytes:
         buf = io.BytesIO()
         extra = {} if self.classes is None else {"classes": np.asarray(self.classes)}
+        if self.cover is not None:  # an optional array: readers that predate it ignore it
+            extra["cover"] = np.asarray(self.cover, dtype=np.float64)
         np.savez(
             buf,
             format=np.array(FORMAT),
@@ -152,6 +158,7 @@ class CompiledTrees:
             depth=int(z["depth"]),
             classes=z["classes"] if "classes" in z.files else None,
             n_features=int(z["n_features"]),
+            cover=z["cover"] if "cover" in z.files else None,
         )
 
 
@@ -172,6 +179,7 @@ def _pack(
     left = np.zeros((T, N), dtype=np.int32)
     right = np.zeros((T, N), dtype=np.int32)
     value = np.zeros((T, N, V))
+    cover = np.zeros((T, N))
     depth = 0
     for i, (t, v) in enumerate(zip(trees, values, strict=True)):
         n = t.node_count
@@ -182,6 +190,7 @@ def _pack(
         left[i, :n] = np.where(leaf, idx, t.children_left[:n])
         right[i, :n] = np.where(leaf, idx, t.children_right[:n])
         value[i, :n] = v
+        cover[i, :n] = t.weighted_n_node_samples[:n]
         depth = max(depth, int(t.max_depth))
     return CompiledTrees(
         kind,
@@ -195,6 +204,7 @@ def _pack(
         depth,
         None if classes is None else np.asarray(classes),
         n_features,
+        cover,
     )
 
 

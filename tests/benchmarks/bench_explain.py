@@ -1,0 +1,210 @@
+"""Benchmark: exact Tree SHAP of one row, ours (``mlops.serving.explain``) vs ``shap.TreeExplainer``.
+
+One scikit-learn ``GradientBoostingClassifier`` (20 features, 100 trees of depth 3, seeded; the
+model of ``bench_inference.py``) is fitted once; then, in the same run and on the same rows:
+
+- ours: ``tree_shap(compiled, row)`` on the compiled trees the serving path loads (the model's
+  ``.npz`` round trip, no scikit-learn involved), after one first explanation that builds the
+  per-model leaf tables (its cost is reported separately as "first explanation");
+- peer: ``shap.TreeExplainer(model).shap_values(row)`` (its C++ extension, path-dependent,
+  raw log-odds output) in a subprocess of its own venv ``.mlops/bench-venvs/shap`` (never a
+  dependency of the project; create it with
+  ``python3.11 -m venv .mlops/bench-venvs/shap && .mlops/bench-venvs/shap/bin/pip install shap
+  scikit-learn==<.venv's> numpy==<.venv's>`` or point ``MLOPS_SHAP_VENV`` at one); the timing
+  runs inside that process, so neither side pays for process start or imports.
+
+Each round times ``--calls`` one-row explanations per side, cycling over 200 rows, and one batch
+of ``--batch`` rows; the table shows medians over rounds (per call: the median call of the round)
+and the ratio shap / ours. Both sides' contributions are compared (max abs difference) so the
+numbers are for the same answer.
+
+    .venv/bin/python tests/benchmarks/bench_explain.py [--rounds 5] [--calls 2000] [--batch 1000]
+        [--no-peer] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "layers"))
+
+from mlops.serving.compiled import CompiledTrees, compile_model  # noqa: E402
+from mlops.serving.explain import tree_shap  # noqa: E402
+
+N_FEATURES, N_TREES, DEPTH = 20, 100, 3
+TARGET_ONE_ROW_MS = 2.0  # issue 18
+
+PEER_SCRIPT = textwrap.dedent(
+    """
+    import json, statistics, sys, time
+    import joblib, numpy as np, shap
+    model = joblib.load(sys.argv[1])
+    rows = np.load(sys.argv[2])
+    calls, batch = int(sys.argv[3]), int(sys.argv[4])
+    explainer = shap.TreeExplainer(model)
+    explainer.shap_values(rows[:1])  # warm
+    times = []
+    for i in range(calls):
+        row = rows[i % 200 : i % 200 + 1]
+        t = time.perf_counter()
+        explainer.shap_values(row)
+        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    values = np.asarray(explainer.shap_values(rows[:batch]), dtype=np.float64)
+    batch_s = time.perf_counter() - t
+    np.save(sys.argv[5], values)
+    print(json.dumps({"one_row_s": statistics.median(times), "batch_s": batch_s, "version": shap.__version__}))
+    """
+)
+
+
+def shap_python() -> Path | None:
+    """$MLOPS_SHAP_VENV, this checkout's .mlops/bench-venvs/shap, or (in a git worktree) the main checkout's."""
+    candidates = [Path(os.environ["MLOPS_SHAP_VENV"])] if os.environ.get("MLOPS_SHAP_VENV") else []
+    candidates.append(ROOT / ".mlops" / "bench-venvs" / "shap")
+    common = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if common:
+        candidates.append(Path(common).parent / ".mlops" / "bench-venvs" / "shap")
+    for venv in candidates:
+        if (venv / "bin" / "python").exists():
+            return venv / "bin" / "python"
+    return None
+
+
+def fitted_model(n_rows: int):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, N_FEATURES))
+    y = (X[:, :5].sum(axis=1) + 0.5 * X[:, 5] * X[:, 6] + rng.normal(scale=0.5, size=len(X)) > 0).astype(int)
+    model = GradientBoostingClassifier(n_estimators=N_TREES, max_depth=DEPTH, random_state=0).fit(X, y)
+    rows = rng.normal(size=(max(200, n_rows), N_FEATURES)) * 1.3  # wider than training
+    return model, rows
+
+
+def ours_round(
+    compiled: CompiledTrees, rows: np.ndarray, calls: int, batch: int
+) -> tuple[float, float, np.ndarray]:
+    times = []
+    for i in range(calls):
+        row = rows[i % 200 : i % 200 + 1]
+        t = time.perf_counter()
+        tree_shap(compiled, row)
+        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    _base, values = tree_shap(compiled, rows[:batch])
+    return statistics.median(times), time.perf_counter() - t, values
+
+
+def peer_round(python: Path, tmp: Path, calls: int, batch: int) -> tuple[dict, np.ndarray]:
+    out = subprocess.run(
+        [str(python), str(tmp / "peer.py"), str(tmp / "model.joblib"), str(tmp / "rows.npy")]
+        + [str(calls), str(batch), str(tmp / "peer_values.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+        cwd=tmp,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1]), np.load(tmp / "peer_values.npy")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    python = None if args.no_peer else shap_python()
+    if python is None and not args.no_peer:
+        sys.exit("no shap venv at .mlops/bench-venvs/shap (see this file's docstring), or pass --no-peer")
+    model, rows = fitted_model(args.batch)
+    first = compile_model(model)
+    assert first is not None
+    compiled = CompiledTrees.from_npz(first.to_npz())  # what serving loads
+    t = time.perf_counter()
+    tree_shap(compiled, rows[:1])
+    first_ms = (time.perf_counter() - t) * 1e3
+    ours_one, ours_batch, peer_one, peer_batch, diffs = [], [], [], [], []
+    version = ""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if python is not None:
+            import joblib
+
+            joblib.dump(model, tmp / "model.joblib")
+            np.save(tmp / "rows.npy", rows)
+            (tmp / "peer.py").write_text(PEER_SCRIPT)
+        for _ in range(args.rounds):
+            one, whole, values = ours_round(compiled, rows, args.calls, args.batch)
+            ours_one.append(one)
+            ours_batch.append(whole)
+            if python is not None:
+                peer, theirs = peer_round(python, tmp, args.calls, args.batch)
+                peer_one.append(peer["one_row_s"])
+                peer_batch.append(peer["batch_s"])
+                version = peer["version"]
+                diffs.append(float(np.abs(values - theirs.reshape(values.shape)).max()))
+    report(args, first_ms, ours_one, ours_batch, peer_one, peer_batch, diffs, version)
+
+
+def report(args, first_ms, ours_one, ours_batch, peer_one, peer_batch, diffs, version) -> None:
+    med = statistics.median
+    result = {
+        "model": f"GradientBoostingClassifier {N_TREES} trees depth {DEPTH}, {N_FEATURES} features",
+        "rounds": args.rounds,
+        "calls": args.calls,
+        "batch": args.batch,
+        "first_explanation_ms": first_ms,
+        "ours_one_row_ms": med(ours_one) * 1e3,
+        "ours_batch_ms": med(ours_batch) * 1e3,
+        "shap_version": version or None,
+        "shap_one_row_ms": med(peer_one) * 1e3 if peer_one else None,
+        "shap_batch_ms": med(peer_batch) * 1e3 if peer_batch else None,
+        "max_abs_diff": max(diffs) if diffs else None,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"Tree SHAP, {result['model']}; medians over {args.rounds} rounds ({platform.machine()}, Python {platform.python_version()})\n"
+    )
+    print("| | ours | shap.TreeExplainer | shap / ours | target |")
+    print("|---|---|---|---|---|")
+    for label, key, target in (
+        ("one row", "one_row", f"<= {TARGET_ONE_ROW_MS} ms"),
+        (f"{args.batch} rows", "batch", ""),
+    ):
+        ours, peer = result[f"ours_{key}_ms"], result[f"shap_{key}_ms"]
+        peer_cell = f"{peer:.3f} ms" if peer is not None else "—"
+        ratio = f"{peer / ours:.2f}x" if peer is not None else "—"
+        print(f"| {label} | {ours:.3f} ms | {peer_cell} | {ratio} | {target} |")
+    print(f"\nfirst explanation of the model (builds its leaf tables): {first_ms:.1f} ms")
+    if diffs:
+        print(f"shap {version}; max |ours - shap| over the {args.batch} rows: {max(diffs):.2e}")
+
+
+if __name__ == "__main__":
+    main()
