@@ -9,8 +9,7 @@ model of ``bench_inference.py``) is fitted once; then, in the same run and on th
 - peer: ``shap.TreeExplainer(model).shap_values(row)`` (its C++ extension, path-dependent,
   raw log-odds output) in a subprocess of its own venv ``.mlops/bench-venvs/shap`` (never a
   dependency of the project; create it with
-  ``python3.11 -m venv .mlops/bench-venvs/shap && .mlops/bench-venvs/shap/bin/pip install shap
-  scikit-learn==<.venv's> numpy==<.venv's>`` or point ``MLOPS_SHAP_VENV`` at one); the timing
+  ``bash .ci/peer-venv shap`` or point ``MLOPS_SHAP_VENV`` at one); the timing
   runs inside that process, so neither side pays for process start or imports.
 
 Each round times ``--calls`` one-row explanations per side, cycling over 200 rows, and one batch
