@@ -6,7 +6,10 @@ import asyncio
 import http.client as httpclient
 import io
 import json
+import os
+import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,3 +125,24 @@ class ManualClock:
     def tick(self, seconds: float = 1.0) -> float:
         self.t += seconds
         return self.t
+
+
+def peer_venv_python(name: str) -> Path | None:
+    """The python of a peer library's own venv (``bash .ci/peer-venv NAME``): $MLOPS_<NAME>_VENV, this
+    checkout's .mlops/bench-venvs/NAME, or, in a git worktree, the main checkout's (.mlops/ is not versioned)."""
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ.get(f"MLOPS_{name.upper()}_VENV")
+    candidates = [Path(env)] if env else []
+    candidates.append(root / ".mlops" / "bench-venvs" / name)
+    common = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if common:
+        candidates.append(Path(common).parent / ".mlops" / "bench-venvs" / name)
+    for venv in candidates:
+        if (venv / "bin" / "python").exists():
+            return venv / "bin" / "python"
+    return None

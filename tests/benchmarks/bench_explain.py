@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -39,9 +38,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "layers"))
+sys.path.insert(0, str(ROOT))
 
 from mlops.serving.compiled import CompiledTrees, compile_model  # noqa: E402
 from mlops.serving.explain import tree_shap  # noqa: E402
+
+from tests.harness import peer_venv_python  # noqa: E402
 
 N_FEATURES, N_TREES, DEPTH = 20, 100, 3
 TARGET_ONE_ROW_MS = 2.0  # issue 18
@@ -68,24 +70,6 @@ PEER_SCRIPT = textwrap.dedent(
     print(json.dumps({"one_row_s": statistics.median(times), "batch_s": batch_s, "version": shap.__version__}))
     """
 )
-
-
-def shap_python() -> Path | None:
-    """$MLOPS_SHAP_VENV, this checkout's .mlops/bench-venvs/shap, or (in a git worktree) the main checkout's."""
-    candidates = [Path(os.environ["MLOPS_SHAP_VENV"])] if os.environ.get("MLOPS_SHAP_VENV") else []
-    candidates.append(ROOT / ".mlops" / "bench-venvs" / "shap")
-    common = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    if common:
-        candidates.append(Path(common).parent / ".mlops" / "bench-venvs" / "shap")
-    for venv in candidates:
-        if (venv / "bin" / "python").exists():
-            return venv / "bin" / "python"
-    return None
 
 
 def fitted_model(n_rows: int):
@@ -134,7 +118,7 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    python = None if args.no_peer else shap_python()
+    python = None if args.no_peer else peer_venv_python("shap")
     if python is None and not args.no_peer:
         sys.exit("no shap venv at .mlops/bench-venvs/shap (see this file's docstring), or pass --no-peer")
     model, rows = fitted_model(args.batch)

@@ -30,6 +30,8 @@ from sklearn.ensemble import (
     RandomForestClassifier,
 )
 
+from tests.harness import peer_venv_python
+
 ROOT = Path(__file__).resolve().parents[3]
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(800, 8))
@@ -261,22 +263,6 @@ def test_the_lookup_table_the_polynomial_and_chunking_agree(name, monkeypatch):
 
 
 # ---------------------------------------------------------------- the real shap package, in its own venv
-def shap_venv_python() -> Path | None:
-    """The shap venv's python: $MLOPS_SHAP_VENV, this checkout's .mlops/bench-venvs/shap, or the main checkout's."""
-    candidates = [Path(os.environ["MLOPS_SHAP_VENV"])] if os.environ.get("MLOPS_SHAP_VENV") else []
-    candidates.append(ROOT / ".mlops" / "bench-venvs" / "shap")
-    common = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    if common:  # a git worktree: the venv lives in the main checkout (.mlops/ is not versioned)
-        candidates.append(Path(common).parent / ".mlops" / "bench-venvs" / "shap")
-    for venv in candidates:
-        if (venv / "bin" / "python").exists():
-            return venv / "bin" / "python"
-    return None
 
 
 SHAP_SCRIPT = textwrap.dedent(
@@ -299,7 +285,7 @@ SHAP_VENV_HOW = "no shap venv: bash .ci/peer-venv shap (or set MLOPS_SHAP_VENV)"
     "name", ["gb-binary", "gb-binary-subsample", "gb-regressor", "rf-binary", "et-multiclass"]
 )
 def test_equal_to_shap_tree_explainer_on_the_same_fitted_model(name, tmp_path):
-    python = shap_venv_python()
+    python = peer_venv_python("shap")
     if python is None:
         if os.environ.get("CI"):  # .ci/test makes the venv: in CI a missing one is a failure, not a skip
             pytest.fail(SHAP_VENV_HOW)
