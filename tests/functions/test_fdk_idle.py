@@ -110,7 +110,6 @@ KEEP_ALIVE_S = 75.0
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_idle_worker_does_not_spin_and_closes_after_keepalive_timeout(tmp_path):
     """Issue 19: after one response on a kept-alive connection, the worker uses < 1% of a core over the
     5+ s after fdk's keep-alive timeout and closes the connection; fdk as shipped spins there instead
@@ -132,7 +131,9 @@ def test_idle_worker_does_not_spin_and_closes_after_keepalive_timeout(tmp_path):
         patched.conn.settimeout(60)  # closed at the keep-alive timeout; wait for EOF generously
         assert patched.conn.recv(1) == b"", "the worker sent data on an idle connection"
         if control is not None:
-            assert share[control] > 0.05, (
+            # the same 1% line the patched worker stays under: a spinning process gets far more than that even
+            # when it shares the cores with dozens of others (2 cores at load 35 leave it ~6%)
+            assert share[control] > 0.01, (
                 f"fdk as shipped used only {share[control]:.1%} of a core: "
                 "has the bug been fixed upstream? then drop mlops.fdkclock"
             )

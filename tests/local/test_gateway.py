@@ -356,13 +356,24 @@ def test_crash_gives_502_gateway_stays_up_and_worker_restarts(env):
     assert http("POST", env["url"] + "/echo", b"{}", auth(env)).status == 200
 
 
-def test_16_concurrent_requests_spread_over_the_pool(env):
-    def one(_):
-        return http("POST", env["url"] + "/echo", {"sleep": 0.2}, auth(env)).json()["pid"]
+def test_4_concurrent_requests_each_hold_one_of_the_4_workers(env, tmp_path):
+    """The pool runs as many requests at once as it has workers, one per worker. Each request holds its
+    worker until all four are inside (a gate the test opens), so the check needs no timing."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
 
-    with concurrent.futures.ThreadPoolExecutor(16) as ex:
-        pids = list(ex.map(one, range(16)))
-    assert len(pids) == 16
+    def one(_):
+        return http("POST", env["url"] + "/echo", {"gate": str(gate)}, auth(env)).json()["pid"]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        futures = [ex.submit(one, i) for i in range(4)]
+        deadline = time.monotonic() + 60
+        while len(list(gate.glob("in-*"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        inside = sorted(p.name for p in gate.glob("in-*"))
+        (gate / "open").touch()
+        pids = [f.result(timeout=60) for f in futures]
+    assert len(inside) == 4, f"only {inside} were inside at once: the pool did not run 4 requests concurrently"
     assert len(set(pids)) == 4  # every one of the 4 workers took part, one request at a time each
 
 
