@@ -89,10 +89,7 @@ def train_and_register(
     project = tr.load_project(entrypoint)
     resolved = tr.resolve_params(project.defaults, params or {})
     watch = tr.Stopwatch(stopwatch)
-    record = _new_record(ctx.run_id or new_run_id(clock), model, project, resolved, registry, clock)
-    if ctx.parent_run_id is not None:
-        record["parent_run_id"] = ctx.parent_run_id
-    record.update(ctx.record)
+    record = _new_record(ctx, model, project, resolved, registry, clock)
     holdout: bytes | None = None
     why = ""
     try:
@@ -150,16 +147,17 @@ def _trained_reason(model: str, record: Mapping[str, Any]) -> str:
 
 
 def _new_record(
-    run_id: str,
+    ctx: RunContext,
     model: str,
     project: tr.TrainingProject,
     resolved: dict[str, Any],
     registry: Registry,
     clock: Callable[[], float],
 ) -> dict[str, Any]:
-    """The run record before training: inputs and lineage known, outcome fields empty, status "failed"."""
-    return {
-        "run_id": run_id,
+    """The run record before training: inputs and lineage known, outcome fields empty, status "failed"
+    (plus, for a search's trial, its ``parent_run_id`` and the context's extra fields)."""
+    record = {
+        "run_id": ctx.run_id or new_run_id(clock),
         "model": model,
         "status": "failed",
         "entrypoint": _display_path(project.entrypoint),
@@ -180,6 +178,10 @@ def _new_record(
         "created_by": registry.actor,
         "error": None,
     }
+    if ctx.parent_run_id is not None:
+        record["parent_run_id"] = ctx.parent_run_id
+    record.update(ctx.record)
+    return record
 
 
 def _reuse(

@@ -7,11 +7,13 @@ import json
 import math
 
 import pytest
-from mlops.errors import BadRequestError, ConflictError, UnprocessableError
+from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from mlops.tuning.study import tune
 from mlops.tuning.trials import TuneRequest
 
 from tests.unit.tuning.conftest import write_space
+
+NO_RUN = "20260101T000000000000Z-00000000"
 
 
 def _request(project, space, n: int, **kw) -> TuneRequest:
@@ -93,7 +95,8 @@ def test_hopeless_trials_are_pruned_through_the_report_hook(env, project, tmp_pa
 def test_failed_trials_are_recorded_and_a_search_without_a_success_fails(env, project, tmp_path):
     registry, runs = env
     space = write_space(
-        tmp_path, "params:\n  alpha: {type: float, low: 0.001, high: 1.0, log: true}\nsampler: {type: random, seed: 0}\n"
+        tmp_path,
+        "params:\n  alpha: {type: float, low: 0.001, high: 1.0, log: true}\nsampler: {type: random, seed: 0}\n",
     )
     parent = tune(_request(project, space, 4, params={"fail_above": "0.05"}), registry=registry, runs=runs)
     s = parent["study"]
@@ -125,17 +128,30 @@ def test_the_timeout_stops_starting_trials(env, project, space):
 
 def test_requests_are_checked_before_anything_runs(env, project, space, tmp_path):
     registry, runs = env
-    for req, message in [
-        (_request(project, space, 0), "--trials 0: must be at least 1"),
-        (_request(project, space, 2, parallel=3), "--parallel 3: this machine has 2 core(s)"),
-        (_request(project, space, 2, parallel=0), "--parallel 0: must be at least 1"),
-        (_request(project, space, 2, timeout_s=-1.0), "--timeout -1.0: must be a positive number"),
-        (_request(project, space, 2, params={"alpha": "0.1"}), "--param alpha: also in space.yaml"),
-        (_request(project, space, 2, resume="20260101T000000000000Z-00000000"), "no study journal for run"),
+    for req, error, message in [
+        (_request(project, space, 0), BadRequestError, "--trials 0: must be at least 1"),
+        (
+            _request(project, space, 2, parallel=3),
+            BadRequestError,
+            "--parallel 3: this machine has 2 core(s)",
+        ),
+        (_request(project, space, 2, parallel=0), BadRequestError, "--parallel 0: must be at least 1"),
+        (_request(project, space, 2, timeout_s=-1.0), BadRequestError, "--timeout -1.0: must be a positive"),
+        (
+            _request(project, space, 2, params={"alpha": "0.1"}),
+            BadRequestError,
+            "--param alpha: also in space.yaml",
+        ),
+        (
+            _request(project, space, 2, params={"nope": "1"}),
+            BadRequestError,
+            "--param nope: unknown parameter",
+        ),
+        (_request(project, space, 2, resume=NO_RUN), NotFoundError, f"no study journal for run {NO_RUN}"),
     ]:
-        with pytest.raises(BadRequestError if "journal" not in message else Exception) as err:
+        with pytest.raises(error) as err:
             tune(req, registry=registry, runs=runs, cores=2)
-        assert message in str(err.value)
+        assert message in err.value.message
     bad = write_space(tmp_path, "params:\n  depth: {type: int, low: 1, high: 3}\n", name="bad.yaml")
     with pytest.raises(BadRequestError, match=r"bad.yaml:2: params.depth: not a parameter of train.py"):
         tune(_request(project, bad, 2), registry=registry, runs=runs)
