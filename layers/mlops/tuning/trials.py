@@ -149,7 +149,7 @@ def _run_one(
     context = RunContext(
         run_id=run_id,
         parent_run_id=setup.parent,
-        record={"trial": {"study": setup.parent, "number": trial.number}},
+        record={"trial": {"study": setup.parent, "number": trial.number, **_retry_of(trial)}},
         report=_reporter(trial),
         keep_holdout=False,
     )
@@ -185,6 +185,12 @@ def _run_one(
         )
     study.tell(trial, value)
     say(setup, f"trial {trial.number}: {setup.metric}={value:.6g} {values}")
+
+
+def _retry_of(trial: optuna.Trial) -> dict[str, int]:
+    """A trial queued again after a crash interrupted trial ``n`` says so: ``{"retry_of": n}``."""
+    n = trial.user_attrs.get("retry_of")
+    return {} if n is None else {"retry_of": int(n)}
 
 
 def say(setup: TrialSetup, line: str) -> None:
