@@ -115,6 +115,9 @@ def train_and_register(
     except tr.TrialPruned as exc:
         record.update(status="pruned", pruned_at_step=exc.step)
         raise
+    except KeyboardInterrupt:
+        record["error"] = "interrupted"
+        raise
     except MlopsError as exc:
         record["error"] = exc.message
         raise

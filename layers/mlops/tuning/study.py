@@ -41,6 +41,7 @@ from mlops.tuning.trials import (
     check_request,
     make_pruner,
     make_sampler,
+    mark_interrupted,
     run_trials,
     say,
 )
@@ -111,10 +112,7 @@ def _recover_interrupted(study: optuna.Study, runs: RunStore) -> int:
             state = TrialState.PRUNED if rec["status"] == "pruned" else TrialState.FAIL
             storage.set_trial_state_values(t._trial_id, state)
         else:
-            storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            if t.params:
-                study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+            mark_interrupted(study, t._trial_id, t.number, t.params)
             interrupted += 1
     return interrupted
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -172,6 +173,9 @@ def _run_one(
         study.tell(trial, state=TrialState.FAIL)
         say(setup, f"trial {trial.number}: failed: {exc.message}")
         return
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C: a later --resume runs this point again
+        mark_interrupted(study, trial._trial_id, trial.number, trial.params)
+        raise
     except BaseException:
         study.tell(trial, state=TrialState.FAIL)
         raise
@@ -185,6 +189,15 @@ def _run_one(
         )
     study.tell(trial, value)
     say(setup, f"trial {trial.number}: {setup.metric}={value:.6g} {values}")
+
+
+def mark_interrupted(study: optuna.Study, trial_id: int, number: int, params: dict[str, Any]) -> None:
+    """A trial cut short by a crash or Ctrl-C: failed, not counted towards N, its params queued again."""
+    storage = study._storage
+    storage.set_trial_user_attr(trial_id, "interrupted", True)
+    storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    if params:
+        study.enqueue_trial(dict(params), user_attrs={"retry_of": number})
 
 
 def _retry_of(trial: optuna.Trial) -> dict[str, int]:

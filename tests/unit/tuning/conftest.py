@@ -11,9 +11,11 @@ from mlops.runs.store import RunStore
 from mlops.storage import FileStore
 
 # quality=bad reports 0.0 after every pass (a hopeless trial the median pruner should stop);
-# fail_above makes train raise for large alphas (failed trials); sleep slows a trial (the crash test).
+# fail_above makes train raise for large alphas (failed trials); sleep slows a trial (the crash test);
+# counter_file and interrupt_at raise KeyboardInterrupt in one call (Ctrl-C).
 PROJECT = """
-PARAMS = {"alpha": 0.001, "epochs": 4, "loss": "hinge", "quality": "good", "fail_above": 10.0, "sleep": 0.0}
+PARAMS = {"alpha": 0.001, "epochs": 4, "loss": "hinge", "quality": "good", "fail_above": 10.0, "sleep": 0.0,
+          "counter_file": "", "interrupt_at": 0}
 
 def load_data(params):
     from sklearn.datasets import make_classification
@@ -26,6 +28,13 @@ def train(params, data, report=None):
     import numpy as np
     from sklearn.linear_model import SGDClassifier
     from sklearn.metrics import f1_score
+    if params["counter_file"]:  # Ctrl-C during the interrupt_at-th call
+        from pathlib import Path
+        counter = Path(params["counter_file"])
+        calls = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+        counter.write_text(str(calls))
+        if calls == params["interrupt_at"]:
+            raise KeyboardInterrupt
     if params["alpha"] > params["fail_above"]:
         raise ValueError("alpha too large")
     time.sleep(params["sleep"])

@@ -167,3 +167,29 @@ def test_a_finished_study_cannot_be_resumed_and_a_changed_space_is_refused(env, 
     ops = [json.loads(line) for line in journal.read_text().splitlines()]
     assert ops and all(isinstance(op, dict) for op in ops)  # Optuna's journal, beside the runs
     assert math.isfinite(parent["study"]["best_value"])
+
+
+def test_ctrl_c_leaves_a_study_that_resumes_and_retries_the_interrupted_point(env, project, space, tmp_path):
+    registry, runs = env
+    fixed = {"counter_file": str(tmp_path / "calls"), "interrupt_at": "3"}
+    with pytest.raises(KeyboardInterrupt):
+        tune(_request(project, space, 5, params=fixed, register=False), registry=registry, runs=runs)
+    (parent_id,) = {c["parent_run_id"] for c in runs.iter_runs()}
+    before = {c["trial"]["number"]: c for c in runs.iter_runs(parent=parent_id)}
+    assert (
+        sorted(before) == [0, 1, 2]
+        and before[2]["status"] == "failed"
+        and before[2]["error"] == "interrupted"
+    )
+
+    parent = tune(
+        _request(project, space, 5, params=fixed, register=False, resume=parent_id),
+        registry=registry,
+        runs=runs,
+    )
+    s = parent["study"]
+    assert (s["trials_complete"], s["trials_failed"], s["trials_interrupted"]) == (5, 0, 1)
+    after = [c for c in runs.iter_runs(parent=parent_id) if c["trial"]["number"] not in before]
+    assert sorted(c["trial"]["number"] for c in after) == [3, 4, 5]
+    (retry,) = [c for c in after if "retry_of" in c["trial"]]
+    assert retry["trial"]["retry_of"] == 2 and retry["params"] == before[2]["params"]
