@@ -112,11 +112,8 @@ def train_and_register(
             record.update(version=version["version"], status="registered")
         else:
             record["status"] = "trained"
-    except tr.TrialPruned as exc:
-        record.update(status="pruned", pruned_at_step=exc.step)
-        raise
-    except KeyboardInterrupt:
-        record["error"] = "interrupted"
+    except (tr.TrialPruned, KeyboardInterrupt) as exc:
+        _stopped(record, exc)
         raise
     except MlopsError as exc:
         record["error"] = exc.message
@@ -131,6 +128,14 @@ def train_and_register(
             saved = runs.save(record, holdout)
             record.update(saved)
     return {**record, "trained": True, "reason": _trained_reason(model, record) + why}
+
+
+def _stopped(record: dict[str, Any], exc: BaseException) -> None:
+    """A run stopped from outside: pruned by a search (its own status), or interrupted (Ctrl-C)."""
+    if isinstance(exc, tr.TrialPruned):
+        record.update(status="pruned", pruned_at_step=exc.step)
+    else:
+        record["error"] = "interrupted"
 
 
 def _describe_data(record: dict[str, Any], data: tr.LoadedData) -> None:
