@@ -33,17 +33,22 @@ def journal_key(parent_run_id: str) -> str:
     return f"{PREFIX}{validate_run_id(parent_run_id)}/study.journal"
 
 
-def study_paths(store: Any, parent_run_id: str) -> tuple[Path, Path]:
-    """``(journal, lock)`` file paths of a study in ``store`` (a ``FileStore``)."""
+def require_file_store(store: Any) -> FileStore:
+    """The store, if a study's journal can live in it (a ``FileStore`` whose directory exists)."""
     if not isinstance(store, FileStore):
         raise BadRequestError(
             f"--tune keeps the study's journal beside its runs and needs a store on a local disk; "
-            f"{store.url} is not one (s3/oci run stores: not yet supported for --tune)",
+            f"{getattr(store, 'url', store)} is not one (s3/oci run stores: not yet supported for --tune)",
             code="tuning_needs_file_store",
         )
     if not store.objects.is_dir():
         raise BadRequestError(f"the run store {store.root} does not exist", code="store_unavailable")
-    journal = store.path_of(journal_key(parent_run_id))
+    return store
+
+
+def study_paths(store: Any, parent_run_id: str) -> tuple[Path, Path]:
+    """``(journal, lock)`` file paths of a study in ``store`` (a ``FileStore``)."""
+    journal = require_file_store(store).path_of(journal_key(parent_run_id))
     return journal, journal.with_name("study.lock")
 
 

@@ -32,7 +32,7 @@ from mlops.errors import BadRequestError, ConflictError, NotFoundError
 from mlops.registry import Registry
 from mlops.runs import training as tr
 from mlops.runs.store import RunStore, new_run_id, run_key
-from mlops.tuning.journal import FlockLock, OwnerLock, open_storage, study_paths
+from mlops.tuning.journal import FlockLock, OwnerLock, open_storage, require_file_store, study_paths
 from mlops.tuning.space import SearchSpace, load_space
 from mlops.tuning.summary import finish_study
 from mlops.tuning.trials import (
@@ -176,6 +176,7 @@ def tune(
 
     ``clock`` measures ``timeout_s`` for inline trials (worker processes use ``time.time``)."""
     check_request(req, os.cpu_count() if cores is None else cores)
+    require_file_store(runs.store)
     space = load_space(req.space_file)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = clock()

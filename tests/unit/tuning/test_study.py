@@ -8,6 +8,8 @@ import math
 
 import pytest
 from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
+from mlops.runs.store import RunStore
+from mlops.storage.s3 import S3Store
 from mlops.tuning.study import tune
 from mlops.tuning.trials import TuneRequest
 
@@ -152,6 +154,11 @@ def test_requests_are_checked_before_anything_runs(env, project, space, tmp_path
         with pytest.raises(error) as err:
             tune(req, registry=registry, runs=runs, cores=2)
         assert message in err.value.message
+    s3 = S3Store(
+        "bucket", endpoint_url="http://127.0.0.1:9", region="us-east-1", access_key="k", secret_key="s"
+    )
+    with pytest.raises(BadRequestError, match=r"needs a store on a local disk; s3://bucket/ at http"):
+        tune(_request(project, space, 2), registry=registry, runs=RunStore(s3))  # refused before any request
     bad = write_space(tmp_path, "params:\n  depth: {type: int, low: 1, high: 3}\n", name="bad.yaml")
     with pytest.raises(BadRequestError, match=r"bad.yaml:2: params.depth: not a parameter of train.py"):
         tune(_request(project, bad, 2), registry=registry, runs=runs)
