@@ -37,11 +37,9 @@ def _request(args: argparse.Namespace):
 
 
 def cmd_tune(args: argparse.Namespace, registry, runs) -> int:
-    from mlops.names import validate_name
     from mlops.tuning.study import tune
 
     req = _request(args)
-    validate_name(req.model, "model")
     parent = tune(req, registry=registry, runs=runs, verbose=not args.json)
     if args.json:
         print_json(parent)

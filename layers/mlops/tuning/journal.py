@@ -10,7 +10,7 @@ The journal is appended to in place, so it needs a store on a local disk (a ``Fi
 stores (s3, oci) are refused with a clear error for now. Locks are ``fcntl.flock`` locks, which the
 kernel drops when a process dies: a study killed with SIGKILL leaves no stale lock behind (Optuna's
 default symlink lock would block a resume for its 30 s grace period). The command that runs a study
-also holds an exclusive flock on the journal file itself for its whole life, so a second
+(and its worker processes) also hold a flock on the journal file itself for their whole life, so a
 ``--resume`` of a study that is still running is refused instead of corrupting it.
 """
 
@@ -93,18 +93,22 @@ class FlockLock(BaseJournalFileLock):
 
 
 class OwnerLock:
-    """Held by the command running a study, on the journal file, for as long as it runs."""
+    """Held on the journal file by the command running a study, and by its worker processes, for as long
+    as they run: the command takes it exclusively (nobody else is running the study), then, before it
+    starts workers, shares it with them. A ``--resume`` therefore fails while the command or any worker it
+    left behind is alive."""
 
-    def __init__(self, journal: Path, parent_run_id: str):
+    def __init__(self, journal: Path, parent_run_id: str, *, shared: bool = False):
         self.journal = journal
         self.parent_run_id = parent_run_id
+        self.shared = shared
         self._fd: int | None = None
 
     def __enter__(self) -> OwnerLock:
         self.journal.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.journal, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise ConflictError(
@@ -112,6 +116,11 @@ class OwnerLock:
             ) from None
         self._fd = fd
         return self
+
+    def share(self) -> None:
+        """Let this command's worker processes hold the lock too (exclusive -> shared)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:

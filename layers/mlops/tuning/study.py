@@ -29,9 +29,10 @@ import optuna
 from optuna.trial import TrialState
 
 from mlops.errors import BadRequestError, ConflictError, NotFoundError
+from mlops.names import validate_name
 from mlops.registry import Registry
 from mlops.runs import training as tr
-from mlops.runs.store import RunStore, new_run_id, run_key
+from mlops.runs.store import RunStore, new_run_id
 from mlops.tuning.journal import FlockLock, OwnerLock, open_storage, require_file_store, study_paths
 from mlops.tuning.space import SearchSpace, load_space
 from mlops.tuning.summary import finish_study
@@ -129,6 +130,7 @@ def _recorded(runs: RunStore, run_id: str | None) -> dict[str, Any] | None:
 def _prepare(
     req: TuneRequest, registry: Registry, runs: RunStore, space: SearchSpace, deadline: float | None
 ) -> tuple[TrialSetup, tr.TrainingProject]:
+    validate_name(req.model, "model")
     project = tr.load_project(req.entrypoint)
     space.check_against(project.defaults, project.entrypoint.name)
     tr.resolve_params(project.defaults, req.params)  # a bad --param fails now, not N times
@@ -186,10 +188,10 @@ def tune(
     journal, lock_path = study_paths(runs.store, setup.parent)
     if req.resume is not None and not journal.is_file():
         raise NotFoundError(
-            f"no study journal for run {req.resume} in {runs.store.url} ({run_key(req.resume)} neither)",
+            f"no study journal for run {req.resume} in {runs.store.url}: nothing to resume",
             code="study_not_found",
         )
-    with OwnerLock(journal, setup.parent):
+    with OwnerLock(journal, setup.parent) as owner:
         lock = FlockLock(lock_path)
         study = _open_study(req, setup, open_storage(journal, lock), space, time.time())
         if req.resume is not None:
@@ -199,5 +201,6 @@ def tune(
         if req.parallel == 1:
             run_trials(setup, study, lock, registry, runs, clock)
         else:
+            owner.share()
             run_parallel(setup, req.parallel)
         return finish_study(req, setup, study, project, registry, runs)

@@ -9,6 +9,7 @@ start more than N trials; after the deadline no new trial starts (running ones f
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -61,6 +62,7 @@ class TrialSetup:
     direction: str
     deadline: float | None
     verbose: bool = False
+    parent_pid: int | None = None  # set for worker processes: they stop asking once it is gone
 
 
 def check_request(req: TuneRequest, cores: int | None) -> None:
@@ -126,6 +128,8 @@ def run_trials(
                 return
             if _used(study) >= setup.n_trials:
                 return
+            if setup.parent_pid is not None and os.getppid() != setup.parent_pid:
+                return  # the command that started this worker was killed: a --resume takes over
             trial = study.ask()
         _run_one(setup, study, trial, registry, runs)
 

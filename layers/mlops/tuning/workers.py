@@ -12,9 +12,11 @@ Science Jobs is not supported yet.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from mlops.errors import MlopsError, UnprocessableError
@@ -27,7 +29,7 @@ def _worker(setup: TrialSetup, index: int, errors: Any) -> None:
     from mlops.registry import Registry
     from mlops.runs.store import RunStore
     from mlops.storage.file import FileStore
-    from mlops.tuning.journal import FlockLock, open_storage, study_paths
+    from mlops.tuning.journal import FlockLock, OwnerLock, open_storage, study_paths
     from mlops.tuning.trials import make_pruner, make_sampler, run_trials
 
     try:
@@ -35,13 +37,14 @@ def _worker(setup: TrialSetup, index: int, errors: Any) -> None:
         store = FileStore(setup.store_root, create=False)
         journal, lock_path = study_paths(store, setup.parent)
         lock = FlockLock(lock_path)
-        study = optuna.load_study(
-            study_name=setup.parent,
-            storage=open_storage(journal, lock),
-            sampler=make_sampler(setup.space, index + 1),
-            pruner=make_pruner(setup.space),
-        )
-        run_trials(setup, study, lock, Registry(store, actor=setup.actor), RunStore(store), time.time)
+        with OwnerLock(journal, setup.parent, shared=True):
+            study = optuna.load_study(
+                study_name=setup.parent,
+                storage=open_storage(journal, lock),
+                sampler=make_sampler(setup.space, index + 1),
+                pruner=make_pruner(setup.space),
+            )
+            run_trials(setup, study, lock, Registry(store, actor=setup.actor), RunStore(store), time.time)
     except MlopsError as exc:
         errors.put(f"worker {index}: {exc.message} [{exc.code}]")
         sys.exit(1)
@@ -51,7 +54,10 @@ def _worker(setup: TrialSetup, index: int, errors: Any) -> None:
 
 
 def run_parallel(setup: TrialSetup, k: int) -> None:
-    """Run the study's remaining trials in ``k`` processes; the first worker error is raised here."""
+    """Run the study's remaining trials in ``k`` processes; the first worker error is raised here.
+
+    The caller holds the study's ``OwnerLock`` shared (``share()``), so the workers can take it too."""
+    setup = replace(setup, parent_pid=os.getpid())
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(setup, i, errors), name=f"mlops-tune-{i}") for i in range(k)]

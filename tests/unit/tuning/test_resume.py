@@ -104,3 +104,33 @@ def test_two_worker_processes_run_exactly_n_trials_of_one_study(env, project, sp
     assert sorted(c["trial"]["number"] for c in children) == [0, 1, 2, 3, 4]
     assert parent["study"]["trials_complete"] == 5 and parent["study"]["parallel"] == 2
     assert len({c["params"]["alpha"] for c in children}) == 5  # each worker samples with its own seed
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores for two worker processes")
+def test_workers_left_behind_by_a_killed_command_finish_their_trial_and_block_a_resume_meanwhile(
+    tmp_path, project, space, capsys
+):
+    store = tmp_path / "store"
+    argv = ["train", str(project), "--model", "clf", "--tune", str(space), "--trials", "6", "--parallel", "2"]
+    argv += ["--param", "sleep=0.3", "--no-register", "--store", str(store)]
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "mlops.cli", *argv], cwd=ROOT, stderr=err)
+    try:
+        journals = _wait_for(
+            lambda: list((store / "objects" / "runs").glob("*/study.journal")), "the study journal", proc
+        )
+        _wait_for(lambda: _underway(store, journals[0]), "a finished trial and the next one underway", proc)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # the command only: its two workers live on for a moment
+        proc.wait()
+    parent = journals[0].parent.name
+    end = time.monotonic() + 180
+    while main([*argv, "--resume", parent, "--json"]) != 0:
+        assert "is being run by another process" in capsys.readouterr().err
+        assert time.monotonic() < end, "the orphaned workers never let go of the study"
+        time.sleep(0.1)
+    summary = json.loads(capsys.readouterr().out)["study"]
+    trained = [c for c in _children(store) if c["status"] == "trained"]
+    assert summary["trials_complete"] == 6 and len(trained) == 6
+    assert len({c["trial"]["number"] for c in trained}) == 6  # nothing ran twice
