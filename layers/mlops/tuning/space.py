@@ -13,9 +13,10 @@
     sampler: {type: tpe, seed: 42}                               # tpe (default) or random; seed optional
     pruner: {type: median, startup_trials: 5, warmup_steps: 0}   # median (default) or none
 
-``log`` and ``step`` cannot be combined (Optuna's rule); a ``log`` range must be positive. A float
-parameter needs a float (or unset) default in the project, an int parameter an int or float one;
-every categorical choice must have the default's type. Bounds written like ``1e-3`` (which YAML
+``log`` and ``step`` cannot be combined (Optuna's rule); a ``log`` range must be positive. Every
+searched parameter must be in the project's ``PARAMS`` with a default that is not None (the default's
+type types the trial's value): a float parameter needs a float default, an int parameter an int or
+float one, and every categorical choice must have the default's type. Bounds written like ``1e-3`` (which YAML
 reads as text) are accepted as numbers.
 """
 
@@ -118,12 +119,12 @@ class SearchSpace:
         """Every parameter must be one of the project's ``PARAMS`` and fit its default's type."""
         for p in self.params:
             where = f"{self.source}:{p.line}: params.{p.name}"
-            if defaults and p.name not in defaults:
-                known = ", ".join(sorted(defaults)) or "none"
+            if p.name not in defaults:
+                known = ", ".join(sorted(defaults)) or "none: define PARAMS with a default for each"
                 raise SpaceError(f"{where}: not a parameter of {project} (its PARAMS: {known})")
-            default = defaults.get(p.name)
-            if default is None:
-                continue
+            default = defaults[p.name]
+            if default is None:  # without a typed default the trial's value would reach train() as text
+                raise SpaceError(f"{where}: its default in {project} is None; give it a typed default")
             problem = _type_problem(p, default)
             if problem:
                 raise SpaceError(f"{where}: {problem} (the default in {project} is {default!r})")

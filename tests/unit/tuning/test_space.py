@@ -111,7 +111,8 @@ def test_bad_space_files_name_the_line_and_the_entry(text, message):
 def test_a_space_is_checked_against_the_projects_params(tmp_path):
     defaults = {"alpha": 0.001, "epochs": 4, "loss": "hinge", "flag": False}
     ok = parse_space(
-        "params:\n  alpha: {type: float, low: 0.1, high: 1}\n  epochs: {type: int, low: 1, high: 9}\n"
+        "params:\n  alpha: {type: float, low: 0.1, high: 1}\n  epochs: {type: int, low: 1, high: 9}\n",
+        "s.yaml",
     )
     ok.check_against(defaults, "train.py")
     cases = [
@@ -136,5 +137,11 @@ def test_a_space_is_checked_against_the_projects_params(tmp_path):
         with pytest.raises(SpaceError) as err:
             parse_space(text, "s.yaml").check_against(defaults, "train.py")
         assert message in err.value.message
+    with pytest.raises(
+        SpaceError, match=r"s.yaml:2: params.alpha: not a parameter of train.py \(its PARAMS: none"
+    ):
+        ok.check_against({}, "train.py")  # no PARAMS: nothing would type the values
+    with pytest.raises(SpaceError, match=r"params.alpha: its default in train.py is None"):
+        ok.check_against({"alpha": None, "epochs": 1}, "train.py")
     with pytest.raises(SpaceError, match="search-space file .*nope.yaml not found"):
         load_space(tmp_path / "nope.yaml")

@@ -200,3 +200,18 @@ def test_ctrl_c_leaves_a_study_that_resumes_and_retries_the_interrupted_point(en
     assert sorted(c["trial"]["number"] for c in after) == [3, 4, 5]
     (retry,) = [c for c in after if "retry_of" in c["trial"]]
     assert retry["trial"]["retry_of"] == 2 and retry["params"] == before[2]["params"]
+
+
+def test_an_objective_metric_the_runs_do_not_have_stops_the_search_with_the_ones_they_do(
+    env, project, tmp_path
+):
+    registry, runs = env
+    space = write_space(
+        tmp_path, "params:\n  alpha: {type: float, low: 0.001, high: 0.1}\nobjective: {metric: rmse}\n"
+    )
+    with pytest.raises(UnprocessableError) as err:
+        tune(_request(project, space, 3), registry=registry, runs=runs)
+    assert err.value.message == (
+        "objective metric 'rmse' is not among trial 0's metrics (accuracy, f1, precision, recall); "
+        "set objective.metric in space.yaml"
+    )
