@@ -145,3 +145,14 @@ def test_a_space_is_checked_against_the_projects_params(tmp_path):
         ok.check_against({"alpha": None, "epochs": 1}, "train.py")
     with pytest.raises(SpaceError, match="search-space file .*nope.yaml not found"):
         load_space(tmp_path / "nope.yaml")
+
+
+def test_the_example_projects_space_file_fits_its_params():
+    from pathlib import Path
+
+    from mlops.runs.training import load_project
+
+    root = Path(__file__).resolve().parents[3] / "pipelines" / "train"
+    space = load_space(root / "space.yaml")
+    space.check_against(load_project(root / "train.py").defaults, "train.py")
+    assert [p.name for p in space.params] == ["n_estimators", "learning_rate", "max_depth", "subsample"]
