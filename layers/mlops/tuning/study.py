@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.trial import TrialState
@@ -77,6 +77,7 @@ def _open_study(
             "model": req.model,
             "metric": setup.metric,
             "space_digest": space.digest,
+            "fixed_params": dict(setup.fixed),
             "started_at": started,
         }
         for k, v in attrs.items():
@@ -93,6 +94,10 @@ def _open_study(
         raise ConflictError(
             f"{space.source} changed since study {setup.parent} started; resume with the same space file"
         )
+    fixed = cast(dict[str, str], attrs.get("fixed_params") or {})
+    if fixed != dict(setup.fixed):
+        was = " ".join(f"--param {k}={v}" for k, v in sorted(fixed.items()))
+        raise ConflictError(f"study {setup.parent} was started with other --param values: {was or 'none'}")
     return study
 
 

@@ -13,7 +13,7 @@ from mlops.storage.s3 import S3Store
 from mlops.tuning.study import tune
 from mlops.tuning.trials import TuneRequest
 
-from tests.unit.tuning.conftest import write_space
+from tests.unit.tuning.conftest import SPACE, write_space
 
 NO_RUN = "20260101T000000000000Z-00000000"
 
@@ -189,6 +189,12 @@ def test_ctrl_c_leaves_a_study_that_resumes_and_retries_the_interrupted_point(en
         and before[2]["error"] == "interrupted"
     )
 
+    with pytest.raises(ConflictError, match=r"was started with other --param values: --param counter_file="):
+        tune(_request(project, space, 5, register=False, resume=parent_id), registry=registry, runs=runs)
+    changed = write_space(tmp_path, SPACE.replace("seed: 3", "seed: 4"), name="space.yaml")
+    with pytest.raises(ConflictError, match=f"space.yaml changed since study {parent_id} started"):
+        tune(_request(project, changed, 5, params=fixed, resume=parent_id), registry=registry, runs=runs)
+    write_space(tmp_path, SPACE, name="space.yaml")
     parent = tune(
         _request(project, space, 5, params=fixed, register=False, resume=parent_id),
         registry=registry,
