@@ -8,6 +8,12 @@ A training entrypoint is a Python file that defines:
 - ``load_data(params) -> dict`` with ``X_train``, ``y_train``, ``X_holdout``, ``y_holdout`` and,
   optionally, ``feature_names``, ``target_name`` and ``description``.
 - ``train(params, data) -> estimator`` or ``{"model": estimator, "metrics": {name: number}}``.
+  An iterative model may take a third argument, ``train(params, data, report=None)``: under
+  ``mlops train --tune`` it is a callable ``report(step, value)`` to call after each step (epoch,
+  boosting stage) with the objective metric measured so far (on ``data["X_holdout"]``, on the
+  scale of the study's metric). It raises ``TrialPruned`` when the search prunes the trial; let it
+  propagate (it is a ``BaseException``, so ``except Exception`` does not swallow it). Outside a
+  search ``report`` is None.
 
 ``load_data`` runs first, so the data digest is known before deciding to train
 (``--if-changed``). The holdout metrics come from ``mlops.runs.evaluation.evaluate``, the
@@ -20,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import math
 import platform
@@ -46,6 +53,28 @@ class TrainingError(UnprocessableError):
     """The training project broke its contract or raised; the message says which part."""
 
     code = "training_failed"
+
+
+class TrialPruned(BaseException):
+    """Raised by a ``report`` hook to stop an unpromising trial early (see the module doc).
+
+    A ``BaseException`` so that a project's ``except Exception`` does not swallow it."""
+
+    def __init__(self, step: int):
+        super().__init__(f"pruned at step {step}")
+        self.step = step
+
+
+Report = Callable[[int, float], None]
+
+
+def accepts_report(train: Callable[..., Any]) -> bool:
+    """Whether a project's ``train`` takes the ``report`` hook (a ``report`` parameter or ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(train).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "report" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 @dataclass
@@ -237,9 +266,10 @@ def load_data(project: TrainingProject, params: Mapping[str, Any]) -> LoadedData
 
 
 def fit(
-    project: TrainingProject, params: Mapping[str, Any], data: LoadedData
+    project: TrainingProject, params: Mapping[str, Any], data: LoadedData, report: Report | None = None
 ) -> tuple[Any, dict[str, float]]:
-    """Call the project's ``train``; the model and any extra metrics it reported."""
+    """Call the project's ``train`` (with ``report`` when given and accepted); the model and any extra
+    metrics it reported. ``TrialPruned`` from the hook passes through."""
     name = project.entrypoint.name
     payload = {
         "X_train": data.X_train,
@@ -249,8 +279,9 @@ def fit(
         "feature_names": data.feature_names,
         "target_name": data.target_name,
     }
+    kwargs = {"report": report} if report is not None and accepts_report(project.module.train) else {}
     try:
-        result = project.module.train(dict(params), payload)
+        result = project.module.train(dict(params), payload, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the user's code
         raise TrainingError(f"{name}: train raised {type(exc).__name__}: {exc}") from exc
     extra: dict[str, float] = {}
