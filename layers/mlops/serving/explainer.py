@@ -71,7 +71,9 @@ def _class_index(m: LoadedModel, want: Any, proba: np.ndarray | None, n: int) ->
         return np.full(n, 1) if K == 2 else proba.argmax(axis=1)
     labels = m.classes if m.classes is not None else list(range(K))
     for k, label in enumerate(labels):
-        if want == label or (not isinstance(want, bool) and str(want) == str(label)):
+        if isinstance(want, bool) != isinstance(label, (bool, np.bool_)):
+            continue  # true is not the class 1, nor 1 the class true
+        if want == label or str(want) == str(label):
             return np.full(n, k)
     raise UnprocessableError(
         f'"class" {str(want)[:80]!r} is not a class of this model ({labels[:20]})', code="unknown_class"
