@@ -77,6 +77,24 @@ def test_inference_predicts_and_rejects_through_fdk(stack, monkeypatch):
     assert status == 404
 
 
+def test_inference_explains_through_fdk_with_sampling_shapley_for_a_linear_model(stack, monkeypatch):
+    """issue 18: the explain route of the real function; a LogisticRegression is not a tree ensemble, so it
+    gets sampling Shapley values against the background sample stored at registration."""
+    settings, _, X = stack
+    fn = load("inference-ep-stable", "inference", settings, monkeypatch, "inference_explain_under_test")
+    status, headers, body = fdk_call(
+        fn.handler, url="/v1/endpoints/ep/explain", body={"instances": X[:2].tolist()}
+    )
+    out = json.loads(body)
+    assert status == 200 and headers["fn-http-h-x-variant"] == "stable", out
+    assert (out["method"], out["output_space"]) == ("sampling_shapley", "probability")
+    for e in out["explanations"]:
+        assert set(e["contributions"]) == {"a", "b", "c"} and e["class"] == 1
+        assert e["base_value"] + sum(e["contributions"].values()) == pytest.approx(e["output"], abs=1e-9)
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/explain", body={"instances": [[1, 2]]})
+    assert status == 422 and json.loads(body)["error"]["code"] == "wrong_width"
+
+
 def test_authorizer_answers_in_ocis_format_through_fdk(stack, monkeypatch):
     settings, _, _ = stack
     key = local_api_key(settings)

@@ -125,6 +125,7 @@ def inference_config(settings: StackSettings, ep: Endpoint, variant: str) -> Inf
         feature_sample_rate=ep.feature_sample_rate,
         model_refresh_s=ep.model_refresh_s,
         shadow=ep.shadow,
+        explain_top_k=ep.explain_top_k,
     )
 
 
