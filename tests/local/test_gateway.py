@@ -404,7 +404,9 @@ def test_4_concurrent_requests_each_hold_one_of_the_4_workers(env, tmp_path):
         inside = sorted(p.name for p in gate.glob("in-*"))
         (gate / "open").touch()
         pids = [f.result(timeout=60) for f in futures]
-    assert len(inside) == 4, f"only {inside} were inside at once: the pool did not run 4 requests concurrently"
+    assert len(inside) == 4, (
+        f"only {inside} were inside at once: the pool did not run 4 requests concurrently"
+    )
     assert len(set(pids)) == 4  # every one of the 4 workers took part, one request at a time each
 
 
