@@ -1,0 +1,71 @@
+"""Issue 18 §1: a version's global importances (mean |SHAP|) are computed at registration from the training rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlops.registry import shapimportance
+from mlops.serving.explain import tree_shap_all
+
+
+def _data(n: int, f: int = 6, seed: int = 3) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, f))
+    y = (2.0 * X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y, [f"f{i}" for i in range(f)]
+
+
+def test_tree_model_gets_exact_mean_abs_shap_over_the_training_rows(reg):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y, names = _data(400)
+    model = GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0).fit(X, y)
+    rec = reg.register_version("m", model, X, y, feature_names=names)
+    imp = rec["shap_importance"]
+    assert imp["method"] == "tree_shap_exact" and imp["rows"] == 400 and imp["sample"] == "all"
+    assert imp["output_space"] == "log-odds"
+    assert set(imp["values"]) == set(names)
+    values = list(imp["values"].values())
+    assert values == sorted(values, reverse=True), "largest first"
+    assert next(iter(imp["values"])) == "f0", "the feature that drives y matters most"
+    compiled, stored = reg.get_compiled("m", rec["version"])
+    assert stored["shap_importance"] == imp, "kept in the version record"
+    _, phi = tree_shap_all(compiled, X)
+    expected = np.abs(phi[:, :, 0]).mean(axis=0)
+    for i, name in enumerate(names):
+        assert imp["values"][name] == pytest.approx(expected[i], rel=1e-5, abs=1e-12)
+
+
+def test_more_rows_than_the_limit_are_sampled_deterministically(reg):
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, _, names = _data(shapimportance.MAX_ROWS + 700)
+    y = X[:, 0] * 3 + X[:, 2]
+    model = GradientBoostingRegressor(n_estimators=10, max_depth=2, random_state=0).fit(X, y)
+    a = reg.register_version("r", model, X, y, feature_names=names)["shap_importance"]
+    b = reg.register_version("r", model, X, y, feature_names=names)["shap_importance"]
+    assert a["rows"] == shapimportance.MAX_ROWS and a["rows_total"] == X.shape[0]
+    assert a["sample"] == "seeded-0" and a["output_space"] == "prediction"
+    assert a == b, "the same training rows give the same importances"
+    rows = shapimportance.sample_rows(X.shape[0])
+    assert len(set(rows.tolist())) == shapimportance.MAX_ROWS and np.all(np.diff(rows) > 0)
+
+
+def test_binary_forest_is_explained_in_probability_of_the_positive_class(reg):
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y, names = _data(300)
+    labels = np.where(y == 1, "sick", "well")
+    model = RandomForestClassifier(n_estimators=8, max_depth=3, random_state=0).fit(X, labels)
+    imp = reg.register_version("rf", model, X, labels, feature_names=names)["shap_importance"]
+    assert imp["output_space"] == "probability of class well"  # sklearn sorts the classes: [sick, well]
+    assert next(iter(imp["values"])) == "f0"
+
+
+def test_models_without_a_compiled_scorer_and_signature_only_versions_get_none(reg, training):
+    X, y, names, model = training  # a LogisticRegression: no compiled tree scorer
+    rec = reg.register_version("lr", model, X, y, feature_names=names)
+    assert rec["compiled"] is None and rec["shap_importance"] is None
+    sig = {"inputs": [{"name": n, "dtype": "float64", "kind": "numeric"} for n in names]}
+    rec2 = reg.register_version("lr", model, signature=sig)
+    assert rec2["shap_importance"] is None
