@@ -69,3 +69,21 @@ def test_models_without_a_compiled_scorer_and_signature_only_versions_get_none(r
     sig = {"inputs": [{"name": n, "dtype": "float64", "kind": "numeric"} for n in names]}
     rec2 = reg.register_version("lr", model, signature=sig)
     assert rec2["shap_importance"] is None
+
+
+def test_models_show_prints_the_top_features_by_mean_abs_shap(tmp_path, capsys):
+    from mlops.cli import main
+    from mlops.registry import Registry
+    from mlops.storage import FileStore
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y, names = _data(300, f=8)
+    model = GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(X, y)
+    reg = Registry(FileStore(tmp_path / "store"), actor="alice")
+    imp = reg.register_version("m", model, X, y, feature_names=names)["shap_importance"]
+    assert main(["models", "show", "m", "--version", "1", f"--store={tmp_path / 'store'}"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("importance (mean |SHAP|"))
+    top = list(imp["values"].items())[:5]
+    assert line.startswith("importance (mean |SHAP|, log-odds, 300 training rows): f0 ")
+    assert all(name in line for name, _ in top) and "(+3 more)" in line
