@@ -98,6 +98,12 @@ def _role(doc: Mapping[str, Any] | None, version: int) -> str | None:
     return None
 
 
+def _when(ts: Any) -> str:
+    """An audit timestamp to the second, readable: ``2026-12-02 15:19:12Z``."""
+    text = str(ts or "-")
+    return text[:19].replace("T", " ") + "Z" if len(text) >= 19 and text[10] == "T" else text
+
+
 def _state_text(doc: Mapping[str, Any] | None) -> str:
     """One endpoint state in words: ``stable v1, canary v2 at 10%``."""
     if not doc:
@@ -137,7 +143,7 @@ def deployment_facts(registry: Any, model: str, version: int) -> dict[str, Any]:
             continue
         events.append(
             {
-                "at": e.get("ts"),
+                "at": _when(e.get("ts")),
                 "action": str(e.get("action", "")).removeprefix("deployment."),
                 "endpoint": str(e.get("subject", "")).removeprefix("endpoint:"),
                 "by": e.get("actor"),
