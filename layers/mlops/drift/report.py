@@ -217,7 +217,7 @@ def _bars_svg(
                 f'<rect x="{_L + (i + off) * gw:.1f}" y="{_T + _PH - h:.1f}" width="{gw * 0.4:.1f}" '
                 f'height="{h:.1f}" fill="{color}"><title>{_e(c)}: {s:.3f}</title></rect>'
             )
-        room = max(3, int(gw / 5.5))  # characters that fit under a bar group at 9px
+        room = max(3, int(gw / 6.5))  # characters that fit under a bar group at 9px
         label = (c[: room - 1] + "…") if len(c) > room else c
         weight = ' font-weight="bold" fill="#b00"' if c in unseen else ' fill="#555"'
         body.append(
