@@ -1,7 +1,8 @@
 """Benchmark: what computing global importances (mean |SHAP|) adds to registering a version (issue 18 §1).
 
 GradientBoostingClassifier, 100 trees (depth 3) x 20 features, fitted on 2000 rows, registered with
-those rows in a fresh FileStore each round:
+those rows in a fresh FileStore each round (and, for scale, a RandomForestClassifier of 100 fully
+grown trees on the same rows: deep paths, no lookup table):
 
 - with: ``Registry.register_version`` as shipped (artifact, profile, compiled scorer, mean |SHAP|).
 - without: the same call with ``version_importance`` replaced by ``lambda *a: None`` (the peer).
@@ -40,24 +41,14 @@ def _median(fn: Callable[[], object], rounds: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    from sklearn.ensemble import GradientBoostingClassifier
-
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=7)
-    rounds = ap.parse_args().rounds
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(2000, 20))
-    y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] + rng.normal(scale=0.5, size=2000) > 0).astype(int)
-    names = [f"x{i}" for i in range(20)]
-    model = GradientBoostingClassifier(n_estimators=100, max_depth=3, random_state=0).fit(X, y)
+def _measure(model, X, y, names, rounds: int) -> tuple[float, float, float]:
+    """(median register with importances, without them, version_importance alone) for one model."""
     real = versions.version_importance
 
     def register() -> dict:
         with tempfile.TemporaryDirectory() as d:
-            return Registry(FileStore(Path(d)), actor="bench").register_version(
-                "m", model, X, y, feature_names=names
-            )
+            reg = Registry(FileStore(Path(d)), actor="bench")
+            return reg.register_version("m", model, X, y, feature_names=names)
 
     register()  # warm imports
     with_ = _median(register, rounds)
@@ -73,12 +64,37 @@ def main() -> None:
         alone = _median(
             lambda: shapimportance.version_importance(reg.store, rec["compiled"], model, sig, cols), rounds
         )
-    print("| GB 100 trees x 20 features, 2000 rows | median s |")
-    print("|---|---|")
-    print(f"| register_version without importances (peer) | {without:.3f} |")
-    print(f"| register_version with mean abs SHAP | {with_:.3f} |")
-    print(f"| version_importance alone | {alone:.3f} |")
-    print(f"| added | {with_ - without:+.3f} s ({(with_ / without - 1) * 100:+.0f}%) |")
+    return with_, without, alone
+
+
+def main() -> None:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=7)
+    rounds = ap.parse_args().rounds
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 20))
+    y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] + rng.normal(scale=0.5, size=2000) > 0).astype(int)
+    names = [f"x{i}" for i in range(20)]
+    models = {
+        "GradientBoosting 100 x depth 3": GradientBoostingClassifier(
+            n_estimators=100, max_depth=3, random_state=0
+        ),
+        "RandomForest 100 x full depth": RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1),
+    }
+    print(
+        "| 20 features, 2000 rows | register without (peer) s | register with mean abs SHAP s | added | "
+        "version_importance alone s |"
+    )
+    print("|---|---|---|---|---|")
+    for label, model in models.items():
+        model.fit(X, y)
+        with_, without, alone = _measure(model, X, y, names, rounds)
+        print(
+            f"| {label} | {without:.3f} | {with_:.3f} | {with_ - without:+.3f} s "
+            f"({(with_ / without - 1) * 100:+.0f}%) | {alone:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
      "output_space": "log-odds", "values": {"income": 0.41, "age": 0.12, ...}}
 
 ``values`` is every input feature's mean absolute SHAP value over the rows (up to ``MAX_ROWS``, a
-seeded sample when there are more), largest first: the average size of what the feature moves the
+seeded sample when there are more; fewer, down to ``MIN_ROWS``, for a model so large that explaining
+a row costs more than ``WORK_BUDGET / MAX_ROWS``: a forest of fully grown trees, whose exact Tree
+SHAP costs about (leaves x path length squared) per row), largest first: the average size of what the feature moves the
 model's raw output, in the units of ``output_space``. A tree ensemble with a compiled scorer is
 explained exactly by ``mlops.serving.explain.tree_shap_all`` on that scorer (the one serving and
 ``/explain`` use). Any other model gets None for now: ``_model_agnostic`` is the single place where a
@@ -23,6 +25,10 @@ import numpy as np
 from mlops.registry import artifacts
 
 MAX_ROWS = 2000
+MIN_ROWS = 50
+# what registration may spend, in units of ``_row_cost``: measured at 2-3e7 units/s on a loaded core for
+# every kind of ensemble (lookup tables and unwinding alike), so at most a few seconds, usually well under one
+WORK_BUDGET = 50_000_000
 SEED = 0
 METHOD_TREE = "tree_shap_exact"
 
@@ -40,6 +46,19 @@ def sample_rows(n: int, limit: int = MAX_ROWS, seed: int = SEED) -> np.ndarray:
     if n <= limit:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def _row_cost(paths: Any) -> int:
+    """What explaining one row costs: a lookup per leaf slot with a table of patterns, else the path
+    polynomial's unwinding, about d * d per leaf of path length d (``mlops.serving.explain``)."""
+    if paths.table is not None:
+        return int(paths.feature.size)
+    return int(sum((end - first) * (d + 1) * (d + 1) for first, end, d in paths.groups))
+
+
+def rows_within_budget(paths: Any) -> int:
+    """How many rows to explain: ``MAX_ROWS``, or fewer (not under ``MIN_ROWS``) when rows are costly."""
+    return max(MIN_ROWS, min(MAX_ROWS, WORK_BUDGET // max(1, _row_cost(paths))))
 
 
 def version_importance(
@@ -69,14 +88,14 @@ def _tree_importance(
 ) -> dict[str, Any]:
     """Exact mean |SHAP| of the compiled scorer just stored, over (a sample of) the training rows."""
     from mlops.serving.compiled import CompiledTrees
-    from mlops.serving.explain import tree_shap_all
+    from mlops.serving.explain import leaf_paths, tree_shap_all
 
     data = artifacts.fetch_verified(
         store, compiled_ref["sha256"], size=compiled_ref.get("size"), what="compiled scorer"
     )
     compiled = CompiledTrees.from_npz(data)
     n = len(columns[names[0]]) if names else 0
-    rows = sample_rows(n)
+    rows = sample_rows(n, rows_within_budget(leaf_paths(compiled)))
     X = np.column_stack([np.asarray(columns[name], dtype=np.float64)[rows] for name in names])
     _base, phi = tree_shap_all(compiled, X)  # (rows, features, outputs)
     mean_abs = np.abs(phi).mean(axis=0)  # (features, outputs)

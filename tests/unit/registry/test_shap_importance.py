@@ -87,3 +87,23 @@ def test_models_show_prints_the_top_features_by_mean_abs_shap(tmp_path, capsys):
     top = list(imp["values"].items())[:5]
     assert line.startswith("importance (mean |SHAP|, log-odds, 300 training rows): f0 ")
     assert all(name in line for name, _ in top) and "(+3 more)" in line
+
+
+def test_costly_models_explain_fewer_rows_within_the_work_budget(reg):
+    from mlops.serving.explain import leaf_paths
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y, names = _data(2400, f=10)
+    y = (y + (np.random.default_rng(0).random(2400) < 0.3)) % 2  # label noise: fully grown trees get deep
+    model = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y)
+    rec = reg.register_version("deep", model, X, y, feature_names=names)
+    compiled, _ = reg.get_compiled("deep", rec["version"])
+    paths = leaf_paths(compiled)
+    assert paths.table is None, "deep paths: no lookup table, every row unwinds every leaf's path"
+    expected = shapimportance.rows_within_budget(paths)
+    assert shapimportance.MIN_ROWS <= expected < shapimportance.MAX_ROWS
+    assert expected * shapimportance._row_cost(paths) <= max(
+        shapimportance.WORK_BUDGET, shapimportance.MIN_ROWS * shapimportance._row_cost(paths)
+    )
+    imp = rec["shap_importance"]
+    assert imp["rows"] == expected and imp["rows_total"] == 2400 and imp["sample"] == "seeded-0"
