@@ -195,7 +195,9 @@ def cmd_show(args) -> int:
         print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
         print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
         if sig.get("classes") is not None:
-            print(f"classes: {sig['classes']}")
+            from mlops.cardparts import class_labels
+
+            print(f"classes: {class_labels(sig, rec.get('tags'))}")
         print(_shap_summary(rec.get("shap_importance")))
         return 0
     doc = reg.get_model(args.model)

@@ -80,13 +80,16 @@ def test_models_show_prints_the_top_features_by_mean_abs_shap(tmp_path, capsys):
     X, y, names = _data(300, f=8)
     model = GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(X, y)
     reg = Registry(FileStore(tmp_path / "store"), actor="alice")
-    imp = reg.register_version("m", model, X, y, feature_names=names)["shap_importance"]
+    imp = reg.register_version("m", model, X, y, feature_names=names, tags={"class_names": "no,yes"})[
+        "shap_importance"
+    ]
     assert main(["models", "show", "m", "--version", "1", f"--store={tmp_path / 'store'}"]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("importance (mean |SHAP|"))
     top = list(imp["values"].items())[:5]
     assert line.startswith("importance (mean |SHAP|, log-odds, 300 training rows): f0 ")
     assert all(name in line for name, _ in top) and "(+3 more)" in line
+    assert "classes: 0 = no, 1 = yes" in out
 
 
 def test_costly_models_explain_fewer_rows_within_the_work_budget(reg):
