@@ -116,8 +116,9 @@ def _state_text(doc: Mapping[str, Any] | None) -> str:
     return ", ".join(parts) or "nothing serving"
 
 
-def deployment_facts(registry: Any, model: str, version: int) -> dict[str, Any]:
-    """``{"current": [(endpoint, role, record)], "events": [...oldest first], "complete": bool}``."""
+def deployment_facts(registry: Any, model: str, version: int, since: str | None = None) -> dict[str, Any]:
+    """``{"current": [(endpoint, role, record)], "events": [...oldest first], "complete": bool}``; the audit
+    log is read back to ``since`` (the version's registration: nothing deployed it before)."""
     current = []
     try:
         for d in registry.deployments().list_all():
@@ -129,7 +130,7 @@ def deployment_facts(registry: Any, model: str, version: int) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     complete = True
     try:
-        entries = registry.audit.history(action="deployment.", limit=MAX_DEPLOYMENT_EVENTS)
+        entries = registry.audit.history(action="deployment.", since=since, limit=MAX_DEPLOYMENT_EVENTS)
         complete = len(entries) < MAX_DEPLOYMENT_EVENTS
     except Exception:
         entries, complete = [], False

@@ -86,7 +86,7 @@ def card_facts(registry: Any, model: str, version: int, *, endpoint: str | None 
         "importances": importances,
         "importance_label": importance_label,
         "baseline": baseline,
-        "deployment": deployment_facts(registry, model, int(version)),
+        "deployment": deployment_facts(registry, model, int(version), since=rec.get("created_at")),
         "endpoint": endpoint,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
