@@ -61,6 +61,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mlops.localfiles",
             "mlops.logrecords",
             "mlops.cards",
+            "mlops.cardparts",
             "mlops.fdkpatch",
             "mlops.fdkclock",
             "mlops.fdkfast",

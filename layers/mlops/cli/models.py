@@ -156,6 +156,18 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _shap_summary(imp: dict[str, Any] | None, top: int = 5) -> str:
+    """One line: the version's top features by mean |SHAP| (computed at registration), or why there are none."""
+    if not imp or not imp.get("values"):
+        return "importance (mean |SHAP|): not computed for this version (no compiled tree scorer or no training rows)"
+    ranked = sorted(imp["values"].items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{name} {value:.3g}" for name, value in ranked[:top])
+    more = f" (+{len(ranked) - top} more)" if len(ranked) > top else ""
+    return (
+        f"importance (mean |SHAP|, {imp.get('output_space')}, {imp.get('rows')} training rows): {shown}{more}"
+    )
+
+
 def cmd_show(args) -> int:
     reg = open_registry(args)
     if args.version:
@@ -183,7 +195,10 @@ def cmd_show(args) -> int:
         print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
         print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
         if sig.get("classes") is not None:
-            print(f"classes: {sig['classes']}")
+            from mlops.cardparts import class_labels
+
+            print(f"classes: {class_labels(sig, rec.get('tags'))}")
+        print(_shap_summary(rec.get("shap_importance")))
         return 0
     doc = reg.get_model(args.model)
     if args.json:

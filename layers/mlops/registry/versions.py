@@ -20,6 +20,7 @@ from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, records
 from mlops.registry.background import store_background
 from mlops.registry.fields import check_scalars, check_tags, check_text, public
 from mlops.registry.keys import artifact_key, model_subject, version_key, version_of_key, versions_prefix
+from mlops.registry.shapimportance import version_importance
 from mlops.storage.base import ObjectStore
 
 MAX_VERSION_ATTEMPTS = 1000
@@ -105,6 +106,7 @@ def register_version(
         )
     record["compiled"] = store_compiled(reg.store, model_obj, sig, columns)
     record["explain_background"] = store_background(reg.store, sig, columns)
+    record["shap_importance"] = version_importance(reg.store, record["compiled"], model_obj, sig, columns)
     record["created_at"] = reg.now()
     version = allocate_version(reg.store, model, record)
     reg.audit(

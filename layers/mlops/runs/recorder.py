@@ -239,7 +239,7 @@ def _register(
         training_data_digest=record["data_digest"],
         code_commit=record["code_commit"],
         description=description or data.description or f"trained by {record['entrypoint']}",
-        tags={"run_id": run_id},
+        tags={"run_id": run_id, **({"class_names": ",".join(data.class_names)} if data.class_names else {})},
         source={
             "run_id": run_id,
             "entrypoint": record["entrypoint"],

@@ -6,7 +6,8 @@ A training entrypoint is a Python file that defines:
   type of the default (int, float, bool, str; JSON for lists and dicts); an unknown name is an
   error naming the known ones. Without ``PARAMS`` every value is passed as a string.
 - ``load_data(params) -> dict`` with ``X_train``, ``y_train``, ``X_holdout``, ``y_holdout`` and,
-  optionally, ``feature_names``, ``target_name`` and ``description``.
+  optionally, ``feature_names``, ``target_name``, ``description`` and ``class_names`` (a classifier's
+  label names in the order of its sorted labels; kept as the version's ``class_names`` tag).
 - ``train(params, data) -> estimator`` or ``{"model": estimator, "metrics": {name: number}}``.
   An iterative model may take a third argument, ``train(params, data, report=None)``: under
   ``mlops train --tune`` it is a callable ``report(step, value)`` to call after each step (epoch,
@@ -226,6 +227,7 @@ class LoadedData:
     feature_names: list[str] | None
     target_name: str | None
     description: str | None
+    class_names: list[str] | None = None  # a classifier's label names, in the order of its sorted labels
 
     @property
     def n_train(self) -> int:
@@ -262,7 +264,21 @@ def load_data(project: TrainingProject, params: Mapping[str, Any]) -> LoadedData
         [str(n) for n in names] if names is not None else None,
         data.get("target_name"),
         data.get("description"),
+        _class_names(name, data.get("class_names")),
     )
+
+
+def _class_names(name: str, given: Any) -> list[str] | None:
+    """``load_data``'s optional ``class_names``: short strings without commas (they are kept in the version's
+    ``class_names`` tag, comma-separated, and shown on its model card)."""
+    if given is None:
+        return None
+    names = [str(n) for n in given] if isinstance(given, (list, tuple)) or hasattr(given, "tolist") else None
+    if not names or any(not n or "," in n or len(n) > 100 for n in names) or len(",".join(names)) > 1024:
+        raise TrainingError(
+            f"{name}: class_names must be a list of 1-100 character names without commas (1024 in all)"
+        )
+    return names
 
 
 def fit(
