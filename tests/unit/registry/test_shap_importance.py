@@ -62,13 +62,33 @@ def test_binary_forest_is_explained_in_probability_of_the_positive_class(reg):
     assert next(iter(imp["values"])) == "f0"
 
 
-def test_models_without_a_compiled_scorer_and_signature_only_versions_get_none(reg, training):
+def test_other_models_get_mean_abs_sampling_shapley_and_signature_only_versions_none(reg, training):
     X, y, names, model = training  # a LogisticRegression: no compiled tree scorer
     rec = reg.register_version("lr", model, X, y, feature_names=names)
-    assert rec["compiled"] is None and rec["shap_importance"] is None
+    imp = rec["shap_importance"]
+    assert rec["compiled"] is None and imp["method"] == "sampling_shapley"
+    assert imp["output_space"] == "probability of class 1" and set(imp["values"]) == set(names)
+    assert imp["background_rows"] == min(shapimportance.SAMPLED_BACKGROUND, len(X))
     sig = {"inputs": [{"name": n, "dtype": "float64", "kind": "numeric"} for n in names]}
     rec2 = reg.register_version("lr", model, signature=sig)
     assert rec2["shap_importance"] is None
+
+
+def test_a_linear_regressor_gets_its_exact_mean_abs_contributions(reg):
+    """For a linear model every permutation gives w_j (x_j - mean_b x_j): the sampled importance is exact."""
+    from sklearn.linear_model import Ridge
+
+    X, _, names = _data(300)
+    y = 3.0 * X[:, 0] - 1.0 * X[:, 2] + 0.1 * X[:, 4]
+    model = Ridge(alpha=1e-6).fit(X, y)
+    imp = reg.register_version("ridge", model, X, y, feature_names=names)["shap_importance"]
+    assert imp["method"] == "sampling_shapley" and imp["output_space"] == "prediction"
+    assert list(imp["values"])[:3] == ["f0", "f2", "f4"]
+    background = X[shapimportance.sample_rows(len(X), shapimportance.SAMPLED_BACKGROUND)]
+    rows = X[shapimportance.sample_rows(len(X), imp["rows"])]
+    expected = np.abs(model.coef_ * (rows - background.mean(axis=0))).mean(axis=0)
+    for i, name in enumerate(names):
+        assert imp["values"][name] == pytest.approx(expected[i], rel=1e-5, abs=1e-9)
 
 
 def test_models_show_prints_the_top_features_by_mean_abs_shap(tmp_path, capsys):
