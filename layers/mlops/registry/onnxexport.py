@@ -157,7 +157,13 @@ def parts(model: Any) -> list[Any]:
 
 def _supported(part: Any) -> bool:
     cls = type(part)
-    return cls.__name__ in SUPPORTED and cls.__module__.startswith("sklearn.")
+    if not cls.__module__.startswith("sklearn."):
+        return False
+    if (
+        cls.__name__ == "FunctionTransformer"
+    ):  # the identity a ColumnTransformer's passthrough remainder becomes
+        return getattr(part, "func", None) is None
+    return cls.__name__ in SUPPORTED
 
 
 def probe_rows(sig: dict[str, Any], columns: Mapping[str, Any], text: list[bool]) -> Any:

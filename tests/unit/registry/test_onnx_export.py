@@ -116,21 +116,23 @@ def test_string_features_are_fed_as_strings_and_verified_in_float32(tmp_path):
     store, reg = registry(tmp_path)
     plans = RNG.choice(["basic", "gold", "pro"], size=600)
     age = RNG.normal(40, 10, size=600)
-    rows = np.empty((600, 2), dtype=object)
-    rows[:, 0], rows[:, 1] = plans, age
-    y = ((plans == "gold") | (age > 45)).astype(int)
+    tenure = RNG.integers(0, 120, size=600).astype(float)
+    rows = np.empty((600, 3), dtype=object)
+    rows[:, 0], rows[:, 1], rows[:, 2] = age, plans, tenure
+    y = ((plans == "gold") | (age > 45) | (tenure > 100)).astype(int)
     model = make_pipeline(
         ColumnTransformer(
-            [("plan", OneHotEncoder(handle_unknown="ignore"), [0]), ("age", StandardScaler(), [1])]
+            [("plan", OneHotEncoder(handle_unknown="ignore"), [1]), ("age", StandardScaler(), [0])],
+            remainder="passthrough",  # tenure: an identity FunctionTransformer inside the fitted transformer
         ),
-        LogisticRegression(),
+        LogisticRegression(max_iter=1000),
     ).fit(rows, y)
-    rec = reg.register_version("m", model, {"plan": plans, "age": age}, y)
+    rec = reg.register_version("m", model, {"age": age, "plan": plans, "tenure": tenure}, y)
     # a OneHotEncoder's float output next to float64 columns does not type-check in double: float32 it is
     assert rec["onnx"]["status"] == "verified" and rec["onnx"]["dtype"] == "float", rec["onnx"]
     assert rec["onnx"]["max_abs_diff"] <= PROBA_ATOL
     scorer, _ = reg.get_onnx("m", rec["version"])
-    served = np.array([["gold", 20.0], ["basic", 20.0], ["never-seen", 70.0]], dtype=object)
+    served = np.array([[20.0, "gold", 3.0], [20.0, "basic", 3.0], [70.0, "never-seen", 110.0]], dtype=object)
     np.testing.assert_allclose(
         scorer.predict_proba(served), model.predict_proba(served), rtol=0, atol=PROBA_ATOL
     )
