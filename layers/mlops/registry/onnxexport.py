@@ -1,7 +1,8 @@
 """ONNX export at registration (issue 18): a non-tree model is also stored as ONNX, verified, by sha256.
 
 ``store_onnx`` runs when a version is registered with its model object and training rows and has no
-compiled tree scorer. It converts the model with skl2onnx (``ZipMap`` off, so outputs are plain
+compiled tree scorer. A model made only of the ``SUPPORTED`` scikit-learn classes (linear models,
+scalers, one-hot encoding through a ``ColumnTransformer``, MLPs, SVC) is converted with skl2onnx (``ZipMap`` off, so outputs are plain
 tensors), preferring float64 inputs and falling back to float32 when a converter needs it (a
 ``OneHotEncoder`` next to numeric columns does), then scores up to ``VERIFY_ROWS`` training rows with
 onnxruntime through the serving class itself (``mlops.serving.onnxscorer.OnnxScorer``) and compares
@@ -76,6 +77,8 @@ def store_onnx(
         data, facts = export_verified(model_obj, sig, columns)
     except NotExported as exc:
         return {"status": exc.status, "reason": exc.reason[:500]}
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the version registers and serves from joblib
+        return {"status": "unsupported", "reason": f"export failed: {type(exc).__name__}: {exc}"[:500]}
     up = artifacts.upload(store, data, content_type="application/octet-stream")
     return {
         "status": "verified",
@@ -119,11 +122,8 @@ def export_verified(
     for dtype in INPUT_DTYPES:
         try:
             data, scorer = _convert(model, text, dtype, expected)
-        except NotExported as exc:
-            if exc.status == "unsupported":
-                raise
-            failures.append(f"{dtype}: {exc.reason}")
-            continue
+        except NotExported:
+            raise  # no converter: the other dtype has none either
         except Exception as exc:  # noqa: BLE001 - a converter or onnxruntime refusing the model
             failures.append(f"{dtype}: {type(exc).__name__}: {str(exc)[:200]}")
             continue
