@@ -255,3 +255,17 @@ def test_serving_an_onnx_version_imports_neither_sklearn_nor_joblib(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"p": expected, "heavy": [], "scorer": "OnnxScorer"}
+
+
+def test_an_unexpected_export_failure_never_fails_the_registration(tmp_path, monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("converter exploded")
+
+    monkeypatch.setattr(onnxexport, "probe_rows", boom)
+    _store, reg = registry(tmp_path)
+    rec = reg.register_version("m", fit(LogisticRegression(), Y2), X, Y2)
+    assert rec["version"] == 1
+    assert rec["onnx"] == {
+        "status": "unsupported",
+        "reason": "export failed: RuntimeError: converter exploded",
+    }
