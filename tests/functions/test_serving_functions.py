@@ -201,9 +201,9 @@ def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_al
     reg.with_actor("bob").decide_approval("m", v2, "approve")
     reg.deployments().start_canary("ep", v2, 1000)
     tripwire = tmp_path / "unpickled"
-    reg.store.put(
-        reg.get_version("m", v2)["artifact"]["key"], __import__("pickle").dumps(_Tripwire(str(tripwire)))
-    )
+    rec2 = reg.get_version("m", v2)
+    reg.store.put(rec2["artifact"]["key"], __import__("pickle").dumps(_Tripwire(str(tripwire))))
+    reg.store.put(rec2["onnx"]["key"], b"not the verified ONNX export")  # what serving loads first (issue 18)
 
     fn = load("inference-ep-canary", "inference", settings, monkeypatch, "canary_under_test")
     status, headers, body = fdk_call(
@@ -253,7 +253,7 @@ def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_al
 def test_a_stable_version_that_fails_verification_is_model_unavailable_not_undeployed(stack, monkeypatch):
     """issue 13 D: with nothing held, the answer names the integrity failure (503 model_unavailable)."""
     settings, reg, X = stack
-    key = reg.get_version("m", 1)["artifact"]["key"]
+    key = reg.get_version("m", 1)["onnx"]["key"]  # the ONNX export is what serving loads (issue 18)
     reg.store.put(key, reg.store.get(key).data + b"tampered")
     fn = load("inference-ep-stable", "inference", settings, monkeypatch, "stable_tampered_under_test")
     status, _, body = fdk_call(

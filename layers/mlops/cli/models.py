@@ -159,7 +159,7 @@ def cmd_list(args) -> int:
 def _shap_summary(imp: dict[str, Any] | None, top: int = 5) -> str:
     """One line: the version's top features by mean |SHAP| (computed at registration), or why there are none."""
     if not imp or not imp.get("values"):
-        return "importance (mean |SHAP|): not computed for this version (no compiled tree scorer or no training rows)"
+        return "importance (mean |SHAP|): not computed for this version (no training rows, or text features)"
     ranked = sorted(imp["values"].items(), key=lambda kv: -kv[1])
     shown = ", ".join(f"{name} {value:.3g}" for name, value in ranked[:top])
     more = f" (+{len(ranked) - top} more)" if len(ranked) > top else ""
@@ -168,38 +168,47 @@ def _shap_summary(imp: dict[str, Any] | None, top: int = 5) -> str:
     )
 
 
+def _show_version(reg, args) -> int:
+    from mlops.registry.onnxexport import served_as
+
+    rec = reg.get_version(args.model, reg.resolve(args.model, args.version))
+    if args.json:
+        print_json(
+            {**rec, "approval": reg.get_approval(args.model, rec["version"]), "served_as": served_as(rec)}
+        )
+        return 0
+    approval = reg.get_approval(args.model, rec["version"])
+    sig = rec.get("signature") or {}
+    print(
+        table(
+            [_version_row(rec, reg.get_model(args.model).get("aliases"))],
+            ["version", "created_at", "created_by", "sha256", "size", "commit", "aliases"],
+        )
+    )
+    print(
+        f"approval: {approval['state']}"
+        + (
+            f" (last: {approval['history'][-1]['event']} by {approval['history'][-1]['by']})"
+            if approval["history"]
+            else ""
+        )
+    )
+    print(f"training data: {(rec.get('training_data') or {}).get('digest')}")
+    print(f"served as: {served_as(rec)}")
+    print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
+    print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
+    if sig.get("classes") is not None:
+        from mlops.cardparts import class_labels
+
+        print(f"classes: {class_labels(sig, rec.get('tags'))}")
+    print(_shap_summary(rec.get("shap_importance")))
+    return 0
+
+
 def cmd_show(args) -> int:
     reg = open_registry(args)
     if args.version:
-        rec = reg.get_version(args.model, reg.resolve(args.model, args.version))
-        if args.json:
-            print_json({**rec, "approval": reg.get_approval(args.model, rec["version"])})
-            return 0
-        approval = reg.get_approval(args.model, rec["version"])
-        sig = rec.get("signature") or {}
-        print(
-            table(
-                [_version_row(rec, reg.get_model(args.model).get("aliases"))],
-                ["version", "created_at", "created_by", "sha256", "size", "commit", "aliases"],
-            )
-        )
-        print(
-            f"approval: {approval['state']}"
-            + (
-                f" (last: {approval['history'][-1]['event']} by {approval['history'][-1]['by']})"
-                if approval["history"]
-                else ""
-            )
-        )
-        print(f"training data: {(rec.get('training_data') or {}).get('digest')}")
-        print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
-        print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
-        if sig.get("classes") is not None:
-            from mlops.cardparts import class_labels
-
-            print(f"classes: {class_labels(sig, rec.get('tags'))}")
-        print(_shap_summary(rec.get("shap_importance")))
-        return 0
+        return _show_version(reg, args)
     doc = reg.get_model(args.model)
     if args.json:
         print_json(doc)

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from mlops.names import validate_name
-from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, records
+from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, onnxexport, records
 from mlops.registry.background import store_background
 from mlops.registry.fields import check_scalars, check_tags, check_text, public
 from mlops.registry.keys import artifact_key, model_subject, version_key, version_of_key, versions_prefix
@@ -107,6 +107,7 @@ def register_version(
     record["compiled"] = store_compiled(reg.store, model_obj, sig, columns)
     record["explain_background"] = store_background(reg.store, sig, columns)
     record["shap_importance"] = version_importance(reg.store, record["compiled"], model_obj, sig, columns)
+    record["onnx"] = onnxexport.store_onnx(reg.store, model_obj, sig, columns, record["compiled"])
     record["created_at"] = reg.now()
     version = allocate_version(reg.store, model, record)
     reg.audit(

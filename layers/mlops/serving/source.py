@@ -2,10 +2,12 @@
 
 The stable variant serves ``stable_version`` and the canary ``canary_version`` of the
 deployment record; an endpoint that was never deployed through ``mlops deploy`` falls
-back to the model's alias (``production`` / ``canary``). Artifacts are verified by
-sha256 inside ``Registry.load_model`` before joblib touches them. A version's explanation background
-sample (``explain_background``, ``mlops.registry.background``) is verified by sha256 too; one that
-fails leaves the version servable and its explanations answering 409 with the reason.
+back to the model's alias (``production`` / ``canary``). A version is scored by its compiled
+trees, else its ONNX export (onnxruntime), else its joblib artifact; each is verified by sha256
+inside the registry (``get_compiled`` / ``get_onnx`` / ``load_model``) before it is parsed. A
+version's explanation background sample (``explain_background``, ``mlops.registry.background``) is
+verified by sha256 too; one that fails leaves the version servable and its explanations answering
+409 with the reason.
 """
 
 from __future__ import annotations
@@ -107,6 +109,16 @@ class RegistrySource:
                 signature=sig,
                 classes=classes,
                 has_proba=compiled.has_proba,
+                loaded_at=time.time(),
+            ), record
+        onnx, record = self.registry.get_onnx(self.model, version)
+        if onnx is not None:  # a verified ONNX export on onnxruntime: no pickle, no sklearn import either
+            return LoadedModel(
+                model=onnx,
+                version=int(version),
+                signature=Signature.from_dict(record.get("signature") or {}),
+                classes=onnx.classes,
+                has_proba=onnx.has_proba,
                 loaded_at=time.time(),
             ), record
         model, record = self.registry.load_model(self.model, version)
