@@ -14,7 +14,9 @@
 
 Resuming: a command killed mid-study leaves the journal and the finished trials' run records. The
 same command with ``resume=PARENT_RUN_ID`` marks the trials that were running as interrupted (they
-do not count), queues their params again, and runs only the remaining trials.
+do not count), queues their params again, and runs only the remaining trials. Each command is a
+numbered session of the study (``sessions`` in its user attrs); a resumed one seeds its samplers for
+its session, so a seeded search does not draw again the points the first command already trained.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def _open_study(
             "space_digest": space.digest,
             "fixed_params": dict(setup.fixed),
             "started_at": started,
+            "sessions": 1,
         }
         for k, v in attrs.items():
             study.set_user_attr(k, v)
@@ -99,6 +102,21 @@ def _open_study(
         was = " ".join(f"--param {k}={v}" for k, v in sorted(fixed.items()))
         raise ConflictError(f"study {setup.parent} was started with other --param values: {was or 'none'}")
     return study
+
+
+def _begin_session(study: optuna.Study, setup: TrialSetup) -> TrialSetup:
+    """A resumed study's new session number (recorded in the journal) and samplers seeded for it, so
+    this command does not draw again the points an earlier one drew (``trials.make_sampler``). Runs
+    under the exclusive ``OwnerLock``: no other command counts sessions meanwhile."""
+    session = int(study.user_attrs.get("sessions") or 1)
+    study.set_user_attr("sessions", session + 1)
+    study.sampler = make_sampler(setup.space, 0, session)
+    return replace(
+        setup,
+        metric=study.user_attrs["metric"],
+        direction=study.direction.name.lower(),
+        session=session,
+    )
 
 
 def _recover_interrupted(study: optuna.Study, runs: RunStore) -> int:
@@ -200,7 +218,7 @@ def tune(
         lock = FlockLock(lock_path)
         study = _open_study(req, setup, open_storage(journal, lock), space, time.time())
         if req.resume is not None:
-            setup = replace(setup, metric=study.user_attrs["metric"], direction=study.direction.name.lower())
+            setup = _begin_session(study, setup)
             interrupted = _recover_interrupted(study, runs)
             say(setup, f"resuming study {setup.parent}: {interrupted} interrupted trial(s) queued again")
         if req.parallel == 1:

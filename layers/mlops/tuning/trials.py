@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -63,6 +64,7 @@ class TrialSetup:
     deadline: float | None
     verbose: bool = False
     parent_pid: int | None = None  # set for worker processes: they stop asking once it is gone
+    session: int = 0  # 0 for the command that created the study, 1 for its first --resume, ...
 
 
 def check_request(req: TuneRequest, cores: int | None) -> None:
@@ -81,12 +83,23 @@ def check_request(req: TuneRequest, cores: int | None) -> None:
         raise BadRequestError(f"--timeout {req.timeout_s}: must be a positive number of seconds")
 
 
-def make_sampler(space: SearchSpace, offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The space's sampler; ``offset`` gives each worker process its own seed."""
-    seed = None if space.seed is None else space.seed + offset
+def make_sampler(space: SearchSpace, offset: int = 0, session: int = 0) -> optuna.samplers.BaseSampler:
+    """The space's sampler; ``offset`` gives each worker process its own seed, ``session`` each command.
+
+    The command that created the study seeds with ``seed + offset`` (a ``--parallel 1`` search with a
+    seed is reproducible). A ``--resume`` must not start the same sequence over: a seeded random (or TPE
+    startup) sampler would draw the points the first command already trained, so each later session
+    seeds from ``(seed, session, offset)`` instead."""
+    seed = None if space.seed is None else sampler_seed(space.seed, offset, session)
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
+
+
+def sampler_seed(seed: int, offset: int, session: int) -> int:
+    if session == 0:
+        return seed + offset
+    return int(np.random.SeedSequence([seed, session, offset]).generate_state(1)[0])
 
 
 def make_pruner(space: SearchSpace) -> optuna.pruners.BasePruner:

@@ -3,8 +3,9 @@
 Processes, not threads: a scikit-learn fit holds the GIL for much of its work. Workers are started
 with ``spawn`` (a clean interpreter each: no forked locks or thread pools), rebuild the store, the
 registry and the study from a picklable ``TrialSetup``, and run ``trials.run_trials``; the study lock
-keeps the total at N. Each worker's sampler gets its own seed (``seed + worker number``), so a
-parallel search is not reproducible trial by trial the way a ``--parallel 1`` one with a seed is.
+keeps the total at N. Each worker's sampler gets its own seed (``seed + worker number``; a resumed
+command's workers get seeds of their own, ``trials.make_sampler``), so a parallel search is not
+reproducible trial by trial the way a ``--parallel 1`` one with a seed is.
 K is bounded by the machine's cores (``trials.check_request``); spreading trials over OCI Data
 Science Jobs is not supported yet.
 """
@@ -41,7 +42,7 @@ def _worker(setup: TrialSetup, index: int, errors: Any) -> None:
             study = optuna.load_study(
                 study_name=setup.parent,
                 storage=open_storage(journal, lock),
-                sampler=make_sampler(setup.space, index + 1),
+                sampler=make_sampler(setup.space, index + 1, setup.session),
                 pruner=make_pruner(setup.space),
             )
             run_trials(setup, study, lock, Registry(store, actor=setup.actor), RunStore(store), time.time)

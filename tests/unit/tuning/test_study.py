@@ -206,6 +206,10 @@ def test_ctrl_c_leaves_a_study_that_resumes_and_retries_the_interrupted_point(en
     assert sorted(c["trial"]["number"] for c in after) == [3, 4, 5]
     (retry,) = [c for c in after if "retry_of" in c["trial"]]
     assert retry["trial"]["retry_of"] == 2 and retry["params"] == before[2]["params"]
+    # the resumed command samples new points: a seeded sampler does not start its sequence over
+    trained = [c for c in runs.iter_runs(parent=parent_id) if c["status"] == "trained"]
+    points = {(c["params"]["alpha"], c["params"]["loss"]) for c in trained}
+    assert len(trained) == 5 and len(points) == 5, sorted(points)
 
 
 def test_an_objective_metric_the_runs_do_not_have_stops_the_search_with_the_ones_they_do(
