@@ -318,12 +318,14 @@ class DriftJob:
         title: str,
     ) -> str:
         """Store the window's result as JSON and its HTML report under ``where``; the report's key."""
+        from mlops.drift.plotdata import plot_data
         from mlops.drift.report import render_html
 
         stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S%fZ")
         base = f"{REPORT_PREFIX}{where}/{stamp}"
+        doc = {**result, "plots": plot_data(profile, current)}  # the console's charts (mlops.console)
         self.store.put(
-            base + ".json", json.dumps(result, default=float).encode(), content_type="application/json"
+            base + ".json", json.dumps(doc, default=float).encode(), content_type="application/json"
         )
         self.store.put(
             base + ".html",

@@ -25,7 +25,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runtimes", ("mlops.local", "mlops_infra")),
     (
         "services",
-        ("mlops.runs", "mlops.guardian", "mlops.driftjob", "mlops.pipeline", "mlops.ab", "mlops.function"),
+        (
+            "mlops.runs",
+            "mlops.guardian",
+            "mlops.driftjob",
+            "mlops.pipeline",
+            "mlops.ab",
+            "mlops.function",
+            "mlops.console",
+        ),
     ),
     ("registry", ("mlops.registry",)),
     ("serving", ("mlops.serving",)),

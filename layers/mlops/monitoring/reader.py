@@ -1,0 +1,292 @@
+"""Reading metrics back as numbers and bucketed series: one small protocol, a SQLite and an OCI reader.
+
+The console (and anything else that charts metrics) asks two questions of a metric stream set:
+
+- ``aggregate``: one statistic over ``start < ts <= end`` (the last hour's p99, error count, ...);
+- ``series``: the same statistic per bucket of ``step`` seconds; bucket ``i`` is
+  ``(start + i*step, start + (i+1)*step]`` and the answer has ``ceil((end-start)/step)`` values
+  (``None`` where a bucket holds no point).
+
+Statistics follow MQL's definitions as ``evaluator.aggregate`` does (weighted by each point's
+``count``): ``sum`` (of ``value*count``), ``count`` (of ``count``), ``mean``, ``max``, ``min`` and
+``percentile`` (the first value whose cumulative count reaches ``p * total``).
+
+:class:`SqliteMetricsReader` computes sums, counts and means inside SQLite (``GROUP BY`` bucket over
+the ``(stream_id, ts)`` index) and percentiles from one ordered scan of the window, so a 30-day
+chart reads each row once. :class:`OciMetricsReader` asks OCI Monitoring's ``SummarizeMetricsData``
+with an MQL query whose interval is the step (the cloud twin; the registry function uses it when no
+SQLite file is configured).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from mlops.errors import BadRequestError
+from mlops.monitoring.mql import render_number, render_string
+
+STATISTICS = ("sum", "count", "mean", "max", "min", "percentile")
+
+
+class MetricsReader(Protocol):
+    """What a chart needs from a metrics backend."""
+
+    def aggregate_groups(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        group_by: Sequence[str],
+        start: float,
+        end: float,
+        statistic: str,
+        percentile: float | None = None,
+    ) -> dict[tuple[str, ...], float | None]: ...
+
+    def series(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        start: float,
+        end: float,
+        step: int,
+        statistic: str,
+        percentile: float | None = None,
+    ) -> list[float | None]: ...
+
+
+def bucket_count(start: float, end: float, step: int) -> int:
+    if step <= 0 or end <= start:
+        raise BadRequestError("a series needs step > 0 and end > start", code="invalid_query")
+    return int(math.ceil((end - start) / step - 1e-9))
+
+
+def _check(statistic: str, percentile: float | None) -> None:
+    if statistic not in STATISTICS:
+        raise BadRequestError(f"unknown statistic {statistic!r}", code="invalid_query")
+    if statistic == "percentile" and (percentile is None or not 0 < percentile < 1):
+        raise BadRequestError("the percentile statistic needs 0 < p < 1", code="invalid_query")
+
+
+def weighted_percentile(values: Sequence[tuple[float, int]], p: float) -> float | None:
+    """``values`` sorted by value: the first value whose cumulative count reaches ``p * total``."""
+    total = sum(c for _, c in values)
+    if total <= 0:
+        return None
+    need, acc = p * total, 0
+    for v, c in values:
+        acc += c
+        if acc >= need:
+            return float(v)
+    return float(values[-1][0])
+
+
+_SQL = {
+    "sum": "SUM(value * count)",
+    "count": "SUM(count)",
+    "mean": "SUM(value * count) / SUM(count)",
+    "max": "MAX(value)",
+    "min": "MIN(value)",
+}
+
+
+class SqliteMetricsReader:
+    """A :class:`MetricsReader` over the local store (``mlops.monitoring.sqlite.SqliteMetrics``)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def _ids(self, namespace: str, name: str, dimensions: Mapping[str, str]) -> list[int]:
+        return [int(sid) for sid, _ in self.store.stream_ids(namespace, name, dict(dimensions))][:500]
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple]:
+        return self.store.read_rows(sql, args)
+
+    def aggregate_groups(
+        self, namespace, name, dimensions, group_by, start, end, statistic, percentile=None
+    ) -> dict[tuple[str, ...], float | None]:
+        """One statistic per group of streams (streams grouped by the values of ``group_by``), from one
+        scan of the window: sums and counts per stream in SQL, combined per group here."""
+        _check(statistic, percentile)
+        groups: dict[int, tuple[str, ...]] = {
+            int(sid): tuple(str(d.get(k, "")) for k in group_by)
+            for sid, d in self.store.stream_ids(namespace, name, dict(dimensions))
+        }
+        out: dict[tuple[str, ...], float | None] = {g: None for g in groups.values()}
+        ids = list(groups)[:500]
+        if not ids:
+            return out
+        where = f"stream_id IN ({','.join('?' * len(ids))}) AND ts > ? AND ts <= ?"
+        args = (*ids, float(start), float(end))
+        if statistic == "percentile":
+            per: dict[tuple[str, ...], list[tuple[float, int]]] = {}
+            sql = f"SELECT stream_id, value, count FROM points WHERE {where} ORDER BY value"
+            for sid, v, c in self._rows(sql, args):
+                per.setdefault(groups[sid], []).append((v, int(c)))
+            for g, vals in per.items():
+                out[g] = weighted_percentile(vals, float(percentile or 0.5))
+            return out
+        sql = (
+            "SELECT stream_id, SUM(value * count), SUM(count), MAX(value), MIN(value) "
+            f"FROM points WHERE {where} GROUP BY stream_id"
+        )
+        acc: dict[tuple[str, ...], list[float]] = {}
+        for sid, total, count, hi, lo in self._rows(sql, args):
+            a = acc.setdefault(groups[sid], [0.0, 0.0, -math.inf, math.inf])
+            a[0] += total or 0.0
+            a[1] += count or 0
+            a[2], a[3] = max(a[2], hi), min(a[3], lo)
+        for g, (total, count, hi, lo) in acc.items():
+            out[g] = {
+                "sum": total,
+                "count": count,
+                "mean": total / count if count else None,
+                "max": hi,
+                "min": lo,
+            }[statistic]
+        return out
+
+    def series(
+        self, namespace, name, dimensions, start, end, step, statistic, percentile=None
+    ) -> list[float | None]:
+        _check(statistic, percentile)
+        n = bucket_count(start, end, step)
+        out: list[float | None] = [None] * n
+        ids = self._ids(namespace, name, dimensions)
+        if not ids:
+            return out
+        where = f"stream_id IN ({','.join('?' * len(ids))}) AND ts > ? AND ts <= ?"
+        # bucket i holds (start + i*step, start + (i+1)*step]: shift by a microsecond so a point on a
+        # bucket's end falls in that bucket, not the next
+        bucket = "CAST((ts - ? - 1e-6) / ? AS INTEGER)"
+        args = (float(start), float(step), *ids, float(start), float(end))
+        if statistic != "percentile":
+            sql = f"SELECT {bucket} AS b, {_SQL[statistic]} FROM points WHERE {where} GROUP BY b"
+            for b, v in self._rows(sql, args):
+                if 0 <= b < n and v is not None:
+                    out[int(b)] = float(v)
+            return out
+        sql = f"SELECT {bucket} AS b, value, count FROM points WHERE {where} ORDER BY b, value"
+        current: int | None = None
+        vals: list[tuple[float, int]] = []
+        for b, v, c in self._rows(sql, args) + [(None, 0.0, 0)]:
+            if b != current:
+                if current is not None and 0 <= current < n:
+                    out[int(current)] = weighted_percentile(vals, float(percentile or 0.5))
+                current, vals = b, []
+            vals.append((v, int(c)))
+        return out
+
+
+def _utc(ts: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC)
+
+
+def _mql_interval(step: int) -> str:
+    """An MQL interval for ``step`` seconds: Monitoring accepts 1m..60m, 1h..24h, 1d (whole units)."""
+    if step < 60:
+        return "1m"
+    if step < 3600:
+        return f"{max(1, min(60, step // 60))}m"
+    if step < 86400:
+        return f"{max(1, min(24, step // 3600))}h"
+    return "1d"
+
+
+def mql_query(
+    name: str, dimensions: Mapping[str, str], step: int, statistic: str, percentile: float | None
+) -> str:
+    """``Name[interval]{k = "v", ...}.stat()``: the query ``SummarizeMetricsData`` evaluates."""
+    dims = ", ".join(f"{k} = {render_string(v)}" for k, v in sorted(dimensions.items()))
+    fn = (
+        f"percentile({render_number(float(percentile or 0.5))})"
+        if statistic == "percentile"
+        else f"{statistic}()"
+    )
+    return f"{name}[{_mql_interval(step)}]" + (f"{{{dims}}}" if dims else "") + f".{fn}"
+
+
+class OciMetricsReader:
+    """A :class:`MetricsReader` over OCI Monitoring ``SummarizeMetricsData`` (``oci.monitoring.MonitoringClient``
+    on the region's ``telemetry`` endpoint). Monitoring aggregates each interval itself; the datapoints of
+    all matching streams are combined per bucket (sum/count add up, max/min take the extreme; mean and
+    percentile take the streams' weighted mean, which is exact for one stream - the console's case)."""
+
+    def __init__(self, client: Any, compartment_id: str) -> None:
+        self.client, self.compartment_id = client, compartment_id
+
+    def _points(self, namespace, name, dimensions, start, end, step, statistic, percentile):
+        import oci
+
+        from mlops.monitoring.oci import call_oci
+
+        details = oci.monitoring.models.SummarizeMetricsDataDetails(
+            namespace=namespace,
+            query=mql_query(name, dimensions, step, statistic, percentile),
+            start_time=_utc(start),
+            end_time=_utc(end),
+            resolution=_mql_interval(step),
+        )
+        resp = call_oci(
+            lambda: self.client.summarize_metrics_data(self.compartment_id, details),
+            "SummarizeMetricsData",
+            "metrics_query_rejected",
+        )
+        out: list[tuple[dict[str, str], float, float]] = []
+        for item in resp.data or []:
+            dims = dict(item.dimensions or {})
+            for dp in item.aggregated_datapoints or []:
+                out.append((dims, dp.timestamp.timestamp(), float(dp.value)))
+        return out
+
+    def series(self, namespace, name, dimensions, start, end, step, statistic, percentile=None):
+        _check(statistic, percentile)
+        n = bucket_count(start, end, step)
+        acc: list[list[float]] = [[] for _ in range(n)]
+        for _dims, ts, v in self._points(
+            namespace, name, dimensions, start, end, step, statistic, percentile
+        ):
+            b = int((ts - start - 1e-6) // step)  # OCI stamps an interval with its end
+            if 0 <= b < n:
+                acc[b].append(v)
+        return [_combine(statistic, vs) for vs in acc]
+
+    def aggregate_groups(
+        self, namespace, name, dimensions, group_by, start, end, statistic, percentile=None
+    ) -> dict[tuple[str, ...], float | None]:
+        _check(statistic, percentile)
+        step = max(60, int(math.ceil(end - start)))
+        values: dict[tuple[str, ...], list[float]] = {}
+        for dims, _ts, v in self._points(
+            namespace, name, dimensions, start, end, step, statistic, percentile
+        ):
+            values.setdefault(tuple(str(dims.get(k, "")) for k in group_by), []).append(v)
+        return {g: _combine(statistic, vs) for g, vs in values.items()}
+
+
+def _combine(statistic: str, values: list[float]) -> float | None:
+    if not values:
+        return None
+    if statistic in ("sum", "count"):
+        return float(sum(values))
+    if statistic == "max":
+        return max(values)
+    if statistic == "min":
+        return min(values)
+    return float(sum(values) / len(values))
+
+
+def telemetry_client(region: str, *, signer: Any = None, timeout: float = 10.0) -> Any:
+    """A ``MonitoringClient`` on the region's ``telemetry`` endpoint (queries; PostMetricData uses the
+    ``telemetry-ingestion`` one), resource principal by default."""
+    import oci
+
+    from mlops.monitoring.oci import resource_principal_signer, telemetry_ingestion_endpoint
+
+    endpoint = telemetry_ingestion_endpoint(region).replace("telemetry-ingestion.", "telemetry.", 1)
+    signer = signer if signer is not None else resource_principal_signer()
+    return oci.monitoring.MonitoringClient({}, signer=signer, timeout=timeout, service_endpoint=endpoint)
