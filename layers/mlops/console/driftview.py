@@ -89,8 +89,7 @@ def _summary(doc: dict[str, Any] | None, stamp: str) -> dict[str, Any]:
         "window_drifted": bool(ds.get("drifted")),
         "share": ds.get("share"),
         "drifted_features": [n for n, f in feats.items() if (f or {}).get("drifted")],
-        "rows": (doc.get("window") or {}).get("rows")
-        or max([int((f or {}).get("n_cur") or 0) for f in feats.values()] + [0]),
+        "rows": (doc.get("window") or {}).get("n_rows"),
     }
 
 

@@ -76,6 +76,16 @@ def approval_summary(doc: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def lineage(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a version came from: commit, training data digest, flavor, source, parameters, metrics."""
+    out = {k: rec.get(k) for k in LINEAGE_FIELDS}
+    out["training_data_digest"] = rec.get("training_data_digest") or (rec.get("training_data") or {}).get(
+        "digest"
+    )
+    out["flavor"] = rec.get("flavor") or (rec.get("artifact") or {}).get("flavor")
+    return out
+
+
 def version_row(
     rec: Mapping[str, Any], approval: Mapping[str, Any] | None, aliases: list[str]
 ) -> dict[str, Any]:
@@ -87,7 +97,7 @@ def version_row(
         "aliases": sorted(aliases),
         "approval": approval_summary(approval),
     }
-    row.update({k: rec.get(k) for k in LINEAGE_FIELDS})
+    row.update(lineage(rec))
     return row
 
 
@@ -159,7 +169,7 @@ def version_detail(src: ConsoleSources, model: str, version: int) -> dict[str, A
         "model": model,
         "version": version,
         "record": rec,
-        "lineage": {k: rec.get(k) for k in LINEAGE_FIELDS},
+        "lineage": lineage(rec),
         "approval": approval,
         "approval_summary": approval_summary(approval),
         "aliases": sorted(_aliases_of(doc).get(version, [])),
@@ -177,6 +187,7 @@ def _pairs(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[str, Any, A
 def compare(src: ConsoleSources, model: str, va: int, vb: int) -> dict[str, Any]:
     doc = src.registry.get_model(model)
     ra, rb = src.registry.get_version(model, va), src.registry.get_version(model, vb)
+    la, lb = lineage(ra), lineage(rb)
     approvals = _approvals(src, model, [va, vb])
     aliases = _aliases_of(doc)
     ia = {d["feature"]: d["importance"] for d in FACTS.get(src, model, va)["importances"]}
@@ -197,7 +208,7 @@ def compare(src: ConsoleSources, model: str, va: int, vb: int) -> dict[str, Any]
         ],
         "metrics": metrics,
         "lineage": [
-            {"name": k, "a": ra.get(k), "b": rb.get(k), "changed": ra.get(k) != rb.get(k)}
+            {"name": k, "a": la[k], "b": lb[k], "changed": la[k] != lb[k]}
             for k in ("code_commit", "training_data_digest", "flavor", "source")
         ],
         "importances": importances,
