@@ -413,6 +413,12 @@ def test_policy_statements_grow_only_with_what_the_stack_uses():
     )
     bare = policy_statements(ctx)
     assert not any("secret-bundles" in s for s in bare["functions"] + bare["devops"])
+    # issue 17: the console reads the oci_faas metrics, and only reads them
+    faas = (
+        "Allow dynamic-group fg to read metrics in compartment id ocid1.compartment.oc1..c where "
+        "target.metrics.namespace = 'oci_faas'"
+    )
+    assert faas in bare["functions"]
     with_secret = policy_statements(IamContext(**{**ctx.__dict__, "function_secret_ids": ["s1", "s2"]}))
     assert with_secret["functions"][0].endswith(
         "where any {target.secret.id = 's1', target.secret.id = 's2'}"

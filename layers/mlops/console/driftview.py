@@ -93,32 +93,43 @@ def _summary(doc: dict[str, Any] | None, stamp: str) -> dict[str, Any]:
     }
 
 
+def _from_reports(
+    src: ConsoleSources, endpoint: str, model: str, version: int, newest: float, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Window summaries read from the reports themselves (drift states written before the job kept them)."""
+    stamps = report_stamps(src, endpoint, model, version, newest, limit)
+    prefix = f"{REPORT_PREFIX}{endpoint}/{model}-v{version}/"
+    docs = [(_read_json(src, prefix + st + ".json"), st) for st in stamps]
+    persistence = ((docs[0][0] if docs else None) or {}).get("persistence") or {}
+    return [_summary(d, st) for d, st in docs], persistence
+
+
 def series_of(
     src: ConsoleSources, endpoint: str, limit: int, *, with_reports: bool = True
 ) -> list[dict[str, Any]]:
+    """Per model version judged on ``endpoint``: the newest window summaries from its drift state (the
+    drift job keeps the last 50 there: one read per version, no report is opened)."""
     out = []
     for model, version, state in state_series(src, endpoint):
         newest = float(state.get("updated_at") or src.clock())
-        stamps = report_stamps(src, endpoint, model, version, newest, limit if with_reports else 1)
-        prefix = f"{REPORT_PREFIX}{endpoint}/{model}-v{version}/"
-        latest_doc = _read_json(src, prefix + stamps[0] + ".json") if stamps else None
-        latest = _summary(latest_doc, stamps[0]) if stamps else None
-        persistence = (latest_doc or {}).get("persistence") or {}
+        want = limit if with_reports else 1
+        if isinstance(state.get("recent"), list):
+            reports = [{**r, "at": stamp_time(str(r.get("stamp")))} for r in state["recent"][:want]]
+            kn = {"k": state.get("k"), "n": state.get("n")}
+        else:
+            reports, kn = _from_reports(src, endpoint, model, version, newest, want)
         item: dict[str, Any] = {
             "endpoint": endpoint,
             "model": model,
             "version": version,
-            "latest": latest,
+            "latest": reports[0] if reports else None,
             "history": list(state.get("history") or []),
-            "k": persistence.get("k"),
-            "n": persistence.get("n"),
+            "k": kn.get("k"),
+            "n": kn.get("n"),
             "updated_at": iso(newest),
         }
         if with_reports:
-            item["reports"] = [
-                latest if i == 0 else _summary(_read_json(src, prefix + s + ".json"), s)
-                for i, s in enumerate(stamps)
-            ]
+            item["reports"] = reports
         out.append(item)
     return out
 

@@ -78,11 +78,45 @@ def ab_running(dep: Mapping[str, Any]) -> dict[str, Any]:
     return {"running": False}
 
 
+def _cut(joined: Any, until: float) -> Any:
+    """The join as it stood at ``until``: predictions made by then, labelled only by feedback given by then."""
+    import dataclasses
+
+    from mlops.ab.join import Joined, Prediction
+
+    unlabelled = next(f.default for f in dataclasses.fields(Prediction) if f.name == "actual")
+    by_variant = {
+        variant: {
+            pid: p
+            if p.feedback_ts is None or p.feedback_ts <= until
+            else dataclasses.replace(p, actual=unlabelled, feedback_ts=None)
+            for pid, p in preds.items()
+            if p.ts is None or p.ts <= until
+        }
+        for variant, preds in joined.by_variant.items()
+    }
+    return Joined(by_variant, joined.stats, joined.endpoint, joined.since, until)
+
+
+def _interval_point(report: dict[str, Any], cut: float) -> dict[str, Any]:
+    cmp = report.get("comparison") or {}
+    return {
+        "until_ts": cut,
+        "n_challenger": cmp.get("n_challenger"),
+        "n_control": cmp.get("n_control"),
+        "effect": cmp.get("estimate"),
+        "ci_low": cmp.get("ci_low"),
+        "ci_high": cmp.get("ci_high"),
+        "decision": report.get("decision"),
+    }
+
+
 def ab_analysis(src: ConsoleSources, dep: Mapping[str, Any]) -> dict[str, Any] | None:
     """``mlops.ab.analyze`` of the window since the deployment last changed, and the same analysis cut at
-    ``INTERVAL_POINTS`` times across the window (the always-valid interval as it evolved)."""
+    ``INTERVAL_POINTS`` times across the window (the always-valid interval as it evolved). The records are
+    read and joined once; each cut filters the join."""
     from mlops.ab import analyze, iter_log_objects
-    from mlops.ab.join import iter_records, parse_ts
+    from mlops.ab.join import iter_records, join, parse_ts
 
     running = ab_running(dep)
     if not running["running"]:
@@ -97,31 +131,20 @@ def ab_analysis(src: ConsoleSources, dep: Mapping[str, Any]) -> dict[str, Any] |
     kwargs: dict[str, Any] = {
         "weight_bp": int(dep.get("canary_weight_bp") or 0) if challenger == "canary" else None,
         "endpoint": dep["endpoint"],
-        "since": since,
         "challenger": challenger,
     }
     if challenger == "shadow":
         kwargs["shadow_bp"] = int(round(float(dep.get("shadow_rate") or 0.0) * 10_000))
-    report = analyze(records, **kwargs)
+    joined = join(records, endpoint=dep["endpoint"], since=since)
+    report = analyze(joined, **kwargs)
     t0 = parse_ts(since) or 0.0
-    t1 = max([parse_ts(r.get("ts")) or t0 for r in records] + [t0])
+    times = [p.ts for preds in joined.by_variant.values() for p in preds.values() if p.ts is not None]
+    t1 = max(times, default=t0)
     over_time = []
-    if records and t1 > t0:
+    if times and t1 > t0:
         for i in range(1, INTERVAL_POINTS + 1):
             cut = t0 + (t1 - t0) * i / INTERVAL_POINTS
-            c = analyze(records, **{**kwargs, "until": cut}).to_dict()
-            cmp = c.get("comparison") or {}
-            over_time.append(
-                {
-                    "until_ts": cut,
-                    "n_challenger": cmp.get("n_challenger"),
-                    "n_control": cmp.get("n_control"),
-                    "effect": cmp.get("estimate"),
-                    "ci_low": cmp.get("ci_low"),
-                    "ci_high": cmp.get("ci_high"),
-                    "decision": c.get("decision"),
-                }
-            )
+            over_time.append(_interval_point(analyze(_cut(joined, cut), **kwargs).to_dict(), cut))
     return {"report": report.to_dict(), "interval_over_time": over_time, "records": len(records)}
 
 

@@ -155,8 +155,9 @@ def _variant_series(
             for e, i in zip(errs, out["invocations"], strict=True)
         ]
         out["error_rate"] = [_rate(e, i) for e, i in zip(out["errors"], out["invocations"], strict=True)]
-        out["latency_p50_ms"] = reader.series(ns, mm.FAAS_DURATION, fn, start, end, step, "percentile", 0.5)
-        out["latency_p99_ms"] = reader.series(ns, mm.FAAS_DURATION, fn, start, end, step, "percentile", 0.99)
+        out["latency_p50_ms"], out["latency_p99_ms"] = reader.percentile_series(
+            ns, mm.FAAS_DURATION, fn, start, end, step, (0.5, 0.99)
+        )
     dims = {"endpoint": endpoint, "variant": variant}  # every version this variant served in the window
     out["confidence_mean"] = reader.series(src.namespace, mm.CONFIDENCE_MEAN, dims, start, end, step, "mean")
     out["predictions"] = reader.series(src.namespace, mm.PREDICTION_COUNT, dims, start, end, step, "sum")

@@ -22,13 +22,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from mlops.errors import BadRequestError
 from mlops.monitoring.mql import render_number, render_string
 
 STATISTICS = ("sum", "count", "mean", "max", "min", "percentile")
+#: PostMetricData takes datapoints up to two hours old (``mlops.monitoring.oci.MAX_AGE_S``) and the local
+#: runtime writes "now": a bucket that ended that long before a query's end gets no more points
+LATE_S = 2 * 3600
+MAX_FINAL_BUCKETS = 200_000
+_MISS = object()
 
 
 class MetricsReader(Protocol):
@@ -57,6 +64,17 @@ class MetricsReader(Protocol):
         statistic: str,
         percentile: float | None = None,
     ) -> list[float | None]: ...
+
+    def percentile_series(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        start: float,
+        end: float,
+        step: int,
+        percentiles: Sequence[float],
+    ) -> list[list[float | None]]: ...
 
 
 def bucket_count(start: float, end: float, step: int) -> int:
@@ -95,10 +113,15 @@ _SQL = {
 
 
 class SqliteMetricsReader:
-    """A :class:`MetricsReader` over the local store (``mlops.monitoring.sqlite.SqliteMetrics``)."""
+    """A :class:`MetricsReader` over the local store (``mlops.monitoring.sqlite.SqliteMetrics``).
+
+    Series keep their final buckets (``_memo``): a 30-day chart reads the whole month once per process,
+    then only its newest buckets."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
+        self._lock = threading.Lock()
+        self._final: OrderedDict[tuple, Any] = OrderedDict()
 
     def _ids(self, namespace: str, name: str, dimensions: Mapping[str, str]) -> list[int]:
         return [int(sid) for sid, _ in self.store.stream_ids(namespace, name, dict(dimensions))][:500]
@@ -150,35 +173,94 @@ class SqliteMetricsReader:
             }[statistic]
         return out
 
+    def _memo(
+        self, key: tuple, start: float, end: float, step: int, scan: Callable[[float], list[Any]]
+    ) -> list[Any]:
+        """Buckets that ended ``LATE_S`` before ``end`` are final (no point can still arrive for them): they
+        are computed once and kept; later calls scan only the buckets after them. ``scan(s)`` computes the
+        buckets from ``s`` to ``end`` on the same grid."""
+        n = bucket_count(start, end, step)
+        closed = max(0, min(n, int((end - LATE_S - start) // step)))
+        keys = [(key, step, start + i * step) for i in range(closed)]
+        with self._lock:
+            cached = [self._final.get(k, _MISS) for k in keys]
+        if closed and all(c is not _MISS for c in cached):
+            return cached + (scan(start + closed * step) if closed < n else [])
+        values = scan(start)
+        with self._lock:
+            for k, v in zip(keys, values, strict=False):
+                self._final[k] = v
+            while len(self._final) > MAX_FINAL_BUCKETS:
+                self._final.popitem(last=False)
+        return values
+
     def series(
         self, namespace, name, dimensions, start, end, step, statistic, percentile=None
     ) -> list[float | None]:
         _check(statistic, percentile)
-        n = bucket_count(start, end, step)
-        out: list[float | None] = [None] * n
+        if statistic == "percentile":
+            return self.percentile_series(
+                namespace, name, dimensions, start, end, step, [float(percentile or 0.5)]
+            )[0]
         ids = self._ids(namespace, name, dimensions)
         if not ids:
-            return out
+            return [None] * bucket_count(start, end, step)
+        key = (namespace, name, tuple(sorted(dimensions.items())), statistic)
+        return self._memo(key, start, end, step, lambda s: self._scan(ids, s, end, step, statistic))
+
+    def _scan(
+        self, ids: list[int], start: float, end: float, step: int, statistic: str
+    ) -> list[float | None]:
+        n = bucket_count(start, end, step)
+        out: list[float | None] = [None] * n
         where = f"stream_id IN ({','.join('?' * len(ids))}) AND ts > ? AND ts <= ?"
         # bucket i holds (start + i*step, start + (i+1)*step]: shift by a microsecond so a point on a
         # bucket's end falls in that bucket, not the next
-        bucket = "CAST((ts - ? - 1e-6) / ? AS INTEGER)"
-        args = (float(start), float(step), *ids, float(start), float(end))
-        if statistic != "percentile":
-            sql = f"SELECT {bucket} AS b, {_SQL[statistic]} FROM points WHERE {where} GROUP BY b"
-            for b, v in self._rows(sql, args):
-                if 0 <= b < n and v is not None:
-                    out[int(b)] = float(v)
-            return out
-        sql = f"SELECT {bucket} AS b, value, count FROM points WHERE {where} ORDER BY b, value"
-        current: int | None = None
-        vals: list[tuple[float, int]] = []
-        for b, v, c in self._rows(sql, args) + [(None, 0.0, 0)]:
-            if b != current:
-                if current is not None and 0 <= current < n:
-                    out[int(current)] = weighted_percentile(vals, float(percentile or 0.5))
-                current, vals = b, []
-            vals.append((v, int(c)))
+        sql = (
+            f"SELECT CAST((ts - ? - 1e-6) / ? AS INTEGER) AS b, {_SQL[statistic]} FROM points "
+            f"WHERE {where} GROUP BY b"
+        )
+        for b, v in self._rows(sql, (float(start), float(step), *ids, float(start), float(end))):
+            if 0 <= b < n and v is not None:
+                out[int(b)] = float(v)
+        return out
+
+    def percentile_series(
+        self, namespace, name, dimensions, start, end, step, percentiles
+    ) -> list[list[float | None]]:
+        """Several percentiles per bucket from one ordered scan of the window."""
+        for p in percentiles:
+            _check("percentile", p)
+        ps = tuple(float(p) for p in percentiles)
+        ids = self._ids(namespace, name, dimensions)
+        if not ids:
+            return [[None] * bucket_count(start, end, step) for _ in ps]
+        key = (namespace, name, tuple(sorted(dimensions.items())), ps)
+        per_bucket = self._memo(
+            key, start, end, step, lambda s: self._scan_percentiles(ids, s, end, step, ps)
+        )
+        return [[b[k] for b in per_bucket] for k in range(len(ps))]
+
+    def _scan_percentiles(
+        self, ids: list[int], start: float, end: float, step: int, ps: tuple[float, ...]
+    ) -> list[tuple[float | None, ...]]:
+        n = bucket_count(start, end, step)
+        out: list[tuple[float | None, ...]] = [(None,) * len(ps)] * n
+        where = f"stream_id IN ({','.join('?' * len(ids))}) AND ts > ? AND ts <= ?"
+        sql = (
+            f"SELECT CAST((ts - ? - 1e-6) / ? AS INTEGER) AS b, value, count FROM points WHERE {where} "
+            "ORDER BY b, value"
+        )
+        rows = self._rows(sql, (float(start), float(step), *ids, float(start), float(end)))
+        lo = 0
+        while lo < len(rows):
+            b, hi = rows[lo][0], lo
+            while hi < len(rows) and rows[hi][0] == b:
+                hi += 1
+            if 0 <= b < n:
+                vals = [(v, int(c)) for _b, v, c in rows[lo:hi]]
+                out[int(b)] = tuple(weighted_percentile(vals, p) for p in ps)
+            lo = hi
         return out
 
 
@@ -254,6 +336,14 @@ class OciMetricsReader:
             if 0 <= b < n:
                 acc[b].append(v)
         return [_combine(statistic, vs) for vs in acc]
+
+    def percentile_series(
+        self, namespace, name, dimensions, start, end, step, percentiles
+    ) -> list[list[float | None]]:
+        """One SummarizeMetricsData call per percentile (an MQL query has one statistic)."""
+        return [
+            self.series(namespace, name, dimensions, start, end, step, "percentile", p) for p in percentiles
+        ]
 
     def aggregate_groups(
         self, namespace, name, dimensions, group_by, start, end, statistic, percentile=None

@@ -209,7 +209,7 @@ class SqliteMetrics(MetricsStore):
         """Rows of one read-only query over ``streams``/``points`` (the metrics readers' bucketed scans)."""
         with self._lock:
             try:
-                return [tuple(r) for r in self._db.execute(sql, tuple(args))]
+                return self._db.execute(sql, tuple(args)).fetchall()  # tuples (no row factory is set)
             except sqlite3.Error as exc:
                 raise UnavailableError(f"metrics store {self.path}: {exc}") from None
 
