@@ -3,13 +3,31 @@ the chain's verification, and "what served endpoint E at time T" with the versio
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from mlops.console.sources import ConsoleSources
 from mlops.errors import NotFoundError
 from mlops.registry.keys import endpoint_subject, model_subject
+from mlops.times import iso
 
 ACTOR_SCAN = 5000  # entries searched per page when filtering by actor (the log has no actor index)
+VERIFY_TTL_S = 60.0  # a verification re-reads the whole log: the console shows one at most this old
+_verify_lock = threading.Lock()
+
+
+def verify(src: ConsoleSources, *, fresh: bool) -> dict[str, Any]:
+    """The chain's verification (``AuditLog.verify``: every entry re-read, hashes, links, anchor), kept for
+    ``VERIFY_TTL_S`` seconds unless ``fresh``; ``checked_at`` says when it ran, ``cached`` whether it is
+    the kept one. Verifying costs O(entries) reads, so a page that polls must not pay it each time."""
+    now = float(src.clock())
+    with _verify_lock:
+        hit = src.kept.get("audit_verify")
+        if hit is not None and not fresh and 0 <= now - hit[0] < VERIFY_TTL_S:
+            return {**hit[1], "cached": True}
+        result = {**src.registry.audit.verify(), "checked_at": iso(now)}
+        src.kept["audit_verify"] = (now, result)
+    return {**result, "cached": False}
 
 
 def search(

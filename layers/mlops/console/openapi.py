@@ -76,7 +76,13 @@ CONSOLE_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "/v1/console/alarms": {"rules": _ARR, "history": _ARR, "guardian_actions": _ARR, "notifications": _ARR},
     "/v1/console/audit": {"entries": _ARR, "next_before_seq": _INT_OR_NULL},
-    "/v1/console/audit/verify": {"ok": {"type": "boolean"}, "entries": {"type": "integer"}, "problems": _ARR},
+    "/v1/console/audit/verify": {
+        "ok": {"type": "boolean"},
+        "entries": {"type": "integer"},
+        "problems": _ARR,
+        "checked_at": {"type": "string"},
+        "cached": {"type": "boolean"},
+    },
     "/v1/console/audit/served": {
         "endpoint": {"type": "string"},
         "at": {"type": "string"},

@@ -71,7 +71,10 @@ ROUTES: dict[str, tuple[str, list[tuple[str, bool, str]]]] = {
             ("before_seq", False, "paging cursor (next_before_seq of the previous page)"),
         ],
     ),
-    "/v1/console/audit/verify": ("the audit chain's verification", []),
+    "/v1/console/audit/verify": (
+        "the audit chain's verification (at most a minute old unless fresh=1)",
+        [("fresh", False, "1: verify now rather than answer the last verification of the last minute")],
+    ),
     "/v1/console/audit/served": (
         "what served an endpoint at a time",
         [("endpoint", True, "endpoint"), ("at", True, "ISO-8601 time or epoch seconds")],
@@ -158,7 +161,9 @@ def _handlers(src: ConsoleSources) -> dict[str, Callable[[Request], Any]]:
             src, params.integer(r, "limit", 200, 1, 1000) or 200
         ),
         "/v1/console/audit": lambda r: _audit(src, r),
-        "/v1/console/audit/verify": lambda r: src.registry.audit.verify(),
+        "/v1/console/audit/verify": lambda r: auditview.verify(
+            src, fresh=params.choice(r, "fresh", ("0", "1"), "0") == "1"
+        ),
         "/v1/console/audit/served": lambda r: auditview.served_at(
             src,
             params.endpoint_param(r, need=True) or "",

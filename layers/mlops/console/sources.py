@@ -33,6 +33,7 @@ class ConsoleSources:
     notify_file: Path | None = None
     clock: Callable[[], float] = time.time
     endpoints: Sequence[str] = field(default_factory=tuple)  # configured endpoints (listed even undeployed)
+    kept: dict[str, Any] = field(default_factory=dict, repr=False)  # results a view keeps (audit verify)
 
     @property
     def store(self) -> Any:

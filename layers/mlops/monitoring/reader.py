@@ -244,6 +244,8 @@ class SqliteMetricsReader:
     def _scan_percentiles(
         self, ids: list[int], start: float, end: float, step: int, ps: tuple[float, ...]
     ) -> list[tuple[float | None, ...]]:
+        """One ordered scan; per bucket the ``weighted_percentile`` of each p. (Faster here than SQLite's
+        window functions computing the same per bucket, measured on the console benchmark's data.)"""
         n = bucket_count(start, end, step)
         out: list[tuple[float | None, ...]] = [(None,) * len(ps)] * n
         where = f"stream_id IN ({','.join('?' * len(ids))}) AND ts > ? AND ts <= ?"

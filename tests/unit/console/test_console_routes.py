@@ -271,3 +271,15 @@ def test_ab_interval_over_time_ends_at_the_full_analysis(world, get):
     assert last["decision"] == ab["report"]["decision"]
     first = ab["interval_over_time"][0]
     assert (first["n_control"] or 0) <= (last["n_control"] or 0)
+
+
+def test_audit_verification_is_kept_a_minute_and_redone_on_request(world, get):
+    first = get("/v1/console/audit/verify?fresh=1")[1]
+    assert first["ok"] is True and first["cached"] is False and first["entries"] == 10
+    world["reg"].deployments().set_weight("ep", 2000, reason="more")  # one more entry
+    kept = get("/v1/console/audit/verify")[1]
+    assert kept["cached"] is True and kept["entries"] == 10 and kept["checked_at"] == first["checked_at"]
+    world["clock"].tick(61)
+    later = get("/v1/console/audit/verify")[1]
+    assert later["cached"] is False and later["entries"] == 11
+    assert get("/v1/console/audit/verify?fresh=yes")[1]["error"]["code"] == "invalid_query"
