@@ -17,7 +17,14 @@ from tests.harness import http
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = {"endpoint": "churn", "model": "churn", "version": "1", "ref": "1", "alias": "production"}
+EXAMPLES = {
+    "endpoint": "churn",
+    "model": "churn",
+    "version": "1",
+    "ref": "1",
+    "alias": "production",
+    "name": "index.html",
+}
 REST = {
     "/v1/models/{rest}": "churn",
     "/v1/audit/{rest}": "verify",

@@ -8,7 +8,14 @@ import re
 from mlops.console.app import gateway_spec
 from mlops.console.openapi import openapi_path
 
-EXAMPLES = {"endpoint": "ep", "model": "churn", "version": "1", "ref": "1", "alias": "production"}
+EXAMPLES = {
+    "endpoint": "ep",
+    "model": "churn",
+    "version": "1",
+    "ref": "1",
+    "alias": "production",
+    "name": "index.html",
+}
 REST = {
     "/v1/models/{rest}": "churn",
     "/v1/audit/{rest}": "verify",
