@@ -106,10 +106,23 @@ def rule_states(src: ConsoleSources) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def rule_endpoint(rule: Any) -> str | None:
+    """The endpoint a rule concerns: its ``endpoint`` dimension, else the endpoint of the inference function
+    it watches (``inference-<endpoint>-<variant>``: oci_faas rules filter on the function's id), else None."""
+    endpoint = dict(rule.dimensions).get("endpoint")
+    if endpoint:
+        return str(endpoint)
+    fn = str(getattr(rule, "function", "") or "")
+    for variant in ("stable", "canary"):
+        if fn.startswith("inference-") and fn.endswith(f"-{variant}"):
+            return fn[len("inference-") : -len(variant) - 1] or None
+    return None
+
+
 def firing(src: ConsoleSources) -> list[dict[str, Any]]:
     """Every stream whose alarm is FIRING now, with its rule's severity and the endpoint it concerns."""
     severity = {r.name: r.severity for r in src.alarm_rules}
-    endpoints = {r.name: (dict(r.dimensions).get("endpoint")) for r in src.alarm_rules}
+    endpoints = {r.name: rule_endpoint(r) for r in src.alarm_rules}
     out = []
     for name, streams in rule_states(src).items():
         for s in streams:

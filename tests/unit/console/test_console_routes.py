@@ -283,3 +283,13 @@ def test_audit_verification_is_kept_a_minute_and_redone_on_request(world, get):
     later = get("/v1/console/audit/verify")[1]
     assert later["cached"] is False and later["entries"] == 11
     assert get("/v1/console/audit/verify?fresh=yes")[1]["error"]["code"] == "invalid_query"
+
+
+def test_function_alarms_are_attributed_to_their_endpoint():
+    from mlops.console.alarmsview import rule_endpoint
+    from mlops.monitoring.defaults import default_rules
+
+    rules = {r.kind: r for r in default_rules(["churn-eu"])}
+    assert rule_endpoint(rules["canary-latency-p99"]) == "churn-eu"  # an oci_faas rule, on the function id
+    assert rule_endpoint(rules["drift"]) == "churn-eu"
+    assert {rule_endpoint(r) for r in default_rules(["churn-eu"])} <= {"churn-eu", None}
