@@ -89,7 +89,8 @@ def sources_from_config(cfg: RegistryConfig, registry: Registry, settings: Any |
 
         reader = SqliteMetricsReader(SqliteMetrics(cfg.metrics_db))
     elif cfg.region and cfg.compartment_id:
-        reader = OciMetricsReader(telemetry_client(cfg.region), cfg.compartment_id)
+        region = cfg.region
+        reader = OciMetricsReader(lambda: telemetry_client(region), cfg.compartment_id)  # built on first use
     rules: list[Any] = []
     state_path = None
     if settings is not None and cfg.project_dir:

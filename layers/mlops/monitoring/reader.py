@@ -298,10 +298,21 @@ class OciMetricsReader:
     """A :class:`MetricsReader` over OCI Monitoring ``SummarizeMetricsData`` (``oci.monitoring.MonitoringClient``
     on the region's ``telemetry`` endpoint). Monitoring aggregates each interval itself; the datapoints of
     all matching streams are combined per bucket (sum/count add up, max/min take the extreme; mean and
-    percentile take the streams' weighted mean, which is exact for one stream - the console's case)."""
+    percentile take the streams' plain mean, which is exact for one stream - the console's case).
+
+    ``client`` is a ``MonitoringClient`` or a function making one, called on the first query: a function
+    that serves the registry must start even where the client cannot be built (no resource principal)."""
 
     def __init__(self, client: Any, compartment_id: str) -> None:
-        self.client, self.compartment_id = client, compartment_id
+        self._client, self.compartment_id = client, compartment_id
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if not hasattr(self._client, "summarize_metrics_data") and callable(self._client):
+                self._client = self._client()
+            return self._client
 
     def _points(self, namespace, name, dimensions, start, end, step, statistic, percentile):
         import oci
