@@ -145,7 +145,29 @@ def ab_analysis(src: ConsoleSources, dep: Mapping[str, Any]) -> dict[str, Any] |
         for i in range(1, INTERVAL_POINTS + 1):
             cut = t0 + (t1 - t0) * i / INTERVAL_POINTS
             over_time.append(_interval_point(analyze(_cut(joined, cut), **kwargs).to_dict(), cut))
-    return {"report": report.to_dict(), "interval_over_time": over_time, "records": len(records)}
+    return {
+        "report": report.to_dict(),
+        "interval_over_time": over_time,
+        "records": len(records),
+        "cohort_share": _cohort_share(joined, challenger, kwargs),
+    }
+
+
+def _cohort_share(joined: Any, challenger: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The challenger's configured and observed share of the window's predictions."""
+    n_ch = len(joined.by_variant.get(challenger) or {})
+    n_st = len(joined.by_variant.get("stable") or {})
+    configured_bp = kwargs.get("weight_bp") if challenger == "canary" else kwargs.get("shadow_bp")
+    observed = n_ch / (n_ch + n_st) if challenger == "canary" and n_ch + n_st else None
+    if challenger == "shadow" and n_st:
+        observed = n_ch / n_st  # a shadow scores a share of the stable requests
+    return {
+        "challenger": challenger,
+        "configured": None if configured_bp is None else configured_bp / 10_000,
+        "observed": observed,
+        "challenger_predictions": n_ch,
+        "stable_predictions": n_st,
+    }
 
 
 def endpoint_detail(src: ConsoleSources, endpoint: str) -> dict[str, Any]:

@@ -37,13 +37,13 @@ def _model(X, y, depth):
     return DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X, y)
 
 
-def _records(X, version, variant, t0, conf):
+def _records(X, version, variant, t0, conf, window=0):
     return [
         json.dumps(
             {
                 "kind": "prediction",
                 "ts": iso(t0 + i * 0.01),
-                "prediction_id": f"{variant[0]}{i:031x}",
+                "prediction_id": f"{variant[0]}{window}{i:030x}",
                 "endpoint": "ep",
                 "model": "churn",
                 "version": version,
@@ -108,8 +108,8 @@ def _drift(store, reg, sqlite, clock, X, v1, v2):
     rng = np.random.default_rng(3)
     for n in range(2):
         shifted = rng.normal(size=(400, 4)) + np.array([2.0, 0.0, 0.0, 0.0])
-        lines = _records(shifted, v1, "stable", clock() - 30, 0.9) + _records(
-            rng.normal(size=(120, 4)), v2, "canary", clock() - 20, 0.7
+        lines = _records(shifted, v1, "stable", clock() - 30, 0.9, n) + _records(
+            rng.normal(size=(120, 4)), v2, "canary", clock() - 20, 0.7, n
         )
         key = f"prediction-logs/ep/2026/09/21/00000{n}.ndjson"
         store.put(key, ("\n".join(lines) + "\n").encode())

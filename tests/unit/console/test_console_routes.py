@@ -68,6 +68,14 @@ def test_endpoint_detail_has_the_timeline_what_served_when_and_the_ab_analysis(w
     ab = doc["ab"]
     assert ab["report"]["challenger"] == "canary" and ab["report"]["decision"] in {"continue", "srm_alarm"}
     assert ab["records"] == 1040 and len(ab["interval_over_time"]) == 12
+    # the window starts at the canary's start: only the second drift window's predictions are in it
+    assert ab["cohort_share"] == {
+        "challenger": "canary",
+        "configured": 0.1,
+        "observed": 120 / 520,
+        "challenger_predictions": 120,
+        "stable_predictions": 400,
+    }
     cuts = [p["until_ts"] for p in ab["interval_over_time"]]
     assert cuts == sorted(cuts)
 
