@@ -37,6 +37,10 @@ AUTH_TTL_S = "MLOPS_AUTH_TTL_S"
 WEIGHT_CACHE_TTL_S = "MLOPS_WEIGHT_CACHE_TTL_S"
 ENDPOINTS = "MLOPS_ENDPOINTS"  # endpoint names, comma-separated (one variable)
 
+# registry (the console's OpenAPI document describes the gateway's routes)
+PIN_SCOPE = "MLOPS_PIN_SCOPE"
+AUTH_HEADER = "MLOPS_AUTH_HEADER"
+
 # drift
 DRIFT_ALPHA = "MLOPS_DRIFT_ALPHA"
 DRIFT_EFFECT_THRESHOLD = "MLOPS_DRIFT_EFFECT_THRESHOLD"

@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mlops.pipeline",
             "mlops.ab",
             "mlops.function",
+            "mlops.console",
         ),
     ),
     ("registry", ("mlops.registry",)),

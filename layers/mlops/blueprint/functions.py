@@ -141,8 +141,14 @@ def authorizer_config(settings: StackSettings) -> AuthorizerConfig:
 
 
 def registry_config(settings: StackSettings) -> RegistryConfig:
-    """The registry function's config: the common and audit fields only."""
-    return RegistryConfig(**_audited(settings, "registry"))
+    """The registry function's config: the common and audit fields, and what the console reads."""
+    return RegistryConfig(
+        **_audited(settings, "registry"),
+        endpoints=tuple(ep.name for ep in settings.endpoints),
+        pin_scope=settings.auth.pin_scope,
+        auth_header=settings.gateway.auth_header,
+        notify_file=_notify_file(settings),
+    )
 
 
 def drift_config(settings: StackSettings) -> DriftConfig:

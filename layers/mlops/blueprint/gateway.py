@@ -54,9 +54,9 @@ from mlops.names import (
 from mlops.settings import StackSettings
 
 MAX_ROUTES_PER_DEPLOYMENT = 50  # OCI API Gateway internal limit (see the module doc)
-FIXED_ROUTES = 5  # health + 4 registry routes
+FIXED_ROUTES = 9  # health + 4 registry routes + console data, OpenAPI document, console shell (/ui, /ui/...)
 ROUTES_PER_ENDPOINT = 4  # predict, explain, feedback, variants/{variant}/predict
-MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT  # 11
+MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT  # 10
 
 
 def _fn(function_id: Any) -> dict[str, Any]:
@@ -222,8 +222,17 @@ def _endpoint_routes(endpoint: str, pin_scope: str, function_ids: Mapping[str, A
 
 
 def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
+    """The registry function's routes: its API (any registry scope; the function checks which one each
+    change needs), the console's JSON routes (read scope), and two anonymous kinds of route.
+
+    ``/v1/openapi.json`` and the console's static shell (``/ui``, ``/ui/{rest*}``) are ANONYMOUS: they hold
+    no data (the document describes routes and scopes, which are no secret; the shell is the same files
+    for everyone), and a browser must load the page before it can ask for a key. No identity headers are
+    set on them, and nothing behind them reads one: the registry function answers those paths with the
+    document and the files only (its router matches the whole path from its start).
+    """
     registry = _fn(registry_id)
-    return [
+    scoped = [
         {
             "path": path,
             "methods": ["GET", "POST", "PUT", "DELETE"],
@@ -239,6 +248,22 @@ def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
             "/v1/endpoints/{endpoint}/deployment",
         )
     ]
+    console = {
+        "path": "/v1/console/{rest*}",
+        "methods": ["GET"],
+        "backend": registry,
+        "request_policies": _scoped([READ_SCOPE], _identity_headers()),
+    }
+    anonymous = [
+        {
+            "path": path,
+            "methods": ["GET"],
+            "backend": registry,
+            "request_policies": {"authorization": {"type": "ANONYMOUS"}},
+        }
+        for path in ("/v1/openapi.json", "/ui", "/ui/{rest*}")
+    ]
+    return [*scoped, console, *anonymous]
 
 
 def local_function_ids(names) -> dict[str, str]:
