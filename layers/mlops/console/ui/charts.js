@@ -33,13 +33,26 @@ function utc(ts) {
   return window.uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
 }
 
+const pad = (n) => String(n).padStart(2, '0');
+
+// UTC, 24-hour: HH:MM within two days, MM-DD beyond (uPlot's default is the browser's zone, 12-hour)
+function timeLabels(u, splits) {
+  const span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
+  return splits.map((ts) => {
+    const d = new Date(ts * 1e3);
+    return span > 2 * 86400 ? `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}` : `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+  });
+}
+
 function draw(el, o) {
   const uPlot = window.uPlot;
   const width = Math.max(260, Math.floor(el.clientWidth || el.parentElement.clientWidth || 400));
   const series = [{ label: o.xLabel }];
   o.series.forEach((s, i) => {
     const color = s.color || COLORS[s.key] || FALLBACK[i % FALLBACK.length];
-    const spec = { label: s.label, stroke: color, width: s.width || 2, points: { show: false }, spanGaps: false };
+    const known = (s.values || []).filter((v) => v != null).length;
+    // sparse series (a few busy minutes in a window) are drawn as dots too, or a lone bucket would not show
+    const spec = { label: s.label, stroke: color, width: s.width || 2, points: { show: !o.stepped && known < 30, size: 6, fill: color }, spanGaps: false };
     if (s.fill) spec.fill = `${color}33`;
     if (s.dash) spec.dash = s.dash;
     if (o.stepped) spec.paths = uPlot.paths.stepped({ align: 1 });
@@ -47,7 +60,7 @@ function draw(el, o) {
     series.push(spec);
   });
   const xAxis = { label: o.xLabel, labelSize: 20, size: 36, stroke: '#334155', grid: { stroke: '#e2e8f0' } };
-  if (!o.time) xAxis.values = (u, splits) => splits.map((v) => Number(v.toPrecision(3)));
+  xAxis.values = o.time ? timeLabels : (u, splits) => splits.map((v) => Number(v.toPrecision(3)));
   const opts = {
     title: o.title,
     width,

@@ -20,8 +20,8 @@ export const dash = '\u2013';
 export function num(v, digits = 3) {
   if (v == null || Number.isNaN(v)) return dash;
   if (typeof v !== 'number') return String(v);
-  if (Number.isInteger(v)) return v.toLocaleString('en-US');
-  return Number(v.toPrecision(digits)).toString();
+  const r = Number.isInteger(v) ? v : Number(v.toPrecision(digits));
+  return Number.isInteger(r) ? r.toLocaleString('en-US') : r.toString();
 }
 
 export function pct(v, digits = 1) {
@@ -61,7 +61,9 @@ export function kv(obj) {
 
 export function table(headers, rows, attrs = {}) {
   return h('table', attrs,
-    h('thead', null, h('tr', null, headers.map((t) => h('th', { scope: 'col' }, t)))),
+    // a header written '#name' heads a numeric (right-aligned) column
+    h('thead', null, h('tr', null, headers.map((t) => (String(t).startsWith('#') && t.length > 1
+      ? h('th', { scope: 'col', class: 'num' }, t.slice(1)) : h('th', { scope: 'col' }, t))))),
     h('tbody', null, rows.length ? rows
       : h('tr', null, h('td', { colspan: headers.length, class: 'muted' }, 'nothing yet'))));
 }

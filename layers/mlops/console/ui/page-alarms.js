@@ -31,12 +31,12 @@ export async function alarmsPage() {
       h('td', { class: 'num' }, firing.length));
   });
   return h('div', null, h('h1', null, 'Alarms and notifications'),
-    section('Rules', rules.length ? table(['rule', 'MQL', 'severity', 'settings', 'state', 'firing'], ruleRows, { 'data-testid': 'rules' })
+    section('Rules', rules.length ? table(['rule', 'MQL', 'severity', 'settings', 'state', '#firing'], ruleRows, { 'data-testid': 'rules' })
       : h('p', { class: 'muted' }, 'No rules known here (in the cloud they live in OCI Monitoring).')),
     h('div', { class: 'grid' },
-      section('State changes (newest first)', table(['when', 'rule', 'status', 'value', 'dimensions'], (doc.history || []).map((e) => h('tr', null,
+      section('State changes (newest first)', table(['when', 'rule', 'status', '#value', 'dimensions'], (doc.history || []).map((e) => h('tr', null,
         h('td', null, when(e.at)), h('td', null, e.rule), h('td', null, status(e.status)), h('td', { class: 'num' }, num(e.value)), h('td', null, kv(e.dimensions)))), { 'data-testid': 'history' })),
-      section('What the guardian did', table(['#', 'when', 'action', 'subject', 'why'], (doc.guardian_actions || []).map((e) => h('tr', null,
+      section('What the guardian did', table(['##', 'when', 'action', 'subject', 'why'], (doc.guardian_actions || []).map((e) => h('tr', null,
         h('td', { class: 'num' }, e.seq), h('td', null, when(e.ts)), h('td', { 'data-field': 'action' }, e.action), h('td', null, e.subject), h('td', null, e.reason || dash))), { 'data-testid': 'guardian' }))),
     section('Notifications (newest first)', table(['when', 'title', 'message'], (doc.notifications || []).map((n) => h('tr', null,
       h('td', null, when(n.at)), h('td', null, n.title || dash), h('td', null, summary(n.body)))), { 'data-testid': 'notifications' })));

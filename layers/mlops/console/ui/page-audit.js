@@ -74,5 +74,5 @@ export async function auditPage(query) {
     ? h('button', { type: 'button', 'data-testid': 'older' }, 'Older entries') : null;
   if (older) older.addEventListener('click', () => go('/audit', { ...query, before_seq: doc.next_before_seq }));
   return h('div', null, h('h1', null, 'Audit'), verifyBox(verify), servedForm(query, served),
-    section('Entries (newest first)', searchForm(query), table(['#', 'when', 'actor', 'action', 'subject', 'details'], rows, { 'data-testid': 'entries' }), older));
+    section('Entries (newest first)', searchForm(query), table(['##', 'when', 'actor', 'action', 'subject', 'details'], rows, { 'data-testid': 'entries' }), older));
 }

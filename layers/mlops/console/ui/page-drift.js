@@ -27,7 +27,7 @@ function seriesCard(s, current) {
       h('dt', null, 'window'), h('dd', null, `${num(l.rows)} rows, ${when(l.at)}`),
       h('dt', null, 'k-of-n history'), h('dd', { 'data-field': 'history' }, kofn(s.history, s.k, s.n))),
     h('h3', null, 'Reports (newest first)'),
-    table(['report', 'verdict', 'share drifted'], (s.reports || []).map((r) => h('tr', { class: r.stamp === current ? 'selected' : '' },
+    table(['report', 'verdict', '#share drifted'], (s.reports || []).map((r) => h('tr', { class: r.stamp === current ? 'selected' : '' },
       h('td', null, h('a', { href: reportLink(s, r) }, when(r.at))), h('td', null, verdict(r.drifted, r.window_drifted)),
       h('td', { class: 'num' }, pct(r.share, 0))))));
 }
@@ -67,7 +67,7 @@ function reportSection(rep, all) {
         h('dt', null, 'persistence'), h('dd', null, verdict(per.drifted), ' ', kofn(per.history, per.k, per.n)),
         h('dt', null, 'window'), h('dd', null, `${num((rep.window || {}).rows)} rows from ${when((rep.window || {}).start)} to ${when((rep.window || {}).end)}`)),
       h('h3', null, 'Features, drifted first'),
-      table(['feature', 'drifted', 'test', 'statistic', 'p-value', 'effect'], rows, { 'data-testid': 'features' })),
+      table(['feature', 'drifted', 'test', '#statistic', '#p-value', '#effect'], rows, { 'data-testid': 'features' })),
     section(`Reference vs window per feature (${shown.length} of ${feats.length})`,
       shown.map((f) => h('div', { 'data-testid': `feature-${f.name}` }, featureCharts(f))),
       shown.length < feats.length ? h('a', { href: href('/drift', { endpoint: rep.endpoint, model: rep.model, version: rep.version, stamp: rep.stamp, all: 1 }) }, `show all ${feats.length} features`) : null),

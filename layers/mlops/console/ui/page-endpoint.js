@@ -20,7 +20,7 @@ function metricCharts(endpoint, m) {
     chart('p50 latency', 'latency (ms)', 'latency_p50_ms'),
     chart('requests per bucket', `requests per ${num(m.step_s)} s`, 'invocations'),
     chart('error rate', 'errors / requests', 'error_rate', [0, 1]),
-    chart('mean confidence', 'mean top-class probability', 'confidence_mean', [0, 1]));
+    chart('mean confidence', 'mean top-class prob.', 'confidence_mean', [0, 1]));
 }
 
 function abSection(ab) {
@@ -42,7 +42,7 @@ function abSection(ab) {
       h('dt', null, 'outcome'), h('dd', null, `${r.outcome || dash} (${r.higher_is_better === false ? 'lower' : 'higher'} is better), alpha ${num(r.alpha)}`),
       h('dt', null, 'effect'), h('dd', null, `${num(c.effect)} (always-valid interval ${num(c.ci_low)} to ${num(c.ci_high)})`),
       h('dt', null, 'sample ratio'), h('dd', null, r.srm && r.srm.mismatch ? badge('mismatch', 'bad') : badge('ok', 'ok'))),
-    table(['variant', 'versions', 'predictions', 'labelled', 'coverage', 'outcome rate', 'error rate', 'p99', 'callers'], variants),
+    table(['variant', 'versions', '#predictions', '#labelled', '#coverage', '#outcome rate', '#error rate', '#p99', '#callers'], variants),
     (r.warnings || []).length ? h('ul', null, r.warnings.map((w) => h('li', { class: 'muted' }, w))) : null,
     pts.length > 1 ? plot({
       title: 'challenger - stable effect with its always-valid interval', x: pts.map((p) => p.until_ts), time: true,
@@ -58,7 +58,7 @@ function abSection(ab) {
 
 function timelineTable(timeline) {
   const state = (s) => (s ? `stable ${ver(s.stable_version)}${s.canary_version != null ? `, canary ${ver(s.canary_version)} at ${bp(s.canary_weight_bp)}` : ''}${s.shadow_version != null ? `, shadow ${ver(s.shadow_version)}` : ''}` : dash);
-  return table(['#', 'when', 'action', 'who', 'why', 'after'], timeline.map((t) => h('tr', { 'data-seq': t.seq },
+  return table(['##', 'when', 'action', 'who', 'why', 'after'], timeline.map((t) => h('tr', { 'data-seq': t.seq },
     h('td', { class: 'num' }, t.seq), h('td', null, when(t.ts)), h('td', null, t.action.replace(/^deployment\./, '')),
     h('td', { 'data-field': 'actor' }, t.actor), h('td', null, t.reason || dash), h('td', null, state(t.state)))), { 'data-testid': 'timeline' });
 }

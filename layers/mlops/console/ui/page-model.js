@@ -10,7 +10,7 @@ const APPROVAL = { approved: 'ok', rejected: 'bad', pending: 'warn' };
 export async function modelsPage() {
   const doc = await api('/v1/console/models');
   return h('div', null, h('h1', null, 'Models'), section('Registered models', table(
-    ['model', 'versions', 'latest', 'aliases', 'governed aliases', 'description'],
+    ['model', '#versions', 'latest', 'aliases', 'governed aliases', 'description'],
     doc.models.map((m) => h('tr', { 'data-model': m.name },
       h('td', null, h('a', { href: href(`/model/${m.name}`) }, m.name)), h('td', { class: 'num', 'data-field': 'versions' }, num(m.versions)),
       h('td', null, ver(m.latest_version)), h('td', null, kv(m.aliases)), h('td', null, (m.governed_aliases || []).join(', ') || dash),
@@ -61,7 +61,7 @@ function versionDetail(d) {
       h('dt', null, 'inputs'), h('dd', null, `${((d.signature || {}).inputs || []).length} features`))),
     section('Feature importances (non-zero, largest first)', h('div', { 'data-testid': 'importances' }, importanceBars(d.importances, 'importances')),
       d.shap_importance ? [h('h3', null, 'Mean |SHAP|'), importanceBars(d.shap_importance, 'SHAP importances')] : null),
-    baseline.length ? section('Training baseline (model card)', table(['feature', 'kind', 'rows', 'mean', 'std', 'min', 'max'], baseline)) : null);
+    baseline.length ? section('Training baseline (model card)', table(['feature', 'kind', '#rows', '#mean', '#std', '#min', '#max'], baseline)) : null);
 }
 
 function compareSection(model, versions, cmp, query) {
@@ -76,7 +76,7 @@ function compareSection(model, versions, cmp, query) {
     const changed = (c) => (c ? badge('changed', 'warn') : '');
     body.push(
       h('h3', null, `Metrics: ${ver(cmp.a.version)} vs ${ver(cmp.b.version)}`),
-      table(['metric', ver(cmp.a.version), ver(cmp.b.version), 'difference (b - a)'], cmp.metrics.map((m) => h('tr', null,
+      table(['metric', `#${ver(cmp.a.version)}`, `#${ver(cmp.b.version)}`, '#difference (b - a)'], cmp.metrics.map((m) => h('tr', null,
         h('td', null, m.name), h('td', { class: 'num' }, num(m.a, 4)), h('td', { class: 'num' }, num(m.b, 4)), h('td', { class: 'num' }, num(m.delta, 3)))), { 'data-testid': 'compare-metrics' }),
       h('h3', null, 'Parameters'),
       table(['parameter', ver(cmp.a.version), ver(cmp.b.version), ''], cmp.params.map((p) => h('tr', null,
@@ -85,7 +85,7 @@ function compareSection(model, versions, cmp, query) {
       table(['field', ver(cmp.a.version), ver(cmp.b.version), ''], cmp.lineage.map((p) => h('tr', null,
         h('td', null, p.name), h('td', { class: 'mono' }, short(p.a, 16)), h('td', { class: 'mono' }, short(p.b, 16)), h('td', null, changed(p.changed))))),
       h('h3', null, 'Importances'),
-      table(['feature', ver(cmp.a.version), ver(cmp.b.version)], cmp.importances.map((p) => h('tr', null,
+      table(['feature', `#${ver(cmp.a.version)}`, `#${ver(cmp.b.version)}`], cmp.importances.map((p) => h('tr', null,
         h('td', null, p.feature), h('td', { class: 'num' }, num(p.a)), h('td', { class: 'num' }, num(p.b))))));
   }
   return section('Compare two versions', h('div', { class: 'row' }, a, 'with', b, btn), body);

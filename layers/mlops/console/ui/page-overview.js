@@ -30,7 +30,7 @@ export function variantsTable(variants) {
       cell('error_rate', pct(m.error_rate, 2)), cell('latency_p50_ms', ms(m.latency_p50_ms)),
       cell('latency_p99_ms', ms(m.latency_p99_ms)), cell('confidence_mean', num(m.confidence_mean)));
   });
-  const heads = ['variant', 'version', 'requests', 'errors', 'error rate', 'p50', 'p99', 'mean confidence'];
+  const heads = ['variant', '#version', '#requests', '#errors', '#error rate', '#p50', '#p99', '#mean confidence'];
   return table(heads, rows, { class: 'variants' });
 }
 
