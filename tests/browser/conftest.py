@@ -136,7 +136,7 @@ class Tab:
             "console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None
         )
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        self.page.on("request", self.requests.append)
+        self.page.on("request", lambda r: self.requests.append(r))
 
     def open(self, fragment: str = "") -> None:
         self.page.goto(f"{self.url}/ui/{fragment}")

@@ -49,6 +49,7 @@ export function when(iso) {
 
 export function short(s, n = 12) {
   if (s == null) return dash;
+  if (typeof s === 'object') return kv(s);
   const t = String(s).replace(/^sha256:/, '');
   return t.length > n ? t.slice(0, n) : t;
 }
@@ -56,7 +57,7 @@ export function short(s, n = 12) {
 export function kv(obj) {
   const entries = Object.entries(obj || {});
   if (!entries.length) return dash;
-  return entries.map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : num(v, 4)}`).join(', ');
+  return entries.map(([k, v]) => `${k}=${v !== null && typeof v === 'object' ? JSON.stringify(v) : num(v, 4)}`).join(', ');
 }
 
 export function table(headers, rows, attrs = {}) {

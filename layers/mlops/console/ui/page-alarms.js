@@ -12,8 +12,9 @@ function status(s) {
 function summary(body) {
   if (body == null) return dash;
   if (typeof body !== 'object') return String(body);
-  const text = body.title || body.message || body.summary || body.body;
-  return typeof text === 'string' ? text : JSON.stringify(body).slice(0, 300);
+  const reason = body.details && typeof body.details.reason === 'string' ? `: ${body.details.reason}` : '';
+  const text = body.what || body.title || body.message || body.summary || body.body;
+  return typeof text === 'string' ? `${text}${reason}` : JSON.stringify(body).slice(0, 300);
 }
 
 export async function alarmsPage() {
@@ -26,7 +27,7 @@ export async function alarmsPage() {
       h('td', null, h('pre', { class: 'mql mono' }, r.mql)), h('td', null, badge(r.severity || dash, r.severity === 'CRITICAL' ? 'bad' : 'warn')),
       h('td', null, r.enabled === false ? 'disabled' : `pending ${r.pending || dash}`),
       h('td', { 'data-field': 'state' }, (r.state || []).length
-        ? r.state.map((s) => h('div', null, status(s.status), ` ${num(s.value)} since ${when(s.since)} `, h('span', { class: 'muted' }, kv(s.dimensions))))
+        ? r.state.map((s) => h('div', null, status(s.status), ` value ${num(s.value)}${s.since ? ` since ${when(s.since)}` : ''} `, h('span', { class: 'muted' }, kv(s.dimensions))))
         : badge('no data')),
       h('td', { class: 'num' }, firing.length));
   });
@@ -35,9 +36,9 @@ export async function alarmsPage() {
       : h('p', { class: 'muted' }, 'No rules known here (in the cloud they live in OCI Monitoring).')),
     h('div', { class: 'grid' },
       section('State changes (newest first)', table(['when', 'rule', 'status', '#value', 'dimensions'], (doc.history || []).map((e) => h('tr', null,
-        h('td', null, when(e.at)), h('td', null, e.rule), h('td', null, status(e.status)), h('td', { class: 'num' }, num(e.value)), h('td', null, kv(e.dimensions)))), { 'data-testid': 'history' })),
+        h('td', { class: 'nowrap' }, when(e.at)), h('td', null, e.rule), h('td', null, status(e.status)), h('td', { class: 'num' }, num(e.value)), h('td', null, kv(e.dimensions)))), { 'data-testid': 'history' })),
       section('What the guardian did', table(['##', 'when', 'action', 'subject', 'why'], (doc.guardian_actions || []).map((e) => h('tr', null,
-        h('td', { class: 'num' }, e.seq), h('td', null, when(e.ts)), h('td', { 'data-field': 'action' }, e.action), h('td', null, e.subject), h('td', null, e.reason || dash))), { 'data-testid': 'guardian' }))),
+        h('td', { class: 'num' }, e.seq), h('td', { class: 'nowrap' }, when(e.ts)), h('td', { 'data-field': 'action' }, e.action), h('td', null, e.subject), h('td', null, e.reason || dash))), { 'data-testid': 'guardian' }))),
     section('Notifications (newest first)', table(['when', 'title', 'message'], (doc.notifications || []).map((n) => h('tr', null,
-      h('td', null, when(n.at)), h('td', null, n.title || dash), h('td', null, summary(n.body)))), { 'data-testid': 'notifications' })));
+      h('td', { class: 'nowrap' }, when(n.at)), h('td', null, n.title || dash), h('td', null, summary(n.body)))), { 'data-testid': 'notifications' })));
 }

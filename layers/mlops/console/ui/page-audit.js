@@ -68,7 +68,7 @@ export async function auditPage(query) {
     query.served_endpoint && query.served_at ? api('/v1/console/audit/served', { query: { endpoint: query.served_endpoint, at: query.served_at } }) : null,
   ]);
   const rows = doc.entries.map((e) => h('tr', { 'data-seq': e.seq },
-    h('td', { class: 'num' }, e.seq), h('td', null, when(e.ts)), h('td', { 'data-field': 'actor' }, e.actor),
+    h('td', { class: 'num' }, e.seq), h('td', { class: 'nowrap' }, when(e.ts)), h('td', { 'data-field': 'actor' }, e.actor),
     h('td', { 'data-field': 'action' }, e.action), h('td', null, e.subject), h('td', null, details(e.details))));
   const older = doc.next_before_seq != null
     ? h('button', { type: 'button', 'data-testid': 'older' }, 'Older entries') : null;

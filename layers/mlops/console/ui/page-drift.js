@@ -57,7 +57,9 @@ function reportSection(rep, all) {
   const shown = all ? feats : feats.slice(0, Math.max(SHOWN, feats.filter((f) => f.drifted).length));
   const rows = feats.map((f) => h('tr', { 'data-feature': f.name },
     h('td', null, f.name), h('td', null, f.drifted ? badge('drifted', 'bad') : badge('no', 'ok')), h('td', null, f.test || dash),
-    h('td', { class: 'num' }, num(f.statistic)), h('td', { class: 'num' }, num(f.p_value)), h('td', { class: 'num' }, num(f.effect))));
+    h('td', { class: 'num' }, num(f.statistic)), h('td', { class: 'num' }, num(f.p_adjusted ?? f.p_value)),
+    h('td', { class: 'num' }, num(f.effect_size)), h('td', { class: 'muted' }, typeof f.effect === 'string' ? f.effect : dash),
+    h('td', { class: 'num' }, num(f.psi)), h('td', null, (f.reasons || []).join(', ') || dash)));
   const d = rep.dataset || {};
   const per = rep.persistence || {};
   return [
@@ -65,9 +67,9 @@ function reportSection(rep, all) {
       h('dl', { class: 'facts' },
         h('dt', null, 'dataset'), h('dd', { 'data-field': 'dataset' }, verdict(d.drifted), ` share ${pct(d.share, 0)} (rule ${d.rule || dash})`),
         h('dt', null, 'persistence'), h('dd', null, verdict(per.drifted), ' ', kofn(per.history, per.k, per.n)),
-        h('dt', null, 'window'), h('dd', null, `${num((rep.window || {}).rows)} rows from ${when((rep.window || {}).start)} to ${when((rep.window || {}).end)}`)),
+        h('dt', null, 'window'), h('dd', null, `${num((rep.window || {}).rows ?? (rep.window || {}).n_rows)} rows from ${when((rep.window || {}).start)} to ${when((rep.window || {}).end)}`)),
       h('h3', null, 'Features, drifted first'),
-      table(['feature', 'drifted', 'test', '#statistic', '#p-value', '#effect'], rows, { 'data-testid': 'features' })),
+      table(['feature', 'drifted', 'test', '#statistic', '#p (adjusted)', '#effect size', 'measured as', '#PSI', 'why'], rows, { 'data-testid': 'features' })),
     section(`Reference vs window per feature (${shown.length} of ${feats.length})`,
       shown.map((f) => h('div', { 'data-testid': `feature-${f.name}` }, featureCharts(f))),
       shown.length < feats.length ? h('a', { href: href('/drift', { endpoint: rep.endpoint, model: rep.model, version: rep.version, stamp: rep.stamp, all: 1 }) }, `show all ${feats.length} features`) : null),

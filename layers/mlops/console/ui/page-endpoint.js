@@ -59,13 +59,13 @@ function abSection(ab) {
 function timelineTable(timeline) {
   const state = (s) => (s ? `stable ${ver(s.stable_version)}${s.canary_version != null ? `, canary ${ver(s.canary_version)} at ${bp(s.canary_weight_bp)}` : ''}${s.shadow_version != null ? `, shadow ${ver(s.shadow_version)}` : ''}` : dash);
   return table(['##', 'when', 'action', 'who', 'why', 'after'], timeline.map((t) => h('tr', { 'data-seq': t.seq },
-    h('td', { class: 'num' }, t.seq), h('td', null, when(t.ts)), h('td', null, t.action.replace(/^deployment\./, '')),
+    h('td', { class: 'num' }, t.seq), h('td', { class: 'nowrap' }, when(t.ts)), h('td', null, t.action.replace(/^deployment\./, '')),
     h('td', { 'data-field': 'actor' }, t.actor), h('td', null, t.reason || dash), h('td', null, state(t.state)))), { 'data-testid': 'timeline' });
 }
 
 function servedTable(served) {
   return table(['from', 'to', 'stable', 'canary', 'shadow'], served.map((s) => h('tr', null,
-    h('td', null, when(s.from)), h('td', null, s.to ? when(s.to) : 'now'), h('td', null, ver(s.stable_version)),
+    h('td', { class: 'nowrap' }, when(s.from)), h('td', null, s.to ? when(s.to) : 'now'), h('td', null, ver(s.stable_version)),
     h('td', null, s.canary_version == null ? dash : `${ver(s.canary_version)} at ${bp(s.canary_weight_bp)}`),
     h('td', null, ver(s.shadow_version)))));
 }

@@ -27,7 +27,7 @@ function versionsTable(model, versions, selected) {
   return table(['version', 'registered', 'by', 'aliases', 'approval', 'commit', 'training data', 'parameters', 'metrics'],
     versions.map((v) => h('tr', { 'data-version': v.version, class: v.version === selected ? 'selected' : '' },
       h('td', null, h('a', { href: href(`/model/${model}`, { v: v.version }) }, ver(v.version))),
-      h('td', null, when(v.created_at)), h('td', null, v.created_by || dash),
+      h('td', { class: 'nowrap' }, when(v.created_at)), h('td', null, v.created_by || dash),
       h('td', { 'data-field': 'aliases' }, (v.aliases || []).join(', ') || dash),
       h('td', { 'data-field': 'approval' }, approval(v.approval)),
       h('td', { class: 'mono', title: v.code_commit || '' }, short(v.code_commit, 10)),
@@ -47,20 +47,20 @@ function versionDetail(d) {
   const baseline = (card.baseline || []).map((b) => h('tr', null, h('td', null, b.feature), h('td', null, b.kind || dash),
     h('td', { class: 'num' }, num(b.n)), h('td', { class: 'num' }, num(b.mean)), h('td', { class: 'num' }, num(b.std)),
     h('td', { class: 'num' }, num(b.min)), h('td', { class: 'num' }, num(b.max))));
-  return h('div', { class: 'grid', 'data-testid': 'version-detail' },
+  return h('div', { 'data-testid': 'version-detail' }, h('div', { class: 'grid' },
     section(`${d.model} ${ver(d.version)}: lineage`, h('dl', { class: 'facts' },
       h('dt', null, 'estimator'), h('dd', { 'data-field': 'estimator' }, card.estimator || dash),
       h('dt', null, 'flavor'), h('dd', null, lin.flavor || dash),
       h('dt', null, 'code commit'), h('dd', { class: 'mono', 'data-field': 'code_commit' }, lin.code_commit || dash),
       h('dt', null, 'training data'), h('dd', { class: 'mono' }, lin.training_data_digest || dash),
-      h('dt', null, 'source'), h('dd', null, lin.source || dash),
+      h('dt', null, 'source'), h('dd', null, lin.source && typeof lin.source === 'object' ? kv(lin.source) : lin.source || dash),
       h('dt', null, 'parameters'), h('dd', { 'data-field': 'params' }, kv(lin.params)),
       h('dt', null, 'metrics'), h('dd', null, kv(lin.metrics)),
       h('dt', null, 'aliases'), h('dd', null, (d.aliases || []).join(', ') || dash),
       h('dt', null, 'approval'), h('dd', null, approval(d.approval)),
       h('dt', null, 'inputs'), h('dd', null, `${((d.signature || {}).inputs || []).length} features`))),
     section('Feature importances (non-zero, largest first)', h('div', { 'data-testid': 'importances' }, importanceBars(d.importances, 'importances')),
-      d.shap_importance ? [h('h3', null, 'Mean |SHAP|'), importanceBars(d.shap_importance, 'SHAP importances')] : null),
+      d.shap_importance ? [h('h3', null, 'Mean |SHAP|'), importanceBars(d.shap_importance, 'SHAP importances')] : null)),
     baseline.length ? section('Training baseline (model card)', table(['feature', 'kind', '#rows', '#mean', '#std', '#min', '#max'], baseline)) : null);
 }
 
@@ -83,7 +83,7 @@ function compareSection(model, versions, cmp, query) {
         h('td', null, p.name), h('td', null, num(p.a, 4)), h('td', null, num(p.b, 4)), h('td', null, changed(p.changed))))),
       h('h3', null, 'Lineage'),
       table(['field', ver(cmp.a.version), ver(cmp.b.version), ''], cmp.lineage.map((p) => h('tr', null,
-        h('td', null, p.name), h('td', { class: 'mono' }, short(p.a, 16)), h('td', { class: 'mono' }, short(p.b, 16)), h('td', null, changed(p.changed))))),
+        h('td', null, p.name), h('td', { class: 'mono' }, short(p.a, 40)), h('td', { class: 'mono' }, short(p.b, 40)), h('td', null, changed(p.changed))))),
       h('h3', null, 'Importances'),
       table(['feature', `#${ver(cmp.a.version)}`, `#${ver(cmp.b.version)}`], cmp.importances.map((p) => h('tr', null,
         h('td', null, p.feature), h('td', { class: 'num' }, num(p.a)), h('td', { class: 'num' }, num(p.b))))));
