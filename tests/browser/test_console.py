@@ -235,6 +235,7 @@ def test_no_key_or_a_bad_key_gets_the_login_prompt_not_a_trace(stack, tab: Tab):
     assert "did not accept that key (401)" in tab.field("#login-message")
     assert "Traceback" not in text and "request_id" not in text
     assert tab.page.evaluate("sessionStorage.length") == 0  # the refused key is dropped
+    tab.shot("login")
     assert [e for e in tab.errors if "status of 401" not in e] == []
 
 
@@ -292,4 +293,25 @@ def test_the_canary_weight_action_changes_the_deployment_and_is_audited(stack, t
     assert int(top.get_attribute("data-seq")) == entry["seq"]
     assert top.locator("[data-field=actor]").inner_text() == OPERATOR
     assert VIEWER not in json.dumps(entry)
+    assert tab.errors == []
+
+
+def test_rolling_the_canary_back_from_the_console_needs_a_confirmation_and_is_audited(stack, tab: Tab):
+    reg = stack["registry"]
+    before = reg.deployments().get(ENDPOINT)
+    assert before["canary_version"] == 2
+    tab.login(stack["operator"])
+    tab.show(f"#/endpoint/{ENDPOINT}", f"Endpoint {ENDPOINT}")
+    tab.page.click("[data-testid=rollback]")
+    assert reg.deployments().get(ENDPOINT)["generation"] == before["generation"]  # asked, not done
+    tab.page.click("[data-testid=confirm]")
+    tab.page.wait_for_selector("[data-testid=flash]")
+    after = reg.deployments().get(ENDPOINT)
+    assert (
+        after["canary_version"] is None and after["stable_version"] == 1 and after["updated_by"] == OPERATOR
+    )
+    entry = reg.audit.history(subject=f"endpoint:{ENDPOINT}", action="deployment.rollback", limit=1)[0]
+    assert entry["actor"] == OPERATOR and entry["details"]["reason"].startswith("from the console")
+    tab.page.wait_for_selector("[data-field=canary]:text-is('none')")
+    assert tab.page.is_disabled("[data-testid=set-weight]")
     assert tab.errors == []
