@@ -36,7 +36,7 @@ function featureCharts(f) {
   const p = f.plot;
   if (!p) return h('p', { class: 'muted' }, 'No plot data in this report (written before plots were kept).');
   if (p.kind === 'categorical') {
-    return h('div', null, h('h3', null, `${f.name}: share of rows per category`),
+    return h('div', null, h('h3', null, `${f.name}: ${p.y_label || 'share of rows'} per category`),
       h('p', { class: 'muted' }, 'reference'), bars(p.categories.map((c, i) => ({ name: c, value: p.reference[i] })), { format: (v) => pct(v) }),
       h('p', { class: 'muted' }, 'window'), bars(p.categories.map((c, i) => ({ name: c, value: p.current[i] })), { format: (v) => pct(v) }));
   }

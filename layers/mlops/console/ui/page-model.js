@@ -57,7 +57,7 @@ function versionDetail(d) {
       h('dt', null, 'parameters'), h('dd', { 'data-field': 'params' }, kv(lin.params)),
       h('dt', null, 'metrics'), h('dd', null, kv(lin.metrics)),
       h('dt', null, 'aliases'), h('dd', null, (d.aliases || []).join(', ') || dash),
-      h('dt', null, 'approval'), h('dd', null, approval(d.approval)),
+      h('dt', null, 'approval'), h('dd', { 'data-field': 'approval' }, approval(d.approval_summary || d.approval)),
       h('dt', null, 'inputs'), h('dd', null, `${((d.signature || {}).inputs || []).length} features`))),
     section('Feature importances (non-zero, largest first)', h('div', { 'data-testid': 'importances' }, importanceBars(d.importances, 'importances')),
       d.shap_importance ? [h('h3', null, 'Mean |SHAP|'), importanceBars(d.shap_importance, 'SHAP importances')] : null)),

@@ -46,6 +46,10 @@ export function latencyChart(metrics, title) {
 }
 
 function endpointCard(ep, metrics) {
+  if (ep.deployed === false) {
+    return h('section', { class: 'card', 'data-testid': `endpoint-${ep.endpoint}` },
+      h('h2', null, ep.endpoint), h('p', { class: 'muted', 'data-field': 'stable_version' }, 'Nothing deployed yet (mlops deploy stable).'));
+  }
   const dep = ep;
   const drift = ep.drift;
   const firing = ep.alarms_firing || [];
@@ -78,7 +82,7 @@ function endpointCard(ep, metrics) {
 
 export async function overviewPage() {
   const doc = await api('/v1/console/overview');
-  const metrics = await Promise.all(doc.endpoints.map((ep) =>
+  const metrics = await Promise.all(doc.endpoints.map((ep) => ep.deployed === false ? null :
     api(`/v1/console/endpoints/${encodeURIComponent(ep.endpoint)}/metrics`, { query: { window: '1h' } })));
   return h('div', null,
     h('h1', null, 'Overview'),
