@@ -226,6 +226,7 @@ def test_a_key_without_the_deploy_scope_is_told_so_and_nothing_changes(stack, ta
 def test_no_key_or_a_bad_key_gets_the_login_prompt_not_a_trace(stack, tab: Tab):
     tab.open("#/audit")
     tab.page.wait_for_selector("#login:not([hidden])")
+    assert not tab.page.is_visible("#nav") and not tab.page.is_visible("#logout")
     assert tab.page.locator("#main").inner_text() == ""
     assert not [r for r in tab.requests if "/v1/" in r.url]  # nothing asked without a key
     tab.page.fill("#login-key", "mlk_0000_not-a-key")

@@ -40,7 +40,8 @@ function abSection(ab) {
     h('dl', { class: 'facts' },
       h('dt', null, 'challenger'), h('dd', null, `${r.challenger || dash} at ${bp(r.weight_bp)}`),
       h('dt', null, 'outcome'), h('dd', null, `${r.outcome || dash} (${r.higher_is_better === false ? 'lower' : 'higher'} is better), alpha ${num(r.alpha)}`),
-      h('dt', null, 'effect'), h('dd', null, `${num(c.effect)} (always-valid interval ${num(c.ci_low)} to ${num(c.ci_high)})`),
+      h('dt', null, 'effect'), h('dd', null, c.effect == null ? 'not estimated yet (too few labelled outcomes)'
+        : `${num(c.effect)} (always-valid interval ${num(c.ci_low)} to ${num(c.ci_high)})`),
       h('dt', null, 'sample ratio'), h('dd', null, r.srm && r.srm.mismatch ? badge('mismatch', 'bad') : badge('ok', 'ok'))),
     table(['variant', 'versions', '#predictions', '#labelled', '#coverage', '#outcome rate', '#error rate', '#p99', '#callers'], variants),
     (r.warnings || []).length ? h('ul', null, r.warnings.map((w) => h('li', { class: 'muted' }, w))) : null,
