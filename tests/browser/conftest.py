@@ -20,9 +20,11 @@ from tests.harness import http
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("MLOPS_CHROMIUM", "/usr/bin/chromium"))
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(
+    os.environ.get("MLOPS_SCREENSHOTS_DIR") or ROOT / "docs" / "screenshots"
+)  # the README shows them
 ENDPOINT, MODEL = "diagnosis", "breast-cancer"
-OPERATOR, VIEWER = "console-operator", "console-viewer"
+OPERATOR, VIEWER, CALLER = "console-operator", "console-viewer", "console-caller"
 
 
 def browser_missing() -> str | None:
@@ -61,7 +63,7 @@ def stack(tmp_path_factory):
     from mlops.cli.local import read_state, stop_runtime
     from mlops.local.assemble import open_stack_store
     from mlops.local.setup import add_api_keys, local_api_key
-    from mlops.names import DEPLOY_SCOPE, READ_SCOPE
+    from mlops.names import DEPLOY_SCOPE, PREDICT_SCOPE, READ_SCOPE
     from mlops.registry import Registry
     from mlops.settings import load_stack
 
@@ -85,8 +87,9 @@ def stack(tmp_path_factory):
         assert wait_until(lambda: len(registry.list_versions(MODEL)) >= 3, 180), (
             "the retraining did not register v3"
         )
-        operator, viewer = add_api_keys(
-            settings, [(OPERATOR, [READ_SCOPE, DEPLOY_SCOPE]), (VIEWER, [READ_SCOPE])]
+        operator, viewer, caller = add_api_keys(
+            settings,
+            [(OPERATOR, [READ_SCOPE, DEPLOY_SCOPE]), (VIEWER, [READ_SCOPE]), (CALLER, [PREDICT_SCOPE])],
         )
         auth = {"Authorization": f"Bearer {dev}", "Content-Type": "application/json"}
         canary = {
@@ -104,6 +107,7 @@ def stack(tmp_path_factory):
             "dev": dev,
             "operator": operator,
             "viewer": viewer,
+            "caller": caller,
             "run_dir": run_dir,
         }
     finally:

@@ -223,6 +223,14 @@ def test_a_key_without_the_deploy_scope_is_told_so_and_nothing_changes(stack, ta
     assert [e for e in tab.errors if "status of 403" not in e] == []
 
 
+def test_a_key_without_the_read_scope_sees_why_not_a_blank_page(stack, tab: Tab):
+    tab.login(stack["caller"])  # a predict-only key: valid, but not for the console
+    notice = tab.page.wait_for_selector("[data-testid=forbidden]").inner_text()
+    assert notice.startswith("Your key lacks the scope this needs")
+    assert "Traceback" not in tab.page.inner_text("body")
+    assert [e for e in tab.errors if "status of 403" not in e] == []
+
+
 def test_no_key_or_a_bad_key_gets_the_login_prompt_not_a_trace(stack, tab: Tab):
     tab.open("#/audit")
     tab.page.wait_for_selector("#login:not([hidden])")
