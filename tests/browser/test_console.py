@@ -85,6 +85,11 @@ def test_endpoint_page_shows_timeline_ab_and_metrics(stack, tab: Tab):
     titles = tab.page.locator(".u-title").all_inner_texts()
     assert {"p99 latency", "p50 latency", "error rate", "mean confidence"} <= set(titles)
     tab.shot("endpoint")
+    for window in ("1d", "30d"):  # the longer windows draw too (their buckets are 15 min and 6 h)
+        tab.page.click(f"nav.tabs a:text-is('last {window}')")
+        tab.page.wait_for_selector(f"main[aria-busy=false] h2:text-is('Metrics per variant, last {window}')")
+        tab.page.wait_for_function("() => !document.querySelector('main .chart:empty')")
+        assert tab.page.locator(".chart canvas").count() >= 5
     assert tab.errors == []
 
 
