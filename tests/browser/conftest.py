@@ -142,8 +142,8 @@ class Tab:
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.page.on("request", lambda r: self.requests.append(r))
 
-    def open(self, fragment: str = "") -> None:
-        self.page.goto(f"{self.url}/ui/{fragment}")
+    def open(self, fragment: str = ""):
+        return self.page.goto(f"{self.url}/ui/{fragment}")
 
     def login(self, key: str) -> None:
         self.open()

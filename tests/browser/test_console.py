@@ -237,7 +237,9 @@ def test_a_key_without_the_read_scope_sees_why_not_a_blank_page(stack, tab: Tab)
 
 
 def test_no_key_or_a_bad_key_gets_the_login_prompt_not_a_trace(stack, tab: Tab):
-    tab.open("#/audit")
+    page = tab.open("#/audit")  # through the gateway, anonymously: the shell is public, the data is not
+    assert page.status == 200 and page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
     tab.page.wait_for_selector("#login:not([hidden])")
     assert not tab.page.is_visible("#nav") and not tab.page.is_visible("#logout")
     assert tab.page.locator("#main").inner_text() == ""
