@@ -34,7 +34,7 @@ export async function alarmsPage() {
   return h('div', null, h('h1', null, 'Alarms and notifications'),
     section('Rules', rules.length ? table(['rule', 'MQL', 'severity', 'settings', 'state', '#firing'], ruleRows, { 'data-testid': 'rules' })
       : h('p', { class: 'muted' }, 'No rules known here (in the cloud they live in OCI Monitoring).')),
-    h('div', { class: 'grid' },
+    h('div', null,
       section('State changes (newest first)', table(['when', 'rule', 'status', '#value', 'dimensions'], (doc.history || []).map((e) => h('tr', null,
         h('td', { class: 'nowrap' }, when(e.at)), h('td', null, e.rule), h('td', null, status(e.status)), h('td', { class: 'num' }, num(e.value)), h('td', null, kv(e.dimensions)))), { 'data-testid': 'history' })),
       section('What the guardian did', table(['##', 'when', 'action', 'subject', 'why'], (doc.guardian_actions || []).map((e) => h('tr', null,
