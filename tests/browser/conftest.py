@@ -160,6 +160,21 @@ class Tab:
     def field(self, selector: str) -> str:
         return self.page.inner_text(selector).strip()
 
+    def agrees(self, heading: str, shown, truth, timeout: float = 60.0) -> None:
+        """The page shows what ``truth()`` reads from the stack. The stack may still be settling (the drift
+        function reads the last shipped prediction logs, the evaluator the last metrics), so the page is
+        reloaded and both are read again until they agree, within a generous deadline."""
+        last: list = []
+
+        def same() -> bool:
+            self.page.reload()
+            self.page.wait_for_selector(f"main[aria-busy=false] h1:text-is('{heading}')", timeout=30_000)
+            last[:] = [shown(), truth()]
+            return last[0] == last[1]
+
+        if not wait_until(same, timeout, every=0.5):
+            assert last[0] == last[1]
+
     def shot(self, name: str) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
         height = min(self.page.evaluate("document.documentElement.scrollHeight"), 2000)
