@@ -17,11 +17,15 @@ function details(d) {
   return parts.join('; ') || JSON.stringify(d).slice(0, 160);
 }
 
-function verifyBox(v) {
+function verifyBox(v, query) {
   const anchor = v.anchor || {};
+  const again = h('button', { type: 'button', 'data-testid': 'verify-now' }, 'Verify now');
+  again.addEventListener('click', () => go('/audit', { ...query, fresh: Date.now() }));
   return section('Chain verification',
     h('p', { 'data-field': 'verify' }, badge(v.ok ? 'verified' : 'BROKEN', v.ok ? 'ok' : 'bad'),
       ` ${num(v.entries)} entries, last #${num(v.last_seq)}; anchor ${anchor.state || dash}${anchor.message ? `: ${anchor.message}` : ''}`),
+    h('p', { class: 'row muted' }, h('span', { 'data-field': 'checked' },
+      `${v.cached ? 'kept result of the check at' : 'checked now, at'} ${when(v.checked_at)}`), again),
     (v.problems || []).length ? h('ul', null, v.problems.map((p) => h('li', { class: 'error' }, typeof p === 'string' ? p : JSON.stringify(p)))) : null);
 }
 
@@ -44,7 +48,7 @@ function servedForm(query, served) {
     h('button', { type: 'submit' }, 'What served it?'));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    go('/audit', { ...query, served_endpoint: ep.value.trim(), served_at: at.value.trim() });
+    go('/audit', { ...query, fresh: null, served_endpoint: ep.value.trim(), served_at: at.value.trim() });
   });
   let answer = null;
   if (served) {
@@ -63,7 +67,7 @@ function servedForm(query, served) {
 export async function auditPage(query) {
   const filters = Object.fromEntries(FILTERS.map((f) => [f, query[f]]));
   const [verify, doc, served] = await Promise.all([
-    api('/v1/console/audit/verify'),
+    api('/v1/console/audit/verify', { query: { fresh: query.fresh ? 1 : null } }),
     api('/v1/console/audit', { query: { ...filters, before_seq: query.before_seq, limit: 50 } }),
     query.served_endpoint && query.served_at ? api('/v1/console/audit/served', { query: { endpoint: query.served_endpoint, at: query.served_at } }) : null,
   ]);
@@ -72,7 +76,7 @@ export async function auditPage(query) {
     h('td', { 'data-field': 'action' }, e.action), h('td', null, e.subject), h('td', null, details(e.details))));
   const older = doc.next_before_seq != null
     ? h('button', { type: 'button', 'data-testid': 'older' }, 'Older entries') : null;
-  if (older) older.addEventListener('click', () => go('/audit', { ...query, before_seq: doc.next_before_seq }));
-  return h('div', null, h('h1', null, 'Audit'), verifyBox(verify), servedForm(query, served),
+  if (older) older.addEventListener('click', () => go('/audit', { ...query, fresh: null, before_seq: doc.next_before_seq }));
+  return h('div', null, h('h1', null, 'Audit'), verifyBox(verify, query), servedForm(query, served),
     section('Entries (newest first)', searchForm(query), table(['##', 'when', 'actor', 'action', 'subject', 'details'], rows, { 'data-testid': 'entries' }), older));
 }
