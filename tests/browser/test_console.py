@@ -14,7 +14,7 @@ import pytest
 from tests.browser.conftest import ENDPOINT, MODEL, OPERATOR, VIEWER, Tab
 from tests.harness import http
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.browser]
 
 
 def console(stack, path: str, **query):
