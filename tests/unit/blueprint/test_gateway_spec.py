@@ -164,7 +164,8 @@ def test_explain_route_is_split_by_cohort_like_predict_and_needs_the_explain_sco
 def test_routes_stay_within_oci_routes_per_deployment_limit():
     """issue 13 G: 50 routes per API deployment (doc "API Gateway Internal Limits")."""
     assert MAX_ROUTES_PER_DEPLOYMENT == 50 and ROUTES_PER_ENDPOINT == 4
-    assert MAX_ENDPOINTS == 10  # issue 18: explain took the second pinned route's place; issue 17: 9 fixed routes
+    # issue 18: explain took the second pinned route's place; issue 17: 9 fixed routes
+    assert MAX_ENDPOINTS == 10
     one, _ = _spec(_settings(["e0"]))
     two, _ = _spec(_settings(["e0", "e1"]))
     assert len(two["routes"]) - len(one["routes"]) == ROUTES_PER_ENDPOINT
