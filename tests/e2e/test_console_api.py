@@ -24,6 +24,7 @@ EXAMPLES = {
     "ref": "1",
     "alias": "production",
     "name": "index.html",
+    "variant": "stable",
 }
 REST = {
     "/v1/models/{rest}": "churn",

@@ -140,10 +140,13 @@ def model_detail(src: ConsoleSources, model: str) -> dict[str, Any]:
 
 
 def shap_importance(rec: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """The version record's ``shap_importance`` (a mapping or a list of pairs / objects), sorted."""
+    """The version record's ``shap_importance`` (``mlops.registry.shapimportance``: its ``values`` mapping; a
+    plain mapping or a list of pairs / objects is read too), sorted by size."""
     raw = rec.get("shap_importance")
     if raw is None:
         return None
+    if isinstance(raw, Mapping) and isinstance(raw.get("values"), Mapping):
+        raw = raw["values"]
     items: list[tuple[str, float]] = []
     if isinstance(raw, Mapping):
         items = [(str(k), float(v)) for k, v in raw.items() if isinstance(v, (int, float))]

@@ -32,7 +32,7 @@ def test_the_cloud_function_rebuilds_the_gateway_routes_from_its_config(tmp_path
     assert cfg.project_dir is None and cfg.endpoints == ("churn", "fraud")
     spec = gateway_spec(stack_settings(cfg))
     paths = {r["path"]: r for r in spec["routes"]}
-    pinned = paths["/v1/endpoints/fraud/variants/canary/predict"]["request_policies"]["authorization"]
+    pinned = paths["/v1/endpoints/fraud/variants/{variant}/predict"]["request_policies"]["authorization"]
     assert pinned["allowed_scopes"] == ["team:pin"]
     assert spec["request_policies"]["authentication"]["parameters"]["token"] == "request.headers[X-Api-Key]"
     doc = openapi_document(spec, [], auth_header=cfg.auth_header)

@@ -109,7 +109,14 @@ def test_models_list_detail_version_and_compare(world, get):
     assert imps == sorted(imps, reverse=True) and all(v > 0 for v in imps)
     assert {d["feature"] for d in ver["importances"]} < {"a", "b", "c", "d"}  # the zero ones left out
     assert ver["card"]["estimator"] == "DecisionTreeClassifier" and len(ver["card"]["baseline"]) == 4
-    assert ver["shap_importance"] is None and ver["lineage"]["flavor"] == "sklearn"
+    shap = [d["importance"] for d in ver["shap_importance"]]  # mean |SHAP| from registration (issue 18)
+    assert shap == sorted(shap, reverse=True) and {d["feature"] for d in ver["shap_importance"]} <= {
+        "a",
+        "b",
+        "c",
+        "d",
+    }
+    assert ver["lineage"]["flavor"] == "sklearn"
     cmp = get("/v1/console/models/churn/compare?a=1&b=2")[1]
     assert cmp["params"] == [{"name": "max_depth", "a": 2, "b": 3, "changed": True}]
     assert cmp["metrics"][0]["delta"] == pytest.approx(0.05)
