@@ -8,16 +8,11 @@ from typing import Any
 from mlops.console import alarmsview, driftview, metricsview
 from mlops.console.endpoints import ab_running
 from mlops.console.sources import ConsoleSources
+from mlops.registry.deployments import STATE_FIELDS
 from mlops.times import iso
 
 DEPLOYMENT_FIELDS = (
-    "model",
-    "stable_version",
-    "canary_version",
-    "canary_weight_bp",
-    "shadow_version",
-    "shadow_rate",
-    "generation",
+    *STATE_FIELDS,
     "updated_at",
     "updated_by",
     "last_action",

@@ -117,16 +117,30 @@ def _model_agnostic(model_obj: Any, names: list[str], columns: Mapping[str, Any]
         if f is None:
             return None
         phi = sampling_shapley(f, X, background, permutations=SAMPLED_PERMUTATIONS).phi  # (rows, features)
-    per_feature = np.abs(phi).mean(axis=0)
+    return _summary(
+        METHOD_SAMPLED,
+        rows,
+        n,
+        space,
+        names,
+        np.abs(phi).mean(axis=0),
+        permutations=SAMPLED_PERMUTATIONS,
+        background_rows=int(background.shape[0]),
+    )
+
+
+def _summary(
+    method: str, rows: np.ndarray, n: int, space: str, names: list[str], per_feature: np.ndarray, **extra: Any
+) -> dict[str, Any]:
+    """The stored ``shap_importance``: how it was computed, and each feature's mean |SHAP|, largest first."""
     order = np.argsort(-per_feature, kind="stable")
     return {
-        "method": METHOD_SAMPLED,
+        "method": method,
         "rows": int(rows.shape[0]),
         "rows_total": int(n),
         "sample": "all" if rows.shape[0] == n else f"seeded-{SEED}",
         "output_space": space,
-        "permutations": SAMPLED_PERMUTATIONS,
-        "background_rows": int(background.shape[0]),
+        **extra,
         "values": {names[i]: float(f"{per_feature[i]:.6g}") for i in order},
     }
 
@@ -172,15 +186,7 @@ def _tree_importance(
         per_feature = mean_abs.sum(axis=1)
         if compiled.kind == "forest":
             space = "probability, summed over classes"
-    order = np.argsort(-per_feature, kind="stable")
-    return {
-        "method": METHOD_TREE,
-        "rows": int(rows.shape[0]),
-        "rows_total": int(n),
-        "sample": "all" if rows.shape[0] == n else f"seeded-{SEED}",
-        "output_space": space,
-        "values": {names[i]: float(f"{per_feature[i]:.6g}") for i in order},
-    }
+    return _summary(METHOD_TREE, rows, n, space, names, per_feature)
 
 
 def _label(classes: Any, index: int) -> str:
