@@ -14,7 +14,8 @@ versions, parent datasets, label source). See ``mlops.datasets.write.dataset_dig
 Use::
 
     from mlops.datasets import DatasetStore
-    ds = registry.datasets()        # or DatasetStore(store, audit=fn, actor="alice"): fn(action, subject, details)
+    ds = DatasetStore.for_registry(registry)   # audited in the registry's log, as its actor
+    # or DatasetStore(store, audit=fn, actor="alice") with fn(action, subject, details)
     v = ds.create("churn-train", table, entity_keys=["customer_id"], event_time="ts",
                   lineage={"sources": ["s3://raw/churn/2026-11"]})
     ds.read("churn-train", v.version, columns=["customer_id", "tenure"])

@@ -139,6 +139,17 @@ class DatasetStore:
         self.rows_per_part = rows_per_part
         self.row_group_rows = row_group_rows
 
+    @classmethod
+    def for_registry(cls, registry: Any, **options: Any) -> DatasetStore:
+        """The datasets in a ``mlops.registry.Registry``'s store, audited in its hash-chained log as its
+        actor (duck-typed: ``store``, ``actor``, ``clock``, ``audit_event``; this layer sits below the
+        registry). ``options`` are the constructor's (``rows_per_part``, ``row_group_rows``)."""
+
+        def audit(action: str, subject: str, details: dict[str, Any]) -> object:
+            return registry.audit_event(registry.actor, action, subject, details)
+
+        return cls(registry.store, audit=audit, actor=registry.actor, clock=registry.clock, **options)
+
     # ------------------------------------------------------------------ write
 
     def create(
