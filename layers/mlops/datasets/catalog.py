@@ -31,7 +31,7 @@ def latest_version(store: ObjectStore, name: str) -> int | None:
 
 
 def dataset_names(store: ObjectStore) -> list[str]:
-    """Every dataset name with at least one object in the store, ascending.
+    """Every dataset name with a committed version, sorted.
 
     One listing call per name: after the first key of ``datasets/<name>/`` the listing resumes after
     ``datasets/<name>0`` ('0' follows '/' in code-point order, so the rest of that name is skipped)."""
@@ -39,11 +39,9 @@ def dataset_names(store: ObjectStore) -> list[str]:
     after: str | None = None
     while True:
         key = next(iter(store.list(keys.DATASETS_PREFIX, start_after=after)), None)
-        if key is None:
-            return out
-        name = keys.name_of_key(key)
-        if name is None:
-            return out
+        name = None if key is None else keys.name_of_key(key)
+        if key is None or name is None:
+            return sorted(out)
         rest = key[len(keys.DATASETS_PREFIX) + len(name) :]
         if rest.startswith("/versions/"):
             out.append(name)
