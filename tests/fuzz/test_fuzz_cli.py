@@ -111,6 +111,7 @@ COMMANDS: list[list] = [
     ["datasets", "list", (T, "events")],
     ["datasets", "show", (T, "events:1")],
     ["datasets", "diff", (T, "events:1"), (T, "events:latest")],
+    ["datasets", "gc", (T, "events"), "--grace-hours", (N, "24")],
     ["audit", "verify"],
     [
         "audit",

@@ -160,6 +160,14 @@ def cmd_diff(args) -> int:
     return 0
 
 
+def cmd_gc(args) -> int:
+    if not args.grace_hours >= 0:
+        raise BadRequestError("--grace-hours must be a number >= 0", code="invalid_argument")
+    done = open_datasets(args).gc(args.name, grace_s=args.grace_hours * 3600)
+    emit(done, args, ["dataset", "skipped", "deleted_parts", "kept_parts", "stale_writers", "active_writers"])
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -207,3 +215,14 @@ def register(subparsers) -> None:
     )
     d.add_argument("a", metavar="NAME:V1")
     d.add_argument("b", metavar="NAME:V2")
+
+    g = _action(
+        actions, "gc", "delete orphan parts (of failed writes) no version references", cmd_gc, writes=True
+    )
+    g.add_argument("name")
+    g.add_argument(
+        "--grace-hours",
+        type=float,
+        default=24.0,
+        help="do nothing while a writer that started less than this ago may be running (default 24)",
+    )

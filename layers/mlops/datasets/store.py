@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops.datasets import catalog, keys, write
+from mlops.datasets import gc as orphans
 from mlops.datasets.diff import diff as diff_manifests
 from mlops.errors import BadRequestError, ConflictError
 from mlops.storage import cas
@@ -174,17 +175,21 @@ class DatasetStore:
         lineage_doc = check_lineage(self.store, lineage)
         schema, batches = write.input_batches(data)
         write.check_schema(schema, entity, event_time)
-        facts = write.write_parts(
-            self.store,
-            name,
-            schema,
-            batches,
-            event_time,
-            rows_per_part=self.rows_per_part,
-            row_group_rows=self.row_group_rows,
-        )
-        manifest = self._manifest(name, schema, facts, entity, event_time, lineage_doc, description)
-        version = allocate(self.store, name, manifest)
+        marker = orphans.begin_write(self.store, name, self.clock)  # garbage collection keeps off our parts
+        try:
+            facts = write.write_parts(
+                self.store,
+                name,
+                schema,
+                batches,
+                event_time,
+                rows_per_part=self.rows_per_part,
+                row_group_rows=self.row_group_rows,
+            )
+            manifest = self._manifest(name, schema, facts, entity, event_time, lineage_doc, description)
+            version = allocate(self.store, name, manifest)
+        finally:
+            orphans.end_write(self.store, marker)
         if self.audit is not None:
             self.audit(
                 "dataset.create",
@@ -292,6 +297,14 @@ class DatasetStore:
         from mlops.datasets.read import scan
 
         return scan(self.store, catalog.get(self.store, name, version), columns, filter)
+
+    def gc(self, name: str, *, grace_s: float = orphans.DEFAULT_GRACE_S) -> dict[str, Any]:
+        """Delete ``name``'s orphan parts (no committed version references them), unless a writer started
+        less than ``grace_s`` ago may still be running (``mlops.datasets.gc``); audited as ``dataset.gc``."""
+        done = orphans.collect(self.store, name, clock=self.clock, grace_s=grace_s)
+        if done["deleted_parts"] and self.audit is not None:
+            self.audit("dataset.gc", keys.dataset_subject(name), dict(done))
+        return done
 
     def diff(self, a: str, b: str) -> dict[str, Any]:
         """Differences from ``NAME:V1`` to ``NAME:V2`` (any two versions, of one dataset or two)."""

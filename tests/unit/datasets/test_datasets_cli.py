@@ -146,3 +146,16 @@ def test_models_register_with_dataset_references(cli, files, tmp_path):
     assert rec["datasets"]["train"]["rows"] == 20 and rec["datasets"]["train"]["digest"].startswith("sha256:")
     code, out, _ = cli("models", "show", "m", "--version", "1")
     assert code == 0 and "datasets: holdout=churn:1 (sha256:" in out and "train=churn:1" in out
+
+
+def test_gc_command(cli, files, tmp_path):
+    assert cli("datasets", "create", "churn", "a.parquet", "--event-time", "ts")[0] == 0
+    store = FileStore(tmp_path / "store")
+    store.put("datasets/churn/parts/" + "a" * 64 + ".parquet", b"orphan of a failed write")
+    code, out, _ = cli("datasets", "gc", "churn", "--json")
+    assert code == 0 and json.loads(out)["deleted_parts"] == 1
+    assert len(list(store.list("datasets/churn/parts/"))) == 1
+    code, out, _ = cli("datasets", "gc", "churn")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["DATASET", "SKIPPED", "DELETED_PARTS"]
+    one_line_error(cli("datasets", "gc", "churn", "--grace-hours", "nan"), "--grace-hours")
+    one_line_error(cli("datasets", "gc", "../x"), "invalid_name")
