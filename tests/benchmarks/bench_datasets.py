@@ -73,7 +73,7 @@ def _timed(fn) -> float:
 
 
 STREAM_CHILD = """
-import json, resource, sys
+import json, sys
 sys.path.insert(0, {layers!r}); sys.path.insert(0, {bench!r})
 import pyarrow as pa
 from bench_datasets import BATCH, make_batch
@@ -83,14 +83,17 @@ rows = {rows}
 schema = make_batch(0, 1, 0).schema
 reader = pa.RecordBatchReader.from_batches(
     schema, (make_batch(s, min(BATCH, rows - s), s) for s in range(0, rows, BATCH)))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(field):  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
+    line = next(x for x in open("/proc/self/status") if x.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+before = status("VmRSS")
 v = DatasetStore(FileStore({root!r})).create("stream", reader, entity_keys=["id"], event_time="ts")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"rows": v.rows, "parts": len(v.parts), "rss_before_mb": before / 1024, "rss_peak_mb": peak / 1024}}))
+print(json.dumps({{"rows": v.rows, "parts": len(v.parts), "rss_before_mb": before, "rss_peak_mb": status("VmHWM")}}))
 """
 
 
 def streaming(rows: int, root: Path) -> dict:
+    """Create ``rows`` rows from a generator in a fresh process; its peak RSS (VmHWM) and RSS before."""
     code = STREAM_CHILD.format(
         layers=str(ROOT / "layers"), bench=str(Path(__file__).parent), rows=rows, root=str(root)
     )
@@ -165,4 +168,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--stream-only":
+        print(streaming(int(sys.argv[2]), Path(tempfile.mkdtemp(prefix="bench-datasets-stream-"))))
+    else:
+        main()
