@@ -1,11 +1,12 @@
-"""``DatasetStore``: create, get, list, read, scan and diff immutable dataset versions in an object store.
+"""``DatasetStore``: create, get, list, read, scan, diff and gc immutable dataset versions in an object store.
 
 A version is written in two steps: its Parquet parts (content-addressed, ``mlops.datasets.write``), then its
 manifest ``datasets/<name>/versions/<n>.json``, created with if-none-match at the first free number
 (``allocate``, the registry's version-allocation loop). The manifest is the commit point: a writer that
 crashes before it leaves orphan parts only, and concurrent writers of one name get distinct numbers.
 Each committed version appends a ``dataset.create`` entry to the audit log when an ``audit`` is given
-(``Registry.datasets()`` wires the registry's hash-chained log and actor).
+(``DatasetStore.for_registry(registry)`` wires the registry's hash-chained log and actor). There is no
+update and no delete of a version: ``gc`` only removes parts no committed version references.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ MAX_LINEAGE_BYTES = 64 * 1024
 AuditFn = Callable[[str, str, dict[str, Any]], object]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DatasetVersion:
     """One committed dataset version: its manifest, with the fields most callers want as attributes."""
 
