@@ -130,7 +130,9 @@ def encode_part(schema: pa.Schema, batches: list[pa.RecordBatch], row_group_rows
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_batches(batches, schema=schema).combine_chunks()
+    table = pa.Table.from_batches(batches, schema=schema)
+    if len(batches) > 1:  # contiguous columns: the bytes must not depend on how the input was chunked
+        table = table.combine_chunks()
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, row_group_size=row_group_rows, compression=COMPRESSION, write_statistics=True)
     return sink.getvalue().to_pybytes()
