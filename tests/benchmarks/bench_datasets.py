@@ -4,7 +4,7 @@ Data: ``--rows`` (default 10,000,000) x 10 columns, seeded: an int64 id, a times
 six float64 (normal, 5% nulls in one), an int32 category and a short string (12 values). Built once in memory
 before timing.
 
-- ours, write: ``DatasetStore.create`` (parts of 1Mi rows, zstd, row groups of 512Ki; sha256 of every part,
+- ours, write: ``DatasetStore.create`` (parts of 1Mi rows, zstd, one row group per part; sha256 of every part,
   per-column null counts and the event-time range; each part stored by content in a ``FileStore``, which
   fsyncs every object; then the manifest, create-exclusive). Also timed with ``FileStore(fsync=False)``
   to show what durability costs.

@@ -3,7 +3,7 @@
 A dataset version is a set of Parquet parts in the stack's object store (file, S3-compatible or OCI),
 each named by its sha256, plus a JSON manifest that is the commit point::
 
-    datasets/<name>/parts/<sha256>.parquet     zstd, parts of 1Mi rows in row groups of 512Ki
+    datasets/<name>/parts/<sha256>.parquet     zstd, parts (= row groups) of 1Mi rows
     datasets/<name>/versions/<n:010d>.json     the manifest, created exclusively (never changed)
 
 The manifest records the content digest, the schema (column names, Arrow types, nullability, per-column
