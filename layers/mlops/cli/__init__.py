@@ -34,7 +34,7 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             (
                 "datasets",
-                "versioned, immutable datasets (Parquet in the object store): create, list, show, diff",
+                "versioned, immutable datasets (Parquet in the object store): create, list, show, diff, gc",
             ),
         ),
     ),

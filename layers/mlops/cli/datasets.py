@@ -12,7 +12,7 @@ from mlops.cli.common import add_actor_flag, add_store_flag, registry_for
 from mlops.cli.output import add_json_flag, emit, print_json, table
 from mlops.errors import BadRequestError, UnprocessableError
 
-HELP = "versioned, immutable datasets (Parquet in the object store): create, list, show, diff"
+HELP = "versioned, immutable datasets (Parquet in the object store): create, list, show, diff, gc"
 
 
 def open_datasets(args):
