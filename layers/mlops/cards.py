@@ -140,9 +140,19 @@ def _model_lines(f: dict[str, Any], rec: dict[str, Any], sig: dict[str, Any]) ->
         "",
         f"- Training data digest: `{(rec.get('training_data') or {}).get('digest')}` "
         f"({(rec.get('training_data') or {}).get('rows')} rows)",
+        f"- Datasets: {_datasets_text(rec.get('datasets') or {})}",
         f"- Code commit: `{rec.get('code_commit') or '-'}`",
         f"- Params: {json.dumps(rec.get('params') or {}, sort_keys=True)}",
     ]
+
+
+def _datasets_text(refs: dict[str, Any]) -> str:
+    """The dataset versions a model version names (``mlops.datasets``): role `name:v` (rows, digest)."""
+    parts = [
+        f"{role} `{d.get('ref')}` ({d.get('rows')} rows, `{str(d.get('digest'))[:19]}`)"
+        for role, d in sorted(refs.items())
+    ]
+    return "; ".join(parts) or "-"
 
 
 def _metrics_lines(metrics: dict[str, Any]) -> list[str]:

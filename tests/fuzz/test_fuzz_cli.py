@@ -96,6 +96,22 @@ COMMANDS: list[list] = [
     ],
     ["models", "request-approval", (T, "churn"), (T, "1"), "--comment", (T, "c")],
     ["models", "approve", (T, "churn"), (T, "1"), "--as", (T, "reviewer")],
+    [
+        "datasets",
+        "create",
+        (T, "events"),
+        (D, "events.csv"),
+        "--entity-key",
+        (T, "id"),
+        "--event-time",
+        (T, "ts"),
+        "--parent",
+        (T, "events"),
+    ],
+    ["datasets", "list", (T, "events")],
+    ["datasets", "show", (T, "events:1")],
+    ["datasets", "diff", (T, "events:1"), (T, "events:latest")],
+    ["datasets", "gc", (T, "events"), "--grace-hours", (N, "24")],
     ["audit", "verify"],
     [
         "audit",
@@ -217,6 +233,7 @@ def cli_project(tmp_path_factory):
 
     joblib.dump(model, project / "model.joblib")
     np.save(project / "train.npy", X)
+    (project / "events.csv").write_text("id,ts\na,2026-01-01T00:00:00Z\nb,2026-01-02T00:00:00Z\n")
     (project / "train.csv").write_text(
         "a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X, y, strict=True))
     )

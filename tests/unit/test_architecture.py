@@ -46,6 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mlops.settings",
             "mlops.fnconfig",
             "mlops.storage",
+            "mlops.datasets",
             "mlops.secrets",
             "mlops.drift",
         ),

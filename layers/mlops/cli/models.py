@@ -73,6 +73,12 @@ def _version_row(rec: dict[str, Any], aliases: dict[str, int] | None = None) -> 
     }
 
 
+def _datasets_line(rec: dict[str, Any]) -> str:
+    """The dataset versions a model version was trained/validated on (``mlops datasets show NAME:V``)."""
+    refs = sorted((rec.get("datasets") or {}).items())
+    return "datasets: " + (", ".join(f"{r}={d['ref']} ({d['digest'][:19]})" for r, d in refs) or "-")
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -99,6 +105,7 @@ def cmd_register(args) -> int:
         code_commit=commit,
         profile=not args.no_profile,
         target_name=args.target,
+        datasets={k: str(v) for k, v in _pairs(args.dataset, "dataset").items()} or None,
     )
     if args.mlflow:
         if args.artifact:
@@ -194,6 +201,7 @@ def _show_version(reg, args) -> int:
         )
     )
     print(f"training data: {(rec.get('training_data') or {}).get('digest')}")
+    print(_datasets_line(rec))
     print(f"served as: {served_as(rec)}")
     print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
     print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
@@ -367,6 +375,12 @@ def _add_register(actions) -> None:
         help="git commit of the training code (default: this repository's HEAD; 'none' to leave it out)",
     )
     r.add_argument("--no-profile", action="store_true", help="do not store a drift reference profile")
+    r.add_argument(
+        "--dataset",
+        action="append",
+        metavar="ROLE=NAME:V",
+        help="a dataset version it was trained/validated on, e.g. train=churn:3 (repeatable; must exist)",
+    )
 
 
 def _add_governance(actions) -> None:

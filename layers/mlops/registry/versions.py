@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mlops.datasets.catalog import resolve_references
 from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from mlops.names import validate_name
 from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, onnxexport, records
@@ -69,6 +70,7 @@ class RegistrationOptions:
     flavor: str = artifacts.FLAVOR_SKLEARN
     source: Mapping[str, Any] | None = None
     estimator: Any = None
+    datasets: Mapping[str, str] | None = None  # role -> "NAME:VERSION" (mlops.datasets), checked to exist
 
 
 _OPTION_NAMES = frozenset(f.name for f in fields(RegistrationOptions))
@@ -120,6 +122,7 @@ def register_version(
             "flavor": opts.flavor,
             "training_data_digest": (record["training_data"] or {}).get("digest"),
             "code_commit": record["code_commit"],
+            "datasets": {role: d["ref"] for role, d in (record.get("datasets") or {}).items()} or None,
         },
     )
     return public(record)
@@ -164,6 +167,7 @@ def _draft(
         "params": meta["params"],
         "metrics": meta["metrics"],
         "training_data": training_data,
+        "datasets": resolve_references(reg.store, opts.datasets) or None,
         "code_commit": meta["code_commit"],
         "description": meta["description"],
         "tags": meta["tags"],
