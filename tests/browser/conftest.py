@@ -55,6 +55,16 @@ def wait_until(pred, timeout: float = 120.0, every: float = 0.2):
     return pred()
 
 
+def num(v, digits: int = 3) -> str:
+    """As dom.js num(): whole numbers grouped by thousands, others to ``digits`` significant digits."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    short = float(f"{v:.{digits}g}")
+    return f"{int(short):,}" if short.is_integer() else repr(short)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """The quickstart's stack, left running, with an operator key (read + deploy), a viewer key (read only)

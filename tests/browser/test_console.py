@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.browser.conftest import ENDPOINT, MODEL, OPERATOR, VIEWER, Tab
+from tests.browser.conftest import ENDPOINT, MODEL, OPERATOR, VIEWER, Tab, num
 from tests.harness import http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.browser]
@@ -27,16 +27,6 @@ def console(stack, path: str, **query):
     )
     assert resp.status == 200, resp
     return resp.json()
-
-
-def num(v, digits: int = 3) -> str:
-    """As dom.js num(): whole numbers grouped by thousands, others to ``digits`` significant digits."""
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, int):
-        return f"{v:,}"
-    short = float(f"{v:.{digits}g}")
-    return f"{int(short):,}" if short.is_integer() else repr(short)
 
 
 def test_overview_shows_the_deployment_and_last_hour_metrics(stack, tab: Tab):

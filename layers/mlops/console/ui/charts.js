@@ -34,13 +34,18 @@ function utc(ts) {
 }
 
 const pad = (n) => String(n).padStart(2, '0');
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+  2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400, 365 * 86400];
 
-// UTC, 24-hour: HH:MM within two days, MM-DD beyond (uPlot's default is the browser's zone, 12-hour)
+// UTC, 24-hour: HH:MM:SS within ten minutes, HH:MM within two days, MM-DD beyond (uPlot's default is the
+// browser's zone, 12-hour)
 function timeLabels(u, splits) {
   const span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
   return splits.map((ts) => {
     const d = new Date(ts * 1e3);
-    return span > 2 * 86400 ? `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}` : `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+    if (span > 2 * 86400) return `${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    const hm = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+    return span < 600 ? `${hm}:${pad(d.getUTCSeconds())}` : hm;
   });
 }
 
@@ -61,6 +66,10 @@ function draw(el, o) {
   });
   const xAxis = { label: o.xLabel, labelSize: 20, size: 36, stroke: '#334155', grid: { stroke: '#e2e8f0' } };
   xAxis.values = o.time ? timeLabels : (u, splits) => splits.map((v) => Number(v.toPrecision(3)));
+  if (o.time) { // ticks on whole seconds at least (the labels have no fraction), far enough apart to read
+    xAxis.incrs = TIME_STEPS;
+    xAxis.space = 70;
+  }
   const opts = {
     title: o.title,
     width,
@@ -74,7 +83,9 @@ function draw(el, o) {
   };
   if (o.bands) opts.bands = o.bands;
   const data = [o.x, ...o.series.map((s) => s.values)];
-  return new uPlot(opts, data, el);
+  const u = new uPlot(opts, data, el);
+  el.setAttribute('data-points', String(u.data[0].length)); // what was drawn, for the browser tests
+  return u;
 }
 
 // A horizontal bar list drawn with plain elements (feature importances, categorical shares).

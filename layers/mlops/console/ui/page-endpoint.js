@@ -28,33 +28,39 @@ function abSection(ab) {
   const r = ab.report || {};
   const c = r.comparison || {};
   const pts = ab.interval_over_time || [];
-  const kind = { promote: 'ok', rollback: 'bad' }[r.decision] || 'warn';
-  const variants = (r.variants || []).map((v) => h('tr', null,
+  // a cut before both arms have a labelled outcome has no effect to show (the test reports its prior there)
+  const seen = (p, v) => (p.n_challenger > 0 && p.n_control > 0 ? v : null);
+  // the decisions of mlops.ab.analysis: the challenger won, stable won, the split is off; else still open
+  const kind = { canary_wins: 'ok', shadow_wins: 'ok', stable_wins: 'bad', srm_alarm: 'bad' }[r.decision] || 'info';
+  const variants = (r.variants || []).map((v) => h('tr', { 'data-variant': v.variant },
     h('td', null, v.variant), h('td', null, (v.versions || []).map((x) => ver(x)).join(', ') || dash),
-    h('td', { class: 'num' }, num(v.predictions)), h('td', { class: 'num' }, num(v.labelled)),
-    h('td', { class: 'num' }, pct(v.coverage, 0)), h('td', { class: 'num' }, num(v.outcome_rate)),
+    h('td', { class: 'num', 'data-field': 'predictions' }, num(v.predictions)), h('td', { class: 'num', 'data-field': 'labelled' }, num(v.labelled)),
+    h('td', { class: 'num' }, pct(v.coverage, 0)), h('td', { class: 'num', 'data-field': 'outcome_rate' }, num(v.outcome_rate)),
     h('td', { class: 'num' }, pct(v.error_rate, 2)), h('td', { class: 'num' }, ms(v.latency_p99_ms)),
     h('td', { class: 'num' }, num(v.principals))));
-  return section('A/B analysis',
-    h('p', null, badge(r.decision || dash, kind), ' ', h('span', { 'data-field': 'ab-reason' }, r.reason || '')),
+  const card = section('A/B analysis',
+    h('p', null, h('span', { 'data-field': 'ab-decision' }, badge(r.decision || dash, kind)), ' ', h('span', { 'data-field': 'ab-reason' }, r.reason || '')),
     h('dl', { class: 'facts' },
       h('dt', null, 'challenger'), h('dd', null, `${r.challenger || dash} at ${bp(r.weight_bp)}`),
       h('dt', null, 'outcome'), h('dd', null, `${r.outcome || dash} (${r.higher_is_better === false ? 'lower' : 'higher'} is better), alpha ${num(r.alpha)}`),
-      h('dt', null, 'effect'), h('dd', null, c.effect == null ? 'not estimated yet (too few labelled outcomes)'
-        : `${num(c.effect)} (always-valid interval ${num(c.ci_low)} to ${num(c.ci_high)})`),
+      h('dt', null, 'effect'), h('dd', { 'data-field': 'ab-effect' }, c.estimate == null || !(c.n_challenger > 0 && c.n_control > 0) ? 'not estimated yet (too few labelled outcomes)'
+        : `${num(c.estimate)} (always-valid interval ${num(c.ci_low)} to ${num(c.ci_high)})`),
       h('dt', null, 'sample ratio'), h('dd', null, r.srm && r.srm.mismatch ? badge('mismatch', 'bad') : badge('ok', 'ok'))),
-    table(['variant', 'versions', '#predictions', '#labelled', '#coverage', '#outcome rate', '#error rate', '#p99', '#callers'], variants),
+    table(['variant', 'versions', '#predictions', '#labelled', '#coverage', '#outcome rate', '#error rate', '#p99', '#callers'], variants, { 'data-testid': 'ab-variants' }),
     (r.warnings || []).length ? h('ul', null, r.warnings.map((w) => h('li', { class: 'muted' }, w))) : null,
     pts.length > 1 ? plot({
       title: 'challenger - stable effect with its always-valid interval', x: pts.map((p) => p.until_ts), time: true,
-      xLabel: 'analysis cut at (UTC)', yLabel: `effect on ${r.outcome || 'outcome'}`,
+      // an outcome is 0..1, so is its rate: an effect lies in [-1, 1] (an early interval reaches far beyond)
+      xLabel: 'analysis cut at (UTC)', yLabel: `effect on ${r.outcome || 'outcome'}`, yRange: [-1, 1],
       series: [
-        { key: 'effect', label: 'effect', values: pts.map((p) => p.effect) },
-        { key: 'reference', label: 'interval high', values: pts.map((p) => p.ci_high), dash: [3, 3], width: 1 },
-        { key: 'reference', label: 'interval low', values: pts.map((p) => p.ci_low), dash: [3, 3], width: 1 },
+        { key: 'effect', label: 'effect', values: pts.map((p) => seen(p, p.effect)) },
+        { key: 'reference', label: 'interval high', values: pts.map((p) => seen(p, p.ci_high)), dash: [3, 3], width: 1 },
+        { key: 'reference', label: 'interval low', values: pts.map((p) => seen(p, p.ci_low)), dash: [3, 3], width: 1 },
       ],
       bands: [{ series: [2, 3], fill: 'rgba(15,118,110,0.12)' }],
     }) : h('p', { class: 'muted' }, 'The interval over time needs at least two analysis points.'));
+  card.setAttribute('data-testid', 'ab');
+  return card;
 }
 
 function timelineTable(timeline) {
