@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mlops.storage",
             "mlops.secrets",
             "mlops.drift",
+            "mlops.features",
         ),
     ),
     (
