@@ -116,3 +116,23 @@ def read_offline(
     if not tables:
         return None
     return pa.concat_tables(tables)
+
+
+def batch_summary(store: ObjectStore, group: str, version: int) -> dict[str, Any]:
+    """Counts over the committed batches of a group version (for ``mlops features list|show``)."""
+    out: dict[str, Any] = {
+        "batches": 0,
+        "rows": 0,
+        "quarantined": 0,
+        "last_ingested_at": None,
+        "dates": set(),
+    }
+    for m in committed_batches(store, group, version):
+        out["batches"] += 1
+        out["rows"] += int(m.get("rows_ok", 0))
+        out["quarantined"] += int(m.get("rows_quarantined", 0))
+        out["last_ingested_at"] = m.get("ingested_at")
+        out["dates"].update(p["date"] for p in m.get("parts", []))
+    dates = sorted(out.pop("dates"))
+    out["first_date"], out["last_date"] = (dates[0], dates[-1]) if dates else (None, None)
+    return out
