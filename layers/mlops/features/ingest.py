@@ -78,16 +78,20 @@ def read_input(source: Any, group_columns: list[str]) -> Any:
 
 
 def _partitions(table: Any, event_time: str) -> list[tuple[str, Any]]:
-    """(YYYY-MM-DD, rows of that event date sorted by event time) for each date present."""
+    """(YYYY-MM-DD, rows of that event date) for each date present: one sort by event time, then slices."""
+    import numpy as np
     import pyarrow.compute as pc
 
     if table.num_rows == 0:
         return []
-    days = pc.strftime(table[event_time], format="%Y-%m-%d")
+    table = table.sort_by([(event_time, "ascending")])
+    days = pc.cast(pc.floor_temporal(table[event_time], unit="day"), "int64").to_numpy()
+    starts = np.flatnonzero(np.diff(days)) + 1
+    bounds = [0, *starts.tolist(), table.num_rows]
     out = []
-    for day in sorted(pc.unique(days).to_pylist()):
-        rows = table.filter(pc.equal(days, day))
-        out.append((day, rows.sort_by([(event_time, "ascending")])))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        rows = table.slice(lo, hi - lo)
+        out.append((pc.strftime(rows[event_time][0], format="%Y-%m-%d").as_py(), rows))
     return out
 
 

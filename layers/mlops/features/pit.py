@@ -11,26 +11,28 @@ Semantics (pinned by ``tests/unit/features/test_pit.py`` against a brute-force r
   older row), and a label with no qualifying row gets nulls;
 - the output is the labels table, rows in their input order, with the features appended.
 
-How: DuckDB's ``ASOF LEFT JOIN`` (one per group) over the committed Parquet parts read as Arrow. ASOF keeps,
-for each left row, the right row with the greatest inequality value ``<=`` the left's; on ties it picks any.
-So the inequality is made total: the right side's value is ``event_us * 2^64 + _seq`` (a HUGEINT; ``_seq``
-is the ingestion order, below 2^63) and the label's is ``T_us * 2^64 + 2^64 - 1``: the greatest right value
-not above it is the latest event time <= T, and at that time the greatest ``_seq``. The TTL is applied to the
-one winner (if the latest row at or before T is older than T - ttl, every other one is too).
+How: no join engine. Each group version has a sorted snapshot (``mlops.features.snapshot``): its rows ordered
+by (keys, event time) with ties already resolved. A label's entity is looked up among the snapshot's distinct
+keys (a hash lookup, ``pyarrow.compute.index_in``), which gives its run of rows; a vectorised binary search over
+all labels at once finds in each run the last event time <= T (about log2(longest run) numpy passes); the TTL
+is then checked on that one row (if the latest row at or before T is older than T - ttl, every other one is
+too). DuckDB's ``ASOF JOIN`` answers the same question but sorts both sides on every call; reading a snapshot
+sorted once is about 5x less work (see tests/benchmarks/bench_pit_join.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlops.errors import BadRequestError
-from mlops.features.engine import arrow_type, connect, quote
+from mlops.features.engine import arrow_type
 from mlops.features.groups import GroupVersion, get_group
-from mlops.features.offline import read_offline
+from mlops.features.snapshot import build_snapshot
 from mlops.storage.base import ObjectStore
 
-_SHIFT = 2**64
 DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
 
 
@@ -89,46 +91,99 @@ def _output_names(labels: Any, groups: Sequence[GroupVersion], full: bool) -> li
     return names
 
 
-def _join_sql(gv: GroupVersion, lo_us: int | None, hi_us: int) -> str:
-    g = gv.group
-    on = " AND ".join(f"l.{quote(k)} = f.{quote(k)}" for k in g.key_names)
-    ttl = gv.group.ttl_us
-    fresh = "f._ft IS NOT NULL" if ttl is None else f"f._ft >= l._t - {ttl}"
-    picks = ", ".join(f"CASE WHEN {fresh} THEN f.{quote(n)} END AS {quote(n)}" for n in g.feature_names)
-    keys = ", ".join(quote(k) for k in g.key_names)
-    feats = ", ".join(quote(n) for n in g.feature_names)
-    window = f"_ft <= {hi_us}" + ("" if lo_us is None else f" AND _ft >= {lo_us}")
-    return (
-        f"WITH l AS (SELECT *, _t::HUGEINT * {_SHIFT} + {_SHIFT - 1} AS _o FROM labels), "
-        f"f AS (SELECT {keys}, {feats}, _ft, _ft::HUGEINT * {_SHIFT} + _seq AS _o FROM "
-        f"(SELECT *, epoch_us({quote(g.event_time)}) AS _ft FROM feats) WHERE {window}) "
-        f"SELECT {picks} FROM l ASOF LEFT JOIN f ON {on} AND l._o >= f._o ORDER BY l._rid"
-    )
+def _key_codes(labels_keys: dict[str, Any], distinct: Any, names: tuple[str, ...]) -> Any:
+    """For each label, the index of its entity among the snapshot's distinct keys (-1: not there)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(names) == 1 and pa.types.is_integer(distinct[names[0]].type):
+        codes = _dense_codes(labels_keys[names[0]], distinct[names[0]].to_numpy())
+        if codes is not None:
+            return codes
+    if len(names) == 1:
+        codes = pc.index_in(labels_keys[names[0]], value_set=distinct[names[0]])
+    else:
+        codes = pc.index_in(_joined(labels_keys, names), value_set=_joined(distinct, names))
+    return codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _join_group(con: Any, store: ObjectStore, labels: Any, times: Any, gv: GroupVersion) -> Any:
+def _dense_codes(wanted: Any, keys: Any) -> Any:
+    """Integer ids that fill their range well (the usual case): a lookup table instead of a hash table."""
+    import numpy as np
+
+    low, high = int(keys[0]), int(keys[-1])  # sorted: the snapshot is ordered by its key
+    if high - low > 4 * len(keys) + 1024:
+        return None
+    table = np.full(high - low + 1, -1, dtype=np.int64)
+    table[keys - low] = np.arange(len(keys))
+    w = wanted.fill_null(low - 1).to_numpy(zero_copy_only=False)
+    inside = (w >= low) & (w <= high)
+    return np.where(inside, table[np.where(inside, w - low, 0)], -1)
+
+
+def _joined(cols: Any, names: tuple[str, ...]) -> Any:
+    """Several key columns as one unambiguous text key: each value as text, prefixed by its length."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pieces = []
+    for name in names:
+        text = pc.cast(cols[name], pa.string())
+        length = pc.utf8_lpad(pc.cast(pc.utf8_length(text), pa.string()), width=10, padding="0")
+        pieces += [length, text]
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def _last_at_or_before(times: Any, lo: Any, hi: Any, t: Any) -> Any:
+    """For each label, the last index p in [lo, hi) with times[p] <= t, else lo - 1: a bisection of all
+    labels at once, each pass over the labels whose interval is not empty yet."""
+    import numpy as np
+
+    a, b = lo.copy(), hi.copy()
+    idx = np.flatnonzero(a < b)
+    while idx.size:
+        ai, bi = a[idx], b[idx]
+        mid = (ai + bi) >> 1
+        later = times[mid] > t[idx]
+        ai = np.where(later, ai, mid + 1)
+        bi = np.where(later, mid, bi)
+        a[idx], b[idx] = ai, bi
+        idx = idx[ai < bi]
+    return a - 1
+
+
+def _join_group(store: ObjectStore, labels: Any, times: Any, gv: GroupVersion) -> Any:
     """The group's feature columns for every label row, in label order."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     g = gv.group
-    hi = pc.max(times).as_py()
-    lo = None if g.ttl_us is None else pc.min(times).as_py() - g.ttl_us
     keys = _label_keys(labels, gv)
-    feats = read_offline(
-        store, g.name, gv.version, [*g.key_names, g.event_time, *g.feature_names], start_us=lo, end_us=hi
-    )
-    if feats is None:
+    snap = build_snapshot(store, gv, columns=[*g.key_names, g.event_time, *g.feature_names])
+    if snap is None or snap.num_rows == 0:
         return pa.table({f.name: pa.nulls(labels.num_rows, arrow_type(f.type)) for f in g.features})
-    left = pa.table({"_rid": pa.array(range(labels.num_rows), pa.int64()), "_t": times, **keys})
-    con.register("labels", left)
-    con.register("feats", feats)
-    try:
-        out = con.sql(_join_sql(gv, lo, hi)).to_arrow_table()
-    finally:
-        con.unregister("labels")
-        con.unregister("feats")
-    return pa.table({f.name: out[f.name].cast(arrow_type(f.type)) for f in g.features})
+    n = snap.num_rows
+    change = np.zeros(max(n - 1, 0), dtype=bool)
+    for name in g.key_names:
+        col = snap[name]
+        change |= pc.not_equal(col.slice(0, n - 1), col.slice(1)).to_numpy(zero_copy_only=False)
+    starts = np.concatenate(([0], np.flatnonzero(change) + 1, [n]))
+    distinct = snap.select(list(g.key_names)).take(pa.array(starts[:-1]))
+    code = _key_codes(keys, distinct, g.key_names)
+    found = code >= 0
+    code = np.where(found, code, 0)
+    lo = np.where(found, starts[code], 0)
+    hi = np.where(found, starts[code + 1], 0)
+    event_us = snap[g.event_time].cast(pa.int64()).to_numpy()
+    label_us = times.to_numpy()
+    pos = _last_at_or_before(event_us, lo, hi, label_us)
+    hit = found & (pos >= lo)
+    if g.ttl_us is not None:
+        hit &= event_us[np.where(hit, pos, 0)] >= label_us - g.ttl_us
+    take = pa.array(np.where(hit, pos, 0), mask=~hit)
+    return pa.table({f.name: snap[f.name].take(take).cast(arrow_type(f.type)) for f in g.features})
 
 
 def training_set(
@@ -138,7 +193,6 @@ def training_set(
     *,
     timestamp_column: str = DEFAULT_TIMESTAMP_COLUMN,
     full_feature_names: bool = False,
-    threads: int | None = None,
 ) -> Any:
     """``labels`` (a pyarrow Table with the groups' entity keys and ``timestamp_column``) with the features of
     ``groups`` (references ``name`` or ``name@n``) joined point-in-time correctly; see the module doc."""
@@ -155,12 +209,10 @@ def training_set(
                 out = out.append_column(name, pa.nulls(0, arrow_type(f.type)))
         return out
     times = _label_times(labels, timestamp_column)
-    con = connect(threads)
-    try:
-        for gv, mine in zip(resolved, names, strict=True):
-            cols = _join_group(con, store, labels, times, gv)
-            for f, name in zip(gv.group.features, mine, strict=True):
-                out = out.append_column(name, cols[f.name])
-    finally:
-        con.close()
+    with ThreadPoolExecutor(max_workers=min(len(resolved), os.cpu_count() or 1) or 1) as pool:
+        # numpy and Arrow release the GIL in the heavy parts: the groups are joined side by side
+        joined = list(pool.map(lambda gv: _join_group(store, labels, times, gv), resolved))
+    for gv, mine, cols in zip(resolved, names, joined, strict=True):
+        for f, name in zip(gv.group.features, mine, strict=True):
+            out = out.append_column(name, cols[f.name])
     return out

@@ -55,7 +55,11 @@ def test_a_good_file_parses_into_the_definition(tmp_path):
         ({"ttl": "30 days"}, "ttl", "not a duration"),
         ({"ttl": 30}, "ttl", "not a duration"),
         ({"features": [{"name": "x", "type": "int"}]}, "features[0].type", "'int' is not one of"),
-        ({"features": [{"name": "x", "type": "bool", "nullable": "no"}]}, "features[0].nullable", "true or false"),
+        (
+            {"features": [{"name": "x", "type": "bool", "nullable": "no"}]},
+            "features[0].nullable",
+            "true or false",
+        ),
         ({"features": [{"name": "_x", "type": "bool"}]}, "features[0].name", "reserved"),
         ({"features": [{"name": "customer_id", "type": "bool"}]}, "features", "more than once"),
         ({"features": [{"name": "x", "type": "bool", "unit": "s"}]}, "unit", "unknown field"),

@@ -34,7 +34,10 @@ def _strict(store):
         "name": "strict",
         "entity_keys": [{"name": "customer_id", "type": "string"}, {"name": "region", "type": "int64"}],
         "event_time": "event_ts",
-        "features": [{"name": "orders", "type": "int64", "nullable": False}, {"name": "spend", "type": "float64"}],
+        "features": [
+            {"name": "orders", "type": "int64", "nullable": False},
+            {"name": "spend", "type": "float64"},
+        ],
     }
     return register_group(store, parse_definition(doc, "strict.yaml"), now=lambda: "x", actor="t")[0]
 
@@ -45,7 +48,14 @@ def test_every_bad_row_is_quarantined_with_every_reason(store):
         {
             "customer_id": ["a", None, "c", "d", "e", "f"],
             "region": ["1", "2", "x", "4", "5", " 6 "],
-            "event_ts": ["2024-03-01T00:00:00Z", "2024-03-01", "2024-03-02T10:00:00+02:00", "soon", None, "2024-03-03"],
+            "event_ts": [
+                "2024-03-01T00:00:00Z",
+                "2024-03-01",
+                "2024-03-02T10:00:00+02:00",
+                "soon",
+                None,
+                "2024-03-03",
+            ],
             "orders": ["3", "1.5", None, "4", "5", "+7"],
             "spend": ["1.25", "2", "nan", "cheap", "1", "1e3"],
             "extra": [1, 2, 3, 4, 5, 6],
@@ -104,7 +114,9 @@ def test_csv_and_parquet_files_and_a_file_without_the_columns(store, tmp_path):
     assert (res.rows_ok, res.rows_quarantined) == (1, 1)
     assert read_part(store, res.quarantine)["_reason"].to_pylist() == ["orders: 'two' is not int64"]
     good = read_offline(store, "cust", 1, ["customer_id", "orders", "vip"])
-    assert good.select(["customer_id", "orders", "vip"]).to_pylist() == [{"customer_id": "a", "orders": 1, "vip": True}]
+    assert good.select(["customer_id", "orders", "vip"]).to_pylist() == [
+        {"customer_id": "a", "orders": 1, "vip": True}
+    ]
     pq.write_table(pa.table({"customer_id": ["a"], "event_ts": ts([T0])}), tmp_path / "short.parquet")
     with pytest.raises(UnprocessableError, match="lacks column"):
         ingest(store, "cust", str(tmp_path / "short.parquet"), now=lambda: NOW_S)
@@ -156,7 +168,9 @@ def test_round_trip_on_s3(moto_server):
     res2 = ingest(store, "cust", bad, now=lambda: NOW_S)
     assert (res.rows_ok, res2.rows_quarantined) == (3, 1)
     assert read_part(store, res2.quarantine)["_reason"].to_pylist() == ["customer_id: null entity key"]
-    labels = pa.table({"customer_id": ["c2", "c0", "c9"], "event_timestamp": ts([T0 + 3_600_000_000, T0, T0])})
+    labels = pa.table(
+        {"customer_id": ["c2", "c0", "c9"], "event_timestamp": ts([T0 + 3_600_000_000, T0, T0])}
+    )
     out = training_set(store, labels, ["cust"])
     assert out["orders"].to_pylist() == [7, 5, None]
     keys = list(store.list("features/"))

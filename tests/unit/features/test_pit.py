@@ -125,14 +125,26 @@ GROUPS = {
         40 * S,
     ),
     "profile": ((("customer_id", "string"),), (("vip", "bool"), ("tier", "string")), None),
+    # a single integer key: dense ids (a lookup table) and sparse ones (a hash lookup)
+    "regional": ((("region", "int64"),), (("load", "float64"),), 15 * S),
+    "accounts": ((("account", "int64"),), (("balance", "int64"),), None),
 }
-TTL_TEXT = {40 * S: "40s", None: "none"}
+TTL_TEXT = {40 * S: "40s", 15 * S: "15s", None: "none"}
+SPARSE = 10**12  # account ids are multiples of this, some negative
+
+
+def _key(rnd, name, spread=0):
+    if name == "account":
+        return (rnd.randrange(4 + spread) - 2) * SPARSE
+    if name == "region":
+        return rnd.randrange(3 + spread)
+    return f"c{rnd.randrange(25 + spread)}"
 
 
 def _random_rows(rnd, keys, feats, n):
     rows = []
     for _ in range(n):
-        key = tuple(rnd.randrange(3) if t == "int64" else f"c{rnd.randrange(25)}" for _, t in keys)
+        key = tuple(_key(rnd, name) for name, _ in keys)
         t = T0 + rnd.randrange(120) * S + rnd.choice((0, 0, 0, 1, -1))  # a coarse grid: many ties
         vals = []
         for _, kind in feats:
@@ -182,8 +194,10 @@ def test_random_data_matches_the_brute_force_reference(store, seed):
     n = 3000
     labels = pa.table(
         {
-            "customer_id": [f"c{rnd.randrange(27)}" for _ in range(n)],  # c25, c26 never have features
-            "region": [rnd.randrange(4) for _ in range(n)],
+            # keys beyond the features' (c25, c26, region 3, -1, a fifth account) never have features
+            "customer_id": [_key(rnd, "customer_id", 2) for _ in range(n)],
+            "region": [_key(rnd, "region", 1) - (rnd.random() < 0.05) for _ in range(n)],
+            "account": [_key(rnd, "account", 1) for _ in range(n)],
             "event_timestamp": ts(
                 [T0 + rnd.randrange(-5, 170) * S + rnd.choice((0, 0, 1, -1)) for _ in range(n)]
             ),
