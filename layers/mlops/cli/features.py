@@ -41,10 +41,20 @@ def cmd_register(args) -> int:
 
 
 def cmd_ingest(args) -> int:
+    from mlops.errors import BadRequestError
+    from mlops.features.groups import get_group
     from mlops.features.ingest import ingest
 
     reg = _registry(args)
-    res = ingest(reg.store, args.group, args.file, actor=reg.actor, future_tolerance_s=args.future_tolerance)
+    source = args.file
+    if source is None:  # the definition's own source, when it names a file
+        source = get_group(reg.store, args.group).group.source
+        if source == "ingest":
+            raise BadRequestError(
+                f"feature group {args.group} has no source file (source: ingest): name the FILE to ingest",
+                code="invalid_argument",
+            )
+    res = ingest(reg.store, args.group, source, actor=reg.actor, future_tolerance_s=args.future_tolerance)
     reg.audit_event(
         None,
         "featuregroup.ingest",
@@ -143,7 +153,7 @@ def register(subparsers) -> None:
     r.add_argument("file", help="the group's YAML definition, e.g. features/customer_activity.yaml")
     i = sub.add_parser("ingest", help="validate a batch and store it; bad rows go to the quarantine")
     i.add_argument("group", help="GROUP or GROUP@VERSION")
-    i.add_argument("file", help="a .parquet or .csv file")
+    i.add_argument("file", nargs="?", help="a .parquet or .csv file (default: the definition's source file)")
     i.add_argument(
         "--future-tolerance",
         default=300.0,

@@ -79,3 +79,17 @@ def test_errors_are_one_line_on_stderr_with_a_non_zero_exit(tmp_path, capsys):
     assert code == 1 and err.count("\n") == 1 and "feature_group_not_found" in err
     code, _, err = _run(capsys, "features", "register", str(tmp_path / "missing.yaml"), *store)
     assert code == 1 and err.count("\n") == 1 and "missing.yaml" in err
+    (tmp_path / "g.yaml").write_text(DEFINITION)
+    assert _run(capsys, "features", "register", str(tmp_path / "g.yaml"), *store)[0] == 0
+    code, _, err = _run(capsys, "features", "ingest", "customer_activity", *store)
+    assert code == 1 and "has no source file" in err and err.count("\n") == 1
+
+
+def test_ingest_without_a_file_reads_the_definitions_source(tmp_path, capsys):
+    store = ["--store", str(tmp_path / "store")]
+    data = tmp_path / "activity.csv"
+    data.write_text("customer_id,event_ts,orders_7d,spend_7d\nc-1,2024-03-01T00:00:00Z,3,1.5\n")
+    (tmp_path / "g.yaml").write_text(DEFINITION + f"source: {data}\n")
+    assert _run(capsys, "features", "register", str(tmp_path / "g.yaml"), *store)[0] == 0
+    code, out, _ = _run(capsys, "features", "ingest", "customer_activity", *store)
+    assert code == 0 and "1 rows in, 1 stored" in out
