@@ -129,13 +129,21 @@ def cmd_show(args) -> int:
 
 
 def cmd_training_set(args) -> int:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from mlops.cli.common import open_args_store
+    from mlops.errors import UnprocessableError
     from mlops.features.pit import training_set
 
     store = open_args_store(args)
-    labels = pq.read_table(args.labels)
+    try:
+        labels = pq.read_table(args.labels)
+    except pa.ArrowException as exc:
+        first = (str(exc).strip().splitlines() or ["unreadable"])[0][:200]
+        raise UnprocessableError(
+            f"{args.labels}: not a Parquet file: {first}", code="invalid_labels"
+        ) from None
     out = training_set(
         store, labels, args.group, timestamp_column=args.timestamp_column, full_feature_names=args.full_names
     )

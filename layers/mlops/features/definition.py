@@ -242,4 +242,6 @@ def load_definition(path: str | Path) -> FeatureGroup:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise _fail(where, "(file)", f"is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise _fail(where, "(file)", "is nested too deeply to be a definition") from None
     return parse_definition(doc, where)

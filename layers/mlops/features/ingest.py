@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import ConflictError, PreconditionFailedError, UnprocessableError
+from mlops.errors import BadRequestError, ConflictError, PreconditionFailedError, UnprocessableError
 from mlops.features.groups import GroupVersion, get_group
 from mlops.features.offline import (
     MAX_BATCH_ROWS,
@@ -31,6 +31,7 @@ from mlops.storage.base import ObjectStore
 from mlops.times import iso
 
 DEFAULT_FUTURE_TOLERANCE_S = 300.0
+MAX_FUTURE_TOLERANCE_S = 366 * 86400.0
 MAX_BATCH_ATTEMPTS = 1000
 
 
@@ -60,10 +61,25 @@ def read_input(source: Any, group_columns: list[str]) -> Any:
         return source
     path = Path(source)
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise UnprocessableError(
+            f"{path}: cannot ingest a {suffix or 'suffix-less'} file (use .parquet or .csv)",
+            code="unsupported_input",
+        )
+    if not path.is_file():
+        raise UnprocessableError(f"{path}: not a readable file", code="unsupported_input")
+    try:
+        return _read_file(path, suffix, group_columns)
+    except (pa.ArrowException, UnicodeDecodeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UnprocessableError(
+            f"{path}: cannot read it as {suffix[1:]}: {first}", code="unreadable_input"
+        ) from None
 
-        return pq.read_table(path)
+
+def _read_file(path: Path, suffix: str, group_columns: list[str]) -> Any:
+    import pyarrow as pa
+
     if suffix == ".csv":
         import pyarrow.csv as pacsv
 
@@ -71,10 +87,9 @@ def read_input(source: Any, group_columns: list[str]) -> Any:
             column_types={c: pa.string() for c in group_columns}, strings_can_be_null=True
         )
         return pacsv.read_csv(path, convert_options=opts)
-    raise UnprocessableError(
-        f"{path}: cannot ingest a {suffix or 'suffix-less'} file (use .parquet or .csv)",
-        code="unsupported_input",
-    )
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)
 
 
 def _partitions(table: Any, event_time: str) -> list[tuple[str, Any]]:
@@ -180,6 +195,13 @@ def ingest(
     actor: str = "",
 ) -> IngestResult:
     """Ingest ``source`` (a pyarrow Table, or a .parquet / .csv path) into group ``ref`` (``name[@n]``)."""
+    if not (
+        isinstance(future_tolerance_s, (int, float)) and 0 <= future_tolerance_s <= MAX_FUTURE_TOLERANCE_S
+    ):
+        raise BadRequestError(
+            f"the future tolerance must be 0 to {MAX_FUTURE_TOLERANCE_S:.0f} seconds, not {future_tolerance_s!r}",
+            code="invalid_argument",
+        )
     gv = get_group(store, ref)
     g = gv.group
     columns = [*g.key_names, g.event_time, *g.feature_names]
