@@ -185,6 +185,35 @@ def _commit(store: ObjectStore, gv: GroupVersion, manifest: dict[str, Any]) -> i
     )
 
 
+def _check_tolerance(seconds: float) -> None:
+    if not (isinstance(seconds, (int, float)) and 0 <= seconds <= MAX_FUTURE_TOLERANCE_S):
+        raise BadRequestError(
+            f"the future tolerance must be 0 to {MAX_FUTURE_TOLERANCE_S:.0f} seconds, not {seconds!r}",
+            code="invalid_argument",
+        )
+
+
+def _batch_table(gv: GroupVersion, source: Any, columns: list[str]) -> Any:
+    table = read_input(source, columns)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise UnprocessableError(
+            f"input for feature group {gv.ref} lacks column(s) {', '.join(missing)}", code="missing_columns"
+        )
+    if table.num_rows > MAX_BATCH_ROWS:
+        raise UnprocessableError(f"a batch holds at most {MAX_BATCH_ROWS} rows", code="batch_too_large")
+    return table
+
+
+def _write_quarantine(store: ObjectStore, gv: GroupVersion, bad: Any) -> str | None:
+    if not bad.num_rows:
+        return None
+    data = parquet_bytes(bad)
+    key = f"{quarantine_prefix(gv.group.name, gv.version)}part-{hashlib.sha256(data).hexdigest()}.parquet"
+    _put_content(store, key, data)
+    return key
+
+
 def ingest(
     store: ObjectStore,
     ref: str,
@@ -195,32 +224,15 @@ def ingest(
     actor: str = "",
 ) -> IngestResult:
     """Ingest ``source`` (a pyarrow Table, or a .parquet / .csv path) into group ``ref`` (``name[@n]``)."""
-    if not (
-        isinstance(future_tolerance_s, (int, float)) and 0 <= future_tolerance_s <= MAX_FUTURE_TOLERANCE_S
-    ):
-        raise BadRequestError(
-            f"the future tolerance must be 0 to {MAX_FUTURE_TOLERANCE_S:.0f} seconds, not {future_tolerance_s!r}",
-            code="invalid_argument",
-        )
+    _check_tolerance(future_tolerance_s)
     gv = get_group(store, ref)
     g = gv.group
     columns = [*g.key_names, g.event_time, *g.feature_names]
-    table = read_input(source, columns)
-    missing = [c for c in columns if c not in table.column_names]
-    if missing:
-        raise UnprocessableError(
-            f"input for feature group {gv.ref} lacks column(s) {', '.join(missing)}", code="missing_columns"
-        )
-    if table.num_rows > MAX_BATCH_ROWS:
-        raise UnprocessableError(f"a batch holds at most {MAX_BATCH_ROWS} rows", code="batch_too_large")
+    table = _batch_table(gv, source, columns)
     now_s = now()
     checked = check_rows(g, table, now_s=now_s, tolerance_s=future_tolerance_s)
     parts = _write_parts(store, gv, checked.good)
-    quarantine = None
-    if checked.bad.num_rows:
-        data = parquet_bytes(checked.bad)
-        quarantine = f"{quarantine_prefix(g.name, gv.version)}part-{hashlib.sha256(data).hexdigest()}.parquet"
-        _put_content(store, quarantine, data)
+    quarantine = _write_quarantine(store, gv, checked.bad)
     reasons = _reason_counts(checked.bad) if checked.bad.num_rows else {}
     manifest: dict[str, Any] = {
         "group": g.name,
