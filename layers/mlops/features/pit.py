@@ -172,18 +172,25 @@ def _join_group(store: ObjectStore, labels: Any, times: Any, gv: GroupVersion) -
     starts = np.concatenate(([0], np.flatnonzero(change) + 1, [n]))
     distinct = snap.select(list(g.key_names)).take(pa.array(starts[:-1]))
     code = _key_codes(keys, distinct, g.key_names)
-    found = code >= 0
-    code = np.where(found, code, 0)
-    lo = np.where(found, starts[code], 0)
-    hi = np.where(found, starts[code + 1], 0)
+    # an unknown entity (code -1) gets the empty run [n, 0): starts[-1] is n and starts[0] is 0
+    lo, hi = starts[code], starts[code + 1]
     event_us = snap[g.event_time].cast(pa.int64()).to_numpy()
     label_us = times.to_numpy()
     pos = _last_at_or_before(event_us, lo, hi, label_us)
-    hit = found & (pos >= lo)
+    hit = pos >= lo
     if g.ttl_us is not None:
-        hit &= event_us[np.where(hit, pos, 0)] >= label_us - g.ttl_us
-    take = pa.array(np.where(hit, pos, 0), mask=~hit)
-    return pa.table({f.name: snap[f.name].take(take).cast(arrow_type(f.type)) for f in g.features})
+        hit &= event_us[pos] >= label_us - g.ttl_us  # pos is a valid index (or -1) even where missed
+    return pa.table({f.name: _take(snap[f.name], pos, hit).cast(arrow_type(f.type)) for f in g.features})
+
+
+def _take(column: Any, pos: Any, hit: Any) -> Any:
+    """``column[pos]`` where ``hit``, else null; numbers without nulls are gathered by numpy (faster)."""
+    import pyarrow as pa
+
+    kind = column.type
+    if column.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return pa.array(column.to_numpy()[pos], type=kind, mask=~hit)
+    return column.take(pa.array(pos, mask=~hit))
 
 
 def training_set(
