@@ -1,4 +1,4 @@
-"""Inference function: one endpoint variant (stable or canary), predict and feedback."""
+"""Inference function: one endpoint variant (stable or canary), predict, explain and feedback."""
 
 import os
 
@@ -37,5 +37,6 @@ _service = InferenceService(
     max_batch=_cfg.max_batch,
     sample_rate=_cfg.feature_sample_rate,
     refresh_s=_cfg.model_refresh_s,
+    explain_top_k=_cfg.explain_top_k,
 )
 handler = fdk_handler(_service.router())

@@ -70,6 +70,8 @@ def policy_statements(c: IamContext) -> dict[str, list[str]]:
         f"Allow {fn} to read buckets {scope} where "
         f"{_any('target.bucket.name', [b['registry'], b['prediction_logs'], b['reports']] + audit)}",
         f"Allow {fn} to use metrics {scope} where target.metrics.namespace = '{c.metrics_namespace}'",
+        # the console (registry function) charts the inference functions' free metrics (SummarizeMetricsData)
+        f"Allow {fn} to read metrics {scope} where target.metrics.namespace = 'oci_faas'",
         # the guardian reports what it did on the alarm topic
         f"Allow {fn} to use ons-topics {scope} where target.topic.id = '{c.alarm_topic_id}'",
         # the guardian requests retraining as a build run of the stack's build pipeline

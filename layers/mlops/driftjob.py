@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 LOG_PREFIX = "prediction-logs/"
 REPORT_PREFIX = "reports/drift/"
 STATE_PREFIX = "drift-state/"
+RECENT_WINDOWS = 50  # window summaries kept in a version's drift state (the console's report list)
+
+
+def report_stamp(ts: float) -> str:
+    """The time part of a report's key: ``%Y%m%dT%H%M%S%fZ``, so report keys sort by time."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 @dataclass(frozen=True)
@@ -280,7 +286,14 @@ class DriftJob:
             },
         ).to_dict()
         window_drifted = bool(result["dataset"]["drifted"])
-        history = self._remember(endpoint, model, version, window_drifted)
+        summary = {  # kept in the state too: the console lists recent windows without reading reports
+            "stamp": report_stamp(ts),
+            "window_drifted": window_drifted,
+            "share": result["dataset"].get("share"),
+            "drifted_features": [f for f, d in result["features"].items() if d.get("drifted")],
+            "rows": len(sampled),
+        }
+        history = self._remember(endpoint, model, version, window_drifted, summary)
         k, n = self.config.persistence_k, self.config.persistence_n
         alarmed = sum(history[-n:]) >= k
         result["persistence"] = {"k": k, "n": n, "history": history[-n:], "drifted": alarmed}
@@ -318,12 +331,13 @@ class DriftJob:
         title: str,
     ) -> str:
         """Store the window's result as JSON and its HTML report under ``where``; the report's key."""
+        from mlops.drift.plotdata import plot_data
         from mlops.drift.report import render_html
 
-        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        base = f"{REPORT_PREFIX}{where}/{stamp}"
+        base = f"{REPORT_PREFIX}{where}/{report_stamp(ts)}"
+        doc = {**result, "plots": plot_data(profile, current)}  # the console's charts (mlops.console)
         self.store.put(
-            base + ".json", json.dumps(result, default=float).encode(), content_type="application/json"
+            base + ".json", json.dumps(doc, default=float).encode(), content_type="application/json"
         )
         self.store.put(
             base + ".html",
@@ -332,17 +346,25 @@ class DriftJob:
         )
         return base + ".html"
 
-    def _remember(self, endpoint: str, model: str, version: int, drifted: bool) -> list[bool]:
-        """Append this window's decision to the persisted history (CAS, bounded retries)."""
+    def _remember(
+        self, endpoint: str, model: str, version: int, drifted: bool, summary: dict[str, Any] | None = None
+    ) -> list[bool]:
+        """Append this window's decision to the persisted history (CAS, bounded retries), and its summary
+        (with the k-of-n verdict) to the newest ``RECENT_WINDOWS`` summaries, newest first."""
         key = f"{STATE_PREFIX}{endpoint}/{model}-v{version}.json"
+        k, n = self.config.persistence_k, self.config.persistence_n
         for _ in range(20):
             try:
                 obj = self.store.get(key)
                 doc, etag = json.loads(obj.data), obj.etag
             except NotFoundError:
                 doc, etag = {"history": []}, None
-            history = (list(doc.get("history") or []) + [drifted])[-max(10, self.config.persistence_n) :]
-            data = json.dumps({"history": history, "updated_at": self.clock()}).encode()
+            history = (list(doc.get("history") or []) + [drifted])[-max(10, n) :]
+            state: dict[str, Any] = {"history": history, "updated_at": self.clock(), "k": k, "n": n}
+            if summary is not None:
+                recent = [{**summary, "drifted": sum(history[-n:]) >= k}] + list(doc.get("recent") or [])
+                state["recent"] = recent[:RECENT_WINDOWS]
+            data = json.dumps(state).encode()
             try:
                 if etag is None:
                     put_once(self.store, key, data, if_none_match=True, content_type="application/json")

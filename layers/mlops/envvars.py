@@ -26,6 +26,7 @@ MAX_BATCH = "MLOPS_MAX_BATCH"
 FEATURE_SAMPLE_RATE = "MLOPS_FEATURE_SAMPLE_RATE"
 MODEL_REFRESH_S = "MLOPS_MODEL_REFRESH_S"
 SHADOW = "MLOPS_SHADOW"
+EXPLAIN_TOP_K = "MLOPS_EXPLAIN_TOP_K"  # > 0: prediction records carry their top contributions
 
 # authorizer
 SECRETS_BACKEND = "MLOPS_SECRETS_BACKEND"  # file | vault
@@ -35,6 +36,10 @@ API_KEYS_SECRET = "MLOPS_API_KEYS_SECRET"  # secret name (local) or OCID (cloud)
 AUTH_TTL_S = "MLOPS_AUTH_TTL_S"
 WEIGHT_CACHE_TTL_S = "MLOPS_WEIGHT_CACHE_TTL_S"
 ENDPOINTS = "MLOPS_ENDPOINTS"  # endpoint names, comma-separated (one variable)
+
+# registry (the console's OpenAPI document describes the gateway's routes)
+PIN_SCOPE = "MLOPS_PIN_SCOPE"
+AUTH_HEADER = "MLOPS_AUTH_HEADER"
 
 # drift
 DRIFT_ALPHA = "MLOPS_DRIFT_ALPHA"

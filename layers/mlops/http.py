@@ -129,6 +129,10 @@ class Router:
     def add(self, method: str, pattern: str, fn: Handler) -> None:
         self.route(method, pattern)(fn)
 
+    def routes(self) -> list[tuple[str, str]]:
+        """``(method, pattern)`` of every route, in registration order (the OpenAPI document lists them)."""
+        return [(method, pattern) for _regex, method, pattern, _fn in self._routes]
+
     def dispatch(self, request: Request) -> Response:
         allowed: list[str] = []
         for regex, method, _pattern, fn in self._routes:

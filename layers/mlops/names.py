@@ -55,7 +55,8 @@ READ_SCOPE = "mlops:read"
 WRITE_SCOPE = "mlops:write"
 APPROVE_SCOPE = "mlops:approve"
 DEPLOY_SCOPE = "mlops:deploy"
-ALL_SCOPES = (PREDICT_SCOPE, READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE)
+EXPLAIN_SCOPE = "mlops:explain"  # may call /v1/endpoints/E/explain (feature contributions of a prediction)
+ALL_SCOPES = (PREDICT_SCOPE, READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE, EXPLAIN_SCOPE)
 VARIANTS = ("stable", "canary")
 
 
@@ -75,5 +76,11 @@ def cohort_key(endpoint: str) -> str:
 
 
 def pinned_predict_path(endpoint: str, variant: str) -> str:
-    """The route that reaches one variant of an endpoint directly (needs the pin scope)."""
+    """The path that reaches one variant of an endpoint directly (needs the pin scope): one gateway route,
+    ``/v1/endpoints/E/variants/{variant}/predict``, serves both variants (``mlops.blueprint.gateway``)."""
     return f"/v1/endpoints/{endpoint}/variants/{variant}/predict"
+
+
+def explain_path(endpoint: str) -> str:
+    """The route that explains predictions of an endpoint (needs the explain scope)."""
+    return f"/v1/endpoints/{endpoint}/explain"

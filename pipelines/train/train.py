@@ -5,7 +5,8 @@ The training contract ``mlops train`` runs (see ``mlops.runs.training``):
 - ``PARAMS``: the parameters and their defaults; ``--param k=v`` values take the type of the
   default, and an unknown name is an error.
 - ``load_data(params) -> dict`` with ``X_train``, ``y_train``, ``X_holdout``, ``y_holdout`` and,
-  optionally, ``feature_names``, ``target_name``, ``description``. It runs first, so that the
+  optionally, ``feature_names``, ``target_name``, ``description``, ``class_names`` (the labels'
+  names, shown on the model card). It runs first, so that the
   data digest is known before deciding whether to train at all (``--if-changed``).
 - ``train(params, data) -> estimator`` (or ``{"model": estimator, "metrics": {...}}`` for extra
   metrics such as training-set scores). The holdout metrics are computed by ``mlops`` itself,
@@ -49,6 +50,7 @@ def load_data(params: dict[str, Any]) -> dict[str, Any]:
         "y_holdout": y_holdout,
         "feature_names": names,
         "target_name": "benign",
+        "class_names": [str(n) for n in data.target_names],  # label 0 = malignant, 1 = benign
         "description": "Wisconsin diagnostic breast cancer (sklearn.datasets.load_breast_cancer)",
     }
 

@@ -77,6 +77,24 @@ def test_inference_predicts_and_rejects_through_fdk(stack, monkeypatch):
     assert status == 404
 
 
+def test_inference_explains_through_fdk_with_sampling_shapley_for_a_linear_model(stack, monkeypatch):
+    """issue 18: the explain route of the real function; a LogisticRegression is not a tree ensemble, so it
+    gets sampling Shapley values against the background sample stored at registration."""
+    settings, _, X = stack
+    fn = load("inference-ep-stable", "inference", settings, monkeypatch, "inference_explain_under_test")
+    status, headers, body = fdk_call(
+        fn.handler, url="/v1/endpoints/ep/explain", body={"instances": X[:2].tolist()}
+    )
+    out = json.loads(body)
+    assert status == 200 and headers["fn-http-h-x-variant"] == "stable", out
+    assert (out["method"], out["output_space"]) == ("sampling_shapley", "probability")
+    for e in out["explanations"]:
+        assert set(e["contributions"]) == {"a", "b", "c"} and e["class"] == 1
+        assert e["base_value"] + sum(e["contributions"].values()) == pytest.approx(e["output"], abs=1e-9)
+    status, _, body = fdk_call(fn.handler, url="/v1/endpoints/ep/explain", body={"instances": [[1, 2]]})
+    assert status == 422 and json.loads(body)["error"]["code"] == "wrong_width"
+
+
 def test_authorizer_answers_in_ocis_format_through_fdk(stack, monkeypatch):
     settings, _, _ = stack
     key = local_api_key(settings)
@@ -183,9 +201,9 @@ def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_al
     reg.with_actor("bob").decide_approval("m", v2, "approve")
     reg.deployments().start_canary("ep", v2, 1000)
     tripwire = tmp_path / "unpickled"
-    reg.store.put(
-        reg.get_version("m", v2)["artifact"]["key"], __import__("pickle").dumps(_Tripwire(str(tripwire)))
-    )
+    rec2 = reg.get_version("m", v2)
+    reg.store.put(rec2["artifact"]["key"], __import__("pickle").dumps(_Tripwire(str(tripwire))))
+    reg.store.put(rec2["onnx"]["key"], b"not the verified ONNX export")  # what serving loads first (issue 18)
 
     fn = load("inference-ep-canary", "inference", settings, monkeypatch, "canary_under_test")
     status, headers, body = fdk_call(
@@ -235,7 +253,7 @@ def test_a_canary_that_fails_verification_serves_stable_and_raises_the_canary_al
 def test_a_stable_version_that_fails_verification_is_model_unavailable_not_undeployed(stack, monkeypatch):
     """issue 13 D: with nothing held, the answer names the integrity failure (503 model_unavailable)."""
     settings, reg, X = stack
-    key = reg.get_version("m", 1)["artifact"]["key"]
+    key = reg.get_version("m", 1)["onnx"]["key"]  # the ONNX export is what serving loads (issue 18)
     reg.store.put(key, reg.store.get(key).data + b"tampered")
     fn = load("inference-ep-stable", "inference", settings, monkeypatch, "stable_tampered_under_test")
     status, _, body = fdk_call(

@@ -339,6 +339,7 @@ NEEDS = {
         ("dynamic-group", "read", "objects"),
         ("dynamic-group", "read", "buckets"),
         ("dynamic-group", "use", "metrics"),
+        ("dynamic-group", "read", "metrics"),  # issue 17: the console charts the oci_faas metrics
         ("dynamic-group", "use", "ons-topics"),
         ("dynamic-group", "manage", "devops-build-run"),
     },
@@ -392,8 +393,10 @@ def test_no_iam_statement_is_broader_than_its_component_needs(plan):
             if m["resource"] == "secret-bundles":
                 named = set(re.findall(r"target\.secret\.id = '([^']+)'", m["where"] or ""))
                 assert named and named <= secrets, st
-            if m["resource"] == "metrics":
-                assert m["where"] == "target.metrics.namespace = 'mlops'", st
+            if m["resource"] == "metrics":  # its own namespace; the free function metrics read-only
+                assert m["where"] == {"use": "target.metrics.namespace = 'mlops'"}.get(
+                    m["verb"], "target.metrics.namespace = 'oci_faas'"
+                ), st
     groups = {g.name: g.inputs for g in plan.by_type("oci:Identity/dynamicGroup:DynamicGroup")}
     assert all(COMPARTMENT in g["matchingRule"] for g in groups.values())
     assert "resource.type = 'fnfunc'" in groups["iam-functions"]["matchingRule"]
@@ -413,6 +416,12 @@ def test_policy_statements_grow_only_with_what_the_stack_uses():
     )
     bare = policy_statements(ctx)
     assert not any("secret-bundles" in s for s in bare["functions"] + bare["devops"])
+    # issue 17: the console reads the oci_faas metrics, and only reads them
+    faas = (
+        "Allow dynamic-group fg to read metrics in compartment id ocid1.compartment.oc1..c where "
+        "target.metrics.namespace = 'oci_faas'"
+    )
+    assert faas in bare["functions"]
     with_secret = policy_statements(IamContext(**{**ctx.__dict__, "function_secret_ids": ["s1", "s2"]}))
     assert with_secret["functions"][0].endswith(
         "where any {target.secret.id = 's1', target.secret.id = 's2'}"

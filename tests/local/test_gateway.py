@@ -96,9 +96,22 @@ def _spec(auth_ttl: int = 60) -> dict:
                 },
             },
             {
-                "path": "/v1/endpoints/demo/variants/canary/predict",
+                "path": "/v1/endpoints/demo/variants/{variant}/predict",
                 "methods": ["POST"],
-                "backend": _fn("echo-canary"),
+                "backend": {  # issue 18: one route for both pinned variants, by path parameter, no default
+                    "type": "DYNAMIC_ROUTING_BACKEND",
+                    "selection_source": {"type": "SINGLE", "selector": "request.path[variant]"},
+                    "routing_backends": [
+                        {
+                            "key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"},
+                            "backend": _fn("echo-canary"),
+                        },
+                        {
+                            "key": {"type": "ANY_OF", "values": ["stable"], "name": "stable"},
+                            "backend": _fn("echo-stable"),
+                        },
+                    ],
+                },
                 "request_policies": {
                     "authorization": {"type": "ANY_OF", "allowed_scopes": ["mlops:pin"]},
                     "header_transformations": {
@@ -109,7 +122,11 @@ def _spec(auth_ttl: int = 60) -> dict:
                                     "values": ["${request.auth[principal]}"],
                                     "if_exists": "OVERWRITE",
                                 },
-                                {"name": "X-Mlops-Cohort", "values": ["canary"], "if_exists": "OVERWRITE"},
+                                {
+                                    "name": "X-Mlops-Cohort",
+                                    "values": ["${request.path[variant]}"],
+                                    "if_exists": "OVERWRITE",
+                                },
                             ]
                         }
                     },
@@ -270,6 +287,20 @@ def test_authorizer_context_chooses_the_backend_and_pin_needs_its_scope(env):
     assert r.status == 403 and r.json()["error"]["code"] == "insufficient_scope"
 
 
+def test_the_pinned_route_selects_the_variant_by_path_parameter_and_refuses_others(env):
+    """issue 18: request.path[variant] chooses the backend; no key matches and no default: 404."""
+    base = env["url"] + "/v1/endpoints/demo/variants/"
+    for variant, config in (("stable", "stable"), ("canary", "canary")):
+        r = http("POST", base + variant + "/predict", b"{}", auth(env))
+        assert r.status == 200 and r.json()["config"] == config
+        assert r.json()["headers"]["x-mlops-cohort"] == variant  # rendered from ${request.path[variant]}
+    for other in ("production", "Stable", "stable2"):
+        r = http("POST", base + other + "/predict", b"{}", auth(env))
+        assert r.status == 404, r.body
+        err = r.json()["error"]
+        assert err["code"] == "no_backend" and err["request_id"] and "variants/{variant}" in err["message"]
+
+
 def test_principal_header_cannot_be_forged(env):
     r = http(
         "POST", env["url"] + "/v1/endpoints/demo/predict", b"{}", auth(env, **{"X-Mlops-Principal": "root"})
@@ -373,7 +404,9 @@ def test_4_concurrent_requests_each_hold_one_of_the_4_workers(env, tmp_path):
         inside = sorted(p.name for p in gate.glob("in-*"))
         (gate / "open").touch()
         pids = [f.result(timeout=60) for f in futures]
-    assert len(inside) == 4, f"only {inside} were inside at once: the pool did not run 4 requests concurrently"
+    assert len(inside) == 4, (
+        f"only {inside} were inside at once: the pool did not run 4 requests concurrently"
+    )
     assert len(set(pids)) == 4  # every one of the 4 workers took part, one request at a time each
 
 

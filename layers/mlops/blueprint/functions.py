@@ -125,6 +125,7 @@ def inference_config(settings: StackSettings, ep: Endpoint, variant: str) -> Inf
         feature_sample_rate=ep.feature_sample_rate,
         model_refresh_s=ep.model_refresh_s,
         shadow=ep.shadow,
+        explain_top_k=ep.explain_top_k,
     )
 
 
@@ -140,8 +141,14 @@ def authorizer_config(settings: StackSettings) -> AuthorizerConfig:
 
 
 def registry_config(settings: StackSettings) -> RegistryConfig:
-    """The registry function's config: the common and audit fields only."""
-    return RegistryConfig(**_audited(settings, "registry"))
+    """The registry function's config: the common and audit fields, and what the console reads."""
+    return RegistryConfig(
+        **_audited(settings, "registry"),
+        endpoints=tuple(ep.name for ep in settings.endpoints),
+        pin_scope=settings.auth.pin_scope,
+        auth_header=settings.gateway.auth_header,
+        notify_file=_notify_file(settings),
+    )
 
 
 def drift_config(settings: StackSettings) -> DriftConfig:

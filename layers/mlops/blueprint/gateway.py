@@ -11,15 +11,25 @@ the authorizer then needs only the token as its argument, so its cached answer
 (``cache_keys``) serves every endpoint, and nothing depends on passing path parameters
 into a spec-level authentication policy.
 
-Pinning a variant (issue 13 G): ``/v1/endpoints/{E}/variants/stable/predict`` and
-``.../variants/canary/predict`` reach that variant's function directly and require the pin
-scope. The authorizer takes one argument (``token``), always present: OCI does not document what
+Pinning a variant (issue 13 G): ``/v1/endpoints/{E}/variants/{variant}/predict`` reaches that
+variant's function directly and requires the pin scope. It is ONE route for both variants: a
+``DYNAMIC_ROUTING_BACKEND`` on ``request.path[variant]`` (Oracle: "request.path[<key>] where <key> is
+the name of a path parameter defined in the API deployment specification",
+docs.oracle.com/iaas/Content/APIGateway/Tasks/apigatewaydynamicroutingbasedonrequest_topic.htm) with
+the keys ``stable`` and ``canary`` and no default, so any other value matches no backend (the local
+gateway answers 404 ``no_backend`` with our error body; what OCI answers there exactly is not
+verified). The authorizer takes one argument (``token``), always present: OCI does not document what
 it does when an argument of a multi-argument authorizer is absent from a request, so no ordinary
 request may depend on one (the earlier design read an optional ``X-Mlops-Cohort`` header).
-Each endpoint costs four routes; OCI allows 50 routes per API deployment (doc "API Gateway
-Internal Limits", docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm,
-"Number of routes per API deployment: 50", not changeable), so a stack has at most
-``MAX_ENDPOINTS`` endpoints.
+
+Explaining (issue 18): ``/v1/endpoints/{E}/explain`` is routed by cohort exactly as predict, so a
+caller gets explanations from the variant that serves their predictions; it requires the explain
+scope (``mlops:explain``), which ``mlops:predict`` does not imply.
+
+Each endpoint costs four routes (predict, explain, feedback, the pinned-variant route); OCI allows 50
+routes per API deployment (doc "API Gateway Internal Limits",
+docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm, "Number of routes per API
+deployment: 50", not changeable), so a stack has at most ``MAX_ENDPOINTS`` endpoints.
 """
 
 from __future__ import annotations
@@ -32,20 +42,21 @@ from mlops.http import COHORT_HEADER, PRINCIPAL_HEADER, SCOPES_HEADER
 from mlops.names import (
     APPROVE_SCOPE,
     DEPLOY_SCOPE,
+    EXPLAIN_SCOPE,
     PREDICT_SCOPE,
     READ_SCOPE,
     WRITE_SCOPE,
     cohort_key,
+    explain_path,
     inference_function_name,
     local_function_id,
-    pinned_predict_path,
 )
 from mlops.settings import StackSettings
 
 MAX_ROUTES_PER_DEPLOYMENT = 50  # OCI API Gateway internal limit (see the module doc)
-FIXED_ROUTES = 5  # health + 4 registry routes
-ROUTES_PER_ENDPOINT = 4  # predict, feedback, variants/stable/predict, variants/canary/predict
-MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT  # 11
+FIXED_ROUTES = 9  # health + 4 registry routes + console data, OpenAPI document, console shell (/ui, /ui/...)
+ROUTES_PER_ENDPOINT = 4  # predict, explain, feedback, variants/{variant}/predict
+MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT  # 10
 
 
 def _fn(function_id: Any) -> dict[str, Any]:
@@ -148,57 +159,80 @@ def _health_route() -> dict[str, Any]:
     }
 
 
+def _variants_backend(selector: str, stable: Any, canary: Any, default: str | None) -> dict[str, Any]:
+    """A ``DYNAMIC_ROUTING_BACKEND`` choosing a variant's function by ``selector`` (``default`` or none)."""
+    return {
+        "type": "DYNAMIC_ROUTING_BACKEND",
+        "selection_source": {"type": "SINGLE", "selector": selector},
+        "routing_backends": [
+            {
+                "key": {
+                    "type": "ANY_OF",
+                    "values": [variant],
+                    "name": variant,
+                    **({"is_default": True} if variant == default else {}),
+                },
+                "backend": _fn(fn_id),
+            }
+            for variant, fn_id in (("canary", canary), ("stable", stable))
+        ],
+    }
+
+
 def _endpoint_routes(endpoint: str, pin_scope: str, function_ids: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Predict (split by cohort), the two pinned variant routes, and feedback (to the stable function)."""
+    """Predict and explain (split by cohort), the pinned-variant route, and feedback (to the stable function)."""
     stable = function_ids[inference_function_name(endpoint, "stable")]
     canary = function_ids[inference_function_name(endpoint, "canary")]
     key = cohort_key(endpoint)
-    routes: list[dict[str, Any]] = [
+
+    def by_cohort() -> dict[str, Any]:
+        return _variants_backend(f"request.auth[{key}]", stable, canary, default="stable")
+
+    def cohort_headers() -> dict[str, Any]:
+        return _identity_headers({COHORT_HEADER.title(): "${request.auth[" + key + "]}"})
+
+    return [
         {
             "path": f"/v1/endpoints/{endpoint}/predict",
             "methods": ["POST"],
-            "backend": {
-                "type": "DYNAMIC_ROUTING_BACKEND",
-                "selection_source": {"type": "SINGLE", "selector": f"request.auth[{key}]"},
-                "routing_backends": [
-                    {
-                        "key": {"type": "ANY_OF", "values": ["canary"], "name": "canary"},
-                        "backend": _fn(canary),
-                    },
-                    {
-                        "key": {"type": "ANY_OF", "values": ["stable"], "name": "stable", "is_default": True},
-                        "backend": _fn(stable),
-                    },
-                ],
-            },
+            "backend": by_cohort(),
+            "request_policies": _scoped([PREDICT_SCOPE], cohort_headers()),
+        },
+        {
+            "path": explain_path(endpoint),
+            "methods": ["POST"],
+            "backend": by_cohort(),
+            "request_policies": _scoped([EXPLAIN_SCOPE], cohort_headers()),
+        },
+        {  # one route for both pinned variants: no default, so another {variant} matches no backend
+            "path": f"/v1/endpoints/{endpoint}/variants/{{variant}}/predict",
+            "methods": ["POST"],
+            "backend": _variants_backend("request.path[variant]", stable, canary, default=None),
             "request_policies": _scoped(
-                [PREDICT_SCOPE], _identity_headers({COHORT_HEADER.title(): "${request.auth[" + key + "]}"})
+                [pin_scope], _identity_headers({COHORT_HEADER.title(): "${request.path[variant]}"})
             ),
-        }
-    ]
-    for variant, fn_id in (("stable", stable), ("canary", canary)):
-        routes.append(
-            {
-                "path": pinned_predict_path(endpoint, variant),
-                "methods": ["POST"],
-                "backend": _fn(fn_id),
-                "request_policies": _scoped([pin_scope], _identity_headers({COHORT_HEADER.title(): variant})),
-            }
-        )
-    routes.append(
+        },
         {
             "path": f"/v1/endpoints/{endpoint}/feedback",
             "methods": ["POST"],
             "backend": _fn(stable),
             "request_policies": _scoped([PREDICT_SCOPE], _identity_headers()),
-        }
-    )
-    return routes
+        },
+    ]
 
 
 def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
+    """The registry function's routes: its API (any registry scope; the function checks which one each
+    change needs), the console's JSON routes (read scope), and two anonymous kinds of route.
+
+    ``/v1/openapi.json`` and the console's static shell (``/ui``, ``/ui/{rest*}``) are ANONYMOUS: they hold
+    no data (the document describes routes and scopes, which are no secret; the shell is the same files
+    for everyone), and a browser must load the page before it can ask for a key. No identity headers are
+    set on them, and nothing behind them reads one: the registry function answers those paths with the
+    document and the files only (its router matches the whole path from its start).
+    """
     registry = _fn(registry_id)
-    return [
+    scoped = [
         {
             "path": path,
             "methods": ["GET", "POST", "PUT", "DELETE"],
@@ -214,6 +248,22 @@ def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
             "/v1/endpoints/{endpoint}/deployment",
         )
     ]
+    console = {
+        "path": "/v1/console/{rest*}",
+        "methods": ["GET"],
+        "backend": registry,
+        "request_policies": _scoped([READ_SCOPE], _identity_headers()),
+    }
+    anonymous = [
+        {
+            "path": path,
+            "methods": ["GET"],
+            "backend": registry,
+            "request_policies": {"authorization": {"type": "ANONYMOUS"}},
+        }
+        for path in ("/v1/openapi.json", "/ui", "/ui/{rest*}")
+    ]
+    return [*scoped, console, *anonymous]
 
 
 def local_function_ids(names) -> dict[str, str]:

@@ -30,6 +30,15 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("mlops.cli.keys", (("keys", "API keys for the gateway (salted hashes; tokens shown once)"),)),
     ("mlops.cli.models", (("models", "register, inspect, alias and approve model versions"),)),
     (
+        "mlops.cli.datasets",
+        (
+            (
+                "datasets",
+                "versioned, immutable datasets (Parquet in the object store): create, list, show, diff, gc",
+            ),
+        ),
+    ),
+    (
         "mlops.cli.audit",
         (("audit", "the tamper-evident audit log: verify, history, point-in-time questions"),),
     ),

@@ -73,6 +73,12 @@ def _version_row(rec: dict[str, Any], aliases: dict[str, int] | None = None) -> 
     }
 
 
+def _datasets_line(rec: dict[str, Any]) -> str:
+    """The dataset versions a model version was trained/validated on (``mlops datasets show NAME:V``)."""
+    refs = sorted((rec.get("datasets") or {}).items())
+    return "datasets: " + (", ".join(f"{r}={d['ref']} ({d['digest'][:19]})" for r, d in refs) or "-")
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -99,6 +105,7 @@ def cmd_register(args) -> int:
         code_commit=commit,
         profile=not args.no_profile,
         target_name=args.target,
+        datasets={k: str(v) for k, v in _pairs(args.dataset, "dataset").items()} or None,
     )
     if args.mlflow:
         if args.artifact:
@@ -156,35 +163,60 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _shap_summary(imp: dict[str, Any] | None, top: int = 5) -> str:
+    """One line: the version's top features by mean |SHAP| (computed at registration), or why there are none."""
+    if not imp or not imp.get("values"):
+        return "importance (mean |SHAP|): not computed for this version (no training rows, or text features)"
+    ranked = sorted(imp["values"].items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{name} {value:.3g}" for name, value in ranked[:top])
+    more = f" (+{len(ranked) - top} more)" if len(ranked) > top else ""
+    return (
+        f"importance (mean |SHAP|, {imp.get('output_space')}, {imp.get('rows')} training rows): {shown}{more}"
+    )
+
+
+def _show_version(reg, args) -> int:
+    from mlops.registry.onnxexport import served_as
+
+    rec = reg.get_version(args.model, reg.resolve(args.model, args.version))
+    if args.json:
+        print_json(
+            {**rec, "approval": reg.get_approval(args.model, rec["version"]), "served_as": served_as(rec)}
+        )
+        return 0
+    approval = reg.get_approval(args.model, rec["version"])
+    sig = rec.get("signature") or {}
+    print(
+        table(
+            [_version_row(rec, reg.get_model(args.model).get("aliases"))],
+            ["version", "created_at", "created_by", "sha256", "size", "commit", "aliases"],
+        )
+    )
+    print(
+        f"approval: {approval['state']}"
+        + (
+            f" (last: {approval['history'][-1]['event']} by {approval['history'][-1]['by']})"
+            if approval["history"]
+            else ""
+        )
+    )
+    print(f"training data: {(rec.get('training_data') or {}).get('digest')}")
+    print(_datasets_line(rec))
+    print(f"served as: {served_as(rec)}")
+    print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
+    print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
+    if sig.get("classes") is not None:
+        from mlops.cardparts import class_labels
+
+        print(f"classes: {class_labels(sig, rec.get('tags'))}")
+    print(_shap_summary(rec.get("shap_importance")))
+    return 0
+
+
 def cmd_show(args) -> int:
     reg = open_registry(args)
     if args.version:
-        rec = reg.get_version(args.model, reg.resolve(args.model, args.version))
-        if args.json:
-            print_json({**rec, "approval": reg.get_approval(args.model, rec["version"])})
-            return 0
-        approval = reg.get_approval(args.model, rec["version"])
-        sig = rec.get("signature") or {}
-        print(
-            table(
-                [_version_row(rec, reg.get_model(args.model).get("aliases"))],
-                ["version", "created_at", "created_by", "sha256", "size", "commit", "aliases"],
-            )
-        )
-        print(
-            f"approval: {approval['state']}"
-            + (
-                f" (last: {approval['history'][-1]['event']} by {approval['history'][-1]['by']})"
-                if approval["history"]
-                else ""
-            )
-        )
-        print(f"training data: {(rec.get('training_data') or {}).get('digest')}")
-        print(f"params: {rec.get('params')}  metrics: {rec.get('metrics')}")
-        print(table(sig.get("inputs") or [], ["name", "dtype", "kind"]))
-        if sig.get("classes") is not None:
-            print(f"classes: {sig['classes']}")
-        return 0
+        return _show_version(reg, args)
     doc = reg.get_model(args.model)
     if args.json:
         print_json(doc)
@@ -343,6 +375,12 @@ def _add_register(actions) -> None:
         help="git commit of the training code (default: this repository's HEAD; 'none' to leave it out)",
     )
     r.add_argument("--no-profile", action="store_true", help="do not store a drift reference profile")
+    r.add_argument(
+        "--dataset",
+        action="append",
+        metavar="ROLE=NAME:V",
+        help="a dataset version it was trained/validated on, e.g. train=churn:3 (repeatable; must exist)",
+    )
 
 
 def _add_governance(actions) -> None:

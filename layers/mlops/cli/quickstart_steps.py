@@ -273,6 +273,7 @@ def _audit_and_cards(run: Run, s: Notes) -> None:
     from mlops.cards import write_card
 
     verdict = run.ops.audit.verify()
+    write_card(run.ops, MODEL, run.v1, endpoint=ENDPOINT)  # rewritten: now it tells the canary and rollback
     run.summary["cards"].append(write_card(run.ops, MODEL, run.v2))
     s.note(f"audit log: {verdict.get('entries', verdict.get('checked'))} entries, ok={verdict.get('ok')}")
 

@@ -42,6 +42,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mlops.runs.recorder import train_and_register
     from mlops.runs.training import parse_param_args
 
+    if args.tune or args.trials is not None or args.resume or args.parallel != 1 or args.timeout is not None:
+        from mlops.cli.tune import cmd_tune
+
+        return cmd_tune(args, *_registry_and_runs(args))
     registry, runs = _registry_and_runs(args)
     result = train_and_register(
         args.entrypoint,
@@ -75,7 +79,7 @@ LIST_COLUMNS = ["run_id", "model", "version", "status", "started_at", "duration_
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
     _, runs = _registry_and_runs(args)
-    docs = runs.list(model=args.model, limit=args.limit)
+    docs = runs.list(model=args.model, limit=args.limit, parent=args.parent)
     rows = []
     for d in docs:
         metrics = d.get("metrics") or {}
@@ -145,7 +149,11 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 
 def cmd_runs_compare(args: argparse.Namespace) -> int:
     _, runs = _registry_and_runs(args)
-    a, b = runs.get(args.run_a), runs.get(args.run_b)
+    if args.parent or len(args.run_ids) != 2:
+        from mlops.cli.tune import compare_many
+
+        return compare_many(args, runs)
+    a, b = runs.get(args.run_ids[0]), runs.get(args.run_ids[1])
     rows = compare_runs(a, b)
     if args.json:
         print_json({"run_a": a["run_id"], "run_b": b["run_id"], "rows": rows})
@@ -199,6 +207,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_tune_flags(t: argparse.ArgumentParser) -> None:
+    g = t.add_argument_group("hyperparameter search (Optuna; see mlops.tuning)")
+    g.add_argument("--tune", metavar="SPACE_FILE", help="search the parameters of this YAML space file")
+    g.add_argument("--trials", type=int, metavar="N", help="number of trials (with --tune)")
+    g.add_argument(
+        "--parallel", type=int, default=1, metavar="K", help="trials at once, in K processes (<= cores)"
+    )
+    g.add_argument("--timeout", type=float, metavar="S", help="start no new trial after S seconds")
+    g.add_argument("--resume", metavar="RUN", help="continue the search whose parent run id is RUN")
+
+
 def register(subparsers) -> None:
     """Add ``mlops train``, ``mlops runs list|show|compare`` and ``mlops validate``."""
     t = subparsers.add_parser("train", help="run a training project, record the run, register the version")
@@ -212,6 +231,7 @@ def register(subparsers) -> None:
     )
     t.add_argument("--no-register", action="store_true", help="record the run without registering a version")
     t.add_argument("--description", help="description of the new version")
+    _add_tune_flags(t)
     _add_store_flag(t)
     add_json_flag(t)
     t.set_defaults(func=cmd_train)
@@ -222,6 +242,7 @@ def register(subparsers) -> None:
     ls = sub.add_parser("list", help="the newest runs")
     ls.add_argument("--model", help="only runs of this model")
     ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--parent", metavar="RUN", help="only the trials of this hyperparameter search")
     _add_store_flag(ls)
     add_json_flag(ls)
     ls.set_defaults(func=cmd_runs_list)
@@ -229,9 +250,13 @@ def register(subparsers) -> None:
     sh.add_argument("run_id")
     _add_store_flag(sh)
     sh.set_defaults(func=cmd_runs_show)
-    cp = sub.add_parser("compare", help="params, metrics and lineage of two runs side by side")
-    cp.add_argument("run_a")
-    cp.add_argument("run_b")
+    cp = sub.add_parser(
+        "compare",
+        help="params, metrics and lineage of two runs side by side; of more runs (or a search's trials) "
+        "one row each",
+    )
+    cp.add_argument("run_ids", nargs="*", metavar="RUN", help="run ids (two: side by side)")
+    cp.add_argument("--parent", metavar="RUN", help="also every trial of this hyperparameter search")
     _add_store_flag(cp)
     add_json_flag(cp)
     cp.set_defaults(func=cmd_runs_compare)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,10 @@ REF_COLOR = "#4269d0"
 CUR_COLOR = "#ef8a2c"
 MAX_BARS = 20
 HIST_BINS = 30
-_W, _H, _PAD = 360, 150, 28
+# plot size and margins (left for the y ticks and label, bottom for the x ticks and label)
+_W, _H = 300, 160
+_L, _R, _T, _B = 44, 10, 10, 34
+_PW, _PH = _W - _L - _R, _H - _T - _B
 
 
 def render_json(result: DriftResult | Mapping[str, Any], *, indent: int | None = None) -> str:
@@ -63,25 +67,97 @@ def _frame(body: list[str], label: str) -> str:
     )
 
 
-def _axes(lo: float, hi: float) -> list[str]:
-    y0 = _H - _PAD
-    return [
-        f'<line x1="{_PAD}" y1="{y0}" x2="{_W - 6}" y2="{y0}" stroke="#999"/>',
-        f'<text x="{_PAD}" y="{_H - 10}" font-size="10" fill="#555">{_fmt(lo, 3)}</text>',
-        f'<text x="{_W - 6}" y="{_H - 10}" font-size="10" fill="#555" text-anchor="end">{_fmt(hi, 3)}</text>',
+def nice_ticks(lo: float, hi: float, n: int = 4) -> tuple[list[float], float]:
+    """Round tick values within [lo, hi] and their step: the largest step of 1, 2, 2.5 or 5 times a power
+    of ten that still puts at least 3 ticks in the range (at most about ``n`` + 2)."""
+    span = hi - lo
+    if not span > 0:
+        return [lo], 1.0
+    mag = 10.0 ** math.floor(math.log10(span / n))
+    best: tuple[list[float], float] = ([lo, hi], span)
+    for step in sorted((m * mag for m in (0.5, 1, 2, 2.5, 5, 10)), reverse=True):
+        first = math.ceil(lo / step - 1e-9) * step
+        ticks = [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+        if len(ticks) >= 3:
+            best = ([0.0 if abs(t) < step * 1e-9 else t for t in ticks], step)
+            break
+    return best
+
+
+def tick_label(v: float, step: float) -> str:
+    """A tick value as short as its step allows: ``0.035``, ``1,500``, ``2e+06`` (never 17 digits)."""
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e6 or abs(v) < 1e-4:
+        return f"{v:.2g}"
+    mantissa_decimals = 1 if round(step / 10.0 ** math.floor(math.log10(step)), 6) == 2.5 else 0
+    decimals = min(6, max(0, -math.floor(math.log10(step)) + mantissa_decimals))
+    return f"{v:,.{decimals}f}"
+
+
+def _axes(
+    xlo: float, xhi: float, ytop: float, *, xlabel: str, ylabel: str, percent: bool, xticks: bool = True
+) -> list[str]:
+    """Both axes with round ticks (x ticks only when ``xticks``: bars label their categories themselves)
+    and a label each; ``percent`` shows y (a share) as a percentage."""
+    x0, y0 = _L, _T + _PH
+    body = [
+        f'<line x1="{x0}" y1="{y0}" x2="{x0 + _PW}" y2="{y0}" stroke="#999"/>',
+        f'<line x1="{x0}" y1="{_T}" x2="{x0}" y2="{y0}" stroke="#999"/>',
     ]
+    xt, xstep = nice_ticks(xlo, xhi) if xticks else ([], 1.0)
+    for t in xt:
+        x = x0 + (t - xlo) / (xhi - xlo) * _PW if xhi > xlo else x0
+        body.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + 3}" stroke="#999"/>')
+        body.append(
+            f'<text class="xt" x="{x:.1f}" y="{y0 + 13}" font-size="9" fill="#555" text-anchor="middle">'
+            f"{tick_label(t, xstep)}</text>"
+        )
+    scale = 100.0 if percent else 1.0
+    yt, ystep = nice_ticks(0.0, ytop * scale, 3)
+    for t in yt:
+        y = y0 - t / (ytop * scale) * _PH
+        body.append(f'<line x1="{x0 - 3}" y1="{y:.1f}" x2="{x0}" y2="{y:.1f}" stroke="#999"/>')
+        body.append(
+            f'<text class="yt" x="{x0 - 5}" y="{y + 3:.1f}" font-size="9" fill="#555" text-anchor="end">'
+            f"{tick_label(t, ystep)}{'%' if percent else ''}</text>"
+        )
+    body.append(
+        f'<text class="xl" x="{x0 + _PW / 2}" y="{_H - 4}" font-size="10" fill="#333" '
+        f'text-anchor="middle">{_e(xlabel)}</text>'
+    )
+    body.append(
+        f'<text class="yl" x="10" y="{_T + _PH / 2}" font-size="10" fill="#333" text-anchor="middle" '
+        f'transform="rotate(-90 10 {_T + _PH / 2})">{_e(ylabel)}</text>'
+    )
+    return body
+
+
+def _short(name: str, limit: int = 32) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _range(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float] | None:
+    """The 0.5-99.5% range of both samples together (None when both are empty)."""
+    both = ref if cur.shape[0] == 0 else (cur if ref.shape[0] == 0 else np.concatenate((ref, cur)))
+    if both.shape[0] == 0:
+        return None
+    lo, hi = (float(v) for v in np.quantile(both, [0.005, 0.995]))
+    return (lo - 0.5, hi + 0.5) if not hi > lo else (lo, hi)
+
+
+def _no_values(name: str) -> str:
+    return _frame(
+        [f'<text x="{_W / 2}" y="{_H / 2}" font-size="12" text-anchor="middle">no values</text>'],
+        f"{name}: no values",
+    )
 
 
 def _histogram_svg(ref: np.ndarray, cur: np.ndarray, name: str) -> str:
-    both = ref if cur.shape[0] == 0 else (cur if ref.shape[0] == 0 else np.concatenate((ref, cur)))
-    if both.shape[0] == 0:
-        return _frame(
-            [f'<text x="{_W / 2}" y="{_H / 2}" font-size="12" text-anchor="middle">no values</text>'],
-            f"{name}: no values",
-        )
-    lo, hi = (float(v) for v in np.quantile(both, [0.005, 0.995]))
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
+    span = _range(ref, cur)
+    if span is None:
+        return _no_values(name)
+    lo, hi = span
     edges = np.linspace(lo, hi, HIST_BINS + 1)
 
     def shares(x: np.ndarray) -> np.ndarray:
@@ -92,37 +168,33 @@ def _histogram_svg(ref: np.ndarray, cur: np.ndarray, name: str) -> str:
 
     hr, hc = shares(ref), shares(cur)
     top = max(float(hr.max()), float(hc.max()), 1e-12)
-    plot_w, plot_h = _W - _PAD - 6, _H - 2 * _PAD
-    bw = plot_w / HIST_BINS
-    body = _axes(lo, hi)
+    bw = _PW / HIST_BINS
+    body = _axes(lo, hi, top, xlabel=_short(name), ylabel="% of rows", percent=True)
     for shares_, color, off in ((hr, REF_COLOR, 0.0), (hc, CUR_COLOR, bw / 2)):
         for i, s in enumerate(shares_):
             if s <= 0:
                 continue
-            h = s / top * plot_h
+            h = s / top * _PH
             body.append(
-                f'<rect x="{_PAD + i * bw + off:.1f}" y="{_H - _PAD - h:.1f}" width="{bw / 2:.1f}" '
+                f'<rect x="{_L + i * bw + off:.1f}" y="{_T + _PH - h:.1f}" width="{bw / 2:.1f}" '
                 f'height="{h:.1f}" fill="{color}" fill-opacity="0.8"/>'
             )
     return _frame(body, f"{name}: histogram, reference vs current")
 
 
 def _ecdf_svg(ref: np.ndarray, cur: np.ndarray, name: str) -> str:
-    both = ref if cur.shape[0] == 0 else (cur if ref.shape[0] == 0 else np.concatenate((ref, cur)))
-    if both.shape[0] == 0:
-        return _frame([], f"{name}: no values")
-    lo, hi = (float(v) for v in np.quantile(both, [0.005, 0.995]))
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    plot_w, plot_h = _W - _PAD - 6, _H - 2 * _PAD
+    span = _range(ref, cur)
+    if span is None:
+        return _no_values(name)
+    lo, hi = span
     grid = np.linspace(lo, hi, 121)
-    body = _axes(lo, hi)
+    body = _axes(lo, hi, 1.0, xlabel=_short(name), ylabel="cumulative %", percent=True)
     for x, color in ((np.sort(ref), REF_COLOR), (np.sort(cur), CUR_COLOR)):
         if x.shape[0] == 0:
             continue
         f = np.searchsorted(x, grid, side="right") / x.shape[0]
         pts = " ".join(
-            f"{_PAD + (g - lo) / (hi - lo) * plot_w:.1f},{_H - _PAD - v * plot_h:.1f}"
+            f"{_L + (g - lo) / (hi - lo) * _PW:.1f},{_T + _PH - v * _PH:.1f}"
             for g, v in zip(grid, f, strict=True)
         )
         body.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.5"/>')
@@ -136,21 +208,21 @@ def _bars_svg(
     if k == 0:
         return _frame([], f"{name}: no categories")
     top = max(float(ref_share.max()), float(cur_share.max()), 1e-12)
-    plot_w, plot_h = _W - _PAD - 6, _H - 2 * _PAD
-    gw = plot_w / k
-    body = [f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - 6}" y2="{_H - _PAD}" stroke="#999"/>']
+    gw = _PW / k
+    body = _axes(0.0, 1.0, top, xlabel=_short(name), ylabel="% of rows", percent=True, xticks=False)
     for i, c in enumerate(cats):
         for s, color, off in ((ref_share[i], REF_COLOR, 0.1), (cur_share[i], CUR_COLOR, 0.5)):
-            h = s / top * plot_h
+            h = s / top * _PH
             body.append(
-                f'<rect x="{_PAD + (i + off) * gw:.1f}" y="{_H - _PAD - h:.1f}" width="{gw * 0.4:.1f}" '
+                f'<rect x="{_L + (i + off) * gw:.1f}" y="{_T + _PH - h:.1f}" width="{gw * 0.4:.1f}" '
                 f'height="{h:.1f}" fill="{color}"><title>{_e(c)}: {s:.3f}</title></rect>'
             )
-        label = (c[:8] + "…") if len(c) > 9 else c
+        room = max(3, int(gw / 6.5))  # characters that fit under a bar group at 9px
+        label = (c[: room - 1] + "…") if len(c) > room else c
         weight = ' font-weight="bold" fill="#b00"' if c in unseen else ' fill="#555"'
         body.append(
-            f'<text x="{_PAD + (i + 0.5) * gw:.1f}" y="{_H - 12}" font-size="9" text-anchor="middle"'
-            f"{weight}>{_e(label)}</text>"
+            f'<text class="xt" x="{_L + (i + 0.5) * gw:.1f}" y="{_T + _PH + 13}" font-size="9" '
+            f'text-anchor="middle"{weight}>{_e(label)}</text>'
         )
     return _frame(body, f"{name}: category shares, reference vs current")
 
@@ -180,9 +252,11 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:0 0 6px}
 .drift{background:#fde2e1;color:#8a1c14}.ok{background:#e1f5e4;color:#1d5e2a}
 table{border-collapse:collapse;font-size:13px;background:#fff}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f0f0f0}
-td.l,th.l{text-align:left}tr.d td{background:#fff3f2}
+td.l,th.l{text-align:left}tr.d td{background:#fff3f2}td{white-space:nowrap}.tw{overflow-x:auto}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;margin:14px 0}
-.card.d{border-color:#e0a19c}.plots{display:flex;flex-wrap:wrap;gap:12px}
+.card.d{border-color:#e0a19c}.plots{display:flex;flex-wrap:wrap;gap:8px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(630px,1fr));gap:0 14px}
+.card h2{font-size:14px}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;vertical-align:middle}
 .small{font-size:12px;color:#555}
 """
@@ -199,13 +273,26 @@ def render_html(
     res = result.to_dict() if isinstance(result, DriftResult) else dict(result)
     prof = load_profile(profile)
     current = current or {}
-    feats: Mapping[str, Any] = res.get("features", {})
+    feats = ordered_features(res.get("features", {}))
     out = _summary(title, res.get("dataset", {}), res.get("window", {}), res.get("config", {}))
     out.append(_feature_table(feats))
+    out.append('<div class="cards">')
     for name, f in feats.items():
         out.append(_feature_card(name, f, prof.features.get(name), current.get(name)))
-    out.append("</body></html>")
+    out.append("</div></body></html>")
     return "".join(out)
+
+
+def ordered_features(feats: Mapping[str, Any]) -> dict[str, Any]:
+    """Drifted features first, each group by effect size (largest first; none last), then by name."""
+
+    def key(item: tuple[str, Any]) -> tuple[bool, float, str]:
+        name, f = item
+        effect = f.get("effect_size")
+        size = float(effect) if isinstance(effect, (int, float)) and math.isfinite(effect) else -math.inf
+        return (not f.get("drifted"), -size, name)
+
+    return dict(sorted(feats.items(), key=key))
 
 
 def _summary(
@@ -260,7 +347,9 @@ def _feature_table(feats: Mapping[str, Any]) -> str:
         f'<th class="{"l" if i < 4 or c == "note" else ""}">{c}</th>' for i, c in enumerate(_TABLE_COLUMNS)
     )
     rows = "".join(_feature_row(name, f) for name, f in feats.items())
-    return f'<h2 style="margin-top:16px">Features</h2><table><tr>{head}</tr>{rows}</table>'
+    return (
+        f'<h2 style="margin-top:16px">Features</h2><div class="tw"><table><tr>{head}</tr>{rows}</table></div>'
+    )
 
 
 def _feature_row(name: str, f: Mapping[str, Any]) -> str:

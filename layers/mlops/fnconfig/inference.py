@@ -10,7 +10,8 @@ from mlops.fnconfig.base import BOOL, FLOAT, INT, STR, AuditedFunctionConfig, en
 
 @dataclass(frozen=True, kw_only=True)
 class InferenceConfig(AuditedFunctionConfig):
-    """One endpoint variant: which model and alias it serves, batch limit, sampling, refresh, shadow."""
+    """One endpoint variant: which model and alias it serves, batch limit, sampling, refresh, shadow,
+    top contributions in prediction records."""
 
     function: str = env_field(ev.FUNCTION, STR, "inference")
     endpoint: str = env_field(ev.ENDPOINT, STR, required=True)
@@ -21,3 +22,4 @@ class InferenceConfig(AuditedFunctionConfig):
     feature_sample_rate: float = env_field(ev.FEATURE_SAMPLE_RATE, FLOAT, 0.1)
     model_refresh_s: float = env_field(ev.MODEL_REFRESH_S, FLOAT, 10.0)
     shadow: bool = env_field(ev.SHADOW, BOOL, False)
+    explain_top_k: int = env_field(ev.EXPLAIN_TOP_K, INT, 0)

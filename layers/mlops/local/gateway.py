@@ -9,7 +9,10 @@ scopes, ``AUTHENTICATION_ONLY``, ``ANONYMOUS``), header transformations with
 6 MB body limit (413), function deadlines (504) and dead functions (502), and the Fn
 wire format towards functions (``Fn-Intent: httprequest``, ``Fn-Http-H-*``,
 ``fn-http-status``). Anything the spec says that it does not implement is refused at
-load time, so a local run never silently ignores a policy.
+load time, so a local run never silently ignores a policy. A ``DYNAMIC_ROUTING_BACKEND`` whose selector
+value (e.g. ``request.path[variant]`` of the pinned-variant route) matches no key and that has no
+default answers 404 ``no_backend`` with the usual error body; OCI's exact answer in that case is not
+verified (its documentation does not say).
 
 The parts live by subject: ``routes`` (paths, context variables, dynamic routing), ``authn`` (the
 authorizer and its cache), ``fnwire`` (the Fn wire format), ``server`` (HTTP/1.1); this module is the

@@ -3,6 +3,7 @@ log's anchor key."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import TypeVar
@@ -66,14 +67,26 @@ def ensure_local_secrets(settings: StackSettings) -> str:
     path = settings.path(settings.local.secrets_file)
     store = FileSecrets(path)
     doc = store._load() if path.exists() else {}
-    if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:
+    scopes = [*ALL_SCOPES, settings.auth.pin_scope]
+    if (
+        LOCAL_KEY in doc
+        and settings.auth.api_keys_secret in doc
+        and not _missing_scopes(doc, settings, scopes)
+    ):
         return doc[LOCAL_KEY]
     ensure_local_store(settings)
 
     def create(doc: dict) -> str:  # under the file's lock: concurrent first runs agree on one key
         if LOCAL_KEY in doc and settings.auth.api_keys_secret in doc:
+            lacking = _missing_scopes(doc, settings, scopes)
+            if lacking:  # a dev key made before a scope existed (mlops:explain, issue 18) gets it
+                kid, missing = lacking
+                ring = _ring_of(doc, settings)
+                rec = ring.by_id[kid]
+                ring.by_id[kid] = dataclasses.replace(rec, scopes=(*rec.scopes, *missing))
+                doc[settings.auth.api_keys_secret] = ring.to_json()
             return doc[LOCAL_KEY]
-        token, rec = new_api_key("local-dev", list(ALL_SCOPES) + [settings.auth.pin_scope])
+        token, rec = new_api_key("local-dev", scopes)
         ring = _ring_of(doc, settings)
         ring.by_id[rec.id] = rec
         doc[settings.auth.api_keys_secret] = ring.to_json()
@@ -81,6 +94,16 @@ def ensure_local_secrets(settings: StackSettings) -> str:
         return token
 
     return store.update(create)
+
+
+def _missing_scopes(doc: dict, settings: StackSettings, scopes: list[str]) -> tuple[str, list[str]] | None:
+    """(the dev key's id, the scopes it lacks) when it lacks some of ``scopes``; else None."""
+    kid = KeyRing.key_id("Bearer " + str(doc.get(LOCAL_KEY)))
+    rec = _ring_of(doc, settings).by_id.get(kid or "")
+    if rec is None:
+        return None
+    missing = [s for s in scopes if s not in rec.scopes]
+    return (rec.id, missing) if missing else None
 
 
 def _ring_of(doc: dict, settings: StackSettings) -> KeyRing:

@@ -205,6 +205,14 @@ class SqliteMetrics(MetricsStore):
                 raise UnavailableError(f"metrics store {self.path}: {exc}") from None
         return float(row[0])
 
+    def read_rows(self, sql: str, args: Sequence[object]) -> list[tuple]:
+        """Rows of one read-only query over ``streams``/``points`` (the metrics readers' bucketed scans)."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(args)).fetchall()  # tuples (no row factory is set)
+            except sqlite3.Error as exc:
+                raise UnavailableError(f"metrics store {self.path}: {exc}") from None
+
     def names(self) -> list[tuple[str, str, int]]:
         """``(namespace, name, number of streams)`` of everything stored (for the CLI)."""
         with self._lock:

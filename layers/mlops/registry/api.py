@@ -64,6 +64,7 @@ _REGISTER_FIELDS = {
     "tags",
     "flavor",
     "source",
+    "datasets",
 }
 _MODEL_FIELDS = {
     "name",

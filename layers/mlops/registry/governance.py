@@ -31,8 +31,9 @@ WHOLE_FIELDS = (
     "metrics",
     "signature",
     "reference_profile",
+    "datasets",
 )
-NAMED_FIELDS = ("params", "metrics", "tags")
+NAMED_FIELDS = ("params", "metrics", "tags", "datasets")
 DECISIONS = ("approve", "reject")
 STATES = ("none", "pending", "approved", "rejected")
 
@@ -56,7 +57,7 @@ def validate_required_metadata(spec: Any) -> list[str]:
         if not ok:
             raise BadRequestError(
                 f"required_metadata entry {item[:80]!r} is not one of {', '.join(WHOLE_FIELDS)} "
-                f"or params.<name> / metrics.<name> / tags.<name>",
+                f"or params.<name> / metrics.<name> / tags.<name> / datasets.<role>",
                 code="invalid_required_metadata",
             )
         if item not in out:

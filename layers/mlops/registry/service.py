@@ -26,7 +26,7 @@ from mlops.errors import (
     UnprocessableError,
 )
 from mlops.names import validate_name, validate_version
-from mlops.registry import aliases, artifacts, governance, records, versions
+from mlops.registry import aliases, artifacts, governance, onnxexport, records, versions
 from mlops.registry.aliases import RESERVED_REFS, UNSET
 from mlops.registry.anchor import AuditAnchor
 from mlops.registry.audit import AuditLog
@@ -40,10 +40,6 @@ __all__ = ["Registry", "validate_actor"]
 _UNSET = UNSET
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 _SUBJECT = re.compile(r"^[a-z]+:[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-
-
-def _alias_list(value: Any) -> list[str]:
-    return governance.validate_governed_aliases(value)
 
 
 def _check_version_doc(key: str, doc: Mapping[str, Any]) -> None:
@@ -138,7 +134,7 @@ class Registry:
         """Create a model; ``ConflictError`` if it exists (unless ``exist_ok``).
         ``allow_unapproved_deploys`` lifts the rule that only approved versions serve traffic (audited)."""
         validate_name(name, "model")
-        governed = _alias_list(
+        governed = governance.validate_governed_aliases(
             governance.DEFAULT_GOVERNED_ALIASES if governed_aliases is None else governed_aliases
         )
         policy = governance.validate_deploy_policy(allow_unapproved_deploys)
@@ -196,7 +192,7 @@ class Registry:
         if required_metadata is not None:
             changes["required_metadata"] = governance.validate_required_metadata(required_metadata)
         if governed_aliases is not None:
-            changes["governed_aliases"] = _alias_list(governed_aliases)
+            changes["governed_aliases"] = governance.validate_governed_aliases(governed_aliases)
         if allow_unapproved_deploys is not None:
             changes[governance.DEPLOY_POLICY] = governance.validate_deploy_policy(allow_unapproved_deploys)
         if not changes:
@@ -313,6 +309,13 @@ class Registry:
         data = self._verified(rec, ref["sha256"], ref.get("size"), what="compiled scorer")
         return CompiledTrees.from_npz(data), rec
 
+    def get_onnx(self, model: str, version: int | str) -> tuple[Any, dict[str, Any]]:
+        """The version's ONNX scorer, its bytes verified by sha256 before onnxruntime parses them, or None."""
+        rec = self.get_version(model, version)
+        if not (ref := rec.get("onnx") or {}).get("sha256"):
+            return None, rec
+        return onnxexport.scorer(self._verified(rec, ref["sha256"], ref.get("size"), "ONNX export")), rec
+
     def get_reference_profile(self, model: str, version: int | str) -> dict[str, Any] | None:
         """The version's drift reference profile (verified by sha256), or None if it has none."""
         rec = self.get_version(model, version)
@@ -338,15 +341,14 @@ class Registry:
 
     def verify_servable(self, model: str, version: int | str) -> dict[str, Any]:
         """Check, by sha256 and size, everything serving may load for a version (its artifact and its
-        compiled scorer); ``IntegrityError`` / ``NotFoundError`` name the object. Returns the record."""
+        compiled scorer or ONNX export); ``IntegrityError`` / ``NotFoundError`` name the object. Returns the record."""
         rec = self.get_version(model, version)
         art = rec["artifact"]
         self._verified(rec, art["sha256"], art.get("size"), what=f"artifact of {model} v{rec['version']}")
-        ref = rec.get("compiled")
-        if ref:
-            self._verified(
-                rec, ref["sha256"], ref.get("size"), what=f"compiled scorer of {model} v{rec['version']}"
-            )
+        v = rec["version"]
+        for field, what in (("compiled", "compiled scorer"), ("onnx", "ONNX export")):
+            if (ref := rec.get(field) or {}).get("sha256"):
+                self._verified(rec, ref["sha256"], ref.get("size"), what=f"{what} of {model} v{v}")
         return rec
 
     def get_artifact(self, model: str, version: int | str) -> bytes:

@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mlops.datasets.catalog import resolve_references
 from mlops.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from mlops.names import validate_name
-from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, records
+from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, onnxexport, records
+from mlops.registry.background import store_background
 from mlops.registry.fields import check_scalars, check_tags, check_text, public
 from mlops.registry.keys import artifact_key, model_subject, version_key, version_of_key, versions_prefix
+from mlops.registry.shapimportance import version_importance
 from mlops.storage.base import ObjectStore
 
 MAX_VERSION_ATTEMPTS = 1000
@@ -67,6 +70,7 @@ class RegistrationOptions:
     flavor: str = artifacts.FLAVOR_SKLEARN
     source: Mapping[str, Any] | None = None
     estimator: Any = None
+    datasets: Mapping[str, str] | None = None  # role -> "NAME:VERSION" (mlops.datasets), checked to exist
 
 
 _OPTION_NAMES = frozenset(f.name for f in fields(RegistrationOptions))
@@ -103,6 +107,9 @@ def register_version(
             reg.store, sig, columns, opts.reference_profile, opts.reference_profile_sha256
         )
     record["compiled"] = store_compiled(reg.store, model_obj, sig, columns)
+    record["explain_background"] = store_background(reg.store, sig, columns)
+    record["shap_importance"] = version_importance(reg.store, record["compiled"], model_obj, sig, columns)
+    record["onnx"] = onnxexport.store_onnx(reg.store, model_obj, sig, columns, record["compiled"])
     record["created_at"] = reg.now()
     version = allocate_version(reg.store, model, record)
     reg.audit(
@@ -115,6 +122,7 @@ def register_version(
             "flavor": opts.flavor,
             "training_data_digest": (record["training_data"] or {}).get("digest"),
             "code_commit": record["code_commit"],
+            "datasets": {role: d["ref"] for role, d in (record.get("datasets") or {}).items()} or None,
         },
     )
     return public(record)
@@ -159,6 +167,7 @@ def _draft(
         "params": meta["params"],
         "metrics": meta["metrics"],
         "training_data": training_data,
+        "datasets": resolve_references(reg.store, opts.datasets) or None,
         "code_commit": meta["code_commit"],
         "description": meta["description"],
         "tags": meta["tags"],

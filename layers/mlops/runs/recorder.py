@@ -5,6 +5,11 @@ model's last registered run, trains, scores the holdout, registers the version (
 training-data digest and drift reference profile inferred by the registry from ``X_train``),
 and writes the run record with its holdout. A run that fails is recorded too
 (``status: failed`` with the error), then the error is raised.
+
+A hyperparameter search (``mlops.tuning``) runs each trial through the same function with a
+``RunContext``: the trial's run id, its study's parent run id, extra record fields, extra lineage
+for the version's ``source``, the pruning ``report`` hook, and no holdout copy per trial. A pruned
+trial is recorded with ``status: pruned`` and ``TrialPruned`` is raised on.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,18 @@ def _same_inputs(last: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     return changed
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """How a run takes part in something larger (a search's trial, or the search's registered best)."""
+
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    record: Mapping[str, Any] = field(default_factory=dict)  # extra fields of the run record
+    source: Mapping[str, Any] = field(default_factory=dict)  # extra lineage in the version's source
+    report: tr.Report | None = None
+    keep_holdout: bool = True
+
+
 def train_and_register(
     entrypoint: str | Path,
     model: str,
@@ -61,16 +79,17 @@ def train_and_register(
     if_changed: bool = False,
     register: bool = True,
     description: str | None = None,
+    context: RunContext | None = None,
     clock: Callable[[], float] = time.time,
     stopwatch: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
     """Train ``entrypoint`` as ``model``; returns the run record plus ``trained`` and ``reason``."""
     validate_name(model, "model")
+    ctx = context or RunContext()
     project = tr.load_project(entrypoint)
     resolved = tr.resolve_params(project.defaults, params or {})
-    run_id = new_run_id(clock)
     watch = tr.Stopwatch(stopwatch)
-    record = _new_record(run_id, model, project, resolved, registry, clock)
+    record = _new_record(ctx, model, project, resolved, registry, clock)
     holdout: bytes | None = None
     why = ""
     try:
@@ -83,15 +102,19 @@ def train_and_register(
                 record["status"] = "reused"  # nothing new happened: no run is recorded
                 return reused
 
-        fitted, extra = tr.fit(project, resolved, data)
+        fitted, extra = tr.fit(project, resolved, data, ctx.report)
         metrics = tr.holdout_metrics(fitted, data, extra, project.entrypoint.name)
         record.update(metrics=metrics, task=tr.task_of(fitted), packages=tr.package_versions(fitted))
-        holdout = pack_holdout(data.X_holdout, data.y_holdout)
+        if ctx.keep_holdout:
+            holdout = pack_holdout(data.X_holdout, data.y_holdout)
         if register:
-            version = _register(registry, model, fitted, data, record, description)
+            version = _register(registry, model, fitted, data, record, description, ctx.source)
             record.update(version=version["version"], status="registered")
         else:
             record["status"] = "trained"
+    except (tr.TrialPruned, KeyboardInterrupt) as exc:
+        _stopped(record, exc)
+        raise
     except MlopsError as exc:
         record["error"] = exc.message
         raise
@@ -105,6 +128,14 @@ def train_and_register(
             saved = runs.save(record, holdout)
             record.update(saved)
     return {**record, "trained": True, "reason": _trained_reason(model, record) + why}
+
+
+def _stopped(record: dict[str, Any], exc: BaseException) -> None:
+    """A run stopped from outside: pruned by a search (its own status), or interrupted (Ctrl-C)."""
+    if isinstance(exc, tr.TrialPruned):
+        record.update(status="pruned", pruned_at_step=exc.step)
+    else:
+        record["error"] = "interrupted"
 
 
 def _describe_data(record: dict[str, Any], data: tr.LoadedData) -> None:
@@ -124,16 +155,17 @@ def _trained_reason(model: str, record: Mapping[str, Any]) -> str:
 
 
 def _new_record(
-    run_id: str,
+    ctx: RunContext,
     model: str,
     project: tr.TrainingProject,
     resolved: dict[str, Any],
     registry: Registry,
     clock: Callable[[], float],
 ) -> dict[str, Any]:
-    """The run record before training: inputs and lineage known, outcome fields empty, status "failed"."""
-    return {
-        "run_id": run_id,
+    """The run record before training: inputs and lineage known, outcome fields empty, status "failed"
+    (plus, for a search's trial, its ``parent_run_id`` and the context's extra fields)."""
+    record = {
+        "run_id": ctx.run_id or new_run_id(clock),
         "model": model,
         "status": "failed",
         "entrypoint": _display_path(project.entrypoint),
@@ -154,6 +186,10 @@ def _new_record(
         "created_by": registry.actor,
         "error": None,
     }
+    if ctx.parent_run_id is not None:
+        record["parent_run_id"] = ctx.parent_run_id
+    record.update(ctx.record)
+    return record
 
 
 def _reuse(
@@ -186,8 +222,10 @@ def _register(
     data: tr.LoadedData,
     record: Mapping[str, Any],
     description: str | None,
+    lineage: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Register the fitted model as a new version of ``model``, with the run's lineage."""
+    """Register the fitted model as a new version of ``model``, with the run's lineage (and ``lineage``,
+    e.g. the summary of the search whose best trial this is)."""
     run_id = record["run_id"]
     return registry.register_version(
         model,
@@ -201,11 +239,12 @@ def _register(
         training_data_digest=record["data_digest"],
         code_commit=record["code_commit"],
         description=description or data.description or f"trained by {record['entrypoint']}",
-        tags={"run_id": run_id},
+        tags={"run_id": run_id, **({"class_names": ",".join(data.class_names)} if data.class_names else {})},
         source={
             "run_id": run_id,
             "entrypoint": record["entrypoint"],
             "code_digest": record["code_digest"],
             "code_dirty": record["code_dirty"],
+            **lineage,
         },
     )

@@ -16,7 +16,11 @@ Record shape (``format`` = ``mlops-run/1``)::
      "n_train": 426, "n_holdout": 143, "version": 3 | null, "holdout": {"key", "sha256", "size"},
      "created_by": "alice", "error": null}
 
-``status``: ``registered`` (a version was created), ``trained`` (not registered), ``failed``.
+``status``: ``registered`` (a version was created), ``trained`` (not registered), ``failed``;
+and for hyperparameter search (``mlops.tuning``): ``pruned`` (a trial stopped early), ``tuned`` (the
+study's parent run). A trial's record adds ``parent_run_id`` and ``trial: {"study", "number"}``; the
+parent adds ``kind: "study"`` and ``study`` (the summary); the study journal lives beside it as
+``runs/<parent_run_id>/study.journal``.
 """
 
 from __future__ import annotations
@@ -135,17 +139,22 @@ class RunStore:
                 ids.append(parts[0])
         return ids
 
-    def iter_runs(self, model: str | None = None) -> Iterator[dict[str, Any]]:
-        """Run records newest first, optionally of one model."""
+    def iter_runs(self, model: str | None = None, parent: str | None = None) -> Iterator[dict[str, Any]]:
+        """Run records newest first, optionally of one model, or only the children of one parent run
+        (the trials of a hyperparameter search, whose records carry ``parent_run_id``)."""
         for run_id in reversed(self.run_ids()):
             doc = self.get(run_id)
-            if model is None or doc.get("model") == model:
+            if (model is None or doc.get("model") == model) and (
+                parent is None or doc.get("parent_run_id") == parent
+            ):
                 yield doc
 
-    def list(self, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def list(
+        self, model: str | None = None, limit: int = 20, parent: str | None = None
+    ) -> list[dict[str, Any]]:
         """Up to ``limit`` runs, newest first."""
         out: list[dict[str, Any]] = []
-        for doc in self.iter_runs(model):
+        for doc in self.iter_runs(model, parent):
             out.append(doc)
             if len(out) >= limit:
                 break

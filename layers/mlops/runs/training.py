@@ -6,8 +6,15 @@ A training entrypoint is a Python file that defines:
   type of the default (int, float, bool, str; JSON for lists and dicts); an unknown name is an
   error naming the known ones. Without ``PARAMS`` every value is passed as a string.
 - ``load_data(params) -> dict`` with ``X_train``, ``y_train``, ``X_holdout``, ``y_holdout`` and,
-  optionally, ``feature_names``, ``target_name`` and ``description``.
+  optionally, ``feature_names``, ``target_name``, ``description`` and ``class_names`` (a classifier's
+  label names in the order of its sorted labels; kept as the version's ``class_names`` tag).
 - ``train(params, data) -> estimator`` or ``{"model": estimator, "metrics": {name: number}}``.
+  An iterative model may take a third argument, ``train(params, data, report=None)``: under
+  ``mlops train --tune`` it is a callable ``report(step, value)`` to call after each step (epoch,
+  boosting stage) with the objective metric measured so far (on ``data["X_holdout"]``, on the
+  scale of the study's metric). It raises ``TrialPruned`` when the search prunes the trial; let it
+  propagate (it is a ``BaseException``, so ``except Exception`` does not swallow it). Outside a
+  search ``report`` is None.
 
 ``load_data`` runs first, so the data digest is known before deciding to train
 (``--if-changed``). The holdout metrics come from ``mlops.runs.evaluation.evaluate``, the
@@ -20,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import math
 import platform
@@ -46,6 +54,28 @@ class TrainingError(UnprocessableError):
     """The training project broke its contract or raised; the message says which part."""
 
     code = "training_failed"
+
+
+class TrialPruned(BaseException):
+    """Raised by a ``report`` hook to stop an unpromising trial early (see the module doc).
+
+    A ``BaseException`` so that a project's ``except Exception`` does not swallow it."""
+
+    def __init__(self, step: int):
+        super().__init__(f"pruned at step {step}")
+        self.step = step
+
+
+Report = Callable[[int, float], None]
+
+
+def accepts_report(train: Callable[..., Any]) -> bool:
+    """Whether a project's ``train`` takes the ``report`` hook (a ``report`` parameter or ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(train).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "report" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 @dataclass
@@ -197,6 +227,7 @@ class LoadedData:
     feature_names: list[str] | None
     target_name: str | None
     description: str | None
+    class_names: list[str] | None = None  # a classifier's label names, in the order of its sorted labels
 
     @property
     def n_train(self) -> int:
@@ -233,13 +264,28 @@ def load_data(project: TrainingProject, params: Mapping[str, Any]) -> LoadedData
         [str(n) for n in names] if names is not None else None,
         data.get("target_name"),
         data.get("description"),
+        _class_names(name, data.get("class_names")),
     )
 
 
+def _class_names(name: str, given: Any) -> list[str] | None:
+    """``load_data``'s optional ``class_names``: short strings without commas (they are kept in the version's
+    ``class_names`` tag, comma-separated, and shown on its model card)."""
+    if given is None:
+        return None
+    names = [str(n) for n in given] if isinstance(given, (list, tuple)) or hasattr(given, "tolist") else None
+    if not names or any(not n or "," in n or len(n) > 100 for n in names) or len(",".join(names)) > 1024:
+        raise TrainingError(
+            f"{name}: class_names must be a list of 1-100 character names without commas (1024 in all)"
+        )
+    return names
+
+
 def fit(
-    project: TrainingProject, params: Mapping[str, Any], data: LoadedData
+    project: TrainingProject, params: Mapping[str, Any], data: LoadedData, report: Report | None = None
 ) -> tuple[Any, dict[str, float]]:
-    """Call the project's ``train``; the model and any extra metrics it reported."""
+    """Call the project's ``train`` (with ``report`` when given and accepted); the model and any extra
+    metrics it reported. ``TrialPruned`` from the hook passes through."""
     name = project.entrypoint.name
     payload = {
         "X_train": data.X_train,
@@ -249,8 +295,9 @@ def fit(
         "feature_names": data.feature_names,
         "target_name": data.target_name,
     }
+    kwargs = {"report": report} if report is not None and accepts_report(project.module.train) else {}
     try:
-        result = project.module.train(dict(params), payload)
+        result = project.module.train(dict(params), payload, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the user's code
         raise TrainingError(f"{name}: train raised {type(exc).__name__}: {exc}") from exc
     extra: dict[str, float] = {}

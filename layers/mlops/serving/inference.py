@@ -18,63 +18,29 @@ the drift job posts ``canary_unavailable`` for the canary alarm that rolls the c
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import logging
 import queue
 import random
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from mlops.errors import IntegrityError, NotFoundError, UnavailableError, UnprocessableError
-from mlops.http import COHORT_HEADER, Request, Response, Router
+from mlops.http import Request, Response, Router
 from mlops.jsonbody import check_media_type
-from mlops.serving.payload import Signature, parse_payload
+from mlops.names import explain_path
+from mlops.serving import explainer
+from mlops.serving.loaded import LoadedModel, ModelSource, score
+from mlops.serving.payload import parse_payload
+from mlops.serving.records import Scored, emit_prediction_records, now_iso, principal_digest, write_line
+
+__all__ = ["InferenceService", "LoadedModel", "ModelSource", "score"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    model: Any
-    version: int
-    signature: Signature
-    classes: list | None
-    has_proba: bool
-    loaded_at: float
-
-
-class ModelSource(Protocol):
-    """Where a variant's model comes from (the registry, in production)."""
-
-    def resolve(self) -> int | None: ...
-    def load(self, version: int) -> LoadedModel: ...
-    def resolve_shadow(self) -> tuple[int, float] | None: ...
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def principal_digest(principal: str | None) -> str | None:
-    if not principal:
-        return None
-    return _digest(principal)
-
-
-@functools.lru_cache(maxsize=4096)
-def _digest(principal: str) -> str:
-    """Callers are few and call often: their digest is computed once (issue 19, per-request CPU)."""
-    return hashlib.sha256(principal.encode()).hexdigest()[:16]
 
 
 def _diagnostic(msg: str) -> None:
@@ -82,33 +48,7 @@ def _diagnostic(msg: str) -> None:
     log.info(msg)
 
 
-def _write_line(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, separators=(",", ":"), default=_jsonable) + "\n")
-    sys.stdout.flush()
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
-
-
 _PRED_ID_CHARS = frozenset("0123456789abcdef")
-
-
-def score(m: LoadedModel, X: np.ndarray) -> tuple[list, np.ndarray | None, np.ndarray | None]:
-    """(predictions as plain Python values, class probabilities, confidence) of ``m`` on rows ``X``."""
-    if m.has_proba:
-        proba = m.model.predict_proba(X)
-        idx = proba.argmax(axis=1)
-        preds = [m.classes[i] for i in idx] if m.classes is not None else idx.tolist()
-        confidence = proba.max(axis=1)
-    else:
-        proba, confidence = None, None
-        preds = m.model.predict(X).tolist()
-    return [p.item() if isinstance(p, np.generic) else p for p in preds], proba, confidence
 
 
 class InferenceService:
@@ -124,13 +64,15 @@ class InferenceService:
         max_batch: int = 1000,
         sample_rate: float = 0.1,
         refresh_s: float = 10.0,
-        emit: Callable[[dict[str, Any]], None] = _write_line,
+        explain_top_k: int = 0,
+        emit: Callable[[dict[str, Any]], None] = write_line,
         clock: Callable[[], float] = time.time,
         log: Callable[[str], None] | None = None,
         start_refresher: bool = True,
     ) -> None:
         self.source, self.endpoint, self.model_name, self.variant = source, endpoint, model_name, variant
         self.max_batch, self.sample_rate, self.refresh_s = max_batch, sample_rate, refresh_s
+        self.explain_top_k = explain_top_k  # > 0: each prediction record carries its top contributions
         self.emit, self.clock = emit, clock
         self.log: Callable[[str], None] = log or _diagnostic
         self.current: LoadedModel | None = None
@@ -302,7 +244,8 @@ class InferenceService:
             body["confidence"] = np.round(confidence, 6).tolist()
         if len(ids) == 1:
             body["prediction_id"] = ids[0]
-        self._record(request, m, X, preds, confidence, ids, latency_ms, variant, fallback)
+        top = explainer.top_contributions(m, X, proba, self.explain_top_k) if self.explain_top_k else None
+        self._record(request, Scored(m, X, preds, confidence, ids, latency_ms, variant, fallback, top))
         sh = self.shadow
         if sh is not None and fallback is None and self._rng.random() < sh[1]:
             try:
@@ -311,44 +254,16 @@ class InferenceService:
                 pass
         return Response(body=body, headers={"x-model-version": str(m.version), "x-variant": variant})
 
-    def _record(
-        self,
-        request: Request,
-        m: LoadedModel,
-        X: np.ndarray,
-        preds,
-        confidence,
-        ids,
-        latency_ms,
-        variant: str,
-        fallback: dict[str, Any] | None = None,
-    ) -> None:
-        ts = now_iso()
-        cohort = request.headers.get(COHORT_HEADER)
-        who = principal_digest(request.principal)
-        per_row = latency_ms / max(1, len(ids))
-        names = m.signature.names
-        for i, pid in enumerate(ids):
-            rec = {
-                "kind": "prediction",
-                "ts": ts,
-                "prediction_id": pid,
-                "request_id": request.request_id,
-                "endpoint": self.endpoint,
-                "model": self.model_name,
-                "version": m.version,
-                "variant": variant,
-                "cohort": cohort,
-                "principal": who,
-                "latency_ms": round(per_row, 4),
-                "prediction": preds[i],
-                "confidence": None if confidence is None else round(float(confidence[i]), 6),
-            }
-            if fallback is not None:
-                rec["fallback"] = fallback
-            if self.sample_rate >= 1.0 or (self.sample_rate > 0 and self._rng.random() < self.sample_rate):
-                rec["features"] = dict(zip(names, X[i].tolist(), strict=True))
-            self.emit(rec)
+    def _record(self, request: Request, scored: Scored) -> None:
+        emit_prediction_records(
+            self.emit,
+            request,
+            scored,
+            endpoint=self.endpoint,
+            model_name=self.model_name,
+            sample_rate=self.sample_rate,
+            rng=self._rng,
+        )
 
     def _shadow_loop(self) -> None:
         while True:
@@ -359,9 +274,19 @@ class InferenceService:
             try:
                 t0 = time.perf_counter()
                 preds, _, conf = score(sh[0], X)
-                self._record(request, sh[0], X, preds, conf, ids, (time.perf_counter() - t0) * 1000, "shadow")
+                ms = (time.perf_counter() - t0) * 1000
+                self._record(request, Scored(sh[0], X, preds, conf, ids, ms, "shadow"))
             except Exception as exc:
                 self.log(f"shadow scoring failed: {type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ explain
+    def explain(self, request: Request) -> Response:
+        """Feature contributions of the served model's outputs for the rows of a predict payload."""
+        check_media_type(request.headers.get("content-type"))
+        m, variant, fallback = self._serving()
+        return explainer.explain(
+            request, m, variant, fallback, model_name=self.model_name, max_batch=self.max_batch
+        )
 
     # ------------------------------------------------------------------ feedback
     def feedback(self, request: Request) -> Response:
@@ -488,6 +413,7 @@ class InferenceService:
             from mlops.names import pinned_predict_path
 
             r.add("POST", pinned_predict_path(self.endpoint, self.variant), self.predict)
+        r.add("POST", explain_path(self.endpoint), self.explain)
         r.add("POST", f"/v1/endpoints/{self.endpoint}/feedback", self.feedback)
         r.add("GET", f"/v1/endpoints/{self.endpoint}/info", self.info)
         # a direct invoke (no gateway) arrives with URL "/"

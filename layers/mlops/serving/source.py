@@ -2,19 +2,28 @@
 
 The stable variant serves ``stable_version`` and the canary ``canary_version`` of the
 deployment record; an endpoint that was never deployed through ``mlops deploy`` falls
-back to the model's alias (``production`` / ``canary``). Artifacts are verified by
-sha256 inside ``Registry.load_model`` before joblib touches them.
+back to the model's alias (``production`` / ``canary``). A version is scored by its compiled
+trees, else its ONNX export (onnxruntime), else its joblib artifact; each is verified by sha256
+inside the registry (``get_compiled`` / ``get_onnx`` / ``load_model``) before it is parsed. A
+version's explanation background sample (``explain_background``, ``mlops.registry.background``) is
+verified by sha256 too; one that fails leaves the version servable and its explanations answering
+409 with the reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import time
 from typing import Any
 
+import numpy as np
+
 from mlops.errors import NotFoundError
 from mlops.serving.deployment_state import read_deployment
-from mlops.serving.inference import LoadedModel
+from mlops.serving.loaded import LoadedModel
 from mlops.serving.payload import Signature
+from mlops.serving.sampling_shap import background_from_npz
 
 
 class RegistrySource:
@@ -61,6 +70,31 @@ class RegistrySource:
         return (int(v), rate) if v and rate > 0 else None
 
     def load(self, version: int) -> LoadedModel:
+        loaded, record = self._load(version)
+        rows, why = self._background(record, loaded.signature)
+        return dataclasses.replace(loaded, background=rows, background_error=why)
+
+    def _background(self, record: dict[str, Any], sig: Signature) -> tuple[np.ndarray | None, str | None]:
+        """(the version's verified background sample or None, why it cannot be used)."""
+        ref = record.get("explain_background")
+        if not ref:
+            return None, None
+        what = f"the explanation background of {self.model} v{record.get('version')}"
+        try:
+            data = self.store.get(ref["key"]).data
+        except NotFoundError:
+            return None, f"{what} is missing from the store (key {ref['key']})"
+        if hashlib.sha256(data).hexdigest() != ref["sha256"] or len(data) != ref.get("size", len(data)):
+            return None, f"{what} failed sha256 verification; it will not be used (re-register to explain)"
+        try:
+            rows, names = background_from_npz(data)
+        except (ValueError, KeyError, OSError) as exc:
+            return None, f"{what} is not a background sample ({exc})"
+        if tuple(names) != sig.names:
+            return None, f"{what} has features {names[:10]}, not the signature's"
+        return rows, None
+
+    def _load(self, version: int) -> tuple[LoadedModel, dict[str, Any]]:
         compiled, record = self.registry.get_compiled(self.model, version)
         if compiled is not None:  # exact, no pickle, no sklearn import: the fast and safe path
             sig = Signature.from_dict(record.get("signature") or {})
@@ -76,7 +110,17 @@ class RegistrySource:
                 classes=classes,
                 has_proba=compiled.has_proba,
                 loaded_at=time.time(),
-            )
+            ), record
+        onnx, record = self.registry.get_onnx(self.model, version)
+        if onnx is not None:  # a verified ONNX export on onnxruntime: no pickle, no sklearn import either
+            return LoadedModel(
+                model=onnx,
+                version=int(version),
+                signature=Signature.from_dict(record.get("signature") or {}),
+                classes=onnx.classes,
+                has_proba=onnx.has_proba,
+                loaded_at=time.time(),
+            ), record
         model, record = self.registry.load_model(self.model, version)
         sig = Signature.from_dict(record.get("signature") or {})
         classes = list(getattr(model, "classes_", [])) or (list(sig.classes) if sig.classes else None)
@@ -88,4 +132,4 @@ class RegistrySource:
             classes=classes,
             has_proba=hasattr(model, "predict_proba"),
             loaded_at=time.time(),
-        )
+        ), record

@@ -48,6 +48,8 @@ class Endpoint(Section):
     )
     model_refresh_s: float = 10.0  # how often an inference function re-resolves its alias
     shadow: bool = False  # also score a share of stable traffic with the candidate
+    # > 0: each prediction record carries the row's k largest contributions (exact Tree SHAP models only)
+    explain_top_k: Annotated[int, Meta(ge=0, le=100)] = 0
     memory_mb: int | None = None
     timeout_s: int | None = None
 

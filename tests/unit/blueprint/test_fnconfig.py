@@ -224,6 +224,7 @@ def _custom_settings() -> StackSettings:
                     "model_refresh_s": 5,
                     "max_batch": 9,
                     "feature_sample_rate": 0.5,
+                    "explain_top_k": 3,
                     "stable_alias": "prod",
                     "canary_alias": "cand",
                 },
@@ -325,6 +326,7 @@ def test_a_deployed_config_map_decodes_to_what_the_settings_hold(make):
                 i.feature_sample_rate,
                 i.model_refresh_s,
                 i.shadow,
+                i.explain_top_k,
             ) == (
                 ep.name,
                 ep.model,
@@ -334,6 +336,7 @@ def test_a_deployed_config_map_decodes_to_what_the_settings_hold(make):
                 ep.feature_sample_rate,
                 ep.model_refresh_s,
                 ep.shadow,
+                ep.explain_top_k,
             )
     for name, cfg in decoded.items():  # and encoding the decoded config gives the same map back
         again = cfg.to_env()

@@ -9,6 +9,7 @@ from mlops.blueprint.functions import function_specs
 from mlops.blueprint.gateway import (
     MAX_ENDPOINTS,
     MAX_ROUTES_PER_DEPLOYMENT,
+    ROUTES_PER_ENDPOINT,
     deployment_spec,
     local_function_ids,
 )
@@ -93,7 +94,7 @@ def test_identity_headers_are_overwritten_so_clients_cannot_forge_them():
             assert (
                 item["values"][0].startswith("${request.auth[")
                 or pinned
-                and item["values"] == [route["path"].split("/")[-2]]
+                and item["values"] == ["${request.path[variant]}"]
             )
 
 
@@ -111,34 +112,66 @@ def test_the_authorizer_depends_on_no_argument_a_request_may_lack():
     assert authn["cache_keys"] == ["token"]
 
 
-def test_pinned_variant_routes_need_the_pin_scope_and_reach_that_variant():
-    """issue 13 G: /v1/endpoints/E/variants/{stable|canary}/predict replace the X-Mlops-Cohort pin."""
+def test_one_pinned_route_per_endpoint_selects_the_variant_by_path_parameter():
+    """issue 13 G, issue 18: /v1/endpoints/E/variants/{variant}/predict is one route for both variants,
+    routed on request.path[variant] with no default (another value matches no backend)."""
     spec, ids = _spec(_settings())
     routes = {r["path"]: r for r in spec["routes"]}
+    assert not any(p.endswith(("/variants/stable/predict", "/variants/canary/predict")) for p in routes)
     for ep in ("churn", "fraud"):
-        for variant in ("stable", "canary"):
-            route = routes[f"/v1/endpoints/{ep}/variants/{variant}/predict"]
-            assert route["methods"] == ["POST"]
-            assert route["backend"] == {
+        route = routes[f"/v1/endpoints/{ep}/variants/{{variant}}/predict"]
+        assert route["methods"] == ["POST"]
+        backend = route["backend"]
+        assert backend["type"] == "DYNAMIC_ROUTING_BACKEND"
+        assert backend["selection_source"] == {"type": "SINGLE", "selector": "request.path[variant]"}
+        by_name = {rb["key"]["name"]: rb for rb in backend["routing_backends"]}
+        assert set(by_name) == {"stable", "canary"}
+        for variant, rb in by_name.items():
+            assert rb["key"] == {"type": "ANY_OF", "values": [variant], "name": variant}  # no is_default
+            assert rb["backend"] == {
                 "type": "ORACLE_FUNCTIONS_BACKEND",
                 "function_id": ids[f"inference-{ep}-{variant}"],
             }
-            assert route["request_policies"]["authorization"] == {
-                "type": "ANY_OF",
-                "allowed_scopes": ["mlops:pin"],
-            }
-            items = {
-                i["name"].lower(): i["values"]
-                for i in route["request_policies"]["header_transformations"]["set_headers"]["items"]
-            }
-            assert items["x-mlops-cohort"] == [variant]
+        assert route["request_policies"]["authorization"] == {
+            "type": "ANY_OF",
+            "allowed_scopes": ["mlops:pin"],
+        }
+        items = {
+            i["name"].lower(): i["values"]
+            for i in route["request_policies"]["header_transformations"]["set_headers"]["items"]
+        }
+        assert items["x-mlops-cohort"] == ["${request.path[variant]}"]
+
+
+def test_explain_route_is_split_by_cohort_like_predict_and_needs_the_explain_scope():
+    spec, _ = _spec(_settings())
+    routes = {r["path"]: r for r in spec["routes"]}
+    for ep in ("churn", "fraud"):
+        explain = routes[f"/v1/endpoints/{ep}/explain"]
+        predict = routes[f"/v1/endpoints/{ep}/predict"]
+        assert explain["methods"] == ["POST"]
+        assert explain["backend"] == predict["backend"]  # the variant that serves a caller explains to them
+        assert explain["request_policies"]["authorization"] == {
+            "type": "ANY_OF",
+            "allowed_scopes": ["mlops:explain"],
+        }
+        assert (
+            explain["request_policies"]["header_transformations"]
+            == predict["request_policies"]["header_transformations"]
+        )
 
 
 def test_routes_stay_within_oci_routes_per_deployment_limit():
     """issue 13 G: 50 routes per API deployment (doc "API Gateway Internal Limits")."""
-    assert MAX_ROUTES_PER_DEPLOYMENT == 50 and MAX_ENDPOINTS == 11
+    assert MAX_ROUTES_PER_DEPLOYMENT == 50 and ROUTES_PER_ENDPOINT == 4
+    # issue 18: explain took the second pinned route's place; issue 17: 9 fixed routes
+    assert MAX_ENDPOINTS == 10
+    one, _ = _spec(_settings(["e0"]))
+    two, _ = _spec(_settings(["e0", "e1"]))
+    assert len(two["routes"]) - len(one["routes"]) == ROUTES_PER_ENDPOINT
     most = _settings([f"e{i}" for i in range(MAX_ENDPOINTS)])
     spec, _ = _spec(most)
     assert len(spec["routes"]) <= MAX_ROUTES_PER_DEPLOYMENT
-    with pytest.raises(ConfigError, match="at most 50, so a stack has at most 11 endpoints"):
+    load_model(spec, "ApiSpecification")  # the largest spec is still one OCI accepts
+    with pytest.raises(ConfigError, match="at most 50, so a stack has at most 10 endpoints"):
         _spec(_settings([f"e{i}" for i in range(MAX_ENDPOINTS + 1)]))

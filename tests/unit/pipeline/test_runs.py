@@ -224,7 +224,20 @@ def test_example_training_project_trains_a_good_classifier(env):
     )
     assert out["metrics"]["f1"] > 0.9
     assert out["entrypoint"].endswith("pipelines/train/train.py")
-    assert registry.get_version("breast-cancer", 1)["signature"]["inputs"][0]["name"] == "mean_radius"
+    version = registry.get_version("breast-cancer", 1)
+    assert version["signature"]["inputs"][0]["name"] == "mean_radius"
+    assert version["tags"]["class_names"] == "malignant,benign", "label 0 is malignant in sklearn's data"
+
+
+def test_class_names_from_load_data_are_checked(tmp_path):
+    from mlops.runs.training import load_data
+
+    bad = PROJECT.replace(
+        '"target_name": params["label"]}', '"target_name": params["label"], "class_names": ["a,b", "c"]}'
+    )
+    (tmp_path / "train.py").write_text(bad)
+    with pytest.raises(TrainingError, match="class_names"):
+        load_data(load_project(tmp_path / "train.py"), {"label": "y", "noise": 0.0})
 
 
 # ---------------------------------------------------------------- through the CLI

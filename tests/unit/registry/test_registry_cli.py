@@ -90,6 +90,10 @@ def test_register_list_show_versions(files, capsys, training):
     assert [v["version"] for v in json.loads(out)["versions"]] == [1, 2]
     code, out, _ = run(capsys, "models", "show", "churn", "--version", "1", store)
     assert code == 0 and "approval: none" in out and "age" in out
+    # a logistic regression is served from its verified ONNX export (issue 18)
+    assert "served as: onnx (onnxruntime)" in out
+    code, out, _ = run(capsys, "models", "show", "churn", "--version", "2", "--json", store)
+    assert json.loads(out)["served_as"] == "onnx (onnxruntime)"
     loaded, _ = reg.load_model("churn", 1)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 

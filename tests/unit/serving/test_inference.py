@@ -47,6 +47,13 @@ def service(store, reg, variant="stable", records=None, **kw):
     )
 
 
+def served_key(reg, v):
+    """The object serving loads for version ``v``: its ONNX export when it has one (issue 18), else its
+    joblib artifact; altering it makes the version unservable."""
+    rec = reg.get_version("m", v)
+    return (rec.get("onnx") or {}).get("key") or rec["artifact"]["key"]
+
+
 def req(body, **headers):
     return Request.from_url("POST", "/v1/endpoints/ep/predict", headers, json.dumps(body).encode())
 
@@ -140,8 +147,7 @@ def test_feedback_records_and_validation(world):
 
 def test_tampered_artifact_is_refused_before_deserialization(world, tmp_path):
     store, reg, X, v1, _ = world
-    sha = reg.get_version("m", v1)["artifact"]["sha256"]
-    key = f"artifacts/sha256/{sha}"
+    key = served_key(reg, v1)
     reg.deployments().set_stable("ep", "m", v1)  # deploy-time verification passes, then the bytes change
     store.put(key, store.get(key).data + b"tamper")
     logs: list = []
@@ -210,8 +216,7 @@ def test_an_unservable_canary_falls_back_to_stable_and_recovers_when_repaired(wo
     store, reg, X, v1, v2 = world
     reg.deployments().set_stable("ep", "m", v1)
     reg.deployments().start_canary("ep", v2, 1000)
-    key2 = reg.get_version("m", v2)["artifact"]["key"]
-    key1 = reg.get_version("m", v1)["artifact"]["key"]
+    key2, key1 = served_key(reg, v2), served_key(reg, v1)
     good2, good1 = store.get(key2).data, store.get(key1).data
     store.put(key2, good2 + b"x")
     records: list = []
@@ -260,7 +265,7 @@ def test_a_stable_function_keeps_its_version_when_the_next_one_is_unservable(wor
     stable = service(store, reg)
     reg.deployments().start_canary("ep", v2, 1000)
     reg.deployments().promote("ep")
-    key2 = reg.get_version("m", v2)["artifact"]["key"]
+    key2 = served_key(reg, v2)
     store.put(key2, store.get(key2).data + b"x")
     stable.refresh()
     out = stable.predict(req({"instances": [X[0].tolist()]}))
