@@ -52,3 +52,21 @@ def snapmod_group(store):
     from mlops.features.groups import get_group
 
     return get_group(store, "g")
+
+
+def test_a_store_that_refuses_the_snapshot_still_answers(tmp_path):
+    from mlops.storage import FileStore
+    from mlops.storage.base import StoreUnavailableError
+
+    class NoSnapshots(FileStore):
+        def put(self, key, data, **kw):
+            if key.startswith("features/snapshots/"):
+                raise StoreUnavailableError("read-only here")
+            return super().put(key, data, **kw)
+
+    store = NoSnapshots(tmp_path / "s")
+    register(store, "g")
+    _feed(store, [("a", T0, 1.0), ("a", T0, 4.0), ("c", T0 + 1, 3.0)])
+    assert _ask(store) == [4.0, None, None]
+    assert _ask(store) == [4.0, None, None]
+    assert not list(store.list("features/snapshots/"))
