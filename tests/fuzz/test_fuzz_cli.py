@@ -96,6 +96,11 @@ COMMANDS: list[list] = [
     ],
     ["models", "request-approval", (T, "churn"), (T, "1"), "--comment", (T, "c")],
     ["models", "approve", (T, "churn"), (T, "1"), "--as", (T, "reviewer")],
+    ["features", "register", (F, "features.yaml")],
+    ["features", "ingest", (T, "cust"), (D, "feature_events.csv"), "--future-tolerance", (N, "300")],
+    ["features", "list"],
+    ["features", "show", (T, "cust")],
+    ["features", "training-set", (D, "labels.parquet"), (T, "cust"), "-o", "out.parquet"],
     [
         "datasets",
         "create",
@@ -236,6 +241,22 @@ def cli_project(tmp_path_factory):
     (project / "events.csv").write_text("id,ts\na,2026-01-01T00:00:00Z\nb,2026-01-02T00:00:00Z\n")
     (project / "train.csv").write_text(
         "a,b,c,y\n" + "".join(f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X, y, strict=True))
+    )
+    (project / "features.yaml").write_text(
+        "name: cust\nentity_keys: [{name: customer_id, type: string}]\nevent_time: event_ts\n"
+        "features: [{name: value, type: float64}]\n"
+    )
+    (project / "feature_events.csv").write_text(
+        "customer_id,event_ts,value\nc1,2024-01-01T00:00:00Z,1.5\n,bad,x\n"
+    )
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table(
+            {"customer_id": ["c1"], "event_timestamp": pa.array([1704153600000000], pa.timestamp("us"))}
+        ),
+        project / "labels.parquet",
     )
     settings = load_stack("e2e", project)
     reg = Registry(

@@ -49,6 +49,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mlops.datasets",
             "mlops.secrets",
             "mlops.drift",
+            "mlops.features",
         ),
     ),
     (

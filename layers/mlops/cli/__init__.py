@@ -45,6 +45,10 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("mlops.cli.deploy", (("deploy", "move versions between an endpoint's stable and canary"),)),
     ("mlops.cli.drift", (("drift", "drift reports of an endpoint (written by the drift function)"),)),
     ("mlops.cli.alarms", (("alarms", "alarm rules: their MQL, and a local evaluation"),)),
+    (
+        "mlops.cli.features",
+        (("features", "feature groups: register, ingest, list, show, point-in-time training sets"),),
+    ),
     ("mlops.cli.pipeline", (("pipeline", "run the OCI DevOps build spec locally; validate pipeline files"),)),
     (
         "mlops.cli.runs",
