@@ -6,8 +6,14 @@ import { go, href } from './nav.js';
 
 const dsHref = (name, v) => href(`/dataset/${encodeURIComponent(name)}`, { v });
 
+// an event time without a zone (a naive timestamp column) is shown as stored, not read as browser-local
+function stamp(t) {
+  if (!t) return dash;
+  return /(Z|[+-]\d\d:?\d\d)$/.test(t) ? when(t) : String(t).replace('T', ' ').replace(/\.0+$/, '');
+}
+
 function range(tr) {
-  return tr && (tr.min || tr.max) ? `${when(tr.min)} \u2192 ${when(tr.max)}` : dash;
+  return tr && (tr.min || tr.max) ? `${stamp(tr.min)} \u2192 ${stamp(tr.max)}` : dash;
 }
 
 function plural(n, word) {
@@ -30,7 +36,7 @@ export async function datasetsPage() {
     doc.datasets.map((d) => h('tr', { 'data-dataset': d.name },
       h('td', null, h('a', { href: dsHref(d.name) }, d.name)), h('td', { 'data-field': 'latest' }, ver(d.latest_version)),
       h('td', { class: 'num', 'data-field': 'versions' }, num(d.versions)), h('td', { class: 'num', 'data-field': 'rows' }, num(d.rows)),
-      h('td', { class: 'num' }, num(d.columns)), h('td', { class: 'nowrap' }, range(d.time_range)),
+      h('td', { class: 'num' }, num(d.columns)), h('td', { class: 'nowrap', 'data-field': 'time_range' }, range(d.time_range)),
       h('td', { class: 'mono', title: d.digest || '', 'data-field': 'digest' }, short(d.digest, 12)),
       h('td', { class: 'nowrap' }, when(d.created_at)), h('td', null, d.created_by || dash))),
     { 'data-testid': 'datasets' })));
