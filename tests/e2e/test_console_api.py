@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = {
     "endpoint": "churn",
     "model": "churn",
+    "dataset": "churn-train",
     "version": "1",
     "ref": "1",
     "alias": "production",

@@ -67,6 +67,22 @@ CONSOLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "params": _ARR,
         "metrics": _ARR,
     },
+    "/v1/console/datasets": {"datasets": _ARR},
+    "/v1/console/datasets/{dataset}": {
+        "name": {"type": "string"},
+        "versions_total": {"type": "integer"},
+        "versions": _ARR,
+        "references_scan": _OBJ,
+    },
+    "/v1/console/datasets/{dataset}/diff": {
+        "name": {"type": "string"},
+        "a_version": {"type": "integer"},
+        "b_version": {"type": "integer"},
+        "same_content": {"type": "boolean"},
+        "columns": _OBJ,
+        "rows": _OBJ,
+        "null_rates": _ARR,
+    },
     "/v1/console/drift": {"series": _ARR},
     "/v1/console/drift/report": {
         "endpoint": {"type": "string"},

@@ -12,7 +12,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mlops.console import alarmsview, auditview, driftview, endpoints, metricsview, models, overview, params
+from mlops.console import (
+    alarmsview,
+    auditview,
+    datasetsview,
+    driftview,
+    endpoints,
+    metricsview,
+    models,
+    overview,
+    params,
+)
 from mlops.console.sources import ConsoleSources
 from mlops.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from mlops.http import Request, Router
@@ -36,6 +46,15 @@ ROUTES: dict[str, tuple[str, list[tuple[str, bool, str]]]] = {
     ),
     "/v1/console/models/{model}/compare": (
         "two versions side by side",
+        [("a", True, "version number"), ("b", True, "version number")],
+    ),
+    "/v1/console/datasets": ("every dataset: newest version, versions, rows, time range, digest", []),
+    "/v1/console/datasets/{dataset}": (
+        "the dataset's versions, newest first: schema, keys, lineage, the model versions referencing each",
+        [("limit", False, "versions, 1..500 (default 50)")],
+    ),
+    "/v1/console/datasets/{dataset}/diff": (
+        "what changed between two versions (from their manifests)",
         [("a", True, "version number"), ("b", True, "version number")],
     ),
     "/v1/console/drift": (
@@ -99,6 +118,10 @@ def _path_model(request: Request) -> str:
     return validate_name(request.path_params["model"], "model")
 
 
+def _path_dataset(request: Request) -> str:
+    return validate_name(request.path_params["dataset"], "dataset")
+
+
 def _drift_report(src: ConsoleSources, r: Request) -> Any:
     stamp = r.query.get("stamp") or None
     if stamp is not None and not _STAMP.match(stamp):
@@ -154,6 +177,13 @@ def _handlers(src: ConsoleSources) -> dict[str, Callable[[Request], Any]]:
         ),
         "/v1/console/models/{model}/compare": lambda r: models.compare(
             src, _path_model(r), params.version_param(r, "a"), params.version_param(r, "b")
+        ),
+        "/v1/console/datasets": lambda r: datasetsview.list_datasets(src),
+        "/v1/console/datasets/{dataset}": lambda r: datasetsview.dataset_detail(
+            src, _path_dataset(r), params.integer(r, "limit", 50, 1, 500) or 50
+        ),
+        "/v1/console/datasets/{dataset}/diff": lambda r: datasetsview.diff(
+            src, _path_dataset(r), params.version_param(r, "a"), params.version_param(r, "b")
         ),
         "/v1/console/drift": lambda r: _drift(src, r),
         "/v1/console/drift/report": lambda r: _drift_report(src, r),

@@ -11,6 +11,7 @@ from mlops.console.openapi import openapi_path
 EXAMPLES = {
     "endpoint": "ep",
     "model": "churn",
+    "dataset": "churn-train",
     "version": "1",
     "ref": "1",
     "alias": "production",

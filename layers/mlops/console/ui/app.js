@@ -1,10 +1,11 @@
-// The console: one page, hash routes (#/, #/endpoint/E, #/models, #/model/M, #/drift, #/alarms, #/audit).
+// The console: one page, hash routes (#/, #/endpoint/E, #/models, #/model/M, #/datasets, #/dataset/D, #/drift, #/alarms, #/audit).
 import { ApiError, session } from './api.js';
 import { discardCharts, drawCharts } from './charts.js';
 import { h } from './dom.js';
 import { errorNotice, parseHash, setRenderer } from './nav.js';
 import { alarmsPage } from './page-alarms.js';
 import { auditPage } from './page-audit.js';
+import { datasetPage, datasetsPage } from './page-datasets.js';
 import { driftPage } from './page-drift.js';
 import { endpointPage } from './page-endpoint.js';
 import { modelPage, modelsPage } from './page-model.js';
@@ -15,6 +16,8 @@ const ROUTES = [
   [/^\/endpoint\/([^/]+)$/, 'overview', (m, q) => endpointPage(m[1], q)],
   [/^\/models$/, 'models', () => modelsPage()],
   [/^\/model\/([^/]+)$/, 'models', (m, q) => modelPage(m[1], q)],
+  [/^\/datasets$/, 'datasets', () => datasetsPage()],
+  [/^\/dataset\/([^/]+)$/, 'datasets', (m, q) => datasetPage(m[1], q)],
   [/^\/drift$/, 'drift', (m, q) => driftPage(q)],
   [/^\/alarms$/, 'alarms', () => alarmsPage()],
   [/^\/audit$/, 'audit', (m, q) => auditPage(q)],

@@ -41,6 +41,13 @@ function importanceBars(rows, label) {
   return bars(nz.map((r) => ({ name: r.feature, value: r.importance })), { valueLabel: label, format: (v) => num(v, 3) });
 }
 
+function datasetLinks(refs) {
+  const items = Object.entries(refs || {});
+  if (!items.length) return dash;
+  return items.map(([role, r], i) => [i ? ', ' : '', `${role}: `,
+    h('a', { href: href(`/dataset/${encodeURIComponent(r.name)}`, { v: r.version }), 'data-dataset': r.ref }, r.ref)]);
+}
+
 function versionDetail(d) {
   const lin = d.lineage || {};
   const card = d.card || {};
@@ -53,6 +60,7 @@ function versionDetail(d) {
       h('dt', null, 'flavor'), h('dd', null, lin.flavor || dash),
       h('dt', null, 'code commit'), h('dd', { class: 'mono', 'data-field': 'code_commit' }, lin.code_commit || dash),
       h('dt', null, 'training data'), h('dd', { class: 'mono' }, lin.training_data_digest || dash),
+      h('dt', null, 'datasets'), h('dd', { 'data-field': 'datasets' }, datasetLinks((d.record || {}).datasets)),
       h('dt', null, 'source'), h('dd', null, lin.source && typeof lin.source === 'object' ? kv(lin.source) : lin.source || dash),
       h('dt', null, 'parameters'), h('dd', { 'data-field': 'params' }, kv(lin.params)),
       h('dt', null, 'metrics'), h('dd', null, kv(lin.metrics)),
