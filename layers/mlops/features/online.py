@@ -15,8 +15,9 @@ Encoding, shared by every store: an entity key is the msgpack encoding of its ke
 definition, in key order), a value is the msgpack encoding of ``[event_us, feature values...]``
 (timestamps as microseconds). Stores: ``SqliteOnlineStore`` (the embedded default; stdlib ``sqlite3``, WAL,
 one ``WITHOUT ROWID`` table per group version keyed by the encoded entity key) and
-``mlops.features.online_redis.RedisOnlineStore`` (OCI Cache speaks the Redis protocol). ``open_online(url)``
-opens either from ``sqlite:PATH`` or ``redis://HOST:PORT[/DB]`` (``rediss://`` for TLS).
+``mlops.features.online_redis.RedisOnlineStore`` (OCI Cache speaks the Redis protocol);
+``mlops.features.online_open.open_online(url)`` opens either from ``sqlite:PATH`` or ``redis://HOST:PORT[/DB]``
+(``rediss://`` for TLS).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlops.errors import BadRequestError, UnavailableError
+from mlops.errors import BadRequestError
 from mlops.features.groups import GroupVersion
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -254,29 +255,3 @@ class SqliteOnlineStore(BaseOnlineStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-class OnlineStoreUrlError(BadRequestError):
-    code = "invalid_online_store"
-
-
-def open_online(url: str, *, clock: Callable[[], float] | None = None) -> Any:
-    """An online store from ``sqlite:PATH`` (or a bare path ending in .sqlite/.db) or
-    ``redis://HOST:PORT[/DB]`` / ``rediss://...``."""
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from mlops.features.online_redis import RedisOnlineStore
-
-        return RedisOnlineStore.from_url(url, clock=clock)
-    path = url.removeprefix("sqlite:") if url.startswith("sqlite:") else None
-    if path is None and url.endswith((".sqlite", ".db")):
-        path = url
-    if not path:
-        raise OnlineStoreUrlError(
-            f"online store {url[:80]!r}: use sqlite:PATH or redis://HOST:PORT[/DB] (rediss:// for TLS)"
-        )
-    try:
-        return SqliteOnlineStore(path, clock=clock)
-    except (OSError, sqlite3.Error) as exc:
-        raise UnavailableError(
-            f"online store {url[:80]!r} cannot be opened: {exc}", code="online_store_unavailable"
-        ) from None

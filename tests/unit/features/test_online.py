@@ -14,7 +14,8 @@ from mlops.features.definition import parse_definition
 from mlops.features.groups import register_group
 from mlops.features.ingest import ingest
 from mlops.features.materialize import materialize
-from mlops.features.online import SqliteOnlineStore, open_online
+from mlops.features.online import SqliteOnlineStore
+from mlops.features.online_open import open_online
 from mlops.features.pit import training_set
 
 from tests.redis_server import redis_server
