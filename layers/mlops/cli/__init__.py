@@ -47,7 +47,13 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("mlops.cli.alarms", (("alarms", "alarm rules: their MQL, and a local evaluation"),)),
     (
         "mlops.cli.features",
-        (("features", "feature groups: register, ingest, list, show, point-in-time training sets"),),
+        (
+            (
+                "features",
+                "feature groups: register, ingest, list, show, point-in-time training sets, materialize, "
+                "online get",
+            ),
+        ),
     ),
     ("mlops.cli.pipeline", (("pipeline", "run the OCI DevOps build spec locally; validate pipeline files"),)),
     (

@@ -1,7 +1,10 @@
-"""``mlops features``: register group definitions, ingest batches, list and show groups, build training sets.
+"""``mlops features``: register group definitions, ingest batches, list and show groups, build training sets,
+materialize groups into the online store and look entities up in it.
 
 The store is the stack's (``--stack``), unless ``--store`` gives a path or URL or ``MLOPS_STORE_*`` name one
 (see ``mlops.cli.common.open_args_store``). Registrations and ingestions are entries in the audit log.
+The online store is ``--online`` (``sqlite:PATH`` or ``redis://HOST:PORT[/DB]``), else ``MLOPS_FEATURES_ONLINE``,
+else, for a file store, ``online/features.sqlite`` in the store's directory.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 from mlops.cli.common import add_actor_flag, add_store_flag
 from mlops.cli.output import add_json_flag, emit, print_json
 
-_HELP = "feature groups: register, ingest, list, show, point-in-time training sets"
+_HELP = "feature groups: register, ingest, list, show, point-in-time training sets, materialize, online get"
 
 
 def _registry(args):
@@ -152,8 +155,85 @@ def cmd_training_set(args) -> int:
     return 0
 
 
+def _online(args, store):
+    import os
+
+    from mlops.errors import BadRequestError
+    from mlops.features.online_open import open_online
+
+    url = args.online or os.environ.get("MLOPS_FEATURES_ONLINE")
+    if not url:
+        root = getattr(store, "root", None)
+        if root is None:
+            raise BadRequestError(
+                "name the online store: --online sqlite:PATH or redis://HOST:PORT (or MLOPS_FEATURES_ONLINE)",
+                code="invalid_argument",
+            )
+        url = f"sqlite:{root / 'online' / 'features.sqlite'}"
+    return open_online(url)
+
+
+def cmd_materialize(args) -> int:
+    from mlops.cli.common import open_args_store
+    from mlops.features.materialize import materialize
+
+    store = open_args_store(args)
+    online = _online(args, store)
+    try:
+        res = materialize(store, online, args.group)
+    finally:
+        online.close()
+    if args.json:
+        print_json({**res.to_doc(), "online": online.url})
+    elif res.to_batch == res.from_batch:
+        print(f"{res.group}@{res.version}: up to date (batch {res.to_batch}) in {online.url}")
+    else:
+        print(
+            f"{res.group}@{res.version}: batches {res.from_batch + 1}..{res.to_batch} materialized, "
+            f"{res.entities_written} entities written to {online.url}"
+        )
+    return 0
+
+
+def _entity(words: list[str], gv) -> dict[str, str]:
+    from mlops.errors import BadRequestError
+
+    out = {}
+    for word in words:
+        name, sep, value = word.partition("=")
+        if not sep or name not in gv.group.key_names:
+            raise BadRequestError(
+                f"{word[:60]!r}: give KEY=VALUE for the keys of {gv.ref} ({', '.join(gv.group.key_names)})",
+                code="invalid_argument",
+            )
+        out[name] = value
+    return out
+
+
+def cmd_get(args) -> int:
+    from mlops.cli.common import open_args_store
+    from mlops.errors import NotFoundError
+    from mlops.features.groups import get_group
+
+    store = open_args_store(args)
+    gv = get_group(store, args.group)
+    entity = _entity(args.key, gv)
+    online = _online(args, store)
+    try:
+        (row,) = online.get(gv, [entity])
+    finally:
+        online.close()
+    if row is None:
+        raise NotFoundError(
+            f"{gv.ref}: no online values for {entity} (never materialized, or older than the TTL {gv.group.ttl})",
+            code="entity_not_found",
+        )
+    print_json({**entity, **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}})
+    return 0
+
+
 def register(subparsers) -> None:
-    """Add ``mlops features register|ingest|list|show|training-set``."""
+    """Add ``mlops features register|ingest|list|show|training-set|materialize|get``."""
     p = subparsers.add_parser("features", help=_HELP)
     sub = p.add_subparsers(dest="features_command", metavar="ACTION")
     sub.required = True
@@ -180,16 +260,31 @@ def register(subparsers) -> None:
         "--timestamp-column", default="event_timestamp", help="the labels' time (default event_timestamp)"
     )
     t.add_argument("--full-names", action="store_true", help="name features GROUP__FEATURE")
+    m = sub.add_parser("materialize", help="push each entity's latest values into the online store")
+    m.add_argument("group", help="GROUP or GROUP@VERSION")
+    g = sub.add_parser("get", help="an entity's latest values from the online store (JSON)")
+    g.add_argument("group", help="GROUP or GROUP@VERSION")
+    g.add_argument("key", nargs="+", metavar="KEY=VALUE", help="the entity's keys, e.g. customer_id=c-17")
+    for parser in (m, g):
+        parser.add_argument(
+            "--online",
+            default=None,
+            metavar="URL",
+            help="sqlite:PATH or redis://HOST:PORT[/DB] (default: $MLOPS_FEATURES_ONLINE, else a file store's "
+            "online/features.sqlite)",
+        )
     for parser, func in (
         (r, cmd_register),
         (i, cmd_ingest),
         (ls, cmd_list),
         (sh, cmd_show),
         (t, cmd_training_set),
+        (m, cmd_materialize),
+        (g, cmd_get),
     ):
         add_store_flag(parser)
         parser.set_defaults(func=func)
     for parser in (r, i):
         add_actor_flag(parser)
-    for parser in (r, i, ls):
+    for parser in (r, i, ls, m):
         add_json_flag(parser)
