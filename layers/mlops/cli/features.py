@@ -190,7 +190,7 @@ def cmd_materialize(args) -> int:
     else:
         print(
             f"{res.group}@{res.version}: batches {res.from_batch + 1}..{res.to_batch} materialized, "
-            f"{res.entities_written} entities written to {online.url}"
+            f"{res.entities_written} entit{'y' if res.entities_written == 1 else 'ies'} written to {online.url}"
         )
     return 0
 

@@ -57,3 +57,22 @@ def test_materialize_then_get(tmp_path, capsys, monkeypatch):
     assert code != 0 and len(err.strip().splitlines()) == 1 and "KEY=VALUE" in err
     code, _, err = _run(capsys, "features", "materialize", "customer_activity", *store, "--online", "ftp://x")
     assert code != 0 and len(err.strip().splitlines()) == 1 and "sqlite:PATH or redis://" in err
+
+
+def test_materialize_and_get_with_redis(tmp_path, capsys, monkeypatch):
+    from tests.redis_server import redis_server
+
+    monkeypatch.setenv("MLOPS_ACTOR", "ann")
+    store = ["--store", str(tmp_path / "store")]
+    (tmp_path / "g.yaml").write_text(DEFINITION)
+    (tmp_path / "b.csv").write_text(
+        "customer_id,event_ts,orders_7d,spend_7d\nc-1,2024-03-01T00:00:00Z,3,1.5\n"
+    )
+    assert _run(capsys, "features", "register", str(tmp_path / "g.yaml"), *store)[0] == 0
+    assert _run(capsys, "features", "ingest", "customer_activity", str(tmp_path / "b.csv"), *store)[0] == 0
+    with redis_server(str(tmp_path)) as url:
+        monkeypatch.setenv("MLOPS_FEATURES_ONLINE", url)
+        code, out, _ = _run(capsys, "features", "materialize", "customer_activity", *store)
+        assert code == 0 and f"1 entity written to {url}" in out
+        code, out, _ = _run(capsys, "features", "get", "customer_activity", "customer_id=c-1", *store)
+        assert code == 0 and json.loads(out)["spend_7d"] == 1.5

@@ -222,3 +222,15 @@ def test_no_training_serving_skew(store, online, seed):
                 found += on is not None
                 expired += on is None and entity[0] != "nobody"
     assert found > 50 and expired > 20  # both sides of the TTL were compared
+
+
+def test_an_unreachable_redis_is_an_unavailable_error(store):
+    from mlops.errors import UnavailableError
+
+    from tests.redis_server import _free_port
+
+    gv = _group(store)
+    online = open_online(f"redis://127.0.0.1:{_free_port()}/0")
+    with pytest.raises(UnavailableError, match="online store redis://127.0.0.1:.*: get failed"):
+        online.get(gv, [{"customer_id": "c1", "region": 1}])
+    online.close()
