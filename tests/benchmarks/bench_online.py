@@ -145,10 +145,11 @@ def main() -> None:
             with redis_server(tmp) as url:
                 report["redis"] = bench_store(url, store, gv, args.entities, args)
         report["peer_dict"] = peer_dict(data, args)
+    report["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())  # a shared machine: the p99s move with it
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{args.entities} entities; ingest {report['ingest_s']:.1f} s")
+    print(f"{args.entities} entities; ingest {report['ingest_s']:.1f} s; load average {report['load']}")
     print(
         f"{'store':<10}{'materialize s':>15}{'1: p50 ms':>12}{'1: p99 ms':>12}{'100: p50 ms':>13}{'100: p99 ms':>13}"
     )
