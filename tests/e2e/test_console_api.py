@@ -21,6 +21,7 @@ EXAMPLES = {
     "endpoint": "churn",
     "model": "churn",
     "dataset": "churn-train",
+    "group": "customer_activity",
     "version": "1",
     "ref": "1",
     "alias": "production",

@@ -83,6 +83,13 @@ CONSOLE_SCHEMAS: dict[str, dict[str, Any]] = {
         "rows": _OBJ,
         "null_rates": _ARR,
     },
+    "/v1/console/features": {"groups": _ARR},
+    "/v1/console/features/{group}": {
+        "group": {"type": "string"},
+        "latest_version": {"type": "integer"},
+        "versions_total": {"type": "integer"},
+        "versions": _ARR,
+    },
     "/v1/console/drift": {"series": _ARR},
     "/v1/console/drift/report": {
         "endpoint": {"type": "string"},

@@ -18,6 +18,7 @@ from mlops.console import (
     datasetsview,
     driftview,
     endpoints,
+    featuresview,
     metricsview,
     models,
     overview,
@@ -56,6 +57,14 @@ ROUTES: dict[str, tuple[str, list[tuple[str, bool, str]]]] = {
     "/v1/console/datasets/{dataset}/diff": (
         "what changed between two versions (from their manifests)",
         [("a", True, "version number"), ("b", True, "version number")],
+    ),
+    "/v1/console/features": (
+        "every feature group: latest version, owner, keys, TTL, features, ingested and quarantined rows",
+        [],
+    ),
+    "/v1/console/features/{group}": (
+        "the group's versions, newest first: definition, offline totals, ingestion batches with quarantine counts",
+        [("limit", False, "batches per version, newest first, 1..1000 (default 100)")],
     ),
     "/v1/console/drift": (
         "drift per endpoint and model version: latest verdict, k-of-n history, reports",
@@ -122,6 +131,10 @@ def _path_dataset(request: Request) -> str:
     return validate_name(request.path_params["dataset"], "dataset")
 
 
+def _path_group(request: Request) -> str:
+    return validate_name(request.path_params["group"], "feature group")
+
+
 def _drift_report(src: ConsoleSources, r: Request) -> Any:
     stamp = r.query.get("stamp") or None
     if stamp is not None and not _STAMP.match(stamp):
@@ -184,6 +197,10 @@ def _handlers(src: ConsoleSources) -> dict[str, Callable[[Request], Any]]:
         ),
         "/v1/console/datasets/{dataset}/diff": lambda r: datasetsview.diff(
             src, _path_dataset(r), params.version_param(r, "a"), params.version_param(r, "b")
+        ),
+        "/v1/console/features": lambda r: featuresview.list_features(src),
+        "/v1/console/features/{group}": lambda r: featuresview.group_detail(
+            src, _path_group(r), params.integer(r, "limit", 100, 1, 1000) or 100
         ),
         "/v1/console/drift": lambda r: _drift(src, r),
         "/v1/console/drift/report": lambda r: _drift_report(src, r),

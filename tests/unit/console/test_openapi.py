@@ -12,6 +12,7 @@ EXAMPLES = {
     "endpoint": "ep",
     "model": "churn",
     "dataset": "churn-train",
+    "group": "customer_activity",
     "version": "1",
     "ref": "1",
     "alias": "production",

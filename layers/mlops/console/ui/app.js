@@ -1,4 +1,4 @@
-// The console: one page, hash routes (#/, #/endpoint/E, #/models, #/model/M, #/datasets, #/dataset/D, #/drift, #/alarms, #/audit).
+// The console: one page, hash routes (#/, #/endpoint/E, #/models, #/model/M, #/datasets, #/dataset/D, #/features, #/feature/G, #/drift, #/alarms, #/audit).
 import { ApiError, session } from './api.js';
 import { discardCharts, drawCharts } from './charts.js';
 import { h } from './dom.js';
@@ -8,6 +8,7 @@ import { auditPage } from './page-audit.js';
 import { datasetPage, datasetsPage } from './page-datasets.js';
 import { driftPage } from './page-drift.js';
 import { endpointPage } from './page-endpoint.js';
+import { featureGroupPage, featuresPage } from './page-features.js';
 import { modelPage, modelsPage } from './page-model.js';
 import { overviewPage } from './page-overview.js';
 
@@ -18,6 +19,8 @@ const ROUTES = [
   [/^\/model\/([^/]+)$/, 'models', (m, q) => modelPage(m[1], q)],
   [/^\/datasets$/, 'datasets', () => datasetsPage()],
   [/^\/dataset\/([^/]+)$/, 'datasets', (m, q) => datasetPage(m[1], q)],
+  [/^\/features$/, 'features', () => featuresPage()],
+  [/^\/feature\/([^/]+)$/, 'features', (m, q) => featureGroupPage(m[1], q)],
   [/^\/drift$/, 'drift', (m, q) => driftPage(q)],
   [/^\/alarms$/, 'alarms', () => alarmsPage()],
   [/^\/audit$/, 'audit', (m, q) => auditPage(q)],

@@ -65,9 +65,13 @@ function lineageFacts(lin) {
     const [n, v] = String(ref).split(':');
     return [i ? ', ' : '', h('a', { href: dsHref(n, v) }, ref)];
   });
+  const groups = (lin.feature_groups || []).map((ref, i) => {
+    const [n, v] = String(ref).split(':');
+    return [i ? ', ' : '', h('a', { href: href(`/feature/${encodeURIComponent(n)}`, { v }), 'data-group': ref }, ref)];
+  });
   return [
     h('dt', null, 'sources'), h('dd', { 'data-field': 'sources' }, list(lin.sources)),
-    h('dt', null, 'feature groups'), h('dd', null, list(lin.feature_groups)),
+    h('dt', null, 'feature groups'), h('dd', { 'data-field': 'feature_groups' }, groups.length ? groups : dash),
     h('dt', null, 'parent datasets'), h('dd', { 'data-field': 'parents' }, parents.length ? parents : dash),
     h('dt', null, 'labels'), h('dd', null, lin.labels || dash),
   ];
