@@ -215,3 +215,17 @@ def test_diff_names_each_changed_setting(suite):
     assert rendered[2] == "~ columns.plan.max_unseen: 0.01 -> 0.05"
     assert rendered[3].startswith("- columns.ts: ")
     assert diff(suite, loads(dumps(suite))) == []
+
+
+def test_integer_keys_take_the_numpy_path_and_agree_with_the_group_by():
+    rng = np.random.default_rng(4)
+    ids = rng.permutation(1000).astype(np.int64)
+    suite = infer({"id": ids}, entity_keys=["id"])
+    assert check(suite, {"id": ids}).ok and check(suite, {"id": np.sort(ids)}).ok
+    broken = ids.copy()
+    broken[[5, 700, 900]] = broken[[1, 2, 2]]
+    [failure] = check(suite, {"id": broken}).failures
+    assert (failure.check, failure.rows) == ("unique_keys", 3)
+    with_nulls = pa.array(np.append(broken, [1, 1]).tolist() + [None], type=pa.int64())  # the group-by path
+    [failure] = [f for f in check(suite, {"id": with_nulls}).failures if f.check == "unique_keys"]
+    assert failure.rows == 5
