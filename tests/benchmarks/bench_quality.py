@@ -4,7 +4,7 @@ Data: ``--rows`` (default 1,000,000) x 20 columns, seeded: an int64 entity key, 
 time, 12 float64 (normal; 2% NaN in four of them), 3 int32 and 3 strings of 8 categories (1% nulls).
 The suite is inferred from the data (timed as ``infer``), so every check runs and passes: the full cost.
 
-- ours, ``check``: ``mlops.quality.check`` on the pyarrow Table (types, null rates, ranges, categories,
+- ours, ``check``: ``mlops.quality.checks`` on the pyarrow Table (types, null rates, ranges, categories,
   key uniqueness, freshness).
 - ours, ``row_masks``: the row-level masks a quarantine uses.
 - baseline (numpy, no pandas): the same checks written the obvious way over numpy arrays already converted

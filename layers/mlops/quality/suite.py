@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mlops.errors import UnprocessableError
@@ -108,10 +108,6 @@ class Suite:
     def digest(self) -> str:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-    def with_columns(self, names: list[str]) -> Suite:
-        """The suite restricted to ``names`` (in the suite's order)."""
-        return replace(self, columns=tuple(c for c in self.columns if c.name in set(names)))
 
 
 def dumps(suite: Suite) -> str:

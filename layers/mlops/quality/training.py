@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from mlops.errors import UnprocessableError
-from mlops.quality.check import check
-from mlops.quality.infer import infer
 from mlops.quality.suite import Suite, dumps, loads
 
 DEFAULT_FILE = "expectations.yaml"
@@ -41,6 +39,9 @@ def training_suite(
 ) -> Suite | None:
     """The suite the training columns met (or were just described by, with ``infer_suite``), or None when
     the project has none. Raises ``ExpectationsFailed`` with the report when the columns violate it."""
+    from mlops.quality.checks import check  # pyarrow, imported when a suite is used
+    from mlops.quality.inference import infer
+
     where = suite_path(project_dir, path)
     if infer_suite:
         suite = infer(columns, clock=clock)

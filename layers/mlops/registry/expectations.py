@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlops.quality import FORMAT, Suite, dumps, infer, loads
-from mlops.quality.suite import from_dict
+from mlops.quality.suite import FORMAT, Suite, dumps, from_dict, loads
 from mlops.registry import artifacts
 
 
@@ -25,6 +24,8 @@ def store_expectations(store: Any, columns: Mapping[str, Any] | None, given: Any
     elif isinstance(given, Mapping):
         suite = from_dict(given)
     else:
+        from mlops.quality.inference import infer  # pyarrow: only when a suite is inferred
+
         suite = infer(dict(columns or {}))
     up = artifacts.upload(store, dumps(suite).encode(), content_type="application/yaml")
     return {

@@ -229,3 +229,19 @@ def test_integer_keys_take_the_numpy_path_and_agree_with_the_group_by():
     with_nulls = pa.array(np.append(broken, [1, 1]).tolist() + [None], type=pa.int64())  # the group-by path
     [failure] = [f for f in check(suite, {"id": with_nulls}).failures if f.check == "unique_keys"]
     assert failure.rows == 5
+
+
+def test_reading_and_storing_suites_does_not_import_pyarrow():
+    """The registry function stores and serves suites; only checking and inferring need pyarrow."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlops.registry, mlops.runs.recorder, mlops.registry.expectations\n"
+        "from mlops.quality import loads, dumps, diff\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyarrow'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]"
