@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mlops.secrets",
             "mlops.drift",
             "mlops.features",
+            "mlops.quality",
         ),
     ),
     (

@@ -46,6 +46,15 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("mlops.cli.drift", (("drift", "drift reports of an endpoint (written by the drift function)"),)),
     ("mlops.cli.alarms", (("alarms", "alarm rules: their MQL, and a local evaluation"),)),
     (
+        "mlops.cli.expectations",
+        (
+            (
+                "expectations",
+                "data-quality expectations of a table: infer a suite, check a file against it, diff two suites",
+            ),
+        ),
+    ),
+    (
         "mlops.cli.features",
         (
             (

@@ -56,6 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if_changed=args.if_changed,
         register=not args.no_register,
         description=args.description,
+        expectations=args.expectations,
+        infer_expectations=args.expectations_infer,
     )
     if args.json:
         print_json(result)
@@ -218,6 +220,19 @@ def _add_tune_flags(t: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", metavar="RUN", help="continue the search whose parent run id is RUN")
 
 
+def _add_expectations_flags(t: argparse.ArgumentParser) -> None:
+    t.add_argument(
+        "--expectations",
+        metavar="FILE",
+        help="data-quality suite the training data must meet (default: expectations.yaml beside the script)",
+    )
+    t.add_argument(
+        "--expectations-infer",
+        action="store_true",
+        help="write the suite (FILE or expectations.yaml) from this training data instead of checking it",
+    )
+
+
 def register(subparsers) -> None:
     """Add ``mlops train``, ``mlops runs list|show|compare`` and ``mlops validate``."""
     t = subparsers.add_parser("train", help="run a training project, record the run, register the version")
@@ -231,6 +246,7 @@ def register(subparsers) -> None:
     )
     t.add_argument("--no-register", action="store_true", help="record the run without registering a version")
     t.add_argument("--description", help="description of the new version")
+    _add_expectations_flags(t)
     _add_tune_flags(t)
     _add_store_flag(t)
     add_json_flag(t)

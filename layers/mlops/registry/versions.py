@@ -19,6 +19,7 @@ from mlops.errors import BadRequestError, ConflictError, NotFoundError, Unproces
 from mlops.names import validate_name
 from mlops.registry import artifacts, governance, mlflowdir, mlflowuri, onnxexport, records
 from mlops.registry.background import store_background
+from mlops.registry.expectations import store_expectations
 from mlops.registry.fields import check_scalars, check_tags, check_text, public
 from mlops.registry.keys import artifact_key, model_subject, version_key, version_of_key, versions_prefix
 from mlops.registry.shapimportance import version_importance
@@ -71,6 +72,7 @@ class RegistrationOptions:
     source: Mapping[str, Any] | None = None
     estimator: Any = None
     datasets: Mapping[str, str] | None = None  # role -> "NAME:VERSION" (mlops.datasets), checked to exist
+    expectations: Any = None  # a mlops.quality Suite (or its YAML); None: inferred from the training frame
 
 
 _OPTION_NAMES = frozenset(f.name for f in fields(RegistrationOptions))
@@ -108,6 +110,7 @@ def register_version(
         )
     record["compiled"] = store_compiled(reg.store, model_obj, sig, columns)
     record["explain_background"] = store_background(reg.store, sig, columns)
+    record["expectations"] = store_expectations(reg.store, columns, opts.expectations)
     record["shap_importance"] = version_importance(reg.store, record["compiled"], model_obj, sig, columns)
     record["onnx"] = onnxexport.store_onnx(reg.store, model_obj, sig, columns, record["compiled"])
     record["created_at"] = reg.now()

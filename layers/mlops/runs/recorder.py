@@ -25,6 +25,7 @@ from typing import Any
 from mlops.errors import MlopsError, NotFoundError
 from mlops.names import validate_name
 from mlops.pipeline.variables import git_output
+from mlops.quality.training import training_suite
 from mlops.registry import Registry
 from mlops.registry import signature as sigmod
 from mlops.registry.records import iso
@@ -80,6 +81,8 @@ def train_and_register(
     register: bool = True,
     description: str | None = None,
     context: RunContext | None = None,
+    expectations: str | Path | None = None,
+    infer_expectations: bool = False,
     clock: Callable[[], float] = time.time,
     stopwatch: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
@@ -94,8 +97,7 @@ def train_and_register(
     why = ""
     try:
         data = tr.load_data(project, resolved)
-        _describe_data(record, data)
-
+        suite = _describe_data(record, data, project.directory, expectations, infer_expectations)
         if if_changed:
             reused, why = _reuse(model, record, registry=registry, runs=runs)
             if reused is not None:
@@ -108,7 +110,7 @@ def train_and_register(
         if ctx.keep_holdout:
             holdout = pack_holdout(data.X_holdout, data.y_holdout)
         if register:
-            version = _register(registry, model, fitted, data, record, description, ctx.source)
+            version = _register(registry, model, fitted, data, record, description, ctx.source, suite)
             record.update(version=version["version"], status="registered")
         else:
             record["status"] = "trained"
@@ -138,13 +140,17 @@ def _stopped(record: dict[str, Any], exc: BaseException) -> None:
         record["error"] = "interrupted"
 
 
-def _describe_data(record: dict[str, Any], data: tr.LoadedData) -> None:
-    """Record the training and holdout data's digests, their sizes and the feature names."""
+def _describe_data(
+    record: dict[str, Any], data: tr.LoadedData, directory: Path, expectations: str | Path | None, infer: bool
+) -> Any:
+    """Record the training and holdout data's digests, their sizes and the feature names; check the training
+    columns against the project's expectations (``mlops.quality.training``) and return its suite or None."""
     names, columns = sigmod.to_columns(data.X_train, data.feature_names)
     record["data_digest"] = sigmod.data_digest(names, columns, data.y_train)
     h_names, h_columns = sigmod.to_columns(data.X_holdout, names)
     record["holdout_digest"] = sigmod.data_digest(h_names, h_columns, data.y_holdout)
     record.update(n_train=data.n_train, n_holdout=data.n_holdout, feature_names=names)
+    return training_suite(directory, columns, path=expectations, infer_suite=infer)
 
 
 def _trained_reason(model: str, record: Mapping[str, Any]) -> str:
@@ -223,6 +229,7 @@ def _register(
     record: Mapping[str, Any],
     description: str | None,
     lineage: Mapping[str, Any],
+    suite: Any = None,
 ) -> dict[str, Any]:
     """Register the fitted model as a new version of ``model``, with the run's lineage (and ``lineage``,
     e.g. the summary of the search whose best trial this is)."""
@@ -247,4 +254,5 @@ def _register(
             "code_dirty": record["code_dirty"],
             **lineage,
         },
+        expectations=suite,
     )

@@ -188,7 +188,11 @@ def test_an_export_that_disagrees_with_the_model_is_a_mismatch_not_an_artifact(t
     assert rec["onnx"]["status"] == "mismatch"
     assert "max |diff| 0.001 > 1e-05" in rec["onnx"]["reason"]
     assert served_as(rec).startswith("joblib (mismatch: ")
-    others = {rec[k]["key"] for k in ("artifact", "reference_profile", "explain_background") if rec.get(k)}
+    others = {
+        rec[k]["key"]
+        for k in ("artifact", "reference_profile", "explain_background", "expectations")
+        if rec.get(k)
+    }
     assert set(store.list("artifacts/")) - before == others  # no ONNX bytes were stored
 
 
