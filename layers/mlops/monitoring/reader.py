@@ -314,7 +314,17 @@ class OciMetricsReader:
                 self._client = self._client()
             return self._client
 
-    def _points(self, namespace, name, dimensions, start, end, step, statistic, percentile):
+    def _points(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        start: float,
+        end: float,
+        step: int,
+        statistic: str,
+        percentile: float | None,
+    ) -> list[tuple[dict[str, str], float, float]]:
         import oci
 
         from mlops.monitoring.oci import call_oci
@@ -338,7 +348,17 @@ class OciMetricsReader:
                 out.append((dims, dp.timestamp.timestamp(), float(dp.value)))
         return out
 
-    def series(self, namespace, name, dimensions, start, end, step, statistic, percentile=None):
+    def series(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        start: float,
+        end: float,
+        step: int,
+        statistic: str,
+        percentile: float | None = None,
+    ) -> list[float | None]:
         _check(statistic, percentile)
         n = bucket_count(start, end, step)
         acc: list[list[float]] = [[] for _ in range(n)]
