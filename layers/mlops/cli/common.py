@@ -6,6 +6,8 @@ import getpass
 import os
 from typing import TYPE_CHECKING
 
+from mlops.cli.output import add_json_flag
+
 if TYPE_CHECKING:
     from mlops.settings import StackSettings
 
@@ -126,3 +128,14 @@ def add_actor_flag(parser) -> None:
         default=None,
         help="who is acting, for the audit log (default: $MLOPS_ACTOR or your user name)",
     )
+
+
+def add_action(actions, name: str, help_: str, fn, *, writes: bool = False):
+    """One ``mlops NOUN ACTION`` parser over a store: every action takes --store and --json, a write also --as."""
+    a = actions.add_parser(name, help=help_)
+    add_store_flag(a)
+    add_json_flag(a)
+    if writes:
+        add_actor_flag(a)
+    a.set_defaults(func=fn)
+    return a

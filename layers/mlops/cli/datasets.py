@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.cli.common import add_actor_flag, add_store_flag, registry_for
-from mlops.cli.output import add_json_flag, emit, print_json, table
+from mlops.cli.common import add_action, registry_for
+from mlops.cli.output import emit, print_json, table
 from mlops.errors import BadRequestError, UnprocessableError
 
 HELP = "versioned, immutable datasets (Parquet in the object store): create, list, show, diff, gc"
@@ -171,21 +171,11 @@ def cmd_gc(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def _action(actions, name: str, help_: str, fn, *, writes: bool = False):
-    a = actions.add_parser(name, help=help_)
-    add_store_flag(a)
-    add_json_flag(a)
-    if writes:
-        add_actor_flag(a)
-    a.set_defaults(func=fn)
-    return a
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("datasets", help=HELP, description=HELP)
     actions = p.add_subparsers(dest="datasets_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
-    c = _action(
+    c = add_action(
         actions, "create", "write a Parquet or CSV file as the next version of NAME", cmd_create, writes=True
     )
     c.add_argument("name")
@@ -204,19 +194,21 @@ def register(subparsers) -> None:
     )
     c.add_argument("--labels", metavar="SOURCE", help="where its labels come from (lineage)")
 
-    ls = _action(actions, "list", "every dataset's newest version, or every version of NAME", cmd_list)
+    ls = add_action(actions, "list", "every dataset's newest version, or every version of NAME", cmd_list)
     ls.add_argument("name", nargs="?")
 
-    s = _action(actions, "show", "a version: schema, nulls, time range, digest, location, lineage", cmd_show)
+    s = add_action(
+        actions, "show", "a version: schema, nulls, time range, digest, location, lineage", cmd_show
+    )
     s.add_argument("ref", metavar="NAME[:VERSION]")
 
-    d = _action(
+    d = add_action(
         actions, "diff", "schema, rows, time range and null-rate changes between two versions", cmd_diff
     )
     d.add_argument("a", metavar="NAME:V1")
     d.add_argument("b", metavar="NAME:V2")
 
-    g = _action(
+    g = add_action(
         actions, "gc", "delete orphan parts (of failed writes) no version references", cmd_gc, writes=True
     )
     g.add_argument("name")

@@ -11,8 +11,8 @@ import subprocess
 from typing import Any
 
 from mlops.cli.common import actor as actor_of  # noqa: F401 - re-exported for audit.py
-from mlops.cli.common import add_actor_flag, add_store_flag, registry_for  # noqa: F401
-from mlops.cli.output import add_json_flag, emit, print_json, table
+from mlops.cli.common import add_action, add_actor_flag, add_store_flag, registry_for  # noqa: F401
+from mlops.cli.output import emit, print_json, table
 from mlops.errors import BadRequestError
 
 
@@ -334,19 +334,8 @@ def cmd_approve(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def _action(actions, name: str, help_: str, fn, *, writes: bool = False):
-    """One ``mlops models ACTION`` parser: every action takes --store and --json, a write also --as."""
-    a = actions.add_parser(name, help=help_)
-    add_store_flag(a)
-    add_json_flag(a)
-    if writes:
-        add_actor_flag(a)
-    a.set_defaults(func=fn)
-    return a
-
-
 def _add_register(actions) -> None:
-    r = _action(
+    r = add_action(
         actions,
         "register",
         "register a new version from a joblib file and its training data",
@@ -385,7 +374,7 @@ def _add_register(actions) -> None:
 
 def _add_governance(actions) -> None:
     """``create`` (a model with its governance settings) and ``policy`` (unapproved deploys allowed or not)."""
-    c = _action(actions, "create", "create a model with its governance settings", cmd_create, writes=True)
+    c = add_action(actions, "create", "create a model with its governance settings", cmd_create, writes=True)
     c.add_argument("model")
     c.add_argument("--description", default="")
     c.add_argument(
@@ -408,7 +397,7 @@ def _add_governance(actions) -> None:
         help="let versions nobody approved serve traffic (stable, canary, shadow); audited",
     )
 
-    pol = _action(
+    pol = add_action(
         actions,
         "policy",
         "show or change whether unapproved versions may serve traffic (audited)",
@@ -435,7 +424,7 @@ def _add_governance(actions) -> None:
 
 
 def _add_alias_and_approval(actions) -> None:
-    a = _action(actions, "alias", "show, set or delete an alias", cmd_alias, writes=True)
+    a = add_action(actions, "alias", "show, set or delete an alias", cmd_alias, writes=True)
     a.add_argument("model")
     a.add_argument("alias")
     a.add_argument("version", nargs="?", help="version number, 'latest' or another alias (omit to show)")
@@ -443,14 +432,14 @@ def _add_alias_and_approval(actions) -> None:
     a.add_argument("--expect", metavar="VERSION", help="only if the alias points here now ('none' = unset)")
     a.add_argument("--reason", default=None)
 
-    q = _action(
+    q = add_action(
         actions, "request-approval", "ask for a version to be approved", cmd_request_approval, writes=True
     )
     q.add_argument("model")
     q.add_argument("version")
     q.add_argument("--comment", default="")
 
-    ap = _action(
+    ap = add_action(
         actions,
         "approve",
         "approve (or --reject) a pending request; not your own registration",
@@ -467,11 +456,11 @@ def register(sub) -> None:
     p = sub.add_parser("models", help="register, inspect, alias and approve model versions")
     m = p.add_subparsers(dest="models_command", metavar="ACTION")
     _add_register(m)
-    _action(m, "list", "list models", cmd_list)
-    s = _action(m, "show", "a model (its settings and aliases), or one version with --version", cmd_show)
+    add_action(m, "list", "list models", cmd_list)
+    s = add_action(m, "show", "a model (its settings and aliases), or one version with --version", cmd_show)
     s.add_argument("model")
     s.add_argument("--version", help="a version number, alias or 'latest'")
-    v = _action(m, "versions", "the versions of a model", cmd_versions)
+    v = add_action(m, "versions", "the versions of a model", cmd_versions)
     v.add_argument("model")
     _add_governance(m)
     _add_alias_and_approval(m)
