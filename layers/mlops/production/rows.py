@@ -100,7 +100,7 @@ class Batch:
         feats = r.get("features")
         has = isinstance(feats, dict) and bool(feats)
         c["has_features"].append(has)
-        if has:
+        if isinstance(feats, dict):
             for name, value in feats.items():
                 col = self.features.get(name)
                 if col is None:
