@@ -7,9 +7,10 @@ Rules (the numbers depend on them, so they are written down):
 - **Windowed by prediction time**: predictions with ``start <= ts < end`` (read from the partitions of the
   days ``start - 1`` .. ``end + 1``: a partition is the day its log object was rolled).
 - **Horizon**: a label counts when it was logged at most ``horizon_days`` (default 30, the prediction-log
-  retention) after its prediction; feedback partitions are read up to ``end + horizon_days + 1`` days. Later
-  labels are counted (``feedback_beyond_horizon``), not used: a dataset built twice gives the same rows once
-  the horizon has passed.
+  retention) after its prediction. Feedback partitions are read up to the day ``end + horizon_days + 1``;
+  labels found there but later than ``prediction ts + horizon`` are counted (``feedback_beyond_horizon``),
+  not used, and partitions after that are not read at all. So a dataset built again once the horizon has
+  passed gives the same rows.
 - **One row per labelled prediction**: duplicated prediction records (a re-delivered log object) keep the
   first one read; several labels for one prediction: the latest ``ts`` wins, equal times the last one read
   (compaction order). Shadow records (another model's answer to the same row) are not rows.
