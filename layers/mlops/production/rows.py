@@ -84,7 +84,7 @@ class Batch:
     def __init__(self, fields: tuple[tuple[str, pa.DataType], ...]):
         self.fields = fields
         self.cols: dict[str, list[Any]] = {name: [] for name, _ in fields}
-        self.features: dict[str, list[Any]] = {}
+        self.feature_rows: list[dict[str, Any] | None] = []  # per prediction row: its features or None
         self.rows = 0
 
     def add_prediction(self, r: dict[str, Any], pid: str, ts: int) -> None:
@@ -100,16 +100,8 @@ class Batch:
         feats = r.get("features")
         has = isinstance(feats, dict) and bool(feats)
         c["has_features"].append(has)
-        if isinstance(feats, dict):
-            for name, value in feats.items():
-                col = self.features.get(name)
-                if col is None:
-                    col = self.features[name] = [None] * self.rows
-                col.append(value)
+        self.feature_rows.append(feats if has else None)
         self.rows += 1
-        for col in self.features.values():
-            if len(col) < self.rows:
-                col.append(None)
 
     def add_feedback(self, r: dict[str, Any], pid: str, ts: int) -> None:
         c = self.cols
@@ -123,8 +115,12 @@ class Batch:
     def table(self) -> pa.Table:
         arrays = [pa.array(self.cols[name], type=t) for name, t in self.fields]
         names = [name for name, _ in self.fields]
-        for fname in sorted(self.features):
-            arrays.append(feature_array(self.features[fname]))
+        seen: set[str] = set()
+        for feats in self.feature_rows:
+            if feats is not None and not feats.keys() <= seen:
+                seen.update(feats)
+        for fname in sorted(seen):
+            arrays.append(feature_array([None if f is None else f.get(fname) for f in self.feature_rows]))
             names.append(FEATURE_PREFIX + fname)
         return pa.Table.from_arrays(arrays, names=names)
 
