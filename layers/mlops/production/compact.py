@@ -124,13 +124,15 @@ class _Sink:
         self.files: list[dict[str, Any]] = []
         self._buf: io.BytesIO | None = None
         self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
         self._rows = 0
 
     def write(self, table: pa.Table) -> None:
-        if self._writer is not None and table.schema != self._writer.schema_arrow:
+        if self._writer is not None and table.schema != self._schema:
             self.finish()
         if self._writer is None:
             self._buf = io.BytesIO()
+            self._schema = table.schema
             self._writer = pq.ParquetWriter(self._buf, table.schema, compression="zstd")
         self._writer.write_table(table)
         self._rows += table.num_rows

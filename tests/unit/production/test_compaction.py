@@ -136,3 +136,18 @@ def test_compact_all_and_bad_day(world):
     assert all(r.batch is None for r in compact_all(world.store, "ep"))
     with pytest.raises(BadRequestError):
         compact(world.store, "ep", "March 5")
+
+
+def test_chunks_and_files_are_cut_and_a_new_feature_set_starts_a_new_file(world):
+    svc = world.service(sample_rate=1.0)
+    recs = world.predict(svc, 12, "2026-03-07T10:00:00Z")
+    for r in recs[7:]:
+        r["features"]["extra"] = 1.5  # from the 8th row on, another feature set
+    world.ship(recs, "2026-03-07T10:01:00Z")
+    r = compact(world.store, "ep", "2026-03-07", chunk_rows=3, rows_per_file=5)
+    pred_files = [f for f in r.files if f["kind"] == "predictions"]
+    # chunks [0-2][3-5] -> file 1 (6 rows), [6-8] has "extra" -> new file, [9-11] -> same file
+    assert [f["rows"] for f in pred_files] == [6, 6]
+    t, _ = read_partitions(world.store, "ep", [parse_day("2026-03-07")], "predictions")
+    assert t.column("prediction_id").to_pylist() == [x["prediction_id"] for x in recs]
+    assert t.column("features.extra").to_pylist() == [None] * 7 + [1.5] * 5
