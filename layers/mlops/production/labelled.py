@@ -126,12 +126,16 @@ def _latest_labels(fb: pa.Table) -> pa.Table:
 
 
 def typed_json(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """JSON text -> its values, typed by pyarrow (int, float, string, bool); mixed types stay text."""
-    values = [None if v is None else json.loads(v) for v in col.to_pylist()]
+    """JSON text -> its values, typed by pyarrow (int, float, string, bool); mixed types stay text. Each
+    distinct text is decoded once (labels and classes repeat), then spread back by index."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    uniq = pc.unique(arr)
+    values = [None if v is None else json.loads(v) for v in uniq.to_pylist()]
     try:
-        return pa.array(values)
+        typed = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else json.dumps(v) for v in values], type=pa.string())
+        typed = pa.array([None if v is None else json.dumps(v) for v in values], type=pa.string())
+    return typed.take(pc.index_in(arr, value_set=uniq))
 
 
 def _predictions(
