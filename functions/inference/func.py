@@ -36,6 +36,7 @@ _service = InferenceService(
     variant=_cfg.variant,
     max_batch=_cfg.max_batch,
     sample_rate=_cfg.feature_sample_rate,
+    retain_features=_cfg.retain_features,
     refresh_s=_cfg.model_refresh_s,
     explain_top_k=_cfg.explain_top_k,
 )

@@ -264,7 +264,8 @@ class DriftJob:
     def _drift_for(
         self, endpoint: str, model: str, version: int, recs: list[dict], ts: float, points: list
     ) -> dict[str, Any]:
-        sampled = [r for r in recs if r.get("features")]
+        # the monitoring sample only: rows whose features are there for retraining say "sampled": false
+        sampled = [r for r in recs if r.get("features") and r.get("sampled", True) is not False]
         out: dict[str, Any] = {"model": model, "version": version, "rows": len(sampled)}
         if len(sampled) < self.config.min_rows:
             out["skipped"] = f"{len(sampled)} sampled rows < min_rows {self.config.min_rows}"

@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mlops.ab",
             "mlops.function",
             "mlops.console",
+            "mlops.production",
         ),
     ),
     ("registry", ("mlops.registry",)),

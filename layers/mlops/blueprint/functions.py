@@ -123,6 +123,7 @@ def inference_config(settings: StackSettings, ep: Endpoint, variant: str) -> Inf
         alias=ep.stable_alias if variant == "stable" else ep.canary_alias,
         max_batch=ep.max_batch,
         feature_sample_rate=ep.feature_sample_rate,
+        retain_features=ep.retain_features,
         model_refresh_s=ep.model_refresh_s,
         shadow=ep.shadow,
         explain_top_k=ep.explain_top_k,

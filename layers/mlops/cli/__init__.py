@@ -73,6 +73,15 @@ COMMANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("validate", "validation gate: candidate vs an alias on the candidate's holdout"),
         ),
     ),
+    (
+        "mlops.cli.production",
+        (
+            (
+                "production",
+                "production logs -> Parquet partitions -> labelled datasets (feedback joined to logged features)",
+            ),
+        ),
+    ),
     ("mlops.cli.ab", (("ab", "A/B analysis of an endpoint's canary or shadow against stable"),)),
     ("mlops.cli.infra", (("infra", "the Pulumi program: preview what a stack deploys"),)),
     ("mlops.cli.settings", (("settings", "stack settings: the stack file's JSON Schema, and a check"),)),

@@ -20,6 +20,7 @@ class InferenceConfig(AuditedFunctionConfig):
     alias: str = env_field(ev.ALIAS, STR, "production")
     max_batch: int = env_field(ev.MAX_BATCH, INT, 1000)
     feature_sample_rate: float = env_field(ev.FEATURE_SAMPLE_RATE, FLOAT, 0.1)
+    retain_features: bool = env_field(ev.RETAIN_FEATURES, BOOL, False)
     model_refresh_s: float = env_field(ev.MODEL_REFRESH_S, FLOAT, 10.0)
     shadow: bool = env_field(ev.SHADOW, BOOL, False)
     explain_top_k: int = env_field(ev.EXPLAIN_TOP_K, INT, 0)

@@ -65,6 +65,7 @@ class InferenceService:
         sample_rate: float = 0.1,
         refresh_s: float = 10.0,
         explain_top_k: int = 0,
+        retain_features: bool = False,
         emit: Callable[[dict[str, Any]], None] = write_line,
         clock: Callable[[], float] = time.time,
         log: Callable[[str], None] | None = None,
@@ -73,6 +74,7 @@ class InferenceService:
         self.source, self.endpoint, self.model_name, self.variant = source, endpoint, model_name, variant
         self.max_batch, self.sample_rate, self.refresh_s = max_batch, sample_rate, refresh_s
         self.explain_top_k = explain_top_k  # > 0: each prediction record carries its top contributions
+        self.retain_features = retain_features  # features on every record (training), not only the sample
         self.emit, self.clock = emit, clock
         self.log: Callable[[str], None] = log or _diagnostic
         self.current: LoadedModel | None = None
@@ -263,6 +265,7 @@ class InferenceService:
             model_name=self.model_name,
             sample_rate=self.sample_rate,
             rng=self._rng,
+            retain_features=self.retain_features,
         )
 
     def _shadow_loop(self) -> None:

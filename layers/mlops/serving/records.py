@@ -1,7 +1,9 @@
 """The prediction record lines an inference function prints: the input of drift and A/B analysis.
 
 One JSON line per predicted row (``kind: "prediction"``) with who asked (a digest of the principal),
-which version and variant answered, the latency share and, for a sampled share of rows, the features.
+which version and variant answered, the latency share and, for a sampled share of rows, the features
+(with the endpoint's ``retain_features``, every row's features; rows outside the sample are marked
+``"sampled": false``).
 When the endpoint's ``explain_top_k`` is set, a record also carries the row's top contributions.
 """
 
@@ -77,8 +79,11 @@ def emit_prediction_records(
     model_name: str,
     sample_rate: float,
     rng: random.Random,
+    retain_features: bool = False,
 ) -> None:
-    """One record line per row of ``s``; features on a ``sample_rate`` share of them."""
+    """One record line per row of ``s``; features on a ``sample_rate`` share of them (the monitoring sample),
+    or on every row with ``retain_features`` - then rows outside the sample say ``"sampled": false``, so that
+    drift still reads the sample only, while every labelled prediction can become a training row."""
     ts = now_iso()
     cohort = request.headers.get(COHORT_HEADER)
     who = principal_digest(request.principal)
@@ -107,4 +112,7 @@ def emit_prediction_records(
             rec["explanation"] = explanations[i]
         if sample_rate >= 1.0 or (sample_rate > 0 and rng.random() < sample_rate):
             rec["features"] = dict(zip(names, s.X[i].tolist(), strict=True))
+        elif retain_features:
+            rec["features"] = dict(zip(names, s.X[i].tolist(), strict=True))
+            rec["sampled"] = False
         emit(rec)

@@ -46,6 +46,8 @@ class Endpoint(Section):
     feature_sample_rate: Annotated[float, Meta(ge=0.0, le=1.0)] = (
         0.1  # share of prediction records with features
     )
+    # features on every prediction record (a labelled production dataset needs them), not only on the sample
+    retain_features: bool = False
     model_refresh_s: float = 10.0  # how often an inference function re-resolves its alias
     shadow: bool = False  # also score a share of stable traffic with the candidate
     # > 0: each prediction record carries the row's k largest contributions (exact Tree SHAP models only)
