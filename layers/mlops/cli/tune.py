@@ -22,6 +22,11 @@ def _request(args: argparse.Namespace):
         raise BadRequestError("--tune needs --trials N (the number of trials to run)")
     if args.if_changed:
         raise BadRequestError("--if-changed does not apply to --tune (every search trains)")
+    if args.expectations_infer:
+        raise BadRequestError(
+            "--expectations-infer does not apply to --tune: write the suite once with a plain `mlops train "
+            "--expectations-infer`, then search (every trial is checked against it)"
+        )
     return TuneRequest(
         entrypoint=args.entrypoint,
         model=args.model,
@@ -33,6 +38,7 @@ def _request(args: argparse.Namespace):
         resume=args.resume,
         register=not args.no_register,
         description=args.description,
+        expectations=args.expectations,
     )
 
 

@@ -184,6 +184,7 @@ def _prepare(
         metric=metric or "",
         direction=space.direction_for(metric or ""),
         deadline=deadline,
+        expectations=req.expectations,
     )
     return setup, project
 

@@ -123,6 +123,7 @@ def register_best(
         description=req.description
         or f"best of study {setup.parent}: trial {summary['best_trial']}, {setup.metric}={summary['best_value']:.6g}",
         context=context,
+        expectations=setup.expectations,
     )
     value = rec["metrics"].get(setup.metric)
     return {

@@ -45,6 +45,7 @@ class TuneRequest:
     resume: str | None = None
     register: bool = True
     description: str | None = None
+    expectations: str | None = None  # --expectations FILE (default: expectations.yaml beside the script)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class TrialSetup:
     verbose: bool = False
     parent_pid: int | None = None  # set for worker processes: they stop asking once it is gone
     session: int = 0  # 0 for the command that created the study, 1 for its first --resume, ...
+    expectations: str | None = None  # the data-quality suite every trial's training data must meet
 
 
 def check_request(req: TuneRequest, cores: int | None) -> None:
@@ -180,6 +182,7 @@ def _run_one(
             params=overrides,
             register=False,
             context=context,
+            expectations=setup.expectations,
         )
     except tr.TrialPruned as exc:
         study.tell(trial, state=TrialState.PRUNED)

@@ -63,6 +63,10 @@ def test_cli_tunes_then_lists_and_compares_the_trials(tmp_path, project, space, 
             "mlops: error: --if-changed does not apply to --tune",
         ),
         (
+            ["--tune", "{space}", "--trials", "2", "--expectations-infer"],
+            "mlops: error: --expectations-infer does not apply to --tune",
+        ),
+        (
             ["--tune", "{bad}", "--trials", "2"],
             "mlops: error: bad.yaml:2: params.alpha: low (1.0) must be less than high (0.1)",
         ),
@@ -98,3 +102,18 @@ def test_cli_compare_needs_two_runs_and_a_parent_with_trials(tmp_path, capsys):
     assert "give two or more run ids, or --parent RUN" in capsys.readouterr().err
     assert main(["runs", "compare", "--parent", "20260101T000000000000Z-00000000", "--store", store]) == 1
     assert "has no trials" in capsys.readouterr().err
+
+
+def test_the_search_checks_the_training_data_against_the_expectations_file(tmp_path, project, space, capsys):
+    """``--expectations FILE`` reaches the trials: training data that breaks it stops the search at once (every
+    trial trains on the same data) with the suite's report, and nothing is registered."""
+    suite = tmp_path / "strict.yaml"
+    suite.write_text("format: mlops-expectations/v1\ndataset: {min_rows: 1000000000}\ncolumns: {}\n")
+    store = str(tmp_path / "store")
+    argv = ["train", str(project), "--model", "clf", "--tune", str(space), "--trials", "3"]
+    assert main([*argv, "--expectations", str(suite), "--store", store]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mlops: error: training data violates strict.yaml") and "< min 1000000000" in err
+    assert main(["models", "list", "--store", store, "--json"]) == 0
+    assert "clf" not in capsys.readouterr().out
+    assert main([*argv, "--store", store]) == 0  # without the file the same search trains and registers
