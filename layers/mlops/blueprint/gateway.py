@@ -54,7 +54,18 @@ from mlops.names import (
 from mlops.settings import StackSettings
 
 MAX_ROUTES_PER_DEPLOYMENT = 50  # OCI API Gateway internal limit (see the module doc)
-FIXED_ROUTES = 9  # health + 4 registry routes + console data, OpenAPI document, console shell (/ui, /ui/...)
+# the registry function's routes (``_registry_routes``): its API, the console's data, and the anonymous ones
+_REGISTRY_API_PATHS = (
+    "/v1/models",
+    "/v1/models/{rest*}",
+    "/v1/audit/{rest*}",
+    "/v1/endpoints/{endpoint}/deployment",
+)
+_CONSOLE_DATA_PATH = "/v1/console/{rest*}"
+_ANONYMOUS_PATHS = ("/v1/openapi.json", "/ui", "/ui/{rest*}")  # the OpenAPI document, the console's shell
+FIXED_ROUTES = (
+    1 + len(_REGISTRY_API_PATHS) + 1 + len(_ANONYMOUS_PATHS)
+)  # health, registry API, console data, anonymous: 9
 ROUTES_PER_ENDPOINT = 4  # predict, explain, feedback, variants/{variant}/predict
 MAX_ENDPOINTS = (MAX_ROUTES_PER_DEPLOYMENT - FIXED_ROUTES) // ROUTES_PER_ENDPOINT  # 10
 
@@ -241,15 +252,10 @@ def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
                 [READ_SCOPE, WRITE_SCOPE, APPROVE_SCOPE, DEPLOY_SCOPE], _identity_headers()
             ),
         }
-        for path in (
-            "/v1/models",
-            "/v1/models/{rest*}",
-            "/v1/audit/{rest*}",
-            "/v1/endpoints/{endpoint}/deployment",
-        )
+        for path in _REGISTRY_API_PATHS
     ]
     console = {
-        "path": "/v1/console/{rest*}",
+        "path": _CONSOLE_DATA_PATH,
         "methods": ["GET"],
         "backend": registry,
         "request_policies": _scoped([READ_SCOPE], _identity_headers()),
@@ -261,7 +267,7 @@ def _registry_routes(registry_id: Any) -> list[dict[str, Any]]:
             "backend": registry,
             "request_policies": {"authorization": {"type": "ANONYMOUS"}},
         }
-        for path in ("/v1/openapi.json", "/ui", "/ui/{rest*}")
+        for path in _ANONYMOUS_PATHS
     ]
     return [*scoped, console, *anonymous]
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from mlops.blueprint.functions import function_specs
 from mlops.blueprint.gateway import (
+    FIXED_ROUTES,
     MAX_ENDPOINTS,
     MAX_ROUTES_PER_DEPLOYMENT,
     ROUTES_PER_ENDPOINT,
@@ -169,6 +170,7 @@ def test_routes_stay_within_oci_routes_per_deployment_limit():
     one, _ = _spec(_settings(["e0"]))
     two, _ = _spec(_settings(["e0", "e1"]))
     assert len(two["routes"]) - len(one["routes"]) == ROUTES_PER_ENDPOINT
+    assert len(one["routes"]) == FIXED_ROUTES + ROUTES_PER_ENDPOINT  # the count the limit is computed from
     most = _settings([f"e{i}" for i in range(MAX_ENDPOINTS)])
     spec, _ = _spec(most)
     assert len(spec["routes"]) <= MAX_ROUTES_PER_DEPLOYMENT
