@@ -146,3 +146,34 @@ def peer_venv_python(name: str) -> Path | None:
         if (venv / "bin" / "python").exists():
             return venv / "bin" / "python"
     return None
+
+
+# Example values for the path parameters of the OpenAPI document's paths (``/v1/openapi.json``), so tests can
+# call every documented path: a new path parameter needs one entry here.
+OPENAPI_EXAMPLES = {
+    "endpoint": "churn",
+    "model": "churn",
+    "dataset": "churn-train",
+    "group": "customer_activity",
+    "version": "1",
+    "ref": "1",
+    "alias": "production",
+    "name": "index.html",
+    "variant": "stable",
+}
+_OPENAPI_REST = {
+    "/v1/models/{rest}": "churn",
+    "/v1/audit/{rest}": "verify",
+    "/v1/console/{rest}": "overview",
+    "/ui/{rest}": "index.html",
+}
+
+
+def openapi_concrete_url(path: str, **overrides: str) -> str:
+    """A URL that the documented ``path`` matches: each ``{param}`` replaced by its example (``overrides`` first)."""
+    import re
+
+    if path in _OPENAPI_REST:
+        return path.replace("{rest}", _OPENAPI_REST[path])
+    examples = {**OPENAPI_EXAMPLES, **overrides}
+    return re.sub(r"\{([A-Za-z_]+)\}", lambda m: examples[m.group(1)], path)

@@ -5,7 +5,6 @@ documents answered (no route-level 404) through the gateway."""
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pytest
@@ -13,27 +12,9 @@ from mlops.console.app import add_ui_routes
 from mlops.http import Router
 from mlops.local.setup import add_api_keys
 
-from tests.harness import http
+from tests.harness import http, openapi_concrete_url
 
 pytestmark = pytest.mark.e2e
-
-EXAMPLES = {
-    "endpoint": "churn",
-    "model": "churn",
-    "dataset": "churn-train",
-    "group": "customer_activity",
-    "version": "1",
-    "ref": "1",
-    "alias": "production",
-    "name": "index.html",
-    "variant": "stable",
-}
-REST = {
-    "/v1/models/{rest}": "churn",
-    "/v1/audit/{rest}": "verify",
-    "/v1/console/{rest}": "overview",
-    "/ui/{rest}": "index.html",
-}
 
 
 def _get(stack, path: str, key: str | None):
@@ -94,11 +75,7 @@ def test_openapi_is_anonymous_and_every_documented_path_is_routed(stack):
     for path, item in doc["paths"].items():
         if path.startswith("/ui") and not has_ui:
             continue  # the static shell's files come from the UI side (mlops.console.static)
-        concrete = (
-            REST.get(path)
-            and path.replace("{rest}", REST[path])
-            or re.sub(r"\{([A-Za-z_]+)\}", lambda m: EXAMPLES[m.group(1)], path)
-        )
+        concrete = openapi_concrete_url(path)
         for method in ("get", "post", "put", "delete"):
             if method not in item:
                 continue

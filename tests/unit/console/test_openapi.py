@@ -8,30 +8,13 @@ import re
 from mlops.console.app import gateway_spec
 from mlops.console.openapi import openapi_path
 
-EXAMPLES = {
-    "endpoint": "ep",
-    "model": "churn",
-    "dataset": "churn-train",
-    "group": "customer_activity",
-    "version": "1",
-    "ref": "1",
-    "alias": "production",
-    "name": "index.html",
-    "variant": "stable",
-}
-REST = {
-    "/v1/models/{rest}": "churn",
-    "/v1/audit/{rest}": "verify",
-    "/v1/console/{rest}": "overview",
-    "/ui/{rest}": "index.html",
-}
+from tests.harness import openapi_concrete_url
+
 OPS = ("get", "post", "put", "delete")
 
 
 def concrete_url(path: str) -> str:
-    if path in REST:
-        return path.replace("{rest}", REST[path])
-    return re.sub(r"\{([A-Za-z_]+)\}", lambda m: EXAMPLES[m.group(1)], path)
+    return openapi_concrete_url(path, endpoint="ep")
 
 
 def _doc(get):
